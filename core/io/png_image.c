@@ -1,0 +1,654 @@
+/* png_image.c: PNG reading into float pixels and streaming, atomic PNG writing, with libpng. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <png.h>
+
+#include "png_image.h"
+
+/* ------------------------------------------------------------ libpng glue */
+
+/* What a libpng callback learned before it longjmp'd: libpng's text, and whether the
+ * cause was the system (errno) or an allocation, so the caller can pick the status. */
+typedef struct {
+    char msg[200];
+    int sys_errno;
+    int oom;
+} png_fault;
+
+/* libpng's default error handler prints to stderr; core/ never prints, so the text is
+ * kept for the caller's message and control returns to the setjmp point. */
+static void on_png_error(png_structp png, png_const_charp msg)
+{
+    png_fault *f = png_get_error_ptr(png);
+    snprintf(f->msg, sizeof f->msg, "%s", msg ? msg : "libpng error");
+    png_longjmp(png, 1);
+}
+
+/* Warnings (bad ancillary chunks, benign errors) do not stop a read and are not shown. */
+static void on_png_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* libpng's own allocator failures surface as a png_error with a text; this flag lets the
+ * caller report them as LIIF_ERR_NOMEM rather than as a malformed file. */
+static png_voidp on_png_malloc(png_structp png, png_alloc_size_t size)
+{
+    void *p = malloc(size);
+    if (!p) {
+        png_fault *f = png_get_mem_ptr(png);
+        if (f)
+            f->oom = 1;
+    }
+    return p;
+}
+
+static void on_png_free(png_structp png, png_voidp p)
+{
+    (void)png;
+    free(p);
+}
+
+static liif_status fault_status(const png_fault *f, liif_status otherwise)
+{
+    if (f->oom)
+        return LIIF_ERR_NOMEM;
+    if (f->sys_errno)
+        return LIIF_ERR_IO;
+    return otherwise;
+}
+
+/* "<path>: <libpng text>[: <strerror>]" */
+static liif_status fault_report(const png_fault *f, const char *path, liif_status otherwise,
+                                liif_error *err)
+{
+    liif_status st = fault_status(f, otherwise);
+    if (f->sys_errno)
+        return liif_error_set(err, st, "%s: %s: %s", path, f->msg, strerror(f->sys_errno));
+    return liif_error_set(err, st, "%s: %s", path, f->msg);
+}
+
+/* a * b, or 0 when it does not fit in size_t */
+static size_t mul_size(size_t a, size_t b)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    return a * b;
+}
+
+static liif_status check_dims(const char *path, uint32_t w, uint32_t h, liif_status st,
+                              liif_error *err)
+{
+    if (w == 0 || h == 0)
+        return liif_error_set(err, st, "%s: empty image (%ux%u)", path, (unsigned)w, (unsigned)h);
+    if (w > LIIF_MAX_SIDE || h > LIIF_MAX_SIDE || (int64_t)w * h > LIIF_MAX_PIXELS)
+        return liif_error_set(err, st,
+                              "%s: image too large (%ux%u; at most %d per side and %lld pixels)",
+                              path, (unsigned)w, (unsigned)h, LIIF_MAX_SIDE,
+                              (long long)LIIF_MAX_PIXELS);
+    return LIIF_OK;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+/* Everything the decoder changes lives here, outside the function that calls setjmp,
+ * so nothing local to that function needs to be volatile to survive a longjmp, and
+ * the caller can release whatever was acquired whichever way decoding ended. */
+typedef struct {
+    png_fault fault; /* libpng's error and mem pointers point here */
+    const char *path;
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    unsigned char *row; /* one decoded row (full width) */
+} png_reader;
+
+/* A custom read callback so a short file reads as "truncated" and a failed read keeps
+ * its errno, instead of libpng's generic "Read Error". */
+static void read_bytes(png_structp png, png_bytep data, size_t n)
+{
+    png_reader *r = png_get_io_ptr(png);
+    if (fread(data, 1, n, r->fp) == n)
+        return;
+    if (ferror(r->fp)) {
+        r->fault.sys_errno = errno ? errno : EIO;
+        png_error(png, "read failed");
+    }
+    png_error(png, "file is truncated");
+}
+
+static liif_status reader_open(png_reader *r, liif_error *err)
+{
+    unsigned char sig[8];
+    r->fp = fopen(r->path, "rb");
+    if (!r->fp)
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", r->path, strerror(errno));
+    size_t n = fread(sig, 1, sizeof sig, r->fp);
+    if (n < sizeof sig && ferror(r->fp))
+        return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
+    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: not a PNG file", r->path);
+
+    r->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &r->fault, on_png_error,
+                                      on_png_warning, &r->fault, on_png_malloc, on_png_free);
+    if (r->png)
+        r->info = png_create_info_struct(r->png);
+    if (!r->png || !r->info)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", r->path);
+    png_set_read_fn(r->png, r, read_bytes);
+    png_set_sig_bytes(r->png, (int)sizeof sig);
+    /* libpng's own default limit (1e6 per side) would reject huge files with its own
+     * text; lift it so check_dims reports them uniformly as "too large". */
+    png_set_user_limits(r->png, 0x7fffffff, 0x7fffffff);
+    return LIIF_OK;
+}
+
+static void reader_close(png_reader *r)
+{
+    if (r->png)
+        png_destroy_read_struct(&r->png, r->info ? &r->info : NULL, NULL);
+    free(r->row);
+    if (r->fp)
+        fclose(r->fp); /* read-only: nothing to lose if close fails */
+}
+
+/* Asks libpng for 8- or 16-bit gray, gray+alpha, RGB or RGBA: palettes and low bit
+ * depths expand to 8 bits, tRNS becomes an alpha channel. */
+static void request_plain_samples(png_reader *r)
+{
+    png_set_expand(r->png);
+    png_read_update_info(r->png, r->info);
+}
+
+/* Converts one decoded row (ncols pixels, big-endian when 16-bit) into image row y,
+ * placing pixel c at column x0 + c * dx; interlace passes fill every dx-th column. */
+static void store_row(liif_png *img, const unsigned char *src, uint32_t y, uint32_t x0,
+                      uint32_t dx, uint32_t ncols)
+{
+    int ch = img->channels;
+    float *dst = img->px + ((size_t)y * (size_t)img->w + x0) * (size_t)ch;
+    size_t step = (size_t)dx * (size_t)ch;
+    for (uint32_t c = 0; c < ncols; c++, dst += step) {
+        for (int k = 0; k < ch; k++) {
+            if (img->bit_depth == 16) {
+                unsigned v = ((unsigned)src[0] << 8) | src[1];
+                dst[k] = (float)v / 65535.0f;
+                src += 2;
+            } else {
+                dst[k] = (float)*src++ / 255.0f;
+            }
+        }
+    }
+}
+
+/* Without libpng's interlace handling every pass arrives as its own reduced image;
+ * scattering its rows straight into the float buffer avoids holding a second,
+ * full-size copy of the image as bytes. A plain image is a single "pass". */
+static void read_pixels(png_reader *r, liif_png *img)
+{
+    uint32_t w = (uint32_t)img->w, h = (uint32_t)img->h;
+    if (png_get_interlace_type(r->png, r->info) == PNG_INTERLACE_NONE) {
+        for (uint32_t y = 0; y < h; y++) {
+            png_read_row(r->png, r->row, NULL);
+            store_row(img, r->row, y, 0, 1, w);
+        }
+        return;
+    }
+    for (int pass = 0; pass < 7; pass++) {
+        uint32_t cols = PNG_PASS_COLS(w, pass), rows = PNG_PASS_ROWS(h, pass);
+        if (cols == 0 || rows == 0)
+            continue; /* libpng skips empty passes too */
+        for (uint32_t i = 0; i < rows; i++) {
+            png_read_row(r->png, r->row, NULL);
+            store_row(img, r->row, PNG_ROW_FROM_PASS_ROW(i, pass), PNG_PASS_START_COL(pass),
+                      1u << PNG_PASS_COL_SHIFT(pass), cols);
+        }
+    }
+}
+
+/* Allocates img->px for the header in r->info; rows are converted as they are decoded. */
+static liif_status alloc_pixels(png_reader *r, liif_png *img, liif_error *err)
+{
+    size_t n = mul_size(mul_size((size_t)img->w, (size_t)img->h), (size_t)img->channels);
+    size_t bytes = mul_size(n, sizeof(float));
+    size_t rowbytes = png_get_rowbytes(r->png, r->info);
+    if (bytes == 0 || rowbytes == 0)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: image too large for this machine", r->path);
+    img->px = malloc(bytes);
+    r->row = malloc(rowbytes);
+    if (!img->px || !r->row)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%dx%d image)", r->path,
+                              img->w, img->h);
+    return LIIF_OK;
+}
+
+/* The only function that calls setjmp on the read side; see png_reader. */
+static liif_status decode(png_reader *r, liif_png *img, liif_error *err)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return fault_report(&r->fault, r->path, LIIF_ERR_FORMAT, err);
+
+    png_read_info(r->png, r->info);
+    uint32_t w = png_get_image_width(r->png, r->info);
+    uint32_t h = png_get_image_height(r->png, r->info);
+    liif_status st = check_dims(r->path, w, h, LIIF_ERR_FORMAT, err);
+    if (st != LIIF_OK)
+        return st;
+    request_plain_samples(r);
+    img->w = (int)w;
+    img->h = (int)h;
+    img->channels = png_get_channels(r->png, r->info);
+    img->bit_depth = png_get_bit_depth(r->png, r->info) == 16 ? 16 : 8;
+    st = alloc_pixels(r, img, err);
+    if (st != LIIF_OK)
+        return st;
+    read_pixels(r, img);
+    /* Reading through IEND catches a file cut off after its image data. */
+    png_read_end(r->png, NULL);
+    return LIIF_OK;
+}
+
+liif_status liif_png_read(const char *path, liif_png *img, liif_error *err)
+{
+    png_reader r;
+    if (!path || !img)
+        return liif_error_set(err, LIIF_ERR_ARG, "PNG input: no file name or image");
+    memset(&r, 0, sizeof r);
+    memset(img, 0, sizeof *img);
+    r.path = path;
+    liif_status st = reader_open(&r, err);
+    if (st == LIIF_OK)
+        st = decode(&r, img, err);
+    reader_close(&r);
+    if (st != LIIF_OK)
+        liif_png_free(img);
+    return st;
+}
+
+void liif_png_free(liif_png *img)
+{
+    if (!img)
+        return;
+    free(img->px);
+    memset(img, 0, sizeof *img);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+struct liif_png_writer {
+    png_fault fault; /* libpng's error and mem pointers point here */
+    char *path;      /* destination */
+    char *tmp_path;  /* temporary file beside it; NULL once renamed or removed */
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    unsigned char *row; /* one packed output row */
+    int w, h, channels, bit_depth;
+    int rows_done;
+    int failed; /* a step failed: the temporary file is gone and only free remains */
+};
+
+static void write_bytes(png_structp png, png_bytep data, size_t n)
+{
+    liif_png_writer *wr = png_get_io_ptr(png);
+    if (fwrite(data, 1, n, wr->fp) != n) {
+        wr->fault.sys_errno = errno ? errno : EIO;
+        png_error(png, "write failed");
+    }
+}
+
+static void flush_bytes(png_structp png)
+{
+    liif_png_writer *wr = png_get_io_ptr(png);
+    if (fflush(wr->fp) != 0) {
+        wr->fault.sys_errno = errno ? errno : EIO;
+        png_error(png, "write failed");
+    }
+}
+
+/* Closes and removes the temporary file; the destination is never touched here. */
+static void writer_discard(liif_png_writer *wr)
+{
+    if (wr->fp) {
+        fclose(wr->fp); /* the data is being thrown away: a close error changes nothing */
+        wr->fp = NULL;
+    }
+    if (wr->tmp_path) {
+        unlink(wr->tmp_path);
+        free(wr->tmp_path);
+        wr->tmp_path = NULL;
+    }
+}
+
+static void writer_free(liif_png_writer *wr)
+{
+    writer_discard(wr);
+    if (wr->png)
+        png_destroy_write_struct(&wr->png, wr->info ? &wr->info : NULL);
+    free(wr->row);
+    free(wr->path);
+    free(wr);
+}
+
+/* Any failure is final: the partial file is removed at once, so a caller that only
+ * frees the writer later still leaves nothing behind. Returns st. */
+static liif_status writer_fail(liif_png_writer *wr, liif_status st)
+{
+    wr->failed = 1;
+    writer_discard(wr);
+    return st;
+}
+
+/* "<syscall-ish step> failed" with errno, naming the destination. */
+static liif_status writer_sys_fail(liif_png_writer *wr, const char *what, int e, liif_error *err)
+{
+    liif_error_set(err, LIIF_ERR_IO, "%s: %s: %s", wr->path, what, strerror(e));
+    return writer_fail(wr, LIIF_ERR_IO);
+}
+
+/* "<dir>/.<base>.XXXXXX": same folder as the destination, so rename() is atomic (one
+ * file system), and hidden, so a crash leaves a dot-file rather than a half image. */
+static char *temp_template(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *base = path + dir_len;
+    size_t len = dir_len + 1 + strlen(base) + 8 + 1;
+    char *t = malloc(len);
+    if (t)
+        snprintf(t, len, "%.*s.%s.XXXXXX", (int)dir_len, path, base);
+    return t;
+}
+
+/* Permissions the result should get: an existing file keeps its own, a new one gets
+ * what fopen() would give (0666 less the umask), not mkstemp's private 0600. umask()
+ * can only be read by setting it, so it is set back at once. */
+static mode_t output_mode(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return st.st_mode & 0777; /* not set-id bits */
+    mode_t mask = umask(077);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+static liif_status create_temp(liif_png_writer *wr, liif_error *err)
+{
+    struct stat st;
+    if (stat(wr->path, &st) == 0 && S_ISDIR(st.st_mode))
+        return liif_error_set(err, LIIF_ERR_IO, "%s: is a directory", wr->path);
+    mode_t mode = output_mode(wr->path);
+    wr->tmp_path = temp_template(wr->path);
+    if (!wr->tmp_path)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+    int fd = mkstemp(wr->tmp_path);
+    if (fd < 0) {
+        int e = errno;
+        free(wr->tmp_path); /* nothing was created: nothing to unlink */
+        wr->tmp_path = NULL;
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot create temporary file: %s", wr->path,
+                              strerror(e));
+    }
+    if (fchmod(fd, mode) != 0 || !(wr->fp = fdopen(fd, "wb"))) {
+        int e = errno;
+        close(fd);
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot create temporary file: %s", wr->path,
+                              strerror(e));
+    }
+    return LIIF_OK;
+}
+
+static int color_type_for(int channels)
+{
+    static const int types[4] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                 PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    return types[channels - 1];
+}
+
+/* The only setjmp of open(): header out through libpng. State lives in *wr. */
+static liif_status start_stream(liif_png_writer *wr, liif_error *err)
+{
+    if (setjmp(png_jmpbuf(wr->png)))
+        return fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+    png_set_write_fn(wr->png, wr, write_bytes, flush_bytes);
+    png_set_IHDR(wr->png, wr->info, (png_uint_32)wr->w, (png_uint_32)wr->h, wr->bit_depth,
+                 color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    /* Photos (and upscaled photos) compress best with per-row adaptive filtering, where
+     * Paeth and Average usually win; zlib's default level 6 costs little next to the
+     * per-pixel MLP that produced the rows, while 9 is much slower for a percent or two.
+     * No gAMA/sRGB/iCCP: the samples are written as given, like the input was read. */
+    png_set_filter(wr->png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+    png_set_compression_level(wr->png, 6);
+    png_write_info(wr->png, wr->info);
+    return LIIF_OK;
+}
+
+static liif_status check_writer_args(const char *path, int w, int h, int channels, int bit_depth,
+                                     liif_error *err)
+{
+    if (!path || !*path)
+        return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no file name");
+    if (path[strlen(path) - 1] == '/')
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    if (channels < 1 || channels > 4)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: %d channels (PNG has 1 to 4)", path, channels);
+    if (bit_depth != 8 && bit_depth != 16)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: bit depth %d (8 or 16 supported)", path,
+                              bit_depth);
+    if (w < 1 || h < 1)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: bad size %dx%d", path, w, h);
+    return check_dims(path, (uint32_t)w, (uint32_t)h, LIIF_ERR_ARG, err);
+}
+
+static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
+{
+    /* w * channels * 2 <= 65536 * 8: no overflow possible after check_writer_args */
+    size_t rowbytes = (size_t)wr->w * (size_t)wr->channels * (size_t)(wr->bit_depth / 8);
+    wr->row = malloc(rowbytes);
+    if (!wr->row)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+    liif_status st = create_temp(wr, err);
+    if (st != LIIF_OK)
+        return st;
+    wr->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &wr->fault, on_png_error,
+                                        on_png_warning, &wr->fault, on_png_malloc, on_png_free);
+    if (wr->png)
+        wr->info = png_create_info_struct(wr->png);
+    if (!wr->png || !wr->info)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+    return start_stream(wr, err);
+}
+
+liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
+                                 liif_png_writer **out, liif_error *err)
+{
+    *out = NULL;
+    liif_status st = check_writer_args(path, w, h, channels, bit_depth, err);
+    if (st != LIIF_OK)
+        return st;
+    liif_png_writer *wr = calloc(1, sizeof *wr);
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
+    wr->w = w;
+    wr->h = h;
+    wr->channels = channels;
+    wr->bit_depth = bit_depth;
+    wr->path = strdup(path);
+    st = wr->path ? writer_setup(wr, err)
+                  : liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
+    if (st != LIIF_OK) {
+        writer_free(wr);
+        return st;
+    }
+    *out = wr;
+    return LIIF_OK;
+}
+
+/* [0,1] -> 0..maxv, round to nearest, NaN and below 0 -> 0. Double keeps v / maxv -> v
+ * exact for every 16-bit v. */
+static unsigned quantize(float x, unsigned maxv)
+{
+    if (!(x > 0.0f))
+        return 0;
+    if (x >= 1.0f)
+        return maxv;
+    return (unsigned)((double)x * maxv + 0.5);
+}
+
+static void pack_row(liif_png_writer *wr, const float *src)
+{
+    size_t n = (size_t)wr->w * (size_t)wr->channels;
+    unsigned char *dst = wr->row;
+    if (wr->bit_depth == 8) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (unsigned char)quantize(src[i], 255);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = quantize(src[i], 65535); /* PNG stores 16-bit samples big-endian */
+        dst[2 * i] = (unsigned char)(v >> 8);
+        dst[2 * i + 1] = (unsigned char)(v & 0xff);
+    }
+}
+
+/* The only setjmp of rows(); `i` is not read after a longjmp, so it need not be volatile. */
+static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
+                              liif_error *err)
+{
+    if (setjmp(png_jmpbuf(wr->png))) {
+        liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+        return writer_fail(wr, st);
+    }
+    for (int i = 0; i < n_rows; i++) {
+        pack_row(wr, rows + (size_t)i * stride);
+        png_write_row(wr->png, wr->row);
+        wr->rows_done++;
+    }
+    return LIIF_OK;
+}
+
+liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
+                                 liif_error *err)
+{
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no writer");
+    if (wr->failed)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->path);
+    if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
+        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->path, n_rows,
+                       wr->rows_done, wr->h);
+        return writer_fail(wr, LIIF_ERR_ARG);
+    }
+    if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
+        liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)",
+                       wr->path, stride, wr->w, wr->channels);
+        return writer_fail(wr, LIIF_ERR_ARG);
+    }
+    return write_rows(wr, rows, n_rows, stride, err);
+}
+
+/* The only setjmp of finish(): IEND through libpng. */
+static liif_status end_stream(liif_png_writer *wr, liif_error *err)
+{
+    if (setjmp(png_jmpbuf(wr->png))) {
+        liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+        return writer_fail(wr, st);
+    }
+    png_write_end(wr->png, NULL);
+    return LIIF_OK;
+}
+
+/* Makes the data durable before the rename publishes it: otherwise a crash soon after
+ * could leave the new name pointing at an empty file. */
+static liif_status close_temp(liif_png_writer *wr, liif_error *err)
+{
+    if (fflush(wr->fp) != 0)
+        return writer_sys_fail(wr, "write failed", errno, err);
+    if (fsync(fileno(wr->fp)) != 0)
+        return writer_sys_fail(wr, "write failed (fsync)", errno, err);
+    FILE *fp = wr->fp;
+    wr->fp = NULL; /* fclose releases the stream even when it fails */
+    if (fclose(fp) != 0)
+        return writer_sys_fail(wr, "write failed (close)", errno, err);
+    return LIIF_OK;
+}
+
+/* Best effort: persists the rename itself. The new file is already in place, so a
+ * failure here is not reported as a failed write. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+static liif_status finish_stream(liif_png_writer *wr, liif_error *err)
+{
+    if (wr->failed)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->path);
+    if (wr->rows_done != wr->h) {
+        liif_error_set(err, LIIF_ERR_ARG, "%s: only %d of %d rows were written", wr->path,
+                       wr->rows_done, wr->h);
+        return writer_fail(wr, LIIF_ERR_ARG);
+    }
+    liif_status st = end_stream(wr, err);
+    if (st == LIIF_OK)
+        st = close_temp(wr, err);
+    if (st != LIIF_OK)
+        return st;
+    if (rename(wr->tmp_path, wr->path) != 0)
+        return writer_sys_fail(wr, "cannot replace the file", errno, err);
+    free(wr->tmp_path); /* it is the destination now: writer_free must not unlink it */
+    wr->tmp_path = NULL;
+    sync_parent_dir(wr->path);
+    return LIIF_OK;
+}
+
+liif_status liif_png_writer_finish(liif_png_writer *wr, liif_error *err)
+{
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no writer");
+    liif_status st = finish_stream(wr, err);
+    writer_free(wr);
+    return st;
+}
+
+void liif_png_writer_abort(liif_png_writer *wr)
+{
+    if (wr)
+        writer_free(wr);
+}
+
+liif_status liif_png_write(const char *path, const liif_png *img, liif_error *err)
+{
+    if (!img || !img->px)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: no image to write", path ? path : "PNG");
+    liif_png_writer *wr;
+    liif_status st = liif_png_writer_open(path, img->w, img->h, img->channels, img->bit_depth,
+                                          &wr, err);
+    if (st != LIIF_OK)
+        return st;
+    st = liif_png_writer_rows(wr, img->px, img->h, (size_t)img->w * (size_t)img->channels, err);
+    if (st != LIIF_OK) {
+        liif_png_writer_abort(wr);
+        return st;
+    }
+    return liif_png_writer_finish(wr, err);
+}
