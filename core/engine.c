@@ -1,0 +1,155 @@
+/* engine.c: backend choice, exact tiling of an output region, progress and cancel. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct liif_engine {
+    const liif_model *m;
+    liif_backend *be;
+};
+
+enum { DEFAULT_BUDGET_MIB = 512, QUERIES_PER_CALL = 16384, MIN_TILE = 16 };
+
+void liif_options_init(liif_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->detail = 1.0;
+    o->precompute = 1;
+}
+
+liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_engine **out, char *note,
+                            size_t note_size, liif_error *err)
+{
+    *out = NULL;
+    if (note && note_size) note[0] = '\0';
+    if (kind == LIIF_BACKEND_CUDA)
+        return liif_error_set(err, LIIF_ERR_UNSUPPORTED, "CUDA: this build has no CUDA backend");
+    if (kind == LIIF_BACKEND_AUTO && note && note_size)
+        snprintf(note, note_size, "using the CPU: this build has no CUDA backend");
+    liif_engine *e = calloc(1, sizeof *e);
+    if (!e) return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+    e->m = m;
+    e->be = kind == LIIF_BACKEND_CPU_REF ? liif_backend_ref_new() : liif_backend_cpu_new(0);
+    if (!e->be) {
+        free(e);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+    }
+    *out = e;
+    return LIIF_OK;
+}
+
+void liif_engine_free(liif_engine *e)
+{
+    if (!e) return;
+    e->be->destroy(e->be);
+    free(e);
+}
+
+const char *liif_engine_backend_name(const liif_engine *e) { return e->be->name; }
+
+/* ------------------------------------------------------------ tiling */
+
+void liif_latent_range(const liif_config *c, int r0, int r1, int H, int h, int *lo, int *hi)
+{
+    /* The nearest latent is monotone in the output row, so the end rows bound the range. */
+    int v0 = c->local_ensemble ? -1 : 0, v1 = c->local_ensemble ? 1 : 0;
+    *lo = liif_nearest(liif_shifted(liif_coord(r0, H), v0, h, c->local_ensemble), h);
+    *hi = liif_nearest(liif_shifted(liif_coord(r1 - 1, H), v1, h, c->local_ensemble), h);
+}
+
+/* LR span [a, b) whose encoder output is exact on latents [lo, hi] and their unfold neighbours. */
+static void lr_span(const liif_config *c, int lo, int hi, int n, int *a, int *b)
+{
+    int pad = liif_model_n_convs(c) + (c->feat_unfold ? 1 : 0);
+    *a = lo - pad < 0 ? 0 : lo - pad;
+    *b = hi + pad + 1 > n ? n : hi + pad + 1;
+}
+
+/* LR tile side (without halo) that fits the budget. */
+static int plan_tile(const liif_engine *e, const liif_options *o)
+{
+    if (o->tile > 0) return o->tile;
+    size_t budget = o->memory_budget ? o->memory_budget : (size_t)DEFAULT_BUDGET_MIB << 20;
+    size_t per_px = e->be->bytes_per_tile_px(e->be, e->m);
+    int halo = liif_model_halo(e->m);
+    int t = MIN_TILE;
+    while (t < 4096) {
+        size_t side = (size_t)(2 * t) + 2 * (size_t)halo;
+        if (side * side * per_px > budget) break;
+        t *= 2;
+    }
+    return t;
+}
+
+static int report(const liif_options *o, double done, double total)
+{
+    return o->progress ? o->progress(o->progress_user, total > 0 ? done / total : 1.0) : 0;
+}
+
+liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
+                                size_t out_stride, const liif_options *opts, liif_error *err)
+{
+    liif_options defaults;
+    if (!opts) {
+        liif_options_init(&defaults);
+        opts = &defaults;
+    }
+    const liif_config *c = &e->m->cfg;
+    liif_status s = liif_check_size(in->w, in->h, r->out_w, r->out_h, err);
+    if (s) return s;
+    if (!in->data || in->stride < (size_t)in->w * 3)
+        return liif_error_set(err, LIIF_ERR_ARG, "input image: no pixels or a row stride below 3 * width");
+    if (r->w < 1 || r->h < 1 || r->x < 0 || r->y < 0 || r->x > r->out_w - r->w || r->y > r->out_h - r->h)
+        return liif_error_set(err, LIIF_ERR_ARG, "region %dx%d+%d+%d lies outside the %dx%d output", r->w, r->h, r->x,
+                              r->y, r->out_w, r->out_h);
+    if (out_stride < (size_t)r->w * 3)
+        return liif_error_set(err, LIIF_ERR_ARG, "output row stride %zu is below 3 * region width", out_stride);
+    if (!(opts->detail >= 0.0 && opts->detail <= 1.0))
+        return liif_error_set(err, LIIF_ERR_ARG, "detail must be between 0 and 1, got %g", opts->detail);
+    if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
+
+    e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
+    int t = plan_tile(e, opts);
+    /* Output rows/cols per tile so that a tile reads about t latents per side. */
+    int step_y = (int)((double)t * r->out_h / in->h), step_x = (int)((double)t * r->out_w / in->w);
+    step_y = step_y < 1 ? 1 : step_y;
+    step_x = step_x < 1 ? 1 : step_x;
+    double total = (double)r->w * r->h, done = 0;
+    if (report(opts, 0, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
+
+    for (int ty0 = r->y; ty0 < r->y + r->h; ty0 += step_y) {
+        int ty1 = ty0 + step_y < r->y + r->h ? ty0 + step_y : r->y + r->h;
+        int ilo, ihi, ya, yb;
+        liif_latent_range(c, ty0, ty1, r->out_h, in->h, &ilo, &ihi);
+        lr_span(c, ilo, ihi, in->h, &ya, &yb);
+        for (int tx0 = r->x; tx0 < r->x + r->w; tx0 += step_x) {
+            int tx1 = tx0 + step_x < r->x + r->w ? tx0 + step_x : r->x + r->w;
+            int jlo, jhi, xa, xb;
+            liif_latent_range(c, tx0, tx1, r->out_w, in->w, &jlo, &jhi);
+            lr_span(c, jlo, jhi, in->w, &xa, &xb);
+            s = e->be->encode(e->be, e->m, in->data + (size_t)ya * in->stride + (size_t)xa * 3, in->stride,
+                              yb - ya, xb - xa, opts->precompute, err);
+            if (s) return s;
+            int cols = tx1 - tx0, rows_per_call = QUERIES_PER_CALL / cols;
+            rows_per_call = rows_per_call < 1 ? 1 : rows_per_call;
+            for (int y = ty0; y < ty1; y += rows_per_call) {
+                if (report(opts, done, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
+                liif_decode_job job = {
+                    .H = r->out_h, .W = r->out_w, .h = in->h, .w = in->w,
+                    .ty = ya, .tx = xa, .th = yb - ya, .tw = xb - xa,
+                    .y0 = y, .x0 = tx0, .rows = y + rows_per_call < ty1 ? rows_per_call : ty1 - y, .cols = cols,
+                    .alpha = (float)opts->detail, .precompute = opts->precompute,
+                };
+                float *dst = out + (size_t)(y - r->y) * out_stride + (size_t)(tx0 - r->x) * 3;
+                s = e->be->decode(e->be, e->m, &job, dst, out_stride, err);
+                if (s) return s;
+                done += (double)job.rows * job.cols;
+            }
+        }
+    }
+    if (report(opts, total, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
+    return LIIF_OK;
+}

@@ -1,0 +1,114 @@
+/* internal.h: model layout, coordinate math and the backend interface shared by the engine's files. */
+#ifndef LIIF_INTERNAL_H
+#define LIIF_INTERNAL_H
+
+#include <math.h>
+
+#include "liif.h"
+
+/* One MLP decoder: layer l maps dims[l] -> dims[l+1], w[l] is [dims[l+1], dims[l]] (PyTorch
+ * Linear layout), ReLU after every layer but the last. */
+typedef struct {
+    int n_layers;
+    int dims[LIIF_MAX_HIDDEN + 2];
+    const float *w[LIIF_MAX_HIDDEN + 1];
+    const float *b[LIIF_MAX_HIDDEN + 1];
+} liif_mlp;
+
+/* A 3x3 convolution, weight [cout, cin, 3, 3] (OIHW), bias [cout]. */
+typedef struct {
+    int cin, cout;
+    const float *w, *b;
+} liif_conv;
+
+struct liif_model {
+    liif_config cfg;
+    float *params;          /* one allocation holding every tensor below */
+    size_t n_params;
+    liif_conv head;         /* 3 -> F */
+    liif_conv *body;        /* 2 * n_resblocks convs: block i is body[2i], body[2i+1] */
+    liif_conv tail;         /* encoder.body.<n_resblocks>: F -> F */
+    liif_mlp dec[2];
+};
+
+/* Number of stacked 3x3 convolutions in the encoder (34 for EDSR-baseline). */
+static inline int liif_model_n_convs(const liif_config *c) { return 2 * c->n_resblocks + 2; }
+
+/* ---------------------------------------------------------------- coordinates
+ * Bit-exact float32 replicas of the official code's arithmetic (see the golden README):
+ * Python doubles are rounded to float before they meet a float tensor. The project is
+ * compiled with -ffp-contract=off so no multiply-add is fused. */
+
+/* Centre of cell i of n on [-1,1]: f32(f32(-1 + 1/n) + f32(f32(2/n) * i)) (make_coord). */
+static inline float liif_coord(int i, int n)
+{
+    float v0 = (float)(-1.0 + 1.0 / n);
+    float step = (float)(2.0 / n);
+    return v0 + step * (float)i;
+}
+
+/* Nearest latent index for a (shifted, clamped) coordinate c on an axis of n latents:
+ * round-half-even((c + 1) * n/2 - 0.5), as grid_sample(nearest, align_corners=False). */
+static inline int liif_nearest(float c, int n)
+{
+    float t = (c + 1.0f) * ((float)n * 0.5f) - 0.5f;
+    int i = (int)nearbyintf(t);
+    return i < 0 ? 0 : (i >= n ? n - 1 : i);
+}
+
+/* The shifted, clamped query coordinate of ensemble shift v (-1, 0 or +1) on n latents. */
+static inline float liif_shifted(float q, int v, int n, int ensemble)
+{
+    float s = ensemble ? (float)(v * (2.0 / n / 2.0) + 1e-6) : 0.0f;
+    float c = q + s;
+    const float lo = (float)(-1.0 + 1e-6), hi = (float)(1.0 - 1e-6);
+    return c < lo ? lo : (c > hi ? hi : c);
+}
+
+/* Latent row range [lo, hi] read by output rows [r0, r1) of an H-row output over h latents. */
+void liif_latent_range(const liif_config *c, int r0, int r1, int H, int h, int *lo, int *hi);
+
+/* ------------------------------------------------------------------ backends
+ * A backend owns the encoder features of one LR tile (in its own memory: host for the
+ * CPU backends, device for CUDA) and decodes rectangles of output queries against them. */
+
+/* The geometry of one decode call: output rows [y0, y0+rows) x cols [x0, x0+cols) of an
+ * H x W output from an h x w LR image; the tile's features cover LR rows [ty, ty+th) and
+ * cols [tx, tx+tw) and are exact on the latents those queries read. */
+typedef struct {
+    int H, W, h, w;
+    int ty, tx, th, tw;
+    int y0, x0, rows, cols;
+    float alpha;        /* weight of decoder 2 */
+    int precompute;     /* layer-1 precompute (fast CPU; ignored by the reference) */
+} liif_decode_job;
+
+typedef struct liif_backend liif_backend;
+struct liif_backend {
+    const char *name;
+    /* Run the encoder on an LR tile: rgb is [th, tw, 3] HWC in [0,1], rows `stride` floats apart. */
+    liif_status (*encode)(liif_backend *be, const liif_model *m, const float *rgb, size_t stride,
+                          int th, int tw, int precompute, liif_error *err);
+    /* Decode a job into out: float RGB HWC in [0,1], rows out_stride floats apart. */
+    liif_status (*decode)(liif_backend *be, const liif_model *m, const liif_decode_job *job,
+                          float *out, size_t out_stride, liif_error *err);
+    /* Bytes of working memory per LR tile pixel and per query of a batch (for tile planning). */
+    size_t (*bytes_per_tile_px)(const liif_backend *be, const liif_model *m);
+    size_t (*bytes_per_query)(const liif_backend *be, const liif_model *m);
+    /* Tests: the current tile's encoder features, [th, tw, F] HWC in host memory (mid = 1: the
+     * mid-layer features, NULL when the model has none). */
+    const float *(*features)(liif_backend *be, int mid);
+    /* Free the backend and everything it holds. */
+    void (*destroy)(liif_backend *be);
+    int threads;
+};
+
+liif_backend *liif_backend_ref_new(void);
+liif_backend *liif_backend_cpu_new(int threads);
+
+/* For tests: the MLP input rows of output pixel (row, col) of a job on the reference backend
+ * (ns rows of in_dim, ns = 4 with the local ensemble, else 1). */
+void liif_ref_mlp_inputs(const liif_backend *be, const liif_model *m, const liif_decode_job *job, int row, int col,
+                         float *rows);
+
+#endif
