@@ -1,0 +1,88 @@
+/* plugin/liif-render.h: the plug-in's work: parameters, model lookup, layer pixels in and out, the upscale itself. */
+#ifndef LIIF_RENDER_H
+#define LIIF_RENDER_H
+
+#include <libgimp/gimp.h>
+
+#include "liif.h"
+
+#define LIIF_PLUG_IN_PROC   "plug-in-liif-upscale"
+#define LIIF_PLUG_IN_BINARY "liif-upscale"
+#define LIIF_PLUG_IN_ROLE   "liif-upscale"
+
+/* Largest scale factor the procedure accepts per axis; the engine has its own size limits. */
+#define LIIF_GIMP_MAX_SCALE 64.0
+
+#define LIIF_GIMP_ERROR (liif_gimp_error_quark ())
+GQuark liif_gimp_error_quark (void);
+
+/* The procedure's arguments, read once from the config. */
+typedef struct
+{
+  gdouble           scale_x, scale_y; /* used when width and height are both 0 */
+  gint              width, height;    /* exact output size of the image; 0 = from the scale (see README) */
+  gdouble           detail;           /* LIIF-GAN detail in [0,1] */
+  gchar            *model;            /* installed model name, or a path to a .safetensors file; "" = first installed */
+  liif_backend_kind device;
+} LiifParams;
+
+void     liif_params_from_config (GimpProcedureConfig *config, LiifParams *params);
+void     liif_params_clear       (LiifParams *params);
+
+/* Output size of an in_w x in_h image for params (exact size, one side with the aspect kept, or scale). */
+gboolean liif_params_output_size (const LiifParams *params, gint in_w, gint in_h,
+                                  gint *out_w, gint *out_h, GError **error);
+
+/* Size and offsets a layer gets when its image (img_w x img_h) is scaled to out_w x out_h,
+ * computed as GIMP's own item scaling does, so the LIIF result lines up with the other layers. */
+void     liif_layer_geometry     (gint img_w, gint img_h, gint out_w, gint out_h,
+                                  gint off_x, gint off_y, gint layer_w, gint layer_h,
+                                  gint *new_off_x, gint *new_off_y, gint *new_w, gint *new_h);
+
+/* Model folders: the user's (in the GIMP profile) and the installed one. */
+gchar   *liif_user_model_dir     (void);
+/* Names of the models found (user folder first), sorted; free with g_strfreev. */
+gchar  **liif_model_list         (void);
+/* The file a model name or path stands for; NULL and an error when there is none. */
+gchar   *liif_model_resolve      (const gchar *model, GError **error);
+
+/* A loaded model and an engine on the chosen device. */
+typedef struct
+{
+  gchar       *path;
+  liif_model  *model;
+  liif_engine *engine;
+  gchar        note[256]; /* why the engine fell back to another device, or "" */
+} LiifSession;
+
+LiifSession *liif_session_open   (const gchar *model, liif_backend_kind device, GError **error);
+void         liif_session_free   (LiifSession *session);
+
+/* One layer's pixels as the engine reads them. */
+typedef struct
+{
+  gint     w, h;
+  gboolean gray;      /* write back luma (Rec.601) instead of RGB */
+  gboolean has_alpha;
+  float   *rgb;       /* (h, w, 3), gray replicated to RGB */
+  float   *alpha;     /* (h, w, 1); NULL without alpha */
+} LiifPixels;
+
+LiifPixels *liif_pixels_read     (GimpDrawable *drawable, GError **error);
+void        liif_pixels_free     (LiifPixels *pixels);
+/* Channels per output pixel: 1 or 2 for gray (Y', alpha), 3 or 4 for RGB. */
+gint        liif_pixels_out_channels (const LiifPixels *pixels);
+
+/* The one computation shared by the preview and the final render: region r of the
+ * out_w x out_h result, written to out as (r.h, r.w, liif_pixels_out_channels) floats. */
+gboolean liif_render_region      (LiifSession *session, const LiifPixels *pixels,
+                                  const liif_region *r, gdouble detail,
+                                  liif_progress_fn progress, void *progress_user,
+                                  float *out, GError **error);
+
+/* The whole operation: upscale the layers with LIIF and scale the image around them,
+ * as one undo step. Nothing in the image changes unless everything was computed. */
+gboolean liif_upscale_image      (GimpImage *image, GimpDrawable **drawables,
+                                  const LiifParams *params, GError **error);
+
+#endif

@@ -1,0 +1,148 @@
+/* plugin/liif-upscale.c: the GIMP 3 plug-in "LIIF Upscale": one image procedure, a thin shell over liif-render. */
+#include "liif-config.h"
+
+#include <libgimp/gimp.h>
+
+#include "liif-dialog.h"
+#include "liif-intl.h"
+#include "liif-render.h"
+
+typedef struct { GimpPlugIn parent_instance; } LiifUpscale;
+typedef struct { GimpPlugInClass parent_class; } LiifUpscaleClass;
+
+#define LIIF_TYPE_UPSCALE (liif_upscale_get_type ())
+GType liif_upscale_get_type (void) G_GNUC_CONST;
+
+G_DEFINE_TYPE (LiifUpscale, liif_upscale, GIMP_TYPE_PLUG_IN)
+
+GIMP_MAIN (LIIF_TYPE_UPSCALE)
+
+/* Catalogs live in the plug-in's own folder (locale/LANG/LC_MESSAGES/liif-gan.mo), as GIMP requires. */
+static gboolean
+liif_upscale_set_i18n (GimpPlugIn *plug_in, const gchar *name, gchar **domain, gchar **catalog_dir)
+{
+  (void) plug_in;
+  (void) name;
+  *domain      = g_strdup (GETTEXT_PACKAGE);
+  *catalog_dir = g_strdup ("locale");
+  return TRUE;
+}
+
+static GList *
+liif_upscale_query (GimpPlugIn *plug_in)
+{
+  (void) plug_in;
+  return g_list_append (NULL, g_strdup (LIIF_PLUG_IN_PROC));
+}
+
+static GimpValueArray *
+liif_upscale_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                  GimpDrawable **drawables, GimpProcedureConfig *config, gpointer run_data)
+{
+  LiifParams        params = { 0 };
+  GError           *error  = NULL;
+  GimpPDBStatusType status = GIMP_PDB_SUCCESS;
+
+  (void) run_data;
+  gegl_init (NULL, NULL);
+
+  if (run_mode == GIMP_RUN_INTERACTIVE && ! liif_dialog_run (procedure, config, image, drawables))
+    return gimp_procedure_new_return_values (procedure, GIMP_PDB_CANCEL, NULL);
+
+  liif_params_from_config (config, &params);
+  if (! liif_upscale_image (image, drawables, &params, &error))
+    {
+      if (error != NULL && error->code == LIIF_ERR_CANCELLED)
+        status = GIMP_PDB_CANCEL;
+      else if (error != NULL && error->code == LIIF_ERR_ARG)
+        status = GIMP_PDB_CALLING_ERROR;
+      else
+        status = GIMP_PDB_EXECUTION_ERROR;
+    }
+  liif_params_clear (&params);
+
+  if (run_mode != GIMP_RUN_NONINTERACTIVE)
+    gimp_displays_flush ();
+  return gimp_procedure_new_return_values (procedure, status, error);
+}
+
+/* The procedure's arguments are its whole parameter model: the dialog and batch callers share them. */
+static void
+add_arguments (GimpProcedure *procedure)
+{
+  gimp_procedure_add_double_argument (procedure, "scale-x", _("Scale _X"),
+                                      _("Horizontal scale factor (used when width and height are 0)"),
+                                      0.0, LIIF_GIMP_MAX_SCALE, 2.0, G_PARAM_READWRITE);
+  gimp_procedure_add_double_argument (procedure, "scale-y", _("Scale _Y"),
+                                      _("Vertical scale factor (used when width and height are 0)"),
+                                      0.0, LIIF_GIMP_MAX_SCALE, 2.0, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "width", _("_Width"),
+                                   _("Exact output width of the image in pixels; 0 = from the scale "
+                                     "(or from the height, keeping the aspect ratio)"),
+                                   0, LIIF_MAX_SIDE, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "height", _("_Height"),
+                                   _("Exact output height of the image in pixels; 0 = from the scale "
+                                     "(or from the width, keeping the aspect ratio)"),
+                                   0, LIIF_MAX_SIDE, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_double_argument (procedure, "detail", _("_Detail"),
+                                      _("LIIF-GAN models: 0 = structure only, 1 = full detail"),
+                                      0.0, 1.0, 1.0, G_PARAM_READWRITE);
+  gimp_procedure_add_string_argument (procedure, "model", _("_Model"),
+                                      _("Installed model name, or the path of a .safetensors file; "
+                                        "empty = the first installed model"),
+                                      "", G_PARAM_READWRITE);
+  gimp_procedure_add_choice_argument (procedure, "device", _("De_vice"),
+                                      _("Where the model runs"),
+                                      gimp_choice_new_with_values (
+                                        "auto", LIIF_BACKEND_AUTO, _("Automatic"), NULL,
+                                        "cpu",  LIIF_BACKEND_CPU,  _("CPU"), NULL,
+                                        "gpu",  LIIF_BACKEND_CUDA, _("GPU (CUDA)"), NULL,
+                                        NULL),
+                                      "auto", G_PARAM_READWRITE);
+  /* The dialog's one scale slider (both axes); saved with the other values. */
+  gimp_procedure_add_double_aux_argument (procedure, "scale", _("Sc_ale"),
+                                          _("Scale factor of both axes"),
+                                          0.0, LIIF_GIMP_MAX_SCALE, 2.0, G_PARAM_READWRITE);
+}
+
+static GimpProcedure *
+liif_upscale_create_procedure (GimpPlugIn *plug_in, const gchar *name)
+{
+  GimpProcedure *procedure;
+
+  if (g_strcmp0 (name, LIIF_PLUG_IN_PROC) != 0)
+    return NULL;
+
+  procedure = gimp_image_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN,
+                                        liif_upscale_run, NULL, NULL);
+  gimp_procedure_set_image_types (procedure, "RGB*, GRAY*");
+  gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE |
+                                                  GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
+  gimp_procedure_set_menu_label (procedure, _("_LIIF Upscale..."));
+  gimp_procedure_add_menu_path (procedure, "<Image>/Filters/Enhance");
+  gimp_procedure_set_documentation (procedure,
+                                    _("Enlarge the image by any factor with a LIIF or LIIF-GAN model"),
+                                    _("Scales the image like Image > Scale Image; the selected layers "
+                                      "are upscaled by the neural model, the other layers with "
+                                      "GIMP's interpolation. One undo step takes it back."),
+                                    name);
+  gimp_procedure_set_attribution (procedure, "LIIF-GAN authors", "LIIF-GAN authors", "2025");
+  add_arguments (procedure);
+  return procedure;
+}
+
+static void
+liif_upscale_class_init (LiifUpscaleClass *klass)
+{
+  GimpPlugInClass *plug_in_class = GIMP_PLUG_IN_CLASS (klass);
+
+  plug_in_class->query_procedures = liif_upscale_query;
+  plug_in_class->create_procedure = liif_upscale_create_procedure;
+  plug_in_class->set_i18n         = liif_upscale_set_i18n;
+}
+
+static void
+liif_upscale_init (LiifUpscale *self)
+{
+  (void) self;
+}
