@@ -1,0 +1,398 @@
+#!/bin/sh
+# cli_test.sh: one test case of the liif command; run by meson as
+#   sh cli_test.sh CASE LIIF MKPNG PNGINFO MODEL [GOLDEN [GAN_MODEL]]
+# MODEL is a model file for the cases that run the engine; GOLDEN the folder of the LIIF
+# golden vectors (golden/liif-edsr-baseline) for the cases that compare with PyTorch's
+# output; GAN_MODEL a two-decoder model for --detail. A case whose files are missing
+# exits 77 (skipped). Error cases check the documented exit code, a one-line "liif: ..." message
+# naming the problem, and that no output file and no temporary file is left behind.
+set -u
+
+CASE=$1
+LIIF=$2
+MKPNG=$3
+PNGINFO=$4
+MODEL=${5:-}
+GOLDEN=${6:-}
+GAN_MODEL=${7:-}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/liif-cli-test.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+OUTDIR=$T/out
+mkdir "$OUTDIR"
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    exit 1
+}
+
+need_model() {
+    if [ -z "$MODEL" ] || [ ! -f "$MODEL" ]; then
+        echo "SKIP [$CASE]: no test model (${MODEL:-none given})" >&2
+        exit 77
+    fi
+}
+
+need_golden() {
+    if [ -z "$GOLDEN" ] || [ ! -f "$GOLDEN/weights.safetensors" ]; then
+        echo "SKIP [$CASE]: no golden vectors (${GOLDEN:-none given})" >&2
+        exit 77
+    fi
+}
+
+# golden_case SIZE CASEFILE ARGS...: upscale the golden input to SIZE with the golden
+# weights; every 8-bit sample is PyTorch's value rounded (within 0.6 / 255).
+golden_case() {
+    need_golden
+    size=$1
+    ref=$GOLDEN/$2
+    shift 2
+    expect_ok upscale "$GOLDEN/input.png" "$OUTDIR/out.png" --model "$GOLDEN/weights.safetensors" \
+        --size "$size" "$@"
+    d=$("$PNGINFO" "$OUTDIR/out.png" diff "$ref" rgb) || fail "pnginfo diff"
+    echo "max |liif - pytorch| = $d / 255" >&2
+    awk -v d="$d" 'BEGIN { exit !(d <= 0.6) }' || fail "output differs from $ref by $d / 255"
+}
+
+mkpng() {
+    "$MKPNG" "$@" || fail "mkpng $*"
+}
+
+# run ARGS...: runs liif; sets RC, and the files $T/stdout and $T/stderr.
+run() {
+    echo "+ liif $*" >&2
+    "$LIIF" "$@" >"$T/stdout" 2>"$T/stderr"
+    RC=$?
+    sed 's/^/  stderr: /' "$T/stderr" >&2
+}
+
+out_dir_empty() {
+    [ -z "$(ls -A "$OUTDIR")" ] || fail "files left in the output folder: $(ls -A "$OUTDIR")"
+}
+
+# expect_error CODE PATTERN ARGS...: liif fails with exit CODE, prints exactly one line
+# "liif: ..." matching the extended regular expression PATTERN (case-insensitive), and
+# leaves nothing in the output folder.
+expect_error() {
+    code=$1
+    pattern=$2
+    shift 2
+    run "$@"
+    [ "$RC" -eq "$code" ] || fail "exit code $RC, expected $code"
+    [ "$(wc -l <"$T/stderr")" -eq 1 ] || fail "expected exactly one line on stderr"
+    grep -q '^liif: ' "$T/stderr" || fail "the message does not start with 'liif: '"
+    grep -Eqi -- "$pattern" "$T/stderr" || fail "the message does not match '$pattern'"
+    [ ! -s "$T/stdout" ] || fail "unexpected output on stdout"
+    out_dir_empty
+}
+
+# expect_ok ARGS...: liif succeeds quietly (--quiet is added).
+expect_ok() {
+    run "$@" --quiet
+    [ "$RC" -eq 0 ] || fail "exit code $RC, expected 0"
+    [ ! -s "$T/stderr" ] || fail "stderr is not empty with --quiet"
+}
+
+# expect_info FILE "W H C BITS"
+expect_info() {
+    info=$("$PNGINFO" "$1") || fail "pnginfo $1"
+    [ "$info" = "$2" ] || fail "$1 is '$info', expected '$2'"
+}
+
+# stats FILE CHANNEL -> "MIN MAX MEAN" in sample units
+stats() {
+    "$PNGINFO" "$1" stats "$2" || fail "pnginfo $1 stats $2"
+}
+
+upscale_rgb_error() { # CODE PATTERN ARGS...: an error case on a small RGB input
+    code=$1
+    pattern=$2
+    shift 2
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error "$code" "$pattern" upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" "$@"
+}
+
+case $CASE in
+# ---------------------------------------------------------------- help
+help)
+    run --help
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    for word in upscale --version --help "Exit status" 130; do
+        grep -q -- "$word" "$T/stdout" || fail "liif --help does not mention $word"
+    done
+    ;;
+help-upscale)
+    run upscale --help
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    for opt in --model --scale --size --scale-x --scale-y --detail --threads --tile --memory \
+        --device --quiet LIIF_MODEL "Exit status"; do
+        grep -q -- "$opt" "$T/stdout" || fail "liif upscale --help does not mention $opt"
+    done
+    for dev in auto cpu cpu-ref cuda; do
+        grep -q -- "$dev" "$T/stdout" || fail "liif upscale --help does not mention device $dev"
+    done
+    ;;
+version)
+    run --version
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -Eq '^liif [0-9]+\.[0-9]+' "$T/stdout" || fail "no version on stdout"
+    ;;
+err-no-command)
+    expect_error 2 "command" ;;
+err-unknown-command)
+    expect_error 2 "unknown command 'frobnicate'" frobnicate ;;
+err-unknown-option)
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 2 "--frobnicate" upscale "$T/in.png" "$OUTDIR/out.png" --scale 2 --frobnicate ;;
+err-missing-output-arg)
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 2 "IN.png and OUT.png" upscale "$T/in.png" --scale 2 ;;
+
+# ------------------------------------------------------- bad inputs
+err-not-png)
+    need_model
+    echo "this is not a PNG image" >"$T/in.png"
+    expect_error 1 "in\.png" upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2 ;;
+err-missing-input)
+    need_model
+    expect_error 1 "nothere\.png" upscale "$T/nothere.png" "$OUTDIR/out.png" --model "$MODEL" \
+        --scale 2 ;;
+err-truncated-model)
+    need_model
+    head -c 3000 "$MODEL" >"$T/truncated.safetensors"
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 1 "truncated\.safetensors" upscale "$T/in.png" "$OUTDIR/out.png" \
+        --model "$T/truncated.safetensors" --scale 2 ;;
+err-missing-model)
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 1 "nomodel\.safetensors" upscale "$T/in.png" "$OUTDIR/out.png" \
+        --model "$T/nomodel.safetensors" --scale 2 ;;
+err-scale-zero)
+    upscale_rgb_error 2 "scale must be a positive finite number, got 0" --scale 0 ;;
+err-scale-negative)
+    upscale_rgb_error 2 "scale must be a positive finite number, got -1" --scale -1 ;;
+err-scale-nan)
+    upscale_rgb_error 2 "scale must be a positive finite number, got nan" --scale nan ;;
+err-scale-inf)
+    upscale_rgb_error 2 "scale must be a positive finite number, got inf" --scale inf ;;
+err-scale-not-a-number)
+    upscale_rgb_error 2 "'2x'.*not a number" --scale 2x ;;
+err-scale-too-small)
+    upscale_rgb_error 2 "0 px" --scale 0.01 ;;
+err-too-large)
+    upscale_rgb_error 2 "70000x10.*65536" --size 70000x10 ;;
+err-too-large-scale)
+    upscale_rgb_error 2 "65536" --scale 10000 ;;
+err-too-many-pixels)
+    upscale_rgb_error 2 "1073741824 pixels" --size 40000x40000 ;;
+err-bad-size)
+    upscale_rgb_error 2 "--size '12by5'" --size 12by5 ;;
+err-conflicting-size)
+    upscale_rgb_error 2 "conflicting size options" --scale 2 --size 20x20 ;;
+err-conflicting-scale-xy)
+    upscale_rgb_error 2 "conflicting size options" --scale 2 --scale-x 2 --scale-y 3 ;;
+err-scale-x-alone)
+    upscale_rgb_error 2 "--scale-x needs --scale-y" --scale-x 2 ;;
+err-no-size)
+    upscale_rgb_error 2 "no output size" ;;
+err-detail-range)
+    upscale_rgb_error 2 "--detail must be in \[0, 1\], got 1.5" --scale 2 --detail 1.5 ;;
+err-bad-device)
+    upscale_rgb_error 2 "unknown --device 'gpu'" --scale 2 --device gpu ;;
+err-unwritable)
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 1 "nodir/out\.png" upscale "$T/in.png" "$OUTDIR/nodir/out.png" \
+        --model "$MODEL" --scale 2 ;;
+err-cuda)
+    # In a build without CUDA (or on a machine without a GPU): exit 3 and a message.
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    run upscale "$T/in.png" "$OUTDIR/probe.png" --model "$MODEL" --scale 2 --device cuda --quiet
+    if [ "$RC" -eq 0 ]; then
+        echo "SKIP [$CASE]: CUDA is available here" >&2
+        exit 77
+    fi
+    rm -f "$OUTDIR/probe.png"
+    expect_error 3 "cuda" upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2 \
+        --device cuda ;;
+model-env-missing)
+    # $LIIF_MODEL is used when --model is not given.
+    mkpng "$T/in.png" 9 7 3 8
+    LIIF_MODEL="$T/absent.safetensors"
+    export LIIF_MODEL
+    expect_error 1 "absent\.safetensors" upscale "$T/in.png" "$OUTDIR/out.png" --scale 2 ;;
+
+# ------------------------------------------------------- good inputs
+scale-odd)
+    need_model
+    mkpng "$T/in.png" 13 9 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2.5
+    expect_info "$OUTDIR/out.png" "33 23 3 8" # round(32.5) = 33, round(22.5) = 23
+    [ "$(ls -A "$OUTDIR")" = "out.png" ] || fail "leftovers: $(ls -A "$OUTDIR")"
+    ;;
+scale-down)
+    need_model
+    mkpng "$T/in.png" 13 9 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 0.5
+    expect_info "$OUTDIR/out.png" "7 5 3 8"
+    ;;
+size)
+    need_model
+    mkpng "$T/in.png" 13 9 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --size 40x17
+    expect_info "$OUTDIR/out.png" "40 17 3 8"
+    ;;
+scale-xy)
+    need_model
+    mkpng "$T/in.png" 13 9 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale-x 2 --scale-y 3.5
+    expect_info "$OUTDIR/out.png" "26 32 3 8" # round(31.5) = 32
+    ;;
+depth16)
+    need_model
+    mkpng "$T/in.png" 11 8 3 16
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "22 16 3 16"
+    ;;
+gray)
+    need_model
+    mkpng "$T/in.png" 11 8 1 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "22 16 1 8"
+    ;;
+gray16-alpha)
+    need_model
+    mkpng "$T/in.png" 11 8 2 16 alpha=0.25
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "22 16 2 16"
+    set -- $(stats "$OUTDIR/out.png" 1)
+    # 0.25 * 65535 = 16383.75, within 1/255 (257 units)
+    [ "$1" -ge 16127 ] && [ "$2" -le 16641 ] || fail "alpha range $1..$2, expected ~16384"
+    ;;
+rgba-opaque)
+    need_model
+    mkpng "$T/in.png" 11 8 4 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 3
+    expect_info "$OUTDIR/out.png" "33 24 4 8"
+    set -- $(stats "$OUTDIR/out.png" 3)
+    [ "$1" -eq 255 ] && [ "$2" -eq 255 ] || fail "alpha range $1..$2, expected 255..255"
+    ;;
+rgba-half)
+    need_model
+    mkpng "$T/in.png" 11 8 4 8 alpha=0.5
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2.3
+    expect_info "$OUTDIR/out.png" "25 18 4 8"
+    set -- $(stats "$OUTDIR/out.png" 3)
+    [ "$1" -ge 127 ] && [ "$2" -le 129 ] || fail "alpha range $1..$2, expected 128 +- 1"
+    ;;
+palette)
+    need_model
+    mkpng "$T/in.png" 10 6 P 8
+    expect_info "$T/in.png" "10 6 P 8"
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "20 12 3 8"
+    ;;
+palette-trns)
+    need_model
+    mkpng "$T/in.png" 10 6 PA 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "20 12 4 8"
+    ;;
+overwrite)
+    # An existing output is replaced whole on success, and left untouched on failure.
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    mkpng "$OUTDIR/out.png" 5 5 1 8
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 0 --quiet
+    [ "$RC" -eq 2 ] || fail "exit code $RC, expected 2"
+    expect_info "$OUTDIR/out.png" "5 5 1 8"
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "18 14 3 8"
+    [ "$(ls -A "$OUTDIR")" = "out.png" ] || fail "leftovers: $(ls -A "$OUTDIR")"
+    ;;
+bands)
+    # Output streamed in bands of 5 rows equals the output computed in one band.
+    need_model
+    mkpng "$T/in.png" 12 10 4 16 alpha=0.7
+    expect_ok upscale "$T/in.png" "$T/whole.png" --model "$MODEL" --scale 2.7 --band-rows 1000
+    expect_ok upscale "$T/in.png" "$T/banded.png" --model "$MODEL" --scale 2.7 --band-rows 5
+    cmp "$T/whole.png" "$T/banded.png" || fail "banded output differs"
+    ;;
+note-and-quiet)
+    # --device auto may print a note (one line) about the device; --quiet silences it.
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    [ "$(wc -l <"$T/stderr")" -le 1 ] || fail "more than one line on stderr"
+    if [ -s "$T/stderr" ]; then grep -q '^liif: ' "$T/stderr" || fail "note lacks 'liif: '"; fi
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    ;;
+model-env)
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    LIIF_MODEL=$MODEL
+    export LIIF_MODEL
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --scale 2
+    expect_info "$OUTDIR/out.png" "18 14 3 8"
+    ;;
+interrupt)
+    # SIGINT during a long run (the largest output allowed): exit 130, a message, no
+    # output, no temporary file.
+    need_model
+    mkpng "$T/in.png" 64 64 3 8
+    "$LIIF" upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --size 32768x32768 --quiet \
+        >"$T/stdout" 2>"$T/stderr" &
+    pid=$!
+    sleep 2
+    kill -INT "$pid" 2>/dev/null || fail "liif ended before the signal"
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 60 ]; do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        fail "liif did not stop within 60 s of SIGINT"
+    fi
+    wait "$pid"
+    RC=$?
+    sed 's/^/  stderr: /' "$T/stderr" >&2
+    [ "$RC" -eq 130 ] || fail "exit code $RC, expected 130"
+    grep -q '^liif: interrupted' "$T/stderr" || fail "no 'interrupted' message"
+    out_dir_empty
+    ;;
+progress-tty)
+    # With stderr on a terminal a progress bar is drawn, then cleared.
+    need_model
+    command -v script >/dev/null 2>&1 || { echo "SKIP: no script(1)" >&2; exit 77; }
+    mkpng "$T/in.png" 9 7 3 8
+    script -qec "'$LIIF' upscale '$T/in.png' '$OUTDIR/out.png' --model '$MODEL' --scale 2" \
+        /dev/null >"$T/tty" 2>&1 </dev/null || fail "liif failed under script(1)"
+    grep -q '\[[#.]*\] *[0-9]*%' "$T/tty" || fail "no progress bar on the terminal"
+    expect_info "$OUTDIR/out.png" "18 14 3 8"
+    ;;
+detail)
+    # A two-decoder model: --detail 0 and 1 give different images.
+    if [ -z "$GAN_MODEL" ] || [ ! -f "$GAN_MODEL" ]; then
+        echo "SKIP [$CASE]: no two-decoder model" >&2
+        exit 77
+    fi
+    mkpng "$T/in.png" 12 9 3 8
+    for a in 0 0.5 1; do
+        expect_ok upscale "$T/in.png" "$T/d$a.png" --model "$GAN_MODEL" --scale 2 --detail "$a"
+        expect_info "$T/d$a.png" "24 18 3 8"
+    done
+    ! cmp -s "$T/d0.png" "$T/d1.png" || fail "--detail 0 and --detail 1 give the same image"
+    ;;
+golden-96x80)
+    golden_case 80x96 case_default_96x80.safetensors ;;
+golden-61x50-bands)
+    golden_case 50x61 case_default_61x50.safetensors --band-rows 7 ;;
+golden-61x50-ref)
+    golden_case 50x61 case_default_61x50.safetensors --device cpu-ref ;;
+*)
+    fail "unknown test case" ;;
+esac
+exit 0

@@ -1,0 +1,115 @@
+/* pnginfo.c: prints what the CLI tests check in a PNG.
+ *   pnginfo FILE            -> "W H CHANNELS BITS" from the header; CHANNELS is 1..4, or P for
+ *                              a palette image
+ *   pnginfo FILE stats CH   -> "MIN MAX MEAN" of decoded channel CH, in sample units
+ *                              (0..255 for 8-bit, 0..65535 for 16-bit)
+ *   pnginfo FILE diff ST NAME -> largest |difference| between the image and tensor NAME
+ *                              of safetensors file ST (float, shape [1, H*W, C], values in
+ *                              [0,1]), in sample units */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <png.h>
+
+#include "png_image.h"
+#include "safetensors.h"
+
+static int header(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        perror(path);
+        return 1;
+    }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(fp);
+        return 1;
+    }
+    png_init_io(png, fp);
+    png_read_info(png, info);
+    int type = png_get_color_type(png, info);
+    const char *ch = type == PNG_COLOR_TYPE_GRAY         ? "1"
+                     : type == PNG_COLOR_TYPE_GRAY_ALPHA ? "2"
+                     : type == PNG_COLOR_TYPE_RGB        ? "3"
+                     : type == PNG_COLOR_TYPE_RGB_ALPHA  ? "4"
+                                                         : "P";
+    printf("%u %u %s %d\n", (unsigned)png_get_image_width(png, info),
+           (unsigned)png_get_image_height(png, info), ch, png_get_bit_depth(png, info));
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(fp);
+    return 0;
+}
+
+static int stats(const char *path, int ch)
+{
+    liif_png img;
+    liif_error err;
+    if (liif_png_read(path, &img, &err) != LIIF_OK) {
+        fprintf(stderr, "pnginfo: %s\n", err.msg);
+        return 1;
+    }
+    if (ch < 0 || ch >= img.channels) {
+        fprintf(stderr, "pnginfo: %s has %d channels\n", path, img.channels);
+        liif_png_free(&img);
+        return 1;
+    }
+    double maxv = img.bit_depth == 16 ? 65535 : 255;
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    size_t n = (size_t)img.w * img.h;
+    for (size_t i = 0; i < n; i++) {
+        double v = img.px[i * img.channels + ch] * maxv;
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+        sum += v;
+    }
+    printf("%.0f %.0f %.2f\n", lo, hi, sum / n);
+    liif_png_free(&img);
+    return 0;
+}
+
+static int diff(const char *path, const char *st_path, const char *name)
+{
+    liif_png img;
+    liif_error err;
+    liif_st_file *st = NULL;
+    float *ref = NULL;
+    int rc = 1;
+    if (liif_png_read(path, &img, &err) != LIIF_OK) {
+        fprintf(stderr, "pnginfo: %s\n", err.msg);
+        return 1;
+    }
+    size_t n = (size_t)img.w * img.h * img.channels;
+    int64_t shape[3] = {1, (int64_t)img.w * img.h, img.channels};
+    if (!(ref = malloc(n * sizeof *ref)) || liif_st_open(st_path, &st, &err) != LIIF_OK ||
+        liif_st_read_f32(st, name, 3, shape, ref, &err) != LIIF_OK) {
+        fprintf(stderr, "pnginfo: %s\n", ref ? err.msg : "out of memory");
+        goto done;
+    }
+    double maxv = img.bit_depth == 16 ? 65535 : 255, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)img.px[i] - ref[i]) * maxv);
+    printf("%.3f\n", worst);
+    rc = 0;
+done:
+    liif_st_close(st);
+    free(ref);
+    liif_png_free(&img);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2)
+        return header(argv[1]);
+    if (argc == 4 && strcmp(argv[2], "stats") == 0)
+        return stats(argv[1], atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[2], "diff") == 0)
+        return diff(argv[1], argv[3], argv[4]);
+    fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME]\n");
+    return 2;
+}

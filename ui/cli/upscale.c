@@ -1,0 +1,473 @@
+/* upscale.c: `liif upscale IN.png OUT.png`: options, then the output streamed in bands of rows. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "cli.h"
+#include "liif-config.h"
+#include "png_image.h"
+
+#define MIB ((size_t)1 << 20)
+#define DEFAULT_MEMORY_MIB 512 /* the engine's own default budget */
+#define MAX_MEMORY_MIB (1 << 20)
+#define MAX_BAND_BYTES (64 * MIB) /* float buffers of one band of output rows */
+
+/* What the options ask for, validated; everything but the files is checked before any I/O. */
+typedef struct {
+    const char *in_path, *out_path;
+    char *model_path;
+    int by_scale;     /* 1: sx, sy give the size; 0: out_w x out_h given */
+    double sx, sy;
+    int out_w, out_h;
+    liif_backend_kind backend;
+    double detail;
+    int threads, tile;
+    size_t memory_budget; /* bytes; 0 = engine default */
+    int band_rows;        /* 0 = from the memory budget */
+    int quiet;
+} upscale_plan;
+
+/* ------------------------------------------------------------ options */
+
+typedef struct {
+    char *model, *scale, *size, *scale_x, *scale_y, *detail, *device;
+    int threads, tile, memory_mib, band_rows;
+    gboolean quiet;
+    char **files;
+} upscale_args;
+
+static const char upscale_description[] =
+    "Give the output size one way: --scale S, --size WxH, or --scale-x SX with --scale-y SY.\n"
+    "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
+    "2^30 pixels in all.\n"
+    "\n"
+    "The model sees RGB: gray images are upscaled as RGB and turned back to gray (Rec.601\n"
+    "luma); alpha is resampled bicubically. The output keeps the input's channels (a palette\n"
+    "image becomes RGB or RGBA) and bit depth (8 or 16). It is written band by band to a\n"
+    "temporary file that is renamed into place at the end: a failed or interrupted run never\n"
+    "leaves a partial file.\n"
+    "\n"
+    "Model: --model FILE, else $LIIF_MODEL, else default.safetensors in\n"
+    "  " LIIF_SOURCE_MODEL_DIR " (source tree), else in\n"
+    "  " LIIF_MODEL_DIR " (installed).\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime error (I/O, bad model, bad image), 2 usage error (bad\n"
+    "option, scale or size), 3 CUDA requested but unavailable, 130 interrupted (Ctrl-C).\n";
+
+static GOptionContext *upscale_context(upscale_args *a)
+{
+    const GOptionEntry entries[] = {
+        {"model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model,
+         "Model weights (safetensors)", "FILE"},
+        {"scale", 's', 0, G_OPTION_ARG_STRING, &a->scale,
+         "Scale both sides by S (any real number > 0)", "S"},
+        {"size", 0, 0, G_OPTION_ARG_STRING, &a->size, "Output size in pixels", "WxH"},
+        {"scale-x", 0, 0, G_OPTION_ARG_STRING, &a->scale_x, "Horizontal scale (with --scale-y)",
+         "SX"},
+        {"scale-y", 0, 0, G_OPTION_ARG_STRING, &a->scale_y, "Vertical scale (with --scale-x)",
+         "SY"},
+        {"detail", 'd', 0, G_OPTION_ARG_STRING, &a->detail,
+         "LIIF-GAN detail weight in [0,1] (default 1; no effect on plain LIIF models)", "A"},
+        {"threads", 't', 0, G_OPTION_ARG_INT, &a->threads, "CPU threads (default 0: all cores)",
+         "N"},
+        {"tile", 0, 0, G_OPTION_ARG_INT, &a->tile,
+         "Input tile side in pixels (default 0: from the memory budget)", "N"},
+        {"memory", 0, 0, G_OPTION_ARG_INT, &a->memory_mib,
+         "Working memory budget of the engine in MiB (default 512)", "MiB"},
+        {"device", 0, 0, G_OPTION_ARG_STRING, &a->device,
+         "Compute device: auto, cpu, cpu-ref (slow reference) or cuda (default auto)",
+         "DEVICE"},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress bar and no notes", NULL},
+        /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
+        {"band-rows", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a->band_rows, NULL, "N"},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->files, NULL, NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionContext *ctx = g_option_context_new("IN.png OUT.png");
+    g_option_context_set_summary(ctx, "Upscale a PNG image by any factor with a LIIF / LIIF-GAN "
+                                      "model.");
+    g_option_context_set_description(ctx, upscale_description);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    return ctx;
+}
+
+static void upscale_args_clear(upscale_args *a)
+{
+    g_free(a->model);
+    g_free(a->scale);
+    g_free(a->size);
+    g_free(a->scale_x);
+    g_free(a->scale_y);
+    g_free(a->detail);
+    g_free(a->device);
+    g_strfreev(a->files);
+}
+
+/* A real number option; "nan" and "inf" parse, and the checks that follow reject them. */
+static int parse_real(const char *option, const char *text, double *out)
+{
+    char *end = NULL;
+    double v = g_ascii_strtod(text, &end);
+    if (end == text || *end != '\0') {
+        cli_error("invalid value '%s' for %s: not a number", text, option);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* --size WxH: two positive decimal integers. Limits are checked by liif_check_size. */
+static int parse_size(const char *text, int *w, int *h)
+{
+    const char *p = text;
+    long long v[2];
+    for (int i = 0; i < 2; i++) {
+        if (!g_ascii_isdigit(*p))
+            goto bad;
+        char *end;
+        errno = 0;
+        v[i] = strtoll(p, &end, 10);
+        if (errno == ERANGE || v[i] > INT_MAX) {
+            cli_error("--size %s: %.20s is too large (the limit is %d px per side)", text, p,
+                      LIIF_MAX_SIDE);
+            return 0;
+        }
+        p = end;
+        if (i == 0 && *p++ != 'x' && p[-1] != 'X')
+            goto bad;
+    }
+    if (*p != '\0')
+        goto bad;
+    *w = (int)v[0];
+    *h = (int)v[1];
+    return 1;
+bad:
+    cli_error("invalid --size '%s': expected WxH, e.g. 1920x1080", text);
+    return 0;
+}
+
+static int parse_device(const char *text, liif_backend_kind *out)
+{
+    static const struct {
+        const char *name;
+        liif_backend_kind kind;
+    } devices[] = {
+        {"auto", LIIF_BACKEND_AUTO},
+        {"cpu", LIIF_BACKEND_CPU},
+        {"cpu-ref", LIIF_BACKEND_CPU_REF},
+        {"cuda", LIIF_BACKEND_CUDA},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(devices); i++)
+        if (strcmp(text, devices[i].name) == 0) {
+            *out = devices[i].kind;
+            return 1;
+        }
+    cli_error("unknown --device '%s': use auto, cpu, cpu-ref or cuda", text);
+    return 0;
+}
+
+/* How the output size is given: exactly one of --scale, --size, --scale-x + --scale-y. */
+static int plan_size(const upscale_args *a, upscale_plan *p)
+{
+    int ways = (a->scale != NULL) + (a->size != NULL) + (a->scale_x || a->scale_y);
+    if (ways == 0) {
+        cli_error("no output size: give --scale S, --size WxH, or --scale-x SX and --scale-y SY");
+        return 0;
+    }
+    if (ways > 1) {
+        cli_error("conflicting size options: give only one of --scale, --size, or "
+                  "--scale-x with --scale-y");
+        return 0;
+    }
+    if (a->size) {
+        liif_error err;
+        if (!parse_size(a->size, &p->out_w, &p->out_h))
+            return 0;
+        if (liif_check_size(1, 1, p->out_w, p->out_h, &err) != LIIF_OK) {
+            cli_error("%s", err.msg);
+            return 0;
+        }
+        return 1;
+    }
+    p->by_scale = 1;
+    if (a->scale) {
+        if (!parse_real("--scale", a->scale, &p->sx))
+            return 0;
+        p->sy = p->sx;
+        return 1;
+    }
+    if (!a->scale_x || !a->scale_y) {
+        cli_error("%s needs %s as well", a->scale_x ? "--scale-x" : "--scale-y",
+                  a->scale_x ? "--scale-y" : "--scale-x");
+        return 0;
+    }
+    return parse_real("--scale-x", a->scale_x, &p->sx) &&
+           parse_real("--scale-y", a->scale_y, &p->sy);
+}
+
+/* --model, else $LIIF_MODEL, else the source tree's default, else the installed default. */
+static char *find_model(const char *given)
+{
+    if (given)
+        return g_strdup(given);
+    const char *env = g_getenv("LIIF_MODEL");
+    if (env && *env)
+        return g_strdup(env);
+    const char *dirs[] = {LIIF_SOURCE_MODEL_DIR, LIIF_MODEL_DIR};
+    for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        char *path = g_build_filename(dirs[i], "default.safetensors", NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_REGULAR))
+            return path;
+        g_free(path);
+    }
+    cli_error("no model: give --model FILE or set LIIF_MODEL (no default.safetensors in %s "
+              "or %s)",
+              LIIF_SOURCE_MODEL_DIR, LIIF_MODEL_DIR);
+    return NULL;
+}
+
+/* Options -> plan; 0 (message printed) on a usage error. */
+static int plan_from_args(const upscale_args *a, upscale_plan *p)
+{
+    if (!a->files || g_strv_length(a->files) != 2) {
+        cli_error("upscale needs exactly two files, IN.png and OUT.png (got %u; try 'liif "
+                  "upscale --help')",
+                  a->files ? g_strv_length(a->files) : 0);
+        return 0;
+    }
+    p->in_path = a->files[0];
+    p->out_path = a->files[1];
+    if (!plan_size(a, p))
+        return 0;
+    p->detail = 1;
+    if (a->detail) {
+        if (!parse_real("--detail", a->detail, &p->detail))
+            return 0;
+        if (!(p->detail >= 0 && p->detail <= 1)) {
+            cli_error("--detail must be in [0, 1], got %s", a->detail);
+            return 0;
+        }
+    }
+    const struct {
+        const char *name;
+        int value;
+    } counts[] = {{"threads", a->threads}, {"tile", a->tile}, {"band-rows", a->band_rows}};
+    for (size_t i = 0; i < G_N_ELEMENTS(counts); i++)
+        if (counts[i].value < 0) {
+            cli_error("--%s must be 0 or more, got %d", counts[i].name, counts[i].value);
+            return 0;
+        }
+    if (a->memory_mib < 0 || a->memory_mib > MAX_MEMORY_MIB) {
+        cli_error("--memory must be 0 (the default) to %d MiB, got %d", MAX_MEMORY_MIB,
+                  a->memory_mib);
+        return 0;
+    }
+    p->threads = a->threads;
+    p->tile = a->tile;
+    p->band_rows = a->band_rows;
+    p->memory_budget = (size_t)a->memory_mib * MIB;
+    p->quiet = a->quiet;
+    p->backend = LIIF_BACKEND_AUTO;
+    return !a->device || parse_device(a->device, &p->backend);
+}
+
+/* ------------------------------------------------------------- the run */
+
+/* Everything a run holds, freed in one place. */
+typedef struct {
+    liif_png png;
+    int have_png;     /* png was read and must be freed */
+    float *rgb;       /* the model's view of a non-RGB input: png.w * png.h * 3 */
+    liif_model *model;
+    liif_engine *engine;
+    liif_png_writer *writer;
+    float *band_rgb;  /* band_rows * out_w * 3: what the engine writes */
+    float *band_out;  /* band_rows * out_w * channels, or NULL when the output is RGB */
+    cli_progress *progress;
+} upscale_run;
+
+static void upscale_run_clear(upscale_run *r)
+{
+    if (r->writer)
+        liif_png_writer_abort(r->writer);
+    cli_progress_free(r->progress);
+    g_free(r->band_out);
+    g_free(r->band_rgb);
+    liif_engine_free(r->engine);
+    liif_model_free(r->model);
+    g_free(r->rgb);
+    if (r->have_png)
+        liif_png_free(&r->png);
+}
+
+/* Rows per band: the band's float buffers stay within a quarter of the memory budget and
+ * MAX_BAND_BYTES, so memory does not grow with the output's height. */
+static int band_rows_for(const upscale_plan *p, int channels)
+{
+    size_t budget = p->memory_budget ? p->memory_budget : DEFAULT_MEMORY_MIB * MIB;
+    size_t limit = MIN(budget / 4, MAX_BAND_BYTES);
+    size_t row_bytes = (size_t)p->out_w * (3 + (channels == 3 ? 0 : channels)) * sizeof(float);
+    size_t rows = p->band_rows ? (size_t)p->band_rows : limit / row_bytes;
+    return (int)CLAMP(rows, 1, (size_t)p->out_h);
+}
+
+/* Output rows [y0, y0 + rows) into the writer. */
+static liif_status upscale_band(upscale_run *r, const upscale_plan *p, const liif_options *o,
+                                int y0, int rows, liif_error *err)
+{
+    const liif_png *in = &r->png;
+    int ch = in->channels;
+    liif_image img = {ch == 3 ? in->px : r->rgb, in->w, in->h, (size_t)in->w * 3};
+    liif_region reg = {p->out_w, p->out_h, 0, y0, p->out_w, rows};
+    cli_progress_set_span(r->progress, (double)y0 / p->out_h, (double)rows / p->out_h);
+    liif_status s = liif_upscale_region(r->engine, &img, &reg, r->band_rgb, (size_t)p->out_w * 3,
+                                        o, err);
+    if (s != LIIF_OK)
+        return s;
+    if (ch == 3)
+        return liif_png_writer_rows(r->writer, r->band_rgb, rows, (size_t)p->out_w * 3, err);
+
+    size_t stride = (size_t)p->out_w * ch;
+    cli_pixels_from_rgb(r->band_rgb, (size_t)p->out_w * rows, ch, r->band_out);
+    if (ch == 2 || ch == 4) { /* alpha, which the model does not see */
+        s = liif_resample_bicubic_region(in->px, in->w, in->h, (size_t)in->w * ch, ch, ch - 1,
+                                         &reg, r->band_out, stride, ch, ch - 1, err);
+        if (s != LIIF_OK)
+            return s;
+    }
+    return liif_png_writer_rows(r->writer, r->band_out, rows, stride, err);
+}
+
+/* Model and engine; the exit code on failure (0 when ready). The engine's note on the
+ * device it chose goes to note. */
+static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *note,
+                                  size_t note_size)
+{
+    liif_error err;
+    liif_status s = liif_model_load(p->model_path, &r->model, &err);
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_RUNTIME;
+    }
+    s = liif_engine_new(r->model, p->backend, &r->engine, note, note_size, &err);
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        if (s == LIIF_ERR_UNSUPPORTED && p->backend == LIIF_BACKEND_CUDA)
+            return CLI_EXIT_NO_CUDA;
+        return cli_exit_for_status(s);
+    }
+    return 0;
+}
+
+/* Buffers of the run; 0 when they could all be had. */
+static int upscale_alloc(upscale_run *r, int band, int out_w)
+{
+    int ch = r->png.channels;
+    if (ch != 3) { /* RGB input is the model's view as it is */
+        r->rgb = g_try_malloc_n((size_t)r->png.w * r->png.h, 3 * sizeof(float));
+        r->band_out = g_try_malloc_n((size_t)band * out_w, ch * sizeof(float));
+        if (r->rgb)
+            cli_pixels_to_rgb(r->png.px, r->png.w, r->png.h, ch, r->rgb);
+    }
+    r->band_rgb = g_try_malloc_n((size_t)band * out_w, 3 * sizeof(float));
+    return !r->band_rgb || (ch != 3 && (!r->rgb || !r->band_out));
+}
+
+/* Compute and write the output band by band; the exit code. */
+static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *note)
+{
+    int ch = r->png.channels;
+    int band = band_rows_for(q, ch);
+    if (upscale_alloc(r, band, q->out_w)) {
+        cli_error("out of memory for bands of %d rows of %d px", band, q->out_w);
+        return CLI_EXIT_RUNTIME;
+    }
+    liif_options o;
+    liif_options_init(&o);
+    o.detail = q->detail;
+    o.threads = q->threads;
+    o.tile = q->tile;
+    o.memory_budget = q->memory_budget;
+    o.progress = cli_progress_update;
+    o.progress_user = r->progress;
+
+    liif_error err;
+    liif_status s = liif_png_writer_open(q->out_path, q->out_w, q->out_h, ch,
+                                         r->png.bit_depth, &r->writer, &err);
+    if (s == LIIF_OK && note[0] && !q->quiet) /* after the checks, so an error stays one line */
+        cli_error("%s", note);
+    for (int y0 = 0; s == LIIF_OK && y0 < q->out_h; y0 += band) {
+        if (cli_progress_interrupted())
+            s = liif_error_set(&err, LIIF_ERR_CANCELLED, "cancelled");
+        else
+            s = upscale_band(r, q, &o, y0, MIN(band, q->out_h - y0), &err);
+    }
+    if (s == LIIF_OK) {
+        liif_png_writer *w = r->writer;
+        r->writer = NULL; /* finish frees it whatever the outcome */
+        s = liif_png_writer_finish(w, &err);
+    }
+    if (s == LIIF_ERR_CANCELLED || (s != LIIF_OK && cli_progress_interrupted())) {
+        cli_error("interrupted: no output written");
+        return CLI_EXIT_INTERRUPTED;
+    }
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(s);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int upscale_execute(upscale_run *r, const upscale_plan *p)
+{
+    liif_error err;
+    liif_status s = liif_png_read(p->in_path, &r->png, &err);
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_RUNTIME;
+    }
+    r->have_png = 1;
+    upscale_plan q = *p; /* the plan with the output size filled in */
+    if (q.by_scale)
+        s = liif_size_for_scale(r->png.w, r->png.h, q.sx, q.sy, &q.out_w, &q.out_h, &err);
+    else
+        s = liif_check_size(r->png.w, r->png.h, q.out_w, q.out_h, &err);
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(s);
+    }
+    char note[256] = "";
+    int code = upscale_prepare_engine(r, &q, note, sizeof note);
+    return code ? code : upscale_stream(r, &q, note);
+}
+
+int cli_upscale_main(int argc, char **argv)
+{
+    upscale_args a = {0};
+    upscale_plan p = {0};
+    GError *gerr = NULL;
+    g_set_prgname("liif upscale");
+    GOptionContext *ctx = upscale_context(&a);
+    int code = CLI_EXIT_USAGE;
+    if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+        cli_error("%s (try 'liif upscale --help')", gerr->message);
+        g_error_free(gerr);
+    } else if (!plan_from_args(&a, &p)) {
+        code = CLI_EXIT_USAGE;
+    } else if (!(p.model_path = find_model(a.model))) {
+        code = CLI_EXIT_RUNTIME;
+    } else {
+        upscale_run r = {0};
+        r.progress = cli_progress_new(!p.quiet);
+        code = upscale_execute(&r, &p);
+        upscale_run_clear(&r);
+    }
+    g_free(p.model_path);
+    upscale_args_clear(&a);
+    g_option_context_free(ctx);
+    return code;
+}
