@@ -1,0 +1,211 @@
+/* test_engine.c: fast CPU vs reference on random models, exact tiling, regions, precompute, cancel, bad arguments. */
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "randmodel.h"
+#include "testutil.h"
+
+static char tmpdir[64];
+
+static liif_model *random_model(const rm_spec *sp)
+{
+    char path[128];
+    liif_model *m;
+    liif_error err;
+    snprintf(path, sizeof path, "%s/m.safetensors", tmpdir);
+    if (rm_write(path, sp) || liif_model_load(path, &m, &err)) {
+        printf("FAIL cannot make a random model: %s\n", err.msg);
+        exit(1);
+    }
+    unlink(path);
+    return m;
+}
+
+/* A smooth pattern plus noise: structure for the encoder, no flat areas. */
+static float *test_image(int w, int h, unsigned seed)
+{
+    unsigned long long s = seed;
+    float *p = malloc((size_t)w * h * 3 * sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = 0.5f + 0.3f * sinf(0.3f * x + 0.7f * c) * cosf(0.21f * y) + 0.15f * rm_uniform(&s);
+                p[((size_t)y * w + x) * 3 + c] = v < 0 ? 0 : (v > 1 ? 1 : v);
+            }
+    return p;
+}
+
+static float *run(const liif_model *m, liif_backend_kind kind, const float *img, int w, int h, liif_region r,
+                  const liif_options *o)
+{
+    liif_engine *e;
+    liif_error err;
+    float *out = malloc((size_t)r.w * r.h * 3 * sizeof(float));
+    liif_image in = {img, w, h, (size_t)w * 3};
+    if (liif_engine_new(m, kind, &e, NULL, 0, &err) || liif_upscale_region(e, &in, &r, out, (size_t)r.w * 3, o, &err)) {
+        printf("FAIL run: %s\n", err.msg);
+        tu_failures++;
+    }
+    liif_engine_free(e);
+    return out;
+}
+
+static void fast_vs_reference(void)
+{
+    static const char *variants[] = {"liif", "liif-gan", "liif-gan-s", "liif-gan-sf"};
+    struct { int F, R, hidden, nh, unfold, ens, cell; } shapes[] = {
+        {8, 1, 16, 1, 1, 1, 1}, {16, 2, 32, 2, 1, 1, 1}, {12, 3, 24, 3, 0, 1, 1},
+        {16, 2, 32, 2, 1, 0, 1}, {8, 2, 16, 2, 1, 1, 0}, {24, 4, 40, 2, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        rm_spec sp = {shapes[i].F, shapes[i].R, shapes[i].nh, shapes[i].hidden, shapes[i].unfold, shapes[i].ens,
+                      shapes[i].cell, variants[i % 4], (unsigned)i + 7, 3.0f};
+        liif_model *m = random_model(&sp);
+        int w = 13 + (int)i, h = 11 + 2 * (int)i, W = w * 5 / 2 + 1, H = h * 3;
+        float *img = test_image(w, h, (unsigned)i);
+        liif_options o;
+        liif_options_init(&o);
+        o.detail = 0.7;
+        liif_region r = {W, H, 0, 0, W, H};
+        float *ref = run(m, LIIF_BACKEND_CPU_REF, img, w, h, r, &o);
+        float *fast = run(m, LIIF_BACKEND_CPU, img, w, h, r, &o);
+        o.precompute = 0;
+        float *plain = run(m, LIIF_BACKEND_CPU, img, w, h, r, &o);
+        char what[160];
+        snprintf(what, sizeof what, "%-11s F%-2d R%d h%-2dx%d u%d e%d c%d %dx%d->%dx%d: fast vs ref", sp.variant, sp.n_feats,
+                 sp.n_resblocks, sp.hidden, sp.n_hidden, sp.feat_unfold, sp.local_ensemble, sp.cell_decode, w, h, W, H);
+        tu_close(what, fast, ref, (size_t)W * H * 3, 1e-5);
+        snprintf(what, sizeof what, "%-11s ... layer-1 precompute vs plain path", sp.variant);
+        tu_close(what, fast, plain, (size_t)W * H * 3, 1e-5);
+        double spread = 0;  /* the outputs must actually vary, or the comparison proves nothing */
+        for (size_t k = 0; k < (size_t)W * H * 3; k++) spread = fmax(spread, fabs(ref[k] - ref[0]));
+        CHECK(spread > 0.05, "random model output spread %.3g too small to test anything", spread);
+        free(ref); free(fast); free(plain); free(img);
+        liif_model_free(m);
+    }
+}
+
+static void tiling_and_regions(void)
+{
+    /* the full-depth encoder (16 blocks, halo 36) on a narrow model, and a shallow LIIF-GAN */
+    rm_spec deep = {4, 16, 1, 8, 1, 1, 1, "liif-gan", 9, 3.0f}, shallow = {8, 2, 2, 16, 1, 1, 1, "liif-gan", 3, 3.0f};
+    liif_model *md = random_model(&deep), *ms = random_model(&shallow);
+    /* sizes: integer, non-integer and anisotropic scales on odd input sizes */
+    struct { int w, h, W, H; } cases[] = {{97, 83, 194, 166}, {37, 29, 74, 58}, {37, 29, 111, 103}, {41, 23, 97, 23 * 5}, {31, 45, 40, 171}};
+    int tiles_shallow[] = {1, 3, 7, 16}, tiles_deep[] = {13, 29, 40, 64};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        liif_model *m = c == 0 ? md : ms;
+        const int *tiles = c == 0 ? tiles_deep : tiles_shallow;
+        int w = cases[c].w, h = cases[c].h, W = cases[c].W, H = cases[c].H;
+        float *img = test_image(w, h, 11 + (unsigned)c);
+        liif_options o;
+        liif_options_init(&o);
+        o.tile = 4096; /* one tile: the untiled result */
+        liif_region full = {W, H, 0, 0, W, H};
+        float *whole = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o);
+        for (size_t t = 0; t < 4; t++) {
+            o.tile = tiles[t];
+            float *tiled = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o);
+            char what[128];
+            snprintf(what, sizeof what, "%dx%d -> %dx%d, tile %d vs untiled", w, h, W, H, tiles[t]);
+            tu_close(what, tiled, whole, (size_t)W * H * 3, 1e-5);
+            free(tiled);
+        }
+        /* a region equals the same crop of the whole result */
+        liif_region reg = {W, H, W / 3, H / 4, W / 2, H / 3};
+        o.tile = c == 0 ? 20 : 5;
+        float *part = run(m, LIIF_BACKEND_CPU, img, w, h, reg, &o);
+        double d = 0;
+        for (int y = 0; y < reg.h; y++)
+            d = fmax(d, tu_maxdiff(part + (size_t)y * reg.w * 3, whole + ((size_t)(y + reg.y) * W + reg.x) * 3,
+                                   (size_t)reg.w * 3));
+        printf("%dx%d -> %dx%d, region %dx%d+%d+%d vs crop of the whole       max|diff| %.3g\n", w, h, W, H, reg.w,
+               reg.h, reg.x, reg.y, d);
+        CHECK(d <= 1e-5, "region differs from the crop by %g", d);
+        free(part); free(whole); free(img);
+    }
+    liif_model_free(md);
+    liif_model_free(ms);
+}
+
+typedef struct { int ticks, stop_after; } cancel_state;
+static int cancel_cb(void *user, double fraction)
+{
+    cancel_state *s = user;
+    (void)fraction;
+    return ++s->ticks > s->stop_after;
+}
+
+static void cancel(void)
+{
+    rm_spec sp = {8, 1, 1, 16, 1, 1, 1, "liif", 5, 3.0f};
+    liif_model *m = random_model(&sp);
+    float *img = test_image(40, 40, 1);
+    for (int k = 0; k < 4; k++) {
+        cancel_state st = {0, k};
+        liif_options o;
+        liif_options_init(&o);
+        o.tile = 8;
+        o.progress = cancel_cb;
+        o.progress_user = &st;
+        liif_engine *e;
+        liif_error err;
+        liif_engine_new(m, LIIF_BACKEND_CPU, &e, NULL, 0, &err);
+        liif_image in = {img, 40, 40, 120};
+        liif_region r = {160, 160, 0, 0, 160, 160};
+        float *out = malloc(160 * 160 * 3 * sizeof(float));
+        liif_status s = liif_upscale_region(e, &in, &r, out, 160 * 3, &o, &err);
+        printf("cancel after %d ticks: %s after %d calls\n", k, liif_status_name(s), st.ticks);
+        CHECK(s == LIIF_ERR_CANCELLED && st.ticks == k + 1, "cancel after %d ticks gave %s after %d calls", k,
+              liif_status_name(s), st.ticks);
+        free(out);
+        liif_engine_free(e);
+    }
+    free(img);
+    liif_model_free(m);
+}
+
+static void bad_arguments(void)
+{
+    rm_spec sp = {8, 2, 1, 16, 1, 1, 1, "liif-gan", 5, 3.0f};
+    liif_model *m = random_model(&sp);
+    float img[10 * 10 * 3] = {0}, out[64 * 3];
+    liif_engine *e;
+    liif_error err;
+    liif_engine_new(m, LIIF_BACKEND_CPU, &e, NULL, 0, &err);
+    liif_image in = {img, 10, 10, 30};
+    liif_options o;
+    liif_options_init(&o);
+    struct { liif_region r; double detail; const char *what; } bad[] = {
+        {{20, 20, 15, 0, 8, 8}, 1, "region past the right edge"},
+        {{20, 20, 0, 0, 0, 8}, 1, "empty region"},
+        {{0, 20, 0, 0, 1, 1}, 1, "zero output width"},
+        {{LIIF_MAX_SIDE + 1, 2, 0, 0, 1, 1}, 1, "output wider than the limit"},
+        {{20, 20, 0, 0, 8, 8}, NAN, "detail NaN"},
+        {{20, 20, 0, 0, 8, 8}, 1.5, "detail above 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.detail = bad[i].detail;
+        err.msg[0] = 0;
+        liif_status s = liif_upscale_region(e, &in, &bad[i].r, out, 8 * 3, &o, &err);
+        printf("bad argument, %-28s -> %s: %s\n", bad[i].what, liif_status_name(s), err.msg);
+        CHECK(s == LIIF_ERR_ARG && err.msg[0] && !strchr(err.msg, '\n'), "%s not rejected", bad[i].what);
+    }
+    CHECK(liif_engine_new(m, LIIF_BACKEND_CUDA, &e, NULL, 0, &err) == LIIF_ERR_UNSUPPORTED || e,
+          "CUDA request in a build without CUDA");
+    liif_engine_free(e);
+    liif_model_free(m);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    fast_vs_reference();
+    tiling_and_regions();
+    cancel();
+    bad_arguments();
+    rmdir(tmpdir);
+    return tu_finish("engine");
+}
