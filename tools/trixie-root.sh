@@ -2,8 +2,8 @@
 # tools/trixie-root.sh: a Debian trixie root (GIMP 3, libgimp-3.0-dev, oneDNN) to build and test the plug-in in.
 #
 #   tools/trixie-root.sh setup        create or refresh the root (idempotent; seconds when ready)
-#   tools/trixie-root.sh run CMD...   run CMD inside, with the repo bound at /src, in a private mount
-#                                     namespace (the mounts vanish when CMD exits)
+#   tools/trixie-root.sh run CMD...   run CMD inside, with the repo bound at /src (and ../shared, read-only,
+#                                     at /shared) in a private mount namespace (mounts vanish when CMD exits)
 #
 # Environment: LIIF_TRIXIE_ROOT (default /var/cache/liif-trixie-root, outside the repo so CI can cache it),
 #              SRC (default: this repo), DEBIAN_MIRROR (default: the host's first Debian mirror),
@@ -26,6 +26,9 @@ in_root() {
     mount --rbind /dev "$R/dev"
     mount --rbind /sys "$R/sys"
     mkdir -p "$R/src" && mount --bind "$S" "$R/src"
+    if [ -d "$S/../shared" ]; then      # shared material (golden weights) beside the repo, read-only
+      mkdir -p "$R/shared" && mount --bind "$S/../shared" "$R/shared" && mount -o remount,bind,ro "$R/shared"
+    fi
     if [ -n "${BIND_CUDA:-}" ] && [ -d "$BIND_CUDA" ]; then
       mkdir -p "$R$BIND_CUDA" && mount --bind -o ro "$BIND_CUDA" "$R$BIND_CUDA"
       ln -sfn "$BIND_CUDA" "$R/usr/local/cuda"

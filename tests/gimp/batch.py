@@ -1,0 +1,43 @@
+# tests/gimp/batch.py: python-fu batch run of plug-in-liif-upscale, one call per image.
+#   LIIF_CASES="in.png:out.png ..." LIIF_MODEL=FILE LIIF_SCALE=2.5 [LIIF_SCALE_Y=..] [LIIF_WIDTH=.. LIIF_HEIGHT=..]
+#   gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b "exec(open('batch.py').read())" --quit
+# Prints one "LIIF-BATCH" line per call: status, sizes, the error message; a failed call raises
+# unless LIIF_EXPECT_ERROR is set (then the outputs are not written).
+import os
+import gi
+gi.require_version('Gimp', '3.0')
+from gi.repository import Gimp, Gio
+
+env = os.environ
+proc = Gimp.get_pdb().lookup_procedure('plug-in-liif-upscale')
+if proc is None:
+    raise RuntimeError('plug-in-liif-upscale is not registered')
+print('LIIF-BATCH menu-label %s' % proc.get_menu_label(), flush=True)
+
+for case in env.get('LIIF_CASES', '').split():
+    inp, out = case.split(':')
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(inp))
+    w0, h0 = image.get_width(), image.get_height()
+    cfg = proc.create_config()
+    cfg.set_property('run-mode', Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property('image', image)
+    cfg.set_core_object_array('drawables', image.get_selected_drawables())
+    cfg.set_property('scale-x', float(env.get('LIIF_SCALE', '2.5')))
+    cfg.set_property('scale-y', float(env.get('LIIF_SCALE_Y', env.get('LIIF_SCALE', '2.5'))))
+    cfg.set_property('width', int(env.get('LIIF_WIDTH', '0')))
+    cfg.set_property('height', int(env.get('LIIF_HEIGHT', '0')))
+    cfg.set_property('detail', 1.0)
+    cfg.set_property('model', env['LIIF_MODEL'])
+    cfg.set_property('device', env.get('LIIF_DEVICE', 'cpu'))
+    res = proc.run(cfg)
+    status = res.index(0)
+    msg = res.index(1) if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1 else ''
+    undo = image.undo_is_enabled()
+    print('LIIF-BATCH %s status=%s in=%dx%d out=%dx%d precision=%s msg=%s' %
+          (os.path.basename(inp), status.value_nick, w0, h0, image.get_width(), image.get_height(),
+           image.get_precision().value_nick, msg), flush=True)
+    if status == Gimp.PDBStatusType.SUCCESS:
+        Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(out), None)
+    elif not env.get('LIIF_EXPECT_ERROR'):
+        raise RuntimeError('plug-in-liif-upscale failed on %s: %s' % (inp, msg))
+    image.delete()

@@ -1,0 +1,39 @@
+# tests/gimp/common.sh: sourced by the GIMP tests: a private GIMP profile with the freshly built plug-in.
+#   liif_gimp_setup BUILD_DIR   sets W (a temp folder, removed at exit), GIMP3_DIRECTORY, LIIF_TEST_MODEL
+# The model is the golden LIIF-EDSR-baseline; without it the test is skipped (exit 77).
+set -u
+liif_gimp_setup() {
+  B=$(cd "$1" && pwd)
+  SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  local golden=${LIIF_GOLDEN_DIR:-$SRC/../shared/golden}/liif-edsr-baseline
+  if [ ! -f "$golden/weights.safetensors" ]; then
+    echo "SKIP: no test model ($golden/weights.safetensors is absent)"; exit 77
+  fi
+  command -v gimp-console-3.0 > /dev/null || { echo "SKIP: gimp-console-3.0 not installed"; exit 77; }
+  W=$(mktemp -d /tmp/liif-gimp.XXXXXX)
+  [ -n "${LIIF_KEEP:-}" ] || trap 'rm -rf "$W"' EXIT
+  cp "$golden/weights.safetensors" "$W/model.safetensors"
+  LIIF_TEST_MODEL=$W/model.safetensors
+  export GIMP3_DIRECTORY=$W/profile
+  local dir=$GIMP3_DIRECTORY/plug-ins/liif-upscale   # GIMP wants NAME/NAME, catalogs in NAME/locale
+  install -D -m755 "$B/plugin/liif-upscale" "$dir/liif-upscale"
+  for mo in "$B"/po/*/LC_MESSAGES/liif-gan.mo; do
+    [ -f "$mo" ] || continue
+    local lang; lang=$(basename "$(dirname "$(dirname "$mo")")")
+    install -D -m644 "$mo" "$dir/locale/$lang/LC_MESSAGES/liif-gan.mo"
+  done
+  export LIIF_TEST_MODEL W B SRC
+}
+
+# gimp_batch LOG INTERPRETER CODE: one headless GIMP run; returns GIMP's exit status.
+gimp_batch() {
+  local log=$1 interp=$2 code=$3
+  gimp-console-3.0 -i --no-fonts --batch-interpreter="$interp" -b "$code" --quit > "$log" 2>&1
+}
+
+# no_crash LOG: fails when GIMP reports a crashed plug-in.
+no_crash() {
+  if grep -qiE "crash|terminated|segmentation|backtrace" "$1"; then
+    echo "FAIL: GIMP reported a crash:"; grep -iE "crash|terminated|segmentation|backtrace" "$1"; return 1
+  fi
+}
