@@ -1,0 +1,172 @@
+/* train.h: training of plain LIIF on the CPU: parameter/gradient/Adam state, reference layer forward/backward pairs, one step. */
+#ifndef LIIF_TRAIN_H
+#define LIIF_TRAIN_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Dimension letters, the same everywhere in the training code:
+ *   B batch, h w LR (latent) rows and cols, C image channels (3), F encoder features (64),
+ *   Q queries per sample, K ensemble shifts per query (4, or 1 without the local ensemble),
+ *   D MLP input width (in_dim), N rows of a matrix (N = B*Q*K for the MLP), IC/OC in/out width.
+ * Images and feature maps are channels-last, (B,h,w,F), like the engine's HWC tiles.
+ * Conv weights are PyTorch's OIHW (OC,IC,3,3), Linear weights PyTorch's (OC,IC).
+ * Gradients are named d<x> and ACCUMULATE (+=) into their buffers, as in llm.c, unless a
+ * function says it writes. */
+
+/* ------------------------------------------------------------------ parameters */
+
+/* One named tensor of the state: its official key, shape and place in the flat buffers. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[4];
+    size_t offset;   /* in floats, into params / grads / m / v */
+    size_t numel;
+    int trainable;   /* 0 for encoder.sub_mean.* / encoder.add_mean.* (kept, never updated) */
+} liif_train_tensor;
+
+/* A conv or Linear layer's weight and bias inside one flat buffer. */
+typedef struct {
+    int ic, oc;
+    float *w;   /* conv (oc,ic,3,3), Linear (oc,ic) */
+    float *b;   /* (oc) */
+} liif_train_layer;
+
+/* Named views of a flat buffer, in the official state_dict order. */
+typedef struct {
+    liif_train_layer head;                          /* encoder.head.0: C -> F */
+    liif_train_layer *body;                         /* 2*n_resblocks: encoder.body.i.body.{0,2} */
+    liif_train_layer tail;                          /* encoder.body.<n_resblocks>: F -> F */
+    liif_train_layer dec[LIIF_MAX_HIDDEN + 1];      /* imnet.layers.{0,2,4,...} */
+} liif_train_views;
+
+/* Everything that changes during training. params, grads, m and v are one allocation each of
+ * n_params floats, laid out alike: trainable tensors first ([0, n_trainable)), then the frozen
+ * ones, so zeroing, Adam and checkpoints are each one loop. */
+typedef struct {
+    liif_config cfg;
+    int n_tensors;
+    liif_train_tensor *tensors;
+    size_t n_params, n_trainable;
+    float *params, *grads, *m, *v;
+    liif_train_views p, g;      /* views into params and grads */
+    int64_t step;               /* Adam steps taken so far */
+} liif_train_state;
+
+/* A training state holding a copy of a model's parameters (plain LIIF: one decoder), zero
+ * gradients and moments, step 0. The model lacks sub_mean/add_mean, so the state has none. */
+liif_status liif_train_state_from_model(const liif_model *m, liif_train_state **out, liif_error *err);
+
+/* Load parameters from a safetensors file with the official keys (encoder.sub_mean.* and
+ * encoder.add_mean.* are kept as frozen tensors when present, never required). When the file
+ * holds Adam moments ("adam.m.<key>", "adam.v.<key>") and the metadata "adam.step", they are
+ * loaded too (a checkpoint), else moments start at zero and step at 0. */
+liif_status liif_train_state_load(const char *path, liif_train_state **out, liif_error *err);
+
+/* Write the parameters (official keys, loadable by liif_model_load) and, when with_adam, the
+ * moments and step, atomically. */
+liif_status liif_train_state_save(const liif_train_state *s, const char *path, int with_adam, liif_error *err);
+
+void liif_train_state_free(liif_train_state *s);
+
+/* The state's tensor called name, or NULL. */
+const liif_train_tensor *liif_train_state_find(const liif_train_state *s, const char *name);
+
+void liif_train_zero_grad(liif_train_state *s);
+
+/* PyTorch 1.13 Adam (single-tensor path), no weight decay, no amsgrad. */
+typedef struct {
+    double lr, beta1, beta2, eps;
+} liif_adam_config;
+
+/* lr 1e-4, betas (0.9, 0.999), eps 1e-8 (LIIF's config). */
+liif_adam_config liif_adam_defaults(void);
+
+/* One Adam step on every trainable parameter from s->grads; increments s->step first. */
+void liif_adam_update(liif_train_state *s, const liif_adam_config *o);
+
+/* ------------------------------------------------------------------ activations */
+
+/* Forward activations kept for the backward pass, plus the backward's scratch: one float
+ * allocation (mem) and one int allocation (lat), with pointers into them. */
+typedef struct {
+    int B, h, w, Q, K, D, maxw;
+    float *mem;
+    int *lat;            /* (B,Q,K) latent index i*w + j of each ensemble shift */
+    float *x;            /* (B,h,w,C) normalised input (rgb - 0.5) / 0.5 */
+    float *t;            /* (R+1,B,h,w,F) residual stream: t[0] head output, t[r+1] block r output */
+    float *r;            /* (R,B,h,w,F) relu(conv1(t[r])) inside block r */
+    float *feat;         /* (B,h,w,F) encoder output: tail(t[R]) + t[0] */
+    float *wt;           /* (B,Q,K) blend weight of each shift: area of the opposite rectangle / total */
+    float *mlp_in;       /* (B,Q,K,D) MLP input rows */
+    float *mlp_h[LIIF_MAX_HIDDEN + 1]; /* (B,Q,K,dims[l+1]) layer outputs, after ReLU for hidden layers */
+    float *pred;         /* (B,Q,C) model output, normalised range */
+    float *gt;           /* (B,Q,C) normalised target (gt - 0.5) / 0.5 */
+    float loss;          /* L1, mean over B*Q*C */
+    /* backward scratch */
+    float *dpred;        /* (B,Q,C) */
+    float *dmlp_a, *dmlp_b; /* (B,Q,K,maxw) gradients flowing down the MLP */
+    float *dfeat, *dt, *dr; /* (B,h,w,F) */
+} liif_train_acts;
+
+/* Activations for batches of B images of h x w LR pixels with Q queries each. */
+liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q, liif_train_acts **out,
+                                liif_error *err);
+void liif_train_acts_free(liif_train_acts *a);
+
+/* ------------------------------------------------------------------ one step */
+
+/* Forward and L1 loss, as train_liif.py: inp (B,h,w,C) rgb in [0,1]; coord (B,Q,2) query
+ * centres (row, col) in [-1,1]; cell (B,Q,2) cell sizes (row, col); gt (B,Q,C) rgb in [0,1],
+ * or NULL to skip the loss. Fills a->pred and a->loss. */
+liif_status liif_train_forward(const liif_train_state *s, liif_train_acts *a, const float *inp, const float *coord,
+                               const float *cell, const float *gt, liif_error *err);
+
+/* d loss / d params of the last forward (with gt), accumulated into s->grads. */
+void liif_train_backward(liif_train_state *s, liif_train_acts *a);
+
+/* ------------------------------------------------------------------ reference layers
+ * Plain loops, the oracle for the fast paths. */
+
+/* out (B,h,w,OC) = conv3x3(inp (B,h,w,IC)) with weight (OC,IC,3,3), bias (OC), zero padding 1. */
+void liif_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int h, int w,
+                          int IC, int OC);
+/* dinp (B,h,w,IC) (may be NULL), dweight (OC,IC,3,3), dbias (OC) += from dout (B,h,w,OC). */
+void liif_conv3x3_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                           const float *weight, int B, int h, int w, int IC, int OC);
+
+/* out (n) = max(inp, 0); out may alias inp. */
+void liif_relu_forward(float *out, const float *inp, size_t n);
+/* WRITES dinp (n) = dout where out > 0, else 0; dinp may alias dout. out is the forward's output. */
+void liif_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+/* out (N,OC) = inp (N,IC) @ weight (OC,IC)^T + bias (OC). */
+void liif_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);
+/* dinp (N,IC) (may be NULL), dweight (OC,IC), dbias (OC) += from dout (N,OC). */
+void liif_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int IC, int OC);
+
+/* The LIIF query (MODEL.md 1.4): for every query and ensemble shift k, the nearest latent lat
+ * (B,Q,K), the MLP input row mlp_in (B,Q,K,D) = [unfolded feat (F*9 or F), rel coord (2),
+ * rel cell (2, if cell_decode)] and the blend weight wt (B,Q,K). feat (B,h,w,F), coord and
+ * cell (B,Q,2). Coordinates carry no gradient. */
+void liif_query_forward(float *mlp_in, int *lat, float *wt, const float *feat, const float *coord, const float *cell,
+                        const liif_config *c, int B, int h, int w, int Q);
+/* dfeat (B,h,w,F) += the adjoint of the gather and unfold (scatter-add of the feature part of
+ * dmlp_in (B,Q,K,D) into the 3x3 neighbourhood of each selected latent). */
+void liif_query_backward(float *dfeat, const float *dmlp_in, const int *lat, const liif_config *c, int B, int h,
+                         int w, int Q);
+
+/* pred (B,Q,OC) = sum_k mlp_out (B,Q,K,OC) * wt (B,Q,K). */
+void liif_blend_forward(float *pred, const float *mlp_out, const float *wt, int B, int Q, int K, int OC);
+/* dmlp_out (B,Q,K,OC) += dpred (B,Q,OC) * wt (B,Q,K). */
+void liif_blend_backward(float *dmlp_out, const float *dpred, const float *wt, int B, int Q, int K, int OC);
+
+/* Mean |pred - gt| over n values. */
+float liif_l1_forward(const float *pred, const float *gt, size_t n);
+/* WRITES dpred (n) = sign(pred - gt) / n, sign(0) = 0. */
+void liif_l1_backward(float *dpred, const float *pred, const float *gt, size_t n);
+
+#endif
