@@ -2,6 +2,7 @@
 #ifndef LIIF_RANDMODEL_H
 #define LIIF_RANDMODEL_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

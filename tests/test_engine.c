@@ -198,14 +198,23 @@ static void bad_arguments(void)
     liif_model_free(m);
 }
 
-int main(void)
+/* usage: test-engine [PART]: fast-vs-ref, tiling, cancel, bad-args; all parts without one. */
+int main(int argc, char **argv)
 {
+    static const struct { const char *name; void (*run)(void); } parts[] = {
+        {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
-    fast_vs_reference();
-    tiling_and_regions();
-    cancel();
-    bad_arguments();
+    int ran = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (argc < 2 || !strcmp(argv[1], parts[i].name)) {
+            parts[i].run();
+            ran++;
+        }
     rmdir(tmpdir);
+    if (!ran) {
+        printf("unknown part %s\n", argv[1]);
+        return 2;
+    }
     return tu_finish("engine");
 }
