@@ -109,12 +109,17 @@ typedef struct {
     float *dpred;        /* (B,Q,C) */
     float *dmlp_a, *dmlp_b; /* (B,Q,K,maxw) gradients flowing down the MLP */
     float *dfeat, *dt, *dr; /* (B,h,w,F) */
+    struct liif_train_cpu *cpu; /* scratch of the fast CPU ops; NULL: the reference ops run */
 } liif_train_acts;
 
 /* Activations for batches of B images of h x w LR pixels with Q queries each. */
 liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q, liif_train_acts **out,
                                 liif_error *err);
 void liif_train_acts_free(liif_train_acts *a);
+
+/* Run the model's convolutions and Linear layers with the fast CPU ops (im2col + oneDNN sgemm,
+ * OpenMP) on `threads` threads (0 = all cores) from now on. */
+liif_status liif_train_acts_use_cpu(liif_train_acts *a, const liif_config *c, int threads, liif_error *err);
 
 /* ------------------------------------------------------------------ one step */
 
@@ -168,5 +173,25 @@ void liif_blend_backward(float *dmlp_out, const float *dpred, const float *wt, i
 float liif_l1_forward(const float *pred, const float *gt, size_t n);
 /* WRITES dpred (n) = sign(pred - gt) / n, sign(0) = 0. */
 void liif_l1_backward(float *dpred, const float *pred, const float *gt, size_t n);
+
+/* ------------------------------------------------------------------ fast CPU layers
+ * Same contracts as the reference layers above; the convolutions need scratch for their shapes
+ * (liif_train_cpu_new). Results differ from the reference by float summation order only, and
+ * are deterministic for a given thread count. */
+
+typedef struct liif_train_cpu liif_train_cpu;
+
+/* Scratch for convolutions of at most max_ic inputs and max_oc outputs on `threads` threads. */
+liif_train_cpu *liif_train_cpu_new(int max_ic, int max_oc, int threads);
+void liif_train_cpu_free(liif_train_cpu *cpu);
+
+void liif_conv3x3_forward_cpu(liif_train_cpu *cpu, float *out, const float *inp, const float *weight,
+                              const float *bias, int B, int h, int w, int IC, int OC);
+void liif_conv3x3_backward_cpu(liif_train_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, int B, int h, int w, int IC, int OC);
+void liif_linear_forward_cpu(float *out, const float *inp, const float *weight, const float *bias, int N, int IC,
+                             int OC);
+void liif_linear_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                              const float *weight, int N, int IC, int OC);
 
 #endif

@@ -271,15 +271,52 @@ liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q
     return LIIF_OK;
 }
 
+liif_status liif_train_acts_use_cpu(liif_train_acts *a, const liif_config *c, int threads, liif_error *err)
+{
+    liif_train_cpu_free(a->cpu);
+    a->cpu = liif_train_cpu_new(c->in_ch, c->n_feats, threads);
+    return a->cpu ? LIIF_OK : liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast CPU ops");
+}
+
 void liif_train_acts_free(liif_train_acts *a)
 {
     if (!a) return;
+    liif_train_cpu_free(a->cpu);
     free(a->mem);
     free(a->lat);
     free(a);
 }
 
 /* ------------------------------------------------------------ the model */
+
+/* The model's convolutions and Linear layers: the fast CPU ops when the activations have their
+ * scratch, else the reference loops above. */
+static void conv_forward(const liif_train_acts *a, float *out, const float *inp, const liif_train_layer *L)
+{
+    if (a->cpu) liif_conv3x3_forward_cpu(a->cpu, out, inp, L->w, L->b, a->B, a->h, a->w, L->ic, L->oc);
+    else liif_conv3x3_forward(out, inp, L->w, L->b, a->B, a->h, a->w, L->ic, L->oc);
+}
+
+static void conv_backward(const liif_train_acts *a, float *dinp, const liif_train_layer *dL, const float *dout,
+                          const float *inp, const liif_train_layer *L)
+{
+    if (a->cpu)
+        liif_conv3x3_backward_cpu(a->cpu, dinp, dL->w, dL->b, dout, inp, L->w, a->B, a->h, a->w, L->ic, L->oc);
+    else liif_conv3x3_backward(dinp, dL->w, dL->b, dout, inp, L->w, a->B, a->h, a->w, L->ic, L->oc);
+}
+
+static void linear_forward(const liif_train_acts *a, float *out, const float *inp, const liif_train_layer *L, int N)
+{
+    if (a->cpu) liif_linear_forward_cpu(out, inp, L->w, L->b, N, L->ic, L->oc);
+    else liif_linear_forward(out, inp, L->w, L->b, N, L->ic, L->oc);
+}
+
+static void linear_backward(const liif_train_acts *a, float *dinp, const liif_train_layer *dL, const float *dout,
+                            const float *inp, const liif_train_layer *L, int N)
+{
+    if (a->cpu) liif_linear_backward_cpu(dinp, dL->w, dL->b, dout, inp, L->w, N, L->ic, L->oc);
+    else liif_linear_backward(dinp, dL->w, dL->b, dout, inp, L->w, N, L->ic, L->oc);
+}
 
 liif_status liif_train_forward(const liif_train_state *s, liif_train_acts *a, const float *inp, const float *coord,
                                const float *cell, const float *gt, liif_error *err)
@@ -293,22 +330,22 @@ liif_status liif_train_forward(const liif_train_state *s, liif_train_acts *a, co
         return liif_error_set(err, LIIF_ERR_ARG, "training: activations were made for another model");
     for (size_t i = 0; i < px * C; i++) a->x[i] = (inp[i] - 0.5f) / 0.5f;
     /* encoder: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))); feat = tail(t[R]) + t0 */
-    liif_conv3x3_forward(a->t, a->x, p->head.w, p->head.b, B, h, w, C, F);
+    conv_forward(a, a->t, a->x, &p->head);
     for (int r = 0; r < R; r++) {
         float *tin = a->t + (size_t)r * nf, *tout = tin + nf, *act = a->r + (size_t)r * nf;
-        liif_conv3x3_forward(act, tin, p->body[2 * r].w, p->body[2 * r].b, B, h, w, F, F);
+        conv_forward(a, act, tin, &p->body[2 * r]);
         liif_relu_forward(act, act, nf);
-        liif_conv3x3_forward(tout, act, p->body[2 * r + 1].w, p->body[2 * r + 1].b, B, h, w, F, F);
+        conv_forward(a, tout, act, &p->body[2 * r + 1]);
         for (size_t i = 0; i < nf; i++) tout[i] += tin[i];
     }
-    liif_conv3x3_forward(a->feat, a->t + (size_t)R * nf, p->tail.w, p->tail.b, B, h, w, F, F);
+    conv_forward(a, a->feat, a->t + (size_t)R * nf, &p->tail);
     for (size_t i = 0; i < nf; i++) a->feat[i] += a->t[i];
     /* decoder: query rows, MLP, blend */
     liif_query_forward(a->mlp_in, a->lat, a->wt, a->feat, coord, cell, c, B, h, w, Q);
     const float *x = a->mlp_in;
     for (int l = 0; l <= c->n_hidden; l++) {
         const liif_train_layer *L = &p->dec[l];
-        liif_linear_forward(a->mlp_h[l], x, L->w, L->b, (int)rows, L->ic, L->oc);
+        linear_forward(a, a->mlp_h[l], x, L, (int)rows);
         if (l < c->n_hidden) liif_relu_forward(a->mlp_h[l], a->mlp_h[l], rows * L->oc);
         x = a->mlp_h[l];
     }
@@ -326,7 +363,7 @@ void liif_train_backward(liif_train_state *s, liif_train_acts *a)
 {
     const liif_config *c = &s->cfg;
     const liif_train_views *p = &s->p, *g = &s->g;
-    int B = a->B, h = a->h, w = a->w, Q = a->Q, K = a->K, F = c->n_feats, C = c->in_ch, R = c->n_resblocks;
+    int B = a->B, h = a->h, w = a->w, Q = a->Q, K = a->K, F = c->n_feats, R = c->n_resblocks;
     size_t nf = (size_t)B * h * w * F, rows = (size_t)B * Q * K, n = (size_t)B * Q * c->out_dim;
     /* loss and blend */
     liif_l1_backward(a->dpred, a->pred, a->gt, n);
@@ -339,7 +376,7 @@ void liif_train_backward(liif_train_state *s, liif_train_acts *a)
         if (l < c->n_hidden) liif_relu_backward(dy, dy, a->mlp_h[l], rows * L->oc);
         const float *x = l ? a->mlp_h[l - 1] : a->mlp_in;
         memset(dx, 0, rows * L->ic * sizeof(float));
-        liif_linear_backward(dx, g->dec[l].w, g->dec[l].b, dy, x, L->w, (int)rows, L->ic, L->oc);
+        linear_backward(a, dx, &g->dec[l], dy, x, L, (int)rows);
         float *tmp = dy; dy = dx; dx = tmp;
     }
     /* dy is d mlp_in: back through the gathers and the unfold */
@@ -347,16 +384,15 @@ void liif_train_backward(liif_train_state *s, liif_train_acts *a)
     liif_query_backward(a->dfeat, dy, a->lat, c, B, h, w, Q);
     /* encoder, last conv first; dt holds d(t[r]) */
     memset(a->dt, 0, nf * sizeof(float));
-    liif_conv3x3_backward(a->dt, g->tail.w, g->tail.b, a->dfeat, a->t + (size_t)R * nf, p->tail.w, B, h, w, F, F);
+    conv_backward(a, a->dt, &g->tail, a->dfeat, a->t + (size_t)R * nf, &p->tail);
     for (int r = R - 1; r >= 0; r--) {
         float *tin = a->t + (size_t)r * nf, *act = a->r + (size_t)r * nf;
         memset(a->dr, 0, nf * sizeof(float));
-        liif_conv3x3_backward(a->dr, g->body[2 * r + 1].w, g->body[2 * r + 1].b, a->dt, act, p->body[2 * r + 1].w, B,
-                              h, w, F, F);
+        conv_backward(a, a->dr, &g->body[2 * r + 1], a->dt, act, &p->body[2 * r + 1]);
         liif_relu_backward(a->dr, a->dr, act, nf);
         /* dt already holds the skip path's gradient; the conv path adds to it */
-        liif_conv3x3_backward(a->dt, g->body[2 * r].w, g->body[2 * r].b, a->dr, tin, p->body[2 * r].w, B, h, w, F, F);
+        conv_backward(a, a->dt, &g->body[2 * r], a->dr, tin, &p->body[2 * r]);
     }
     for (size_t i = 0; i < nf; i++) a->dt[i] += a->dfeat[i]; /* global skip */
-    liif_conv3x3_backward(NULL, g->head.w, g->head.b, a->dt, a->x, p->head.w, B, h, w, C, F);
+    conv_backward(a, NULL, &g->head, a->dt, a->x, &p->head);
 }

@@ -1,4 +1,4 @@
-/* test_train_golden.c: one LIIF training step (forward, L1, backward, Adam x2) against PyTorch's goldens. */
+/* test_train_golden.c: one LIIF training step (forward, L1, backward, Adam x2) against PyTorch's goldens; argv[2] = cpu: fast ops. */
 #include <string.h>
 #include <time.h>
 
@@ -111,6 +111,9 @@ int main(int argc, char **argv)
 
     liif_train_acts *a;
     if (liif_train_acts_new(&s->cfg, B, h, w, Q, &a, &err)) { printf("FAIL %s\n", err.msg); return 1; }
+    int fast = argc > 2 && !strcmp(argv[2], "cpu");
+    if (fast && liif_train_acts_use_cpu(a, &s->cfg, 2, &err)) { printf("FAIL %s\n", err.msg); return 1; }
+    printf("ops: %s\n", fast ? "fast CPU (im2col + sgemm, 2 threads)" : "reference");
 
     /* ---- step 1: forward */
     double t0 = now();
