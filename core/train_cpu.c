@@ -102,14 +102,16 @@ void liif_conv3x3_backward_cpu(liif_train_cpu *cpu, float *dinp, float *dweight,
     // dinp and inp are (B,h,w,IC), dweight and weight are (OC,IC,3,3), dbias is (OC), dout is (B,h,w,OC)
     size_t np = (size_t)B * h * w, kk = 9 * (size_t)IC, wsz = (size_t)OC * kk + OC;
     size_t stride = (size_t)cpu->max_oc * 9 * cpu->max_ic + cpu->max_oc;
-    int nt = cpu->threads;
+    int team = 1;
     /* dweight += dout^T @ col and dbias += column sums of dout, per thread, then summed in thread order */
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(cpu->threads)
     {
         int t = omp_get_thread_num();
         float *col = cpu->col + (size_t)t * CONV_BLOCK * 9 * cpu->max_ic, *dw = cpu->dw + (size_t)t * stride;
         float *db = dw + (size_t)OC * kk;
         memset(dw, 0, wsz * sizeof(float));
+#pragma omp single
+        team = omp_get_num_threads(); /* the runtime may give fewer threads than asked for */
 #pragma omp for schedule(static)
         for (long blk = 0; blk < n_blocks(np); blk++) {
             size_t p0 = (size_t)blk * CONV_BLOCK;
@@ -123,7 +125,7 @@ void liif_conv3x3_backward_cpu(liif_train_cpu *cpu, float *dinp, float *dweight,
 #pragma omp for schedule(static)
         for (long i = 0; i < (long)wsz; i++) {
             float acc = 0.0f;
-            for (int u = 0; u < nt; u++) acc += cpu->dw[(size_t)u * stride + i];
+            for (int u = 0; u < team; u++) acc += cpu->dw[(size_t)u * stride + i];
             if ((size_t)i < (size_t)OC * kk) dweight[i] += acc;
             else dbias[i - (size_t)OC * kk] += acc;
         }
