@@ -1,14 +1,16 @@
 # tests/gimp/batch.py: python-fu batch run of plug-in-liif-upscale, one call per image.
 #   LIIF_CASES="in.png:out.png ..." LIIF_MODEL=FILE LIIF_SCALE=2.5 [LIIF_SCALE_Y=..] [LIIF_WIDTH=.. LIIF_HEIGHT=..]
 #   gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b "exec(open('batch.py').read())" --quit
+# LIIF_MODE=interactive|last-vals runs the dialog / the last values instead (the arguments are then ignored).
 # Prints one "LIIF-BATCH" line per call: status, sizes, the error message; a failed call raises
-# unless LIIF_EXPECT_ERROR is set (then the outputs are not written).
+# unless LIIF_EXPECT_ERROR is set (then the outputs are not written, unless LIIF_SAVE_ON_ERROR is set).
 import os
 import gi
 gi.require_version('Gimp', '3.0')
 from gi.repository import Gimp, Gio
 
 env = os.environ
+modes = {'interactive': Gimp.RunMode.INTERACTIVE, 'last-vals': Gimp.RunMode.WITH_LAST_VALS}
 proc = Gimp.get_pdb().lookup_procedure('plug-in-liif-upscale')
 if proc is None:
     raise RuntimeError('plug-in-liif-upscale is not registered')
@@ -17,9 +19,9 @@ print('LIIF-BATCH menu-label %s' % proc.get_menu_label(), flush=True)
 for case in env.get('LIIF_CASES', '').split():
     inp, out = case.split(':')
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(inp))
-    w0, h0 = image.get_width(), image.get_height()
+    w0, h0, dirty0 = image.get_width(), image.get_height(), image.is_dirty()
     cfg = proc.create_config()
-    cfg.set_property('run-mode', Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property('run-mode', modes.get(env.get('LIIF_MODE'), Gimp.RunMode.NONINTERACTIVE))
     cfg.set_property('image', image)
     cfg.set_core_object_array('drawables', image.get_selected_drawables())
     cfg.set_property('scale-x', float(env.get('LIIF_SCALE', '2.5')))
@@ -32,11 +34,10 @@ for case in env.get('LIIF_CASES', '').split():
     res = proc.run(cfg)
     status = res.index(0)
     msg = res.index(1) if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1 else ''
-    undo = image.undo_is_enabled()
-    print('LIIF-BATCH %s status=%s in=%dx%d out=%dx%d precision=%s msg=%s' %
+    print('LIIF-BATCH %s status=%s in=%dx%d out=%dx%d precision=%s dirty-before=%s dirty=%s msg=%s' %
           (os.path.basename(inp), status.value_nick, w0, h0, image.get_width(), image.get_height(),
-           image.get_precision().value_nick, msg), flush=True)
-    if status == Gimp.PDBStatusType.SUCCESS:
+           image.get_precision().value_nick, dirty0, image.is_dirty(), msg), flush=True)
+    if status == Gimp.PDBStatusType.SUCCESS or env.get('LIIF_SAVE_ON_ERROR'):
         Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(out), None)
     elif not env.get('LIIF_EXPECT_ERROR'):
         raise RuntimeError('plug-in-liif-upscale failed on %s: %s' % (inp, msg))

@@ -241,7 +241,6 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   g_object_set (config, "scale", sx, NULL);
 
   dialog = gimp_procedure_dialog_new (procedure, config, _("LIIF Upscale"));
-  gimp_window_set_transient (GTK_WINDOW (dialog));
 
   hbox = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
   gtk_container_set_border_width (GTK_CONTAINER (hbox), 12);

@@ -151,6 +151,8 @@ render_request (LiifPreview *self, Request *req)
       if (res->pixels == NULL && res->error == NULL)
         g_set_error_literal (&res->error, LIIF_GIMP_ERROR, LIIF_ERR_NOMEM, _("Not enough memory."));
     }
+  if (res->error != NULL && g_getenv ("LIIF_PREVIEW_LOG") != NULL)
+    fprintf (stderr, "liif-preview: error: %s\n", res->error->message);
   res->preview = g_object_ref (self);
   g_idle_add (deliver, res);
 }
