@@ -1,6 +1,7 @@
 /* test_resize_metrics.c: PIL-compatible bicubic resize, PSNR/SSIM and LR generation against the component goldens. */
 #include <string.h>
 
+#include "metrics.h"
 #include "resize.h"
 #include "safetensors.h"
 #include "testutil.h"
@@ -111,6 +112,115 @@ static void test_resize(void)
     CHECK(ok, "constant image not preserved");
 }
 
+/* ----------------------------------------------------------------- metrics */
+
+static double scalar_f64(const liif_st_file *f, const char *name)
+{
+    const liif_st_tensor *t = need(f, name, LIIF_DT_F64);
+    double v;
+    memcpy(&v, t->data, 8);
+    return v;
+}
+
+/* NCHW [1,3,h,w] F32 -> HWC floats */
+static float *read_hwc(const liif_st_file *f, const char *name, int *w, int *h)
+{
+    const liif_st_tensor *t = need(f, name, LIIF_DT_F32);
+    *h = (int)t->shape[2];
+    *w = (int)t->shape[3];
+    size_t n = (size_t)*w * *h;
+    float *chw = malloc(3 * n * sizeof(float)), *hwc = malloc(3 * n * sizeof(float));
+    memcpy(chw, t->data, 3 * n * sizeof(float));
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < n; p++) hwc[p * 3 + c] = chw[c * n + p];
+    free(chw);
+    return hwc;
+}
+
+static void check_value(const char *what, double got, double want, double tol)
+{
+    double d = fabs(got - want);
+    printf("%-40s %.12f want %.12f diff %.2g (tol %.0g) %s\n", what, got, want, d, tol,
+           d <= tol ? "ok" : "FAIL");
+    if (!(d <= tol)) tu_failures++;
+}
+
+static void test_metrics(void)
+{
+    liif_st_file *f = open_golden("metrics.safetensors");
+    int w, h, w2, h2;
+    float *hr = read_hwc(f, "hr", &w, &h), *sr = read_hwc(f, "sr", &w2, &h2);
+    liif_error err;
+    double v;
+    CHECK(liif_psnr(sr, hr, w, h, 4, LIIF_METRIC_RGB, &v, &err) == LIIF_OK, "%s", err.msg);
+    check_value("psnr_rgb_shave4", v, scalar_f64(f, "psnr_rgb_shave4"), 1e-5);
+    CHECK(liif_psnr(sr, hr, w, h, 4, LIIF_METRIC_Y, &v, &err) == LIIF_OK, "%s", err.msg);
+    check_value("psnr_y_shave4", v, scalar_f64(f, "psnr_y_shave4"), 1e-5);
+    CHECK(liif_psnr(sr, hr, w, h, 0, LIIF_METRIC_RGB, &v, &err) == LIIF_OK, "%s", err.msg);
+    check_value("psnr_rgb_noshave", v, scalar_f64(f, "psnr_rgb_noshave"), 1e-5);
+    CHECK(liif_ssim(sr, hr, w, h, 4, LIIF_METRIC_Y, &v, &err) == LIIF_OK, "%s", err.msg);
+    check_value("ssim_y_shave4", v, scalar_f64(f, "ssim_y_shave4"), 1e-9);
+    CHECK(liif_ssim(sr, hr, w, h, 4, LIIF_METRIC_RGB, &v, &err) == LIIF_OK, "%s", err.msg);
+    check_value("ssim_rgb_shave4", v, scalar_f64(f, "ssim_rgb_shave4"), 1e-9);
+
+    /* the Y planes and the SSIM map of the Y case */
+    int rw = w - 8, rh = h - 8;
+    double *ya = malloc(sizeof(double) * rw * rh), *yb = malloc(sizeof(double) * rw * rh);
+    float *yaf = malloc(sizeof(float) * rw * rh), *ybf = malloc(sizeof(float) * rw * rh);
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++) {
+            const float *p = sr + ((size_t)(y + 4) * w + x + 4) * 3, *q = hr + ((size_t)(y + 4) * w + x + 4) * 3;
+            ya[y * rw + x] = (65.738 * p[0] + 129.057 * p[1] + 25.064 * p[2]) / 256.0;
+            yb[y * rw + x] = (65.738 * q[0] + 129.057 * q[1] + 25.064 * q[2]) / 256.0;
+            yaf[y * rw + x] = (float)ya[y * rw + x];
+            ybf[y * rw + x] = (float)yb[y * rw + x];
+        }
+    tu_close("y_sr_shave4 (float32 rounding of double Y)", yaf, need(f, "y_sr_shave4", LIIF_DT_F32)->data, (size_t)rw * rh, 1e-7);
+    tu_close("y_hr_shave4", ybf, need(f, "y_hr_shave4", LIIF_DT_F32)->data, (size_t)rw * rh, 1e-7);
+    int mw = rw - 10, mh = rh - 10;
+    double *map = malloc(sizeof(double) * mw * mh), *want = malloc(sizeof(double) * mw * mh);
+    CHECK(liif_ssim_map_plane(ya, yb, rw, rh, map, &err) == LIIF_OK, "%s", err.msg);
+    memcpy(want, need(f, "ssim_y_map", LIIF_DT_F64)->data, sizeof(double) * mw * mh);
+    double md = 0;
+    for (int i = 0; i < mw * mh; i++) md = fmax(md, fabs(map[i] - want[i]));
+    printf("%-40s max|diff| %.3g (tol 1e-12) %s\n", "ssim_y_map", md, md <= 1e-12 ? "ok" : "FAIL");
+    if (!(md <= 1e-12)) tu_failures++;
+
+    /* bad arguments: a region below the 11x11 window */
+    CHECK(liif_ssim(sr, hr, w, h, 13, LIIF_METRIC_Y, &v, &err) == LIIF_ERR_ARG, "tiny SSIM region accepted");
+    CHECK(liif_psnr(sr, hr, w, h, 18, LIIF_METRIC_Y, &v, &err) == LIIF_ERR_ARG, "empty PSNR region accepted");
+    CHECK(liif_psnr(hr, hr, w, h, 0, LIIF_METRIC_Y, &v, &err) == LIIF_OK && isinf(v) && v > 0, "identical images: PSNR %g", v);
+    free(hr); free(sr); free(ya); free(yb); free(yaf); free(ybf); free(map); free(want);
+    liif_st_close(f);
+}
+
+/* LR generation rule (MODEL.md 4) and the protocols */
+static void test_lr_rule(void)
+{
+    int lw, lh, cw, ch;
+    liif_error err;
+    /* 256x256 at 3: 85 -> crop 255; at 2.5: 102 -> 255; at 4.5 on 512: 113 -> 508.5 -> 508 (half to even) */
+    CHECK(liif_eval_lr_size(256, 256, 3.0, &lw, &lh, &cw, &ch, &err) == LIIF_OK && lw == 85 && cw == 255, "x3: %d %d", lw, cw);
+    CHECK(liif_eval_lr_size(256, 200, 2.5, &lw, &lh, &cw, &ch, &err) == LIIF_OK && lw == 102 && cw == 255 && lh == 80 && ch == 200, "x2.5: %d %d %d %d", lw, cw, lh, ch);
+    CHECK(liif_eval_lr_size(512, 512, 4.5, &lw, &lh, &cw, &ch, &err) == LIIF_OK && lw == 113 && cw == 508, "x4.5: %d %d", lw, cw);
+    /* 1e-9 guard: 30 / 3.0000000000000004 = 9.999999999999998 must give 10 */
+    CHECK(liif_eval_lr_size(3, 3, 0.5, &lw, &lh, &cw, &ch, &err) == LIIF_ERR_ARG, "scale < 1 accepted");
+    CHECK(liif_eval_lr_size(30, 30, 3.0000000000000004, &lw, &lh, &cw, &ch, &err) == LIIF_OK && lw == 10 && cw == 30, "1e-9 guard: %d %d", lw, cw);
+    CHECK(liif_eval_lr_size(3, 3, 4.0, &lw, &lh, &cw, &ch, &err) == LIIF_ERR_ARG, "empty LR accepted");
+    CHECK(liif_eval_lr_size(3, 3, NAN, &lw, &lh, &cw, &ch, &err) == LIIF_ERR_ARG, "NaN scale accepted");
+    CHECK(liif_protocol_shave(LIIF_PROTOCOL_BENCHMARK, 4.5) == 5 && liif_protocol_shave(LIIF_PROTOCOL_DIV2K, 2) == 8, "shave");
+    CHECK(liif_protocol_channels(LIIF_PROTOCOL_BENCHMARK) == LIIF_METRIC_Y && liif_protocol_channels(LIIF_PROTOCOL_DIV2K) == LIIF_METRIC_RGB, "channels");
+    /* make_lr on resize.safetensors' 96x96 case (u8/255 input, x2) gives its output */
+    liif_st_file *f = open_golden("resize.safetensors");
+    int w, h, ow, oh;
+    float *hr = read_hwc(f, "down_96x96_to_48x48.input", &w, &h), *want = read_hwc(f, "down_96x96_to_48x48.output", &ow, &oh);
+    float *lr = malloc(sizeof(float) * 3 * 48 * 48), *crop = malloc(sizeof(float) * 3 * 96 * 96);
+    CHECK(liif_eval_make_lr(hr, w, h, 2.0, crop, lr, &err) == LIIF_OK, "%s", err.msg);
+    tu_close("make_lr x2 on down_96x96_to_48x48", lr, want, 3 * 48 * 48, 0);
+    free(hr); free(want); free(lr); free(crop);
+    liif_st_close(f);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 2 ? argv[2] : "all";
@@ -119,5 +229,7 @@ int main(int argc, char **argv)
     golden = dir;
     tu_require_dir(golden);
     if (!strcmp(part, "all") || !strcmp(part, "resize")) test_resize();
+    if (!strcmp(part, "all") || !strcmp(part, "metrics")) test_metrics();
+    if (!strcmp(part, "all") || !strcmp(part, "lr")) test_lr_rule();
     return tu_finish("test-resize-metrics");
 }

@@ -1,0 +1,187 @@
+/* metrics.c: PSNR and SSIM (scikit-image's Gaussian SSIM) on Y or RGB, and the evaluation LR rule. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "resize.h"
+
+/* Y coefficients of MODEL.md 4 (BT.601 studio range, on [0,1] values, offset dropped). */
+#define METRIC_YR (65.738 / 256.0)
+#define METRIC_YG (129.057 / 256.0)
+#define METRIC_YB (25.064 / 256.0)
+
+enum { SSIM_RADIUS = 5, SSIM_WIN = 2 * SSIM_RADIUS + 1 }; /* int(3.5 * 1.5 + 0.5) = 5 */
+
+liif_metric_channels liif_protocol_channels(liif_eval_protocol p)
+{
+    return p == LIIF_PROTOCOL_DIV2K ? LIIF_METRIC_RGB : LIIF_METRIC_Y;
+}
+
+int liif_protocol_shave(liif_eval_protocol p, double s)
+{
+    int c = (int)ceil(s);
+    return p == LIIF_PROTOCOL_DIV2K ? c + 6 : c;
+}
+
+static liif_status metric_check(const float *sr, const float *hr, int w, int h, int shave,
+                                int min_side, const char *what, liif_error *err)
+{
+    if (!sr || !hr) return liif_error_set(err, LIIF_ERR_ARG, "%s: NULL image", what);
+    if (w < 1 || h < 1 || shave < 0)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: bad size %dx%d or shave %d", what, w, h,
+                              shave);
+    if (w - 2 * shave < min_side || h - 2 * shave < min_side)
+        return liif_error_set(err, LIIF_ERR_ARG,
+                              "%s: %dx%d image minus a %d px border is smaller than %dx%d", what,
+                              w, h, shave, min_side, min_side);
+    return LIIF_OK;
+}
+
+liif_status liif_psnr(const float *sr, const float *hr, int w, int h, int shave,
+                      liif_metric_channels ch, double *psnr, liif_error *err)
+{
+    liif_status st = metric_check(sr, hr, w, h, shave, 1, "PSNR", err);
+    if (st != LIIF_OK) return st;
+    double sum = 0.0;
+    size_t n = 0;
+    for (int y = shave; y < h - shave; y++)
+        for (int x = shave; x < w - shave; x++) {
+            size_t i = ((size_t)y * w + x) * 3;
+            double dr = (double)sr[i] - hr[i], dg = (double)sr[i + 1] - hr[i + 1],
+                   db = (double)sr[i + 2] - hr[i + 2];
+            if (ch == LIIF_METRIC_Y) {
+                double d = dr * METRIC_YR + dg * METRIC_YG + db * METRIC_YB;
+                sum += d * d;
+                n++;
+            } else {
+                sum += dr * dr + dg * dg + db * db;
+                n += 3;
+            }
+        }
+    *psnr = -10.0 * log10(sum / (double)n);
+    return LIIF_OK;
+}
+
+static void ssim_kernel(double g[SSIM_WIN])
+{
+    double sum = 0.0;
+    for (int i = -SSIM_RADIUS; i <= SSIM_RADIUS; i++) {
+        g[i + SSIM_RADIUS] = exp(-(double)(i * i) / (2.0 * 1.5 * 1.5));
+        sum += g[i + SSIM_RADIUS];
+    }
+    for (int i = 0; i < SSIM_WIN; i++) g[i] /= sum;
+}
+
+liif_status liif_ssim_map_plane(const double *a, const double *b, int w, int h, double *map,
+                                liif_error *err)
+{
+    if (w < SSIM_WIN || h < SSIM_WIN)
+        return liif_error_set(err, LIIF_ERR_ARG, "SSIM: plane %dx%d is smaller than %dx%d", w, h,
+                              SSIM_WIN, SSIM_WIN);
+    double g[SSIM_WIN];
+    ssim_kernel(g);
+    int vw = w - 2 * SSIM_RADIUS, vh = h - 2 * SSIM_RADIUS;
+    /* horizontal window sums of the five statistics: tmp[k] is (h, vw) */
+    double *tmp = malloc(sizeof(double) * 5 * (size_t)h * vw);
+    if (!tmp) return liif_error_set(err, LIIF_ERR_NOMEM, "SSIM: out of memory for %dx%d", w, h);
+    size_t plane = (size_t)h * vw;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < vw; x++) {
+            double s[5] = {0, 0, 0, 0, 0};
+            for (int t = 0; t < SSIM_WIN; t++) {
+                double p = a[(size_t)y * w + x + t], q = b[(size_t)y * w + x + t];
+                s[0] += g[t] * p;
+                s[1] += g[t] * q;
+                s[2] += g[t] * p * p;
+                s[3] += g[t] * q * q;
+                s[4] += g[t] * p * q;
+            }
+            for (int k = 0; k < 5; k++) tmp[k * plane + (size_t)y * vw + x] = s[k];
+        }
+    const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
+    for (int y = 0; y < vh; y++)
+        for (int x = 0; x < vw; x++) {
+            double s[5] = {0, 0, 0, 0, 0};
+            for (int t = 0; t < SSIM_WIN; t++)
+                for (int k = 0; k < 5; k++) s[k] += g[t] * tmp[k * plane + (size_t)(y + t) * vw + x];
+            double ux = s[0], uy = s[1];
+            double vx = s[2] - ux * ux, vy = s[3] - uy * uy, vxy = s[4] - ux * uy;
+            map[(size_t)y * vw + x] = (2 * ux * uy + c1) * (2 * vxy + c2) /
+                                      ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+        }
+    free(tmp);
+    return LIIF_OK;
+}
+
+liif_status liif_ssim(const float *sr, const float *hr, int w, int h, int shave,
+                      liif_metric_channels ch, double *ssim, liif_error *err)
+{
+    liif_status st = metric_check(sr, hr, w, h, shave, SSIM_WIN, "SSIM", err);
+    if (st != LIIF_OK) return st;
+    int rw = w - 2 * shave, rh = h - 2 * shave;
+    size_t n = (size_t)rw * rh, nm = (size_t)(rw - 2 * SSIM_RADIUS) * (rh - 2 * SSIM_RADIUS);
+    double *a = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * n),
+           *map = malloc(sizeof(double) * nm);
+    if (!a || !b || !map) {
+        free(a); free(b); free(map);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "SSIM: out of memory for %dx%d", w, h);
+    }
+    int planes = ch == LIIF_METRIC_Y ? 1 : 3;
+    double total = 0.0;
+    for (int c = 0; c < planes && st == LIIF_OK; c++) {
+        for (int y = 0; y < rh; y++)
+            for (int x = 0; x < rw; x++) {
+                size_t i = ((size_t)(y + shave) * w + x + shave) * 3, o = (size_t)y * rw + x;
+                if (ch == LIIF_METRIC_Y) {
+                    a[o] = METRIC_YR * sr[i] + METRIC_YG * sr[i + 1] + METRIC_YB * sr[i + 2];
+                    b[o] = METRIC_YR * hr[i] + METRIC_YG * hr[i + 1] + METRIC_YB * hr[i + 2];
+                } else {
+                    a[o] = sr[i + c];
+                    b[o] = hr[i + c];
+                }
+            }
+        st = liif_ssim_map_plane(a, b, rw, rh, map, err);
+        double sum = 0.0;
+        for (size_t i = 0; i < nm; i++) sum += map[i];
+        total += sum / (double)nm;
+    }
+    free(a); free(b); free(map);
+    if (st == LIIF_OK) *ssim = total / planes;
+    return st;
+}
+
+liif_status liif_eval_lr_size(int hr_w, int hr_h, double s, int *lr_w, int *lr_h, int *crop_w,
+                              int *crop_h, liif_error *err)
+{
+    if (!isfinite(s) || s < 1.0)
+        return liif_error_set(err, LIIF_ERR_ARG, "scale %g: must be a finite number >= 1", s);
+    double fw = floor(hr_w / s + 1e-9), fh = floor(hr_h / s + 1e-9);
+    if (fw < 1 || fh < 1)
+        return liif_error_set(err, LIIF_ERR_ARG,
+                              "a %dx%d image is too small for scale %g (LR would be empty)", hr_w,
+                              hr_h, s);
+    *lr_w = (int)fw;
+    *lr_h = (int)fh;
+    /* Python's round() rounds halves to even; rint does the same in the default mode */
+    *crop_w = (int)nearbyint(fw * s);
+    *crop_h = (int)nearbyint(fh * s);
+    if (*crop_w > hr_w) *crop_w = hr_w;
+    if (*crop_h > hr_h) *crop_h = hr_h;
+    return LIIF_OK;
+}
+
+liif_status liif_eval_make_lr(const float *hr, int hr_w, int hr_h, double s, float *crop_out,
+                              float *lr_out, liif_error *err)
+{
+    int lw, lh, cw, chh;
+    liif_status st = liif_eval_lr_size(hr_w, hr_h, s, &lw, &lh, &cw, &chh, err);
+    if (st != LIIF_OK) return st;
+    float *crop = crop_out ? crop_out : malloc(sizeof(float) * 3 * (size_t)cw * chh);
+    if (!crop) return liif_error_set(err, LIIF_ERR_NOMEM, "LR generation: out of memory");
+    for (int y = 0; y < chh; y++)
+        memcpy(crop + (size_t)y * cw * 3, hr + (size_t)y * hr_w * 3, sizeof(float) * 3 * cw);
+    st = liif_resize_bicubic_f32(crop, cw, chh, 3, lr_out, lw, lh, err);
+    if (crop != crop_out) free(crop);
+    return st;
+}

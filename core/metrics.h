@@ -1,0 +1,51 @@
+/* metrics.h: evaluation metrics (PSNR, SSIM on Y or RGB with a shave) and the LR-generation rule of MODEL.md 4. */
+#ifndef LIIF_METRICS_H
+#define LIIF_METRICS_H
+
+#include "liif.h"
+
+/* Which channels a metric reads: the three RGB channels (metric averaged over them), or
+ * luma Y = (65.738 R + 129.057 G + 25.064 B) / 256 of [0,1] values (offset dropped). */
+typedef enum { LIIF_METRIC_RGB = 0, LIIF_METRIC_Y = 1 } liif_metric_channels;
+
+/* Evaluation protocols of MODEL.md 4: benchmark sets (Y, shave ceil(s)) and DIV2K (RGB,
+ * shave ceil(s) + 6). */
+typedef enum { LIIF_PROTOCOL_BENCHMARK = 0, LIIF_PROTOCOL_DIV2K = 1 } liif_eval_protocol;
+
+liif_metric_channels liif_protocol_channels(liif_eval_protocol p);
+/* Border in pixels removed on each side before measuring, for scale s. */
+int liif_protocol_shave(liif_eval_protocol p, double s);
+
+/* PSNR = -10 log10(mean squared error) over the region that remains after removing
+ * `shave` px from each border; sr and hr are float RGB HWC images of w x h (rows 3*w floats),
+ * values in [0,1]; accumulated in double. The MSE is over every remaining element (all three
+ * channels for RGB). Identical images give +infinity. */
+liif_status liif_psnr(const float *sr, const float *hr, int w, int h, int shave,
+                      liif_metric_channels ch, double *psnr, liif_error *err);
+
+/* SSIM as scikit-image's structural_similarity(gaussian_weights=True, sigma=1.5,
+ * use_sample_covariance=False, data_range=1, K1=0.01, K2=0.03) on the shaved region:
+ * 11x11 Gaussian window, statistics in double, mean of the SSIM map over the positions
+ * where the window lies inside the region ("valid"); for RGB the mean over channels.
+ * The shaved region must be at least 11x11 (LIIF_ERR_ARG otherwise). */
+liif_status liif_ssim(const float *sr, const float *hr, int w, int h, int shave,
+                      liif_metric_channels ch, double *ssim, liif_error *err);
+
+/* The SSIM map of one plane (w x h doubles, row-major) against another: (h-10) x (w-10)
+ * doubles in map. For tests. */
+liif_status liif_ssim_map_plane(const double *a, const double *b, int w, int h, double *map,
+                                liif_error *err);
+
+/* LR generation at scale s >= 1 (MODEL.md 4): lr_w = floor(W / s + 1e-9) (likewise lr_h),
+ * the HR image is cropped (top-left) to crop_w = round(lr_w s) x crop_h = round(lr_h s).
+ * Fails with LIIF_ERR_ARG when s is not finite or < 1, or the LR image would be empty. */
+liif_status liif_eval_lr_size(int hr_w, int hr_h, double s, int *lr_w, int *lr_h, int *crop_w,
+                              int *crop_h, liif_error *err);
+
+/* Whole rule on a float RGB HWC HR image: crop_out (crop_w x crop_h x 3, may be NULL)
+ * gets the top-left crop, lr_out (lr_w x lr_h x 3) its PIL-compatible bicubic
+ * downsampling (liif_resize_bicubic_f32). Sizes from liif_eval_lr_size. */
+liif_status liif_eval_make_lr(const float *hr, int hr_w, int hr_h, double s, float *crop_out,
+                              float *lr_out, liif_error *err);
+
+#endif
