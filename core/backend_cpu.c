@@ -312,6 +312,18 @@ static void bias_relu(float *x, int rows, int n, const float *b, int relu)
     }
 }
 
+/* Dot product with 8 independent partial sums, so the compiler can keep them in one vector register. */
+static float dot(const float *a, const float *b, int n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* Decoder d on `rows` (query, shift) rows; the prediction of row r goes to pred[r*out_dim]. */
 static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
                       const query_geom *g, int rows, float *bufa, float *bufb, float *pred)
@@ -335,13 +347,9 @@ static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const l
         float *t = x; x = y; y = t;
     }
     int l = mlp->n_layers - 1, k = mlp->dims[l], n = mlp->dims[l + 1];
-    for (int r = 0; r < rows; r++) /* the last layer is narrow (3 outputs): plain dot products */
-        for (int o = 0; o < n; o++) {
-            const float *w = mlp->w[l] + (size_t)o * k, *v = x + (size_t)r * k;
-            float acc = 0.0f;
-            for (int i = 0; i < k; i++) acc += w[i] * v[i];
-            pred[(size_t)r * n + o] = acc + mlp->b[l][o];
-        }
+    for (int r = 0; r < rows; r++) /* the last layer is narrow (3 outputs): dot products */
+        for (int o = 0; o < n; o++)
+            pred[(size_t)r * n + o] = dot(mlp->w[l] + (size_t)o * k, x + (size_t)r * k, k) + mlp->b[l][o];
 }
 
 static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_decode_job *job, float *out,
