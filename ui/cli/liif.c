@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "cli.h"
+#include "eval.h"
 #include "liif-config.h"
 
 void cli_error(const char *fmt, ...)
@@ -41,6 +42,7 @@ static const struct {
     int (*main)(int argc, char **argv);
 } commands[] = {
     {"upscale", cli_upscale_main},
+    {"eval", cli_eval_main},
 };
 
 static const char summary[] =
@@ -48,6 +50,7 @@ static const char summary[] =
     "\n"
     "Commands:\n"
     "  upscale    Upscale a PNG image (liif upscale IN.png OUT.png --scale S)\n"
+    "  eval       Measure a model against bicubic (liif eval --model M --data DIR)\n"
     "\n"
     "Run 'liif COMMAND --help' for the options of a command.";
 

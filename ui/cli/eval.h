@@ -1,0 +1,8 @@
+/* eval.h: the `liif eval` subcommand (benchmark a model against bicubic on a folder of PNGs). */
+#ifndef LIIF_CLI_EVAL_H
+#define LIIF_CLI_EVAL_H
+
+/* `liif eval ...`: argv[0] is "eval". Returns the exit code (cli.h). */
+int cli_eval_main(int argc, char **argv);
+
+#endif
