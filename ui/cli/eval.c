@@ -8,6 +8,7 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "eval.h"
@@ -53,9 +54,9 @@ static const char eval_description[] =
     "Protocols: benchmark = PSNR/SSIM on Y (65.738 R + 129.057 G + 25.064 B)/256, shave\n"
     "ceil(s) px; div2k = RGB, shave ceil(s) + 6. SSIM: Gaussian 11x11, sigma 1.5. Results\n"
     "are averaged per image over the set and printed as a Markdown table (cells PSNR / SSIM);\n"
-    "with --out, table.md, table.csv and strip_xS.png (bicubic | model | ground truth crops\n"
-    "of the first --strips images) are written there. Images that cannot be read are\n"
-    "skipped with a warning.\n"
+    "with --out, table.md, table.csv, per_image.csv and strip_xS.png (bicubic | model |\n"
+    "ground truth crops of the first --strips images) are written there. Images that cannot\n"
+    "be read, or are too small for a scale, are skipped with a warning.\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error (I/O, bad model, no images), 2 usage error (bad\n"
     "option), 3 CUDA requested but unavailable, 130 interrupted (Ctrl-C).\n";
@@ -215,11 +216,15 @@ static gint compare_names(gconstpointer a, gconstpointer b)
 /* PNG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
 static GPtrArray *list_pngs(const char *dir)
 {
-    GError *gerr = NULL;
-    GDir *d = g_dir_open(dir, 0, &gerr);
+    GStatBuf st;
+    if (g_stat(dir, &st) != 0) {
+        cli_error("cannot open data folder %s: %s", dir, g_strerror(errno));
+        return NULL;
+    }
+    GDir *d = S_ISDIR(st.st_mode) ? g_dir_open(dir, 0, NULL) : NULL;
     if (!d) {
-        cli_error("cannot open data folder %s: %s", dir, gerr->message);
-        g_error_free(gerr);
+        cli_error("cannot open data folder %s: %s", dir,
+                  S_ISDIR(st.st_mode) ? "cannot be read" : "not a folder");
         return NULL;
     }
     GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
@@ -381,6 +386,7 @@ typedef struct {
     eval_strip strips[MAX_SCALES];
     int n_strip_images; /* images that go into the strips */
     int images_done;    /* images read successfully */
+    GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim */
 } eval_run;
 
 /* Buffers of one (image, scale) measurement. */
@@ -390,8 +396,8 @@ typedef struct {
 
 /* One image at one scale: LR, both predictions, metrics, strip row. LIIF_ERR_ARG: the
  * image does not fit this scale (skipped with a warning by the caller). */
-static liif_status eval_one(eval_run *r, const eval_plan *p, const float *hr, int w, int h,
-                            int j, int strip_row, double work_done, double work_span,
+static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, const float *hr,
+                            int w, int h, int j, int strip_row, double work_done, double work_span,
                             liif_error *err)
 {
     double s = p->scales[j];
@@ -439,6 +445,8 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const float *hr, in
         r->sums[m][j].psnr += psnr;
         r->sums[m][j].ssim += ssim;
         r->sums[m][j].n++;
+        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f\n", name, s, method_names[m], psnr,
+                               ssim);
     }
     if (st == LIIF_OK && strip_row && r->strips[j].px) {
         const float *row[3] = {b.bicubic, b.model, b.crop};
@@ -455,7 +463,7 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
     liif_png png;
     liif_error err;
     if (liif_png_read(path, &png, &err) != LIIF_OK) {
-        warn(p, "skipping %s: %s", path, err.msg);
+        warn(p, "skipped: %s", err.msg); /* the message names the file */
         return LIIF_OK;
     }
     float *rgb = g_try_malloc_n((size_t)png.w * png.h, 3 * sizeof(float));
@@ -465,12 +473,13 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
         return LIIF_OK;
     }
     cli_pixels_to_rgb(png.px, png.w, png.h, png.channels, rgb);
+    char *name = g_path_get_basename(path);
     int strip_row = r->images_done < r->n_strip_images;
     r->images_done++;
     liif_status st = LIIF_OK;
     for (int j = 0; j < p->n_scales && st == LIIF_OK; j++) {
         double span = 1.0 / ((double)n_images * p->n_scales);
-        st = eval_one(r, p, rgb, png.w, png.h, j, strip_row, (index * p->n_scales + j) * span,
+        st = eval_one(r, p, name, rgb, png.w, png.h, j, strip_row, (index * p->n_scales + j) * span,
                       span, &err);
         if (st == LIIF_ERR_ARG) {
             warn(p, "skipping %s at %s: %s", path, p->scale_label[j], err.msg);
@@ -479,6 +488,7 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
             cli_error("%s: %s", path, err.msg);
         }
     }
+    g_free(name);
     g_free(rgb);
     liif_png_free(&png);
     return st;
@@ -541,7 +551,8 @@ static int eval_execute(eval_run *r, const eval_plan *p)
     printf("%s", md);
     if (p->out_dir) {
         char *csv = table_csv(p, r->sums, 0);
-        int ok = write_text(p, "table.md", md) && write_text(p, "table.csv", csv);
+        int ok = write_text(p, "table.md", md) && write_text(p, "table.csv", csv) &&
+                 write_text(p, "per_image.csv", r->per_image->str);
         for (int j = 0; j < p->n_scales && ok; j++)
             ok = strip_write(&r->strips[j], p, p->scale_label[j]);
         if (!ok) code = CLI_EXIT_RUNTIME;
@@ -566,10 +577,12 @@ int cli_eval_main(int argc, char **argv)
         g_error_free(gerr);
     } else if (plan_from_args(&a, &p)) {
         eval_run r = {0};
+        r.per_image = g_string_new("image,scale,method,psnr,ssim\n");
         code = eval_execute(&r, &p);
         for (int j = 0; j < MAX_SCALES; j++) g_free(r.strips[j].px);
         liif_engine_free(r.engine);
         liif_model_free(r.model);
+        g_string_free(r.per_image, TRUE);
     }
     g_free(p.model_path); g_free(p.data_dir); g_free(p.out_dir); g_free(p.lpips_path);
     eval_args_clear(&a);
