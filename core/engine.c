@@ -6,12 +6,25 @@
 
 #include "internal.h"
 
+/* The LR span whose features the backend holds from the last encode. */
+typedef struct {
+    uint64_t key;              /* the caller's reuse_key then; 0: nothing reusable */
+    int ya, yb, xa, xb;        /* LR rows [ya, yb) x cols [xa, xb) */
+    int in_w, in_h, precompute;
+} encoded_span;
+
 struct liif_engine {
     const liif_model *m;
     liif_backend *be;
+    encoded_span held;
+    long n_encodes;            /* tiles encoded so far (tests check that reuse happens) */
 };
 
-enum { DEFAULT_BUDGET_MIB = 512, QUERIES_PER_CALL = 16384, MIN_TILE = 16 };
+long liif_engine_encode_count(const liif_engine *e) { return e->n_encodes; }
+
+/* With a reuse key, tiles are encoded this many LR pixels wider on each side, so that a
+ * preview's next request (a slightly different scale) still falls inside the held span. */
+enum { DEFAULT_BUDGET_MIB = 512, QUERIES_PER_CALL = 16384, MIN_TILE = 16, REUSE_MARGIN = 16 };
 
 void liif_options_init(liif_options *o)
 {
@@ -84,6 +97,33 @@ static int plan_tile(const liif_engine *e, const liif_options *o)
     return t;
 }
 
+/* Encode LR span [ya, yb) x [xa, xb), or reuse the held features when they cover it (the span
+ * is then widened to the held one, whose features are exact on every latent the request reads:
+ * a larger tile only moves its inexact borders further away). */
+static liif_status encode_span(liif_engine *e, const liif_image *in, const liif_options *o, int *ya, int *yb, int *xa,
+                               int *xb, liif_error *err)
+{
+    encoded_span *h = &e->held;
+    if (o->reuse_key && h->key == o->reuse_key && h->in_w == in->w && h->in_h == in->h &&
+        h->precompute == o->precompute && h->ya <= *ya && h->yb >= *yb && h->xa <= *xa && h->xb >= *xb) {
+        *ya = h->ya, *yb = h->yb, *xa = h->xa, *xb = h->xb;
+        return LIIF_OK;
+    }
+    if (o->reuse_key) {
+        *ya = *ya - REUSE_MARGIN > 0 ? *ya - REUSE_MARGIN : 0;
+        *xa = *xa - REUSE_MARGIN > 0 ? *xa - REUSE_MARGIN : 0;
+        *yb = *yb + REUSE_MARGIN < in->h ? *yb + REUSE_MARGIN : in->h;
+        *xb = *xb + REUSE_MARGIN < in->w ? *xb + REUSE_MARGIN : in->w;
+    }
+    h->key = 0; /* a failed or cancelled encode leaves nothing reusable */
+    liif_status s = e->be->encode(e->be, e->m, in->data + (size_t)*ya * in->stride + (size_t)*xa * 3, in->stride,
+                                  *yb - *ya, *xb - *xa, o->precompute, err);
+    if (s) return s;
+    e->n_encodes++;
+    *h = (encoded_span){o->reuse_key, *ya, *yb, *xa, *xb, in->w, in->h, o->precompute};
+    return LIIF_OK;
+}
+
 static int report(const liif_options *o, double done, double total)
 {
     return o->progress ? o->progress(o->progress_user, total > 0 ? done / total : 1.0) : 0;
@@ -130,8 +170,7 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
             int jlo, jhi, xa, xb;
             liif_latent_range(c, tx0, tx1, r->out_w, in->w, &jlo, &jhi);
             lr_span(c, jlo, jhi, in->w, &xa, &xb);
-            s = e->be->encode(e->be, e->m, in->data + (size_t)ya * in->stride + (size_t)xa * 3, in->stride,
-                              yb - ya, xb - xa, opts->precompute, err);
+            s = encode_span(e, in, opts, &ya, &yb, &xa, &xb, err);
             if (s) return s;
             int cols = tx1 - tx0, rows_per_call = QUERIES_PER_CALL / cols;
             rows_per_call = rows_per_call < 1 ? 1 : rows_per_call;

@@ -104,6 +104,8 @@ struct liif_backend {
 };
 
 liif_backend *liif_backend_ref_new(void);
+/* For tests: how many LR tiles the engine has encoded (reuse_key skips some). */
+long liif_engine_encode_count(const liif_engine *e);
 liif_backend *liif_backend_cpu_new(int threads);
 
 /* For tests: the MLP input rows of output pixel (row, col) of a job on the reference backend

@@ -91,6 +91,11 @@ typedef struct {
     int precompute;       /* 1 = layer-1 precompute (default), 0 = plain path (fast CPU only) */
     liif_progress_fn progress;
     void *progress_user;
+    /* Non-zero: the caller promises that the input's pixels are the same as in the last call
+     * with this key, so the engine may reuse the encoder features it kept from that call (an
+     * interactive preview then re-runs only the decoder when the detail or a nearby scale
+     * changes). 0: always encode. */
+    uint64_t reuse_key;
 } liif_options;
 
 void liif_options_init(liif_options *o);

@@ -201,11 +201,54 @@ static void bad_arguments(void)
     liif_model_free(m);
 }
 
+/* A preview's sequence: region at one scale, a nearby scale, another detail, then a new key.
+ * Reused features must give the same pixels as a fresh encode, and must actually be reused. */
+static void reuse(void)
+{
+    rm_spec sp = {8, 4, 1, 16, 1, 1, 1, "liif-gan", 21, 3.0f};
+    liif_model *m = random_model(&sp);
+    int w = 160, h = 120;
+    float *img = test_image(w, h, 5);
+    liif_engine *e;
+    liif_error err;
+    liif_engine_new(m, LIIF_BACKEND_CPU, &e, NULL, 0, &err);
+    liif_image in = {img, w, h, (size_t)w * 3};
+    /* output size, detail, key, region origin as a fraction of the output, encodes expected */
+    struct { int W, H; double detail; uint64_t key; double at; int encodes; } steps[] = {
+        {640, 480, 1.0, 7, 0.33, 1}, {608, 456, 1.0, 7, 0.33, 0}, {608, 456, 0.3, 7, 0.33, 0}, /* scale, detail */
+        {608, 456, 0.3, 8, 0.33, 1},                                                         /* new key */
+        {320, 240, 0.3, 8, 0.33, 0}, {640, 480, 0.3, 8, 0.0, 1},                             /* inside, outside */
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        liif_region r = {steps[i].W, steps[i].H, (int)(steps[i].W * steps[i].at), (int)(steps[i].H * steps[i].at), 64, 64};
+        liif_options o;
+        liif_options_init(&o);
+        o.detail = steps[i].detail;
+        float *fresh = run(m, LIIF_BACKEND_CPU, img, w, h, r, &o);
+        o.reuse_key = steps[i].key;
+        float *got = malloc(64 * 64 * 3 * sizeof(float));
+        long before = liif_engine_encode_count(e);
+        liif_status s = liif_upscale_region(e, &in, &r, got, 64 * 3, &o, &err);
+        long encodes = liif_engine_encode_count(e) - before;
+        char what[128];
+        snprintf(what, sizeof what, "reuse step %zu (%dx%d, detail %.1f, key %d): %ld encode(s)", i, r.out_w, r.out_h,
+                 o.detail, (int)o.reuse_key, encodes);
+        tu_close(what, got, fresh, 64 * 64 * 3, 1e-5);
+        CHECK(s == LIIF_OK && encodes == steps[i].encodes, "step %zu encoded %ld tiles, expected %d", i, encodes,
+              steps[i].encodes);
+        free(got);
+        free(fresh);
+    }
+    liif_engine_free(e);
+    free(img);
+    liif_model_free(m);
+}
+
 /* usage: test-engine [PART]: fast-vs-ref, tiling, cancel, bad-args; all parts without one. */
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
-        {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}};
+        {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;
