@@ -159,6 +159,10 @@ err-missing-model)
     make_data
     expect_error 1 "$T/none.safetensors" --model "$T/none.safetensors" --data "$T/data" --out "$T/out"
     ;;
+err-lpips)
+    make_data
+    expect_error 2 "--lpips .*not implemented" --model "$MODEL" --data "$T/data" --lpips "$T/w.safetensors"
+    ;;
 err-bad-protocol)
     make_data
     expect_error 2 "--protocol 'x'" --model "$MODEL" --data "$T/data" --protocol x

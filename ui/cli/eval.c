@@ -90,7 +90,7 @@ static GOptionContext *eval_context(eval_args *a)
         {"detail", 'd', 0, G_OPTION_ARG_STRING, &a->detail,
          "LIIF-GAN detail weight in [0,1] (default 1)", "A"},
         {"lpips", 0, 0, G_OPTION_ARG_FILENAME, &a->lpips,
-         "AlexNet-LPIPS v0.1 weights (safetensors): adds LPIPS", "FILE"},
+         "AlexNet-LPIPS v0.1 weights (not implemented yet)", "FILE"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &a->threads, "CPU threads (default 0: all cores)",
          "N"},
         {"strips", 0, 0, G_OPTION_ARG_INT, &a->strips,
@@ -189,6 +189,10 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
             cli_error("unknown --device '%s': use auto, cpu, cpu-ref or cuda", a->device);
             return 0;
         }
+    }
+    if (a->lpips) { /* the option is reserved: AlexNet-LPIPS is not written yet */
+        cli_error("--lpips %s: LPIPS is not implemented in this build", a->lpips);
+        return 0;
     }
     const char *model = a->model ? a->model : g_getenv("LIIF_MODEL");
     if (!model || !*model) {
@@ -501,11 +505,6 @@ static int eval_execute(eval_run *r, const eval_plan *p)
     int code = CLI_EXIT_OK;
     liif_error err;
     char note[256] = "";
-    if (p->lpips_path) {
-        cli_error("--lpips %s: LPIPS is not implemented in this build", p->lpips_path);
-        code = CLI_EXIT_USAGE;
-        goto done;
-    }
     if (p->out_dir && g_mkdir_with_parents(p->out_dir, 0777) != 0) {
         cli_error("cannot create output folder %s: %s", p->out_dir, g_strerror(errno));
         code = CLI_EXIT_RUNTIME;
