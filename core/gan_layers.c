@@ -2,6 +2,7 @@
 #include "gan_layers.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train.h"
@@ -19,29 +20,35 @@ static void valid_cols(int off, int stride, int W, int OW, int *lo, int *hi)
 void gan_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int IC, int H,
                         int W, int OC, int k, int stride, int pad)
 {
+    /* Sums in double: deep VGG layers add up to 4608 products per output, and the float error of a
+     * plain running sum would flip ReLU and max-pool decisions that PyTorch's blocked sums keep. */
     int OH = gan_conv_out(H, k, stride, pad), OW = gan_conv_out(W, k, stride, pad);
+    double *acc = malloc((size_t)OH * OW * sizeof(double));
+    if (!acc) abort(); /* reference code: a few KB per plane */
     for (int b = 0; b < B; b++)
         for (int oc = 0; oc < OC; oc++) {
-            float *o = out + ((size_t)b * OC + oc) * OH * OW;
-            for (int i = 0; i < OH * OW; i++) o[i] = bias ? bias[oc] : 0.0f;
+            for (int i = 0; i < OH * OW; i++) acc[i] = bias ? bias[oc] : 0.0;
             for (int ic = 0; ic < IC; ic++) {
                 const float *x = inp + ((size_t)b * IC + ic) * H * W;
                 const float *wk = weight + ((size_t)oc * IC + ic) * k * k;
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
-                        float wv = wk[ky * k + kx];
+                        double wv = wk[ky * k + kx];
                         int lo, hi, off = kx - pad;
                         valid_cols(off, stride, W, OW, &lo, &hi);
                         for (int oy = 0; oy < OH; oy++) {
                             int iy = oy * stride + ky - pad;
                             if (iy < 0 || iy >= H) continue;
                             const float *xr = x + (size_t)iy * W + off;
-                            float *orow = o + (size_t)oy * OW;
+                            double *orow = acc + (size_t)oy * OW;
                             for (int ox = lo; ox < hi; ox++) orow[ox] += wv * xr[ox * stride];
                         }
                     }
             }
+            float *o = out + ((size_t)b * OC + oc) * OH * OW;
+            for (int i = 0; i < OH * OW; i++) o[i] = (float)acc[i];
         }
+    free(acc);
 }
 
 void gan_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
