@@ -79,10 +79,18 @@ int main(int argc, char **argv)
         coord[2 * i + 1] = liif_coord((int)((rm_uniform(&r) + 1.0f) * 0.5f * H) % H, H);
         cell[2 * i] = cell[2 * i + 1] = 2.0f / H;
     }
-    double gf = sgemm_gflops(threads, 3);
+    /* the plain model's multiply-adds (no precompute), forward; a step is ~3x (backward = 2 products) */
+    const liif_config *c = &s->cfg;
+    double px = (double)B * S * S, rows = (double)B * Q * (c->local_ensemble ? 4 : 1), mlp = 0;
+    int prev = c->in_dim;
+    for (int l = 0; l < c->n_hidden; l++) { mlp += (double)prev * c->hidden[l]; prev = c->hidden[l]; }
+    mlp += (double)prev * c->out_dim;
+    double enc = px * 9.0 * c->n_feats * (c->in_ch + (2.0 * c->n_resblocks + 1) * c->n_feats);
+    double step_flop = 3.0 * 2.0 * (enc + rows * mlp);
     liif_adam_config opt = liif_adam_defaults();
-    double best = 1e30, sum = 0, tf = 0, tb = 0;
+    double best = 1e30, sum = 0, tf = 0, tb = 0, gf = 0, best_eff = 0;
     for (int k = 0; k < steps + 1; k++) { /* step 0 warms up */
+        double g = sgemm_gflops(threads, 2); /* beside every step: the machine is shared */
         double t0 = now();
         liif_train_forward(s, a, inp, coord, cell, gt, &err);
         double t1 = now();
@@ -91,6 +99,10 @@ int main(int argc, char **argv)
         liif_adam_update(s, &opt);
         double t2 = now();
         if (k == 0) continue;
+        double eff = step_flop / (t2 - t0) / 1e9 / g;
+        printf("step %d: %.3f s, sgemm %.1f GFLOP/s just before, step at %.0f%% of it\n", k, t2 - t0, g, 100 * eff);
+        if (eff > best_eff) best_eff = eff;
+        gf += g / steps;
         sum += t2 - t0;
         tf += t1 - t0;
         tb += t2 - t1;
@@ -98,9 +110,12 @@ int main(int argc, char **argv)
     }
     printf("LIIF training step: batch %d, %dx%d LR, %d queries, %d threads (OMP_THREAD_LIMIT %d)\n", B, S, S, Q,
            threads, omp_get_thread_limit());
-    printf("sgemm 36864x256x256 (oneDNN, same run): %.1f GFLOP/s\n", gf);
+    printf("sgemm 36864x256x256 (oneDNN, same run): %.1f GFLOP/s mean\n", gf);
+    printf("model: %.0f GFLOP per step (3x the plain forward's products)\n", step_flop / 1e9);
     printf("step: %.3f s best, %.3f s mean of %d (forward %.3f s, backward + Adam %.3f s), loss %.4f\n", best,
            sum / steps, steps, tf / steps, tb / steps, a->loss);
+    printf("best step at %.0f%% of the same-run sgemm rate (%.3f s/step at that rate's full speed)\n",
+           100 * best_eff, step_flop / 1e9 / gf / best_eff);
     free(inp); free(coord); free(cell); free(gt);
     liif_train_acts_free(a);
     liif_train_state_free(s);

@@ -117,8 +117,10 @@ liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q
                                 liif_error *err);
 void liif_train_acts_free(liif_train_acts *a);
 
-/* Run the model's convolutions and Linear layers with the fast CPU ops (im2col + oneDNN sgemm,
- * OpenMP) on `threads` threads (0 = all cores) from now on. */
+/* Run the model with the fast CPU ops (im2col + oneDNN sgemm, OpenMP, the chunked decoder of
+ * liif_train_decoder_cpu) on `threads` threads (0 = all cores, never above OMP_THREAD_LIMIT) from
+ * now on. The (B,Q,K,*) decoder buffers (mlp_in, mlp_h, dmlp_*) are freed and become NULL; the
+ * forward with gt already computes the decoder's gradients, which the backward then adds. */
 liif_status liif_train_acts_use_cpu(liif_train_acts *a, const liif_config *c, int threads, liif_error *err);
 
 /* ------------------------------------------------------------------ one step */
@@ -193,5 +195,15 @@ void liif_linear_forward_cpu(float *out, const float *inp, const float *weight, 
                              int OC);
 void liif_linear_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                               const float *weight, int N, int IC, int OC);
+
+/* The fast decoder (MODEL.md 1.5's layer-1 precompute; the MLP forward and backward on chunks of
+ * queries, one per thread at a time): from a->feat, coord and cell (B,Q,2), fills a->pred and,
+ * with with_grad (a->gt normalised), a->loss, WRITES a->dfeat and keeps the decoder's parameter
+ * gradients until liif_train_decoder_grads_cpu adds them to s->grads. Memory is O(B*h*w), not
+ * O(B*Q*K*D): the (B,Q,K,*) row buffers of the reference are never made. */
+liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *s, liif_train_acts *a,
+                                   const float *coord, const float *cell, int with_grad, liif_error *err);
+/* s->grads += the decoder gradients of the last liif_train_decoder_cpu with with_grad. */
+void liif_train_decoder_grads_cpu(const liif_train_cpu *cpu, liif_train_state *s);
 
 #endif

@@ -219,21 +219,16 @@ void liif_l1_backward(float *dpred, const float *pred, const float *gt, size_t n
 
 /* ------------------------------------------------------------ activations */
 
-liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q, liif_train_acts **out,
-                                liif_error *err)
+/* (Re)allocate a's buffers; rows: with the (B,Q,K,*) decoder buffers the reference needs. */
+static liif_status acts_alloc(liif_train_acts *a, const liif_config *c, int rows_too, liif_error *err)
 {
-    *out = NULL;
-    if (B < 1 || h < 1 || w < 1 || Q < 1)
-        return liif_error_set(err, LIIF_ERR_ARG, "training: bad batch shape B=%d h=%d w=%d Q=%d", B, h, w, Q);
-    liif_train_acts *a = calloc(1, sizeof *a);
-    if (!a) return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory");
-    a->B = B; a->h = h; a->w = w; a->Q = Q;
-    a->K = c->local_ensemble ? 4 : 1;
-    a->D = c->in_dim;
-    a->maxw = c->in_dim;
-    for (int l = 0; l < c->n_hidden; l++) a->maxw = c->hidden[l] > a->maxw ? c->hidden[l] : a->maxw;
+    int B = a->B, h = a->h, w = a->w, Q = a->Q;
     size_t R = (size_t)c->n_resblocks, px = (size_t)B * h * w, nf = px * c->n_feats, bq = (size_t)B * Q;
-    size_t rows = bq * a->K, C = (size_t)c->in_ch;
+    size_t rows = rows_too ? bq * a->K : 0, C = (size_t)c->in_ch;
+    free(a->mem);
+    free(a->lat);
+    a->mem = NULL;
+    a->lat = NULL;
     /* sizes in the order of the pointers below */
     size_t sizes[9 + LIIF_MAX_HIDDEN + 1 + 6], k = 0;
     float **ptrs[9 + LIIF_MAX_HIDDEN + 1 + 6];
@@ -257,15 +252,34 @@ liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q
     size_t total = 0;
     for (size_t i = 0; i < k; i++) total += sizes[i];
     a->mem = malloc(total * sizeof(float));
-    a->lat = malloc(rows * sizeof(int));
-    if (!a->mem || !a->lat) {
-        liif_train_acts_free(a);
+    a->lat = malloc((rows ? rows : 1) * sizeof(int));
+    if (!a->mem || !a->lat)
         return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for %zu activations", total);
-    }
     float *p = a->mem;
     for (size_t i = 0; i < k; i++) {
-        *ptrs[i] = p;
+        *ptrs[i] = sizes[i] ? p : NULL;
         p += sizes[i];
+    }
+    return LIIF_OK;
+}
+
+liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q, liif_train_acts **out,
+                                liif_error *err)
+{
+    *out = NULL;
+    if (B < 1 || h < 1 || w < 1 || Q < 1)
+        return liif_error_set(err, LIIF_ERR_ARG, "training: bad batch shape B=%d h=%d w=%d Q=%d", B, h, w, Q);
+    liif_train_acts *a = calloc(1, sizeof *a);
+    if (!a) return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory");
+    a->B = B; a->h = h; a->w = w; a->Q = Q;
+    a->K = c->local_ensemble ? 4 : 1;
+    a->D = c->in_dim;
+    a->maxw = c->in_dim;
+    for (int l = 0; l < c->n_hidden; l++) a->maxw = c->hidden[l] > a->maxw ? c->hidden[l] : a->maxw;
+    liif_status st = acts_alloc(a, c, 1, err);
+    if (st) {
+        liif_train_acts_free(a);
+        return st;
     }
     *out = a;
     return LIIF_OK;
@@ -274,8 +288,11 @@ liif_status liif_train_acts_new(const liif_config *c, int B, int h, int w, int Q
 liif_status liif_train_acts_use_cpu(liif_train_acts *a, const liif_config *c, int threads, liif_error *err)
 {
     liif_train_cpu_free(a->cpu);
-    a->cpu = liif_train_cpu_new(c->in_ch, c->n_feats, threads);
-    return a->cpu ? LIIF_OK : liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast CPU ops");
+    int widest = c->in_ch > c->n_feats ? c->in_ch : c->n_feats; /* layer 1's feature columns run as a conv */
+    int h0 = c->n_hidden ? c->hidden[0] : c->out_dim;
+    a->cpu = liif_train_cpu_new(widest, h0 > widest ? h0 : widest, threads);
+    if (!a->cpu) return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast CPU ops");
+    return acts_alloc(a, c, 0, err);
 }
 
 void liif_train_acts_free(liif_train_acts *a)
@@ -340,6 +357,11 @@ liif_status liif_train_forward(const liif_train_state *s, liif_train_acts *a, co
     }
     conv_forward(a, a->feat, a->t + (size_t)R * nf, &p->tail);
     for (size_t i = 0; i < nf; i++) a->feat[i] += a->t[i];
+    if (a->cpu) { /* the chunked decoder, forward and (with gt) backward */
+        size_t n = (size_t)B * Q * c->out_dim;
+        for (size_t i = 0; gt && i < n; i++) a->gt[i] = (gt[i] - 0.5f) / 0.5f;
+        return liif_train_decoder_cpu(a->cpu, s, a, coord, cell, gt != NULL, err);
+    }
     /* decoder: query rows, MLP, blend */
     liif_query_forward(a->mlp_in, a->lat, a->wt, a->feat, coord, cell, c, B, h, w, Q);
     const float *x = a->mlp_in;
@@ -359,12 +381,19 @@ liif_status liif_train_forward(const liif_train_state *s, liif_train_acts *a, co
     return LIIF_OK;
 }
 
+static void encoder_backward(liif_train_state *s, liif_train_acts *a);
+
 void liif_train_backward(liif_train_state *s, liif_train_acts *a)
 {
     const liif_config *c = &s->cfg;
     const liif_train_views *p = &s->p, *g = &s->g;
-    int B = a->B, h = a->h, w = a->w, Q = a->Q, K = a->K, F = c->n_feats, R = c->n_resblocks;
+    int B = a->B, h = a->h, w = a->w, Q = a->Q, K = a->K, F = c->n_feats;
     size_t nf = (size_t)B * h * w * F, rows = (size_t)B * Q * K, n = (size_t)B * Q * c->out_dim;
+    if (a->cpu) { /* the forward computed the decoder's gradients and dfeat */
+        liif_train_decoder_grads_cpu(a->cpu, s);
+        encoder_backward(s, a);
+        return;
+    }
     /* loss and blend */
     liif_l1_backward(a->dpred, a->pred, a->gt, n);
     float *dy = a->dmlp_a, *dx = a->dmlp_b;
@@ -382,7 +411,16 @@ void liif_train_backward(liif_train_state *s, liif_train_acts *a)
     /* dy is d mlp_in: back through the gathers and the unfold */
     memset(a->dfeat, 0, nf * sizeof(float));
     liif_query_backward(a->dfeat, dy, a->lat, c, B, h, w, Q);
-    /* encoder, last conv first; dt holds d(t[r]) */
+    encoder_backward(s, a);
+}
+
+/* From a->dfeat, the encoder's gradients, last conv first; dt holds d(t[r]). */
+static void encoder_backward(liif_train_state *s, liif_train_acts *a)
+{
+    const liif_config *c = &s->cfg;
+    const liif_train_views *p = &s->p, *g = &s->g;
+    int R = c->n_resblocks;
+    size_t nf = (size_t)a->B * a->h * a->w * c->n_feats;
     memset(a->dt, 0, nf * sizeof(float));
     conv_backward(a, a->dt, &g->tail, a->dfeat, a->t + (size_t)R * nf, &p->tail);
     for (int r = R - 1; r >= 0; r--) {
