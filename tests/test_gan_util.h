@@ -11,7 +11,7 @@
 
 static const char *tg_dir; /* .../golden/components */
 
-static liif_st_file *tg_open(const char *file)
+static inline liif_st_file *tg_open(const char *file)
 {
     char path[1024];
     liif_st_file *f;
@@ -25,7 +25,7 @@ static liif_st_file *tg_open(const char *file)
 }
 
 /* The float32 tensor called name (exits when absent). */
-static const float *tg_f32(const liif_st_file *f, const char *name, size_t *numel)
+static inline const float *tg_f32(const liif_st_file *f, const char *name, size_t *numel)
 {
     const liif_st_tensor *t = liif_st_find(f, name);
     if (!t || t->dtype != LIIF_DT_F32) {
@@ -36,7 +36,7 @@ static const float *tg_f32(const liif_st_file *f, const char *name, size_t *nume
     return t->data; /* the mapping is page aligned and tensors of this folder start 4-aligned */
 }
 
-static const double *tg_f64(const liif_st_file *f, const char *name)
+static inline const double *tg_f64(const liif_st_file *f, const char *name)
 {
     const liif_st_tensor *t = liif_st_find(f, name);
     if (!t || t->dtype != LIIF_DT_F64) {
@@ -46,7 +46,7 @@ static const double *tg_f64(const liif_st_file *f, const char *name)
     return t->data;
 }
 
-static double tg_maxabs(const float *a, size_t n)
+static inline double tg_maxabs(const float *a, size_t n)
 {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
@@ -55,7 +55,7 @@ static double tg_maxabs(const float *a, size_t n)
 
 /* The README's gradient criterion: max|diff| <= rel * max|want| + abs. Returns the ratio
  * max|diff| / max|want| for the report. */
-static double tg_grad(const char *what, const float *got, const float *want, size_t n, double rel, double abs_tol)
+static inline double tg_grad(const char *what, const float *got, const float *want, size_t n, double rel, double abs_tol)
 {
     double d = tu_maxdiff(got, want, n), m = tg_maxabs(want, n), tol = rel * m + abs_tol;
     int ok = d <= tol;
@@ -64,7 +64,7 @@ static double tg_grad(const char *what, const float *got, const float *want, siz
     return m > 0 ? d / m : d;
 }
 
-static double tg_seconds(void)
+static inline double tg_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -73,14 +73,14 @@ static double tg_seconds(void)
 
 /* ---------------------------------------------------------------- README weight PRNG */
 
-static uint64_t tg_mix64(uint64_t z)
+static inline uint64_t tg_mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
 
-static uint64_t tg_fnv1a64(const char *s)
+static inline uint64_t tg_fnv1a64(const char *s)
 {
     uint64_t h = 0xCBF29CE484222325ULL;
     for (; *s; s++) {
@@ -92,7 +92,7 @@ static uint64_t tg_fnv1a64(const char *s)
 
 enum tg_prng_kind { TG_SYM, TG_POS, TG_GAMMA, TG_CONST };
 
-static void tg_prng_fill(float *w, size_t n, uint64_t seed, const char *key, enum tg_prng_kind kind, double b)
+static inline void tg_prng_fill(float *w, size_t n, uint64_t seed, const char *key, enum tg_prng_kind kind, double b)
 {
     uint64_t base = tg_mix64(seed ^ tg_fnv1a64(key));
     for (size_t i = 0; i < n; i++) {
@@ -109,7 +109,7 @@ static void tg_prng_fill(float *w, size_t n, uint64_t seed, const char *key, enu
 
 /* Prove a regenerated tensor: its first 8 values exactly equal wfirst8.<key>, its checksum
  * [sum, sum|x|, sum x^2, max|x|] within rtol 1e-9 of wsum.<key>. */
-static void tg_check_regen(const liif_st_file *f, const char *key, const float *w, size_t n)
+static inline void tg_check_regen(const liif_st_file *f, const char *key, const float *w, size_t n)
 {
     char name[128];
     snprintf(name, sizeof name, "wfirst8.%s", key);
@@ -134,7 +134,7 @@ static void tg_check_regen(const liif_st_file *f, const char *key, const float *
 
 /* Compare a full gradient with a checksum [sum, sum|x|, sum x^2, max|x|]: sum|x| and max|x|
  * within rel of the stored ones (the sum itself may cancel). */
-static void tg_check_sum(const char *what, const float *g, size_t n, const double *want, double rel)
+static inline void tg_check_sum(const char *what, const float *g, size_t n, const double *want, double rel)
 {
     double s1 = 0, s2 = 0, mx = 0;
     for (size_t i = 0; i < n; i++) {
