@@ -335,7 +335,7 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     if (!st) st = gan_disc_acts_new(d, B, &ws->disc, err);
     if (!st) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_fake, err);
     if (!st) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_real, err);
-    if (!st && !(ws->mem = malloc((6 * img + 3 * (size_t)B) * sizeof(float))))
+    if (!st && !(ws->mem = malloc((6 * img + 4 * (size_t)B) * sizeof(float))))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "GAN step: out of memory");
     if (st) {
         gan_step_ws_free(ws);
@@ -347,6 +347,7 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     ws->logits_g = p;
     ws->logits_real = p + B;
     ws->logits_fake = p + 2 * B;
+    ws->dz = p + 3 * B;
     *out = ws;
     return LIIF_OK;
 }
@@ -382,8 +383,8 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
     ws->loss_adv = gan_bce_logits_forward(ws->logits_g, 1.0f, (size_t)B);
     memset(ws->dfake01, 0, n * sizeof(float));
     if (c_adv != 0.0f) {
-        float dz[B];
-        memset(dz, 0, sizeof dz);
+        float *dz = ws->dz;
+        memset(dz, 0, B * sizeof(float));
         gan_bce_logits_backward(dz, ws->logits_g, 1.0f, (size_t)B, c_adv * cfg->w_adv);
         gan_disc_backward(d, ws->disc, dz, ws->dfake01, 0);
     }
@@ -402,17 +403,17 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
 void gan_step_discriminator(gan_disc *d, gan_step_ws *ws, const float *gt_patch)
 {
     int B = ws->B;
-    float dz[B];
+    float *dz = ws->dz;
     gan_disc_forward(d, ws->disc, gt_patch);
     memcpy(ws->logits_real, ws->disc->logits, B * sizeof(float));
     ws->loss_d_real = gan_bce_logits_forward(ws->logits_real, 1.0f, (size_t)B);
-    memset(dz, 0, sizeof dz);
+    memset(dz, 0, B * sizeof(float));
     gan_bce_logits_backward(dz, ws->logits_real, 1.0f, (size_t)B, 1.0f);
     gan_disc_backward(d, ws->disc, dz, NULL, 1);
     gan_disc_forward(d, ws->disc, ws->fake01); /* fake01 detached: no gradient to G */
     memcpy(ws->logits_fake, ws->disc->logits, B * sizeof(float));
     ws->loss_d_fake = gan_bce_logits_forward(ws->logits_fake, 0.0f, (size_t)B);
-    memset(dz, 0, sizeof dz);
+    memset(dz, 0, B * sizeof(float));
     gan_bce_logits_backward(dz, ws->logits_fake, 0.0f, (size_t)B, 1.0f);
     gan_disc_backward(d, ws->disc, dz, NULL, 1);
     ws->loss_d = ws->loss_d_real + ws->loss_d_fake;

@@ -85,6 +85,7 @@ typedef struct {
     float *gt_norm, *ip, *fake01;     /* (B,C,P,P) */
     float *dd1, *dd2, *dfake01;       /* (B,C,P,P) */
     float *logits_g, *logits_real, *logits_fake; /* (B) */
+    float *dz;                        /* (B) scratch: d loss / d logits */
     float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
 } gan_step_ws;
 
