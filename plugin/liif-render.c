@@ -311,12 +311,14 @@ float_format (GimpDrawable *drawable, gboolean gray, gboolean alpha)
 LiifPixels *
 liif_pixels_read (GimpDrawable *drawable, GError **error)
 {
+  static guint64 last_id = 0;
   LiifPixels *px = g_new0 (LiifPixels, 1);
   GeglBuffer *buffer;
   gint        ch;
   gsize       n;
   float      *raw;
 
+  px->id        = ++last_id; /* read on the main thread only */
   px->w         = gimp_drawable_get_width (drawable);
   px->h         = gimp_drawable_get_height (drawable);
   px->gray      = gimp_drawable_is_gray (drawable);
@@ -392,6 +394,7 @@ liif_render_region (LiifSession *session, const LiifPixels *px, const liif_regio
   opt.detail        = CLAMP (detail, 0.0, 1.0);
   opt.progress      = progress;
   opt.progress_user = progress_user;
+  opt.reuse_key     = px->id; /* preview: a detail or scale change re-runs only the decoder */
 
   if (ch != 3)
     {

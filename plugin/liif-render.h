@@ -66,6 +66,7 @@ typedef struct
   gboolean has_alpha;
   float   *rgb;       /* (h, w, 3), gray replicated to RGB */
   float   *alpha;     /* (h, w, 1); NULL without alpha */
+  guint64  id;        /* unique per read: the engine's reuse_key (the pixels never change) */
 } LiifPixels;
 
 LiifPixels *liif_pixels_read     (GimpDrawable *drawable, GError **error);
