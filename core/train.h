@@ -69,6 +69,11 @@ liif_status liif_train_state_load(const char *path, liif_train_state **out, liif
  * moments and step, atomically. */
 liif_status liif_train_state_save(const liif_train_state *s, const char *path, int with_adam, liif_error *err);
 
+/* Same, with the parameters as float16 when fp16 (never the moments), and n_extra more metadata
+ * key/value pairs (meta_extra[2i] = key, [2i+1] = value) after liif.variant and adam.step. */
+liif_status liif_train_state_save_ex(const liif_train_state *s, const char *path, int with_adam, int fp16,
+                                     const char *const *meta_extra, int n_extra, liif_error *err);
+
 void liif_train_state_free(liif_train_state *s);
 
 /* The state's tensor called name, or NULL. */

@@ -200,15 +200,26 @@ liif_status liif_train_state_load(const char *path, liif_train_state **out, liif
 
 liif_status liif_train_state_save(const liif_train_state *s, const char *path, int with_adam, liif_error *err)
 {
+    return liif_train_state_save_ex(s, path, with_adam, 0, NULL, 0, err);
+}
+
+liif_status liif_train_state_save_ex(const liif_train_state *s, const char *path, int with_adam, int fp16,
+                                     const char *const *meta_extra, int n_extra, liif_error *err)
+{
     int n = s->n_tensors, total = n;
     for (int i = 0; with_adam && i < n; i++) total += s->tensors[i].trainable ? 2 : 0;
     liif_st_entry *e = calloc((size_t)total, sizeof *e);
     char (*names)[96] = calloc((size_t)total, sizeof *names);
-    if (!e || !names) {
+    const char **meta = calloc(4 + 2 * (size_t)(n_extra > 0 ? n_extra : 0), sizeof *meta);
+    uint16_t *half = fp16 ? malloc(s->n_params * sizeof *half) : NULL;
+    if (!e || !names || !meta || (fp16 && !half)) {
         free(e);
         free(names);
+        free(meta);
+        free(half);
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     }
+    for (size_t i = 0; half && i < s->n_params; i++) half[i] = liif_f32_to_f16(s->params[i]);
     int k = 0;
     for (int pass = 0; pass < (with_adam ? 3 : 1); pass++)
         for (int i = 0; i < n; i++) {
@@ -217,18 +228,27 @@ liif_status liif_train_state_save(const liif_train_state *s, const char *path, i
             const float *buf = pass == 0 ? s->params : (pass == 1 ? s->m : s->v);
             snprintf(names[k], sizeof names[k], "%s%s", pass == 0 ? "" : (pass == 1 ? "adam.m." : "adam.v."), t->name);
             e[k].name = names[k];
-            e[k].dtype = LIIF_DT_F32;
+            e[k].dtype = pass == 0 && half ? LIIF_DT_F16 : LIIF_DT_F32;
             e[k].ndim = t->ndim;
             memcpy(e[k].shape, t->shape, sizeof t->shape);
-            e[k].data = buf + t->offset;
+            e[k].data = pass == 0 && half ? (const void *)(half + t->offset) : (const void *)(buf + t->offset);
             k++;
         }
     char step[32];
     snprintf(step, sizeof step, "%lld", (long long)s->step);
-    const char *meta[4] = {"liif.variant", "liif", "adam.step", step};
-    liif_status st = liif_st_write(path, e, k, meta, with_adam ? 2 : 1, err);
+    int nm = 0;
+    meta[nm++] = "liif.variant";
+    meta[nm++] = "liif";
+    if (with_adam) {
+        meta[nm++] = "adam.step";
+        meta[nm++] = step;
+    }
+    for (int i = 0; i < 2 * n_extra; i++) meta[nm++] = meta_extra[i];
+    liif_status st = liif_st_write(path, e, k, meta, nm / 2, err);
     free(e);
     free(names);
+    free(meta);
+    free(half);
     return st;
 }
 

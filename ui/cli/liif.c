@@ -37,11 +37,17 @@ int cli_exit_for_status(liif_status s)
     }
 }
 
+/* train.c: `liif train` and `liif export`. */
+int cli_train_main(int argc, char **argv);
+int cli_export_main(int argc, char **argv);
+
 static const struct {
     const char *name;
     int (*main)(int argc, char **argv);
 } commands[] = {
     {"upscale", cli_upscale_main},
+    {"train", cli_train_main},
+    {"export", cli_export_main},
     {"eval", cli_eval_main},
 };
 
@@ -50,6 +56,8 @@ static const char summary[] =
     "\n"
     "Commands:\n"
     "  upscale    Upscale a PNG image (liif upscale IN.png OUT.png --scale S)\n"
+    "  train      Train plain LIIF on a folder of images (liif train --config RUN.ini [--resume CKPT])\n"
+    "  export     Write a checkpoint's generator for upscale (liif export CKPT OUT.safetensors [--fp16])\n"
     "  eval       Measure a model against bicubic (liif eval --model M --data DIR)\n"
     "\n"
     "Run 'liif COMMAND --help' for the options of a command.";

@@ -1,0 +1,105 @@
+#!/bin/sh
+# train_test.sh: one `liif train` / `liif export` case (meson suite 'train').
+# usage: train_test.sh CASE LIIF MKPNG MKJPEG MAKE_RANDOM_MODEL
+set -u
+abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkjpeg=$(abs "$4") mkmodel=$(abs "$5")
+work=$(mktemp -d /tmp/liif-train-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+fail() { echo "FAIL $case_name: $*"; exit 1; }
+
+# a fixed image set: one PNG and one JPEG photo-like image, a corrupt JPEG and a too-small PNG
+mkdir data empty
+"$mkpng" data/a.png 96 80 3 8 gradient || fail mkpng
+"$mkjpeg" data/b.jpg 72 64 || fail mkjpeg
+echo 'not a jpeg' > data/corrupt.jpg
+"$mkpng" data/tiny.png 10 10 3 8 gradient || fail mkpng
+"$mkmodel" model.safetensors liif 16 2 32 || fail make_random_model
+
+config() { # config OUT STEPS [extra lines]
+  out=$1 steps=$2; shift 2
+  printf '[train]\ndata = data\noutput = %s\ninit_from = model.safetensors\nbatch = 2\ninp_size = 8\nscale_max = 2\nsample_q = 32\nlr = 1e-3\nsteps = %s\ncheckpoint_every = %s\nthreads = 2\nseed = 7\n' "$out" "$steps" "${CK:-5}"
+  for l in "$@"; do printf '%s\n' "$l"; done
+}
+
+# expect_error WHAT PATTERN: the last command's exit status $rc is non-zero, stderr (err.txt) is one line matching PATTERN
+expect_error() {
+  [ "$rc" -ne 0 ] || fail "$1: exit status 0"
+  [ "$(wc -l < err.txt)" -eq 1 ] || { cat err.txt; fail "$1: not one line of error"; }
+  grep -q "$2" err.txt || { cat err.txt; fail "$1: error does not say '$2'"; }
+}
+
+case $case_name in
+loss-decreases)
+  config out 30 > run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
+  grep -q "skipping data/corrupt.jpg" err.txt || fail "no warning for the corrupt JPEG"
+  grep -q "skipping data/tiny.png" err.txt || fail "no warning for the too-small PNG"
+  [ "$(wc -l < out/log.csv)" -eq 31 ] || fail "log.csv has $(wc -l < out/log.csv) lines, want 31"
+  # mean loss of steps 1-5 vs 26-30
+  awk -F, 'NR>=2 && NR<=6 {a+=$3} NR>=27 {b+=$3} END {printf "loss: first five %.4f, last five %.4f\n", a/5, b/5; exit !(b < 0.7*a)}' out/log.csv \
+    || fail "loss did not decrease"
+  for s in 5 10 30; do [ -f out/ckpt-$(printf %08d $s).safetensors ] || fail "no checkpoint at step $s"; done
+  [ -f out/last.safetensors ] || fail "no last.safetensors"
+  ;;
+resume)
+  config straight 12 > a.ini
+  "$liif" train --config a.ini 2> /dev/null || fail "straight run failed"
+  CK=6 config resumed 12 > b.ini
+  CK=6 config half 6 > h.ini
+  "$liif" train --config h.ini 2> /dev/null || fail "first half failed"
+  "$liif" train --config b.ini --resume half/last.safetensors 2> /dev/null || fail "resumed run failed"
+  "$liif" export straight/last.safetensors s.safetensors || fail "export straight"
+  "$liif" export resumed/last.safetensors r.safetensors || fail "export resumed"
+  cmp s.safetensors r.safetensors || fail "12 steps straight and 6 + resume + 6 differ"
+  # a plain resume (the config from the checkpoint's metadata) continues in the run's own folder
+  "$liif" train --resume straight/ckpt-00000005.safetensors 2> /dev/null || fail "resume without --config"
+  "$liif" export straight/last.safetensors s2.safetensors || fail "export"
+  cmp s.safetensors s2.safetensors || fail "12 steps straight and 5 + plain resume + 7 differ"
+  echo "resume: bit-identical parameters"
+  ;;
+export-upscale)
+  config out 5 > run.ini
+  "$liif" train --config run.ini 2> /dev/null || fail "train failed"
+  "$liif" export out/last.safetensors g.safetensors || fail "export"
+  "$liif" export --fp16 out/last.safetensors g16.safetensors || fail "export --fp16"
+  [ "$(stat -c %s g16.safetensors)" -lt "$(stat -c %s g.safetensors)" ] || fail "fp16 export is not smaller"
+  grep -aq adam g.safetensors && fail "the export holds Adam moments"
+  "$mkpng" in.png 20 16 3 8 gradient || fail mkpng
+  for m in g g16; do
+    "$liif" upscale --model $m.safetensors in.png up-$m.png --scale 2.5 2> err.txt || { cat err.txt; fail "upscale with $m"; }
+    [ -s up-$m.png ] || fail "no output with $m"
+  done
+  "$liif" export out/missing.safetensors x.safetensors 2> err.txt; rc=$?
+  expect_error "export of a missing checkpoint" "missing"
+  ;;
+err-unknown-key)
+  config out 5 'colour = blue' > run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  expect_error "unknown key" "unknown key 'colour'"
+  ;;
+err-missing-data)
+  config out 5 > run.ini
+  sed -i 's/^data = data/data = nowhere/' run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  expect_error "missing data folder" "nowhere"
+  ;;
+err-empty-data)
+  config out 5 > run.ini
+  sed -i 's/^data = data/data = empty/' run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  expect_error "empty data folder" "no PNG or JPEG"
+  ;;
+err-bad-value)
+  config out 5 'batch = many' > run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  expect_error "bad value" "'batch'"
+  ;;
+err-no-config)
+  "$liif" train 2> err.txt; rc=$?
+  expect_error "no config" "config"
+  ;;
+*) fail "unknown case" ;;
+esac
+echo "PASS $case_name"

@@ -1,0 +1,477 @@
+/* train.c: `liif train --config run.ini [--resume CKPT]` (plain LIIF on the CPU, MODEL.md 3) and `liif export CKPT OUT`. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "cli.h"
+#include "randmodel.h"
+#include "safetensors.h"
+#include "train.h"
+#include "train_cli.h"
+
+/* ------------------------------------------------------------ the run's settings */
+
+/* Every setting of MODEL.md 3, with the spec's default; group [train] of the INI file. */
+typedef struct {
+    char *data, *output, *init_from;
+    int batch, inp_size, sample_q, threads;
+    double scale_min, scale_max, lr, beta1, beta2, eps;
+    int lr_halve_every;          /* epochs */
+    int epoch_iters;             /* iterations per epoch */
+    int epochs;                  /* total epochs, when steps is 0 */
+    long long steps;             /* total steps (0: epochs * epoch_iters) */
+    long long checkpoint_every;  /* steps */
+    long long seed;
+    int n_feats, n_resblocks, hidden, n_hidden; /* the model made when there is no init_from */
+} run_config;
+
+typedef enum { K_STR, K_INT, K_LL, K_DBL } key_kind;
+typedef struct {
+    const char *key;
+    key_kind kind;
+    size_t off;
+    const char *def;
+} key_spec;
+
+#define RC(f) offsetof(run_config, f)
+static const key_spec keys[] = {
+    {"data", K_STR, RC(data), NULL},          {"output", K_STR, RC(output), "train-out"},
+    {"init_from", K_STR, RC(init_from), ""},  {"batch", K_INT, RC(batch), "16"},
+    {"inp_size", K_INT, RC(inp_size), "48"},  {"scale_min", K_DBL, RC(scale_min), "1"},
+    {"scale_max", K_DBL, RC(scale_max), "4"}, {"sample_q", K_INT, RC(sample_q), "2304"},
+    {"lr", K_DBL, RC(lr), "1e-4"},            {"beta1", K_DBL, RC(beta1), "0.9"},
+    {"beta2", K_DBL, RC(beta2), "0.999"},     {"eps", K_DBL, RC(eps), "1e-8"},
+    {"lr_halve_every", K_INT, RC(lr_halve_every), "200"}, {"epoch_iters", K_INT, RC(epoch_iters), "1000"},
+    {"epochs", K_INT, RC(epochs), "1000"},    {"steps", K_LL, RC(steps), "0"},
+    {"checkpoint_every", K_LL, RC(checkpoint_every), "1000"}, {"seed", K_LL, RC(seed), "0"},
+    {"threads", K_INT, RC(threads), "0"},     {"n_feats", K_INT, RC(n_feats), "64"},
+    {"n_resblocks", K_INT, RC(n_resblocks), "16"}, {"hidden", K_INT, RC(hidden), "256"},
+    {"n_hidden", K_INT, RC(n_hidden), "4"},
+};
+
+static void config_free(run_config *c)
+{
+    g_free(c->data);
+    g_free(c->output);
+    g_free(c->init_from);
+}
+
+/* Parse text (an INI file's contents, from `source`) into c; 0, or -1 after one error line. */
+static int config_parse(const char *text, const char *source, run_config *c)
+{
+    memset(c, 0, sizeof *c);
+    GKeyFile *kf = g_key_file_new();
+    GError *gerr = NULL;
+    int rc = -1;
+    if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &gerr)) {
+        cli_error("%s: %s", source, gerr->message);
+        g_error_free(gerr);
+        g_key_file_free(kf);
+        return -1;
+    }
+    gchar **groups = g_key_file_get_groups(kf, NULL), **names = NULL;
+    for (int g = 0; groups[g]; g++)
+        if (strcmp(groups[g], "train")) {
+            cli_error("%s: unknown group [%s] (settings go in [train])", source, groups[g]);
+            goto out;
+        }
+    if (!g_key_file_has_group(kf, "train")) {
+        cli_error("%s: no [train] group", source);
+        goto out;
+    }
+    names = g_key_file_get_keys(kf, "train", NULL, NULL);
+    for (int i = 0; names[i]; i++) {
+        size_t k = 0;
+        while (k < G_N_ELEMENTS(keys) && strcmp(keys[k].key, names[i])) k++;
+        if (k == G_N_ELEMENTS(keys)) {
+            cli_error("%s: unknown key '%s' in [train]", source, names[i]);
+            goto out;
+        }
+    }
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+        const key_spec *ks = &keys[k];
+        gchar *v = g_key_file_get_string(kf, "train", ks->key, NULL);
+        if (!v && !ks->def) {
+            cli_error("%s: missing key '%s' in [train]", source, ks->key);
+            goto out;
+        }
+        if (!v) v = g_strdup(ks->def);
+        g_strstrip(v);
+        char *end = NULL;
+        void *dst = (char *)c + ks->off;
+        errno = 0;
+        switch (ks->kind) {
+        case K_STR: *(char **)dst = g_strdup(v); end = v + strlen(v); break;
+        case K_INT: { long x = strtol(v, &end, 10); *(int *)dst = (int)x; if (x != (int)x) errno = ERANGE; break; }
+        case K_LL: *(long long *)dst = strtoll(v, &end, 10); break;
+        case K_DBL: *(double *)dst = g_ascii_strtod(v, &end); break;
+        }
+        int bad = !*v || *end || errno;
+        if (bad && !(ks->kind == K_STR))
+            cli_error("%s: key '%s' = '%s' is not a%s number", source, ks->key, v, ks->kind == K_DBL ? "" : " whole");
+        g_free(v);
+        if (bad && ks->kind != K_STR) goto out;
+    }
+    const char *why = NULL;
+    if (!*c->data) why = "'data' is empty";
+    else if (c->batch < 1) why = "'batch' must be at least 1";
+    else if (c->inp_size < 4) why = "'inp_size' must be at least 4";
+    else if (!(c->scale_min >= 1.0 && c->scale_max >= c->scale_min && c->scale_max <= 64)) why = "need 1 <= scale_min <= scale_max <= 64";
+    else if (c->sample_q < 1 || c->sample_q > c->inp_size * c->inp_size) why = "'sample_q' must be in 1..inp_size^2";
+    else if (!(c->lr > 0) || !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0)) why = "bad Adam setting (lr > 0, 0 <= betas < 1, eps > 0)";
+    else if (c->lr_halve_every < 1 || c->epoch_iters < 1 || c->epochs < 1 || c->steps < 0) why = "'lr_halve_every', 'epoch_iters' and 'epochs' must be at least 1, 'steps' at least 0";
+    else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
+    else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
+    else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
+    if (why) {
+        cli_error("%s: %s", source, why);
+        goto out;
+    }
+    if (!c->steps) c->steps = (long long)c->epochs * c->epoch_iters;
+    rc = 0;
+out:
+    g_strfreev(names);
+    g_strfreev(groups);
+    g_key_file_free(kf);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the run */
+
+typedef struct {
+    run_config cfg;
+    char *config_text;
+    liif_train_state *s;
+    liif_train_acts *a;
+    train_data data;
+    train_scratch sc;
+    float *inp, *coord, *cell, *gt;
+    uint64_t rng;
+    FILE *log;
+} run;
+
+static void run_free(run *r)
+{
+    liif_train_acts_free(r->a);
+    liif_train_state_free(r->s);
+    train_data_free(&r->data);
+    free(r->sc.crop); free(r->sc.hr); free(r->sc.lr); free(r->sc.idx);
+    free(r->inp); free(r->coord); free(r->cell); free(r->gt);
+    if (r->log) fclose(r->log);
+    g_free(r->config_text);
+    config_free(&r->cfg);
+}
+
+/* A random model of the configured shape (PyTorch's default init bounds) written to path. */
+static int write_random_model(const run_config *c, const char *path)
+{
+    rm_spec sp = {.n_feats = c->n_feats, .n_resblocks = c->n_resblocks, .n_hidden = c->n_hidden,
+                  .hidden = c->hidden, .feat_unfold = 1, .local_ensemble = 1, .cell_decode = 1,
+                  .variant = "liif", .seed = (unsigned)(c->seed * 2654435761u + 1), .out_gain = 1.0f};
+    return rm_write(path, &sp);
+}
+
+static double lr_at(const run_config *c, long long step)
+{
+    long long epoch = step / c->epoch_iters;
+    return c->lr * pow(0.5, (double)(epoch / c->lr_halve_every));
+}
+
+/* OUT/name, atomically, with everything a resume needs in the metadata. */
+static int save_checkpoint(run *r, const char *name)
+{
+    char epoch[32], rng[32], path_buf[4096];
+    snprintf(epoch, sizeof epoch, "%lld", (long long)(r->s->step / r->cfg.epoch_iters));
+    snprintf(rng, sizeof rng, "%llu", (unsigned long long)r->rng);
+    const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text};
+    snprintf(path_buf, sizeof path_buf, "%s/%s", r->cfg.output, name);
+    liif_error err;
+    if (liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 3, &err)) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void progress_line(const run *r, long long step, double loss, double rate)
+{
+    double eta = rate > 0 ? (double)(r->cfg.steps - step) / rate : 0;
+    int e = (int)eta;
+    fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.2f steps/s  ETA %d:%02d:%02d ", step, r->cfg.steps, loss, rate,
+            e / 3600, e / 60 % 60, e % 60);
+    fflush(stderr);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int setup(run *r, const char *resume)
+{
+    liif_error err;
+    run_config *c = &r->cfg;
+    char msg[1024];
+    if (g_mkdir_with_parents(c->output, 0777)) {
+        cli_error("cannot create output folder '%s': %s", c->output, g_strerror(errno));
+        return CLI_EXIT_RUNTIME;
+    }
+    int min_side = (int)nearbyint(c->inp_size * c->scale_max);
+    if (train_data_load(&r->data, c->data, min_side, msg, sizeof msg)) {
+        cli_error("%s", msg);
+        return CLI_EXIT_USAGE;
+    }
+    const char *from = resume ? resume : (*c->init_from ? c->init_from : NULL);
+    char *tmp_model = NULL;
+    if (!from) {
+        tmp_model = g_build_filename(c->output, ".init.safetensors", NULL);
+        if (write_random_model(c, tmp_model)) {
+            cli_error("cannot write the initial model to '%s'", tmp_model);
+            g_free(tmp_model);
+            return CLI_EXIT_RUNTIME;
+        }
+        from = tmp_model;
+    }
+    liif_status st = liif_train_state_load(from, &r->s, &err);
+    if (tmp_model) g_unlink(tmp_model);
+    g_free(tmp_model);
+    if (st) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    if (!resume) r->s->step = 0; /* init_from: the weights only, a fresh run */
+    if (!resume) memset(r->s->m, 0, r->s->n_params * sizeof(float)), memset(r->s->v, 0, r->s->n_params * sizeof(float));
+    int B = c->batch, L = c->inp_size, Q = c->sample_q, S = (int)nearbyint(L * c->scale_max) + 1;
+    st = liif_train_acts_new(&r->s->cfg, B, L, L, Q, &r->a, &err);
+    if (!st) st = liif_train_acts_use_cpu(r->a, &r->s->cfg, c->threads, &err);
+    if (st) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    r->sc.crop = malloc((size_t)S * S * 3);
+    r->sc.hr = malloc((size_t)S * S * 3);
+    r->sc.lr = malloc((size_t)L * L * 3);
+    r->sc.idx = malloc((size_t)S * S * sizeof(int));
+    r->inp = malloc((size_t)B * L * L * 3 * sizeof(float));
+    r->coord = malloc((size_t)B * Q * 2 * sizeof(float));
+    r->cell = malloc((size_t)B * Q * 2 * sizeof(float));
+    r->gt = malloc((size_t)B * Q * 3 * sizeof(float));
+    if (!r->sc.crop || !r->sc.hr || !r->sc.lr || !r->sc.idx || !r->inp || !r->coord || !r->cell || !r->gt) {
+        cli_error("out of memory");
+        return CLI_EXIT_RUNTIME;
+    }
+    char *log_path = g_build_filename(c->output, "log.csv", NULL);
+    int fresh = !resume || !g_file_test(log_path, G_FILE_TEST_EXISTS);
+    r->log = fopen(log_path, fresh ? "w" : "a");
+    if (!r->log) cli_error("cannot write '%s': %s", log_path, g_strerror(errno));
+    g_free(log_path);
+    if (!r->log) return CLI_EXIT_RUNTIME;
+    if (fresh) fprintf(r->log, "step,epoch,loss,lr,seconds\n");
+    return 0;
+}
+
+static int train_loop(run *r)
+{
+    run_config *c = &r->cfg;
+    liif_error err;
+    int B = c->batch, L = c->inp_size, Q = c->sample_q;
+    train_recipe rec = {c->inp_size, c->sample_q, c->scale_min, c->scale_max};
+    liif_adam_config opt = {c->lr, c->beta1, c->beta2, c->eps};
+    int tty = isatty(2);
+    cli_progress *prog = cli_progress_new(0); /* Ctrl-C only; the bar below is training's own */
+    double t_start = now_s(), t_last = t_start, rate = 0;
+    long long first = r->s->step;
+    int rc = CLI_EXIT_OK;
+    while (r->s->step < c->steps) {
+        double t0 = now_s();
+        for (int b = 0; b < B; b++)
+            if (train_sample(&r->data, &rec, &r->rng, &r->sc, r->inp + (size_t)b * L * L * 3,
+                             r->coord + (size_t)b * Q * 2, r->cell + (size_t)b * Q * 2, r->gt + (size_t)b * Q * 3,
+                             &err)) {
+                cli_error("%s", err.msg);
+                rc = CLI_EXIT_RUNTIME;
+                goto done;
+            }
+        liif_status st = liif_train_forward(r->s, r->a, r->inp, r->coord, r->cell, r->gt, &err);
+        if (st) {
+            cli_error("%s", err.msg);
+            rc = cli_exit_for_status(st);
+            goto done;
+        }
+        liif_train_zero_grad(r->s);
+        liif_train_backward(r->s, r->a);
+        opt.lr = lr_at(c, r->s->step);
+        liif_adam_update(r->s, &opt);
+        long long step = r->s->step;
+        double t1 = now_s();
+        fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.4f\n", step, (step - 1) / c->epoch_iters, r->a->loss, opt.lr, t1 - t0);
+        if (!isfinite(r->a->loss)) {
+            cli_error("step %lld: the loss is not finite; stopping", step);
+            rc = CLI_EXIT_RUNTIME;
+            goto done;
+        }
+        rate = (double)(step - first) / (t1 - t_start);
+        if (tty && (t1 - t_last > 0.2 || step == c->steps)) {
+            progress_line(r, step, r->a->loss, rate);
+            t_last = t1;
+        }
+        if (step % c->checkpoint_every == 0 || step == c->steps) {
+            char name[64];
+            snprintf(name, sizeof name, "ckpt-%08lld.safetensors", step);
+            fflush(r->log);
+            if (save_checkpoint(r, name) || save_checkpoint(r, "last.safetensors")) {
+                rc = CLI_EXIT_RUNTIME;
+                goto done;
+            }
+        }
+        if (cli_progress_interrupted()) {
+            if (tty) fputc('\n', stderr);
+            fflush(r->log);
+            rc = save_checkpoint(r, "last.safetensors") ? CLI_EXIT_RUNTIME : CLI_EXIT_INTERRUPTED;
+            if (rc == CLI_EXIT_INTERRUPTED)
+                cli_error("interrupted at step %lld; checkpoint %s/last.safetensors", step, c->output);
+            goto done;
+        }
+    }
+done:
+    if (tty) fputc('\n', stderr);
+    cli_progress_free(prog);
+    return rc;
+}
+
+/* The config text: from --config, else from the checkpoint's metadata (a plain resume). */
+static char *checkpoint_meta(const char *path, const char *key, int *status)
+{
+    liif_st_file *f;
+    liif_error err;
+    *status = 0;
+    if (liif_st_open(path, &f, &err)) {
+        cli_error("%s", err.msg);
+        *status = CLI_EXIT_RUNTIME;
+        return NULL;
+    }
+    const char *v = liif_st_meta(f, key);
+    char *out = v ? g_strdup(v) : NULL;
+    liif_st_close(f);
+    if (!out) {
+        cli_error("%s: not a training checkpoint (no '%s' metadata)", path, key);
+        *status = CLI_EXIT_RUNTIME;
+    }
+    return out;
+}
+
+int cli_train_main(int argc, char **argv)
+{
+    gchar *config_path = NULL, *resume = NULL;
+    const GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Settings of the run (INI, group [train])", "RUN.ini"},
+        {"resume", 'r', 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run of a checkpoint", "CKPT"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionContext *ctx = g_option_context_new("- train plain LIIF on a folder of images (CPU)");
+    g_option_context_set_description(ctx,
+        "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
+        "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
+        "(epochs), epoch_iters=1000, epochs=1000, steps=0 (= epochs * epoch_iters), checkpoint_every=1000, seed=0,\n"
+        "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
+        "n_hidden=4. Writes OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
+        "OUT/last.safetensors and exits 130.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    GError *gerr = NULL;
+    int ok = g_option_context_parse(ctx, &argc, &argv, &gerr);
+    g_option_context_free(ctx);
+    int rc = CLI_EXIT_OK;
+    run r;
+    memset(&r, 0, sizeof r);
+    if (!ok) {
+        cli_error("%s (try 'liif train --help')", gerr->message);
+        g_error_free(gerr);
+        rc = CLI_EXIT_USAGE;
+    } else if (argc > 1) {
+        cli_error("unexpected argument '%s' (try 'liif train --help')", argv[1]);
+        rc = CLI_EXIT_USAGE;
+    } else if (!config_path && !resume) {
+        cli_error("no --config given (try 'liif train --help')");
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc) goto out;
+    if (config_path) {
+        gsize len;
+        if (!g_file_get_contents(config_path, &r.config_text, &len, &gerr)) {
+            cli_error("%s", gerr->message);
+            g_error_free(gerr);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+    } else if (!(r.config_text = checkpoint_meta(resume, "train.config", &rc))) {
+        goto out;
+    }
+    if (config_parse(r.config_text, config_path ? config_path : resume, &r.cfg)) {
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    r.rng = (uint64_t)r.cfg.seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+    if (resume) {
+        int st;
+        char *rng = checkpoint_meta(resume, "train.rng", &st);
+        if (!rng) { rc = st; goto out; }
+        r.rng = strtoull(rng, NULL, 10);
+        g_free(rng);
+    }
+    if ((rc = setup(&r, resume))) goto out;
+    rc = train_loop(&r);
+out:
+    run_free(&r);
+    g_free(config_path);
+    g_free(resume);
+    return rc;
+}
+
+/* ------------------------------------------------------------ export */
+
+int cli_export_main(int argc, char **argv)
+{
+    gboolean fp16 = FALSE;
+    const GOptionEntry entries[] = {
+        {"fp16", 0, 0, G_OPTION_ARG_NONE, &fp16, "Store the weights as float16", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionContext *ctx = g_option_context_new("CKPT OUT.safetensors - write a checkpoint's generator for 'liif upscale'");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    GError *gerr = NULL;
+    int ok = g_option_context_parse(ctx, &argc, &argv, &gerr);
+    g_option_context_free(ctx);
+    if (!ok) {
+        cli_error("%s (try 'liif export --help')", gerr->message);
+        g_error_free(gerr);
+        return CLI_EXIT_USAGE;
+    }
+    if (argc != 3) {
+        cli_error("need a checkpoint and an output file (try 'liif export --help')");
+        return CLI_EXIT_USAGE;
+    }
+    liif_train_state *s;
+    liif_error err;
+    liif_status st = liif_train_state_load(argv[1], &s, &err);
+    if (!st) {
+        char step[32];
+        snprintf(step, sizeof step, "%lld", (long long)s->step);
+        const char *meta[] = {"liif.trained_steps", step};
+        st = liif_train_state_save_ex(s, argv[2], 0, fp16, meta, 1, &err);
+        liif_train_state_free(s);
+    }
+    if (st) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    return CLI_EXIT_OK;
+}
