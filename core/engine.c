@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/cuda_module.h"
 #include "internal.h"
 
 /* The LR span whose features the backend holds from the last encode. */
@@ -38,14 +39,20 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
 {
     *out = NULL;
     if (note && note_size) note[0] = '\0';
-    if (kind == LIIF_BACKEND_CUDA)
-        return liif_error_set(err, LIIF_ERR_UNSUPPORTED, "CUDA: this build has no CUDA backend");
-    if (kind == LIIF_BACKEND_AUTO && note && note_size)
-        snprintf(note, note_size, "using the CPU: this build has no CUDA backend");
+    liif_backend *gpu = NULL;
+    if (kind == LIIF_BACKEND_CUDA || kind == LIIF_BACKEND_AUTO) { /* the run-time CUDA module (core/cuda) */
+        char why[400];
+        gpu = liif_backend_cuda_new(why, sizeof why);
+        if (!gpu && kind == LIIF_BACKEND_CUDA) return liif_error_set(err, LIIF_ERR_UNSUPPORTED, "CUDA: %s", why);
+        if (!gpu && note && note_size) snprintf(note, note_size, "using the CPU: %s", why);
+    }
     liif_engine *e = calloc(1, sizeof *e);
-    if (!e) return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+    if (!e) {
+        if (gpu) gpu->destroy(gpu);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+    }
     e->m = m;
-    e->be = kind == LIIF_BACKEND_CPU_REF ? liif_backend_ref_new() : liif_backend_cpu_new(0);
+    e->be = gpu ? gpu : kind == LIIF_BACKEND_CPU_REF ? liif_backend_ref_new() : liif_backend_cpu_new(0);
     if (!e->be) {
         free(e);
         return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
@@ -85,7 +92,8 @@ static void lr_span(const liif_config *c, int lo, int hi, int n, int *a, int *b)
 static int plan_tile(const liif_engine *e, const liif_options *o)
 {
     if (o->tile > 0) return o->tile;
-    size_t budget = o->memory_budget ? o->memory_budget : (size_t)DEFAULT_BUDGET_MIB << 20;
+    size_t budget = o->memory_budget ? o->memory_budget
+                    : e->be->memory_budget ? e->be->memory_budget(e->be) : (size_t)DEFAULT_BUDGET_MIB << 20;
     size_t per_px = e->be->bytes_per_tile_px(e->be, e->m);
     int halo = liif_model_halo(e->m);
     int t = MIN_TILE;
@@ -152,6 +160,7 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
     if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
 
     e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
+    e->be->fast_math = opts->fast_math;
     int t = plan_tile(e, opts);
     /* Output rows/cols per tile so that a tile reads about t latents per side. */
     int step_y = (int)((double)t * r->out_h / in->h), step_x = (int)((double)t * r->out_w / in->w);
@@ -172,7 +181,8 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
             lr_span(c, jlo, jhi, in->w, &xa, &xb);
             s = encode_span(e, in, opts, &ya, &yb, &xa, &xb, err);
             if (s) return s;
-            int cols = tx1 - tx0, rows_per_call = QUERIES_PER_CALL / cols;
+            int cols = tx1 - tx0, qpc = e->be->queries_per_call > 0 ? e->be->queries_per_call : QUERIES_PER_CALL;
+            int rows_per_call = qpc / cols;
             rows_per_call = rows_per_call < 1 ? 1 : rows_per_call;
             for (int y = ty0; y < ty1; y += rows_per_call) {
                 if (report(opts, done, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");

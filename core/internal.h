@@ -101,6 +101,11 @@ struct liif_backend {
     /* Free the backend and everything it holds. */
     void (*destroy)(liif_backend *be);
     int threads;
+    /* Optional (NULL: the engine's default budget): bytes of working memory a tile may use now,
+     * e.g. from a GPU's free memory. */
+    size_t (*memory_budget)(const liif_backend *be);
+    int queries_per_call; /* queries per decode call; 0 = the engine's default */
+    int fast_math;        /* set by the engine from liif_options.fast_math (CUDA: TF32 GEMMs) */
 };
 
 liif_backend *liif_backend_ref_new(void);

@@ -89,6 +89,8 @@ typedef struct {
     size_t memory_budget; /* bytes of working memory the engine may use; 0 = default (512 MiB) */
     int tile;             /* LR tile side (without halo); 0 = choose from the memory budget */
     int precompute;       /* 1 = layer-1 precompute (default), 0 = plain path (fast CPU only) */
+    int fast_math;        /* 1 = faster, less exact arithmetic where a backend has it (CUDA: TF32
+                           * tensor-core GEMMs, ~1e-3 relative); 0 = float32 throughout (default) */
     liif_progress_fn progress;
     void *progress_user;
     /* Non-zero: the caller promises that the input's pixels are the same as in the last call

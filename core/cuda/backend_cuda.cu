@@ -1,0 +1,498 @@
+/* backend_cuda.cu: the CUDA backend (module liif-cuda.so): cuBLAS sgemm convs and MLP layers with fused
+ * epilogues, layer-1 precompute, features kept on the device between encode and decode. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+#include "conv.cuh"
+#include "cuda_module.h"
+#include "query.cuh"
+
+/* Pixels of im2col at a time (at most 9 * 64 * 4 B each: 288 MiB) and the bounds on queries per
+ * decode call (each needs up to ~32 KiB of decoder buffers with the plain path). */
+static const size_t COL_PX_MAX = 1 << 17, QUERIES_MIN = 16384, QUERIES_MAX = 131072, BYTES_PER_QUERY_MAX = 32768;
+
+typedef struct {
+    const float *w, *b;
+} dlayer;
+
+typedef struct {
+    liif_backend base;
+    int dev;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    /* Weights of model m on the device (one allocation), in the CPU backend's layouts: convs
+     * [cout, 9, cin]; decoder layer 0 [out, in_dim] with its feature part as [9, F]; its extra
+     * columns also as w1_coord [n_extra, out]; other layers as in PyTorch. */
+    const liif_model *m;
+    dbuf wts;
+    dlayer *conv;
+    int n_convs;
+    dlayer dec[2][LIIF_MAX_HIDDEN + 1];
+    const float *w1_coord[2];
+    /* Encoder buffers (cap_px pixels each; F floats per pixel unless noted). */
+    size_t cap_px, col_px;
+    dbuf x, head, t, u, a, feat_last, feat_mid, pre[2], col;
+    int th, tw, have_pre, have_mid;
+    /* Decoder buffers, per call. */
+    dbuf lat, ij, extra, weight, hid_a, hid_b, total, rgb;
+    /* Host copies for the features() test hook. */
+    float *host_feat;
+    size_t host_feat_cap;
+} cuda_backend;
+
+/* ------------------------------------------------------------ weights */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static const liif_conv *conv_at(const liif_model *m, int i)
+{
+    int n = liif_model_n_convs(&m->cfg);
+    return i == 0 ? &m->head : (i == n - 1 ? &m->tail : &m->body[i - 1]);
+}
+
+/* dst[o, k, i] = w[o, i, k]: OIHW (rows ldw apart) to [cout, 9, cin] (rows ldd apart). */
+static void permute_conv(const float *w, int cout, int cin, int ldw, float *dst, int ldd)
+{
+    for (int o = 0; o < cout; o++)
+        for (int i = 0; i < cin; i++)
+            for (int k = 0; k < 9; k++) dst[(size_t)o * ldd + k * cin + i] = w[(size_t)o * ldw + i * 9 + k];
+}
+
+/* Lays out every prepared tensor of m in host (NULL: only counts) at offsets off[]; returns floats. */
+static size_t pack_weights(const liif_model *m, float *host, size_t *off)
+{
+    const liif_config *c = &m->cfg;
+    int F = c->n_feats, base = F * (c->feat_unfold ? 9 : 1), n_extra = c->in_dim - base, k = 0;
+    size_t pos = 0;
+#define PLACE(n) (off[k++] = pos, pos += align64(n), host + off[k - 1])
+    for (int i = 0; i < liif_model_n_convs(c); i++) {
+        const liif_conv *cv = conv_at(m, i);
+        float *w = PLACE((size_t)cv->cout * 9 * cv->cin), *b = PLACE((size_t)cv->cout);
+        if (host) {
+            permute_conv(cv->w, cv->cout, cv->cin, cv->cin * 9, w, cv->cin * 9);
+            memcpy(b, cv->b, cv->cout * sizeof(float));
+        }
+    }
+    for (int d = 0; d < c->n_decoders; d++) {
+        const liif_mlp *mlp = &m->dec[d];
+        int out = mlp->dims[1], in = mlp->dims[0];
+        float *w1 = PLACE((size_t)out * in), *wc = PLACE((size_t)4 * out);
+        if (host) {
+            if (c->feat_unfold) permute_conv(mlp->w[0], out, F, in, w1, in);
+            for (int o = 0; o < out; o++) {
+                if (!c->feat_unfold) memcpy(w1 + (size_t)o * in, mlp->w[0] + (size_t)o * in, F * sizeof(float));
+                for (int e = 0; e < n_extra; e++) {
+                    w1[(size_t)o * in + base + e] = mlp->w[0][(size_t)o * in + base + e];
+                    wc[(size_t)e * out + o] = mlp->w[0][(size_t)o * in + base + e];
+                }
+            }
+        }
+        for (int l = 0; l < mlp->n_layers; l++) {
+            float *w = l ? PLACE((size_t)mlp->dims[l + 1] * mlp->dims[l]) : NULL, *b = PLACE((size_t)mlp->dims[l + 1]);
+            if (host && w) memcpy(w, mlp->w[l], (size_t)mlp->dims[l + 1] * mlp->dims[l] * sizeof(float));
+            if (host) memcpy(b, mlp->b[l], mlp->dims[l + 1] * sizeof(float));
+        }
+    }
+#undef PLACE
+    return pos;
+}
+
+static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *err)
+{
+    if (cb->m == m) return LIIF_OK;
+    const liif_config *c = &m->cfg;
+    if (c->out_dim != 3)
+        return cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA backend: models with %d outputs are not supported", c->out_dim);
+    int n = liif_model_n_convs(c);
+    size_t n_off = 2 * (size_t)n + 2 * (2 + 2 * (LIIF_MAX_HIDDEN + 1));
+    size_t *off = (size_t *)calloc(n_off, sizeof *off);
+    dlayer *conv = (dlayer *)calloc(n, sizeof *conv);
+    size_t total = off ? pack_weights(m, NULL, off) : 0;
+    float *host = off ? (float *)calloc(total, sizeof(float)) : NULL;
+    if (!off || !conv || !host) {
+        free(off); free(conv); free(host);
+        return cu_error(err, LIIF_ERR_NOMEM, "CUDA backend: out of host memory preparing weights");
+    }
+    pack_weights(m, host, off);
+    cudaError_t e = dbuf_reserve(&cb->wts, total * sizeof(float));
+    if (e == cudaSuccess) e = cudaMemcpy(cb->wts.p, host, total * sizeof(float), cudaMemcpyHostToDevice);
+    free(host);
+    if (e != cudaSuccess) {
+        free(off); free(conv);
+        return cu_error(err, e == cudaErrorMemoryAllocation ? LIIF_ERR_NOMEM : LIIF_ERR_UNSUPPORTED,
+                        "CUDA: uploading the weights: %s", cudaGetErrorString(e));
+    }
+    const float *dw = DF(cb->wts);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        conv[i].w = dw + off[k++];
+        conv[i].b = dw + off[k++];
+    }
+    for (int d = 0; d < c->n_decoders; d++) {
+        cb->dec[d][0].w = dw + off[k++];
+        cb->w1_coord[d] = dw + off[k++];
+        for (int l = 0; l < m->dec[d].n_layers; l++) {
+            if (l) cb->dec[d][l].w = dw + off[k++];
+            cb->dec[d][l].b = dw + off[k++];
+        }
+    }
+    free(off);
+    free(cb->conv);
+    cb->conv = conv;
+    cb->n_convs = n;
+    cb->m = m;
+    cb->cap_px = 0; /* another model may need other buffer sizes */
+    cb->have_pre = cb->have_mid = 0;
+    return LIIF_OK;
+}
+
+/* TF32 tensor-core GEMMs when fast, else true fp32. Each call also re-selects the device: the engine may
+ * run a backend from another host thread than the one that created it. */
+static liif_status begin(cuda_backend *cb, int fast, liif_error *err)
+{
+    CU_TRY(cudaSetDevice(cb->dev), "selecting the device");
+    BLAS_TRY(cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "math mode");
+    return LIIF_OK;
+}
+
+static liif_status finish(cuda_backend *cb, const char *what, liif_error *err)
+{
+    CU_TRY(cudaStreamSynchronize(cb->st), what);
+    return LIIF_OK;
+}
+
+/* ------------------------------------------------------------ encoder */
+
+static size_t encoder_floats_per_px(const liif_config *c)
+{
+    return (size_t)c->in_ch + 6 * (size_t)c->n_feats + (size_t)c->hidden[0] * c->n_decoders;
+}
+
+static liif_status reserve_encoder(cuda_backend *cb, const liif_config *c, size_t np, liif_error *err)
+{
+    size_t F = c->n_feats, col_px = np < COL_PX_MAX ? np : COL_PX_MAX;
+    size_t kk = 9 * (size_t)(c->n_feats > c->in_ch ? c->n_feats : c->in_ch);
+    CU_TRY(dbuf_reserve(&cb->col, col_px * kk * sizeof(float)), "allocating the im2col buffer");
+    cb->col_px = cb->col.bytes / (kk * sizeof(float));
+    if (np <= cb->cap_px) return LIIF_OK;
+    dbuf *feat[] = {&cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid};
+    CU_TRY(dbuf_reserve(&cb->x, np * c->in_ch * sizeof(float)), "allocating encoder buffers");
+    for (size_t i = 0; i < sizeof feat / sizeof feat[0]; i++)
+        CU_TRY(dbuf_reserve(feat[i], np * F * sizeof(float)), "allocating encoder buffers");
+    for (int d = 0; d < c->n_decoders; d++)
+        CU_TRY(dbuf_reserve(&cb->pre[d], np * c->hidden[0] * sizeof(float)), "allocating precompute buffers");
+    cb->cap_px = np;
+    return LIIF_OK;
+}
+
+static liif_status cuda_encode(liif_backend *be, const liif_model *m, const float *rgb, size_t stride, int th,
+                               int tw, int precompute, liif_error *err)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    const liif_config *c = &m->cfg;
+    size_t np = (size_t)th * tw;
+    int F = c->n_feats, need_mid = c->n_decoders == 2 && c->dec_source[0] == LIIF_FEAT_MID;
+    liif_status s = begin(cb, be->fast_math, err);
+    if (!s) s = prepare(cb, m, err);
+    if (!s) s = reserve_encoder(cb, c, np, err);
+    if (s) return s;
+    cb->have_pre = cb->have_mid = 0;
+    cb->th = th;
+    cb->tw = tw;
+    cudaStream_t st = cb->st;
+    float *col = DF(cb->col), *x = DF(cb->x), *head = DF(cb->head);
+    size_t cp = cb->col_px;
+    CU_TRY(cudaMemcpy2DAsync(x, (size_t)tw * c->in_ch * sizeof(float), rgb, stride * sizeof(float),
+                             (size_t)tw * c->in_ch * sizeof(float), th, cudaMemcpyHostToDevice, st),
+           "uploading the tile");
+    normalise_kernel<<<cu_blocks(np * c->in_ch), CU_THREADS, 0, st>>>(x, np * c->in_ch);
+    LAUNCH_TRY("normalise");
+    s = conv_run(st, cb->blas, x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F, head,
+                 col, cp, err);
+    const float *t = head;
+    for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
+        float *next = t == DF(cb->t) ? DF(cb->u) : DF(cb->t);
+        const dlayer *c1 = &cb->conv[1 + 2 * b], *c2 = &cb->conv[2 + 2 * b];
+        s = conv_run(st, cb->blas, t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
+        if (!s) s = conv_run(st, cb->blas, DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
+        t = next;
+        if (!s && need_mid && b == c->mid_block)
+            CU_TRY(cudaMemcpyAsync(DF(cb->feat_mid), t, np * F * sizeof(float), cudaMemcpyDeviceToDevice, st),
+                   "copying the mid-layer features");
+    }
+    const dlayer *tail = &cb->conv[cb->n_convs - 1];
+    if (!s) s = conv_run(st, cb->blas, t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col, cp, err);
+    for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
+        const float *src = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
+        s = conv_run(st, cb->blas, src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL, 0,
+                     c->hidden[0], DF(cb->pre[d]), col, cp, err);
+    }
+    if (!s) s = finish(cb, "running the encoder", err);
+    if (s) return s;
+    cb->have_pre = precompute;
+    cb->have_mid = need_mid;
+    return LIIF_OK;
+}
+
+/* ------------------------------------------------------------ decoder */
+
+static int widest(const liif_config *c, int with_input)
+{
+    int w = with_input ? c->in_dim : 0;
+    for (int l = 0; l < c->n_hidden; l++) w = c->hidden[l] > w ? c->hidden[l] : w;
+    return w;
+}
+
+static geom_args geometry_args(const liif_config *c, const liif_decode_job *job)
+{
+    geom_args g;
+    g.H = job->H; g.W = job->W; g.h = job->h; g.w = job->w;
+    g.ty = job->ty; g.tx = job->tx; g.tw = job->tw;
+    g.y0 = job->y0; g.x0 = job->x0; g.cols = job->cols;
+    g.ensemble = c->local_ensemble;
+    g.ns = c->local_ensemble ? 4 : 1;
+    g.cell_r = (float)(2.0 / job->H) * (float)job->h; /* as the reference: f32(2/H) * h */
+    g.cell_c = (float)(2.0 / job->W) * (float)job->w;
+    return g;
+}
+
+static liif_status run_geometry(cuda_backend *cb, const liif_config *c, const liif_decode_job *job, liif_error *err)
+{
+    long nq = (long)job->rows * job->cols, R = nq * (c->local_ensemble ? 4 : 1);
+    CU_TRY(dbuf_reserve(&cb->lat, R * sizeof(int)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->ij, 2 * R * sizeof(int)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->extra, 4 * R * sizeof(float)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->weight, R * sizeof(float)), "allocating decoder buffers");
+    geometry_kernel<<<cu_blocks(nq), CU_THREADS, 0, cb->st>>>(geometry_args(c, job), nq, (int *)cb->lat.p,
+                                                               (int *)cb->ij.p, DF(cb->extra), DF(cb->weight));
+    LAUNCH_TRY("geometry");
+    return LIIF_OK;
+}
+
+/* hid (R, out) = act(x (R, k) @ w^T + b). */
+static liif_status linear_run(cuda_backend *cb, long R, int k, const float *x, const dlayer *ly, int n, int relu,
+                              float *y, liif_error *err)
+{
+    BLAS_TRY(gemm_rows(cb->blas, (int)R, n, k, x, k, ly->w, k, y), "MLP sgemm");
+    bias_act_kernel<<<cu_blocks((size_t)R * n), CU_THREADS, 0, cb->st>>>(y, (size_t)R, n, ly->b, relu);
+    LAUNCH_TRY("bias/ReLU");
+    return LIIF_OK;
+}
+
+/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. */
+static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
+                               liif_error *err)
+{
+    const liif_config *c = &m->cfg;
+    const liif_mlp *mlp = &m->dec[d];
+    int ns = c->local_ensemble ? 4 : 1, h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
+    long nq = (long)job->rows * job->cols, R = nq * ns;
+    float *a = DF(cb->hid_a), *b = DF(cb->hid_b);
+    liif_status s;
+    if (cb->have_pre) {
+        layer1_pre_kernel<<<cu_blocks((size_t)R * h1), CU_THREADS, 0, cb->st>>>(
+            DF(cb->pre[d]), cb->dec[d][0].b, cb->w1_coord[d], h1, c->in_dim - base, (const int *)cb->lat.p,
+            DF(cb->extra), R, a);
+        LAUNCH_TRY("layer 1 (precompute)");
+    } else {
+        const float *feat = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
+        gather_kernel<<<cu_blocks((size_t)R * c->in_dim), CU_THREADS, 0, cb->st>>>(
+            feat, c->n_feats, c->feat_unfold, c->in_dim, job->h, job->w, job->ty, job->tx, job->tw,
+            (const int *)cb->lat.p, (const int *)cb->ij.p, DF(cb->extra), R, b);
+        LAUNCH_TRY("gather");
+        s = linear_run(cb, R, c->in_dim, b, &cb->dec[d][0], h1, 1, a, err);
+        if (s) return s;
+    }
+    for (int l = 1; l < mlp->n_layers - 1; l++) {
+        s = linear_run(cb, R, mlp->dims[l], a, &cb->dec[d][l], mlp->dims[l + 1], 1, b, err);
+        if (s) return s;
+        float *t = a; a = b; b = t;
+    }
+    int l = mlp->n_layers - 1;
+    last_blend_kernel<<<cu_blocks((size_t)nq * 32), CU_THREADS, 0, cb->st>>>(
+        a, mlp->dims[l], cb->dec[d][l].w, cb->dec[d][l].b, DF(cb->weight), ns, nq, d == 0, job->alpha, DF(cb->total));
+    LAUNCH_TRY("last layer and blend");
+    return LIIF_OK;
+}
+
+static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif_decode_job *job, float *out,
+                               size_t out_stride, liif_error *err)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    const liif_config *c = &m->cfg;
+    if (cb->m != m || cb->th != job->th || cb->tw != job->tw)
+        return cu_error(err, LIIF_ERR_ARG, "CUDA decoder: the job does not match the encoded tile");
+    long nq = (long)job->rows * job->cols, R = nq * (c->local_ensemble ? 4 : 1);
+    size_t maxw = widest(c, !cb->have_pre);
+    liif_status s = begin(cb, be->fast_math, err);
+    if (s) return s;
+    CU_TRY(dbuf_reserve(&cb->hid_a, R * maxw * sizeof(float)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->hid_b, R * maxw * sizeof(float)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->total, nq * 3 * sizeof(float)), "allocating decoder buffers");
+    CU_TRY(dbuf_reserve(&cb->rgb, nq * 3 * sizeof(float)), "allocating decoder buffers");
+    s = run_geometry(cb, c, job, err);
+    for (int d = 0; !s && d < c->n_decoders; d++) s = decoder_run(cb, m, d, job, err);
+    if (s) return s;
+    output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
+    LAUNCH_TRY("output");
+    CU_TRY(cudaMemcpy2DAsync(out, out_stride * sizeof(float), cb->rgb.p, (size_t)job->cols * 3 * sizeof(float),
+                             (size_t)job->cols * 3 * sizeof(float), job->rows, cudaMemcpyDeviceToHost, cb->st),
+           "downloading the output");
+    return finish(cb, "running the decoder", err);
+}
+
+/* ------------------------------------------------------------ planning, tests, lifetime */
+
+static size_t cuda_bytes_per_tile_px(const liif_backend *be, const liif_model *m)
+{
+    (void)be;
+    return encoder_floats_per_px(&m->cfg) * sizeof(float);
+}
+
+static size_t cuda_bytes_per_query(const liif_backend *be, const liif_model *m)
+{
+    (void)be;
+    const liif_config *c = &m->cfg;
+    size_t ns = c->local_ensemble ? 4 : 1;
+    /* two activation buffers (the plain path's are as wide as the input), geometry, total and rgb */
+    return (ns * (2 * (size_t)widest(c, 1) + 1 + 2 + 4 + 1) + 6) * sizeof(float);
+}
+
+/* Device memory a tile may take now: the free memory plus what the encoder buffers already hold,
+ * less the decoder's buffers, the im2col buffer and a margin for cuBLAS's workspace. */
+static size_t cuda_memory_budget(const liif_backend *be)
+{
+    const cuda_backend *cb = (const cuda_backend *)be;
+    size_t free_b = 0, total_b = 0;
+    if (cudaSetDevice(cb->dev) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return (size_t)256 << 20;
+    }
+    const dbuf *held[] = {&cb->x, &cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid, &cb->pre[0], &cb->pre[1]};
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) free_b += held[i]->bytes;
+    size_t reserve = (size_t)be->queries_per_call * BYTES_PER_QUERY_MAX + (size_t)COL_PX_MAX * 9 * 64 * sizeof(float) +
+                     ((size_t)512 << 20);
+    size_t usable = free_b / 10 * 8;
+    return usable > reserve + ((size_t)64 << 20) ? usable - reserve : (size_t)64 << 20;
+}
+
+static const float *cuda_features(liif_backend *be, int mid)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    if (!cb->m || (mid && !cb->have_mid)) return NULL;
+    size_t n = (size_t)cb->th * cb->tw * cb->m->cfg.n_feats;
+    if (n > cb->host_feat_cap) {
+        float *p = (float *)realloc(cb->host_feat, n * sizeof(float));
+        if (!p) return NULL;
+        cb->host_feat = p;
+        cb->host_feat_cap = n;
+    }
+    if (cudaSetDevice(cb->dev) != cudaSuccess ||
+        cudaMemcpy(cb->host_feat, mid ? cb->feat_mid.p : cb->feat_last.p, n * sizeof(float), cudaMemcpyDeviceToHost) !=
+            cudaSuccess)
+        return NULL;
+    return cb->host_feat;
+}
+
+static void cuda_destroy(liif_backend *be)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    cudaSetDevice(cb->dev);
+    cudaStreamSynchronize(cb->st);
+    dbuf *all[] = {&cb->wts, &cb->x, &cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid, &cb->pre[0],
+                   &cb->pre[1], &cb->col, &cb->lat, &cb->ij, &cb->extra, &cb->weight, &cb->hid_a, &cb->hid_b,
+                   &cb->total, &cb->rgb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dbuf_free(all[i]);
+    if (cb->blas) cublasDestroy(cb->blas);
+    if (cb->st) cudaStreamDestroy(cb->st);
+    free(cb->conv);
+    free(cb->host_feat);
+    free(cb);
+}
+
+static liif_backend *backend_new(char *reason, size_t reason_size)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        void *drv = e == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) : NULL;
+        if (e == cudaErrorInsufficientDriver && !drv)
+            snprintf(reason, reason_size, "no NVIDIA driver is installed (libcuda.so.1 not found)");
+        else if (e == cudaErrorInsufficientDriver)
+            snprintf(reason, reason_size, "the NVIDIA driver is too old for this CUDA %d.%d module", CUDART_VERSION / 1000,
+                     CUDART_VERSION % 1000 / 10);
+        else if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0))
+            snprintf(reason, reason_size, "no CUDA GPU found");
+        else
+            snprintf(reason, reason_size, "CUDA is unusable here (%s)", cudaGetErrorString(e));
+        if (drv) dlclose(drv);
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    cuda_backend *cb = (cuda_backend *)calloc(1, sizeof *cb);
+    if (!cb) {
+        snprintf(reason, reason_size, "out of memory");
+        return NULL;
+    }
+    cb->dev = 0;
+    const char *what = "selecting device 0";
+    e = cudaSetDevice(0);
+    if (e == cudaSuccess) {
+        what = "creating a stream";
+        e = cudaStreamCreateWithFlags(&cb->st, cudaStreamNonBlocking);
+    }
+    if (e != cudaSuccess) {
+        snprintf(reason, reason_size, "%s failed: %s", what, cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        cuda_destroy(&cb->base);
+        return NULL;
+    }
+    cublasStatus_t bs = cublasCreate(&cb->blas);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(cb->blas, cb->st);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        snprintf(reason, reason_size, "cuBLAS could not start (%s)", cublas_name(bs));
+        cuda_destroy(&cb->base);
+        return NULL;
+    }
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    size_t q = free_b / 8 / BYTES_PER_QUERY_MAX;
+    q = q < QUERIES_MIN ? QUERIES_MIN : (q > QUERIES_MAX ? QUERIES_MAX : q);
+    cb->base.name = "cuda";
+    cb->base.encode = cuda_encode;
+    cb->base.decode = cuda_decode;
+    cb->base.bytes_per_tile_px = cuda_bytes_per_tile_px;
+    cb->base.bytes_per_query = cuda_bytes_per_query;
+    cb->base.memory_budget = cuda_memory_budget;
+    cb->base.features = cuda_features;
+    cb->base.destroy = cuda_destroy;
+    cb->base.threads = 1;
+    cb->base.queries_per_call = (int)(q / 1024 * 1024);
+    return &cb->base;
+}
+
+static int device_info(char *name, size_t name_size, size_t *free_bytes, size_t *total_bytes)
+{
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, 0) != cudaSuccess || cudaSetDevice(0) != cudaSuccess ||
+        cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    snprintf(name, name_size, "%s (sm_%d%d, %d SMs)", p.name, p.major, p.minor, p.multiProcessorCount);
+    return 0;
+}
+
+#include "ops.cuh"
+
+extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_cuda_module_entry(void)
+{
+    static const liif_cuda_module mod = {
+        LIIF_CUDA_ABI, sizeof(liif_backend), sizeof(liif_model), sizeof(liif_decode_job),
+        backend_new, device_info, op_conv3x3, op_linear, op_geometry, sgemm_gflops,
+    };
+    return &mod;
+}

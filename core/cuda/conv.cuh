@@ -1,0 +1,72 @@
+/* conv.cuh: 3x3 convolution as im2col + cuBLAS sgemm with a fused bias/residual/ReLU epilogue. */
+#ifndef LIIF_CUDA_CONV_CUH
+#define LIIF_CUDA_CONV_CUH
+
+#include "common.cuh"
+
+/* col (n, 9 * cin) = the 3x3 neighbourhoods of pixels [p0, p0 + n) of in (h, w, cin), in the
+ * order [ky * 3 + kx][cin] (the permuted weight layout), zeros outside the image. */
+__global__ void im2col3x3_kernel(const float *in, int h, int w, int cin, size_t p0, int n, float *col)
+{
+    size_t kk = 9 * (size_t)cin, total = (size_t)n * kk;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+        size_t p = idx / kk;
+        int r = (int)(idx % kk), k = r / cin, i = r % cin;
+        size_t gp = p0 + p;
+        int y = (int)(gp / w) + k / 3 - 1, x = (int)(gp % w) + k % 3 - 1;
+        col[idx] = (y < 0 || y >= h || x < 0 || x >= w) ? 0.0f : in[((size_t)y * w + x) * cin + i];
+    }
+}
+
+/* out (np, cout) = act(out + bias + res), the CPU backend's epilogue order; bias and res may be NULL. */
+__global__ void epilogue_kernel(float *out, size_t np, int cout, const float *bias, const float *res, int relu)
+{
+    size_t total = np * cout;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+        float v = __fadd_rn(__fadd_rn(out[idx], bias ? bias[idx % cout] : 0.0f), res ? res[idx] : 0.0f);
+        out[idx] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+/* Row-major y (rows, n) = x (rows, k, rows ldx apart) @ w^T, w (n, k) rows ldw apart: in cuBLAS's
+ * column-major terms y^T (n, rows) = w^T^T (n, k) . x^T (k, rows). */
+static cublasStatus_t gemm_rows(cublasHandle_t blas, int rows, int n, int k, const float *x, int ldx, const float *w,
+                                int ldw, float *y)
+{
+    const float one = 1.0f, zero = 0.0f;
+    return cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, rows, k, &one, w, ldw, x, ldx, &zero, y, n);
+}
+
+/* out (h, w, cout) = act(conv(in (h, w, cin)) + bias + res) with ksize 3 (wp [cout, 9, cin]) or
+ * ksize 1 (wp [cout, cin]); wp rows ldw apart. col holds col_px pixels of im2col at a time. */
+static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, const float *in, int h, int w, int cin, int ksize,
+                            const float *wp, int ldw, const float *bias, const float *res, int relu, int cout,
+                            float *out, float *col, size_t col_px, liif_error *err)
+{
+    size_t np = (size_t)h * w;
+    int kk = ksize * ksize * cin;
+    for (size_t p0 = 0; p0 < np; p0 += col_px) {
+        int n = (int)(np - p0 < col_px ? np - p0 : col_px);
+        const float *a = in + p0 * cin;
+        if (ksize == 3) {
+            im2col3x3_kernel<<<cu_blocks((size_t)n * kk), CU_THREADS, 0, st>>>(in, h, w, cin, p0, n, col);
+            LAUNCH_TRY("im2col");
+            a = col;
+        }
+        BLAS_TRY(gemm_rows(blas, n, cout, kk, a, ksize == 3 ? kk : cin, wp, ldw, out + p0 * cout), "conv sgemm");
+    }
+    if (bias || res || relu) {
+        epilogue_kernel<<<cu_blocks(np * cout), CU_THREADS, 0, st>>>(out, np, cout, bias, res, relu);
+        LAUNCH_TRY("conv epilogue");
+    }
+    return LIIF_OK;
+}
+
+/* x (np, c) = (rgb - 0.5) / 0.5, the encoder's input normalisation. */
+__global__ void normalise_kernel(float *x, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = __fdiv_rn(__fsub_rn(x[i], 0.5f), 0.5f);
+}
+
+#endif

@@ -1,0 +1,148 @@
+/* bench_cuda.c: CUDA engine speed, 1920x1080 -> 3840x2160, fp32 and TF32, beside cuBLAS's sgemm rate in the same run.
+ * usage: bench-cuda [MODEL.safetensors] [--reps N] [--in WxH] [--out WxH]
+ * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cuda/cuda_module.h"
+#include "internal.h"
+#include "randmodel.h"
+
+/* The official model's nominal cost (as bench/bench.c): per LR pixel and per output pixel, without precompute. */
+#define ENC_FLOP_PER_LR_PX 2.44e6
+#define DEC_FLOP_PER_OUT_PX 2.77e6
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static float *test_image(int w, int h)
+{
+    unsigned long long s = 7;
+    float *p = malloc((size_t)w * h * 3 * sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++)
+                p[((size_t)y * w + x) * 3 + c] = 0.5f + 0.3f * sinf(0.01f * x + 0.013f * y + c) + 0.1f * rm_uniform(&s);
+    return p;
+}
+
+/* Best of reps seconds for one whole upscale (after one warm-up run). */
+static double time_upscale(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int fast, int pre,
+                           int reps)
+{
+    liif_options o;
+    liif_options_init(&o);
+    o.fast_math = fast;
+    o.precompute = pre;
+    liif_error err;
+    double best = 1e30;
+    for (int i = 0; i <= reps; i++) {
+        double t = now();
+        if (liif_upscale_region(e, in, r, out, (size_t)r->w * 3, &o, &err)) {
+            printf("FAIL upscale: %s\n", err.msg);
+            exit(1);
+        }
+        t = now() - t;
+        if (i > 0 && t < best) best = t;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    int reps = 3, w = 1920, h = 1080, W = 3840, H = 2160;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--in") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &w, &h);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &W, &H);
+        else model_path = argv[i];
+    }
+    char reason[400], tmp[] = "/tmp/liif-bench-cuda-XXXXXX", path[128];
+    const liif_cuda_module *mod = liif_cuda_module_get(reason, sizeof reason);
+    liif_backend *be = mod ? mod->backend_new(reason, sizeof reason) : NULL;
+    if (!be) {
+        printf("SKIP: CUDA unavailable: %s\n", reason);
+        return 77;
+    }
+    char name[256];
+    size_t free_b = 0, total_b = 0;
+    mod->device_info(name, sizeof name, &free_b, &total_b);
+    printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
+    if (!model_path) {
+        if (!mkdtemp(tmp)) return 1;
+        snprintf(path, sizeof path, "%s/edsr-baseline-liif.safetensors", tmp);
+        rm_spec sp = {64, 16, 4, 256, 1, 1, 1, "liif", 1, 3.0f};
+        if (rm_write(path, &sp)) return 1;
+        model_path = path;
+    }
+    liif_model *m;
+    liif_error err;
+    if (liif_model_load(model_path, &m, &err)) {
+        printf("FAIL %s\n", err.msg);
+        return 1;
+    }
+    if (model_path == path) {
+        unlink(path);
+        rmdir(tmp);
+    }
+
+    /* cuBLAS's rate on the decoder's products (queries x 256 x 256, and the plain layer 1 580 -> 256). */
+    for (int fast = 0; fast < 2; fast++) {
+        printf("cuBLAS sgemm %s: 524288x256x256 %.1f TFLOP/s, 30000x256x580 %.1f TFLOP/s, 8192^3 %.1f TFLOP/s\n",
+               fast ? "TF32" : "fp32", mod->sgemm_gflops(be, 524288, 256, 256, fast, 5) / 1e3,
+               mod->sgemm_gflops(be, 30000, 256, 580, fast, 5) / 1e3, mod->sgemm_gflops(be, 8192, 8192, 8192, fast, 3) / 1e3);
+    }
+
+    float *img = test_image(w, h);
+    /* encoder alone, on the backend: one tile of the whole image */
+    for (int fast = 0; fast < 2; fast++) {
+        be->fast_math = fast;
+        double best = 1e30;
+        for (int i = 0; i <= reps; i++) {
+            double t = now();
+            if (be->encode(be, m, img, (size_t)w * 3, h, w, 1, &err)) {
+                printf("FAIL encode: %s\n", err.msg);
+                return 1;
+            }
+            t = now() - t;
+            if (i > 0 && t < best) best = t;
+        }
+        printf("encoder + layer-1 precompute %dx%d %s: %.3f s, %.1f TFLOP/s effective\n", w, h, fast ? "TF32" : "fp32", best,
+               ENC_FLOP_PER_LR_PX * w * h / best / 1e12);
+    }
+    be->destroy(be);
+
+    liif_engine *e;
+    if (liif_engine_new(m, LIIF_BACKEND_CUDA, &e, NULL, 0, &err)) {
+        printf("FAIL %s\n", err.msg);
+        return 1;
+    }
+    liif_image in = {img, w, h, (size_t)w * 3};
+    liif_region r = {W, H, 0, 0, W, H};
+    float *out[2];
+    double flop = ENC_FLOP_PER_LR_PX * w * h + DEC_FLOP_PER_OUT_PX * W * H;
+    for (int fast = 0; fast < 2; fast++) {
+        out[fast] = malloc((size_t)W * H * 3 * sizeof(float));
+        for (int pre = 1; pre >= 0; pre--) {
+            double t = time_upscale(e, &in, &r, out[fast], fast, pre, reps);
+            printf("upscale %dx%d -> %dx%d %s%s: %.3f s (best of %d after warm-up), %.2f Mpx/s, %.1f TFLOP/s effective\n", w,
+                   h, W, H, fast ? "TF32" : "fp32", pre ? " precompute" : " plain", t, reps, (double)W * H / t / 1e6,
+                   flop / t / 1e12);
+        }
+    }
+    double d = 0;
+    for (size_t i = 0; i < (size_t)W * H * 3; i++) d = fabs(out[0][i] - out[1][i]) > d ? fabs(out[0][i] - out[1][i]) : d;
+    printf("TF32 vs fp32 output: max |diff| %.3g (rgb in [0,1])\n", d);
+    liif_engine_free(e);
+    liif_model_free(m);
+    free(out[0]); free(out[1]); free(img);
+    return 0;
+}
