@@ -67,7 +67,7 @@ static size_t pack_weights(const liif_model *m, float *host, size_t *off)
     const liif_config *c = &m->cfg;
     int F = c->n_feats, base = F * (c->feat_unfold ? 9 : 1), n_extra = c->in_dim - base, k = 0;
     size_t pos = 0;
-#define PLACE(n) (off[k++] = pos, pos += align64(n), host + off[k - 1])
+#define PLACE(n) (off[k++] = pos, pos += align64(n), host ? host + off[k - 1] : NULL)
     for (int i = 0; i < liif_model_n_convs(c); i++) {
         const liif_conv *cv = conv_at(m, i);
         float *w = PLACE((size_t)cv->cout * 9 * cv->cin), *b = PLACE((size_t)cv->cout);
