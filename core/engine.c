@@ -25,7 +25,7 @@ long liif_engine_encode_count(const liif_engine *e) { return e->n_encodes; }
 
 /* With a reuse key, tiles are encoded this many LR pixels wider on each side, so that a
  * preview's next request (a slightly different scale) still falls inside the held span. */
-enum { DEFAULT_BUDGET_MIB = 512, QUERIES_PER_CALL = 16384, MIN_TILE = 16, REUSE_MARGIN = 16 };
+enum { DEFAULT_BUDGET_MIB = 512, QUERIES_PER_CALL = 16384, MIN_TILE = 16, REUSE_MARGIN = 8 };
 
 void liif_options_init(liif_options *o)
 {

@@ -217,7 +217,7 @@ static void reuse(void)
     struct { int W, H; double detail; uint64_t key; double at; int encodes; } steps[] = {
         {640, 480, 1.0, 7, 0.33, 1}, {608, 456, 1.0, 7, 0.33, 0}, {608, 456, 0.3, 7, 0.33, 0}, /* scale, detail */
         {608, 456, 0.3, 8, 0.33, 1},                                                         /* new key */
-        {320, 240, 0.3, 8, 0.33, 0}, {640, 480, 0.3, 8, 0.0, 1},                             /* inside, outside */
+        {592, 444, 0.3, 8, 0.33, 0}, {320, 240, 0.3, 8, 0.33, 1}, {640, 480, 0.3, 8, 0.0, 1}, /* near, far, elsewhere */
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         liif_region r = {steps[i].W, steps[i].H, (int)(steps[i].W * steps[i].at), (int)(steps[i].H * steps[i].at), 64, 64};
