@@ -11,7 +11,7 @@ set -euo pipefail
 out=$1
 PKGS="budgie-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 mate-backgrounds ubuntu-mate-wallpapers-photos"
 # artwork inside those packages (drawn, rendered or abstract), by file name pattern
-PHOTO_SKIP='(abstract|pattern|gradient|stripes|circles|lines|waves|geometr|pixel|cartoon|logo|symbolic|default|Next|Flow|Shell|Volna|Honeywave|Opal|Elarun|IceCold|Kite|Cascade|Canopee|Milky|Autumn|ColdRipple|FallenLeaf|SafeLanding|Altai|Grey|Path|BytheWater|Kokkini|OneStandsOut|EveningGlow|summer_1am|PastelHills|Mountain|Bamboo)'
+PHOTO_SKIP='(screenshot|_dark_|Cluster|FlyingKonqui|Kay|Patak|DarkestHour|Float-into-MATE|GreenTraditional|abstract|pattern|gradient|stripes|circles|lines|waves|geometr|pixel|cartoon|logo|symbolic|default|Next|Flow|Shell|Volna|Honeywave|Opal|Elarun|IceCold|Kite|Cascade|Canopee|Milky|Autumn|ColdRipple|FallenLeaf|SafeLanding|Altai|Grey|Path|BytheWater|Kokkini|OneStandsOut|EveningGlow|summer_1am|PastelHills|Mountain|Bamboo)'
 
 sudo_=""
 [ "$(id -u)" -eq 0 ] || sudo_="sudo"
