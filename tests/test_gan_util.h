@@ -36,14 +36,16 @@ static inline const float *tg_f32(const liif_st_file *f, const char *name, size_
     return t->data; /* the mapping is page aligned and tensors of this folder start 4-aligned */
 }
 
-static inline const double *tg_f64(const liif_st_file *f, const char *name)
+/* The F64 checksum [4] called name, copied out: the mapping gives no 8-byte alignment. */
+static inline const double *tg_f64(const liif_st_file *f, const char *name, double out[4])
 {
     const liif_st_tensor *t = liif_st_find(f, name);
-    if (!t || t->dtype != LIIF_DT_F64) {
-        printf("FAIL %s: no F64 tensor %s\n", liif_st_path(f), name);
+    if (!t || t->dtype != LIIF_DT_F64 || t->numel != 4) {
+        printf("FAIL %s: no F64 [4] tensor %s\n", liif_st_path(f), name);
         exit(1);
     }
-    return t->data;
+    memcpy(out, t->data, 4 * sizeof(double));
+    return out;
 }
 
 static inline double tg_maxabs(const float *a, size_t n)
@@ -117,7 +119,8 @@ static inline void tg_check_regen(const liif_st_file *f, const char *key, const 
     const float *first = tg_f32(f, name, &n8);
     int bad = memcmp(first, w, (n8 < n ? n8 : n) * sizeof(float)) != 0;
     snprintf(name, sizeof name, "wsum.%s", key);
-    const double *want = tg_f64(f, name);
+    double want_buf[4];
+    const double *want = tg_f64(f, name, want_buf);
     double got[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         got[0] += w[i];

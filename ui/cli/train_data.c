@@ -148,7 +148,7 @@ int train_data_load(train_data *d, const char *dir, int min_side, char *msg, siz
     for (const char *n; (n = g_dir_read_name(gd));)
         if (has_suffix(n, ".png") || has_suffix(n, ".jpg") || has_suffix(n, ".jpeg")) g_ptr_array_add(names, g_strdup(n));
     g_dir_close(gd);
-    qsort(names->pdata, names->len, sizeof(char *), cmp_str); /* the same order on every machine */
+    if (names->len) qsort(names->pdata, names->len, sizeof(char *), cmp_str); /* the same order on every machine */
     d->img = calloc(names->len ? names->len : 1, sizeof *d->img);
     for (guint i = 0; d->img && i < names->len; i++) {
         char *path = g_build_filename(dir, (const char *)names->pdata[i], NULL), why[768];
