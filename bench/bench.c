@@ -1,46 +1,18 @@
 /* bench.c: end-to-end speed of the fast CPU engine beside the machine's sgemm rate measured in the same run.
  * usage: liif-bench [MODEL.safetensors] [--threads N] [--reps N]
  * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
-#include <dnnl.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "liif.h"
 #include "randmodel.h"
 
 /* The official model's cost (MODEL.md / the issue): per LR pixel and per output pixel. */
 #define ENC_FLOP_PER_LR_PX 2.44e6
 #define DEC_FLOP_PER_OUT_PX 2.77e6
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Best-of-reps sgemm rate for the decoder's biggest product, 30000 x 256 x 580. */
-static double sgemm_gflops(int threads, int reps)
-{
-    const int M = 30000, N = 256, K = 580;
-    float *a = malloc((size_t)M * K * 4), *b = malloc((size_t)N * K * 4), *c = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 7) * 0.01f;
-    omp_set_num_threads(threads);
-    double best = 1e30;
-    for (int r = 0; r < reps + 1; r++) {
-        double t = now();
-        dnnl_sgemm('N', 'T', M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
-        t = now() - t;
-        if (r > 0 && t < best) best = t; /* the first run warms up */
-    }
-    free(a); free(b); free(c);
-    return 2.0 * M * N * K / best / 1e9;
-}
 
 static double run_case(liif_engine *e, int w, int h, int scale, int threads, int reps, int precompute)
 {
@@ -58,12 +30,12 @@ static double run_case(liif_engine *e, int w, int h, int scale, int threads, int
     double best = 1e30;
     for (int k = 0; k < reps; k++) {
         liif_error err;
-        double t = now();
+        double t = bench_now();
         if (liif_upscale_region(e, &in, &r, out, (size_t)W * 3, &o, &err)) {
             fprintf(stderr, "liif-bench: %s\n", err.msg);
             exit(1);
         }
-        t = now() - t;
+        t = bench_now() - t;
         best = t < best ? t : best;
     }
     free(img);
@@ -100,7 +72,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (model_path == tmp) unlink(tmp);
-    double gf = sgemm_gflops(threads, reps);
+    double gf = bench_sgemm_gflops(30000, 256, 580, threads, reps); /* the decoder's biggest product */
     printf("threads %d, best of %d runs\n", threads, reps);
     printf("sgemm 30000x256x580 (oneDNN): %.1f GFLOP/s\n\n", gf);
     printf("%-22s %-11s %9s %9s %12s %9s\n", "case", "precompute", "seconds", "out MP/s", "eff GFLOP/s", "% sgemm");

@@ -1,43 +1,15 @@
 /* bench_train.c: seconds per LIIF training step on the fast CPU ops beside the machine's sgemm rate measured in the same run.
  * usage: liif-bench-train [--threads N] [--steps N] [--batch B] [--size S] [--queries Q]
  * The model is random with the official EDSR-baseline LIIF shape (same FLOPs as the real one). */
-#include <dnnl.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "randmodel.h"
 #include "train.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Best-of-reps whole-team sgemm rate on a decoder-sized product, 36864 x 256 x 256. */
-static double sgemm_gflops(int threads, int reps)
-{
-    const int M = 36864, N = 256, K = 256;
-    float *a = malloc((size_t)M * K * 4), *b = malloc((size_t)N * K * 4), *c = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 7) * 0.01f;
-    int lim = omp_get_thread_limit();
-    omp_set_num_threads(threads < lim ? threads : lim);
-    double best = 1e30;
-    for (int r = 0; r < reps + 1; r++) {
-        double t = now();
-        dnnl_sgemm('N', 'T', M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
-        t = now() - t;
-        if (r > 0 && t < best) best = t; /* the first run warms up */
-    }
-    free(a); free(b); free(c);
-    return 2.0 * M * N * K / best / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -90,14 +62,14 @@ int main(int argc, char **argv)
     liif_adam_config opt = liif_adam_defaults();
     double best = 1e30, sum = 0, tf = 0, tb = 0, gf = 0, best_eff = 0;
     for (int k = 0; k < steps + 1; k++) { /* step 0 warms up */
-        double g = sgemm_gflops(threads, 2); /* beside every step: the machine is shared */
-        double t0 = now();
+        double g = bench_sgemm_gflops(36864, 256, 256, threads, 2); /* beside every step: the machine is shared */
+        double t0 = bench_now();
         liif_train_forward(s, a, inp, coord, cell, gt, &err);
-        double t1 = now();
+        double t1 = bench_now();
         liif_train_zero_grad(s);
         liif_train_backward(s, a);
         liif_adam_update(s, &opt);
-        double t2 = now();
+        double t2 = bench_now();
         if (k == 0) continue;
         double eff = step_flop / (t2 - t0) / 1e9 / g;
         printf("step %d: %.3f s, sgemm %.1f GFLOP/s just before, step at %.0f%% of it\n", k, t2 - t0, g, 100 * eff);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "safetensors.h"
 
@@ -93,6 +94,35 @@ static int rm_write(const char *path, const rm_spec *sp)
     free(e);
     free(pool);
     return s ? 1 : 0;
+}
+
+/* Writes sp to dir/m.safetensors and loads it (the file is removed); exits on failure. */
+static inline liif_model *rm_load(const char *dir, const rm_spec *sp)
+{
+    char path[512];
+    liif_model *m;
+    liif_error err = {{0}};
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    if (rm_write(path, sp) || liif_model_load(path, &m, &err)) {
+        printf("FAIL cannot make a random model: %s\n", err.msg);
+        exit(1);
+    }
+    unlink(path);
+    return m;
+}
+
+/* A w x h RGB image (HWC, [0,1]): a smooth pattern plus noise, structure for the encoder, no flat areas. */
+static inline float *rm_image(int w, int h, unsigned seed)
+{
+    unsigned long long s = seed;
+    float *p = malloc((size_t)w * h * 3 * sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = 0.5f + 0.3f * sinf(0.3f * x + 0.7f * c) * cosf(0.21f * y) + 0.15f * rm_uniform(&s);
+                p[((size_t)y * w + x) * 3 + c] = v < 0 ? 0 : (v > 1 ? 1 : v);
+            }
+    return p;
 }
 
 #endif

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cuda/cuda_module.h"
+#include "golden_util.h"
 #include "internal.h"
 #include "randmodel.h"
 #include "safetensors.h"
@@ -11,7 +12,6 @@
 
 static const liif_cuda_module *mod;
 static liif_backend *gpu;
-static char tmpdir[64];
 
 /* Tolerances on the normalised error max|got - want| / max|want|: float32 throughout, and TF32 GEMMs. */
 #define TOL_F32 1e-5
@@ -178,37 +178,13 @@ static void test_geometry(void)
 
 /* ------------------------------------------------------------ backend vs reference */
 
-static liif_model *random_model(const rm_spec *sp)
-{
-    char path[128];
-    liif_model *m;
-    liif_error err;
-    snprintf(path, sizeof path, "%s/m.safetensors", tmpdir);
-    if (rm_write(path, sp) || liif_model_load(path, &m, &err)) {
-        printf("FAIL cannot make a random model: %s\n", err.msg);
-        exit(1);
-    }
-    unlink(path);
-    return m;
-}
-
-static float *test_image(int w, int h)
-{
-    float *p = malloc((size_t)w * h * 3 * sizeof(float));
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++)
-                p[((size_t)y * w + x) * 3 + c] = 0.5f + 0.3f * sinf(0.3f * x + 0.2f * y + c) + 0.1f * rm_uniform(&rng);
-    return p;
-}
-
 /* Encoder features (last, mid) and a whole decode, with and without precompute, against cpu-ref. */
 static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
 {
-    liif_model *m = random_model(sp);
+    liif_model *m = rm_load(tmpdir, sp);
     const liif_config *c = &m->cfg;
     int w = 23, h = 19, W = 53, H = 47;
-    float *img = test_image(w, h);
+    float *img = rm_image(w, h, 1);
     liif_backend *ref = liif_backend_ref_new();
     liif_error err;
     char what[160];
@@ -254,70 +230,6 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
 
 /* ------------------------------------------------------------ golden (PyTorch) through the engine */
 
-static const char *golden;
-
-static float *read_tensor(const char *file, const char *name, int64_t *numel)
-{
-    char path[512];
-    liif_st_file *f;
-    liif_error err;
-    snprintf(path, sizeof path, "%s/liif-edsr-baseline/%s", golden, file);
-    if (liif_st_open(path, &f, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    const liif_st_tensor *t = liif_st_find(f, name);
-    if (!t) { printf("FAIL %s: no tensor %s\n", path, name); exit(1); }
-    float *v = malloc(t->numel * sizeof(float));
-    if (liif_st_read_f32(f, name, t->ndim, t->shape, v, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    *numel = t->numel;
-    liif_st_close(f);
-    return v;
-}
-
-/* The golden weights with imnet.layers.0.weight from layer0_file (if any) and one metadata entry. */
-static liif_model *load_variant(const char *layer0_file, const char *meta_key, const char *meta_val)
-{
-    char path[512], out[512];
-    liif_st_file *f, *g = NULL;
-    liif_error err;
-    snprintf(path, sizeof path, "%s/liif-edsr-baseline/weights.safetensors", golden);
-    if (liif_st_open(path, &f, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    if (layer0_file) {
-        snprintf(path, sizeof path, "%s/liif-edsr-baseline/%s", golden, layer0_file);
-        if (liif_st_open(path, &g, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    }
-    int n = liif_st_count(f);
-    liif_st_entry *e = calloc(n, sizeof *e);
-    for (int i = 0; i < n; i++) {
-        const liif_st_tensor *t = liif_st_at(f, i);
-        if (g && !strcmp(t->name, "imnet.layers.0.weight")) t = liif_st_find(g, t->name);
-        e[i].name = t->name;
-        e[i].dtype = t->dtype;
-        e[i].ndim = t->ndim;
-        memcpy(e[i].shape, t->shape, sizeof t->shape);
-        e[i].data = t->data;
-    }
-    const char *meta[2] = {meta_key, meta_val};
-    snprintf(out, sizeof out, "%s/variant.safetensors", tmpdir);
-    if (liif_st_write(out, e, n, meta, meta_key ? 1 : 0, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    free(e);
-    liif_st_close(f);
-    if (g) liif_st_close(g);
-    liif_model *m;
-    if (liif_model_load(out, &m, &err)) { printf("FAIL %s\n", err.msg); exit(1); }
-    unlink(out);
-    return m;
-}
-
-/* The golden input as HWC [24, 20, 3]. */
-static float *golden_input(void)
-{
-    int64_t n;
-    float *nchw = read_tensor("input.safetensors", "inp", &n), *hwc = malloc(n * sizeof(float));
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < 24 * 20; i++) hwc[i * 3 + c] = nchw[c * 24 * 20 + i];
-    free(nchw);
-    return hwc;
-}
-
 /* The whole W x H output on the CUDA engine against PyTorch's pred and rgb (ties included: the
  * coordinates are bit-exact). tile > 0 forces tiling. */
 static void golden_case(const liif_model *m, const float *img, const char *file, int W, int H, int precompute, int fast,
@@ -362,7 +274,8 @@ static void test_golden(void)
         printf("golden folder %s is absent: PyTorch comparisons skipped\n", dir);
         return;
     }
-    float *img = golden_input();
+    int gw, gh;
+    float *img = input_hwc(&gw, &gh);
     liif_model *def = load_variant(NULL, NULL, NULL);
     liif_model *no_unfold = load_variant("weights_no_unfold_layer0.safetensors", NULL, NULL);
     liif_model *no_cell = load_variant("weights_no_cell_layer0.safetensors", NULL, NULL);
@@ -437,7 +350,7 @@ int main(int argc, char **argv)
 
     liif_engine *e;
     liif_error err;
-    liif_model *m = random_model(&models[0].sp);
+    liif_model *m = rm_load(tmpdir, &models[0].sp);
     char note[256] = "";
     if (liif_engine_new(m, LIIF_BACKEND_AUTO, &e, note, sizeof note, &err) == LIIF_OK) {
         CHECK(!strcmp(liif_engine_backend_name(e), "cuda"), "auto chose %s (%s) although CUDA works",

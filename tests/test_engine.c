@@ -8,34 +8,6 @@
 
 static char tmpdir[64];
 
-static liif_model *random_model(const rm_spec *sp)
-{
-    char path[128];
-    liif_model *m;
-    liif_error err;
-    snprintf(path, sizeof path, "%s/m.safetensors", tmpdir);
-    if (rm_write(path, sp) || liif_model_load(path, &m, &err)) {
-        printf("FAIL cannot make a random model: %s\n", err.msg);
-        exit(1);
-    }
-    unlink(path);
-    return m;
-}
-
-/* A smooth pattern plus noise: structure for the encoder, no flat areas. */
-static float *test_image(int w, int h, unsigned seed)
-{
-    unsigned long long s = seed;
-    float *p = malloc((size_t)w * h * 3 * sizeof(float));
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) {
-                float v = 0.5f + 0.3f * sinf(0.3f * x + 0.7f * c) * cosf(0.21f * y) + 0.15f * rm_uniform(&s);
-                p[((size_t)y * w + x) * 3 + c] = v < 0 ? 0 : (v > 1 ? 1 : v);
-            }
-    return p;
-}
-
 static float *run(const liif_model *m, liif_backend_kind kind, const float *img, int w, int h, liif_region r,
                   const liif_options *o)
 {
@@ -61,9 +33,9 @@ static void fast_vs_reference(void)
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         rm_spec sp = {shapes[i].F, shapes[i].R, shapes[i].nh, shapes[i].hidden, shapes[i].unfold, shapes[i].ens,
                       shapes[i].cell, variants[i % 4], (unsigned)i + 7, 3.0f};
-        liif_model *m = random_model(&sp);
+        liif_model *m = rm_load(tmpdir, &sp);
         int w = 13 + (int)i, h = 11 + 2 * (int)i, W = w * 5 / 2 + 1, H = h * 3;
-        float *img = test_image(w, h, (unsigned)i);
+        float *img = rm_image(w, h, (unsigned)i);
         liif_options o;
         liif_options_init(&o);
         o.detail = 0.7;
@@ -90,7 +62,7 @@ static void tiling_and_regions(void)
 {
     /* the full-depth encoder (16 blocks, halo 36) on a narrow model, and a shallow LIIF-GAN */
     rm_spec deep = {4, 16, 1, 8, 1, 1, 1, "liif-gan", 9, 3.0f}, shallow = {8, 2, 2, 16, 1, 1, 1, "liif-gan", 3, 3.0f};
-    liif_model *md = random_model(&deep), *ms = random_model(&shallow);
+    liif_model *md = rm_load(tmpdir, &deep), *ms = rm_load(tmpdir, &shallow);
     /* sizes: integer, non-integer and anisotropic scales on odd input sizes */
     struct { int w, h, W, H; } cases[] = {{97, 83, 194, 166}, {37, 29, 74, 58}, {37, 29, 111, 103}, {41, 23, 97, 23 * 5}, {31, 45, 40, 171}};
     int tiles_shallow[] = {1, 3, 7, 16}, tiles_deep[] = {13, 29, 40, 64};
@@ -98,7 +70,7 @@ static void tiling_and_regions(void)
         liif_model *m = c == 0 ? md : ms;
         const int *tiles = c == 0 ? tiles_deep : tiles_shallow;
         int w = cases[c].w, h = cases[c].h, W = cases[c].W, H = cases[c].H;
-        float *img = test_image(w, h, 11 + (unsigned)c);
+        float *img = rm_image(w, h, 11 + (unsigned)c);
         liif_options o;
         liif_options_init(&o);
         o.tile = 4096; /* one tile: the untiled result */
@@ -140,8 +112,8 @@ static int cancel_cb(void *user, double fraction)
 static void cancel(void)
 {
     rm_spec sp = {8, 1, 1, 16, 1, 1, 1, "liif", 5, 3.0f};
-    liif_model *m = random_model(&sp);
-    float *img = test_image(40, 40, 1);
+    liif_model *m = rm_load(tmpdir, &sp);
+    float *img = rm_image(40, 40, 1);
     for (int k = 0; k < 4; k++) {
         cancel_state st = {0, k};
         liif_options o;
@@ -169,7 +141,7 @@ static void cancel(void)
 static void bad_arguments(void)
 {
     rm_spec sp = {8, 2, 1, 16, 1, 1, 1, "liif-gan", 5, 3.0f};
-    liif_model *m = random_model(&sp);
+    liif_model *m = rm_load(tmpdir, &sp);
     float img[10 * 10 * 3] = {0}, out[64 * 3];
     liif_engine *e;
     liif_error err;
@@ -206,9 +178,9 @@ static void bad_arguments(void)
 static void reuse(void)
 {
     rm_spec sp = {8, 4, 1, 16, 1, 1, 1, "liif-gan", 21, 3.0f};
-    liif_model *m = random_model(&sp);
+    liif_model *m = rm_load(tmpdir, &sp);
     int w = 160, h = 120;
-    float *img = test_image(w, h, 5);
+    float *img = rm_image(w, h, 5);
     liif_engine *e;
     liif_error err;
     liif_engine_new(m, LIIF_BACKEND_CPU, &e, NULL, 0, &err);
