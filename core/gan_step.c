@@ -315,7 +315,7 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
 
 gan_step_config gan_step_defaults(void)
 {
-    gan_step_config c = {5e-3f, 1.0f, liif_adam_defaults()};
+    gan_step_config c = {5e-3f, 1.0f, liif_adam_defaults(), 0};
     return c;
 }
 
@@ -380,12 +380,14 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
     /* adversarial term: D in train mode, its parameters frozen */
     gan_disc_forward(d, ws->disc, ws->fake01);
     memcpy(ws->logits_g, ws->disc->logits, B * sizeof(float));
-    ws->loss_adv = gan_bce_logits_forward(ws->logits_g, 1.0f, (size_t)B);
+    /* minimax: log(1 - D(IP)) = -BCE(z, 0) */
+    float target = cfg->adv_minimax ? 0.0f : 1.0f, sign = cfg->adv_minimax ? -1.0f : 1.0f;
+    ws->loss_adv = sign * gan_bce_logits_forward(ws->logits_g, target, (size_t)B);
     memset(ws->dfake01, 0, n * sizeof(float));
     if (c_adv != 0.0f) {
         float *dz = ws->dz;
         memset(dz, 0, B * sizeof(float));
-        gan_bce_logits_backward(dz, ws->logits_g, 1.0f, (size_t)B, c_adv * cfg->w_adv);
+        gan_bce_logits_backward(dz, ws->logits_g, target, (size_t)B, sign * c_adv * cfg->w_adv);
         gan_disc_backward(d, ws->disc, dz, ws->dfake01, 0);
     }
     /* perceptual term against the real patch's features (no gradient) */

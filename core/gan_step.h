@@ -71,6 +71,7 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
 typedef struct {
     float w_adv, w_per;               /* 5e-3, 1.0 */
     liif_adam_config adam;            /* lr 1e-4, betas (0.9, 0.999), eps 1e-8 */
+    int adv_minimax;                  /* 0: non-saturating -log D(IP); 1: the paper's log(1 - D(IP)) */
 } gan_step_config;
 
 gan_step_config gan_step_defaults(void);

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "cli.h"
+#include "gan_step.h"
 #include "randmodel.h"
 #include "safetensors.h"
 #include "train.h"
@@ -30,6 +31,10 @@ typedef struct {
     long long checkpoint_every;  /* steps */
     long long seed;
     int n_feats, n_resblocks, hidden, n_hidden; /* the model made when there is no init_from */
+    char *variant, *adv_loss, *vgg;  /* GAN variants (MODEL.md 2) */
+    double w_adv, w_per;
+    int patch, disc_nf, disc_hidden;
+    int gan;                         /* derived: variant != liif */
 } run_config;
 
 typedef enum { K_STR, K_INT, K_LL, K_DBL } key_kind;
@@ -54,6 +59,10 @@ static const key_spec keys[] = {
     {"threads", K_INT, RC(threads), "0"},     {"n_feats", K_INT, RC(n_feats), "64"},
     {"n_resblocks", K_INT, RC(n_resblocks), "16"}, {"hidden", K_INT, RC(hidden), "256"},
     {"n_hidden", K_INT, RC(n_hidden), "4"},
+    {"variant", K_STR, RC(variant), "liif"},  {"w_adv", K_DBL, RC(w_adv), "5e-3"},
+    {"w_per", K_DBL, RC(w_per), "1.0"},       {"adv_loss", K_STR, RC(adv_loss), "non-saturating"},
+    {"patch", K_INT, RC(patch), "48"},        {"vgg", K_STR, RC(vgg), ""},
+    {"disc_nf", K_INT, RC(disc_nf), "64"},    {"disc_hidden", K_INT, RC(disc_hidden), "100"},
 };
 
 static void config_free(run_config *c)
@@ -61,6 +70,9 @@ static void config_free(run_config *c)
     g_free(c->data);
     g_free(c->output);
     g_free(c->init_from);
+    g_free(c->variant);
+    g_free(c->adv_loss);
+    g_free(c->vgg);
 }
 
 /* Parse text (an INI file's contents, from `source`) into c; 0, or -1 after one error line. */
@@ -124,12 +136,29 @@ static int config_parse(const char *text, const char *source, run_config *c)
     else if (c->batch < 1) why = "'batch' must be at least 1";
     else if (c->inp_size < 4) why = "'inp_size' must be at least 4";
     else if (!(c->scale_min >= 1.0 && c->scale_max >= c->scale_min && c->scale_max <= 64)) why = "need 1 <= scale_min <= scale_max <= 64";
-    else if (c->sample_q < 1 || c->sample_q > c->inp_size * c->inp_size) why = "'sample_q' must be in 1..inp_size^2";
+    else if (c->sample_q < 1 || (!strcmp(c->variant, "liif") && c->sample_q > c->inp_size * c->inp_size)) why = "'sample_q' must be in 1..inp_size^2";
     else if (!(c->lr > 0) || !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0)) why = "bad Adam setting (lr > 0, 0 <= betas < 1, eps > 0)";
     else if (c->lr_halve_every < 1 || c->epoch_iters < 1 || c->epochs < 1 || c->steps < 0) why = "'lr_halve_every', 'epoch_iters' and 'epochs' must be at least 1, 'steps' at least 0";
     else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
+    c->gan = strcmp(c->variant, "liif") != 0;
+    if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-sf"))
+        why = !strcmp(c->variant, "liif-gan-s") ? "variant 'liif-gan-s' (one decoder) is not supported by 'liif train' yet"
+                                                : "'variant' must be liif, liif-gan, liif-gan-s or liif-gan-sf";
+    else if (!why && strcmp(c->adv_loss, "non-saturating") && strcmp(c->adv_loss, "minimax"))
+        why = "'adv_loss' must be non-saturating or minimax";
+    else if (!why && c->gan && (c->patch < 16 || c->patch % 16 || c->patch > c->inp_size))
+        why = "'patch' must be a multiple of 16 (the discriminator's 4 stride-2 stages) and at most inp_size";
+    else if (!why && c->gan && (c->disc_nf < 1 || c->disc_hidden < 1))
+        why = "'disc_nf' and 'disc_hidden' must be at least 1";
+    else if (!why && c->gan && !(c->w_adv >= 0 && c->w_per >= 0))
+        why = "'w_adv' and 'w_per' must be at least 0";
+    else if (!why && c->gan && c->n_resblocks < 2 && !strcmp(c->variant, "liif-gan") && !*c->init_from)
+        why = "variant 'liif-gan' needs n_resblocks >= 2 (a mid-layer feature)";
+    else if (!why && c->gan && !*c->vgg)
+        why = "GAN variants need 'vgg' = a VGG19 safetensors file with torchvision key names (features.N.weight/bias); "
+              "none can be downloaded here";
     if (why) {
         cli_error("%s: %s", source, why);
         goto out;
@@ -155,12 +184,26 @@ typedef struct {
     float *inp, *coord, *cell, *gt;
     uint64_t rng;
     FILE *log;
+    gan_gen *g;                       /* GAN variants: these instead of s and a */
+    gan_disc *d;
+    gan_vgg *v;
+    gan_step_ws *ws;
+    float *lr_nchw;
 } run;
+
+static long long run_step(const run *r) { return r->cfg.gan ? r->g->step : r->s->step; }
+static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
+                            const char *const *extra, int n_extra, liif_error *err);
 
 static void run_free(run *r)
 {
     liif_train_acts_free(r->a);
     liif_train_state_free(r->s);
+    gan_step_ws_free(r->ws);
+    gan_vgg_free(r->v);
+    gan_disc_free(r->d);
+    gan_gen_free(r->g);
+    free(r->lr_nchw);
     train_data_free(&r->data);
     free(r->sc.crop); free(r->sc.hr); free(r->sc.lr); free(r->sc.idx);
     free(r->inp); free(r->coord); free(r->cell); free(r->gt);
@@ -188,12 +231,13 @@ static double lr_at(const run_config *c, long long step)
 static int save_checkpoint(run *r, const char *name)
 {
     char epoch[32], rng[32], path_buf[4096];
-    snprintf(epoch, sizeof epoch, "%lld", (long long)(r->s->step / r->cfg.epoch_iters));
+    snprintf(epoch, sizeof epoch, "%lld", run_step(r) / r->cfg.epoch_iters);
     snprintf(rng, sizeof rng, "%llu", (unsigned long long)r->rng);
     const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text};
     snprintf(path_buf, sizeof path_buf, "%s/%s", r->cfg.output, name);
     liif_error err;
-    if (liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 3, &err)) {
+    if (r->cfg.gan ? gan_save(r->g, r->d, path_buf, 1, 0, meta, 3, &err)
+                   : liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 3, &err)) {
         cli_error("%s", err.msg);
         return -1;
     }
@@ -216,6 +260,255 @@ static double now_s(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* ------------------------------------------------------------ GAN variants (MODEL.md 2) */
+
+/* Checkpoint of a GAN run, one safetensors file: the generator under its official keys (so
+ * liif_model_load reads it), then with_train: adam.m.<key> / adam.v.<key> of every generator
+ * tensor, disc.* (BN running stats included) and adam.m.disc.* / adam.v.disc.* of D's trainable
+ * tensors, metadata gan.g_step / gan.d_step plus extra. fp16 stores the generator as float16. */
+static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
+                            const char *const *extra, int n_extra, liif_error *err)
+{
+    int n = g->n_tensors * (with_train ? 3 : 1) + (with_train ? 3 * d->n_tensors : 0);
+    liif_st_entry *e = calloc((size_t)n, sizeof *e);
+    char (*names)[80] = calloc((size_t)n, sizeof *names);
+    uint16_t *half = fp16 ? malloc(g->n_params * sizeof(uint16_t)) : NULL;
+    const char **meta = calloc(16 + 2 * (size_t)n_extra, sizeof *meta);
+    if (!e || !names || !meta || (fp16 && !half)) {
+        free(e); free(names); free(half); free(meta);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "checkpoint: out of memory");
+    }
+    if (half)
+        for (size_t i = 0; i < g->n_params; i++) half[i] = liif_f32_to_f16(g->params[i]);
+    int k = 0;
+    for (int pass = 0; pass < (with_train ? 3 : 1); pass++) /* params, adam.m, adam.v */
+        for (int i = 0; i < g->n_tensors; i++) {
+            const liif_train_tensor *t = &g->tensors[i];
+            snprintf(names[k], sizeof names[k], "%s%s", pass == 0 ? "" : pass == 1 ? "adam.m." : "adam.v.", t->name);
+            const float *buf = pass == 0 ? g->params : pass == 1 ? g->m : g->v;
+            e[k] = (liif_st_entry){names[k], LIIF_DT_F32, t->ndim, {0}, buf + t->offset};
+            if (pass == 0 && half) e[k].dtype = LIIF_DT_F16, e[k].data = half + t->offset;
+            memcpy(e[k].shape, t->shape, sizeof t->shape);
+            k++;
+        }
+    for (int pass = 0; with_train && pass < 3; pass++)
+        for (int i = 0; i < d->n_tensors; i++) {
+            const liif_train_tensor *t = &d->tensors[i];
+            if (pass && !t->trainable) continue;
+            snprintf(names[k], sizeof names[k], "%s%s", pass == 0 ? "" : pass == 1 ? "adam.m." : "adam.v.", t->name);
+            const float *buf = pass == 0 ? d->params : pass == 1 ? d->m : d->v;
+            e[k] = (liif_st_entry){names[k], LIIF_DT_F32, t->ndim, {0}, buf + t->offset};
+            memcpy(e[k].shape, t->shape, sizeof t->shape);
+            k++;
+        }
+    const liif_config *c = &g->cfg;
+    char mid[16], gs[32], ds[32];
+    snprintf(mid, sizeof mid, "%d", c->mid_block);
+    snprintf(gs, sizeof gs, "%lld", (long long)g->step);
+    snprintf(ds, sizeof ds, "%lld", d ? (long long)d->step : 0LL);
+    int nm = 0;
+    meta[nm++] = "liif.variant";
+    meta[nm++] = c->dec_source[0] == LIIF_FEAT_MID ? "liif-gan" : "liif-gan-sf";
+    meta[nm++] = "liif.mid_block";
+    meta[nm++] = mid;
+    meta[nm++] = "liif.local_ensemble";
+    meta[nm++] = c->local_ensemble ? "true" : "false";
+    meta[nm++] = "liif.feat_unfold";
+    meta[nm++] = c->feat_unfold ? "true" : "false";
+    meta[nm++] = "liif.cell_decode";
+    meta[nm++] = c->cell_decode ? "true" : "false";
+    if (with_train) {
+        meta[nm++] = "gan.g_step";
+        meta[nm++] = gs;
+        meta[nm++] = "gan.d_step";
+        meta[nm++] = ds;
+    }
+    for (int i = 0; i < 2 * n_extra; i++) meta[nm++] = extra[i];
+    liif_status st = liif_st_write(path, e, k, meta, nm / 2, err);
+    free(e); free(names); free(half); free(meta);
+    return st;
+}
+
+/* Adam moments adam.m.<key> / adam.v.<key> of n tensors (the trainable ones) from f into m, v. */
+static liif_status read_moments(const liif_st_file *f, const liif_train_tensor *t, int n, float *m, float *v,
+                                liif_error *err)
+{
+    char name[96];
+    for (int i = 0; i < n; i++) {
+        if (!t[i].trainable) continue;
+        snprintf(name, sizeof name, "adam.m.%s", t[i].name);
+        liif_status st = liif_st_read_f32(f, name, t[i].ndim, t[i].shape, m + t[i].offset, err);
+        snprintf(name, sizeof name, "adam.v.%s", t[i].name);
+        if (!st) st = liif_st_read_f32(f, name, t[i].ndim, t[i].shape, v + t[i].offset, err);
+        if (st) return st;
+    }
+    return LIIF_OK;
+}
+
+static long long meta_ll(const liif_st_file *f, const char *key)
+{
+    const char *v = liif_st_meta(f, key);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* A one-decoder LIIF model or checkpoint at src as a two-decoder generator file at dst: encoder
+ * and imnet copied, imnet2 = imnet with its last layer zeroed (IP = stopgrad(d1) + d2 starts as
+ * the L1 model's output; d2 learns a residual). */
+static liif_status widen_to_gan(const char *src, const char *dst, const char *variant, liif_error *err)
+{
+    liif_st_file *f;
+    liif_status st = liif_st_open(src, &f, err);
+    if (st) return st;
+    int n = liif_st_count(f), k = 0, last = -1;
+    liif_st_entry *e = calloc(2 * (size_t)n, sizeof *e);
+    char (*names)[80] = calloc(2 * (size_t)n, sizeof *names);
+    float **bufs = calloc(2 * (size_t)n, sizeof *bufs);
+    if (!e || !names || !bufs) st = liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+    for (int i = 0; !st && i < n; i++) { /* the last imnet layer's index */
+        const liif_st_tensor *t = liif_st_at(f, i);
+        int l;
+        if (sscanf(t->name, "imnet.layers.%d.", &l) == 1 && l > last) last = l;
+    }
+    for (int pass = 0; !st && pass < 2; pass++)
+        for (int i = 0; !st && i < n; i++) {
+            const liif_st_tensor *t = liif_st_at(f, i);
+            int enc = !strncmp(t->name, "encoder.head.", 13) || !strncmp(t->name, "encoder.body.", 13);
+            int dec = !strncmp(t->name, "imnet.", 6);
+            if (pass ? !dec : !(enc || dec)) continue;
+            if (!(bufs[k] = malloc((size_t)t->numel * sizeof(float)))) {
+                st = liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = liif_st_read_f32(f, t->name, t->ndim, t->shape, bufs[k], err);
+            int l = -1;
+            sscanf(t->name, "imnet.layers.%d.", &l);
+            if (pass && l == last) memset(bufs[k], 0, (size_t)t->numel * sizeof(float));
+            snprintf(names[k], sizeof names[k], "%s%s", pass ? "imnet2" : "", pass ? t->name + 5 : t->name);
+            e[k] = (liif_st_entry){names[k], LIIF_DT_F32, t->ndim, {0}, bufs[k]};
+            memcpy(e[k].shape, t->shape, sizeof t->shape);
+            k++;
+        }
+    const char *meta[] = {"liif.variant", variant};
+    if (!st) st = liif_st_write(dst, e, k, meta, 1, err);
+    for (int i = 0; bufs && i < k; i++) free(bufs[i]);
+    free(bufs); free(names); free(e);
+    liif_st_close(f);
+    return st;
+}
+
+/* D's tensors with PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for conv / linear
+ * weights and biases, BN weight 1 and bias 0 (running stats 0 / 1 from gan_disc_new). */
+static void disc_init(gan_disc *d, uint64_t seed)
+{
+    uint64_t rng = seed * 0xD1B54A32D192ED03ull + 99;
+    for (int i = 0; i < d->n_tensors; i++) {
+        const liif_train_tensor *t = &d->tensors[i];
+        float *p = d->params + t->offset;
+        if (!t->trainable) continue;
+        if (!strncmp(t->name, "disc.bn", 7)) {
+            float v = strstr(t->name, ".weight") ? 1.0f : 0.0f;
+            for (size_t j = 0; j < t->numel; j++) p[j] = v;
+            continue;
+        }
+        char wname[80];
+        snprintf(wname, sizeof wname, "%s", t->name);
+        char *dot = strrchr(wname, '.');
+        if (dot) snprintf(dot, sizeof wname - (size_t)(dot - wname), ".weight");
+        const liif_train_tensor *w = gan_disc_find(d, wname);
+        double fan_in = (double)w->numel / (double)w->shape[0], bound = 1.0 / sqrt(fan_in);
+        for (size_t j = 0; j < t->numel; j++) p[j] = (float)((2.0 * train_rng_uniform(&rng) - 1.0) * bound);
+    }
+}
+
+static int gan_setup(run *r, const char *resume)
+{
+    run_config *c = &r->cfg;
+    liif_error err;
+    liif_status st = LIIF_OK;
+    char *tmp = NULL;
+    const char *from = resume;
+    if (!from && *c->init_from) {
+        liif_st_file *f;
+        if ((st = liif_st_open(c->init_from, &f, &err))) {
+            cli_error("%s", err.msg);
+            return cli_exit_for_status(st);
+        }
+        int two = liif_st_find(f, "imnet2.layers.0.weight") != NULL;
+        liif_st_close(f);
+        from = c->init_from;
+        if (!two) {
+            tmp = g_build_filename(c->output, ".init.safetensors", NULL);
+            st = widen_to_gan(c->init_from, tmp, c->variant, &err);
+            from = tmp;
+        }
+    } else if (!from) {
+        tmp = g_build_filename(c->output, ".init.safetensors", NULL);
+        rm_spec sp = {.n_feats = c->n_feats, .n_resblocks = c->n_resblocks, .n_hidden = c->n_hidden,
+                      .hidden = c->hidden, .feat_unfold = 1, .local_ensemble = 1, .cell_decode = 1,
+                      .variant = c->variant, .seed = (unsigned)(c->seed * 2654435761u + 1), .out_gain = 1.0f};
+        if (rm_write(tmp, &sp)) st = liif_error_set(&err, LIIF_ERR_IO, "cannot write the initial model to '%s'", tmp);
+        from = tmp;
+    }
+    if (!st) st = gan_gen_load(from, &r->g, &err);
+    if (tmp) g_unlink(tmp);
+    g_free(tmp);
+    if (st) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    int want_mid = !strcmp(c->variant, "liif-gan"), has_mid = r->g->cfg.dec_source[0] == LIIF_FEAT_MID;
+    if (want_mid != has_mid) {
+        cli_error("%s is a %s model; the config asks for %s", from, has_mid ? "liif-gan" : "liif-gan-sf", c->variant);
+        return CLI_EXIT_USAGE;
+    }
+    if (resume) {
+        liif_st_file *f;
+        st = liif_st_open(resume, &f, &err);
+        if (!st) st = gan_disc_from_file(f, &r->d, &err);
+        if (!st) st = read_moments(f, r->g->tensors, r->g->n_tensors, r->g->m, r->g->v, &err);
+        if (!st) st = read_moments(f, r->d->tensors, r->d->n_tensors, r->d->m, r->d->v, &err);
+        if (!st) {
+            r->g->step = meta_ll(f, "gan.g_step");
+            r->d->step = meta_ll(f, "gan.d_step");
+        }
+        if (f) liif_st_close(f);
+    } else {
+        int w[GAN_DISC_STAGES], mult[GAN_DISC_STAGES] = {1, 1, 2, 2, 4, 4, 8, 8};
+        for (int i = 0; i < GAN_DISC_STAGES; i++) w[i] = c->disc_nf * mult[i];
+        st = gan_disc_new(w, c->disc_hidden, c->patch, 3, &r->d, &err);
+        if (!st) disc_init(r->d, (uint64_t)c->seed);
+    }
+    if (!st) st = gan_vgg_load(c->vgg, GAN_VGG_CONV5_4, &r->v, &err);
+    if (!st) st = gan_step_ws_new(r->g, r->d, r->v, c->batch, c->inp_size, c->inp_size, c->patch, &r->ws, &err);
+    if (!st && !(r->lr_nchw = malloc((size_t)c->batch * 3 * c->inp_size * c->inp_size * sizeof(float))))
+        st = liif_error_set(&err, LIIF_ERR_NOMEM, "out of memory");
+    if (st) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    return 0;
+}
+
+/* One GAN step on a fresh batch; the generator's total loss in *loss. */
+static int gan_train_step(run *r, const train_recipe *rec, double lr, double *loss, liif_error *err)
+{
+    run_config *c = &r->cfg;
+    int B = c->batch, L = c->inp_size, P = c->patch, Q = P * P;
+    for (int b = 0; b < B; b++)
+        if (train_sample_patch(&r->data, rec, P, &r->rng, &r->sc, r->inp + (size_t)b * L * L * 3,
+                               r->coord + (size_t)b * Q * 2, r->cell + (size_t)b * Q * 2, r->gt + (size_t)b * 3 * Q, err))
+            return -1;
+    for (int b = 0; b < B; b++) /* (L,L,3) -> (3,L,L) */
+        for (int i = 0; i < L * L; i++)
+            for (int k = 0; k < 3; k++)
+                r->lr_nchw[((size_t)b * 3 + k) * L * L + i] = r->inp[((size_t)b * L * L + i) * 3 + k];
+    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, {lr, c->beta1, c->beta2, c->eps},
+                          !strcmp(c->adv_loss, "minimax")};
+    gan_step(r->g, r->d, r->v, r->ws, &gc, r->lr_nchw, r->coord, r->cell, r->gt);
+    *loss = r->ws->loss_g;
+    return 0;
+}
+
 static int setup(run *r, const char *resume)
 {
     liif_error err;
@@ -230,9 +523,14 @@ static int setup(run *r, const char *resume)
         cli_error("%s", msg);
         return CLI_EXIT_USAGE;
     }
+    int B = c->batch, L = c->inp_size, Q = c->gan ? c->patch * c->patch : c->sample_q;
+    int S = (int)nearbyint(L * c->scale_max) + 1, rc = c->gan ? gan_setup(r, resume) : 0;
+    if (rc) return rc;
     const char *from = resume ? resume : (*c->init_from ? c->init_from : NULL);
     char *tmp_model = NULL;
-    if (!from) {
+    if (c->gan) {
+        /* the generator, D and VGG are ready */
+    } else if (!from) {
         tmp_model = g_build_filename(c->output, ".init.safetensors", NULL);
         if (write_random_model(c, tmp_model)) {
             cli_error("cannot write the initial model to '%s'", tmp_model);
@@ -241,21 +539,22 @@ static int setup(run *r, const char *resume)
         }
         from = tmp_model;
     }
-    liif_status st = liif_train_state_load(from, &r->s, &err);
-    if (tmp_model) g_unlink(tmp_model);
-    g_free(tmp_model);
-    if (st) {
-        cli_error("%s", err.msg);
-        return cli_exit_for_status(st);
-    }
-    if (!resume) r->s->step = 0; /* init_from: the weights only, a fresh run */
-    if (!resume) memset(r->s->m, 0, r->s->n_params * sizeof(float)), memset(r->s->v, 0, r->s->n_params * sizeof(float));
-    int B = c->batch, L = c->inp_size, Q = c->sample_q, S = (int)nearbyint(L * c->scale_max) + 1;
-    st = liif_train_acts_new(&r->s->cfg, B, L, L, Q, &r->a, &err);
-    if (!st) st = liif_train_acts_use_cpu(r->a, &r->s->cfg, c->threads, &err);
-    if (st) {
-        cli_error("%s", err.msg);
-        return cli_exit_for_status(st);
+    if (!c->gan) {
+        liif_status st = liif_train_state_load(from, &r->s, &err);
+        if (tmp_model) g_unlink(tmp_model);
+        g_free(tmp_model);
+        if (st) {
+            cli_error("%s", err.msg);
+            return cli_exit_for_status(st);
+        }
+        if (!resume) r->s->step = 0; /* init_from: the weights only, a fresh run */
+        if (!resume) memset(r->s->m, 0, r->s->n_params * sizeof(float)), memset(r->s->v, 0, r->s->n_params * sizeof(float));
+        st = liif_train_acts_new(&r->s->cfg, B, L, L, Q, &r->a, &err);
+        if (!st) st = liif_train_acts_use_cpu(r->a, &r->s->cfg, c->threads, &err);
+        if (st) {
+            cli_error("%s", err.msg);
+            return cli_exit_for_status(st);
+        }
     }
     r->sc.crop = malloc((size_t)S * S * 3);
     r->sc.hr = malloc((size_t)S * S * 3);
@@ -275,7 +574,7 @@ static int setup(run *r, const char *resume)
     if (!r->log) cli_error("cannot write '%s': %s", log_path, g_strerror(errno));
     g_free(log_path);
     if (!r->log) return CLI_EXIT_RUNTIME;
-    if (fresh) fprintf(r->log, "step,epoch,loss,lr,seconds\n");
+    if (fresh) fprintf(r->log, c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake\n" : "step,epoch,loss,lr,seconds\n");
     return 0;
 }
 
@@ -289,10 +588,19 @@ static int train_loop(run *r)
     int tty = isatty(2);
     cli_progress *prog = cli_progress_new(0); /* Ctrl-C only; the bar below is training's own */
     double t_start = now_s(), t_last = t_start, rate = 0;
-    long long first = r->s->step;
+    long long first = run_step(r);
     int rc = CLI_EXIT_OK;
-    while (r->s->step < c->steps) {
-        double t0 = now_s();
+    while (run_step(r) < c->steps) {
+        double t0 = now_s(), loss;
+        if (c->gan) {
+            opt.lr = lr_at(c, run_step(r));
+            if (gan_train_step(r, &rec, opt.lr, &loss, &err)) {
+                cli_error("%s", err.msg);
+                rc = CLI_EXIT_RUNTIME;
+                goto done;
+            }
+            goto stepped;
+        }
         for (int b = 0; b < B; b++)
             if (train_sample(&r->data, &rec, &r->rng, &r->sc, r->inp + (size_t)b * L * L * 3,
                              r->coord + (size_t)b * Q * 2, r->cell + (size_t)b * Q * 2, r->gt + (size_t)b * Q * 3,
@@ -311,17 +619,23 @@ static int train_loop(run *r)
         liif_train_backward(r->s, r->a);
         opt.lr = lr_at(c, r->s->step);
         liif_adam_update(r->s, &opt);
-        long long step = r->s->step;
+        loss = r->a->loss;
+    stepped:;
+        long long step = run_step(r);
         double t1 = now_s();
-        fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.4f\n", step, (step - 1) / c->epoch_iters, r->a->loss, opt.lr, t1 - t0);
-        if (!isfinite(r->a->loss)) {
+        fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.4f", step, (step - 1) / c->epoch_iters, loss, opt.lr, t1 - t0);
+        if (c->gan)
+            fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f", r->ws->loss_d1, r->ws->loss_adv, r->ws->loss_per,
+                    r->ws->loss_d_real, r->ws->loss_d_fake);
+        fputc('\n', r->log);
+        if (!isfinite(loss)) {
             cli_error("step %lld: the loss is not finite; stopping", step);
             rc = CLI_EXIT_RUNTIME;
             goto done;
         }
         rate = (double)(step - first) / (t1 - t_start);
         if (tty && (t1 - t_last > 0.2 || step == c->steps)) {
-            progress_line(r, step, r->a->loss, rate);
+            progress_line(r, step, loss, rate);
             t_last = t1;
         }
         if (step % c->checkpoint_every == 0 || step == c->steps) {
@@ -377,13 +691,16 @@ int cli_train_main(int argc, char **argv)
         {"resume", 'r', 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run of a checkpoint", "CKPT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    GOptionContext *ctx = g_option_context_new("- train plain LIIF on a folder of images (CPU)");
+    GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU)");
     g_option_context_set_description(ctx,
         "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
         "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
         "(epochs), epoch_iters=1000, epochs=1000, steps=0 (= epochs * epoch_iters), checkpoint_every=1000, seed=0,\n"
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
-        "n_hidden=4. Writes OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
+        "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-sf (liif-gan-s not yet),\n"
+        "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
+        "vgg=PATH (required: VGG19 safetensors, torchvision keys), disc_nf=64, disc_hidden=100; init_from may be a\n"
+        "plain LIIF model (imnet2 = imnet with a zero last layer) or a two-decoder one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *gerr = NULL;
@@ -461,8 +778,23 @@ int cli_export_main(int argc, char **argv)
     }
     liif_train_state *s;
     liif_error err;
-    liif_status st = liif_train_state_load(argv[1], &s, &err);
-    if (!st) {
+    liif_st_file *f;
+    liif_status st = liif_st_open(argv[1], &f, &err);
+    int two = !st && liif_st_find(f, "imnet2.layers.0.weight");
+    long long gan_steps = st ? 0 : meta_ll(f, "gan.g_step");
+    if (!st) liif_st_close(f);
+    if (!st && two) { /* a GAN run: the generator alone (imnet, imnet2, liif.variant) */
+        gan_gen *g;
+        st = gan_gen_load(argv[1], &g, &err);
+        if (!st) {
+            char step[32];
+            snprintf(step, sizeof step, "%lld", gan_steps);
+            const char *meta[] = {"liif.trained_steps", step};
+            st = gan_save(g, NULL, argv[2], 0, fp16, meta, 1, &err);
+            gan_gen_free(g);
+        }
+    } else if (!st) st = liif_train_state_load(argv[1], &s, &err);
+    if (!st && !two) {
         char step[32];
         snprintf(step, sizeof step, "%lld", (long long)s->step);
         const char *meta[] = {"liif.trained_steps", step};

@@ -45,5 +45,10 @@ typedef struct {
  * cell (Q,2), gt (Q,3) in [0,1]. All randomness comes from rng, in a fixed order. */
 int train_sample(const train_data *d, const train_recipe *r, uint64_t *rng, train_scratch *sc, float *inp,
                  float *coord, float *cell, float *gt, liif_error *err);
+/* The same crop, LR and flips (the same random draws), then one random P x P block of contiguous
+ * HR pixels (RGS on the integer grid, MODEL.md 2.3) as the queries, row-major: coord and cell
+ * (P*P,2), gt_patch (3,P,P) in [0,1]. Needs P <= inp_size. */
+int train_sample_patch(const train_data *d, const train_recipe *r, int P, uint64_t *rng, train_scratch *sc,
+                       float *inp, float *coord, float *cell, float *gt_patch, liif_error *err);
 
 #endif

@@ -201,8 +201,9 @@ static void augment(uint8_t *dst, const uint8_t *src, int S, int hflip, int vfli
         }
 }
 
-int train_sample(const train_data *d, const train_recipe *r, uint64_t *rng, train_scratch *sc, float *inp,
-                 float *coord, float *cell, float *gt, liif_error *err)
+/* The part both recipes share: image, scale, crop, LR, flips; sc->hr holds the (S,S,3) HR crop. */
+static int sample_lr(const train_data *d, const train_recipe *r, uint64_t *rng, train_scratch *sc, float *inp,
+                     int *S_out, liif_error *err)
 {
     const train_image *im = &d->img[rng_below(rng, (size_t)d->n)];
     double s = r->scale_min + (r->scale_max - r->scale_min) * train_rng_uniform(rng);
@@ -216,6 +217,15 @@ int train_sample(const train_data *d, const train_recipe *r, uint64_t *rng, trai
     augment(sc->hr, sc->crop, S, hflip, vflip, dflip);
     augment(sc->crop, sc->lr, L, hflip, vflip, dflip);
     for (size_t i = 0; i < (size_t)L * L * 3; i++) inp[i] = sc->crop[i] / 255.0f;
+    *S_out = S;
+    return 0;
+}
+
+int train_sample(const train_data *d, const train_recipe *r, uint64_t *rng, train_scratch *sc, float *inp,
+                 float *coord, float *cell, float *gt, liif_error *err)
+{
+    int S;
+    if (sample_lr(d, r, rng, sc, inp, &S, err)) return -1;
     /* r->sample_q HR pixels without replacement: a partial Fisher-Yates shuffle */
     size_t n = (size_t)S * S;
     for (size_t i = 0; i < n; i++) sc->idx[i] = (int)i;
@@ -231,5 +241,25 @@ int train_sample(const train_data *d, const train_recipe *r, uint64_t *rng, trai
         cell[2 * q + 1] = 2.0f / S;
         for (int k = 0; k < 3; k++) gt[3 * q + k] = sc->hr[(size_t)sc->idx[q] * 3 + k] / 255.0f;
     }
+    return 0;
+}
+
+int train_sample_patch(const train_data *d, const train_recipe *r, int P, uint64_t *rng, train_scratch *sc,
+                       float *inp, float *coord, float *cell, float *gt_patch, liif_error *err)
+{
+    int S;
+    if (sample_lr(d, r, rng, sc, inp, &S, err)) return -1;
+    if (S < P) return liif_error_set(err, LIIF_ERR_ARG, "HR crop %d is smaller than the patch %d", S, P);
+    int y0 = (int)rng_below(rng, (size_t)(S - P + 1)), x0 = (int)rng_below(rng, (size_t)(S - P + 1));
+    for (int i = 0; i < P; i++)
+        for (int j = 0; j < P; j++) {
+            int q = i * P + j;
+            coord[2 * q] = liif_coord(y0 + i, S);
+            coord[2 * q + 1] = liif_coord(x0 + j, S);
+            cell[2 * q] = 2.0f / S;
+            cell[2 * q + 1] = 2.0f / S;
+            for (int k = 0; k < 3; k++)
+                gt_patch[(size_t)k * P * P + q] = sc->hr[((size_t)(y0 + i) * S + x0 + j) * 3 + k] / 255.0f;
+        }
     return 0;
 }

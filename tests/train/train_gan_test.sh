@@ -1,0 +1,102 @@
+#!/bin/sh
+# train_gan_test.sh: one `liif train` / `liif export` case of the GAN variants (meson suite 'train').
+# usage: train_gan_test.sh CASE LIIF MKPNG MAKE_RANDOM_MODEL MKVGG
+set -u
+abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkmodel=$(abs "$4") mkvgg=$(abs "$5")
+work=$(mktemp -d /tmp/liif-train-gan-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+fail() { echo "FAIL $case_name: $*"; exit 1; }
+
+mkdir data
+"$mkpng" data/a.png 96 80 3 8 gradient || fail mkpng
+"$mkpng" data/b.png 72 64 3 8 gradient || fail mkpng
+"$mkmodel" gan.safetensors liif-gan 8 2 16 || fail make_random_model
+"$mkmodel" plain.safetensors liif 8 2 16 || fail make_random_model
+"$mkvgg" vgg.safetensors 4 || fail mkvgg
+
+config() { # config OUT STEPS [extra lines]
+  out=$1 steps=$2; shift 2
+  printf '[train]\ndata = data\noutput = %s\ninit_from = gan.safetensors\nvariant = liif-gan\nvgg = vgg.safetensors\nbatch = 2\ninp_size = 16\npatch = 16\nscale_max = 2\nlr = 1e-3\nsteps = %s\ncheckpoint_every = %s\nthreads = 2\nseed = 7\ndisc_nf = 4\ndisc_hidden = 8\n' "$out" "$steps" "${CK:-2}"
+  for l in "$@"; do printf '%s\n' "$l"; done
+}
+
+# every loss column of log.csv (all but step, epoch, lr, seconds) is a finite number
+finite_log() {
+  awk -F, 'NR == 1 { if ($0 != "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake") exit 1; next }
+           { for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && ($i == "" || $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/)) exit 1 }' "$1"
+}
+
+case $case_name in
+gan-steps)
+  config out 3 > run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
+  [ "$(wc -l < out/log.csv)" -eq 4 ] || fail "log.csv has $(wc -l < out/log.csv) lines, want 4"
+  finite_log out/log.csv || { cat out/log.csv; fail "log.csv: a loss is not a finite number"; }
+  cat out/log.csv
+  awk -F, 'NR > 1 && ($8 <= 0 || $6 <= 0 || $7 <= 0 || $9 <= 0 || $10 <= 0) { exit 1 }' out/log.csv || fail "a loss term is zero"
+  [ -f out/ckpt-00000002.safetensors ] && [ -f out/last.safetensors ] || fail "no checkpoints"
+  for k in disc.conv0_0.weight disc.bn0_1.running_mean adam.m.disc.linear2.weight adam.v.imnet2.layers.0.weight gan.d_step; do
+    grep -aq "$k" out/last.safetensors || fail "the checkpoint lacks $k"
+  done
+  ;;
+gan-resume)
+  config straight 4 > a.ini
+  "$liif" train --config a.ini 2> /dev/null || fail "straight run failed"
+  config half 2 > h.ini
+  "$liif" train --config h.ini 2> /dev/null || fail "first half failed"
+  config resumed 4 > b.ini
+  "$liif" train --config b.ini --resume half/last.safetensors 2> /dev/null || fail "resumed run failed"
+  "$liif" export straight/last.safetensors s.safetensors || fail "export straight"
+  "$liif" export resumed/last.safetensors r.safetensors || fail "export resumed"
+  cmp s.safetensors r.safetensors || fail "4 steps straight and 2 + resume + 2 differ"
+  [ "$(wc -l < resumed/log.csv)" -eq 3 ] || fail "the resumed log has $(wc -l < resumed/log.csv) lines, want 3"
+  tail -n 1 straight/log.csv | cut -d, -f3,6- > s.txt
+  tail -n 1 resumed/log.csv | cut -d, -f3,6- > r.txt
+  cmp s.txt r.txt || fail "the losses of step 4 differ after a resume"
+  echo "resume: bit-identical generator and losses"
+  ;;
+gan-export-upscale)
+  config out 2 'adv_loss = minimax' > run.ini
+  "$liif" train --config run.ini 2> /dev/null || fail "train failed"
+  awk -F, 'NR > 1 && !($7 < 0) { exit 1 }' out/log.csv || fail "minimax: the adversarial term log(1 - D) is not negative"
+  "$liif" export out/last.safetensors g.safetensors || fail "export"
+  "$liif" export --fp16 out/last.safetensors g16.safetensors || fail "export --fp16"
+  grep -aq 'adam\.' g.safetensors && fail "the export holds Adam moments"
+  grep -aq 'disc\.' g.safetensors && fail "the export holds the discriminator"
+  grep -aq 'imnet2.layers.0.weight' g.safetensors || fail "the export lacks imnet2"
+  grep -aq '"liif.variant":"liif-gan"' g.safetensors || fail "the export lacks liif.variant = liif-gan"
+  "$mkpng" in.png 20 16 3 8 gradient || fail mkpng
+  for m in g g16; do
+    for d in 0 1; do
+      "$liif" upscale --model $m.safetensors --detail $d in.png up-$m-$d.png --scale 2.5 2> err.txt || { cat err.txt; fail "upscale with $m, detail $d"; }
+      [ -s up-$m-$d.png ] || fail "no output with $m, detail $d"
+    done
+  done
+  cmp -s up-g-0.png up-g-1.png && fail "detail 0 and 1 give the same image"
+  ;;
+gan-init-liif)
+  # a one-decoder LIIF model as init_from (decoder 2 = decoder 1 with a zero last layer), liif-gan-sf
+  config out 2 > run.ini
+  sed -i 's/^init_from = .*/init_from = plain.safetensors/; s/^variant = .*/variant = liif-gan-sf/' run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
+  finite_log out/log.csv || { cat out/log.csv; fail "log.csv: a loss is not a finite number"; }
+  "$liif" export out/last.safetensors g.safetensors || fail "export"
+  grep -aq '"liif.variant":"liif-gan-sf"' g.safetensors || fail "the export lacks liif.variant = liif-gan-sf"
+  "$mkpng" in.png 20 16 3 8 gradient || fail mkpng
+  "$liif" upscale --model g.safetensors in.png up.png --scale 2 2> err.txt || { cat err.txt; fail "upscale"; }
+  ;;
+gan-err-no-vgg)
+  config out 2 > run.ini
+  sed -i '/^vgg = /d' run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  [ "$rc" -ne 0 ] || fail "exit status 0"
+  [ "$(wc -l < err.txt)" -eq 1 ] || { cat err.txt; fail "not one line of error"; }
+  grep -q "VGG19 safetensors.*torchvision key names.*none can be downloaded here" err.txt || { cat err.txt; fail "the error does not explain the VGG file"; }
+  [ -d out ] && fail "the run started"
+  cat err.txt
+  ;;
+*) fail "unknown case" ;;
+esac
+exit 0
