@@ -1,8 +1,9 @@
 #!/bin/sh
 # eval_test.sh: one test case of `liif eval`; run by meson as
-#   sh eval_test.sh CASE LIIF MKPNG PNGINFO MODEL
+#   sh eval_test.sh CASE LIIF MKPNG PNGINFO MODEL [LPIPS]
 # The data are two small generated PNGs (RGB and gray, 8-bit) and MODEL a small random LIIF
 # model: the model's numbers mean nothing, the bicubic ones must be finite and plausible.
+# LPIPS: AlexNet-LPIPS weights (the README's PRNG ones, from test-lpips --write-weights).
 # Error cases check the exit code and a one-line "liif: ..." message naming the problem.
 set -u
 
@@ -11,6 +12,7 @@ LIIF=$2
 MKPNG=$3
 PNGINFO=$4
 MODEL=$5
+LPIPS=${6:-}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/liif-eval-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -159,9 +161,43 @@ err-missing-model)
     make_data
     expect_error 1 "$T/none.safetensors" --model "$T/none.safetensors" --data "$T/data" --out "$T/out"
     ;;
-err-lpips)
+lpips)
+    [ -f "$LPIPS" ] || { echo "SKIP [$CASE]: no LPIPS weights ($LPIPS)" >&2; exit 77; }
     make_data
-    expect_error 2 "--lpips .*not implemented" --model "$MODEL" --data "$T/data" --lpips "$T/w.safetensors"
+    run --model "$MODEL" --data "$T/data" --scales 2,4.5 --out "$T/out" --threads 2 --lpips "$LPIPS" -q
+    [ "$RC" -eq 0 ] || fail "exit $RC"
+    cmp -s "$T/stdout" "$T/out/table.md" || fail "printed table differs from table.md"
+    cell='[0-9.]* / [0-9.]* / [0-9.]*'
+    sed -n 3p "$T/out/table.md" | grep -q "^| bicubic | $cell | $cell |\$" || fail "table.md bicubic row"
+    sed -n 4p "$T/out/table.md" | grep -q "^| model | $cell | $cell |\$" || fail "table.md model row"
+    head -n 1 "$T/out/table.csv" |
+        grep -q '^method,x2 psnr,x2 ssim,x2 lpips,x4.5 psnr,x4.5 ssim,x4.5 lpips$' || fail "table.csv header"
+    [ "$(awk -F, 'NF == 7' "$T/out/table.csv" | wc -l)" -eq 3 ] || fail "table.csv is not 3 rows of 7 fields"
+    head -n 1 "$T/out/per_image.csv" | grep -q '^image,scale,method,psnr,ssim,lpips$' || fail "per_image.csv header"
+    [ "$(awk -F, 'NR > 1 && NF == 6' "$T/out/per_image.csv" | wc -l)" -eq 8 ] ||
+        fail "per_image.csv: expected 2 images x 2 scales x 2 methods, 6 fields"
+    # LPIPS finite and >= 0 for both methods and scales, in the table and per image
+    for m in bicubic model; do
+        for n in 4 7; do
+            v=$(csv_field "$T/out/table.csv" $m $n)
+            echo "$m field $n: LPIPS $v" >&2
+            awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v >= 0 && v < 1e9) }' || fail "$m LPIPS field $n '$v'"
+        done
+    done
+    awk -F, 'NR > 1 && !($6 == $6 + 0 && $6 >= 0 && $6 < 1e9) { exit 1 }' "$T/out/per_image.csv" ||
+        fail "per_image.csv: LPIPS not finite or negative"
+    # bicubic is not a perfect reconstruction: its distance is positive
+    awk -v v="$(csv_field "$T/out/table.csv" bicubic 4)" 'BEGIN { exit !(v > 0) }' || fail "bicubic LPIPS is 0"
+    ;;
+err-lpips-missing)
+    make_data
+    expect_error 1 "--lpips: .*$T/w.safetensors" --model "$MODEL" --data "$T/data" --lpips "$T/w.safetensors" \
+        --out "$T/out"
+    ;;
+err-lpips-weights)
+    make_data
+    expect_error 1 "--lpips: .*net.features.0.weight" --model "$MODEL" --data "$T/data" --lpips "$MODEL" \
+        --out "$T/out"
     ;;
 err-bad-protocol)
     make_data

@@ -1,4 +1,4 @@
-/* eval.c: `liif eval`: PSNR/SSIM of a model and of bicubic on a folder of HR PNGs, tables and comparison strips. */
+/* eval.c: `liif eval`: PSNR/SSIM (and LPIPS) of a model and of bicubic on a folder of HR PNGs, tables and comparison strips. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "eval.h"
+#include "lpips.h"
 #include "metrics.h"
 #include "png_image.h"
 #include "resize.h"
@@ -52,8 +53,10 @@ static const char eval_description[] =
     "with PIL-compatible bicubic downsampling (8-bit), then the model predicts the whole HR\n"
     "grid (float, clamped to [0,1]) and bicubic upsampling of the LR image is the baseline.\n"
     "Protocols: benchmark = PSNR/SSIM on Y (65.738 R + 129.057 G + 25.064 B)/256, shave\n"
-    "ceil(s) px; div2k = RGB, shave ceil(s) + 6. SSIM: Gaussian 11x11, sigma 1.5. Results\n"
-    "are averaged per image over the set and printed as a Markdown table (cells PSNR / SSIM);\n"
+    "ceil(s) px; div2k = RGB, shave ceil(s) + 6. SSIM: Gaussian 11x11, sigma 1.5. With\n"
+    "--lpips, AlexNet-LPIPS v0.1 on the same shaved region, always RGB (inputs mapped to\n"
+    "[-1,1]); it needs at least 31x31 px there. Results are averaged per image over the set\n"
+    "and printed as a Markdown table (cells PSNR / SSIM, or PSNR / SSIM / LPIPS);\n"
     "with --out, table.md, table.csv, per_image.csv and strip_xS.png (bicubic | model |\n"
     "ground truth crops of the first --strips images) are written there. Images that cannot\n"
     "be read, or are too small for a scale, are skipped with a warning.\n"
@@ -90,7 +93,7 @@ static GOptionContext *eval_context(eval_args *a)
         {"detail", 'd', 0, G_OPTION_ARG_STRING, &a->detail,
          "LIIF-GAN detail weight in [0,1] (default 1)", "A"},
         {"lpips", 0, 0, G_OPTION_ARG_FILENAME, &a->lpips,
-         "AlexNet-LPIPS v0.1 weights (not implemented yet)", "FILE"},
+         "AlexNet-LPIPS v0.1 weights (safetensors, keys of the lpips package's alex.pth)", "FILE"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &a->threads, "CPU threads (default 0: all cores)",
          "N"},
         {"strips", 0, 0, G_OPTION_ARG_INT, &a->strips,
@@ -106,7 +109,7 @@ static GOptionContext *eval_context(eval_args *a)
     };
     GOptionContext *ctx = g_option_context_new("--model FILE --data DIR [--scales 2,3,4]");
     g_option_context_set_summary(ctx, "Measure a LIIF / LIIF-GAN model against bicubic "
-                                      "(PSNR, SSIM) on a folder of HR images.");
+                                      "(PSNR, SSIM, optionally LPIPS) on a folder of HR images.");
     g_option_context_set_description(ctx, eval_description);
     g_option_context_add_main_entries(ctx, entries, NULL);
     return ctx;
@@ -189,10 +192,6 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
             cli_error("unknown --device '%s': use auto, cpu, cpu-ref or cuda", a->device);
             return 0;
         }
-    }
-    if (a->lpips) { /* the option is reserved: AlexNet-LPIPS is not written yet */
-        cli_error("--lpips %s: LPIPS is not implemented in this build", a->lpips);
-        return 0;
     }
     const char *model = a->model ? a->model : g_getenv("LIIF_MODEL");
     if (!model || !*model) {
@@ -385,12 +384,13 @@ static int write_text(const eval_plan *p, const char *name, const char *text)
 typedef struct {
     liif_model *model;
     liif_engine *engine;
+    liif_lpips *lpips;  /* NULL without --lpips */
     cli_progress *progress;
     eval_sum sums[N_METHODS][MAX_SCALES];
     eval_strip strips[MAX_SCALES];
     int n_strip_images; /* images that go into the strips */
     int images_done;    /* images read successfully */
-    GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim */
+    GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim[,lpips] */
 } eval_run;
 
 /* Buffers of one (image, scale) measurement. */
@@ -412,6 +412,14 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     if (cw - 2 * shave < 11 || chh - 2 * shave < 11)
         return liif_error_set(err, LIIF_ERR_ARG,
                               "%dx%d is too small for SSIM after a %d px border", cw, chh, shave);
+    /* LPIPS (our choice; MODEL.md 4 only fixes AlexNet v0.1 and the [-1,1] inputs): the same
+     * shaved region as PSNR/SSIM, so all three metrics compare the same pixels, but always RGB
+     * (the network reads colour). Too small a region skips the image at this scale. */
+    int lp_w = cw - 2 * shave, lp_h = chh - 2 * shave;
+    if (r->lpips && (lp_w < LIIF_LPIPS_MIN_SIDE || lp_h < LIIF_LPIPS_MIN_SIDE))
+        return liif_error_set(err, LIIF_ERR_ARG, "%dx%d is too small for LPIPS after a %d px border",
+                              cw, chh, shave);
+    liif_lpips_feats *lp_gt = NULL, *lp_pred = NULL;
     eval_bufs b = {0};
     size_t hr_n = (size_t)cw * chh * 3;
     b.crop = g_try_malloc_n(hr_n, sizeof(float));
@@ -439,24 +447,40 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     if (st != LIIF_OK) goto done;
     for (size_t i = 0; i < hr_n; i++) b.model[i] = CLAMP(b.model[i], 0.0f, 1.0f);
 
+    size_t lp_origin = ((size_t)shave * cw + shave) * 3, lp_stride = (size_t)cw * 3;
+    if (r->lpips) { /* the ground truth's features, once for both methods */
+        st = liif_lpips_feats_new(lp_h, lp_w, &lp_gt, err);
+        if (st == LIIF_OK) st = liif_lpips_feats_new(lp_h, lp_w, &lp_pred, err);
+        if (st != LIIF_OK) goto done;
+        liif_lpips_forward_rgb(r->lpips, b.crop + lp_origin, lp_stride, lp_gt);
+    }
     liif_metric_channels mc = liif_protocol_channels(p->protocol);
     const float *pred[N_METHODS] = {b.bicubic, b.model};
     for (int m = 0; m < N_METHODS && st == LIIF_OK; m++) {
-        double psnr, ssim;
+        double psnr, ssim, lpips = 0;
         st = liif_psnr(pred[m], b.crop, cw, chh, shave, mc, &psnr, err);
         if (st == LIIF_OK) st = liif_ssim(pred[m], b.crop, cw, chh, shave, mc, &ssim, err);
         if (st != LIIF_OK) break;
+        if (r->lpips) {
+            liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred);
+            lpips = liif_lpips_compare(r->lpips, lp_pred, lp_gt, NULL);
+        }
         r->sums[m][j].psnr += psnr;
         r->sums[m][j].ssim += ssim;
+        r->sums[m][j].lpips += lpips;
         r->sums[m][j].n++;
-        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f\n", name, s, method_names[m], psnr,
+        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f", name, s, method_names[m], psnr,
                                ssim);
+        if (r->lpips) g_string_append_printf(r->per_image, ",%.6f", lpips);
+        g_string_append_c(r->per_image, '\n');
     }
     if (st == LIIF_OK && strip_row && r->strips[j].px) {
         const float *row[3] = {b.bicubic, b.model, b.crop};
         strip_add_row(&r->strips[j], p, row, cw, chh);
     }
 done:
+    liif_lpips_feats_free(lp_gt);
+    liif_lpips_feats_free(lp_pred);
     g_free(b.crop); g_free(b.lr); g_free(b.model); g_free(b.bicubic);
     return st;
 }
@@ -510,7 +534,17 @@ static int eval_execute(eval_run *r, const eval_plan *p)
         code = CLI_EXIT_RUNTIME;
         goto done;
     }
-    liif_status st = liif_model_load(p->model_path, &r->model, &err);
+    liif_status st = LIIF_OK;
+    if (p->lpips_path) { /* before the model: a bad weights file fails fast, with one message */
+        st = liif_lpips_load(p->lpips_path, &r->lpips, &err);
+        if (st != LIIF_OK) {
+            cli_error("--lpips: %s", err.msg);
+            code = CLI_EXIT_RUNTIME;
+            goto done;
+        }
+        r->lpips->threads = p->threads;
+    }
+    st = liif_model_load(p->model_path, &r->model, &err);
     if (st == LIIF_OK) st = liif_engine_new(r->model, p->backend, &r->engine, note, sizeof note, &err);
     if (st != LIIF_OK) {
         cli_error("%s", err.msg);
@@ -546,10 +580,10 @@ static int eval_execute(eval_run *r, const eval_plan *p)
         code = CLI_EXIT_RUNTIME;
         goto done;
     }
-    char *md = table_markdown(p, r->sums, 0);
+    char *md = table_markdown(p, r->sums, r->lpips != NULL);
     printf("%s", md);
     if (p->out_dir) {
-        char *csv = table_csv(p, r->sums, 0);
+        char *csv = table_csv(p, r->sums, r->lpips != NULL);
         int ok = write_text(p, "table.md", md) && write_text(p, "table.csv", csv) &&
                  write_text(p, "per_image.csv", r->per_image->str);
         for (int j = 0; j < p->n_scales && ok; j++)
@@ -576,11 +610,13 @@ int cli_eval_main(int argc, char **argv)
         g_error_free(gerr);
     } else if (plan_from_args(&a, &p)) {
         eval_run r = {0};
-        r.per_image = g_string_new("image,scale,method,psnr,ssim\n");
+        r.per_image = g_string_new(p.lpips_path ? "image,scale,method,psnr,ssim,lpips\n"
+                                                : "image,scale,method,psnr,ssim\n");
         code = eval_execute(&r, &p);
         for (int j = 0; j < MAX_SCALES; j++) g_free(r.strips[j].px);
         liif_engine_free(r.engine);
         liif_model_free(r.model);
+        liif_lpips_free(r.lpips);
         g_string_free(r.per_image, TRUE);
     }
     g_free(p.model_path); g_free(p.data_dir); g_free(p.out_dir); g_free(p.lpips_path);
