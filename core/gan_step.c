@@ -56,11 +56,7 @@ liif_status gan_gen_load(const char *path, gan_gen **out, liif_error *err)
     liif_status st = liif_model_load(path, &m, err);
     if (st) return st;
     const liif_config *c = &m->cfg;
-    if (c->n_decoders != 2) {
-        liif_model_free(m);
-        return liif_error_set(err, LIIF_ERR_MODEL, "%s: a LIIF-GAN generator needs two decoders (imnet, imnet2)", path);
-    }
-    int R = c->n_resblocks, nconv = 2 * R + 2, L = c->n_hidden + 1;
+    int R = c->n_resblocks, nconv = 2 * R + 2, L = c->n_hidden + 1, nd = c->n_decoders;
     gan_gen *g = calloc(1, sizeof *g);
     if (g) {
         g->cfg = *c;
@@ -82,7 +78,7 @@ liif_status gan_gen_load(const char *path, gan_gen **out, liif_error *err)
         }
     snprintf(prefix, sizeof prefix, "encoder.body.%d", R);
     add_layer(g, prefix, c->n_feats, c->n_feats, 1);
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < nd; d++)
         for (int l = 0; l < L; l++) {
             snprintf(prefix, sizeof prefix, "%s.layers.%d", d ? "imnet2" : "imnet", 2 * l);
             add_layer(g, prefix, m->dec[d].dims[l], m->dec[d].dims[l + 1], 0);
@@ -103,7 +99,7 @@ liif_status gan_gen_load(const char *path, gan_gen **out, liif_error *err)
         const liif_conv *src = i == 0 ? &m->head : (i == nconv - 1 ? &m->tail : &m->body[i - 1]);
         copy_in(&g->p_conv[i], src->w, src->b, 1);
     }
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < nd; d++)
         for (int l = 0; l < L; l++) {
             g->p_dec[d][l] = layer_view(g, g->params, nconv + d * L + l);
             g->g_dec[d][l] = layer_view(g, g->grads, nconv + d * L + l);
@@ -251,7 +247,8 @@ void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const f
     }
     liif_conv3x3_forward(a->feat, a->t + (size_t)R * nf, cv[2 * R + 1].w, cv[2 * R + 1].b, B, h, w, F, F);
     for (size_t i = 0; i < nf; i++) a->feat[i] += a->t[i];
-    for (int d = 0; d < 2; d++) {
+    if (c->n_decoders == 1) memset(a->d2, 0, (size_t)B * C * Q * sizeof(float)); /* LIIF-GAN-S: no decoder 2 */
+    for (int d = 0; d < c->n_decoders; d++) {
         liif_query_forward(a->mlp_in[d], a->lat[d], a->wt[d], source(g, a, d), coord, cell, c, B, h, w, Q);
         const float *x = a->mlp_in[d];
         for (int l = 0; l <= c->n_hidden; l++) {
@@ -272,7 +269,7 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
     size_t nf = (size_t)B * h * w * F, rows = (size_t)B * Q * K;
     memset(a->dsrc[0], 0, nf * sizeof(float));
     memset(a->dsrc[1], 0, nf * sizeof(float));
-    for (int d = 0; d < 2; d++) { /* each decoder sees only its own output's gradient */
+    for (int d = 0; d < c->n_decoders; d++) { /* each decoder sees only its own output's gradient */
         const float *dd = d ? dd2 : dd1;
         if (!dd) continue;
         nchw_to_bqc(a->dpred, dd, B, Q, c->out_dim);
@@ -399,6 +396,8 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
     memset(ws->dd1, 0, n * sizeof(float));
     if (c_d1 != 0.0f) gan_l1_backward(ws->dd1, d1, ws->gt_norm, n, c_d1);
     for (size_t i = 0; i < n; i++) ws->dd2[i] = ws->dfake01[i] * 0.5f;
+    if (g->cfg.n_decoders == 1) /* LIIF-GAN-S: IP = d1 (d2 = 0), every term reaches the one decoder */
+        for (size_t i = 0; i < n; i++) ws->dd1[i] += ws->dd2[i];
     gan_gen_backward(g, ws->gen, ws->dd1, ws->dd2);
 }
 

@@ -28,7 +28,8 @@ typedef struct {
     int64_t step;
 } gan_gen;
 
-/* The generator of a two-decoder model file (liif_model_load's rules: LIIF-GAN / -SF). */
+/* The generator of a model file (liif_model_load's rules): two decoders (LIIF-GAN / -SF) or one
+ * (LIIF-GAN-S: IP = d1, d2 stays 0, and the step sends every loss term into decoder 1). */
 liif_status gan_gen_load(const char *path, gan_gen **out, liif_error *err);
 void gan_gen_free(gan_gen *g);
 const liif_train_tensor *gan_gen_find(const gan_gen *g, const char *name);

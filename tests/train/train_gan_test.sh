@@ -87,6 +87,23 @@ gan-init-liif)
   "$mkpng" in.png 20 16 3 8 gradient || fail mkpng
   "$liif" upscale --model g.safetensors in.png up.png --scale 2 2> err.txt || { cat err.txt; fail "upscale"; }
   ;;
+gan-s)
+  # LIIF-GAN-S: one decoder on the last-layer features, from a plain LIIF model, every term into it
+  config out 2 > run.ini
+  sed -i 's/^init_from = .*/init_from = plain.safetensors/; s/^variant = .*/variant = liif-gan-s/' run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
+  finite_log out/log.csv || { cat out/log.csv; fail "log.csv: a loss is not a finite number"; }
+  grep -aq 'imnet2' out/last.safetensors && fail "a LIIF-GAN-S checkpoint holds imnet2"
+  "$liif" export out/last.safetensors g.safetensors || fail "export"
+  grep -aq '"liif.variant":"liif-gan-s"' g.safetensors || fail "the export lacks liif.variant = liif-gan-s"
+  "$mkpng" in.png 20 16 3 8 gradient || fail mkpng
+  "$liif" upscale --model g.safetensors in.png up.png --scale 2 2> err.txt || { cat err.txt; fail "upscale"; }
+  # a two-decoder model does not fit liif-gan-s
+  sed -i 's/^init_from = .*/init_from = gan.safetensors/; s/^output = .*/output = out2/' run.ini
+  "$liif" train --config run.ini 2> err.txt; rc=$?
+  [ "$rc" -ne 0 ] && [ "$(wc -l < err.txt)" -eq 1 ] && grep -q "is a liif-gan model; the config asks for liif-gan-s" err.txt \
+    || { cat err.txt; fail "a liif-gan init_from for liif-gan-s is not refused in one line"; }
+  ;;
 gan-err-no-vgg)
   config out 2 > run.ini
   sed -i '/^vgg = /d' run.ini

@@ -143,9 +143,9 @@ static int config_parse(const char *text, const char *source, run_config *c)
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
     c->gan = strcmp(c->variant, "liif") != 0;
-    if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-sf"))
-        why = !strcmp(c->variant, "liif-gan-s") ? "variant 'liif-gan-s' (one decoder) is not supported by 'liif train' yet"
-                                                : "'variant' must be liif, liif-gan, liif-gan-s or liif-gan-sf";
+    if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-s") &&
+        strcmp(c->variant, "liif-gan-sf"))
+        why = "'variant' must be liif, liif-gan, liif-gan-s or liif-gan-sf";
     else if (!why && strcmp(c->adv_loss, "non-saturating") && strcmp(c->adv_loss, "minimax"))
         why = "'adv_loss' must be non-saturating or minimax";
     else if (!why && c->gan && (c->patch < 16 || c->patch % 16 || c->patch > c->inp_size))
@@ -266,6 +266,12 @@ static double now_s(void)
  * liif_model_load reads it), then with_train: adam.m.<key> / adam.v.<key> of every generator
  * tensor, disc.* (BN running stats included) and adam.m.disc.* / adam.v.disc.* of D's trainable
  * tensors, metadata gan.g_step / gan.d_step plus extra. fp16 stores the generator as float16. */
+static const char *gen_variant(const gan_gen *g)
+{
+    if (g->cfg.n_decoders == 1) return "liif-gan-s";
+    return g->cfg.dec_source[0] == LIIF_FEAT_MID ? "liif-gan" : "liif-gan-sf";
+}
+
 static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
                             const char *const *extra, int n_extra, liif_error *err)
 {
@@ -308,7 +314,7 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
     snprintf(ds, sizeof ds, "%lld", d ? (long long)d->step : 0LL);
     int nm = 0;
     meta[nm++] = "liif.variant";
-    meta[nm++] = c->dec_source[0] == LIIF_FEAT_MID ? "liif-gan" : "liif-gan-sf";
+    meta[nm++] = gen_variant(g);
     meta[nm++] = "liif.mid_block";
     meta[nm++] = mid;
     meta[nm++] = "liif.local_ensemble";
@@ -436,7 +442,7 @@ static int gan_setup(run *r, const char *resume)
         int two = liif_st_find(f, "imnet2.layers.0.weight") != NULL;
         liif_st_close(f);
         from = c->init_from;
-        if (!two) {
+        if (!two && strcmp(c->variant, "liif-gan-s")) { /* LIIF-GAN-S takes a one-decoder model as it is */
             tmp = g_build_filename(c->output, ".init.safetensors", NULL);
             st = widen_to_gan(c->init_from, tmp, c->variant, &err);
             from = tmp;
@@ -456,9 +462,8 @@ static int gan_setup(run *r, const char *resume)
         cli_error("%s", err.msg);
         return cli_exit_for_status(st);
     }
-    int want_mid = !strcmp(c->variant, "liif-gan"), has_mid = r->g->cfg.dec_source[0] == LIIF_FEAT_MID;
-    if (want_mid != has_mid) {
-        cli_error("%s is a %s model; the config asks for %s", from, has_mid ? "liif-gan" : "liif-gan-sf", c->variant);
+    if (strcmp(gen_variant(r->g), c->variant)) {
+        cli_error("%s is a %s model; the config asks for %s", from, gen_variant(r->g), c->variant);
         return CLI_EXIT_USAGE;
     }
     if (resume) {
@@ -697,10 +702,10 @@ int cli_train_main(int argc, char **argv)
         "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
         "(epochs), epoch_iters=1000, epochs=1000, steps=0 (= epochs * epoch_iters), checkpoint_every=1000, seed=0,\n"
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
-        "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-sf (liif-gan-s not yet),\n"
+        "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
         "vgg=PATH (required: VGG19 safetensors, torchvision keys), disc_nf=64, disc_hidden=100; init_from may be a\n"
-        "plain LIIF model (imnet2 = imnet with a zero last layer) or a two-decoder one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
+        "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *gerr = NULL;
@@ -780,7 +785,7 @@ int cli_export_main(int argc, char **argv)
     liif_error err;
     liif_st_file *f;
     liif_status st = liif_st_open(argv[1], &f, &err);
-    int two = !st && liif_st_find(f, "imnet2.layers.0.weight");
+    int two = !st && (liif_st_find(f, "imnet2.layers.0.weight") || liif_st_meta(f, "gan.g_step")); /* a GAN run */
     long long gan_steps = st ? 0 : meta_ll(f, "gan.g_step");
     if (!st) liif_st_close(f);
     if (!st && two) { /* a GAN run: the generator alone (imnet, imnet2, liif.variant) */
