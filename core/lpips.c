@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
+#include <dnnl.h>
 #include <omp.h>
-#endif
 
 #include "gan_layers.h"
 
@@ -34,7 +33,8 @@ liif_status liif_lpips_new(liif_lpips **out, liif_error *err)
     *out = NULL;
     liif_lpips *lp = calloc(1, sizeof *lp);
     if (!lp) return liif_error_set(err, LIIF_ERR_NOMEM, "LPIPS: out of memory");
-    for (int k = 0; k < LIIF_LPIPS_TAPS; k++) lp->n_params += conv_weights(&liif_lpips_layers[k]) + 2 * (size_t)liif_lpips_layers[k].oc;
+    for (int k = 0; k < LIIF_LPIPS_TAPS; k++)
+        lp->n_params += conv_weights(&liif_lpips_layers[k]) + 2 * (size_t)liif_lpips_layers[k].oc;
     lp->params = calloc(lp->n_params, sizeof(float));
     if (!lp->params) {
         free(lp);
@@ -189,19 +189,27 @@ static void maxpool3s2(float *out, const float *inp, int C, int H, int W)
     }
 }
 
-/* out (oc,OH,OW) = ReLU(conv_k(inp (ic,H,W))): the reference conv on blocks of output channels,
- * one OpenMP task each. */
-static void conv_relu(const liif_lpips *lp, int k, float *out, const float *inp, int H, int W)
+/* oneDNN's sgemm splits its work for omp_get_max_threads() threads and computes only part of a
+ * product when OMP_THREAD_LIMIT grants fewer (see backend_cpu.c): stay within the limit and make
+ * the count the calling thread's default. */
+static int usable_threads(const liif_lpips *lp)
+{
+    int t = lp->threads > 0 ? lp->threads : omp_get_num_procs(), lim = omp_get_thread_limit();
+    t = t < lim ? t : lim;
+    omp_set_num_threads(t);
+    return t;
+}
+
+/* out (oc,OH,OW) = ReLU(conv_k(inp (ic,H,W))), reference: the plain-loop conv (double sums) on
+ * blocks of output channels, one OpenMP task each. */
+static void conv_relu_ref(const liif_lpips *lp, int k, float *out, const float *inp, int H, int W, int threads)
 {
     enum { BLOCK = 8 };
     const liif_lpips_layer *L = &liif_lpips_layers[k];
     int OH = gan_conv_out(H, L->ksize, L->stride, L->pad), OW = gan_conv_out(W, L->ksize, L->stride, L->pad);
     int n_blocks = (L->oc + BLOCK - 1) / BLOCK;
     size_t wblock = (size_t)L->ic * L->ksize * L->ksize;
-#ifdef _OPENMP
-    int threads = lp->threads > 0 ? lp->threads : omp_get_num_procs();
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
-#endif
     for (int i = 0; i < n_blocks; i++) {
         int oc0 = i * BLOCK, noc = L->oc - oc0 < BLOCK ? L->oc - oc0 : BLOCK;
         float *o = out + (size_t)oc0 * OH * OW;
@@ -211,11 +219,53 @@ static void conv_relu(const liif_lpips *lp, int k, float *out, const float *inp,
     }
 }
 
+/* The same, fast: blocks of COL_BLOCK output positions, each an im2col col (K, n) with
+ * K = ic*k*k in the weight's (ic, ky, kx) order, then out[:, block] = W (oc, K) @ col by a
+ * single-threaded sgemm (oneDNN inside an OpenMP parallel region), bias and ReLU. */
+static liif_status conv_relu_fast(const liif_lpips *lp, int k, float *out, const float *inp, int H, int W,
+                                  int threads)
+{
+    enum { COL_BLOCK = 256 };
+    const liif_lpips_layer *L = &liif_lpips_layers[k];
+    int ks = L->ksize, OH = gan_conv_out(H, ks, L->stride, L->pad), OW = gan_conv_out(W, ks, L->stride, L->pad);
+    int K = L->ic * ks * ks, failed = 0;
+    size_t np = (size_t)OH * OW;
+    long n_blocks = (long)((np + COL_BLOCK - 1) / COL_BLOCK);
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        float *col = malloc((size_t)K * COL_BLOCK * sizeof(float));
+        if (!col) failed = 1;
+#pragma omp for schedule(dynamic)
+        for (long blk = 0; blk < n_blocks; blk++) {
+            if (failed) continue;
+            size_t p0 = (size_t)blk * COL_BLOCK;
+            int n = (int)(np - p0 < COL_BLOCK ? np - p0 : COL_BLOCK);
+            for (int r = 0; r < K; r++) { /* row r = (ic, ky, kx); zero outside the image */
+                int ic = r / (ks * ks), ky = r / ks % ks, kx = r % ks;
+                const float *x = inp + (size_t)ic * H * W;
+                float *dst = col + (size_t)r * n;
+                for (int p = 0; p < n; p++) {
+                    int oy = (int)((p0 + p) / OW), ox = (int)((p0 + p) % OW);
+                    int iy = oy * L->stride + ky - L->pad, ix = ox * L->stride + kx - L->pad;
+                    dst[p] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.0f : x[(size_t)iy * W + ix];
+                }
+            }
+            dnnl_sgemm('N', 'N', L->oc, n, K, 1.0f, lp->w[k], K, col, n, 0.0f, out + p0, (int64_t)np);
+            for (int c = 0; c < L->oc; c++) {
+                float *o = out + (size_t)c * np + p0, bc = lp->b[k][c];
+                for (int p = 0; p < n; p++) o[p] = o[p] + bc > 0.0f ? o[p] + bc : 0.0f;
+            }
+        }
+        free(col);
+    }
+    return failed ? LIIF_ERR_NOMEM : LIIF_OK;
+}
+
 /* The AlexNet part, from f->x (already scaled). */
-static void features(const liif_lpips *lp, liif_lpips_feats *f)
+static liif_status features(const liif_lpips *lp, liif_lpips_feats *f, liif_error *err)
 {
     const float *in = f->x;
-    int h = f->H, w = f->W, c = 3;
+    int h = f->H, w = f->W, c = 3, threads = usable_threads(lp);
     for (int k = 0; k < LIIF_LPIPS_TAPS; k++) {
         if (liif_lpips_layers[k].pool_before) {
             maxpool3s2(f->pool[k], in, c, h, w);
@@ -223,23 +273,29 @@ static void features(const liif_lpips *lp, liif_lpips_feats *f)
             h = pool_out(h);
             w = pool_out(w);
         }
-        conv_relu(lp, k, f->tap[k], in, h, w);
+        if (lp->reference) {
+            conv_relu_ref(lp, k, f->tap[k], in, h, w, threads);
+        } else if (conv_relu_fast(lp, k, f->tap[k], in, h, w, threads) != LIIF_OK) {
+            return liif_error_set(err, LIIF_ERR_NOMEM, "LPIPS: out of memory for the im2col blocks");
+        }
         in = f->tap[k];
         c = f->c[k];
         h = f->h[k];
         w = f->w[k];
     }
+    return LIIF_OK;
 }
 
-void liif_lpips_forward(const liif_lpips *lp, const float *x, liif_lpips_feats *f)
+liif_status liif_lpips_forward(const liif_lpips *lp, const float *x, liif_lpips_feats *f, liif_error *err)
 {
     size_t plane = (size_t)f->H * f->W;
     for (int c = 0; c < 3; c++)
         for (size_t i = 0; i < plane; i++) f->x[c * plane + i] = (x[c * plane + i] - lpips_shift[c]) / lpips_scale[c];
-    features(lp, f);
+    return features(lp, f, err);
 }
 
-void liif_lpips_forward_rgb(const liif_lpips *lp, const float *rgb, size_t stride, liif_lpips_feats *f)
+liif_status liif_lpips_forward_rgb(const liif_lpips *lp, const float *rgb, size_t stride, liif_lpips_feats *f,
+                                   liif_error *err)
 {
     size_t plane = (size_t)f->H * f->W;
     for (int y = 0; y < f->H; y++)
@@ -248,7 +304,7 @@ void liif_lpips_forward_rgb(const liif_lpips *lp, const float *rgb, size_t strid
                 float v = 2.0f * rgb[(size_t)y * stride + 3 * (size_t)x + c] - 1.0f; /* lpips normalize=True */
                 f->x[c * plane + (size_t)y * f->W + x] = (v - lpips_shift[c]) / lpips_scale[c];
             }
-    features(lp, f);
+    return features(lp, f, err);
 }
 
 double liif_lpips_compare(const liif_lpips *lp, const liif_lpips_feats *a, const liif_lpips_feats *b,
@@ -285,11 +341,9 @@ liif_status liif_lpips_distance(const liif_lpips *lp, const float *x0, const flo
     liif_lpips_feats *a = NULL, *b = NULL;
     liif_status st = liif_lpips_feats_new(H, W, &a, err);
     if (st == LIIF_OK) st = liif_lpips_feats_new(H, W, &b, err);
-    if (st == LIIF_OK) {
-        liif_lpips_forward(lp, x0, a);
-        liif_lpips_forward(lp, x1, b);
-        *dist = liif_lpips_compare(lp, a, b, per_layer);
-    }
+    if (st == LIIF_OK) st = liif_lpips_forward(lp, x0, a, err);
+    if (st == LIIF_OK) st = liif_lpips_forward(lp, x1, b, err);
+    if (st == LIIF_OK) *dist = liif_lpips_compare(lp, a, b, per_layer);
     liif_lpips_feats_free(a);
     liif_lpips_feats_free(b);
     return st;

@@ -36,6 +36,8 @@ typedef struct {
     float *params;               /* one allocation holding all of them */
     size_t n_params;
     int threads;                 /* OpenMP threads of the convs; 0: all cores */
+    int reference;               /* 1: plain-loop convs with double sums (the oracle); 0 (default):
+                                  * im2col + oneDNN sgemm, float sums like PyTorch's */
 } liif_lpips;
 
 /* Zero weights (the caller fills w, b, lin). */
@@ -64,11 +66,13 @@ typedef struct {
 liif_status liif_lpips_feats_new(int H, int W, liif_lpips_feats **out, liif_error *err);
 void liif_lpips_feats_free(liif_lpips_feats *f);
 
-/* Forward of x (3,H,W), values in [-1,1] (the LPIPS input range), into f (made for H x W). */
-void liif_lpips_forward(const liif_lpips *lp, const float *x, liif_lpips_feats *f);
+/* Forward of x (3,H,W), values in [-1,1] (the LPIPS input range), into f (made for H x W).
+ * Fails only with LIIF_ERR_NOMEM (the fast convs' im2col blocks). */
+liif_status liif_lpips_forward(const liif_lpips *lp, const float *x, liif_lpips_feats *f, liif_error *err);
 /* Forward of an interleaved RGB image in [0,1] (rows of `stride` floats, pixel (x,y) at
  * rgb[y*stride + 3x]), mapped to [-1,1] as 2v - 1, into f (made for its h x w). */
-void liif_lpips_forward_rgb(const liif_lpips *lp, const float *rgb, size_t stride, liif_lpips_feats *f);
+liif_status liif_lpips_forward_rgb(const liif_lpips *lp, const float *rgb, size_t stride, liif_lpips_feats *f,
+                                   liif_error *err);
 /* Distance between two forwards of the same size; per_layer (5, may be NULL) receives res_k.
  * Sums in double. */
 double liif_lpips_compare(const liif_lpips *lp, const liif_lpips_feats *a, const liif_lpips_feats *b,

@@ -72,40 +72,12 @@ static void check_load_errors(liif_lpips *lp, const char *tmp)
     liif_lpips_feats_free(small);
 }
 
-static int write_weights(const char *path)
+/* Taps, per-layer values and distance of x0/x1 against the golden, with the reference or the fast convs. */
+static void check_golden(liif_lpips *lp, const liif_st_file *f, int reference)
 {
-    liif_lpips *lp;
     liif_error err;
-    if (liif_lpips_new(&lp, &err) != LIIF_OK) {
-        printf("FAIL %s\n", err.msg);
-        return 1;
-    }
-    regen(lp, NULL);
-    liif_status st = liif_lpips_save(lp, path, &err);
-    if (st != LIIF_OK) printf("FAIL %s\n", err.msg);
-    liif_lpips_free(lp);
-    return st != LIIF_OK;
-}
-
-int main(int argc, char **argv)
-{
-    /* test-lpips --write-weights PATH: the PRNG weights as a safetensors file (for the eval tests). */
-    if (argc == 3 && !strcmp(argv[1], "--write-weights")) return write_weights(argv[2]);
-    static char dir[1024];
-    snprintf(dir, sizeof dir, "%s/components", argc > 1 ? argv[1] : "../shared/golden");
-    tu_require_dir(dir);
-    tg_dir = dir;
-    liif_st_file *f = tg_open("lpips_alex.safetensors");
-    liif_error err;
-    liif_lpips *lp;
-    if (liif_lpips_new(&lp, &err) != LIIF_OK) {
-        printf("FAIL %s\n", err.msg);
-        return 1;
-    }
-    lp->threads = 2;
-    regen(lp, f);
-    printf("lpips_alex: %zu parameters regenerated and proved against wfirst8/wsum\n", lp->n_params);
-
+    lp->reference = reference;
+    printf("-- %s convs\n", reference ? "reference (plain loops, double sums)" : "fast (im2col + sgemm)");
     const liif_st_tensor *tx = liif_st_find(f, "x0");
     CHECK(tx && tx->ndim == 4 && tx->shape[1] == 3, "x0 shape");
     int H = (int)tx->shape[2], W = (int)tx->shape[3];
@@ -113,10 +85,11 @@ int main(int argc, char **argv)
     liif_lpips_feats *a, *b;
     CHECK(liif_lpips_feats_new(H, W, &a, &err) == LIIF_OK, "%s", err.msg);
     CHECK(liif_lpips_feats_new(H, W, &b, &err) == LIIF_OK, "%s", err.msg);
+    if (!a || !b) exit(1);
     double t0 = tg_seconds();
-    liif_lpips_forward(lp, x0, a);
+    CHECK(liif_lpips_forward(lp, x0, a, &err) == LIIF_OK, "%s", err.msg);
     double t1 = tg_seconds();
-    liif_lpips_forward(lp, x1, b);
+    CHECK(liif_lpips_forward(lp, x1, b, &err) == LIIF_OK, "%s", err.msg);
     double per_layer[LIIF_LPIPS_TAPS];
     double dist = liif_lpips_compare(lp, a, b, per_layer);
 
@@ -154,14 +127,14 @@ int main(int argc, char **argv)
     /* The same images as RGB HWC in [0,1] (the path liif eval uses): the same distance. */
     size_t plane = (size_t)H * W;
     float *rgb0 = malloc(plane * 3 * sizeof(float)), *rgb1 = malloc(plane * 3 * sizeof(float));
-    if (!rgb0 || !rgb1) return 1;
+    if (!rgb0 || !rgb1) exit(1);
     for (size_t p = 0; p < plane; p++)
         for (int c = 0; c < 3; c++) {
             rgb0[p * 3 + c] = (x0[c * plane + p] + 1.0f) * 0.5f;
             rgb1[p * 3 + c] = (x1[c * plane + p] + 1.0f) * 0.5f;
         }
-    liif_lpips_forward_rgb(lp, rgb0, (size_t)W * 3, a);
-    liif_lpips_forward_rgb(lp, rgb1, (size_t)W * 3, b);
+    CHECK(liif_lpips_forward_rgb(lp, rgb0, (size_t)W * 3, a, &err) == LIIF_OK, "%s", err.msg);
+    CHECK(liif_lpips_forward_rgb(lp, rgb1, (size_t)W * 3, b, &err) == LIIF_OK, "%s", err.msg);
     double dist_rgb = liif_lpips_compare(lp, a, b, NULL), self = liif_lpips_compare(lp, a, a, NULL);
     printf("dist via RGB [0,1] %.9f |diff| %.2g; d(x0, x0) = %g\n", dist_rgb, fabs(dist_rgb - want_d), self);
     CHECK(fabs(dist_rgb - want_d) <= 1e-6, "RGB path distance");
@@ -172,14 +145,93 @@ int main(int argc, char **argv)
     free(rgb0);
     free(rgb1);
 
+    printf("%s convs: forward of one %dx%d image %.3f s (%d threads)\n", reference ? "reference" : "fast", W, H,
+           t1 - t0, lp->threads);
+    liif_lpips_feats_free(a);
+    liif_lpips_feats_free(b);
+}
+
+/* Fast against reference convs on two random 97x83 images (several im2col blocks, odd sides). */
+static void check_fast_vs_ref(liif_lpips *lp)
+{
+    enum { H = 97, W = 83 };
+    liif_error err;
+    float *x[2];
+    liif_lpips_feats *ft[2][2];
+    double dist[2];
+    for (int i = 0; i < 2; i++) {
+        x[i] = malloc(3 * H * W * sizeof(float));
+        if (!x[i]) exit(1);
+        tg_prng_fill(x[i], 3 * H * W, 7, i ? "x1" : "x0", TG_SYM, 1.0);
+    }
+    for (size_t j = 0; j < 3 * H * W; j++) x[1][j] = 0.7f * x[1][j] + 0.3f * x[0][j];
+    for (int ref = 0; ref < 2; ref++) {
+        lp->reference = ref;
+        for (int i = 0; i < 2; i++) {
+            CHECK(liif_lpips_feats_new(H, W, &ft[ref][i], &err) == LIIF_OK, "%s", err.msg);
+            if (!ft[ref][i]) exit(1);
+            CHECK(liif_lpips_forward(lp, x[i], ft[ref][i], &err) == LIIF_OK, "%s", err.msg);
+        }
+        dist[ref] = liif_lpips_compare(lp, ft[ref][0], ft[ref][1], NULL);
+    }
+    char what[96];
+    for (int k = 0; k < LIIF_LPIPS_TAPS; k++) {
+        size_t n = (size_t)ft[0][0]->c[k] * ft[0][0]->h[k] * ft[0][0]->w[k];
+        snprintf(what, sizeof what, "%dx%d fast vs reference tap%d [%d,%d,%d] (1e-5 * max|f|)", W, H, k,
+                 ft[0][0]->c[k], ft[0][0]->h[k], ft[0][0]->w[k]);
+        tu_close(what, ft[0][0]->tap[k], ft[1][0]->tap[k], n, 1e-5 * tg_maxabs(ft[1][0]->tap[k], n));
+    }
+    printf("%dx%d distance fast %.9f reference %.9f |diff| %.2g\n", W, H, dist[0], dist[1], fabs(dist[0] - dist[1]));
+    CHECK(fabs(dist[0] - dist[1]) <= 1e-6, "fast vs reference distance");
+    for (int ref = 0; ref < 2; ref++)
+        for (int i = 0; i < 2; i++) liif_lpips_feats_free(ft[ref][i]);
+    free(x[0]);
+    free(x[1]);
+    lp->reference = 0;
+}
+
+static int write_weights(const char *path)
+{
+    liif_lpips *lp;
+    liif_error err;
+    if (liif_lpips_new(&lp, &err) != LIIF_OK) {
+        printf("FAIL %s\n", err.msg);
+        return 1;
+    }
+    regen(lp, NULL);
+    liif_status st = liif_lpips_save(lp, path, &err);
+    if (st != LIIF_OK) printf("FAIL %s\n", err.msg);
+    liif_lpips_free(lp);
+    return st != LIIF_OK;
+}
+
+int main(int argc, char **argv)
+{
+    /* test-lpips --write-weights PATH: the PRNG weights as a safetensors file (for the eval tests). */
+    if (argc == 3 && !strcmp(argv[1], "--write-weights")) return write_weights(argv[2]);
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/components", argc > 1 ? argv[1] : "../shared/golden");
+    tu_require_dir(dir);
+    tg_dir = dir;
+    liif_st_file *f = tg_open("lpips_alex.safetensors");
+    liif_error err;
+    liif_lpips *lp;
+    if (liif_lpips_new(&lp, &err) != LIIF_OK) {
+        printf("FAIL %s\n", err.msg);
+        return 1;
+    }
+    lp->threads = 2;
+    regen(lp, f);
+    printf("lpips_alex: %zu parameters regenerated and proved against wfirst8/wsum\n", lp->n_params);
+
+    check_golden(lp, f, 1);
+    check_golden(lp, f, 0);
+    check_fast_vs_ref(lp);
+
     char tmp[1024];
     const char *td = getenv("TMPDIR");
     snprintf(tmp, sizeof tmp, "%s/test-lpips-%ld.safetensors", td && *td ? td : "/tmp", (long)getpid());
     check_load_errors(lp, tmp);
-    printf("lpips_alex: forward of one %dx%d image %.3f s (%d threads)\n", W, H, t1 - t0, lp->threads);
-
-    liif_lpips_feats_free(a);
-    liif_lpips_feats_free(b);
     liif_lpips_free(lp);
     liif_st_close(f);
     return tu_finish("lpips");

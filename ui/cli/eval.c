@@ -451,8 +451,8 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     if (r->lpips) { /* the ground truth's features, once for both methods */
         st = liif_lpips_feats_new(lp_h, lp_w, &lp_gt, err);
         if (st == LIIF_OK) st = liif_lpips_feats_new(lp_h, lp_w, &lp_pred, err);
+        if (st == LIIF_OK) st = liif_lpips_forward_rgb(r->lpips, b.crop + lp_origin, lp_stride, lp_gt, err);
         if (st != LIIF_OK) goto done;
-        liif_lpips_forward_rgb(r->lpips, b.crop + lp_origin, lp_stride, lp_gt);
     }
     liif_metric_channels mc = liif_protocol_channels(p->protocol);
     const float *pred[N_METHODS] = {b.bicubic, b.model};
@@ -462,7 +462,8 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
         if (st == LIIF_OK) st = liif_ssim(pred[m], b.crop, cw, chh, shave, mc, &ssim, err);
         if (st != LIIF_OK) break;
         if (r->lpips) {
-            liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred);
+            st = liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred, err);
+            if (st != LIIF_OK) break;
             lpips = liif_lpips_compare(r->lpips, lp_pred, lp_gt, NULL);
         }
         r->sums[m][j].psnr += psnr;
