@@ -15,7 +15,7 @@ SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 MIRROR=${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 # What the whole project needs to build and test in the root; changing this list re-runs apt.
-PKGS="gimp libgimp-3.0-dev meson ninja-build gcc g++ pkg-config libpng-dev libglib2.0-dev libdnnl-dev
+PKGS="gimp libgimp-3.0-dev meson ninja-build gcc g++ pkg-config libpng-dev libjpeg-dev libglib2.0-dev libdnnl-dev
  gettext python3 python3-gi xvfb xauth imagemagick xdotool x11-utils locales"
 PKGS=$(echo $PKGS)
 
