@@ -696,6 +696,7 @@ int cli_train_main(int argc, char **argv)
         {"resume", 'r', 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run of a checkpoint", "CKPT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
+    g_set_prgname("liif train");
     GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU)");
     g_option_context_set_description(ctx,
         "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
@@ -767,6 +768,7 @@ int cli_export_main(int argc, char **argv)
         {"fp16", 0, 0, G_OPTION_ARG_NONE, &fp16, "Store the weights as float16", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
+    g_set_prgname("liif export");
     GOptionContext *ctx = g_option_context_new("CKPT OUT.safetensors - write a checkpoint's generator for 'liif upscale'");
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *gerr = NULL;
