@@ -408,12 +408,6 @@ static size_t cpu_bytes_per_tile_px(const liif_backend *be, const liif_model *m)
     return ((size_t)c->n_feats * 6 + (size_t)c->hidden[0] * c->n_decoders + c->in_ch) * sizeof(float);
 }
 
-static size_t cpu_bytes_per_query(const liif_backend *be, const liif_model *m)
-{
-    (void)be; (void)m;
-    return 0; /* decoder buffers are per thread and fixed */
-}
-
 static const float *cpu_features(liif_backend *be, int mid)
 {
     const cpu_backend *cb = (const cpu_backend *)be;
@@ -437,7 +431,6 @@ liif_backend *liif_backend_cpu_new(int threads)
     cb->base.encode = cpu_encode;
     cb->base.decode = cpu_decode;
     cb->base.bytes_per_tile_px = cpu_bytes_per_tile_px;
-    cb->base.bytes_per_query = cpu_bytes_per_query;
     cb->base.features = cpu_features;
     cb->base.destroy = cpu_destroy;
     cb->base.threads = threads > 0 ? threads : omp_get_num_procs();

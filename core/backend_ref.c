@@ -206,12 +206,6 @@ static size_t ref_bytes_per_tile_px(const liif_backend *be, const liif_model *m)
     return (size_t)m->cfg.n_feats * 5 * sizeof(float);
 }
 
-static size_t ref_bytes_per_query(const liif_backend *be, const liif_model *m)
-{
-    (void)be; (void)m;
-    return 0;
-}
-
 static void ref_destroy(liif_backend *be)
 {
     ref_backend *rb = (ref_backend *)be;
@@ -228,7 +222,6 @@ liif_backend *liif_backend_ref_new(void)
     rb->base.encode = ref_encode;
     rb->base.decode = ref_decode;
     rb->base.bytes_per_tile_px = ref_bytes_per_tile_px;
-    rb->base.bytes_per_query = ref_bytes_per_query;
     rb->base.features = ref_features;
     rb->base.destroy = ref_destroy;
     rb->base.threads = 1;

@@ -92,9 +92,8 @@ struct liif_backend {
     /* Decode a job into out: float RGB HWC in [0,1], rows out_stride floats apart. */
     liif_status (*decode)(liif_backend *be, const liif_model *m, const liif_decode_job *job,
                           float *out, size_t out_stride, liif_error *err);
-    /* Bytes of working memory per LR tile pixel and per query of a batch (for tile planning). */
+    /* Bytes of working memory per LR tile pixel (for tile planning; decoder buffers are fixed per call). */
     size_t (*bytes_per_tile_px)(const liif_backend *be, const liif_model *m);
-    size_t (*bytes_per_query)(const liif_backend *be, const liif_model *m);
     /* Tests: the current tile's encoder features, [th, tw, F] HWC in host memory (mid = 1: the
      * mid-layer features, NULL when the model has none). */
     const float *(*features)(liif_backend *be, int mid);

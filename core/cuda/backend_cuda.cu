@@ -352,15 +352,6 @@ static size_t cuda_bytes_per_tile_px(const liif_backend *be, const liif_model *m
     return encoder_floats_per_px(&m->cfg) * sizeof(float);
 }
 
-static size_t cuda_bytes_per_query(const liif_backend *be, const liif_model *m)
-{
-    (void)be;
-    const liif_config *c = &m->cfg;
-    size_t ns = c->local_ensemble ? 4 : 1;
-    /* two activation buffers (the plain path's are as wide as the input), geometry, total and rgb */
-    return (ns * (2 * (size_t)widest(c, 1) + 1 + 2 + 4 + 1) + 6) * sizeof(float);
-}
-
 /* Device memory a tile may take now: the free memory plus what the encoder buffers already hold,
  * less the decoder's buffers, the im2col buffer and a margin for cuBLAS's workspace. */
 static size_t cuda_memory_budget(const liif_backend *be)
@@ -465,7 +456,6 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
     cb->base.encode = cuda_encode;
     cb->base.decode = cuda_decode;
     cb->base.bytes_per_tile_px = cuda_bytes_per_tile_px;
-    cb->base.bytes_per_query = cuda_bytes_per_query;
     cb->base.memory_budget = cuda_memory_budget;
     cb->base.features = cuda_features;
     cb->base.destroy = cuda_destroy;
