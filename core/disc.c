@@ -256,9 +256,26 @@ liif_status gan_disc_acts_new(const gan_disc *d, int B, gan_disc_acts **out, lii
     return LIIF_OK;
 }
 
+liif_status gan_disc_acts_use_cpu(const gan_disc *d, gan_disc_acts *a, int threads, liif_error *err)
+{
+    size_t max_col = 0, max_w = (size_t)d->hidden;
+    for (int i = 0; i < GAN_DISC_STAGES; i++) {
+        const gan_disc_stage *st = &d->p.st[i];
+        size_t col = gan_conv2d_col_size(st->ic, st->side_in, st->side_in, st->k, st->stride, 1);
+        size_t w = (size_t)st->oc * st->ic * st->k * st->k + st->oc;
+        max_col = col > max_col ? col : max_col;
+        max_w = w > max_w ? w : max_w;
+    }
+    gan_cpu_free(a->cpu);
+    if (!(a->cpu = gan_cpu_new(max_col, max_w, threads)))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "discriminator: out of memory for the convolution scratch");
+    return LIIF_OK;
+}
+
 void gan_disc_acts_free(gan_disc_acts *a)
 {
     if (!a) return;
+    gan_cpu_free(a->cpu);
     free(a->mem);
     free(a);
 }
@@ -274,8 +291,12 @@ void gan_disc_forward(gan_disc *d, gan_disc_acts *a, const float *inp)
         const gan_disc_stage *st = &d->p.st[i];
         int S = st->side_out;
         size_t n = (size_t)B * st->oc * S * S;
-        gan_conv2d_forward(a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc, st->k,
-                           st->stride, 1);
+        if (a->cpu)
+            gan_conv2d_forward_cpu(a->cpu, a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc,
+                                   st->k, st->stride, 1);
+        else
+            gan_conv2d_forward(a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc, st->k,
+                               st->stride, 1);
         if (st->gamma)
             gan_batchnorm_forward(a->act[i], a->mean[i], a->rstd[i], st->rmean, st->rvar, a->pre[i], st->gamma,
                                   st->beta, B, st->oc, S * S, d->momentum, d->eps);
@@ -327,8 +348,12 @@ void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, floa
         } else {
             dprev = dinp;
         }
-        gan_conv2d_backward(dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x, st->w, B, st->ic,
-                            st->side_in, st->side_in, st->oc, st->k, st->stride, 1);
+        if (a->cpu)
+            gan_conv2d_backward_cpu(a->cpu, dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x,
+                                    st->w, B, st->ic, st->side_in, st->side_in, st->oc, st->k, st->stride, 1);
+        else
+            gan_conv2d_backward(dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x, st->w, B,
+                                st->ic, st->side_in, st->side_in, st->oc, st->k, st->stride, 1);
         if (i) {
             other = dpre;
             dx = dprev;

@@ -74,10 +74,14 @@ typedef struct {
     float *h1;                          /* (B,M) linear1 after LeakyReLU */
     float *logits;                      /* (B) */
     float *da, *db;                     /* backward scratch, (B, max Wi*S*S) each */
+    struct gan_cpu *cpu;                /* fast convolutions' scratch; NULL: the reference layers run */
 } gan_disc_acts;
 
 liif_status gan_disc_acts_new(const gan_disc *d, int B, gan_disc_acts **out, liif_error *err);
 void gan_disc_acts_free(gan_disc_acts *a);
+/* Run the convolutions with the fast CPU ops (gan_conv2d_*_cpu) on `threads` threads (0 = all
+ * cores) from now on. */
+liif_status gan_disc_acts_use_cpu(const gan_disc *d, gan_disc_acts *a, int threads, liif_error *err);
 
 /* Train-mode forward of inp (B,C,P,P): batch statistics, running stats updated once;
  * fills a->logits (B). */

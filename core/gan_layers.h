@@ -70,4 +70,23 @@ void gan_l1_backward(float *da, const float *a, const float *b, size_t n, float 
 void gan_adam_update(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
                      double beta1, double beta2, double eps);
 
+/* ------------------------------------------------------------------ fast CPU convolutions
+ * Same contracts as gan_conv2d_forward/backward; per-sample im2col + oneDNN sgemm, samples spread
+ * over threads. Results differ from the reference by float summation order only (the reference
+ * sums in double) and are deterministic for a given thread count. */
+typedef struct gan_cpu gan_cpu;
+
+/* Floats of one sample's im2col for a convolution of this shape (the max_col a gan_cpu needs). */
+size_t gan_conv2d_col_size(int IC, int H, int W, int k, int stride, int pad);
+/* Scratch for convolutions whose im2col needs at most max_col floats per sample and whose weight
+ * and bias gradients hold at most max_w floats, on `threads` threads (0 = all cores, never above
+ * OMP_THREAD_LIMIT). NULL when out of memory. */
+gan_cpu *gan_cpu_new(size_t max_col, size_t max_w, int threads);
+void gan_cpu_free(gan_cpu *cpu);
+void gan_conv2d_forward_cpu(gan_cpu *cpu, float *out, const float *inp, const float *weight, const float *bias, int B,
+                            int IC, int H, int W, int OC, int k, int stride, int pad);
+void gan_conv2d_backward_cpu(gan_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, int B, int IC, int H, int W, int OC, int k,
+                             int stride, int pad);
+
 #endif

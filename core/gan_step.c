@@ -195,9 +195,19 @@ liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_g
     return LIIF_OK;
 }
 
+liif_status gan_gen_acts_use_cpu(const gan_gen *g, gan_gen_acts *a, int threads, liif_error *err)
+{
+    int F = g->cfg.n_feats, C = g->cfg.in_ch;
+    liif_train_cpu_free(a->cpu);
+    if (!(a->cpu = liif_train_cpu_new(C > F ? C : F, F, threads)))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "generator: out of memory for the convolution scratch");
+    return LIIF_OK;
+}
+
 void gan_gen_acts_free(gan_gen_acts *a)
 {
     if (!a) return;
+    liif_train_cpu_free(a->cpu);
     free(a->mem);
     free(a->lat[0]);
     free(a);
@@ -227,6 +237,33 @@ static void nchw_to_bqc(float *dst, const float *src, int B, int Q, int C)
             for (int c = 0; c < C; c++) dst[((size_t)b * Q + q) * C + c] = src[((size_t)b * C + c) * Q + q];
 }
 
+/* The generator's layers: the fast CPU ops when the activations have their scratch, else the reference. */
+static void conv_fwd(gan_gen_acts *a, float *out, const float *inp, const liif_train_layer *L, int IC, int OC)
+{
+    if (a->cpu) liif_conv3x3_forward_cpu(a->cpu, out, inp, L->w, L->b, a->B, a->h, a->w, IC, OC);
+    else liif_conv3x3_forward(out, inp, L->w, L->b, a->B, a->h, a->w, IC, OC);
+}
+
+static void conv_bwd(gan_gen_acts *a, float *dinp, const liif_train_layer *dL, const float *dout, const float *inp,
+                     const liif_train_layer *L, int IC, int OC)
+{
+    if (a->cpu) liif_conv3x3_backward_cpu(a->cpu, dinp, dL->w, dL->b, dout, inp, L->w, a->B, a->h, a->w, IC, OC);
+    else liif_conv3x3_backward(dinp, dL->w, dL->b, dout, inp, L->w, a->B, a->h, a->w, IC, OC);
+}
+
+static void linear_fwd(const gan_gen_acts *a, float *out, const float *inp, const liif_train_layer *L, int N)
+{
+    if (a->cpu) liif_linear_forward_cpu(out, inp, L->w, L->b, N, L->ic, L->oc);
+    else liif_linear_forward(out, inp, L->w, L->b, N, L->ic, L->oc);
+}
+
+static void linear_bwd(const gan_gen_acts *a, float *dinp, const liif_train_layer *dL, const float *dout,
+                       const float *inp, const liif_train_layer *L, int N)
+{
+    if (a->cpu) liif_linear_backward_cpu(dinp, dL->w, dL->b, dout, inp, L->w, N, L->ic, L->oc);
+    else liif_linear_backward(dinp, dL->w, dL->b, dout, inp, L->w, N, L->ic, L->oc);
+}
+
 void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const float *coord, const float *cell)
 {
     const liif_config *c = &g->cfg;
@@ -237,15 +274,15 @@ void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const f
             for (int i = 0; i < h * w; i++)
                 a->x[((size_t)b * h * w + i) * C + ch] = (lr[((size_t)b * C + ch) * h * w + i] - 0.5f) / 0.5f;
     const liif_train_layer *cv = g->p_conv;
-    liif_conv3x3_forward(a->t, a->x, cv[0].w, cv[0].b, B, h, w, C, F);
+    conv_fwd(a, a->t, a->x, &cv[0], C, F);
     for (int r = 0; r < R; r++) {
         float *tin = a->t + (size_t)r * nf, *tout = tin + nf, *act = a->r + (size_t)r * nf;
-        liif_conv3x3_forward(act, tin, cv[1 + 2 * r].w, cv[1 + 2 * r].b, B, h, w, F, F);
+        conv_fwd(a, act, tin, &cv[1 + 2 * r], F, F);
         liif_relu_forward(act, act, nf);
-        liif_conv3x3_forward(tout, act, cv[2 + 2 * r].w, cv[2 + 2 * r].b, B, h, w, F, F);
+        conv_fwd(a, tout, act, &cv[2 + 2 * r], F, F);
         for (size_t i = 0; i < nf; i++) tout[i] += tin[i];
     }
-    liif_conv3x3_forward(a->feat, a->t + (size_t)R * nf, cv[2 * R + 1].w, cv[2 * R + 1].b, B, h, w, F, F);
+    conv_fwd(a, a->feat, a->t + (size_t)R * nf, &cv[2 * R + 1], F, F);
     for (size_t i = 0; i < nf; i++) a->feat[i] += a->t[i];
     if (c->n_decoders == 1) memset(a->d2, 0, (size_t)B * C * Q * sizeof(float)); /* LIIF-GAN-S: no decoder 2 */
     for (int d = 0; d < c->n_decoders; d++) {
@@ -253,7 +290,7 @@ void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const f
         const float *x = a->mlp_in[d];
         for (int l = 0; l <= c->n_hidden; l++) {
             const liif_train_layer *L = &g->p_dec[d][l];
-            liif_linear_forward(a->mlp_h[d][l], x, L->w, L->b, (int)rows, L->ic, L->oc);
+            linear_fwd(a, a->mlp_h[d][l], x, L, (int)rows);
             if (l < c->n_hidden) liif_relu_forward(a->mlp_h[d][l], a->mlp_h[d][l], rows * L->oc);
             x = a->mlp_h[d][l];
         }
@@ -281,7 +318,7 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
             if (l < c->n_hidden) liif_relu_backward(dy, dy, a->mlp_h[d][l], rows * L->oc);
             const float *x = l ? a->mlp_h[d][l - 1] : a->mlp_in[d];
             memset(dx, 0, rows * L->ic * sizeof(float));
-            liif_linear_backward(dx, dL->w, dL->b, dy, x, L->w, (int)rows, L->ic, L->oc);
+            linear_bwd(a, dx, dL, dy, x, L, (int)rows);
             float *tmp = dy;
             dy = dx;
             dx = tmp;
@@ -293,19 +330,18 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
     /* encoder: dsrc[1] is d feat, dsrc[0] d(t[mid_block + 1]) */
     const liif_train_layer *cv = g->p_conv, *gc = g->g_conv;
     memset(a->dt, 0, nf * sizeof(float));
-    liif_conv3x3_backward(a->dt, gc[2 * R + 1].w, gc[2 * R + 1].b, a->dsrc[1], a->t + (size_t)R * nf, cv[2 * R + 1].w,
-                          B, h, w, F, F);
+    conv_bwd(a, a->dt, &gc[2 * R + 1], a->dsrc[1], a->t + (size_t)R * nf, &cv[2 * R + 1], F, F);
     for (int r = R - 1; r >= 0; r--) {
         if (r == c->mid_block) /* dt is d(t[r+1]): add the mid-layer decoder's part */
             for (size_t i = 0; i < nf; i++) a->dt[i] += a->dsrc[0][i];
         float *tin = a->t + (size_t)r * nf, *act = a->r + (size_t)r * nf;
         memset(a->dr, 0, nf * sizeof(float));
-        liif_conv3x3_backward(a->dr, gc[2 + 2 * r].w, gc[2 + 2 * r].b, a->dt, act, cv[2 + 2 * r].w, B, h, w, F, F);
+        conv_bwd(a, a->dr, &gc[2 + 2 * r], a->dt, act, &cv[2 + 2 * r], F, F);
         liif_relu_backward(a->dr, a->dr, act, nf);
-        liif_conv3x3_backward(a->dt, gc[1 + 2 * r].w, gc[1 + 2 * r].b, a->dr, tin, cv[1 + 2 * r].w, B, h, w, F, F);
+        conv_bwd(a, a->dt, &gc[1 + 2 * r], a->dr, tin, &cv[1 + 2 * r], F, F);
     }
     for (size_t i = 0; i < nf; i++) a->dt[i] += a->dsrc[1][i]; /* global skip */
-    liif_conv3x3_backward(NULL, gc[0].w, gc[0].b, a->dt, a->x, cv[0].w, B, h, w, C, F);
+    conv_bwd(a, NULL, &gc[0], a->dt, a->x, &cv[0], C, F);
 }
 
 /* ------------------------------------------------------------------ the step */
@@ -347,6 +383,16 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     ws->dz = p + 3 * B;
     *out = ws;
     return LIIF_OK;
+}
+
+liif_status gan_step_ws_use_cpu(const gan_gen *g, const gan_disc *d, const gan_vgg *v, gan_step_ws *ws, int threads,
+                                liif_error *err)
+{
+    liif_status st = gan_gen_acts_use_cpu(g, ws->gen, threads, err);
+    if (!st) st = gan_disc_acts_use_cpu(d, ws->disc, threads, err);
+    if (!st) st = gan_vgg_acts_use_cpu(v, ws->vgg_fake, threads, err);
+    if (!st) st = gan_vgg_acts_use_cpu(v, ws->vgg_real, threads, err);
+    return st;
 }
 
 void gan_step_ws_free(gan_step_ws *ws)

@@ -55,10 +55,14 @@ typedef struct {
     float *dmlp_a, *dmlp_b;           /* (B,Q,K,maxw) */
     float *dsrc[2];                   /* (B,h,w,F) gradient of each feature source */
     float *dt, *dr;                   /* (B,h,w,F) */
+    liif_train_cpu *cpu;              /* fast CPU ops' scratch; NULL: the reference layers run */
 } gan_gen_acts;
 
 liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_gen_acts **out, liif_error *err);
 void gan_gen_acts_free(gan_gen_acts *a);
+/* Run the generator with the fast CPU ops (liif_conv3x3_*_cpu, liif_linear_*_cpu) on `threads`
+ * threads (0 = all cores) from now on. */
+liif_status gan_gen_acts_use_cpu(const gan_gen *g, gan_gen_acts *a, int threads, liif_error *err);
 
 /* lr (B,C,h,w) NCHW in [0,1]; coord, cell (B,Q,2). Fills a->d1, a->d2 (B,C,P,P). */
 void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const float *coord, const float *cell);
@@ -94,6 +98,9 @@ typedef struct {
 liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, int B, int h, int w, int P,
                             gan_step_ws **out, liif_error *err);
 void gan_step_ws_free(gan_step_ws *ws);
+/* The generator, the discriminator and VGG19 of this workspace use the fast CPU ops from now on. */
+liif_status gan_step_ws_use_cpu(const gan_gen *g, const gan_disc *d, const gan_vgg *v, gan_step_ws *ws, int threads,
+                                liif_error *err);
 
 /* Generator half (steps 1-5 of the golden README, no Adam): forward of G, D (train mode,
  * parameters frozen, running stats updated) and VGG on fake01 = ip*0.5 + 0.5 with

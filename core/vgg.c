@@ -193,9 +193,27 @@ liif_status gan_vgg_acts_new(const gan_vgg *v, int B, int H, int W, gan_vgg_acts
     return LIIF_OK;
 }
 
+liif_status gan_vgg_acts_use_cpu(const gan_vgg *v, gan_vgg_acts *a, int threads, liif_error *err)
+{
+    size_t max_col = 1, max_w = 1;
+    for (int i = 0; i <= v->last; i++) {
+        const gan_vgg_module *m = &v->mod[i];
+        if (m->kind != GAN_VGG_CONV) continue;
+        int h = i ? a->side_h[i - 1] : a->H, w = i ? a->side_w[i - 1] : a->W;
+        size_t col = gan_conv2d_col_size(m->ic, h, w, 3, 1, 1), wsz = (size_t)m->oc * m->ic * 9 + m->oc;
+        max_col = col > max_col ? col : max_col;
+        max_w = wsz > max_w ? wsz : max_w;
+    }
+    gan_cpu_free(a->cpu);
+    if (!(a->cpu = gan_cpu_new(max_col, max_w, threads)))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "VGG19: out of memory for the convolution scratch");
+    return LIIF_OK;
+}
+
 void gan_vgg_acts_free(gan_vgg_acts *a)
 {
     if (!a) return;
+    gan_cpu_free(a->cpu);
     free(a->mem);
     free(a->arg);
     free(a);
@@ -225,7 +243,10 @@ void gan_vgg_forward(const gan_vgg *v, gan_vgg_acts *a, const float *img)
         const gan_vgg_module *m = &v->mod[i];
         size_t n = (size_t)B * m->oc * a->side_h[i] * a->side_w[i];
         switch (m->kind) {
-        case GAN_VGG_CONV: gan_conv2d_forward(a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1); break;
+        case GAN_VGG_CONV:
+            if (a->cpu) gan_conv2d_forward_cpu(a->cpu, a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
+            else gan_conv2d_forward(a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
+            break;
         case GAN_VGG_RELU:
             for (size_t k = 0; k < n; k++) a->out[i][k] = x[k] > 0.0f ? x[k] : 0.0f;
             break;
@@ -253,6 +274,7 @@ void gan_vgg_backward(const gan_vgg *v, gan_vgg_acts *a, const float *dout, floa
         }
         memset(other, 0, nin * sizeof(float));
         if (m->kind == GAN_VGG_POOL) gan_maxpool2x2_backward(other, dcur, a->pool_arg[i], B, m->ic, h, w);
+        else if (a->cpu) gan_conv2d_backward_cpu(a->cpu, other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
         else gan_conv2d_backward(other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
         float *t = dcur;
         dcur = other;

@@ -56,10 +56,14 @@ typedef struct {
     int32_t *pool_arg[GAN_VGG19_MODULES]; /* (B,Ci,Hi,Wi) for pool modules, else NULL */
     int side_h[GAN_VGG19_MODULES], side_w[GAN_VGG19_MODULES], ch[GAN_VGG19_MODULES];
     float *da, *db;                      /* backward scratch */
+    struct gan_cpu *cpu;                 /* fast convolutions' scratch; NULL: the reference layers run */
 } gan_vgg_acts;
 
 liif_status gan_vgg_acts_new(const gan_vgg *v, int B, int H, int W, gan_vgg_acts **out, liif_error *err);
 void gan_vgg_acts_free(gan_vgg_acts *a);
+/* Run the convolutions with the fast CPU ops (gan_conv2d_*_cpu) on `threads` threads (0 = all
+ * cores) from now on. */
+liif_status gan_vgg_acts_use_cpu(const gan_vgg *v, gan_vgg_acts *a, int threads, liif_error *err);
 /* The output (B,C_last,H_last,W_last) of the last forward and its element count. */
 const float *gan_vgg_output(const gan_vgg *v, const gan_vgg_acts *a, size_t *n);
 

@@ -54,6 +54,8 @@ static void check_grads(const gan_disc *d, const liif_st_file *f, const char *wh
     }
 }
 
+static int use_cpu;
+
 static void run_case(const char *file, int prng)
 {
     liif_error err;
@@ -75,6 +77,7 @@ static void run_case(const char *file, int prng)
     int B = (int)(nin / (3 * 48 * 48));
     gan_disc_acts *a;
     CHECK(gan_disc_acts_new(d, B, &a, &err) == LIIF_OK, "%s", err.msg);
+    if (use_cpu) CHECK(gan_disc_acts_use_cpu(d, a, 0, &err) == LIIF_OK, "%s", err.msg);
 
     double t0 = tg_seconds();
     gan_disc_forward(d, a, inp);
@@ -121,6 +124,8 @@ int main(int argc, char **argv)
     tu_require_dir(dir);
     tg_dir = dir;
     const char *which = argc > 2 ? argv[2] : "w8";
+    use_cpu = argc > 3 && !strcmp(argv[3], "cpu"); /* the fast convolutions instead of the reference */
+    printf("ops: %s\n", use_cpu ? "fast CPU (im2col + sgemm)" : "reference");
     if (!strcmp(which, "w8")) run_case("disc_w8_p48.safetensors", 0);
     else run_case("disc_full_p48.safetensors", 1);
     return tu_finish("gan-disc");

@@ -77,6 +77,12 @@ int main(int argc, char **argv)
         printf("FAIL %s\n", err.msg);
         return 1;
     }
+    int use_cpu = argc > 2 && !strcmp(argv[2], "cpu"); /* the fast CPU ops instead of the reference */
+    printf("ops: %s\n", use_cpu ? "fast CPU (im2col + sgemm)" : "reference");
+    if (use_cpu && gan_step_ws_use_cpu(g, d, v, ws, 0, &err)) {
+        printf("FAIL %s\n", err.msg);
+        return 1;
+    }
     gan_step_config cfg = gan_step_defaults();
     float *d_init = malloc(d->n_params * sizeof(float)), *grads_full = malloc(g->n_params * sizeof(float));
     memcpy(d_init, d->params, d->n_params * sizeof(float));

@@ -20,6 +20,8 @@ static void regen_full(gan_vgg *v, const liif_st_file *f)
     }
 }
 
+static int use_cpu;
+
 static void run_case(const char *file, int last, int prng)
 {
     liif_error err;
@@ -40,6 +42,10 @@ static void run_case(const char *file, int last, int prng)
     gan_vgg_acts *aa, *ab;
     CHECK(gan_vgg_acts_new(v, B, H, W, &aa, &err) == LIIF_OK, "%s", err.msg);
     CHECK(gan_vgg_acts_new(v, B, H, W, &ab, &err) == LIIF_OK, "%s", err.msg);
+    if (use_cpu) {
+        CHECK(gan_vgg_acts_use_cpu(v, aa, 0, &err) == LIIF_OK, "%s", err.msg);
+        CHECK(gan_vgg_acts_use_cpu(v, ab, 0, &err) == LIIF_OK, "%s", err.msg);
+    }
     printf("%s: modules 0..%d, %zu parameters, batch %d %dx%d\n", file, last, v->n_params, B, H, W);
 
     double t0 = tg_seconds();
@@ -106,6 +112,8 @@ int main(int argc, char **argv)
     tu_require_dir(dir);
     tg_dir = dir;
     const char *which = argc > 2 ? argv[2] : "trunc8";
+    use_cpu = argc > 3 && !strcmp(argv[3], "cpu"); /* the fast convolutions instead of the reference */
+    printf("ops: %s\n", use_cpu ? "fast CPU (im2col + sgemm)" : "reference");
     if (!strcmp(which, "trunc8")) run_case("vgg19_trunc8.safetensors", GAN_VGG_RELU2_2, 0);
     else run_case("vgg19_full.safetensors", GAN_VGG_CONV5_4, 1);
     return tu_finish("gan-vgg");

@@ -485,6 +485,7 @@ static int gan_setup(run *r, const char *resume)
     }
     if (!st) st = gan_vgg_load(c->vgg, GAN_VGG_CONV5_4, &r->v, &err);
     if (!st) st = gan_step_ws_new(r->g, r->d, r->v, c->batch, c->inp_size, c->inp_size, c->patch, &r->ws, &err);
+    if (!st) st = gan_step_ws_use_cpu(r->g, r->d, r->v, r->ws, c->threads, &err);
     if (!st && !(r->lr_nchw = malloc((size_t)c->batch * 3 * c->inp_size * c->inp_size * sizeof(float))))
         st = liif_error_set(&err, LIIF_ERR_NOMEM, "out of memory");
     if (st) {
