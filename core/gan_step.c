@@ -366,8 +366,8 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     size_t img = (size_t)B * g->cfg.in_ch * P * P;
     liif_status st = gan_gen_acts_new(g, B, h, w, P, &ws->gen, err);
     if (!st) st = gan_disc_acts_new(d, B, &ws->disc, err);
-    if (!st) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_fake, err);
-    if (!st) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_real, err);
+    if (!st && v) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_fake, err);
+    if (!st && v) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_real, err);
     if (!st && !(ws->mem = malloc((6 * img + 4 * (size_t)B) * sizeof(float))))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "GAN step: out of memory");
     if (st) {
@@ -390,8 +390,8 @@ liif_status gan_step_ws_use_cpu(const gan_gen *g, const gan_disc *d, const gan_v
 {
     liif_status st = gan_gen_acts_use_cpu(g, ws->gen, threads, err);
     if (!st) st = gan_disc_acts_use_cpu(d, ws->disc, threads, err);
-    if (!st) st = gan_vgg_acts_use_cpu(v, ws->vgg_fake, threads, err);
-    if (!st) st = gan_vgg_acts_use_cpu(v, ws->vgg_real, threads, err);
+    if (!st && v) st = gan_vgg_acts_use_cpu(v, ws->vgg_fake, threads, err);
+    if (!st && v) st = gan_vgg_acts_use_cpu(v, ws->vgg_real, threads, err);
     return st;
 }
 
@@ -434,9 +434,12 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
         gan_disc_backward(d, ws->disc, dz, ws->dfake01, 0);
     }
     /* perceptual term against the real patch's features (no gradient) */
-    gan_vgg_forward(v, ws->vgg_real, gt_patch);
-    ws->loss_per = gan_vgg_perceptual(v, ws->vgg_fake, ws->fake01, gan_vgg_output(v, ws->vgg_real, NULL),
-                                      c_per != 0.0f ? ws->dfake01 : NULL, c_per * cfg->w_per);
+    ws->loss_per = 0.0f;
+    if (v) {
+        gan_vgg_forward(v, ws->vgg_real, gt_patch);
+        ws->loss_per = gan_vgg_perceptual(v, ws->vgg_fake, ws->fake01, gan_vgg_output(v, ws->vgg_real, NULL),
+                                          c_per != 0.0f ? ws->dfake01 : NULL, c_per * cfg->w_per);
+    }
     ws->loss_g = ws->loss_d1 + cfg->w_adv * ws->loss_adv + cfg->w_per * ws->loss_per;
     /* d fake01 -> d ip = d d2; d d1 = the L_D1 part alone */
     memset(ws->dd1, 0, n * sizeof(float));

@@ -95,6 +95,7 @@ typedef struct {
     float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
 } gan_step_ws;
 
+/* v may be NULL: no perceptual term (its weight must then be 0; loss_per reads 0). */
 liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, int B, int h, int w, int P,
                             gan_step_ws **out, liif_error *err);
 void gan_step_ws_free(gan_step_ws *ws);

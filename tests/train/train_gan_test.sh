@@ -113,6 +113,11 @@ gan-err-no-vgg)
   grep -q "VGG19 safetensors.*torchvision key names.*none can be downloaded here" err.txt || { cat err.txt; fail "the error does not explain the VGG file"; }
   [ -d out ] && fail "the run started"
   cat err.txt
+  # without a perceptual term no VGG19 is needed: L1 + adversarial train, resume and export
+  printf 'w_per = 0\n' >> run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "a w_per = 0 run without vgg"; }
+  finite_log out/log.csv || { cat out/log.csv; fail "log.csv: a loss is not a finite number"; }
+  "$liif" export out/last.safetensors g.safetensors || fail "export of the w_per = 0 run"
   ;;
 *) fail "unknown case" ;;
 esac

@@ -156,9 +156,9 @@ static int config_parse(const char *text, const char *source, run_config *c)
         why = "'w_adv' and 'w_per' must be at least 0";
     else if (!why && c->gan && c->n_resblocks < 2 && !strcmp(c->variant, "liif-gan") && !*c->init_from)
         why = "variant 'liif-gan' needs n_resblocks >= 2 (a mid-layer feature)";
-    else if (!why && c->gan && !*c->vgg)
-        why = "GAN variants need 'vgg' = a VGG19 safetensors file with torchvision key names (features.N.weight/bias); "
-              "none can be downloaded here";
+    else if (!why && c->gan && c->w_per > 0 && !*c->vgg)
+        why = "GAN variants with a perceptual loss (w_per > 0) need 'vgg' = a VGG19 safetensors file with torchvision "
+              "key names (features.N.weight/bias); none can be downloaded here (w_per = 0 trains without it)";
     if (why) {
         cli_error("%s: %s", source, why);
         goto out;
@@ -483,7 +483,7 @@ static int gan_setup(run *r, const char *resume)
         st = gan_disc_new(w, c->disc_hidden, c->patch, 3, &r->d, &err);
         if (!st) disc_init(r->d, (uint64_t)c->seed);
     }
-    if (!st) st = gan_vgg_load(c->vgg, GAN_VGG_CONV5_4, &r->v, &err);
+    if (!st && c->w_per > 0) st = gan_vgg_load(c->vgg, GAN_VGG_CONV5_4, &r->v, &err); /* else no perceptual term */
     if (!st) st = gan_step_ws_new(r->g, r->d, r->v, c->batch, c->inp_size, c->inp_size, c->patch, &r->ws, &err);
     if (!st) st = gan_step_ws_use_cpu(r->g, r->d, r->v, r->ws, c->threads, &err);
     if (!st && !(r->lr_nchw = malloc((size_t)c->batch * 3 * c->inp_size * c->inp_size * sizeof(float))))
@@ -706,7 +706,7 @@ int cli_train_main(int argc, char **argv)
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
-        "vgg=PATH (required: VGG19 safetensors, torchvision keys), disc_nf=64, disc_hidden=100; init_from may be a\n"
+        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0), disc_nf=64, disc_hidden=100; init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
