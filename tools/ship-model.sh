@@ -1,0 +1,98 @@
+#!/bin/bash
+# tools/ship-model.sh: export a trained checkpoint into data/models/ with its model card.
+#   tools/ship-model.sh CHECKPOINT NAME TITLE [PHOTOS_DIR]
+# Writes data/models/NAME.safetensors (inference-only export, fp16 storage) and data/models/NAME.md:
+# what the model is, its training data and their licences (PHOTOS_DIR/LICENSES.txt of
+# tools/make-photo-set.sh, default /var/cache/liif-photos), steps, training time (the step times
+# of the run's log.csv next to the checkpoint), hardware, the settings stored in the checkpoint,
+# and `liif eval` on Set5 and Set14 (../shared/data/benchmark) at the paper's scales beside
+# bicubic. Needs a built tree (build/ui/cli/liif).
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 CHECKPOINT NAME TITLE [PHOTOS_DIR]" >&2; exit 2; }
+ckpt=$1 name=$2 title=$3 photos=${4:-/var/cache/liif-photos}
+cd "$(dirname "$0")/.."
+liif=build/ui/cli/liif
+bench=../shared/data/benchmark
+scales=${LIIF_SHIP_SCALES:-2,3,4,4.5,5,5.5,6,6.5,7}
+[ -x "$liif" ] || { echo "ship-model: build first (meson setup build && meson compile -C build)" >&2; exit 1; }
+[ -f "$ckpt" ] || { echo "ship-model: $ckpt: no such checkpoint" >&2; exit 1; }
+[ -d "$bench/Set5" ] && [ -d "$bench/Set14" ] || { echo "ship-model: $bench/Set5 and Set14 are needed" >&2; exit 1; }
+
+out=data/models/$name.safetensors card=data/models/$name.md
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# the checkpoint's metadata: variant, step, config
+meta() {
+  python3 - "$ckpt" "$1" <<'EOF'
+import json, struct, sys
+with open(sys.argv[1], 'rb') as f:
+    n = struct.unpack('<Q', f.read(8))[0]
+    m = json.loads(f.read(n)).get('__metadata__', {})
+print(m.get(sys.argv[2], ''))
+EOF
+}
+variant=$(meta liif.variant)
+step=$(meta adam.step)
+[ -n "$step" ] || step=$(meta gan.g_step)
+config=$(meta train.config)
+
+"$liif" export --fp16 "$ckpt" "$work/model.safetensors"
+for set in Set5 Set14; do
+  "$liif" eval --quiet --model "$work/model.safetensors" --data "$bench/$set" --scales "$scales" \
+    --out "$work/$set" --strips 0 >/dev/null
+done
+
+log=$(dirname "$ckpt")/log.csv
+hours=unknown
+if [ -f "$log" ]; then
+  hours=$(awk -F, -v s="$step" 'NR > 1 && $1 <= s { t += $5 } END { printf "%.1f", t / 3600 }' "$log")
+fi
+cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+size=$(stat -c %s "$work/model.safetensors")
+
+{
+  echo "# $title"
+  echo
+  echo "File: \`$name.safetensors\` ($((size / 1024)) KiB, parameters stored as float16). Variant: \`$variant\`"
+  echo "(EDSR-baseline encoder, 16 residual blocks of 64 features; MLP decoder 580-256-256-256-256-3 with"
+  echo "feature unfolding, local ensemble and cell decoding: the official LIIF shape and key names)."
+  echo
+  echo "## Training"
+  echo
+  echo "- Trained from random initialisation with \`liif train\` alone, $step steps"
+  echo "  ($hours h of step time on $(nproc) CPU cores: $cpu; no GPU)."
+  echo "- Settings (the checkpoint's stored config; every other setting at MODEL.md section 3's default:"
+  echo "  48x48 LR crops, scale U(1,4), 2304 queries per sample, L1, Adam betas 0.9/0.999):"
+  echo
+  echo '```ini'
+  echo "$config"
+  echo '```'
+  echo
+  echo "- Data: $(($(wc -l < "$photos/LICENSES.txt") - 1)) photographs from Debian wallpaper packages, assembled by"
+  echo "  \`tools/make-photo-set.sh\` (the images are not in this repository). Packages, versions and licences:"
+  echo
+  echo "| package | version | licences (package copyright) | photos |"
+  echo "|---|---|---|---|"
+  awk -F'\t' 'NR > 1 { k = $2 "|" $3 "|" $4; n[k]++ } END { for (k in n) { split(k, a, "|"); print "| " a[1] " | " a[2] " | " a[3] " | " n[k] " |" } }' \
+    "$photos/LICENSES.txt" | sort
+  echo
+  echo "This is a short run on a small set (the paper: 1000 epochs of DIV2K on a GPU). It is far from the"
+  echo "published LIIF figures (DIV2K x4 29.03 dB); the tables below say exactly where it stands."
+  echo
+  echo "## Evaluation"
+  echo
+  echo "\`liif eval --model $name.safetensors --scales $scales\` (MODEL.md section 4 benchmark protocol:"
+  echo "PSNR / SSIM on Y, shave ceil(s), per-image mean), on the file as shipped (fp16 weights)."
+  for set in Set5 Set14; do
+    echo
+    echo "### $set"
+    echo
+    cat "$work/$set/table.md"
+  done
+} > "$work/card.md"
+
+mv "$work/model.safetensors" "$out"
+mv "$work/card.md" "$card"
+echo "ship-model: wrote $out and $card"
+cat "$card"
