@@ -222,7 +222,9 @@ liif_model_resolve (const gchar *model, GError **error)
     {
       gchar **names = liif_model_list ();
 
-      if (names[0] != NULL)
+      /* the shipped default model, else the first by name */
+      file = g_strdup (g_hash_table_lookup (table, "default"));
+      if (file == NULL && names[0] != NULL)
         file = g_strdup (g_hash_table_lookup (table, names[0]));
       g_strfreev (names);
       if (file == NULL)

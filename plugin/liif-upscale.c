@@ -89,7 +89,7 @@ add_arguments (GimpProcedure *procedure)
                                       0.0, 1.0, 1.0, G_PARAM_READWRITE);
   gimp_procedure_add_string_argument (procedure, "model", _("_Model"),
                                       _("Installed model name, or the path of a .safetensors file; "
-                                        "empty = the first installed model"),
+                                        "empty = the shipped default model"),
                                       "", G_PARAM_READWRITE);
   gimp_procedure_add_choice_argument (procedure, "device", _("De_vice"),
                                       _("Where the model runs"),
