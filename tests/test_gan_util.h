@@ -13,10 +13,13 @@ static const char *tg_dir; /* .../golden/components */
 
 static inline liif_st_file *tg_open(const char *file)
 {
-    char path[1024];
+    char path[2048];
     liif_st_file *f;
     liif_error err;
-    snprintf(path, sizeof path, "%s/%s", tg_dir, file);
+    if (snprintf(path, sizeof path, "%s/%s", tg_dir, file) >= (int)sizeof path) {
+        printf("FAIL golden path too long: %s/%s\n", tg_dir, file);
+        exit(1);
+    }
     if (liif_st_open(path, &f, &err)) {
         printf("FAIL %s\n", err.msg);
         exit(1);
