@@ -5,7 +5,9 @@
 # Each package below ships photographs (not drawings or renders); PHOTO_SKIP lists files of those
 # packages that are artwork. Packages this release lacks are skipped with a note. Every copied
 # file is named <package>__<file> and gets a line in OUT_DIR/LICENSES.txt: file, package,
-# version, licence (the License: fields of /usr/share/doc/<package>/copyright).
+# version, licence and copyright holder of that file: the stanza of the package's machine-readable
+# /usr/share/doc/<package>/copyright (DEP-5) whose Files: pattern matches the installed path (the
+# last match wins, as DEP-5 says); without such a file, all the package's License: fields.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
 out=$1
@@ -19,7 +21,50 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo_ apt-get update -qq || true
 mkdir -p "$out"
 lic="$out/LICENSES.txt"
-printf 'file\tpackage\tversion\tlicence\n' > "$lic"
+printf 'file\tpackage\tversion\tlicence\tcopyright\n' > "$lic"
+
+# file_licence COPYRIGHT PATH: "licence<TAB>copyright holder" of PATH from a DEP-5 copyright file.
+file_licence() {
+  awk -v path="$2" '
+    function glob_re(g,   r, i, ch) {   # a DEP-5 glob as an awk regex anchored after a "/"
+      r = ""
+      for (i = 1; i <= length(g); i++) {
+        ch = substr(g, i, 1)
+        if (ch == "*") r = r "[^/]*"
+        else if (ch == "?") r = r "[^/]"
+        else if (ch ~ /[A-Za-z0-9_\/-]/) r = r ch
+        else r = r "[" ch "]"
+      }
+      return "/" r "$"
+    }
+    function base(x) { sub(/.*\//, "", x); return x }
+    function flush(   n, i, pats) {
+      if (files != "" && lic != "") {
+        n = split(files, pats, /[ \t]+/)
+        for (i = 1; i <= n; i++) {
+          if (pats[i] == "") continue
+          # rank: 4 the path, 3 the file name alone (source and installed trees differ in their
+          # folders), 2 and 1 the same through a wildcard; the last of the highest rank wins
+          wild = pats[i] ~ /[*?]/
+          r = 0
+          if (("/" path) ~ glob_re(pats[i])) r = wild ? 2 : 4
+          else if (("/" base(path)) ~ glob_re(base(pats[i]))) r = wild ? 1 : 3
+          if (r > 0 && r >= rank) { rank = r; best_l = lic; best_c = cop }
+        }
+      }
+      files = ""; lic = ""; cop = ""; field = ""
+    }
+    /^[ \t]*$/ { flush(); next }
+    /^Files:/ { files = substr($0, 7); field = "f"; next }
+    /^Copyright:/ { cop = substr($0, 11); field = "c"; next }
+    /^License:/ { lic = substr($0, 9); field = "l"; next }
+    /^[A-Za-z-]+:/ { field = ""; next }
+    /^[ \t]/ { if (field == "f") files = files " " $0; else if (field == "c") cop = cop ";" $0; next }
+    END { flush()
+          l = best_l; c = best_c
+          gsub(/^[ \t]+|[ \t]+$/, "", l); gsub(/[ \t]+/, " ", c); gsub(/^ +| +$/, "", c)
+          if (l != "") print l "\t" c }' "$1"
+}
 n=0
 for p in $PKGS; do
   if ! apt-cache show "$p" > /dev/null 2>&1; then
@@ -39,7 +84,9 @@ for p in $PKGS; do
   while read -r f; do
     name="${p}__$(echo "${f#/usr/share/}" | tr '/' '_')"
     cp "$f" "$out/$name"
-    printf '%s\t%s\t%s\t%s\n' "$name" "$p" "$ver" "$licence" >> "$lic"
+    own=$(file_licence "$copyright" "$f" 2>/dev/null || true)
+    [ -n "$own" ] || own="$licence	(see $copyright)"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$p" "$ver" "$own" >> "$lic"
   done
 done
 n=$(($(wc -l < "$lic") - 1))

@@ -70,12 +70,13 @@ size=$(stat -c %s "$work/model.safetensors")
   echo '```'
   echo
   echo "- Data: $(($(wc -l < "$photos/LICENSES.txt") - 1)) photographs from Debian wallpaper packages, assembled by"
-  echo "  \`tools/make-photo-set.sh\` (the images are not in this repository). Packages, versions and licences:"
+  echo "  \`tools/make-photo-set.sh\` (the images are not in this repository). Each photograph, its package and"
+  echo "  version, and the licence and copyright holder of its stanza in the package's copyright file:"
   echo
-  echo "| package | version | licences (package copyright) | photos |"
+  echo "| photograph | package (version) | licence | copyright |"
   echo "|---|---|---|---|"
-  awk -F'\t' 'NR > 1 { k = $2 "|" $3 "|" $4; n[k]++ } END { for (k in n) { split(k, a, "|"); print "| " a[1] " | " a[2] " | " a[3] " | " n[k] " |" } }' \
-    "$photos/LICENSES.txt" | sort
+  awk -F'\t' 'NR > 1 { f = $1; sub(/^[^_]*__/, "", f); gsub(/\|/, "/", $5); print "| " f " | " $2 " (" $3 ") | " $4 " | " $5 " |" }' \
+    "$photos/LICENSES.txt"
   echo
   echo "This is a short run on a small set (the paper: 1000 epochs of DIV2K on a GPU). It is far from the"
   echo "published LIIF figures (DIV2K x4 29.03 dB); the tables below say exactly where it stands."
