@@ -1,0 +1,25 @@
+#!/bin/bash
+# tools/make-readme-strip.sh: the README's comparison strip (bicubic | model | original, x4) on a photograph
+# no shipped model was trained on: "Kleiber" by Lukas Baubkus (CC-BY-SA-3.0, Debian package
+# lomiri-wallpapers-20.04; tools/make-photo-set.sh takes nothing from that package).
+#   tools/make-readme-strip.sh [MODEL] [OUT.png]   (defaults: data/models/default.safetensors, docs/strip-x4.png)
+# Needs a built tree, apt (to fetch the package) and ImageMagick's convert (installed when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-data/models/default.safetensors} out=${2:-docs/strip-x4.png}
+sudo_=""
+[ "$(id -u)" -eq 0 ] || sudo_="sudo"
+convert=/usr/bin/convert
+[ -x "$convert" ] || { $sudo_ apt-get install -y -qq --no-install-recommends imagemagick >/dev/null; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && apt-get download -qq lomiri-wallpapers-20.04 >/dev/null 2>&1) ||
+  { echo "make-readme-strip: cannot download lomiri-wallpapers-20.04" >&2; exit 1; }
+dpkg -x "$work"/lomiri-wallpapers-20.04_*.deb "$work/x"
+mkdir -p "$work/hr" "$(dirname "$out")"
+# the bird's head, 1080 px square of the 6028x3391 original, at a third of its size
+"$convert" "$work/x/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg" -crop 1080x1080+2300+1450 +repage \
+  -resize 360x360 "$work/hr/kleiber.png"
+build/ui/cli/liif eval -q --model "$model" --data "$work/hr" --scales 4 --strips 1 --crop 200 --out "$work/eval"
+cp "$work/eval/strip_x4.png" "$out"
+echo "make-readme-strip: wrote $out (bicubic | model | original, x4)"
