@@ -158,7 +158,9 @@ static int config_parse(const char *text, const char *source, run_config *c)
         why = "variant 'liif-gan' needs n_resblocks >= 2 (a mid-layer feature)";
     else if (!why && c->gan && c->w_per > 0 && !*c->vgg)
         why = "GAN variants with a perceptual loss (w_per > 0) need 'vgg' = a VGG19 safetensors file with torchvision "
-              "key names (features.N.weight/bias); none can be downloaded here (w_per = 0 trains without it)";
+              "key names (features.N.weight/bias); none can be downloaded here: on a machine with internet, "
+              "safetensors.torch.save_file(torchvision.models.vgg19(weights='IMAGENET1K_V1').state_dict(), "
+              "'vgg19.safetensors') makes one (w_per = 0 trains without it)";
     if (why) {
         cli_error("%s: %s", source, why);
         goto out;
