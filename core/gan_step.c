@@ -156,15 +156,18 @@ liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_g
     a->maxw = c->in_dim;
     for (int l = 0; l < c->n_hidden; l++) a->maxw = c->hidden[l] > a->maxw ? c->hidden[l] : a->maxw;
     size_t nf = (size_t)B * h * w * F, rows = (size_t)B * a->Q * a->K, img = (size_t)B * C * a->Q;
-    size_t total = (size_t)B * h * w * C + (size_t)(R + 1) * nf + (size_t)R * nf + nf;
+    size_t total = (size_t)B * h * w * C + (size_t)(R + 1) * nf + (size_t)R * nf + nf, rowtotal = 0;
     for (int d = 0; d < 2; d++) {
-        total += rows + rows * a->D + (size_t)B * a->Q * C;
-        for (int l = 0; l < L; l++) total += rows * (size_t)g->p_dec[d][l].oc;
+        total += rows + (size_t)B * a->Q * C;
+        rowtotal += rows * a->D;
+        for (int l = 0; l < L; l++) rowtotal += rows * (size_t)g->p_dec[d][l].oc;
     }
-    total += 2 * img + (size_t)B * a->Q * C + 2 * rows * a->maxw + 4 * nf;
+    total += 2 * img + (size_t)B * a->Q * C + 4 * nf;
+    rowtotal += 2 * rows * a->maxw;
     a->mem = malloc(total * sizeof(float));
+    a->rowmem = malloc(rowtotal * sizeof(float));
     a->lat[0] = malloc(2 * rows * sizeof(int));
-    if (!a->mem || !a->lat[0]) {
+    if (!a->mem || !a->rowmem || !a->lat[0]) {
         gan_gen_acts_free(a);
         return liif_error_set(err, LIIF_ERR_NOMEM, "generator activations: out of memory (batch %d)", B);
     }
@@ -177,19 +180,22 @@ liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_g
     TAKE(a->feat, nf);
     for (int d = 0; d < 2; d++) {
         TAKE(a->wt[d], rows);
-        TAKE(a->mlp_in[d], rows * a->D);
-        for (int l = 0; l < L; l++) TAKE(a->mlp_h[d][l], rows * (size_t)g->p_dec[d][l].oc);
         TAKE(a->pred[d], (size_t)B * a->Q * C);
     }
     TAKE(a->d1, img);
     TAKE(a->d2, img);
     TAKE(a->dpred, (size_t)B * a->Q * C);
-    TAKE(a->dmlp_a, rows * a->maxw);
-    TAKE(a->dmlp_b, rows * a->maxw);
     TAKE(a->dsrc[0], nf);
     TAKE(a->dsrc[1], nf);
     TAKE(a->dt, nf);
     TAKE(a->dr, nf);
+    p = a->rowmem;
+    for (int d = 0; d < 2; d++) {
+        TAKE(a->mlp_in[d], rows * a->D);
+        for (int l = 0; l < L; l++) TAKE(a->mlp_h[d][l], rows * (size_t)g->p_dec[d][l].oc);
+    }
+    TAKE(a->dmlp_a, rows * a->maxw);
+    TAKE(a->dmlp_b, rows * a->maxw);
 #undef TAKE
     *out = a;
     return LIIF_OK;
@@ -197,10 +203,24 @@ liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_g
 
 liif_status gan_gen_acts_use_cpu(const gan_gen *g, gan_gen_acts *a, int threads, liif_error *err)
 {
-    int F = g->cfg.n_feats, C = g->cfg.in_ch;
+    const liif_config *c = &g->cfg;
+    int F = c->n_feats, C = c->in_ch, H0 = c->n_hidden ? c->hidden[0] : c->out_dim;
+    int mx = C > F ? C : F;
     liif_train_cpu_free(a->cpu);
-    if (!(a->cpu = liif_train_cpu_new(C > F ? C : F, F, threads)))
+    /* the layer-1 precompute is a conv F -> H0 on the same scratch */
+    if (!(a->cpu = liif_train_cpu_new(mx, H0 > F ? H0 : F, threads)))
         return liif_error_set(err, LIIF_ERR_NOMEM, "generator: out of memory for the convolution scratch");
+    for (int d = 0; d < c->n_decoders; d++) {
+        liif_status st = liif_decoder_cpu_prepare(a->cpu, &a->dec[d], c, a->B, a->h, a->w, a->Q, err);
+        if (st) return st;
+    }
+    free(a->rowmem);
+    a->rowmem = NULL;
+    for (int d = 0; d < 2; d++) {
+        a->mlp_in[d] = NULL;
+        for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) a->mlp_h[d][l] = NULL;
+    }
+    a->dmlp_a = a->dmlp_b = NULL;
     return LIIF_OK;
 }
 
@@ -208,6 +228,9 @@ void gan_gen_acts_free(gan_gen_acts *a)
 {
     if (!a) return;
     liif_train_cpu_free(a->cpu);
+    liif_decoder_cpu_free(a->dec[0]);
+    liif_decoder_cpu_free(a->dec[1]);
+    free(a->rowmem);
     free(a->mem);
     free(a->lat[0]);
     free(a);
@@ -285,7 +308,18 @@ void gan_gen_forward(const gan_gen *g, gan_gen_acts *a, const float *lr, const f
     conv_fwd(a, a->feat, a->t + (size_t)R * nf, &cv[2 * R + 1], F, F);
     for (size_t i = 0; i < nf; i++) a->feat[i] += a->t[i];
     if (c->n_decoders == 1) memset(a->d2, 0, (size_t)B * C * Q * sizeof(float)); /* LIIF-GAN-S: no decoder 2 */
-    for (int d = 0; d < c->n_decoders; d++) {
+    a->coord = coord;
+    a->cell = cell;
+    for (int d = 0; d < c->n_decoders && a->cpu; d++) {
+        liif_error err;
+        if (liif_decoder_cpu(a->cpu, &a->dec[d], c, g->p_dec[d], NULL, B, h, w, Q, source(g, a, d), coord, cell,
+                             a->pred[d], NULL, NULL, &err)) {
+            fprintf(stderr, "liif: %s\n", err.msg); /* unreachable: gan_gen_acts_use_cpu made the scratch */
+            abort();
+        }
+        bqc_to_nchw(d ? a->d2 : a->d1, a->pred[d], B, Q, c->out_dim);
+    }
+    for (int d = 0; d < c->n_decoders && !a->cpu; d++) {
         liif_query_forward(a->mlp_in[d], a->lat[d], a->wt[d], source(g, a, d), coord, cell, c, B, h, w, Q);
         const float *x = a->mlp_in[d];
         for (int l = 0; l <= c->n_hidden; l++) {
@@ -310,6 +344,17 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
         const float *dd = d ? dd2 : dd1;
         if (!dd) continue;
         nchw_to_bqc(a->dpred, dd, B, Q, c->out_dim);
+        int src = c->dec_source[d] == LIIF_FEAT_MID ? 0 : 1;
+        if (a->cpu) { /* the decoder's dfeat into dt (free until the encoder's backward), then added */
+            liif_error err;
+            if (liif_decoder_cpu(a->cpu, &a->dec[d], c, g->p_dec[d], g->g_dec[d], B, h, w, Q, source(g, a, d),
+                                 a->coord, a->cell, a->pred[d], a->dpred, a->dt, &err)) {
+                fprintf(stderr, "liif: %s\n", err.msg);
+                abort();
+            }
+            for (size_t i = 0; i < nf; i++) a->dsrc[src][i] += a->dt[i];
+            continue;
+        }
         float *dy = a->dmlp_a, *dx = a->dmlp_b;
         memset(dy, 0, rows * c->out_dim * sizeof(float));
         liif_blend_backward(dy, a->dpred, a->wt[d], B, Q, K, c->out_dim);
@@ -324,7 +369,6 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
             dx = tmp;
         }
         /* into the gradient of the feature map this decoder read */
-        int src = c->dec_source[d] == LIIF_FEAT_MID ? 0 : 1;
         liif_query_backward(a->dsrc[src], dy, a->lat[d], c, B, h, w, Q);
     }
     /* encoder: dsrc[1] is d feat, dsrc[0] d(t[mid_block + 1]) */

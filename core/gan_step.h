@@ -56,12 +56,17 @@ typedef struct {
     float *dsrc[2];                   /* (B,h,w,F) gradient of each feature source */
     float *dt, *dr;                   /* (B,h,w,F) */
     liif_train_cpu *cpu;              /* fast CPU ops' scratch; NULL: the reference layers run */
+    liif_train_dec_cpu *dec[2];       /* the fast decoders' scratch (layer-1 precompute kept for the backward) */
+    const float *coord, *cell;        /* the last forward's queries (the fast backward recomputes the decoders) */
+    float *rowmem;                    /* the (B,Q,K,*) buffers: the reference layers only */
 } gan_gen_acts;
 
 liif_status gan_gen_acts_new(const gan_gen *g, int B, int h, int w, int P, gan_gen_acts **out, liif_error *err);
 void gan_gen_acts_free(gan_gen_acts *a);
-/* Run the generator with the fast CPU ops (liif_conv3x3_*_cpu, liif_linear_*_cpu) on `threads`
- * threads (0 = all cores) from now on. */
+/* Run the generator with the fast CPU ops (liif_conv3x3_*_cpu for the encoder, liif_decoder_cpu
+ * for the decoders: layer-1 precompute, chunked MLP, the backward recomputing the forward) on
+ * `threads` threads (0 = all cores) from now on; the (B,Q,K,*) buffers (mlp_in, mlp_h, dmlp_*) are
+ * freed and become NULL. The coord and cell of a forward must stay valid until its backward. */
 liif_status gan_gen_acts_use_cpu(const gan_gen *g, gan_gen_acts *a, int threads, liif_error *err);
 
 /* lr (B,C,h,w) NCHW in [0,1]; coord, cell (B,Q,2). Fills a->d1, a->d2 (B,C,P,P). */

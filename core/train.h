@@ -211,4 +211,19 @@ liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *
 /* s->grads += the decoder gradients of the last liif_train_decoder_cpu with with_grad. */
 void liif_train_decoder_grads_cpu(const liif_train_cpu *cpu, liif_train_state *s);
 
+/* The same fast decoder for any decoder's layers (the LIIF-GAN generator's two), in two passes:
+ * without dpred, fills pred (B,Q,C) from feat (B,h,w,F) and keeps the layer-1 precompute in
+ * *scratch (made on first use; free it with liif_decoder_cpu_free); with dpred (B,Q,C), the
+ * gradient of the loss with respect to pred, recomputes the forward (same weights), WRITES dfeat
+ * (B,h,w,F) and adds the decoder's gradients into ddec (views like dec). No (B,Q,K,*) buffer exists. */
+typedef struct liif_train_dec_cpu liif_train_dec_cpu;
+liif_status liif_decoder_cpu(liif_train_cpu *cpu, liif_train_dec_cpu **scratch, const liif_config *c,
+                             const liif_train_layer *dec, liif_train_layer *ddec, int B, int h, int w, int Q,
+                             const float *feat, const float *coord, const float *cell, float *pred,
+                             const float *dpred, float *dfeat, liif_error *err);
+/* Make *scratch for this shape now (the passes then allocate nothing). */
+liif_status liif_decoder_cpu_prepare(liif_train_cpu *cpu, liif_train_dec_cpu **scratch, const liif_config *c, int B,
+                                     int h, int w, int Q, liif_error *err);
+void liif_decoder_cpu_free(liif_train_dec_cpu *d);
+
 #endif

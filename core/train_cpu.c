@@ -10,8 +10,6 @@
  * runs its single-threaded sgemm on them (oneDNN runs single-threaded inside a parallel region). */
 enum { CONV_BLOCK = 256 };
 
-typedef struct liif_train_dec_cpu liif_train_dec_cpu;
-
 struct liif_train_cpu {
     int threads, max_ic, max_oc;
     liif_train_dec_cpu *dec; /* the fast decoder's scratch, made on first use */
@@ -204,8 +202,8 @@ struct liif_train_dec_cpu {
     int B, h, w, Q, T;          /* shape and team size the scratch was made for */
     int K, nz, base, H0, L;     /* shifts, coord/cell columns, feature columns, layer-1 width, last layer */
     int dims[LIIF_MAX_HIDDEN + 2];
-    size_t dec_off, dec_n;      /* the decoder's tensors in the flat parameter layout */
-    size_t woff[LIIF_MAX_HIDDEN + 1], boff[LIIF_MAX_HIDDEN + 1]; /* layer l's weight and bias, from dec_off */
+    size_t dec_n;               /* floats of the decoder's gradients, packed w0 b0 w1 b1 ... */
+    size_t woff[LIIF_MAX_HIDDEN + 1], boff[LIIF_MAX_HIDDEN + 1]; /* layer l's weight and bias in that packing */
     float *P;                   /* (B,h,w,H0) feature part of layer 1 per latent */
     float *wf, *dwf, *dummy;    /* (H0,base) feature columns of layer 1 and their gradient; (H0) */
     float *wz, *wz_grad;        /* (nz,H0) coord/cell columns of layer 1, transposed, and their gradient */
@@ -255,13 +253,12 @@ static size_t chunk_layout(const liif_train_dec_cpu *d, float *base, chunk_bufs 
     return off;
 }
 
-static liif_train_dec_cpu *dec_new(const liif_train_state *s, const liif_train_acts *a, int T)
+static liif_train_dec_cpu *dec_new(const liif_config *c, int B, int h, int w, int Q, int T)
 {
-    const liif_config *c = &s->cfg;
     liif_train_dec_cpu *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    d->B = a->B; d->h = a->h; d->w = a->w; d->Q = a->Q; d->T = T;
-    d->K = a->K;
+    d->B = B; d->h = h; d->w = w; d->Q = Q; d->T = T;
+    d->K = c->local_ensemble ? 4 : 1;
     d->nz = c->cell_decode ? 4 : 2;
     d->base = c->n_feats * (c->feat_unfold ? 9 : 1);
     d->L = c->n_hidden;
@@ -269,12 +266,14 @@ static liif_train_dec_cpu *dec_new(const liif_train_state *s, const liif_train_a
     for (int l = 0; l < c->n_hidden; l++) d->dims[l + 1] = c->hidden[l];
     d->dims[c->n_hidden + 1] = c->out_dim;
     d->H0 = d->dims[1];
-    d->dec_off = (size_t)(s->p.dec[0].w - s->params);
+    size_t off = 0; /* the gradients' packing: w0 b0 w1 b1 ..., the state_dict order */
     for (int l = 0; l <= d->L; l++) {
-        d->woff[l] = (size_t)(s->p.dec[l].w - s->params) - d->dec_off;
-        d->boff[l] = (size_t)(s->p.dec[l].b - s->params) - d->dec_off;
+        d->woff[l] = off;
+        off += (size_t)d->dims[l + 1] * d->dims[l];
+        d->boff[l] = off;
+        off += (size_t)d->dims[l + 1];
     }
-    d->dec_n = d->boff[d->L] + (size_t)d->dims[d->L + 1];
+    d->dec_n = off;
     size_t np = (size_t)d->B * d->h * d->w * d->H0;
     d->buf_n = chunk_layout(d, NULL, NULL);
     d->P = malloc(np * sizeof(float));
@@ -356,18 +355,29 @@ static void chunk_wgrad(float *dW, float *db, const float *dy, const float *x, i
         for (int j = 0; j < OC; j++) db[j] += dy[(size_t)r * OC + j];
 }
 
-/* One chunk of n queries starting at q0: forward, blend, L1 and (with gt) the backward into the
- * thread's dW and dP. Returns the chunk's sum of |pred - gt|. */
-static double chunk_run(const liif_train_dec_cpu *d, const liif_train_state *s, liif_train_acts *a,
-                        const float *coord, const float *cell, int with_grad, size_t q0, int n, chunk_bufs *cb,
+/* One pass of the decoder over every query: the layers, the queries, and where the gradient of
+ * the loss with respect to pred comes from: the L1 to gt (normalised), or dpred given. */
+typedef struct {
+    const liif_config *c;
+    const liif_train_layer *dec;   /* n_hidden + 1 layers */
+    const float *feat, *coord, *cell;
+    float *pred;                   /* (B,Q,OC) written */
+    const float *gt;               /* L1 mode: (B,Q,OC), or NULL */
+    const float *dpred;            /* given-gradient mode: (B,Q,OC), or NULL */
+} dec_job;
+
+/* One chunk of n queries starting at q0: forward, blend, and with a gradient (L1 to gt, or dpred)
+ * the backward into the thread's dW and dP. Returns the chunk's sum of |pred - gt| (L1 mode). */
+static double chunk_run(const liif_train_dec_cpu *d, const dec_job *job, size_t q0, int n, chunk_bufs *cb,
                         float *dW, float *dP)
 {
-    const liif_config *c = &s->cfg;
-    const float *prm = s->params + d->dec_off;
+    const liif_config *c = job->c;
+    const float *coord = job->coord, *cell = job->cell;
+    int with_grad = job->gt || job->dpred;
     int K = d->K, nz = d->nz, H0 = d->H0, L = d->L, OC = c->out_dim, rows = n * K;
     chunk_geometry(d, c, coord, cell, q0, n, cb);
     /* layer 1: P[lat] + z @ Wz^T + b, ReLU */
-    const float *b0 = prm + d->boff[0];
+    const float *b0 = job->dec[0].b;
     for (int r = 0; r < rows; r++) {
         const float *p = d->P + (size_t)cb->lat[r] * H0, *z = cb->z + (size_t)r * nz;
         float *o = cb->h[0] + (size_t)r * H0;
@@ -382,24 +392,28 @@ static double chunk_run(const liif_train_dec_cpu *d, const liif_train_state *s, 
         }
     }
     for (int l = 1; l <= L; l++)
-        chunk_linear(cb->h[l], cb->h[l - 1], prm + d->woff[l], prm + d->boff[l], rows, d->dims[l], d->dims[l + 1],
-                     l < L);
+        chunk_linear(cb->h[l], cb->h[l - 1], job->dec[l].w, job->dec[l].b, rows, d->dims[l], d->dims[l + 1], l < L);
     /* blend, L1, d(last layer's output) = dpred * wt */
     const float *out = cb->h[L];
-    float inv = 1.0f / (float)((size_t)a->B * a->Q * OC);
+    float inv = 1.0f / (float)((size_t)d->B * d->Q * OC);
     double sum = 0.0;
     for (int q = 0; q < n; q++) {
-        float *pred = a->pred + (q0 + q) * OC;
+        float *pred = job->pred + (q0 + q) * OC;
         for (int o = 0; o < OC; o++) {
             float acc = 0.0f;
             for (int k = 0; k < K; k++) acc = acc + out[((size_t)q * K + k) * OC + o] * cb->wt[q * K + k];
             pred[o] = acc;
         }
         if (!with_grad) continue;
-        const float *gt = a->gt + (q0 + q) * OC;
         for (int o = 0; o < OC; o++) {
-            float diff = pred[o] - gt[o], dp = diff > 0.0f ? inv : (diff < 0.0f ? -inv : 0.0f);
-            sum += fabsf(diff);
+            float dp;
+            if (job->dpred) {
+                dp = job->dpred[(q0 + q) * OC + o];
+            } else {
+                float diff = pred[o] - job->gt[(q0 + q) * OC + o];
+                dp = diff > 0.0f ? inv : (diff < 0.0f ? -inv : 0.0f);
+                sum += fabsf(diff);
+            }
             for (int k = 0; k < K; k++) cb->da[((size_t)q * K + k) * OC + o] = dp * cb->wt[q * K + k];
         }
     }
@@ -411,7 +425,7 @@ static double chunk_run(const liif_train_dec_cpu *d, const liif_train_state *s, 
         if (l < L)
             for (size_t i = 0; i < (size_t)rows * OCl; i++) dy[i] = cb->h[l][i] > 0.0f ? dy[i] : 0.0f;
         chunk_wgrad(dW + d->woff[l], dW + d->boff[l], dy, cb->h[l - 1], rows, IC, OCl);
-        dnnl_sgemm('N', 'N', rows, IC, OCl, 1.0f, dy, OCl, prm + d->woff[l], IC, 0.0f, dx, IC);
+        dnnl_sgemm('N', 'N', rows, IC, OCl, 1.0f, dy, OCl, job->dec[l].w, IC, 0.0f, dx, IC);
         float *tmp = dy; dy = dx; dx = tmp;
     }
     /* layer 1: its coord/cell columns and bias here, its feature columns through dP */
@@ -431,33 +445,35 @@ static double chunk_run(const liif_train_dec_cpu *d, const liif_train_state *s, 
     return sum;
 }
 
-liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *s, liif_train_acts *a,
-                                   const float *coord, const float *cell, int with_grad, liif_error *err)
+/* One pass of job over the (B,Q) queries with the scratch *slot (made or remade for this shape
+ * and team): fills job->pred; with a gradient, WRITES dfeat (B,h,w,F), keeps the decoder's
+ * gradients in (*slot)->ddec and returns the L1 mean in *loss (L1 mode). */
+static liif_status decoder_pass(liif_train_cpu *cpu, liif_train_dec_cpu **slot, const dec_job *job, int B, int h, int w,
+                                int Q, float *dfeat, float *loss, liif_error *err)
 {
-    // a->feat is (B,h,w,F), coord and cell are (B,Q,2), a->gt and a->pred are (B,Q,C), a->dfeat is (B,h,w,F)
-    const liif_config *c = &s->cfg;
-    int T = usable_threads(cpu->threads);
-    liif_train_dec_cpu *d = cpu->dec;
-    if (d && (d->B != a->B || d->h != a->h || d->w != a->w || d->Q != a->Q || d->T != T || d->K != a->K ||
+    const liif_config *c = job->c;
+    int T = usable_threads(cpu->threads), with_grad = job->gt || job->dpred;
+    liif_train_dec_cpu *d = *slot;
+    if (d && (d->B != B || d->h != h || d->w != w || d->Q != Q || d->T != T || d->K != (c->local_ensemble ? 4 : 1) ||
               d->dims[0] != c->in_dim)) {
         dec_free(d);
-        d = cpu->dec = NULL;
+        d = *slot = NULL;
     }
-    if (!d && !(d = cpu->dec = dec_new(s, a, T)))
+    if (!d && !(d = *slot = dec_new(c, B, h, w, Q, T)))
         return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast decoder");
-    int F = c->n_feats, H0 = d->H0, D = d->dims[0], B = a->B, h = a->h, w = a->w;
-    size_t npx = (size_t)B * h * w, nq = (size_t)B * a->Q;
-    const float *W0 = s->p.dec[0].w;
+    int F = c->n_feats, H0 = d->H0, D = d->dims[0];
+    size_t npx = (size_t)B * h * w, nq = (size_t)B * Q;
+    const float *W0 = job->dec[0].w;
     for (int j = 0; j < H0; j++) {
         memcpy(d->wf + (size_t)j * d->base, W0 + (size_t)j * D, d->base * sizeof(float));
         for (int k = 0; k < d->nz; k++) d->wz[(size_t)k * H0 + j] = W0[(size_t)j * D + d->base + k];
     }
     /* P (B,h,w,H0) = the feature columns of layer 1 applied to every latent's (unfolded) feature */
     if (c->feat_unfold) {
-        liif_conv3x3_forward_cpu(cpu, d->P, a->feat, d->wf, NULL, B, h, w, F, H0);
+        liif_conv3x3_forward_cpu(cpu, d->P, job->feat, d->wf, NULL, B, h, w, F, H0);
     } else {
         usable_threads(cpu->threads);
-        dnnl_sgemm('N', 'T', (long)npx, H0, F, 1.0f, a->feat, F, d->wf, F, 0.0f, d->P, H0);
+        dnnl_sgemm('N', 'T', (long)npx, H0, F, 1.0f, job->feat, F, d->wf, F, 0.0f, d->P, H0);
     }
     long nchunks = (long)((nq + QCHUNK - 1) / QCHUNK);
 #pragma omp parallel num_threads(T)
@@ -474,7 +490,7 @@ liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *
         for (long ch = 0; ch < nchunks; ch++) {
             size_t q0 = (size_t)ch * QCHUNK;
             int n = (int)(nq - q0 < QCHUNK ? nq - q0 : QCHUNK);
-            d->loss[t] += chunk_run(d, s, a, coord, cell, with_grad, q0, n, &cb, d->dW[t], d->dP[t]);
+            d->loss[t] += chunk_run(d, job, q0, n, &cb, d->dW[t], d->dP[t]);
         }
         if (with_grad) { /* sum the partials in thread order: deterministic for a team size */
             int team = omp_get_num_threads();
@@ -491,21 +507,21 @@ liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *
         }
     }
     if (!with_grad) {
-        a->loss = 0.0f;
+        if (loss) *loss = 0.0f;
         return LIIF_OK;
     }
     double sum = 0.0;
     for (int t = 0; t < T; t++) sum += d->loss[t];
-    a->loss = (float)(sum / (double)(nq * c->out_dim));
+    if (loss) *loss = (float)(sum / (double)(nq * c->out_dim));
     /* dP back through the feature columns: their gradient and dfeat */
     memset(d->dwf, 0, (size_t)H0 * d->base * sizeof(float));
-    memset(a->dfeat, 0, npx * F * sizeof(float));
+    memset(dfeat, 0, npx * F * sizeof(float));
     if (c->feat_unfold) {
-        liif_conv3x3_backward_cpu(cpu, a->dfeat, d->dwf, d->dummy, d->dP[0], a->feat, d->wf, B, h, w, F, H0);
+        liif_conv3x3_backward_cpu(cpu, dfeat, d->dwf, d->dummy, d->dP[0], job->feat, d->wf, B, h, w, F, H0);
     } else {
         usable_threads(cpu->threads);
-        dnnl_sgemm('T', 'N', H0, F, (long)npx, 1.0f, d->dP[0], H0, a->feat, F, 0.0f, d->dwf, F);
-        dnnl_sgemm('N', 'N', (long)npx, F, H0, 1.0f, d->dP[0], H0, d->wf, F, 0.0f, a->dfeat, F);
+        dnnl_sgemm('T', 'N', H0, F, (long)npx, 1.0f, d->dP[0], H0, job->feat, F, 0.0f, d->dwf, F);
+        dnnl_sgemm('N', 'N', (long)npx, F, H0, 1.0f, d->dP[0], H0, d->wf, F, 0.0f, dfeat, F);
     }
     for (int j = 0; j < H0; j++) {
         float *row = d->ddec + d->woff[0] + (size_t)j * D;
@@ -515,9 +531,48 @@ liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *
     return LIIF_OK;
 }
 
+/* dec[l] += the packed gradients of the last pass with a gradient. */
+static void add_decoder_grads(const liif_train_dec_cpu *d, const liif_train_layer *dec)
+{
+    for (int l = 0; l <= d->L; l++) {
+        size_t nw = (size_t)d->dims[l + 1] * d->dims[l];
+        for (size_t i = 0; i < nw; i++) dec[l].w[i] += d->ddec[d->woff[l] + i];
+        for (int i = 0; i < d->dims[l + 1]; i++) dec[l].b[i] += d->ddec[d->boff[l] + i];
+    }
+}
+
+liif_status liif_train_decoder_cpu(liif_train_cpu *cpu, const liif_train_state *s, liif_train_acts *a,
+                                   const float *coord, const float *cell, int with_grad, liif_error *err)
+{
+    // a->feat is (B,h,w,F), coord and cell are (B,Q,2), a->gt and a->pred are (B,Q,C), a->dfeat is (B,h,w,F)
+    dec_job job = {&s->cfg, s->p.dec, a->feat, coord, cell, a->pred, with_grad ? a->gt : NULL, NULL};
+    return decoder_pass(cpu, &cpu->dec, &job, a->B, a->h, a->w, a->Q, a->dfeat, &a->loss, err);
+}
+
+liif_status liif_decoder_cpu(liif_train_cpu *cpu, liif_train_dec_cpu **scratch, const liif_config *c,
+                             const liif_train_layer *dec, liif_train_layer *ddec, int B, int h, int w, int Q,
+                             const float *feat, const float *coord, const float *cell, float *pred,
+                             const float *dpred, float *dfeat, liif_error *err)
+{
+    // feat and dfeat are (B,h,w,F), coord and cell (B,Q,2), pred and dpred (B,Q,C)
+    dec_job job = {c, dec, feat, coord, cell, pred, NULL, dpred};
+    liif_status st = decoder_pass(cpu, scratch, &job, B, h, w, Q, dfeat, NULL, err);
+    if (!st && dpred) add_decoder_grads(*scratch, ddec);
+    return st;
+}
+
+liif_status liif_decoder_cpu_prepare(liif_train_cpu *cpu, liif_train_dec_cpu **scratch, const liif_config *c, int B,
+                                     int h, int w, int Q, liif_error *err)
+{
+    dec_free(*scratch);
+    if (!(*scratch = dec_new(c, B, h, w, Q, usable_threads(cpu->threads))))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast decoder");
+    return LIIF_OK;
+}
+
+void liif_decoder_cpu_free(liif_train_dec_cpu *d) { dec_free(d); }
+
 void liif_train_decoder_grads_cpu(const liif_train_cpu *cpu, liif_train_state *s)
 {
-    const liif_train_dec_cpu *d = cpu->dec;
-    float *g = s->grads + d->dec_off;
-    for (size_t i = 0; i < d->dec_n; i++) g[i] += d->ddec[i];
+    add_decoder_grads(cpu->dec, s->g.dec);
 }

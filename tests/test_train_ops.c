@@ -5,6 +5,7 @@
 #include "randmodel.h"
 #include "testutil.h"
 #include "gan_layers.h"
+#include "gan_step.h"
 #include "train.h"
 
 static unsigned long long rng = 12345;
@@ -224,6 +225,99 @@ static void check_checkpoint(const char *model, const char *ckpt)
     liif_train_state_free(t);
 }
 
+/* Gradients: |got - want| <= 1e-4 * max|want| (the goldens' rule for gradients: the
+ * discriminator's BatchNorm over a small batch amplifies summation-order differences). */
+static void close_grad(const char *what, const float *got, const float *want, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(want[i]) > m ? fabs(want[i]) : m;
+    tu_close(what, got, want, n, 1e-4 * m + 1e-9);
+}
+
+/* One LIIF-GAN step (generator half, then discriminator half, no Adam) of small random networks
+ * with the reference layers and with the fast CPU ops: outputs, losses and every gradient. */
+static void check_gan_step(const char *model, const char *variant, int unfold, int ensemble)
+{
+    rm_spec sp = {.n_feats = 8, .n_resblocks = 2, .n_hidden = 2, .hidden = 16, .feat_unfold = unfold,
+                  .local_ensemble = ensemble, .cell_decode = 1, .variant = variant, .seed = 11, .out_gain = 1.0f};
+    if (rm_write(model, &sp)) { tu_failures++; return; }
+    liif_error err;
+    const int B = 4, S = 16, P = 32, Q = P * P, H = 2 * S + 1;
+    gan_gen *g[2];
+    gan_disc *d[2];
+    gan_vgg *v = NULL;
+    gan_step_ws *ws[2];
+    int width[GAN_DISC_STAGES] = {4, 4, 8, 8, 8, 8, 16, 16}, vw[16] = {4, 4, 8, 8};
+    unsigned long long r0 = 21;
+    CHECK(gan_vgg_new(GAN_VGG_RELU2_2, vw, &v, &err) == LIIF_OK, "%s", err.msg);
+    for (int i = 0; i <= v->last; i++) {
+        float *wv = gan_vgg_weight(v, i), *bv = gan_vgg_bias(v, i);
+        if (!wv) continue;
+        for (size_t k = 0; k < (size_t)v->mod[i].oc * v->mod[i].ic * 9; k++) wv[k] = 0.3f * rm_uniform(&r0);
+        for (int k = 0; k < v->mod[i].oc; k++) bv[k] = 0.1f * rm_uniform(&r0);
+    }
+    for (int k = 0; k < 2; k++) {
+        unsigned long long rd = 5;
+        CHECK(gan_gen_load(model, &g[k], &err) == LIIF_OK, "%s", err.msg);
+        CHECK(gan_disc_new(width, 8, P, 3, &d[k], &err) == LIIF_OK, "%s", err.msg);
+        for (size_t i = 0; i < d[k]->n_params; i++) d[k]->params[i] = 0.3f * rm_uniform(&rd);
+        for (int i = 1; i < GAN_DISC_STAGES; i++)
+            for (int c = 0; c < d[k]->width[i]; c++) {
+                d[k]->p.st[i].gamma[c] = 1.0f + 0.2f * rm_uniform(&rd);
+                d[k]->p.st[i].rmean[c] = 0.0f;
+                d[k]->p.st[i].rvar[c] = 1.0f;
+            }
+        CHECK(gan_step_ws_new(g[k], d[k], v, B, S, S, P, &ws[k], &err) == LIIF_OK, "%s", err.msg);
+    }
+    CHECK(gan_step_ws_use_cpu(g[1], d[1], v, ws[1], 2, &err) == LIIF_OK, "%s", err.msg);
+    size_t nl = (size_t)B * 3 * S * S, np = (size_t)B * 3 * Q;
+    float *lr = rand_buf(nl, 0.5f), *gt = rand_buf(np, 0.5f);
+    float *coord = malloc((size_t)B * Q * 2 * sizeof(float)), *cell = malloc((size_t)B * Q * 2 * sizeof(float));
+    for (size_t i = 0; i < nl; i++) lr[i] += 0.5f;
+    for (size_t i = 0; i < np; i++) gt[i] += 0.5f;
+    for (int b = 0; b < B; b++) /* an RGS block of an x(33/16) HR grid */
+        for (int q = 0; q < Q; q++) {
+            size_t i = ((size_t)b * Q + q) * 2;
+            coord[i] = liif_coord(b + q / P, H);
+            coord[i + 1] = liif_coord(2 * b + q % P, H);
+            cell[i] = cell[i + 1] = 2.0f / H;
+        }
+    gan_step_config cfg = gan_step_defaults();
+    cfg.w_adv = 0.5f; /* a large adversarial weight, so its gradient is not lost beside L1's */
+    for (int k = 0; k < 2; k++) {
+        gan_gen_zero_grad(g[k]);
+        gan_disc_zero_grad(d[k]);
+        gan_step_generator(g[k], d[k], v, ws[k], &cfg, lr, coord, cell, gt, 1, 1, 1);
+        gan_step_discriminator(d[k], ws[k], gt);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "GAN step %s (unfold %d ensemble %d): decoder 1 output fast vs ref", variant, unfold,
+             ensemble);
+    close_rel(what, ws[1]->gen->d1, ws[0]->gen->d1, np);
+    close_rel("  decoder 2 output", ws[1]->gen->d2, ws[0]->gen->d2, np);
+    float lf[4] = {ws[1]->loss_d1, ws[1]->loss_adv, ws[1]->loss_per, ws[1]->loss_d};
+    float lrf[4] = {ws[0]->loss_d1, ws[0]->loss_adv, ws[0]->loss_per, ws[0]->loss_d};
+    close_rel("  losses (L1, adversarial, perceptual, D)", lf, lrf, 4);
+    for (int i = 0; i < g[0]->n_tensors; i++) {
+        const liif_train_tensor *t = &g[0]->tensors[i];
+        snprintf(what, sizeof what, "  G grad %s", t->name);
+        close_grad(what, g[1]->grads + t->offset, g[0]->grads + t->offset, t->numel);
+    }
+    for (int i = 0; i < d[0]->n_tensors; i++) {
+        const liif_train_tensor *t = &d[0]->tensors[i];
+        if (!t->trainable) continue;
+        snprintf(what, sizeof what, "  D grad %s", t->name);
+        close_grad(what, d[1]->grads + t->offset, d[0]->grads + t->offset, t->numel);
+    }
+    for (int k = 0; k < 2; k++) {
+        gan_step_ws_free(ws[k]);
+        gan_disc_free(d[k]);
+        gan_gen_free(g[k]);
+    }
+    gan_vgg_free(v);
+    free(lr); free(gt); free(coord); free(cell);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -249,6 +343,10 @@ int main(void)
     check_step(model, 1, 0, 1);
     check_step(model, 1, 1, 0);
     check_checkpoint(model, ckpt);
+    check_gan_step(model, "liif-gan", 1, 1);
+    check_gan_step(model, "liif-gan-sf", 1, 1);
+    check_gan_step(model, "liif-gan-s", 1, 1);
+    check_gan_step(model, "liif-gan", 0, 0);
     unlink(model);
     unlink(ckpt);
     rmdir(dir);
