@@ -1,6 +1,11 @@
 #!/bin/bash
 # tools/make-photo-set.sh: builds a training folder of real photographs from Debian wallpaper packages, with LICENSES.txt.
-# usage: tools/make-photo-set.sh OUT_DIR   (installs packages: run as root, or with sudo available)
+# usage: tools/make-photo-set.sh OUT_DIR [MAX_SIDE]   (installs packages: run as root, or with sudo available)
+#
+# MAX_SIDE (e.g. 2040, DIV2K's size): photos larger than that are downscaled to fit (ImageMagick's
+# default Lanczos filter for shrinking) and stored as PNG: a 48 s crop of a 6000 px wallpaper is
+# mostly smooth bokeh and sky, while DIV2K-sized photos put texture in most crops, and shrinking
+# also averages away the JPEG blocks. Without it the files are copied as they are.
 #
 # Each package below ships photographs (not drawings or renders); PHOTO_SKIP lists files of those
 # packages that are artwork. Packages this release lacks are skipped with a note. Every copied
@@ -9,8 +14,9 @@
 # /usr/share/doc/<package>/copyright (DEP-5) whose Files: pattern matches the installed path (the
 # last match wins, as DEP-5 says); without such a file, all the package's License: fields.
 set -euo pipefail
-[ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
-out=$1
+[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 OUT_DIR [MAX_SIDE]" >&2; exit 2; }
+out=$1 max_side=${2:-0}
+case $max_side in ''|*[!0-9]*) echo "make-photo-set: MAX_SIDE must be a number of pixels" >&2; exit 2 ;; esac
 PKGS="budgie-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 mate-backgrounds ubuntu-mate-wallpapers-photos"
 # artwork inside those packages (drawn, rendered or abstract), by file name pattern
 PHOTO_SKIP='(screenshot|_dark_|Cluster|FlyingKonqui|Kay|Patak|DarkestHour|Float-into-MATE|GreenTraditional|abstract|pattern|gradient|stripes|circles|lines|waves|geometr|pixel|cartoon|logo|symbolic|default|Next|Flow|Shell|Volna|Honeywave|Opal|Elarun|IceCold|Kite|Cascade|Canopee|Milky|Autumn|ColdRipple|FallenLeaf|SafeLanding|Altai|Grey|Path|BytheWater|Kokkini|OneStandsOut|EveningGlow|summer_1am|PastelHills|Mountain|Bamboo)'
@@ -18,6 +24,10 @@ PHOTO_SKIP='(screenshot|_dark_|Cluster|FlyingKonqui|Kay|Patak|DarkestHour|Float-
 sudo_=""
 [ "$(id -u)" -eq 0 ] || sudo_="sudo"
 export DEBIAN_FRONTEND=noninteractive
+convert=/usr/bin/convert
+if [ "$max_side" -gt 0 ] && [ ! -x "$convert" ]; then
+  $sudo_ apt-get install -y -qq --no-install-recommends imagemagick > /dev/null
+fi
 $sudo_ apt-get update -qq || true
 mkdir -p "$out"
 lic="$out/LICENSES.txt"
@@ -83,7 +93,12 @@ for p in $PKGS; do
   done | sort -rn | awk '{ key=$2; sub(/\/contents\/images\/.*/, "", key); if (!(key in seen)) { seen[key]=1; print $2 } }' |
   while read -r f; do
     name="${p}__$(echo "${f#/usr/share/}" | tr '/' '_')"
-    cp "$f" "$out/$name"
+    if [ "$max_side" -gt 0 ]; then
+      name="${name%.*}.png"
+      "$convert" "$f" -resize "${max_side}x${max_side}>" "$out/$name"
+    else
+      cp "$f" "$out/$name"
+    fi
     own=$(file_licence "$copyright" "$f" 2>/dev/null || true)
     [ -n "$own" ] || own="$licence	(see $copyright)"
     printf '%s\t%s\t%s\t%s\n' "$name" "$p" "$ver" "$own" >> "$lic"

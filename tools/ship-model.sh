@@ -6,7 +6,8 @@
 # tools/make-photo-set.sh, default /var/cache/liif-photos), steps, training time (the step times
 # of the run's log.csv next to the checkpoint), hardware, the settings stored in the checkpoint,
 # and `liif eval` on Set5 and Set14 (../shared/data/benchmark) at the paper's scales beside
-# bicubic. Needs a built tree (build/ui/cli/liif).
+# bicubic. Needs a built tree (build/ui/cli/liif). LIIF_SHIP_DATA_NOTE adds a sentence about the data
+# (e.g. how the run's data changed); LIIF_SHIP_SCALES replaces the paper's scales (quick trials).
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 CHECKPOINT NAME TITLE [PHOTOS_DIR]" >&2; exit 2; }
 ckpt=$1 name=$2 title=$3 photos=${4:-/var/cache/liif-photos}
@@ -71,7 +72,8 @@ size=$(stat -c %s "$work/model.safetensors")
   echo
   echo "- Data: $(($(wc -l < "$photos/LICENSES.txt") - 1)) photographs from Debian wallpaper packages, assembled by"
   echo "  \`tools/make-photo-set.sh\` (the images are not in this repository). Each photograph, its package and"
-  echo "  version, and the licence and copyright holder of its stanza in the package's copyright file:"
+  echo "  version, and the licence and copyright holder of its stanza in the package's copyright file."
+  [ -z "${LIIF_SHIP_DATA_NOTE:-}" ] || echo "  $LIIF_SHIP_DATA_NOTE"
   echo
   echo "| photograph | package (version) | licence | copyright |"
   echo "|---|---|---|---|"
