@@ -31,17 +31,6 @@ typedef struct {
     int th, tw, have_pre;
 } cpu_backend;
 
-/* oneDNN's sgemm splits its work for omp_get_max_threads() threads; when OMP_THREAD_LIMIT grants
- * fewer, part of the product is silently never computed. Keep the thread count within the limit
- * and make it the calling thread's default, so every sgemm (inside a one-thread team too) agrees. */
-static int usable_threads(liif_backend *be)
-{
-    int t = be->threads > 0 ? be->threads : omp_get_num_procs(), lim = omp_get_thread_limit();
-    t = t < lim ? t : lim;
-    omp_set_num_threads(t);
-    return t;
-}
-
 /* ------------------------------------------------------------ preparation */
 
 static void permute_conv(const float *w, int cout, int cin, int ldw, float *dst, int ldd)
@@ -186,7 +175,7 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     cpu_backend *cb = (cpu_backend *)be;
     const liif_config *c = &m->cfg;
     size_t np = (size_t)th * tw;
-    int F = c->n_feats, T = usable_threads(be);
+    int F = c->n_feats, T = liif_omp_threads(be->threads);
     liif_status s = prepare(cb, m, err);
     if (s) return s;
     if (reserve(cb, c, np))
@@ -361,7 +350,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
     for (int l = 0; l < c->n_hidden; l++) maxw = c->hidden[l] > maxw ? c->hidden[l] : maxw;
     long nq = (long)job->rows * job->cols, nblocks = (nq + QUERY_BLOCK - 1) / QUERY_BLOCK;
     size_t rows_max = (size_t)QUERY_BLOCK * ns;
-    int failed = 0, threads = usable_threads(be);
+    int failed = 0, threads = liif_omp_threads(be->threads);
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
         query_geom *g = malloc(rows_max * sizeof *g);

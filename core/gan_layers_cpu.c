@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gan_layers.h"
+#include "internal.h"
 
 struct gan_cpu {
     int threads;
@@ -12,16 +13,6 @@ struct gan_cpu {
     float *col; /* (threads, max_col): one sample's im2col, reused for its gradient */
     float *dw;  /* (threads, max_w): per-thread weight and bias gradients, summed in thread order */
 };
-
-/* As train_cpu.c: oneDNN plans for omp_get_max_threads() and silently skips part of a product
- * when OMP_THREAD_LIMIT grants fewer, so every plan is clamped to the limit first. */
-static int usable_threads(int want)
-{
-    int t = want > 0 ? want : omp_get_num_procs(), lim = omp_get_thread_limit();
-    t = t < lim ? t : lim;
-    omp_set_num_threads(t);
-    return t;
-}
 
 gan_cpu *gan_cpu_new(size_t max_col, size_t max_w, int threads)
 {
@@ -101,7 +92,7 @@ static void col2im(float *dx, const float *dcol, int IC, int H, int W, int k, in
 /* Samples go to threads (each runs a single-threaded sgemm inside the parallel region) when there
  * are at least as many samples as threads; otherwise they run one after another, each sgemm on the
  * whole team. */
-static int spread_samples(const gan_cpu *cpu, int B) { return B >= usable_threads(cpu->threads); }
+static int spread_samples(const gan_cpu *cpu, int B) { return B >= liif_omp_threads(cpu->threads); }
 
 typedef struct {
     const float *inp, *weight, *bias, *dout;
@@ -148,7 +139,7 @@ void gan_conv2d_forward_cpu(gan_cpu *cpu, float *out, const float *inp, const fl
     conv_args c = {inp, weight, bias, NULL, out, NULL, IC, H, W, OC, k, stride, pad,
                    gan_conv_out(H, k, stride, pad), gan_conv_out(W, k, stride, pad)};
     if (spread_samples(cpu, B)) {
-#pragma omp parallel for schedule(static) num_threads(usable_threads(cpu->threads))
+#pragma omp parallel for schedule(static) num_threads(liif_omp_threads(cpu->threads))
         for (int b = 0; b < B; b++) forward_sample(&c, cpu->col + (size_t)omp_get_thread_num() * cpu->max_col, b);
     } else {
         for (int b = 0; b < B; b++) forward_sample(&c, cpu->col, b);
@@ -165,7 +156,7 @@ void gan_conv2d_backward_cpu(gan_cpu *cpu, float *dinp, float *dweight, float *d
     size_t KK = (size_t)IC * k * k, wsz = (size_t)OC * KK + OC;
     int params = dweight || dbias, used = 1;
     if (spread_samples(cpu, B)) {
-#pragma omp parallel num_threads(usable_threads(cpu->threads))
+#pragma omp parallel num_threads(liif_omp_threads(cpu->threads))
         {
             int t = omp_get_thread_num();
             float *dw = cpu->dw + (size_t)t * cpu->max_w;

@@ -117,4 +117,10 @@ liif_backend *liif_backend_cpu_new(int threads);
 void liif_ref_mlp_inputs(const liif_backend *be, const liif_model *m, const liif_decode_job *job, int row, int col,
                          float *rows);
 
+/* The OpenMP thread count to use for `want` threads (0 = all cores), clamped to OMP_THREAD_LIMIT
+ * and made the calling thread's default. oneDNN's sgemm splits its work for omp_get_max_threads()
+ * threads and silently computes only part of a product when the limit grants fewer, so every
+ * parallel region and whole-team sgemm plans with this count. */
+int liif_omp_threads(int want);
+
 #endif

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "gan_layers.h"
+#include "internal.h"
 
 const liif_lpips_layer liif_lpips_layers[LIIF_LPIPS_TAPS] = {
     {0, 3, 64, 11, 4, 2, 0},   /* conv1, relu1 = features.1 */
@@ -189,17 +190,6 @@ static void maxpool3s2(float *out, const float *inp, int C, int H, int W)
     }
 }
 
-/* oneDNN's sgemm splits its work for omp_get_max_threads() threads and computes only part of a
- * product when OMP_THREAD_LIMIT grants fewer (see backend_cpu.c): stay within the limit and make
- * the count the calling thread's default. */
-static int usable_threads(const liif_lpips *lp)
-{
-    int t = lp->threads > 0 ? lp->threads : omp_get_num_procs(), lim = omp_get_thread_limit();
-    t = t < lim ? t : lim;
-    omp_set_num_threads(t);
-    return t;
-}
-
 /* out (oc,OH,OW) = ReLU(conv_k(inp (ic,H,W))), reference: the plain-loop conv (double sums) on
  * blocks of output channels, one OpenMP task each. */
 static void conv_relu_ref(const liif_lpips *lp, int k, float *out, const float *inp, int H, int W, int threads)
@@ -265,7 +255,7 @@ static liif_status conv_relu_fast(const liif_lpips *lp, int k, float *out, const
 static liif_status features(const liif_lpips *lp, liif_lpips_feats *f, liif_error *err)
 {
     const float *in = f->x;
-    int h = f->H, w = f->W, c = 3, threads = usable_threads(lp);
+    int h = f->H, w = f->W, c = 3, threads = liif_omp_threads(lp->threads);
     for (int k = 0; k < LIIF_LPIPS_TAPS; k++) {
         if (liif_lpips_layers[k].pool_before) {
             maxpool3s2(f->pool[k], in, c, h, w);

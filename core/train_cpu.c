@@ -20,17 +20,6 @@ struct liif_train_cpu {
 
 static void dec_free(liif_train_dec_cpu *d);
 
-/* The threads a parallel region or a whole-team sgemm may use: oneDNN plans for
- * omp_get_max_threads() and silently skips part of a product when OMP_THREAD_LIMIT grants fewer
- * (as backend_cpu.c), so the plan is clamped to the limit first. */
-static int usable_threads(int want)
-{
-    int t = want > 0 ? want : omp_get_num_procs(), lim = omp_get_thread_limit();
-    t = t < lim ? t : lim;
-    omp_set_num_threads(t);
-    return t;
-}
-
 liif_train_cpu *liif_train_cpu_new(int max_ic, int max_oc, int threads)
 {
     liif_train_cpu *cpu = calloc(1, sizeof *cpu);
@@ -98,7 +87,7 @@ static void conv_blocks(liif_train_cpu *cpu, float *out, int accumulate, const f
 {
     size_t np = (size_t)B * h * w;
     int kk = 9 * IC;
-#pragma omp parallel num_threads(usable_threads(cpu->threads))
+#pragma omp parallel num_threads(liif_omp_threads(cpu->threads))
     {
         float *col = cpu->col + (size_t)omp_get_thread_num() * CONV_BLOCK * 9 * cpu->max_ic;
 #pragma omp for schedule(static)
@@ -131,7 +120,7 @@ void liif_conv3x3_backward_cpu(liif_train_cpu *cpu, float *dinp, float *dweight,
     int team = 1;
     /* dweight += dout^T @ col (tap-major) and dbias += column sums of dout, per thread, then summed in
      * thread order into OIHW */
-#pragma omp parallel num_threads(usable_threads(cpu->threads))
+#pragma omp parallel num_threads(liif_omp_threads(cpu->threads))
     {
         int t = omp_get_thread_num();
         float *col = cpu->col + (size_t)t * CONV_BLOCK * 9 * cpu->max_ic, *dw = cpu->dw + (size_t)t * stride;
@@ -172,7 +161,7 @@ void liif_linear_forward_cpu(float *out, const float *inp, const float *weight, 
                              int OC)
 {
     // out is (N,OC), inp is (N,IC), weight is (OC,IC), bias is (OC)
-    usable_threads(omp_get_max_threads());
+    liif_omp_threads(omp_get_max_threads());
     dnnl_sgemm('N', 'T', N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     for (size_t n = 0; n < (size_t)N; n++)
         for (int o = 0; o < OC; o++) out[n * OC + o] += bias[o];
@@ -182,7 +171,7 @@ void liif_linear_backward_cpu(float *dinp, float *dweight, float *dbias, const f
                               const float *weight, int N, int IC, int OC)
 {
     // dinp and inp are (N,IC), dweight and weight are (OC,IC), dbias is (OC), dout is (N,OC)
-    usable_threads(omp_get_max_threads());
+    liif_omp_threads(omp_get_max_threads());
     dnnl_sgemm('T', 'N', OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
     if (dinp) dnnl_sgemm('N', 'N', N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
     for (size_t n = 0; n < (size_t)N; n++)
@@ -452,7 +441,7 @@ static liif_status decoder_pass(liif_train_cpu *cpu, liif_train_dec_cpu **slot, 
                                 int Q, float *dfeat, float *loss, liif_error *err)
 {
     const liif_config *c = job->c;
-    int T = usable_threads(cpu->threads), with_grad = job->gt || job->dpred;
+    int T = liif_omp_threads(cpu->threads), with_grad = job->gt || job->dpred;
     liif_train_dec_cpu *d = *slot;
     if (d && (d->B != B || d->h != h || d->w != w || d->Q != Q || d->T != T || d->K != (c->local_ensemble ? 4 : 1) ||
               d->dims[0] != c->in_dim)) {
@@ -472,7 +461,7 @@ static liif_status decoder_pass(liif_train_cpu *cpu, liif_train_dec_cpu **slot, 
     if (c->feat_unfold) {
         liif_conv3x3_forward_cpu(cpu, d->P, job->feat, d->wf, NULL, B, h, w, F, H0);
     } else {
-        usable_threads(cpu->threads);
+        liif_omp_threads(cpu->threads);
         dnnl_sgemm('N', 'T', (long)npx, H0, F, 1.0f, job->feat, F, d->wf, F, 0.0f, d->P, H0);
     }
     long nchunks = (long)((nq + QCHUNK - 1) / QCHUNK);
@@ -519,7 +508,7 @@ static liif_status decoder_pass(liif_train_cpu *cpu, liif_train_dec_cpu **slot, 
     if (c->feat_unfold) {
         liif_conv3x3_backward_cpu(cpu, dfeat, d->dwf, d->dummy, d->dP[0], job->feat, d->wf, B, h, w, F, H0);
     } else {
-        usable_threads(cpu->threads);
+        liif_omp_threads(cpu->threads);
         dnnl_sgemm('T', 'N', H0, F, (long)npx, 1.0f, d->dP[0], H0, job->feat, F, 0.0f, d->dwf, F);
         dnnl_sgemm('N', 'N', (long)npx, F, H0, 1.0f, d->dP[0], H0, d->wf, F, 0.0f, dfeat, F);
     }
@@ -565,7 +554,7 @@ liif_status liif_decoder_cpu_prepare(liif_train_cpu *cpu, liif_train_dec_cpu **s
                                      int h, int w, int Q, liif_error *err)
 {
     dec_free(*scratch);
-    if (!(*scratch = dec_new(c, B, h, w, Q, usable_threads(cpu->threads))))
+    if (!(*scratch = dec_new(c, B, h, w, Q, liif_omp_threads(cpu->threads))))
         return liif_error_set(err, LIIF_ERR_NOMEM, "training: out of memory for the fast decoder");
     return LIIF_OK;
 }
