@@ -181,7 +181,9 @@ model_choice (Dialog *d)
     }
   for (gint i = 0; names[i] != NULL; i++)
     gtk_combo_box_text_append (GTK_COMBO_BOX_TEXT (combo), names[i], names[i]);
-  if (model == NULL || model[0] == '\0' || ! gtk_combo_box_set_active_id (GTK_COMBO_BOX (combo), model))
+  /* the named model, else the shipped default, else the first */
+  if ((model == NULL || model[0] == '\0' || ! gtk_combo_box_set_active_id (GTK_COMBO_BOX (combo), model)) &&
+      ! gtk_combo_box_set_active_id (GTK_COMBO_BOX (combo), "default"))
     gtk_combo_box_set_active (GTK_COMBO_BOX (combo), 0);
   model_changed (GTK_COMBO_BOX (combo), d);
   g_signal_connect (combo, "changed", G_CALLBACK (model_changed), d);
