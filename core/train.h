@@ -214,7 +214,8 @@ void liif_train_decoder_grads_cpu(const liif_train_cpu *cpu, liif_train_state *s
 /* The same fast decoder for any decoder's layers (the LIIF-GAN generator's two), in two passes:
  * without dpred, fills pred (B,Q,C) from feat (B,h,w,F) and keeps the layer-1 precompute in
  * *scratch (made on first use; free it with liif_decoder_cpu_free); with dpred (B,Q,C), the
- * gradient of the loss with respect to pred, recomputes the forward (same weights), WRITES dfeat
+ * gradient of the loss with respect to pred, right after that forward pass on the same feat and
+ * weights, reuses its precompute, recomputes the MLP forward, WRITES dfeat
  * (B,h,w,F) and adds the decoder's gradients into ddec (views like dec). No (B,Q,K,*) buffer exists. */
 typedef struct liif_train_dec_cpu liif_train_dec_cpu;
 liif_status liif_decoder_cpu(liif_train_cpu *cpu, liif_train_dec_cpu **scratch, const liif_config *c,

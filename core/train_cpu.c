@@ -194,6 +194,7 @@ struct liif_train_dec_cpu {
     size_t dec_n;               /* floats of the decoder's gradients, packed w0 b0 w1 b1 ... */
     size_t woff[LIIF_MAX_HIDDEN + 1], boff[LIIF_MAX_HIDDEN + 1]; /* layer l's weight and bias in that packing */
     float *P;                   /* (B,h,w,H0) feature part of layer 1 per latent */
+    int p_ready;                /* P, wf and wz hold a forward-only pass's values, for the dpred pass after it */
     float *wf, *dwf, *dummy;    /* (H0,base) feature columns of layer 1 and their gradient; (H0) */
     float *wz, *wz_grad;        /* (nz,H0) coord/cell columns of layer 1, transposed, and their gradient */
     float *ddec;                /* (dec_n) decoder gradients of the last forward */
@@ -453,17 +454,22 @@ static liif_status decoder_pass(liif_train_cpu *cpu, liif_train_dec_cpu **slot, 
     int F = c->n_feats, H0 = d->H0, D = d->dims[0];
     size_t npx = (size_t)B * h * w, nq = (size_t)B * Q;
     const float *W0 = job->dec[0].w;
-    for (int j = 0; j < H0; j++) {
-        memcpy(d->wf + (size_t)j * d->base, W0 + (size_t)j * D, d->base * sizeof(float));
-        for (int k = 0; k < d->nz; k++) d->wz[(size_t)k * H0 + j] = W0[(size_t)j * D + d->base + k];
+    /* a dpred pass right after a forward-only pass on the same features and weights (the
+     * contract of liif_decoder_cpu) finds P, wf and wz already made */
+    if (!(job->dpred && d->p_ready)) {
+        for (int j = 0; j < H0; j++) {
+            memcpy(d->wf + (size_t)j * d->base, W0 + (size_t)j * D, d->base * sizeof(float));
+            for (int k = 0; k < d->nz; k++) d->wz[(size_t)k * H0 + j] = W0[(size_t)j * D + d->base + k];
+        }
+        /* P (B,h,w,H0) = the feature columns of layer 1 applied to every latent's (unfolded) feature */
+        if (c->feat_unfold) {
+            liif_conv3x3_forward_cpu(cpu, d->P, job->feat, d->wf, NULL, B, h, w, F, H0);
+        } else {
+            liif_omp_threads(cpu->threads);
+            dnnl_sgemm('N', 'T', (long)npx, H0, F, 1.0f, job->feat, F, d->wf, F, 0.0f, d->P, H0);
+        }
     }
-    /* P (B,h,w,H0) = the feature columns of layer 1 applied to every latent's (unfolded) feature */
-    if (c->feat_unfold) {
-        liif_conv3x3_forward_cpu(cpu, d->P, job->feat, d->wf, NULL, B, h, w, F, H0);
-    } else {
-        liif_omp_threads(cpu->threads);
-        dnnl_sgemm('N', 'T', (long)npx, H0, F, 1.0f, job->feat, F, d->wf, F, 0.0f, d->P, H0);
-    }
+    d->p_ready = !with_grad;
     long nchunks = (long)((nq + QCHUNK - 1) / QCHUNK);
 #pragma omp parallel num_threads(T)
     {
