@@ -227,4 +227,38 @@ liif_status liif_decoder_cpu_prepare(liif_train_cpu *cpu, liif_train_dec_cpu **s
                                      int h, int w, int Q, liif_error *err);
 void liif_decoder_cpu_free(liif_train_dec_cpu *d);
 
+/* ------------------------------------------------------------------ GPU training
+ * Plain LIIF on an NVIDIA GPU through the CUDA module (core/cuda/train.cuh, loaded at run time):
+ * the parameters, gradients and Adam moments stay on the device between steps and come back only
+ * when asked (checkpoints, tests). The same ops as the fast CPU path: encoder convs as im2col +
+ * cuBLAS sgemm, the decoder with the layer-1 precompute; the feature gradient is a scatter of float
+ * atomic adds, so two runs agree to float rounding, not bit for bit. */
+
+typedef struct liif_train_gpu liif_train_gpu;
+
+/* A GPU trainer holding a copy of s (parameters, moments, step) for batches of B images of h x w
+ * LR pixels with Q queries each; fast_math allows TF32 tensor-core GEMMs. Without a usable GPU or
+ * CUDA module: LIIF_ERR_UNSUPPORTED with the reason. */
+liif_status liif_train_gpu_new(const liif_train_state *s, int B, int h, int w, int Q, int fast_math,
+                               liif_train_gpu **out, liif_error *err);
+void liif_train_gpu_free(liif_train_gpu *g);
+
+/* Queue one whole step (forward with L1 to gt, backward, Adam with o) and return without waiting:
+ * the caller may refill inp, coord, cell and gt (same layouts as liif_train_forward) at once. */
+liif_status liif_train_gpu_step(liif_train_gpu *g, const float *inp, const float *coord, const float *cell,
+                                const float *gt, const liif_adam_config *o, liif_error *err);
+/* Wait for the queued work; the L1 loss of its last forward. */
+liif_status liif_train_gpu_wait(liif_train_gpu *g, float *loss, liif_error *err);
+
+/* The pieces of a step, each waiting (tests): forward with pred (B,Q,C) normalised (may be NULL)
+ * and the loss (gt NULL: none, *loss 0); backward of the last forward with gt, WRITING the
+ * trainable part of s->grads and, when dfeat is not NULL, dfeat (B,h,w,F); one Adam step. */
+liif_status liif_train_gpu_forward(liif_train_gpu *g, const float *inp, const float *coord, const float *cell,
+                                   const float *gt, float *pred, float *loss, liif_error *err);
+liif_status liif_train_gpu_backward(liif_train_gpu *g, liif_train_state *s, float *dfeat, liif_error *err);
+liif_status liif_train_gpu_adam(liif_train_gpu *g, const liif_adam_config *o, liif_error *err);
+
+/* Wait, then copy the device's parameters, moments and step into s (a state of the same model). */
+liif_status liif_train_gpu_pull(liif_train_gpu *g, liif_train_state *s, liif_error *err);
+
 #endif

@@ -1,4 +1,5 @@
-/* test_train_golden.c: one LIIF training step (forward, L1, backward, Adam x2) against PyTorch's goldens; argv[2] = cpu: fast ops. */
+/* test_train_golden.c: one LIIF training step (forward, L1, backward, Adam x2) against PyTorch's goldens; argv[2] = cpu:
+ * the fast CPU ops, cuda: the GPU trainer (exits 77 with the reason without a GPU). */
 #include <string.h>
 #include <time.h>
 
@@ -84,6 +85,35 @@ static void check_params(const char *tag, const float *got, const float *want, s
     if (d > *worst) *worst = d;
 }
 
+/* The step's pieces on the GPU trainer when there is one (results copied into s and a), else on the CPU. */
+static liif_train_gpu *gpu;
+
+static liif_status step_forward(liif_train_state *s, liif_train_acts *a, const float *inp, const float *coord,
+                                const float *cell, const float *gt, liif_error *err)
+{
+    if (!gpu) return liif_train_forward(s, a, inp, coord, cell, gt, err);
+    return liif_train_gpu_forward(gpu, inp, coord, cell, gt, a->pred, &a->loss, err);
+}
+
+static liif_status step_backward(liif_train_state *s, liif_train_acts *a, liif_error *err)
+{
+    if (!gpu) {
+        liif_train_backward(s, a);
+        return LIIF_OK;
+    }
+    return liif_train_gpu_backward(gpu, s, NULL, err);
+}
+
+static liif_status step_adam(liif_train_state *s, const liif_adam_config *o, liif_error *err)
+{
+    if (!gpu) {
+        liif_adam_update(s, o);
+        return LIIF_OK;
+    }
+    liif_status st = liif_train_gpu_adam(gpu, o, err);
+    return st ? st : liif_train_gpu_pull(gpu, s, err);
+}
+
 int main(int argc, char **argv)
 {
     const char *golden = argc > 1 ? argv[1] : NULL;
@@ -113,21 +143,30 @@ int main(int argc, char **argv)
     if (liif_train_acts_new(&s->cfg, B, h, w, Q, &a, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     int fast = argc > 2 && !strcmp(argv[2], "cpu");
     if (fast && liif_train_acts_use_cpu(a, &s->cfg, 2, &err)) { printf("FAIL %s\n", err.msg); return 1; }
-    printf("ops: %s\n", fast ? "fast CPU (im2col + sgemm, 2 threads)" : "reference");
+    if (argc > 2 && !strcmp(argv[2], "cuda")) {
+        liif_status st = liif_train_gpu_new(s, B, h, w, Q, 0, &gpu, &err);
+        if (st) { /* no module, driver or GPU: skipped; anything else fails */
+            printf("%s: %s\n", st == LIIF_ERR_UNSUPPORTED ? "SKIP" : "FAIL", err.msg);
+            return st == LIIF_ERR_UNSUPPORTED ? 77 : 1;
+        }
+    }
+    printf("ops: %s\n", gpu ? "GPU (CUDA module, fp32)" : fast ? "fast CPU (im2col + sgemm, 2 threads)" : "reference");
 
     /* ---- step 1: forward */
     double t0 = now();
-    if (liif_train_forward(s, a, inp, coord, cell, gt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
+    if (step_forward(s, a, inp, coord, cell, gt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     double t1 = now();
-    tu_close("encoder input (rgb - 0.5) / 0.5 [2,16,16,3]", a->x, inp_norm, (size_t)B * h * w * C, 0);
-    tu_close("normalised gt [2,64,3]", a->gt, gt_norm, (size_t)B * Q * C, 0);
+    if (!gpu) { /* the GPU keeps its normalised copies to itself: its pred checks them */
+        tu_close("encoder input (rgb - 0.5) / 0.5 [2,16,16,3]", a->x, inp_norm, (size_t)B * h * w * C, 0);
+        tu_close("normalised gt [2,64,3]", a->gt, gt_norm, (size_t)B * Q * C, 0);
+    }
     tu_close("step 1: pred [2,64,3]", a->pred, pred, (size_t)B * Q * C, 1e-6);
     tu_close("step 1: loss", &a->loss, loss, 1, 1e-6);
 
     /* ---- step 1: backward, all 78 gradients */
     liif_train_zero_grad(s);
     double t2 = now();
-    liif_train_backward(s, a);
+    if (step_backward(s, a, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     double t3 = now();
     liif_st_file *fg = open_golden("train_grads.safetensors");
     double worst_rel = 0, worst_abs = 0;
@@ -164,7 +203,7 @@ int main(int argc, char **argv)
     /* ---- step 1: Adam, all 82 params */
     liif_adam_config opt = liif_adam_defaults();
     double t4 = now();
-    liif_adam_update(s, &opt);
+    if (step_adam(s, &opt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     double t5 = now();
     liif_st_file *fp = open_golden("train_params_after_adam.safetensors");
     size_t n_far = 0, n_all = 0;
@@ -186,9 +225,9 @@ int main(int argc, char **argv)
 
     /* ---- step 2 on the same batch */
     double t6 = now();
-    if (liif_train_forward(s, a, inp, coord, cell, gt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
+    if (step_forward(s, a, inp, coord, cell, gt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     liif_train_zero_grad(s);
-    liif_train_backward(s, a);
+    if (step_backward(s, a, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     double t7 = now();
     tu_close("step 2: pred [2,64,3]", a->pred, pred2, (size_t)B * Q * C, 1e-6);
     tu_close("step 2: loss", &a->loss, loss2, 1, 1e-6);
@@ -204,7 +243,7 @@ int main(int argc, char **argv)
         check_grad(name, s->grads + t->offset, want, n, 1);
         free(want);
     }
-    liif_adam_update(s, &opt);
+    if (step_adam(s, &opt, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     n_far = n_all = 0;
     worst = 0;
     for (int i = 0; i < liif_st_count(f2); i++) {
@@ -231,6 +270,7 @@ int main(int argc, char **argv)
     liif_st_close(fin);
     free(inp_nchw); free(norm_nchw); free(inp); free(inp_norm); free(coord); free(cell);
     free(gt); free(gt_norm); free(pred); free(loss); free(pred2); free(loss2);
+    liif_train_gpu_free(gpu);
     liif_train_acts_free(a);
     liif_train_state_free(s);
     return tu_finish("train-golden");

@@ -477,12 +477,15 @@ static int device_info(char *name, size_t name_size, size_t *free_bytes, size_t 
 }
 
 #include "ops.cuh"
+#include "train.cuh"
 
 extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_cuda_module_entry(void)
 {
     static const liif_cuda_module mod = {
         LIIF_CUDA_ABI, sizeof(liif_backend), sizeof(liif_model), sizeof(liif_decode_job),
         backend_new, device_info, op_conv3x3, op_linear, op_geometry, sgemm_gflops,
+        train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free,
+        op_conv3x3_train,
     };
     return &mod;
 }

@@ -96,6 +96,21 @@ err-bad-value)
   "$liif" train --config run.ini 2> err.txt; rc=$?
   expect_error "bad value" "'batch'"
   ;;
+err-device)
+  config out 5 > run.ini
+  "$liif" train --config run.ini --device tpu 2> err.txt; rc=$?
+  expect_error "unknown device" "auto, cpu or cuda"
+  [ $rc -eq 2 ] || fail "--device tpu: exit $rc, want 2"
+  if "$liif" train --config run.ini --device cuda 2> err.txt; then
+    echo "a GPU trained here: --device cuda works"
+  else
+    rc=$?
+    [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda without a GPU: exit $rc, want 3"; }
+    [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda without a GPU: not one line"; }
+    grep -q "device cuda" err.txt || { cat err.txt; fail "--device cuda: the error does not name the option"; }
+    [ ! -e out/ckpt-00000005.safetensors ] || fail "--device cuda without a GPU trained anyway"
+  fi
+  ;;
 err-no-config)
   "$liif" train 2> err.txt; rc=$?
   expect_error "no config" "config"

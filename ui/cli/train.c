@@ -1,4 +1,5 @@
-/* train.c: `liif train --config run.ini [--resume CKPT]` (plain LIIF on the CPU, MODEL.md 3) and `liif export CKPT OUT`. */
+/* train.c: `liif train --config run.ini [--resume CKPT] [--device D]` (MODEL.md 3: LIIF on the CPU or GPU, the GAN variants on
+ * the CPU) and `liif export CKPT OUT`. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <omp.h>
 
 #include "cli.h"
 #include "gan_step.h"
@@ -34,6 +36,7 @@ typedef struct {
     char *variant, *adv_loss, *vgg;  /* GAN variants (MODEL.md 2) */
     double w_adv, w_per;
     int patch, disc_nf, disc_hidden;
+    int fast_math;                   /* GPU: TF32 tensor-core GEMMs */
     int gan;                         /* derived: variant != liif */
 } run_config;
 
@@ -63,6 +66,7 @@ static const key_spec keys[] = {
     {"w_per", K_DBL, RC(w_per), "1.0"},       {"adv_loss", K_STR, RC(adv_loss), "non-saturating"},
     {"patch", K_INT, RC(patch), "48"},        {"vgg", K_STR, RC(vgg), ""},
     {"disc_nf", K_INT, RC(disc_nf), "64"},    {"disc_hidden", K_INT, RC(disc_hidden), "100"},
+    {"fast_math", K_INT, RC(fast_math), "0"},
 };
 
 static void config_free(run_config *c)
@@ -141,6 +145,7 @@ static int config_parse(const char *text, const char *source, run_config *c)
     else if (c->lr_halve_every < 1 || c->epoch_iters < 1 || c->epochs < 1 || c->steps < 0) why = "'lr_halve_every', 'epoch_iters' and 'epochs' must be at least 1, 'steps' at least 0";
     else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
+    else if (c->fast_math != 0 && c->fast_math != 1) why = "'fast_math' must be 0 (float32) or 1 (TF32 on the GPU)";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
     c->gan = strcmp(c->variant, "liif") != 0;
     if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-s") &&
@@ -182,9 +187,14 @@ typedef struct {
     liif_train_state *s;
     liif_train_acts *a;
     train_data data;
-    train_scratch sc;
-    float *inp, *coord, *cell, *gt;
-    uint64_t rng;
+    train_scratch *sc;                /* one per batch-making thread */
+    int n_sc;
+    float *inp, *coord, *cell, *gt;   /* the batch being made */
+    float *buf[2][4];                 /* two batches (inp, coord, cell, gt): the GPU computes one while the other is made */
+    uint64_t rng, rng_saved;          /* rng_saved: the state a checkpoint of the current step stores */
+    liif_train_gpu *gpu;              /* plain LIIF on the GPU, or NULL */
+    int device;                       /* DEV_* of --device */
+    int cur, ahead;                   /* GPU: buf[cur] is the next batch to compute; ahead: it is made */
     FILE *log;
     gan_gen *g;                       /* GAN variants: these instead of s and a */
     gan_disc *d;
@@ -192,6 +202,8 @@ typedef struct {
     gan_step_ws *ws;
     float *lr_nchw;
 } run;
+
+enum { DEV_AUTO, DEV_CPU, DEV_CUDA };
 
 static long long run_step(const run *r) { return r->cfg.gan ? r->g->step : r->s->step; }
 static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
@@ -206,9 +218,14 @@ static void run_free(run *r)
     gan_disc_free(r->d);
     gan_gen_free(r->g);
     free(r->lr_nchw);
+    liif_train_gpu_free(r->gpu);
     train_data_free(&r->data);
-    free(r->sc.crop); free(r->sc.hr); free(r->sc.lr); free(r->sc.idx);
-    free(r->inp); free(r->coord); free(r->cell); free(r->gt);
+    for (int t = 0; r->sc && t < r->n_sc; t++) {
+        free(r->sc[t].crop); free(r->sc[t].hr); free(r->sc[t].lr); free(r->sc[t].idx);
+    }
+    free(r->sc);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 4; k++) free(r->buf[i][k]);
     if (r->log) fclose(r->log);
     g_free(r->config_text);
     config_free(&r->cfg);
@@ -234,10 +251,14 @@ static int save_checkpoint(run *r, const char *name)
 {
     char epoch[32], rng[32], path_buf[4096];
     snprintf(epoch, sizeof epoch, "%lld", run_step(r) / r->cfg.epoch_iters);
-    snprintf(rng, sizeof rng, "%llu", (unsigned long long)r->rng);
+    snprintf(rng, sizeof rng, "%llu", (unsigned long long)r->rng_saved);
     const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text};
     snprintf(path_buf, sizeof path_buf, "%s/%s", r->cfg.output, name);
     liif_error err;
+    if (r->gpu && liif_train_gpu_pull(r->gpu, r->s, &err)) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
     if (r->cfg.gan ? gan_save(r->g, r->d, path_buf, 1, 0, meta, 3, &err)
                    : liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 3, &err)) {
         cli_error("%s", err.msg);
@@ -497,15 +518,42 @@ static int gan_setup(run *r, const char *resume)
     return 0;
 }
 
+/* The next batch into r->inp, coord, cell, gt. Each sample draws from its own generator, seeded in
+ * sample order from the run's, so samples are made in parallel (one scratch per thread) and the batch
+ * depends only on the run's RNG state. patch > 0: RGS patches of that side (gt (3,P,P) per sample),
+ * else LIIF's sample_q scattered queries. */
+static int fill_batch(run *r, const train_recipe *rec, int patch, liif_error *err)
+{
+    const run_config *c = &r->cfg;
+    int B = c->batch, L = c->inp_size, Q = patch ? patch * patch : c->sample_q, failed = 0;
+    uint64_t *seed = malloc((size_t)B * sizeof *seed);
+    if (!seed) return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory"), -1;
+    for (int b = 0; b < B; b++) seed[b] = train_rng_next(&r->rng);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(r->n_sc)
+    for (int b = 0; b < B; b++) {
+        train_scratch *sc = &r->sc[omp_get_thread_num()];
+        uint64_t rng = seed[b];
+        float *inp = r->inp + (size_t)b * L * L * 3, *coord = r->coord + (size_t)b * Q * 2;
+        float *cell = r->cell + (size_t)b * Q * 2, *gt = r->gt + (size_t)b * Q * 3;
+        liif_error e;
+        int bad = patch ? train_sample_patch(&r->data, rec, patch, &rng, sc, inp, coord, cell, gt, &e)
+                        : train_sample(&r->data, rec, &rng, sc, inp, coord, cell, gt, &e);
+        if (bad) {
+#pragma omp critical
+            if (!failed++) *err = e;
+        }
+    }
+    free(seed);
+    return failed ? -1 : 0;
+}
+
 /* One GAN step on a fresh batch; the generator's total loss in *loss. */
 static int gan_train_step(run *r, const train_recipe *rec, double lr, double *loss, liif_error *err)
 {
     run_config *c = &r->cfg;
-    int B = c->batch, L = c->inp_size, P = c->patch, Q = P * P;
-    for (int b = 0; b < B; b++)
-        if (train_sample_patch(&r->data, rec, P, &r->rng, &r->sc, r->inp + (size_t)b * L * L * 3,
-                               r->coord + (size_t)b * Q * 2, r->cell + (size_t)b * Q * 2, r->gt + (size_t)b * 3 * Q, err))
-            return -1;
+    int B = c->batch, L = c->inp_size, P = c->patch;
+    if (fill_batch(r, rec, P, err)) return -1;
+    r->rng_saved = r->rng;
     for (int b = 0; b < B; b++) /* (L,L,3) -> (3,L,L) */
         for (int i = 0; i < L * L; i++)
             for (int k = 0; k < 3; k++)
@@ -514,6 +562,71 @@ static int gan_train_step(run *r, const train_recipe *rec, double lr, double *lo
                           !strcmp(c->adv_loss, "minimax")};
     gan_step(r->g, r->d, r->v, r->ws, &gc, r->lr_nchw, r->coord, r->cell, r->gt);
     *loss = r->ws->loss_g;
+    return 0;
+}
+
+static void use_buf(run *r, int i)
+{
+    r->inp = r->buf[i][0];
+    r->coord = r->buf[i][1];
+    r->cell = r->buf[i][2];
+    r->gt = r->buf[i][3];
+}
+
+/* One LIIF step on the GPU: the batch made ahead is queued, the next one is made on the CPU while the
+ * GPU computes, then the step's loss is read. A checkpoint of this step stores the RNG state from
+ * before the next batch was drawn, so a resumed run draws that batch again. */
+static int gpu_step(run *r, const train_recipe *rec, liif_adam_config *opt, double *loss, liif_error *err)
+{
+    const run_config *c = &r->cfg;
+    if (!r->ahead) {
+        use_buf(r, r->cur);
+        if (fill_batch(r, rec, 0, err)) return -1;
+    }
+    opt->lr = lr_at(c, r->s->step);
+    float *const *b = r->buf[r->cur];
+    if (liif_train_gpu_step(r->gpu, b[0], b[1], b[2], b[3], opt, err)) return -1;
+    r->s->step++; /* the device's count; the parameters come back with liif_train_gpu_pull */
+    r->rng_saved = r->rng;
+    r->cur ^= 1;
+    r->ahead = 0;
+    if (r->s->step < c->steps) {
+        use_buf(r, r->cur);
+        if (fill_batch(r, rec, 0, err)) return -1;
+        r->ahead = 1;
+    }
+    float l;
+    if (liif_train_gpu_wait(r->gpu, &l, err)) return -1;
+    *loss = l;
+    return 0;
+}
+
+/* Plain LIIF on the GPU when --device asks for it (cuda) or allows it (auto, saying once why not). */
+static int choose_device(run *r, int B, int L, int Q)
+{
+    run_config *c = &r->cfg;
+    liif_error err;
+    if (r->device == DEV_CPU) return 0;
+    if (c->gan) {
+        const char *why = "GPU training supports variant = liif only so far";
+        if (r->device == DEV_CUDA) {
+            cli_error("--device cuda: %s (variant = %s; use --device cpu)", why, c->variant);
+            return CLI_EXIT_NO_CUDA;
+        }
+        cli_error("using the CPU: %s", why);
+        return 0;
+    }
+    liif_status st = liif_train_gpu_new(r->s, B, L, L, Q, c->fast_math, &r->gpu, &err);
+    if (st == LIIF_OK) return 0;
+    if (st != LIIF_ERR_UNSUPPORTED) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    if (r->device == DEV_CUDA) {
+        cli_error("--device cuda: %s", err.msg);
+        return CLI_EXIT_NO_CUDA;
+    }
+    cli_error("using the CPU: %s", err.msg);
     return 0;
 }
 
@@ -557,25 +670,34 @@ static int setup(run *r, const char *resume)
         }
         if (!resume) r->s->step = 0; /* init_from: the weights only, a fresh run */
         if (!resume) memset(r->s->m, 0, r->s->n_params * sizeof(float)), memset(r->s->v, 0, r->s->n_params * sizeof(float));
-        st = liif_train_acts_new(&r->s->cfg, B, L, L, Q, &r->a, &err);
+    }
+    if ((rc = choose_device(r, B, L, Q))) return rc;
+    if (!c->gan && !r->gpu) {
+        liif_status st = liif_train_acts_new(&r->s->cfg, B, L, L, Q, &r->a, &err);
         if (!st) st = liif_train_acts_use_cpu(r->a, &r->s->cfg, c->threads, &err);
         if (st) {
             cli_error("%s", err.msg);
             return cli_exit_for_status(st);
         }
     }
-    r->sc.crop = malloc((size_t)S * S * 3);
-    r->sc.hr = malloc((size_t)S * S * 3);
-    r->sc.lr = malloc((size_t)L * L * 3);
-    r->sc.idx = malloc((size_t)S * S * sizeof(int));
-    r->inp = malloc((size_t)B * L * L * 3 * sizeof(float));
-    r->coord = malloc((size_t)B * Q * 2 * sizeof(float));
-    r->cell = malloc((size_t)B * Q * 2 * sizeof(float));
-    r->gt = malloc((size_t)B * Q * 3 * sizeof(float));
-    if (!r->sc.crop || !r->sc.hr || !r->sc.lr || !r->sc.idx || !r->inp || !r->coord || !r->cell || !r->gt) {
+    r->n_sc = liif_omp_threads(c->threads);
+    int ok = (r->sc = calloc((size_t)r->n_sc, sizeof *r->sc)) != NULL;
+    for (int t = 0; ok && t < r->n_sc; t++) {
+        r->sc[t].crop = malloc((size_t)S * S * 3);
+        r->sc[t].hr = malloc((size_t)S * S * 3);
+        r->sc[t].lr = malloc((size_t)L * L * 3);
+        r->sc[t].idx = malloc((size_t)S * S * sizeof(int));
+        ok = r->sc[t].crop && r->sc[t].hr && r->sc[t].lr && r->sc[t].idx;
+    }
+    size_t sizes[4] = {(size_t)B * L * L * 3, (size_t)B * Q * 2, (size_t)B * Q * 2, (size_t)B * Q * 3};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; ok && k < 4; k++) ok = (r->buf[i][k] = malloc(sizes[k] * sizeof(float))) != NULL;
+    if (!ok) {
         cli_error("out of memory");
         return CLI_EXIT_RUNTIME;
     }
+    use_buf(r, 0);
+    r->rng_saved = r->rng;
     char *log_path = g_build_filename(c->output, "log.csv", NULL);
     int fresh = !resume || !g_file_test(log_path, G_FILE_TEST_EXISTS);
     r->log = fopen(log_path, fresh ? "w" : "a");
@@ -590,7 +712,6 @@ static int train_loop(run *r)
 {
     run_config *c = &r->cfg;
     liif_error err;
-    int B = c->batch, L = c->inp_size, Q = c->sample_q;
     train_recipe rec = {c->inp_size, c->sample_q, c->scale_min, c->scale_max};
     liif_adam_config opt = {c->lr, c->beta1, c->beta2, c->eps};
     int tty = isatty(2);
@@ -609,14 +730,20 @@ static int train_loop(run *r)
             }
             goto stepped;
         }
-        for (int b = 0; b < B; b++)
-            if (train_sample(&r->data, &rec, &r->rng, &r->sc, r->inp + (size_t)b * L * L * 3,
-                             r->coord + (size_t)b * Q * 2, r->cell + (size_t)b * Q * 2, r->gt + (size_t)b * Q * 3,
-                             &err)) {
+        if (r->gpu) {
+            if (gpu_step(r, &rec, &opt, &loss, &err)) {
                 cli_error("%s", err.msg);
                 rc = CLI_EXIT_RUNTIME;
                 goto done;
             }
+            goto stepped;
+        }
+        if (fill_batch(r, &rec, 0, &err)) {
+            cli_error("%s", err.msg);
+            rc = CLI_EXIT_RUNTIME;
+            goto done;
+        }
+        r->rng_saved = r->rng;
         liif_status st = liif_train_forward(r->s, r->a, r->inp, r->coord, r->cell, r->gt, &err);
         if (st) {
             cli_error("%s", err.msg);
@@ -693,14 +820,16 @@ static char *checkpoint_meta(const char *path, const char *key, int *status)
 
 int cli_train_main(int argc, char **argv)
 {
-    gchar *config_path = NULL, *resume = NULL;
+    gchar *config_path = NULL, *resume = NULL, *device = NULL;
     const GOptionEntry entries[] = {
+        {"device", 'd', 0, G_OPTION_ARG_STRING, &device,
+         "auto (the GPU when usable, else the CPU, saying why), cpu or cuda (default auto)", "DEV"},
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Settings of the run (INI, group [train])", "RUN.ini"},
         {"resume", 'r', 0, G_OPTION_ARG_FILENAME, &resume, "Continue the run of a checkpoint", "CKPT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_set_prgname("liif train");
-    GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU)");
+    GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU; LIIF also on a GPU)");
     g_option_context_set_description(ctx,
         "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
         "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
@@ -708,7 +837,8 @@ int cli_train_main(int argc, char **argv)
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
-        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0), disc_nf=64, disc_hidden=100; init_from may be a\n"
+        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0), disc_nf=64, disc_hidden=100,\n"
+        "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product); init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -728,7 +858,11 @@ int cli_train_main(int argc, char **argv)
     } else if (!config_path && !resume) {
         cli_error("no --config given (try 'liif train --help')");
         rc = CLI_EXIT_USAGE;
+    } else if (device && strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
+        cli_error("--device must be auto, cpu or cuda, not '%s'", device);
+        rc = CLI_EXIT_USAGE;
     }
+    r.device = !device || !strcmp(device, "auto") ? DEV_AUTO : !strcmp(device, "cpu") ? DEV_CPU : DEV_CUDA;
     if (rc) goto out;
     if (config_path) {
         gsize len;
@@ -759,6 +893,7 @@ out:
     run_free(&r);
     g_free(config_path);
     g_free(resume);
+    g_free(device);
     return rc;
 }
 

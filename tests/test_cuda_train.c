@@ -1,0 +1,334 @@
+/* test_cuda_train.c: GPU training (core/cuda/train.cuh) against the CPU reference: conv ops forward and backward,
+ * whole LIIF steps on random models of every decoder variant (fp32 and TF32: pred, loss, every gradient, the
+ * feature gradient of the scatter, Adam), resuming a GPU run from a checkpoint on the GPU and on the CPU, and
+ * a loss that falls. usage: test-cuda-train. Exits 77 with the reason when no GPU is usable. */
+#include <string.h>
+#include <unistd.h>
+
+#include "cuda/cuda_module.h"
+#include "randmodel.h"
+#include "testutil.h"
+#include "train.h"
+
+static const liif_cuda_module *mod;
+static liif_backend *gpu;
+static char tmpdir[64];
+static unsigned long long rng = 4242;
+
+/* Tolerances on max|got - want| / max|want|: float32 (sums in another order), TF32 GEMMs (10-bit mantissa). */
+#define TOL_F32 2e-5
+#define TOL_TF32 3e-2
+
+static float *random_array(size_t n, float lo, float hi)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * (rm_uniform(&rng) * 0.5f + 0.5f);
+    return p;
+}
+
+static double max_abs(const float *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+
+/* Normalised error max|diff| / max|want| <= tol (NaN fails); printed. Returns the normalised error. */
+static double check_norm(const char *what, const float *got, const float *want, size_t n, double tol)
+{
+    double d = tu_maxdiff(got, want, n), mag = max_abs(want, n);
+    double nerr = d / (mag > 1e-30 ? mag : 1e-30);
+    int ok = nerr <= tol;
+    printf("  %-58s max|diff| %.3g  norm err %.3g (tol %.0e) %s\n", what, d, nerr, tol, ok ? "ok" : "FAIL");
+    if (!ok) tu_failures++;
+    return nerr;
+}
+
+/* Parameters after Adam steps: an element whose gradient is near zero may flip the sign of its
+ * step (Adam's first step is about lr * sign(g)), so: all within 2.1 * lr, 99.9% within 1e-6. */
+static void check_params(const char *what, const float *got, const float *want, size_t n, double lr)
+{
+    size_t far = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (e != e) e = INFINITY;
+        far += e > 1e-6;
+        worst = e > worst ? e : worst;
+    }
+    int ok = worst <= 2.1 * lr && far <= n / 1000;
+    printf("  %-58s max|diff| %.3g, %zu of %zu beyond 1e-6 %s\n", what, worst, far, n, ok ? "ok" : "FAIL");
+    if (!ok) tu_failures++;
+}
+
+/* ------------------------------------------------------------ conv op */
+
+static void test_conv(int fast)
+{
+    struct { int B, h, w, IC, OC, bias; } cases[] = {{2, 7, 5, 3, 8, 1}, {3, 6, 9, 8, 16, 1}, {1, 4, 4, 16, 12, 0}};
+    double tol = fast ? TOL_TF32 : TOL_F32;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int B = cases[c].B, h = cases[c].h, w = cases[c].w, IC = cases[c].IC, OC = cases[c].OC;
+        size_t ni = (size_t)B * h * w * IC, no = (size_t)B * h * w * OC, nw = (size_t)OC * IC * 9;
+        float *inp = random_array(ni, -1, 1), *wt = random_array(nw, -0.3f, 0.3f), *b = random_array(OC, -1, 1);
+        float *dout = random_array(no, -1, 1), *zero = calloc(OC, sizeof(float));
+        float *out = malloc(no * 4), *dinp = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc(OC * 4);
+        float *r_out = malloc(no * 4), *r_dinp = calloc(ni, 4), *r_dw = calloc(nw, 4), *r_db = calloc(OC, 4);
+        const float *bias = cases[c].bias ? b : NULL;
+        liif_error err;
+        for (size_t i = 0; i < no; i++) out[i] = NAN; /* poison: every element must be written */
+        for (size_t i = 0; i < ni; i++) dinp[i] = NAN;
+        for (size_t i = 0; i < nw; i++) dw[i] = NAN;
+        if (mod->op_conv3x3_train(gpu, inp, B, h, w, IC, OC, wt, bias, dout, out, dinp, dw, db, fast, &err)) {
+            printf("FAIL conv op: %s\n", err.msg);
+            tu_failures++;
+        } else {
+            liif_conv3x3_forward(r_out, inp, wt, bias ? bias : zero, B, h, w, IC, OC);
+            liif_conv3x3_backward(r_dinp, r_dw, r_db, dout, inp, wt, B, h, w, IC, OC);
+            char tag[160];
+            snprintf(tag, sizeof tag, "conv %dx%dx%dx%d -> %d%s%s: out", B, h, w, IC, OC, bias ? "" : " no bias",
+                     fast ? " [tf32]" : "");
+            check_norm(tag, out, r_out, no, tol);
+            check_norm("  dinp", dinp, r_dinp, ni, tol);
+            check_norm("  dweight", dw, r_dw, nw, tol);
+            if (bias) check_norm("  dbias", db, r_db, OC, tol);
+        }
+        free(inp); free(wt); free(b); free(dout); free(zero); free(out); free(dinp); free(dw); free(db);
+        free(r_out); free(r_dinp); free(r_dw); free(r_db);
+    }
+}
+
+/* ------------------------------------------------------------ whole steps */
+
+typedef struct {
+    int B, h, w, Q;
+    float *inp, *coord, *cell, *gt;
+} batch;
+
+/* Random LR images, query centres of an HR grid of H x W, its cells, random targets. */
+static batch make_batch(int B, int h, int w, int Q)
+{
+    batch b = {B, h, w, Q, random_array((size_t)B * h * w * 3, 0, 1), malloc((size_t)B * Q * 2 * 4),
+               malloc((size_t)B * Q * 2 * 4), random_array((size_t)B * Q * 3, 0, 1)};
+    int H = h * 3 - 1, W = w * 3 + 2;
+    for (int i = 0; i < B * Q; i++) {
+        int r = (int)((rm_uniform(&rng) * 0.5f + 0.5f) * H) % H, c = (int)((rm_uniform(&rng) * 0.5f + 0.5f) * W) % W;
+        b.coord[2 * i] = liif_coord(r, H);
+        b.coord[2 * i + 1] = liif_coord(c, W);
+        b.cell[2 * i] = 2.0f / H;
+        b.cell[2 * i + 1] = 2.0f / W;
+    }
+    return b;
+}
+
+static void free_batch(batch *b)
+{
+    free(b->inp); free(b->coord); free(b->cell); free(b->gt);
+}
+
+static liif_train_state *load_state(const rm_spec *sp)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/m.safetensors", tmpdir);
+    liif_train_state *s;
+    liif_error err;
+    if (rm_write(path, sp) || liif_train_state_load(path, &s, &err)) {
+        printf("FAIL cannot make a random model\n");
+        exit(1);
+    }
+    unlink(path);
+    return s;
+}
+
+/* One step on the CPU reference and on the GPU from the same model: pred, loss, every gradient, dfeat,
+ * the parameters after Adam and the prediction after it. */
+static void test_step(const char *tag, const rm_spec *sp, int fast)
+{
+    printf("%s%s:\n", tag, fast ? " [tf32]" : "");
+    double tol = fast ? TOL_TF32 : TOL_F32;
+    liif_train_state *s = load_state(sp), *sg = load_state(sp);
+    const liif_config *c = &s->cfg;
+    batch bt = make_batch(2, 9, 7, 50);
+    size_t npred = (size_t)bt.B * bt.Q * 3, nf = (size_t)bt.B * bt.h * bt.w * c->n_feats;
+    liif_train_acts *a;
+    liif_train_gpu *g;
+    liif_error err;
+    liif_adam_config opt = liif_adam_defaults();
+    if (liif_train_acts_new(c, bt.B, bt.h, bt.w, bt.Q, &a, &err) ||
+        liif_train_gpu_new(sg, bt.B, bt.h, bt.w, bt.Q, fast, &g, &err)) {
+        printf("FAIL %s\n", err.msg);
+        tu_failures++;
+        return;
+    }
+    float *pred = malloc(npred * 4), *dfeat = malloc(nf * 4), loss = NAN;
+    for (size_t i = 0; i < npred; i++) pred[i] = NAN;
+    liif_train_forward(s, a, bt.inp, bt.coord, bt.cell, bt.gt, &err);
+    liif_train_zero_grad(s);
+    liif_train_backward(s, a);
+    if (liif_train_gpu_forward(g, bt.inp, bt.coord, bt.cell, bt.gt, pred, &loss, &err) ||
+        liif_train_gpu_backward(g, sg, dfeat, &err)) {
+        printf("FAIL %s\n", err.msg);
+        tu_failures++;
+    } else {
+        check_norm("pred", pred, a->pred, npred, tol);
+        check_norm("loss", &loss, &a->loss, 1, fast ? 1e-3 : 1e-5);
+        check_norm("dfeat (decoder backward incl. the scatter into the grid)", dfeat, a->dfeat, nf, tol * 5);
+        double worst = 0;
+        const char *worst_name = "";
+        int bad = 0;
+        for (int i = 0; i < s->n_tensors; i++) {
+            const liif_train_tensor *t = &s->tensors[i];
+            if (!t->trainable) continue;
+            double d = tu_maxdiff(sg->grads + t->offset, s->grads + t->offset, t->numel);
+            double m = max_abs(s->grads + t->offset, t->numel), rel = d / (m > 1e-30 ? m : 1e-30);
+            if (!(rel <= tol * 5)) {
+                printf("  grad %-40s max|diff| %.3g max|g| %.3g FAIL\n", t->name, d, m);
+                bad++;
+            }
+            if (!(rel <= worst)) worst = rel, worst_name = t->name;
+        }
+        printf("  %-58s worst norm err %.3g (%s, tol %.0e) %s\n", "every parameter gradient", worst, worst_name,
+               tol * 5, bad ? "FAIL" : "ok");
+        tu_failures += bad;
+        liif_adam_update(s, &opt);
+        if (liif_train_gpu_adam(g, &opt, &err) || liif_train_gpu_pull(g, sg, &err)) {
+            printf("FAIL %s\n", err.msg);
+            tu_failures++;
+        } else if (!fast) {
+            check_params("parameters after Adam", sg->params, s->params, s->n_trainable, opt.lr);
+            CHECK(sg->step == 1, "step %lld after one Adam step", (long long)sg->step);
+        }
+        /* the next forward sees the updated parameters */
+        liif_train_forward(s, a, bt.inp, bt.coord, bt.cell, bt.gt, &err);
+        if (!liif_train_gpu_forward(g, bt.inp, bt.coord, bt.cell, bt.gt, pred, &loss, &err))
+            check_norm("pred after the Adam step", pred, a->pred, npred, fast ? TOL_TF32 : 1e-3);
+    }
+    free(pred); free(dfeat);
+    free_batch(&bt);
+    liif_train_gpu_free(g);
+    liif_train_acts_free(a);
+    liif_train_state_free(s);
+    liif_train_state_free(sg);
+}
+
+/* ------------------------------------------------------------ resume, learning */
+
+/* Three GPU steps in one go, against two steps, a checkpoint written and read back, and the third step
+ * on the GPU and on the CPU reference: the same run continues on either device. */
+static void test_resume(const rm_spec *sp)
+{
+    printf("resume:\n");
+    batch bt[3];
+    for (int i = 0; i < 3; i++) bt[i] = make_batch(2, 8, 8, 40);
+    liif_adam_config opt = liif_adam_defaults();
+    liif_error err;
+    liif_train_state *full = load_state(sp), *half = load_state(sp), *back = NULL, *cpu = NULL;
+    liif_train_gpu *g = NULL, *g2 = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", tmpdir);
+    float loss;
+    int st = liif_train_gpu_new(full, 2, 8, 8, 40, 0, &g, &err);
+    for (int i = 0; !st && i < 3; i++) st = liif_train_gpu_step(g, bt[i].inp, bt[i].coord, bt[i].cell, bt[i].gt, &opt, &err);
+    if (!st) st = liif_train_gpu_wait(g, &loss, &err);
+    if (!st) st = liif_train_gpu_pull(g, full, &err);
+    liif_train_gpu_free(g);
+    g = NULL;
+    if (!st) st = liif_train_gpu_new(half, 2, 8, 8, 40, 0, &g, &err);
+    for (int i = 0; !st && i < 2; i++) st = liif_train_gpu_step(g, bt[i].inp, bt[i].coord, bt[i].cell, bt[i].gt, &opt, &err);
+    if (!st) st = liif_train_gpu_pull(g, half, &err);
+    if (!st) st = liif_train_state_save(half, path, 1, &err);
+    if (!st) st = liif_train_state_load(path, &back, &err);
+    if (!st) st = liif_train_state_load(path, &cpu, &err);
+    if (!st) st = liif_train_gpu_new(back, 2, 8, 8, 40, 0, &g2, &err);
+    if (!st) st = liif_train_gpu_step(g2, bt[2].inp, bt[2].coord, bt[2].cell, bt[2].gt, &opt, &err);
+    if (!st) st = liif_train_gpu_pull(g2, back, &err);
+    if (st) {
+        printf("FAIL %s\n", err.msg);
+        tu_failures++;
+    } else {
+        CHECK(half->step == 2 && full->step == 3 && back->step == 3, "steps %lld / %lld / %lld", (long long)half->step,
+              (long long)full->step, (long long)back->step);
+        check_params("GPU: 3 steps vs 2 + checkpoint + 1, parameters", back->params, full->params, full->n_trainable,
+                     opt.lr);
+        check_norm("GPU: 3 steps vs 2 + checkpoint + 1, Adam m", back->m, full->m, full->n_trainable, 1e-3);
+        check_norm("GPU: 3 steps vs 2 + checkpoint + 1, Adam v", back->v, full->v, full->n_trainable, 1e-3);
+        liif_train_acts *a;
+        if (!liif_train_acts_new(&cpu->cfg, 2, 8, 8, 40, &a, &err)) {
+            liif_train_forward(cpu, a, bt[2].inp, bt[2].coord, bt[2].cell, bt[2].gt, &err);
+            liif_train_zero_grad(cpu);
+            liif_train_backward(cpu, a);
+            liif_adam_update(cpu, &opt);
+            check_params("CPU resuming a GPU checkpoint, parameters after step 3", cpu->params, full->params,
+                         full->n_trainable, opt.lr);
+            liif_train_acts_free(a);
+        }
+    }
+    unlink(path);
+    liif_train_gpu_free(g);
+    liif_train_gpu_free(g2);
+    liif_train_state_free(full); liif_train_state_free(half); liif_train_state_free(back); liif_train_state_free(cpu);
+    for (int i = 0; i < 3; i++) free_batch(&bt[i]);
+}
+
+/* 40 steps on one batch at lr 1e-3: the loss must fall. */
+static void test_learns(const rm_spec *sp)
+{
+    liif_train_state *s = load_state(sp);
+    batch bt = make_batch(4, 8, 8, 64);
+    liif_adam_config opt = liif_adam_defaults();
+    opt.lr = 1e-3;
+    liif_train_gpu *g;
+    liif_error err;
+    float first = NAN, last = NAN;
+    int st = liif_train_gpu_new(s, 4, 8, 8, 64, 0, &g, &err);
+    for (int i = 0; !st && i < 40; i++) {
+        st = liif_train_gpu_step(g, bt.inp, bt.coord, bt.cell, bt.gt, &opt, &err);
+        if (!st) st = liif_train_gpu_wait(g, i ? &last : &first, &err);
+    }
+    if (st) {
+        printf("FAIL %s\n", err.msg);
+        tu_failures++;
+    } else {
+        printf("learning: L1 loss %.4f at step 1, %.4f at step 40\n", first, last);
+        CHECK(last < 0.7f * first, "the loss did not fall: %.4f -> %.4f", first, last);
+        liif_train_gpu_free(g);
+    }
+    free_batch(&bt);
+    liif_train_state_free(s);
+}
+
+int main(void)
+{
+    char reason[400];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    mod = liif_cuda_module_get(reason, sizeof reason);
+    if (mod) gpu = mod->backend_new(reason, sizeof reason);
+    if (!gpu) {
+        printf("SKIP: CUDA unavailable: %s\n", reason);
+        return 77;
+    }
+    char name[256];
+    size_t free_b = 0, total_b = 0;
+    if (mod->device_info(name, sizeof name, &free_b, &total_b) == 0)
+        printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-cuda-train-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+
+    for (int fast = 0; fast < 2; fast++) test_conv(fast);
+    struct { const char *tag; rm_spec sp; } models[] = {
+        {"liif", {16, 2, 2, 32, 1, 1, 1, "liif", 1, 3.0f}},
+        {"liif no_unfold", {16, 2, 2, 32, 0, 1, 1, "liif", 4, 3.0f}},
+        {"liif no_ensemble", {16, 2, 2, 32, 1, 0, 1, "liif", 5, 3.0f}},
+        {"liif no_cell", {16, 2, 2, 32, 1, 1, 0, "liif", 6, 3.0f}},
+        {"liif no hidden layer", {8, 1, 0, 32, 1, 1, 1, "liif", 8, 3.0f}},
+        {"liif EDSR-baseline shape", {64, 16, 4, 256, 1, 1, 1, "liif", 7, 1.0f}},
+    };
+    size_t nm = sizeof models / sizeof models[0];
+    for (size_t i = 0; i < nm; i++) test_step(models[i].tag, &models[i].sp, 0);
+    test_step(models[nm - 1].tag, &models[nm - 1].sp, 1);
+    test_resume(&models[0].sp);
+    test_learns(&models[0].sp);
+    gpu->destroy(gpu);
+    rmdir(tmpdir);
+    return tu_finish("cuda-train");
+}
