@@ -1,0 +1,51 @@
+#!/bin/bash
+# tools/gpu-pack.sh: packs what a GPU machine needs to run the CUDA tests, the benchmarks and `liif train --device cuda`
+# without building there. The GPU image this project is lent (Ubuntu 24.04, CUDA 13 at /usr/local/cuda with cuBLAS,
+# libpng, libjpeg-turbo 8) has no oneDNN, GLib, meson or package registry, so this machine builds (nvcc compiles
+# here) and the tarball carries the binaries, the CUDA module and every shared library they load that is not part
+# of the C/C++ runtime or CUDA itself. tests/gpu/check.sh unpacks and runs it.
+#
+#   tools/gpu-pack.sh [OUT_DIR]      (default .gpu, ignored by git; build folder $LIIF_GPU_BUILD, default build)
+#
+# OUT_DIR also gets the golden tensors the GPU tests read (golden/, from ../shared/golden: the training step's and
+# the model's weights) and, when LIIF_PHOTOS names a training folder, its photos as JPEG (quality 95, 4:4:4) so
+# that everything fits the 64 MiB a device call carries. Name OUT_DIR in the device call's `carry`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-.gpu}
+B=${LIIF_GPU_BUILD:-build}
+GOLDEN=${GOLDEN_DIR:-../shared/golden}
+PATH=$PATH:/usr/local/cuda/bin
+command -v nvcc >/dev/null || { echo "gpu-pack: nvcc not found (CUDA toolkit at /usr/local/cuda?)" >&2; exit 1; }
+[ -f "$B/build.ninja" ] || meson setup "$B" -Dcuda=enabled >/dev/null
+ninja -C "$B" >/dev/null
+[ -f "$B/core/cuda/liif-cuda.so" ] || { echo "gpu-pack: $B has no CUDA module (meson configure $B -Dcuda=enabled)" >&2; exit 1; }
+BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/liif/bin" "$stage/liif/lib" "$OUT"
+for b in $BINS; do cp "$B/$b" "$stage/liif/bin/"; done
+cp "$B/core/cuda/liif-cuda.so" "$stage/liif/lib/"
+# the libraries they load, but the C/C++ runtime (newer on the GPU image) and CUDA's own (the toolkit's there)
+skip='^(libc|libm|libpthread|libdl|librt|ld-linux-x86-64|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudart|libcuda|linux-vdso)\.so'
+for f in "$stage"/liif/bin/* "$stage/liif/lib/liif-cuda.so"; do
+  ldd "$f" | awk '/=> \// {print $3}'
+done | sort -u | while read -r lib; do
+  base=$(basename "$lib")
+  echo "$base" | grep -Eq "$skip" || cp -L "$lib" "$stage/liif/lib/$base"
+done
+tar czf "$OUT/liif-gpu.tar.gz" -C "$stage" liif
+mkdir -p "$OUT/golden/liif-edsr-baseline" "$OUT/golden/liif-edsr-baseline-train"
+cp "$GOLDEN/liif-edsr-baseline/weights.safetensors" "$OUT/golden/liif-edsr-baseline/"
+cp "$GOLDEN/liif-edsr-baseline-train/"*.safetensors "$OUT/golden/liif-edsr-baseline-train/"
+if [ -n "${LIIF_PHOTOS:-}" ]; then
+  mkdir -p "$OUT/photos"
+  for f in "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg; do
+    [ -e "$f" ] || continue
+    n=$(basename "${f%.*}")
+    if [ "${f##*.}" = jpg ]; then cp "$f" "$OUT/photos/$n.jpg"
+    elif [ ! -e "$OUT/photos/$n.jpg" ]; then convert "$f" -quality 95 -sampling-factor 1x1 "$OUT/photos/$n.jpg"; fi
+  done
+  cp "$LIIF_PHOTOS/LICENSES.txt" "$OUT/photos/" 2>/dev/null || true
+fi
+echo "packed: $(du -sh "$OUT/liif-gpu.tar.gz" | cut -f1) tarball ($(tar tzf "$OUT/liif-gpu.tar.gz" | grep -c '/lib/.') libraries), $(du -sh "$OUT" | cut -f1) in $OUT"

@@ -1,0 +1,27 @@
+#!/bin/sh
+# tools/gpu-train.sh: one leg of a long `liif train --device cuda` run on a lent GPU machine, from tools/gpu-pack.sh's
+# pack: trains for at most SECONDS (then stops it as Ctrl-C does: last.safetensors is written), and copies the run's
+# log.csv and last.safetensors, split into parts of 15 MB (a device call returns files of at most 16 MB), to $OUT.
+# Join them again with `cat last.safetensors.part-* > last.safetensors` and resume the next leg from it.
+# usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (run from the repo root, after tests/gpu/check.sh unpacked the pack)
+set -u
+[ $# -ge 2 ] || { echo "usage: $0 CONFIG SECONDS [CKPT]" >&2; exit 2; }
+W=${TMPDIR:-/tmp}/liif-gpu
+export LD_LIBRARY_PATH="$W/liif/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LIIF_CUDA_MODULE="$W/liif/lib/liif-cuda.so"
+out=$(sed -n 's/^ *output *= *//p' "$1" | tail -1)
+[ -n "$out" ] || { echo "gpu-train: $1 names no output folder" >&2; exit 2; }
+if [ $# -ge 3 ]; then
+  timeout -s INT "$2" "$W/liif/bin/liif" train --config "$1" --resume "$3" --device cuda
+else
+  timeout -s INT "$2" "$W/liif/bin/liif" train --config "$1" --device cuda
+fi
+rc=$?
+echo "liif train exited $rc (130: stopped at the time limit, checkpoint written)"
+tail -2 "$out/log.csv"
+if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
+  cp "$out/log.csv" "$OUT/log.csv"
+  split -b 15000000 -d "$out/last.safetensors" "$OUT/last.safetensors.part-"
+  ls -l "$OUT"
+fi
+[ $rc -eq 0 ] || [ $rc -eq 130 ]
