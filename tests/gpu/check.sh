@@ -45,12 +45,12 @@ grep -vE "^  (grad\.|encoder|imnet)" "$W/golden.log"
 [ $rc -eq 0 ] || fail "test-train-golden cuda exited $rc"
 
 step "CLI on the GPU"
-"$BIN/mkpng" "$W/in.png" 480 270 3 8
+"$BIN/mkpng" "$W/in.png" 240 135 3 8
 for dev in cuda cpu; do
     t0=$(date +%s%N)
     "$BIN/liif" upscale "$W/in.png" "$W/out-$dev.png" --scale 4 --device $dev --quiet \
         --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" || fail "liif upscale --device $dev"
-    echo "liif upscale 480x270 x4 --device $dev: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+    echo "liif upscale 240x135 x4 --device $dev: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 done
 
 step "benchmarks"
