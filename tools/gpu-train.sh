@@ -1,6 +1,6 @@
 #!/bin/sh
 # tools/gpu-train.sh: one leg of a long `liif train --device cuda` run on a lent GPU machine, from tools/gpu-pack.sh's
-# pack: trains for at most SECONDS (then stops it as Ctrl-C does: last.safetensors is written), and copies the run's
+# pack: trains for at most SECONDS (liif train --time-limit: last.safetensors is written), and copies the run's
 # log.csv and last.safetensors, split into parts of 15 MB (a device call returns files of at most 16 MB), to $OUT.
 # Join them again with `cat last.safetensors.part-* > last.safetensors` and resume the next leg from it.
 # usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (from the repo root; unpacks $LIIF_GPU_PACK, default .gpu, when needed)
@@ -17,16 +17,16 @@ if [ $# -ge 3 ] && [ ! -f "$3" ]; then
   echo "gpu-train: no checkpoint $3 here (a fresh machine?): starting the run from its config"
 fi
 if [ $# -ge 3 ] && [ -f "$3" ]; then
-  timeout -s INT "$2" "$W/liif/bin/liif" train --config "$1" --resume "$3" --device cuda
+  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device cuda --time-limit "$2"
 else
-  timeout -s INT "$2" "$W/liif/bin/liif" train --config "$1" --device cuda
+  "$W/liif/bin/liif" train --config "$1" --device cuda --time-limit "$2"
 fi
 rc=$?
-echo "liif train exited $rc (130: stopped at the time limit, checkpoint written)"
+echo "liif train exited $rc"
 tail -2 "$out/log.csv"
 if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
   cp "$out/log.csv" "$OUT/log.csv"
   split -b 15000000 -d "$out/last.safetensors" "$OUT/last.safetensors.part-"
   ls -l "$OUT"
 fi
-[ $rc -eq 0 ] || [ $rc -eq 130 ]
+[ $rc -eq 0 ]

@@ -96,6 +96,18 @@ err-bad-value)
   "$liif" train --config run.ini 2> err.txt; rc=$?
   expect_error "bad value" "'batch'"
   ;;
+time-limit)
+  config out 100000 > run.ini
+  "$liif" train --config run.ini --time-limit 1 2> err.txt || { cat err.txt; fail "a run with --time-limit failed"; }
+  grep -q "time limit reached at step" err.txt || { cat err.txt; fail "no note at the time limit"; }
+  n=$(($(wc -l < out/log.csv) - 1))
+  [ "$n" -ge 1 ] && [ "$n" -lt 100000 ] || fail "$n steps logged"
+  "$liif" train --config run.ini --resume out/last.safetensors --time-limit 1 2> err.txt || { cat err.txt; fail "resume"; }
+  m=$(($(wc -l < out/log.csv) - 1))
+  [ "$m" -gt "$n" ] || fail "the resumed run logged no step ($n -> $m)"
+  tail -1 out/log.csv | grep -q "^$m," || fail "the log does not continue at step $m"
+  echo "time-limit: $n steps, then $m after a resume"
+  ;;
 err-device)
   config out 5 > run.ini
   "$liif" train --config run.ini --device tpu 2> err.txt; rc=$?

@@ -195,6 +195,7 @@ typedef struct {
     liif_train_gpu *gpu;              /* plain LIIF on the GPU, or NULL */
     int device;                       /* DEV_* of --device */
     int cur, ahead;                   /* GPU: buf[cur] is the next batch to compute; ahead: it is made */
+    double time_limit;                /* --time-limit seconds, 0: none */
     FILE *log;
     gan_gen *g;                       /* GAN variants: these instead of s and a */
     gan_disc *d;
@@ -790,6 +791,16 @@ static int train_loop(run *r)
                 cli_error("interrupted at step %lld; checkpoint %s/last.safetensors", step, c->output);
             goto done;
         }
+        if (r->time_limit > 0 && t1 - t_start >= r->time_limit && step < c->steps) {
+            if (tty) fputc('\n', stderr);
+            fflush(r->log);
+            if (save_checkpoint(r, "last.safetensors")) {
+                rc = CLI_EXIT_RUNTIME;
+                goto done;
+            }
+            cli_error("time limit reached at step %lld; resume with --resume %s/last.safetensors", step, c->output);
+            goto done;
+        }
     }
 done:
     if (tty) fputc('\n', stderr);
@@ -821,7 +832,10 @@ static char *checkpoint_meta(const char *path, const char *key, int *status)
 int cli_train_main(int argc, char **argv)
 {
     gchar *config_path = NULL, *resume = NULL, *device = NULL;
+    double time_limit = 0;
     const GOptionEntry entries[] = {
+        {"time-limit", 0, 0, G_OPTION_ARG_DOUBLE, &time_limit,
+         "Stop after this many seconds of training, with a checkpoint to resume from (default 0: none)", "SECONDS"},
         {"device", 'd', 0, G_OPTION_ARG_STRING, &device,
          "auto (the GPU when usable, else the CPU, saying why), cpu or cuda (default auto)", "DEV"},
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Settings of the run (INI, group [train])", "RUN.ini"},
@@ -862,6 +876,11 @@ int cli_train_main(int argc, char **argv)
         cli_error("--device must be auto, cpu or cuda, not '%s'", device);
         rc = CLI_EXIT_USAGE;
     }
+    if (!rc && !(time_limit >= 0 && time_limit < 1e9)) {
+        cli_error("--time-limit must be a number of seconds >= 0");
+        rc = CLI_EXIT_USAGE;
+    }
+    r.time_limit = time_limit;
     r.device = !device || !strcmp(device, "auto") ? DEV_AUTO : !strcmp(device, "cpu") ? DEV_CPU : DEV_CUDA;
     if (rc) goto out;
     if (config_path) {
