@@ -217,7 +217,7 @@ static gint compare_names(gconstpointer a, gconstpointer b)
 }
 
 /* PNG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
-static GPtrArray *list_pngs(const char *dir)
+GPtrArray *cli_list_pngs(const char *dir)
 {
     GStatBuf st;
     if (g_stat(dir, &st) != 0) {
@@ -525,7 +525,7 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
 
 static int eval_execute(eval_run *r, const eval_plan *p)
 {
-    GPtrArray *files = list_pngs(p->data_dir);
+    GPtrArray *files = cli_list_pngs(p->data_dir);
     if (!files) return CLI_EXIT_RUNTIME;
     int code = CLI_EXIT_OK;
     liif_error err;

@@ -5,4 +5,10 @@
 /* `liif eval ...`: argv[0] is "eval". Returns the exit code (cli.h). */
 int cli_eval_main(int argc, char **argv);
 
+#include <glib.h>
+
+/* The *.png files of dir (not hidden), sorted by name; NULL after a one-line error when the folder
+ * cannot be read or holds none. */
+GPtrArray *cli_list_pngs(const char *dir);
+
 #endif

@@ -13,6 +13,10 @@
 #include <omp.h>
 
 #include "cli.h"
+#include "eval.h"
+#include "metrics.h"
+#include "png_image.h"
+#include "resize.h"
 #include "gan_step.h"
 #include "randmodel.h"
 #include "safetensors.h"
@@ -37,6 +41,8 @@ typedef struct {
     double w_adv, w_per;
     int patch, disc_nf, disc_hidden;
     int fast_math;                   /* GPU: TF32 tensor-core GEMMs */
+    char *val_data, *val_scales;     /* validation: a folder of HR PNGs, "2,4" */
+    long long val_every;             /* steps */
     int gan;                         /* derived: variant != liif */
 } run_config;
 
@@ -67,6 +73,8 @@ static const key_spec keys[] = {
     {"patch", K_INT, RC(patch), "48"},        {"vgg", K_STR, RC(vgg), ""},
     {"disc_nf", K_INT, RC(disc_nf), "64"},    {"disc_hidden", K_INT, RC(disc_hidden), "100"},
     {"fast_math", K_INT, RC(fast_math), "0"},
+    {"val_data", K_STR, RC(val_data), ""},    {"val_scales", K_STR, RC(val_scales), "2,4"},
+    {"val_every", K_LL, RC(val_every), "1000"},
 };
 
 static void config_free(run_config *c)
@@ -77,6 +85,23 @@ static void config_free(run_config *c)
     g_free(c->variant);
     g_free(c->adv_loss);
     g_free(c->vgg);
+    g_free(c->val_data);
+    g_free(c->val_scales);
+}
+
+/* "2,4" into up to 8 scales in [1, 64]; their count, or -1. */
+static int parse_val_scales(const char *text, double *out)
+{
+    gchar **parts = g_strsplit(text, ",", -1);
+    int n = 0;
+    for (int i = 0; parts[i] && n >= 0; i++) {
+        char *end;
+        double sc = g_ascii_strtod(parts[i], &end);
+        if (!*parts[i] || *end || !(sc >= 1 && sc <= 64) || n == 8) n = -1;
+        else out[n++] = sc;
+    }
+    g_strfreev(parts);
+    return n;
 }
 
 /* Parse text (an INI file's contents, from `source`) into c; 0, or -1 after one error line. */
@@ -146,6 +171,9 @@ static int config_parse(const char *text, const char *source, run_config *c)
     else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
     else if (c->fast_math != 0 && c->fast_math != 1) why = "'fast_math' must be 0 (float32) or 1 (TF32 on the GPU)";
+    else if (c->val_every < 1) why = "'val_every' must be at least 1";
+    else if (*c->val_data && parse_val_scales(c->val_scales, (double[8]){0}) < 1)
+        why = "'val_scales' must be 1 to 8 comma-separated scales from 1 to 64";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
     c->gan = strcmp(c->variant, "liif") != 0;
     if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-s") &&
@@ -196,6 +224,10 @@ typedef struct {
     int device;                       /* DEV_* of --device */
     int cur, ahead;                   /* GPU: buf[cur] is the next batch to compute; ahead: it is made */
     double time_limit;                /* --time-limit seconds, 0: none */
+    GPtrArray *val;                   /* val_data's images (liif_png), or NULL */
+    double val_scale[8];
+    int n_val_scales;
+    FILE *val_log;                    /* OUT/val.csv */
     FILE *log;
     gan_gen *g;                       /* GAN variants: these instead of s and a */
     gan_disc *d;
@@ -220,6 +252,8 @@ static void run_free(run *r)
     gan_gen_free(r->g);
     free(r->lr_nchw);
     liif_train_gpu_free(r->gpu);
+    if (r->val) g_ptr_array_free(r->val, TRUE);
+    if (r->val_log) fclose(r->val_log);
     train_data_free(&r->data);
     for (int t = 0; r->sc && t < r->n_sc; t++) {
         free(r->sc[t].crop); free(r->sc[t].hr); free(r->sc[t].lr); free(r->sc[t].idx);
@@ -566,6 +600,111 @@ static int gan_train_step(run *r, const train_recipe *rec, double lr, double *lo
     return 0;
 }
 
+/* ------------------------------------------------------------ validation (val_data) */
+
+static void png_free_item(gpointer p)
+{
+    liif_png_free(p);
+    g_free(p);
+}
+
+/* val_data's PNGs as RGB floats and the scales; 0, or an exit code after one error line. */
+static int val_setup(run *r)
+{
+    const run_config *c = &r->cfg;
+    if (!*c->val_data) return 0;
+    r->n_val_scales = parse_val_scales(c->val_scales, r->val_scale); /* checked by config_parse */
+    GPtrArray *files = cli_list_pngs(c->val_data);
+    if (!files) return CLI_EXIT_USAGE;
+    r->val = g_ptr_array_new_with_free_func(png_free_item);
+    for (guint i = 0; i < files->len; i++) {
+        liif_png *png = g_new0(liif_png, 1);
+        liif_error err;
+        if (liif_png_read(g_ptr_array_index(files, i), png, &err)) {
+            cli_error("%s", err.msg);
+            g_free(png);
+            g_ptr_array_free(files, TRUE);
+            return CLI_EXIT_RUNTIME;
+        }
+        float *rgb = malloc((size_t)png->w * png->h * 3 * sizeof(float));
+        if (!rgb) {
+            cli_error("out of memory for %s", (char *)g_ptr_array_index(files, i));
+            liif_png_free(png);
+            g_free(png);
+            g_ptr_array_free(files, TRUE);
+            return CLI_EXIT_RUNTIME;
+        }
+        cli_pixels_to_rgb(png->px, png->w, png->h, png->channels, rgb);
+        free(png->px);
+        png->px = rgb; /* now (h,w,3) */
+        png->channels = 3;
+        g_ptr_array_add(r->val, png);
+    }
+    g_ptr_array_free(files, TRUE);
+    return 0;
+}
+
+/* PSNR (MODEL.md 4's benchmark protocol: Y, shave ceil(s)) of the model of this step and of bicubic,
+ * averaged over val_data at each scale, appended to OUT/val.csv; the model runs on the trainer's device. */
+static int val_run(run *r, long long step)
+{
+    const run_config *c = &r->cfg;
+    liif_error err;
+    char *path = g_build_filename(c->output, ".val-model.safetensors", NULL);
+    liif_status st = LIIF_OK;
+    if (r->gpu) st = liif_train_gpu_pull(r->gpu, r->s, &err);
+    if (!st) st = c->gan ? gan_save(r->g, NULL, path, 0, 0, NULL, 0, &err) : liif_train_state_save(r->s, path, 0, &err);
+    liif_model *m = NULL;
+    liif_engine *e = NULL;
+    char note[256];
+    if (!st) st = liif_model_load(path, &m, &err);
+    g_unlink(path);
+    g_free(path);
+    if (!st) st = liif_engine_new(m, r->gpu ? LIIF_BACKEND_CUDA : LIIF_BACKEND_CPU, &e, note, sizeof note, &err);
+    double sum[8][2] = {{0}};
+    int n[8] = {0};
+    for (int j = 0; !st && j < r->n_val_scales; j++)
+        for (guint i = 0; !st && i < r->val->len; i++) {
+            const liif_png *im = g_ptr_array_index(r->val, i);
+            double s = r->val_scale[j], psnr[2];
+            int lw, lh, cw, ch;
+            if (liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, &err)) continue; /* too small at s */
+            float *crop = malloc((size_t)cw * ch * 12), *lr = malloc((size_t)lw * lh * 12);
+            float *sr = malloc((size_t)cw * ch * 12), *bic = malloc((size_t)cw * ch * 12);
+            if (!crop || !lr || !sr || !bic) st = liif_error_set(&err, LIIF_ERR_NOMEM, "validation: out of memory");
+            if (!st) st = liif_eval_make_lr(im->px, im->w, im->h, s, crop, lr, &err);
+            if (!st) st = liif_resize_bicubic_f32(lr, lw, lh, 3, bic, cw, ch, &err);
+            liif_options o;
+            liif_options_init(&o);
+            o.threads = c->threads;
+            liif_image img = {lr, lw, lh, (size_t)lw * 3};
+            liif_region reg = {cw, ch, 0, 0, cw, ch};
+            if (!st) st = liif_upscale_region(e, &img, &reg, sr, (size_t)cw * 3, &o, &err);
+            int shave = liif_protocol_shave(LIIF_PROTOCOL_BENCHMARK, s);
+            liif_metric_channels mc = liif_protocol_channels(LIIF_PROTOCOL_BENCHMARK);
+            for (size_t k = 0; !st && k < (size_t)cw * ch * 3; k++) sr[k] = sr[k] < 0 ? 0 : (sr[k] > 1 ? 1 : sr[k]);
+            if (!st) st = liif_psnr(sr, crop, cw, ch, shave, mc, &psnr[0], &err);
+            if (!st) st = liif_psnr(bic, crop, cw, ch, shave, mc, &psnr[1], &err);
+            if (!st) {
+                sum[j][0] += psnr[0];
+                sum[j][1] += psnr[1];
+                n[j]++;
+            }
+            free(crop); free(lr); free(sr); free(bic);
+        }
+    liif_engine_free(e);
+    liif_model_free(m);
+    if (st) {
+        cli_error("validation at step %lld: %s", step, err.msg);
+        return -1;
+    }
+    for (int j = 0; j < r->n_val_scales; j++)
+        if (n[j])
+            fprintf(r->val_log, "%lld,%g,%.4f,%.4f,%d\n", step, r->val_scale[j], sum[j][0] / n[j], sum[j][1] / n[j], n[j]);
+    fflush(r->val_log);
+    return 0;
+}
+
 static void use_buf(run *r, int i)
 {
     r->inp = r->buf[i][0];
@@ -699,6 +838,16 @@ static int setup(run *r, const char *resume)
     }
     use_buf(r, 0);
     r->rng_saved = r->rng;
+    if ((rc = val_setup(r))) return rc;
+    if (r->val) {
+        char *vpath = g_build_filename(c->output, "val.csv", NULL);
+        int vfresh = !resume || !g_file_test(vpath, G_FILE_TEST_EXISTS);
+        r->val_log = fopen(vpath, vfresh ? "w" : "a");
+        if (!r->val_log) cli_error("cannot write '%s': %s", vpath, g_strerror(errno));
+        g_free(vpath);
+        if (!r->val_log) return CLI_EXIT_RUNTIME;
+        if (vfresh) fprintf(r->val_log, "step,scale,psnr_y,bicubic_psnr_y,images\n");
+    }
     char *log_path = g_build_filename(c->output, "log.csv", NULL);
     int fresh = !resume || !g_file_test(log_path, G_FILE_TEST_EXISTS);
     r->log = fopen(log_path, fresh ? "w" : "a");
@@ -783,6 +932,10 @@ static int train_loop(run *r)
                 goto done;
             }
         }
+        if (r->val && (step % c->val_every == 0 || step == c->steps) && val_run(r, step)) {
+            rc = CLI_EXIT_RUNTIME;
+            goto done;
+        }
         if (cli_progress_interrupted()) {
             if (tty) fputc('\n', stderr);
             fflush(r->log);
@@ -852,7 +1005,9 @@ int cli_train_main(int argc, char **argv)
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
         "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0), disc_nf=64, disc_hidden=100,\n"
-        "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product); init_from may be a\n"
+        "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
+        "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
+        "init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
