@@ -258,6 +258,11 @@ liif_status liif_train_gpu_forward(liif_train_gpu *g, const float *inp, const fl
 liif_status liif_train_gpu_backward(liif_train_gpu *g, liif_train_state *s, float *dfeat, liif_error *err);
 liif_status liif_train_gpu_adam(liif_train_gpu *g, const liif_adam_config *o, liif_error *err);
 
+/* Mean milliseconds per step in each phase (upload, encoder forward, decoder forward + L1, decoder
+ * backward, encoder backward, Adam) over the *steps whole steps waited for so far. */
+enum { LIIF_TRAIN_GPU_PHASES = 6 };
+liif_status liif_train_gpu_profile(const liif_train_gpu *g, double ms[LIIF_TRAIN_GPU_PHASES], long *steps);
+
 /* Wait, then copy the device's parameters, moments and step into s (a state of the same model). */
 liif_status liif_train_gpu_pull(liif_train_gpu *g, liif_train_state *s, liif_error *err);
 

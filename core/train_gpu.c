@@ -49,6 +49,7 @@ liif_status liif_train_gpu_new(const liif_train_state *s, int B, int h, int w, i
     sh.n_convs = n_convs;
     sh.conv_w = cw;
     sh.conv_b = cb;
+    sh.profile = 1; /* seven CUDA events a step: microseconds against milliseconds */
     for (int l = 0; l <= c->n_hidden; l++) {
         sh.dec_w[l] = (size_t)(s->p.dec[l].w - s->params);
         sh.dec_b[l] = (size_t)(s->p.dec[l].b - s->params);
@@ -128,5 +129,15 @@ liif_status liif_train_gpu_pull(liif_train_gpu *g, liif_train_state *s, liif_err
     liif_status st = g->mod->train_download(g->t, s->params, NULL, s->m, s->v, NULL, &step, &e);
     if (st) return gpu_fail(st, &e, err);
     s->step = step;
+    return LIIF_OK;
+}
+
+liif_status liif_train_gpu_profile(const liif_train_gpu *g, double ms[LIIF_TRAIN_GPU_PHASES], long *steps)
+{
+    liif_cuda_train_profile p;
+    memset(&p, 0, sizeof p);
+    g->mod->train_profile(g->t, &p);
+    for (int i = 0; i < LIIF_TRAIN_GPU_PHASES; i++) ms[i] = p.steps ? p.ms[i] / (double)p.steps : 0.0;
+    *steps = p.steps;
     return LIIF_OK;
 }

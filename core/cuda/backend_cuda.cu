@@ -485,7 +485,7 @@ extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_c
         LIIF_CUDA_ABI, sizeof(liif_backend), sizeof(liif_model), sizeof(liif_decode_job),
         backend_new, device_info, op_conv3x3, op_linear, op_geometry, sgemm_gflops,
         train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free,
-        op_conv3x3_train,
+        train_profile, op_conv3x3_train,
     };
     return &mod;
 }

@@ -286,7 +286,33 @@ struct liif_cuda_trainer {
     int *lat;
     double *loss;
     int have_gt;
+    /* profile: events at the phase boundaries of the current step, which of them were recorded */
+    int profile, marks;
+    cudaEvent_t ev[LIIF_TRAIN_PHASES + 1];
+    liif_cuda_train_profile prof;
 };
+
+/* Records phase boundary i (0: before the upload .. 6: after Adam) of the step in flight. */
+static void train_mark(liif_cuda_trainer *t, int i)
+{
+    if (!t->profile) return;
+    if (i == 0) t->marks = 0;
+    if (cudaEventRecord(t->ev[i], t->cx.st) == cudaSuccess) t->marks |= 1 << i;
+}
+
+/* After a wait: a whole step's phases into the totals. */
+static void train_account(liif_cuda_trainer *t)
+{
+    if (!t->profile || t->marks != (1 << (LIIF_TRAIN_PHASES + 1)) - 1) return;
+    for (int i = 0; i < LIIF_TRAIN_PHASES; i++) {
+        float ms = 0.0f;
+        if (cudaEventElapsedTime(&ms, t->ev[i], t->ev[i + 1]) == cudaSuccess) t->prof.ms[i] += ms;
+    }
+    t->prof.steps++;
+    t->marks = 0;
+}
+
+static void train_profile(const liif_cuda_trainer *t, liif_cuda_train_profile *out) { *out = t->prof; }
 
 static cudaError_t talloc(liif_cuda_trainer *t, void *pp, size_t bytes)
 {
@@ -303,6 +329,8 @@ static void train_free(liif_cuda_trainer *t)
 {
     if (!t) return;
     if (t->cx.st) cudaStreamSynchronize(t->cx.st);
+    for (int i = 0; t->profile && i <= LIIF_TRAIN_PHASES; i++)
+        if (t->ev[i]) cudaEventDestroy(t->ev[i]);
     for (int i = 0; i < t->n_allocs; i++) cudaFree(t->allocs[i]);
     if (t->cx.blas) cublasDestroy(t->cx.blas);
     if (t->cx.st) cudaStreamDestroy(t->cx.st);
@@ -354,6 +382,8 @@ static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape 
     BLAS_TRY(cublasCreate(&t->cx.blas), "starting cuBLAS");
     BLAS_TRY(cublasSetStream(t->cx.blas, t->cx.st), "cuBLAS stream");
     BLAS_TRY(cublasSetMathMode(t->cx.blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
+    for (int i = 0; sh->profile && i <= LIIF_TRAIN_PHASES; i++) CU_TRY(cudaEventCreate(&t->ev[i]), "profile events");
+    t->profile = sh->profile;
 
     size_t P = t->n_params, nt = t->n_trainable, npx = t->npx, nf = t->nf, rows = t->rows;
     int maxic = t->F > t->C ? t->F : t->C, maxw = 0;
@@ -438,6 +468,7 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
     const tconv_ctx *x = &t->cx;
     int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R, H0 = t->H0, L = t->L, OC = t->OC;
     size_t npx = t->npx, nf = t->nf, rows = t->rows, nq = t->nq;
+    train_mark(t, 0);
     /* pageable uploads return once the source is staged: the caller may refill its buffers */
     CU_TRY(cudaMemcpyAsync(t->inp, inp, npx * C * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
     CU_TRY(cudaMemcpyAsync(t->coord, coord, nq * 2 * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
@@ -450,6 +481,7 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
     }
     tk_normalise<<<cu_blocks(npx * C), CU_THREADS, 0, st>>>(t->x, t->inp, npx * C);
     LAUNCH_TRY("normalising the input");
+    train_mark(t, 1);
     /* encoder: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))); feat = tail(t[R]) + t0 */
     liif_status s;
     int last = 2 * R + 1;
@@ -467,6 +499,7 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
     if ((s = tconv_forward(x, t->feat, t->t + (size_t)R * nf, tw(t, t->conv_w[last]), 9 * F, tw(t, t->conv_b[last]),
                            t->t, 0, B, h, w, F, F, err)))
         return s;
+    train_mark(t, 2);
     /* decoder: P = layer 1's feature columns over every latent, then per row the rest of layer 1 */
     const float *W0 = tw(t, t->dec_w[0]);
     if (t->cfg.feat_unfold) {
@@ -492,6 +525,7 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
     tk_blend_l1<<<cu_blocks(nq), CU_THREADS, 0, st>>>(t->hid[L], t->wt, gt ? t->gt : NULL, nq, t->K, OC, inv, t->pred,
                                                       t->da, t->loss);
     LAUNCH_TRY("blend and L1");
+    train_mark(t, 3);
     return LIIF_OK;
 }
 
@@ -539,6 +573,7 @@ static liif_status train_backward(liif_cuda_trainer *t, liif_error *err)
         BLAS_TRY(tg_tn_acc(hb, (int)npx, H0, F, t->dP, H0, t->feat, F, dW0, D), "precompute dW sgemm");
         BLAS_TRY(tg_nn(hb, (int)npx, H0, F, t->dP, H0, W0, D, 0.0f, t->dfeat, F), "precompute dfeat sgemm");
     }
+    train_mark(t, 4);
     /* encoder, last conv first; dt holds d(t[r]) */
     int last = 2 * R + 1;
     CU_TRY(cudaMemsetAsync(t->dt, 0, nf * sizeof(float), st), "zeroing dt");
@@ -560,8 +595,10 @@ static liif_status train_backward(liif_cuda_trainer *t, liif_error *err)
     }
     tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, t->dfeat, nf); /* the global skip */
     LAUNCH_TRY("global skip");
-    return tconv_backward(x, NULL, tgw(t, t->conv_w[0]), tgw(t, t->conv_b[0]), t->dt, t->x, tw(t, t->conv_w[0]), 9 * C,
-                          B, h, w, C, F, err);
+    s = tconv_backward(x, NULL, tgw(t, t->conv_w[0]), tgw(t, t->conv_b[0]), t->dt, t->x, tw(t, t->conv_w[0]), 9 * C,
+                       B, h, w, C, F, err);
+    train_mark(t, 5);
+    return s;
 }
 
 static liif_status train_adam(liif_cuda_trainer *t, double lr, double beta1, double beta2, double eps, liif_error *err)
@@ -574,12 +611,14 @@ static liif_status train_adam(liif_cuda_trainer *t, double lr, double beta1, dou
     tk_adam<<<cu_blocks(t->n_trainable), CU_THREADS, 0, t->cx.st>>>(t->params, t->grads, t->m, t->v, t->n_trainable, b1,
                                                                      one_b1, b2, one_b2, neg_step, corr, e);
     LAUNCH_TRY("Adam");
+    train_mark(t, 6);
     return LIIF_OK;
 }
 
 static liif_status train_wait(liif_cuda_trainer *t, float *loss, float *pred, liif_error *err)
 {
     CU_TRY(cudaStreamSynchronize(t->cx.st), "training step");
+    train_account(t);
     if (loss) {
         double sum = 0.0;
         if (t->have_gt) CU_TRY(cudaMemcpy(&sum, t->loss, sizeof sum, cudaMemcpyDeviceToHost), "reading the loss");

@@ -82,6 +82,19 @@ int main(int argc, char **argv)
         t = (now() - t) / steps;
         printf("LIIF step %s (batch %d, %dx%d, %d queries): %.2f ms/step (%.1f TFLOP/s on %.0f GFLOP), loss %.4f\n",
                fast ? "TF32" : "fp32", B, L, L, Q, t * 1e3, flop / t / 1e12, flop / 1e9, loss);
+        /* per phase, from CUDA events of steps waited for one by one (as `liif train` runs them) */
+        for (int i = 0; i < 10; i++)
+            if (liif_train_gpu_step(g, inp, coord, cell, gt, &opt, &err) || liif_train_gpu_wait(g, &loss, &err)) {
+                printf("FAIL %s\n", err.msg);
+                return 1;
+            }
+        double ms[LIIF_TRAIN_GPU_PHASES];
+        long n;
+        static const char *phase[LIIF_TRAIN_GPU_PHASES] = {"upload", "encoder fwd", "decoder fwd+L1", "decoder bwd",
+                                                            "encoder bwd", "Adam"};
+        liif_train_gpu_profile(g, ms, &n);
+        printf("  per phase (ms, mean of %ld steps):", n);
+        for (int i = 0; i < LIIF_TRAIN_GPU_PHASES; i++) printf(" %s %.2f%s", phase[i], ms[i], i + 1 < LIIF_TRAIN_GPU_PHASES ? "," : "\n");
         liif_train_gpu_free(g);
     }
     free(inp); free(coord); free(cell); free(gt);
