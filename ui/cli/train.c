@@ -957,6 +957,14 @@ static int train_loop(run *r)
     }
 done:
     if (tty) fputc('\n', stderr);
+    if (r->gpu) { /* where a GPU step's time goes, for tuning (CUDA events; the CPU's batch making overlaps) */
+        double ms[LIIF_TRAIN_GPU_PHASES];
+        long n;
+        liif_train_gpu_profile(r->gpu, ms, &n);
+        if (n)
+            cli_error("GPU step phases, mean ms over %ld steps: upload %.2f, encoder %.2f, decoder %.2f, decoder backward "
+                      "%.2f, encoder backward %.2f, Adam %.2f", n, ms[0], ms[1], ms[2], ms[3], ms[4], ms[5]);
+    }
     cli_progress_free(prog);
     return rc;
 }
