@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_util.h"
 #include "golden_util.h"
 #include "internal.h"
 #include "randmodel.h"
@@ -314,17 +314,7 @@ static void test_golden(void)
 int main(int argc, char **argv)
 {
     golden = argc > 1 ? argv[1] : "";
-    char reason[400];
-    mod = liif_cuda_module_get(reason, sizeof reason);
-    if (mod) gpu = mod->backend_new(reason, sizeof reason);
-    if (!gpu) {
-        printf("SKIP: CUDA unavailable: %s\n", reason);
-        return 77;
-    }
-    char name[256];
-    size_t free_b = 0, total_b = 0;
-    if (mod->device_info(name, sizeof name, &free_b, &total_b) == 0)
-        printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
+    gpu = tc_gpu_or_skip(&mod);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-cuda-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_util.h"
 #include "randmodel.h"
 #include "testutil.h"
 #include "train.h"
@@ -26,17 +26,10 @@ static float *random_array(size_t n, float lo, float hi)
     return p;
 }
 
-static double max_abs(const float *a, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
-    return m;
-}
-
 /* Normalised error max|diff| / max|want| <= tol (NaN fails); printed. Returns the normalised error. */
 static double check_norm(const char *what, const float *got, const float *want, size_t n, double tol)
 {
-    double d = tu_maxdiff(got, want, n), mag = max_abs(want, n);
+    double d = tu_maxdiff(got, want, n), mag = tu_maxabs(want, n);
     double nerr = d / (mag > 1e-30 ? mag : 1e-30);
     int ok = nerr <= tol;
     printf("  %-58s max|diff| %.3g  norm err %.3g (tol %.0e) %s\n", what, d, nerr, tol, ok ? "ok" : "FAIL");
@@ -180,7 +173,7 @@ static void test_step(const char *tag, const rm_spec *sp, int fast)
             const liif_train_tensor *t = &s->tensors[i];
             if (!t->trainable) continue;
             double d = tu_maxdiff(sg->grads + t->offset, s->grads + t->offset, t->numel);
-            double m = max_abs(s->grads + t->offset, t->numel), rel = d / (m > 1e-30 ? m : 1e-30);
+            double m = tu_maxabs(s->grads + t->offset, t->numel), rel = d / (m > 1e-30 ? m : 1e-30);
             if (!(rel <= tol * 5)) {
                 printf("  grad %-40s max|diff| %.3g max|g| %.3g FAIL\n", t->name, d, m);
                 bad++;
@@ -299,18 +292,8 @@ static void test_learns(const rm_spec *sp)
 
 int main(void)
 {
-    char reason[400];
     setvbuf(stdout, NULL, _IOLBF, 0);
-    mod = liif_cuda_module_get(reason, sizeof reason);
-    if (mod) gpu = mod->backend_new(reason, sizeof reason);
-    if (!gpu) {
-        printf("SKIP: CUDA unavailable: %s\n", reason);
-        return 77;
-    }
-    char name[256];
-    size_t free_b = 0, total_b = 0;
-    if (mod->device_info(name, sizeof name, &free_b, &total_b) == 0)
-        printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
+    gpu = tc_gpu_or_skip(&mod);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-cuda-train-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
 

@@ -48,17 +48,10 @@ static float *nchw_to_nhwc(const float *src, int B, int C, int h, int w)
     return dst;
 }
 
-static double max_abs(const float *a, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
-    return m;
-}
-
 /* Gradient tensor check: max|diff| <= 1e-3 * max|grad| + 1e-9 (README); returns diff / max|grad|. */
 static double check_grad(const char *tag, const float *got, const float *want, size_t n, int verbose)
 {
-    double d = tu_maxdiff(got, want, n), ref = max_abs(want, n), tol = 1e-3 * ref + 1e-9;
+    double d = tu_maxdiff(got, want, n), ref = tu_maxabs(want, n), tol = 1e-3 * ref + 1e-9;
     if (verbose || !(d <= tol))
         printf("  %-44s max|diff| %.3g  max|g| %.3g  rel %.2g %s\n", tag, d, ref, ref > 0 ? d / ref : d,
                d <= tol ? "ok" : "FAIL");

@@ -31,6 +31,14 @@ static inline double tu_maxdiff(const float *a, const float *b, size_t n)
     return m;
 }
 
+/* max |a[i]| over n values. */
+static inline double tu_maxabs(const float *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+
 /* Report a comparison and count it as a failure past tol. */
 static inline void tu_close(const char *what, const float *got, const float *want, size_t n, double tol)
 {

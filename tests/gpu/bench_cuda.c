@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_util.h"
 #include "internal.h"
 #include "randmodel.h"
 
@@ -65,17 +65,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &W, &H);
         else model_path = argv[i];
     }
-    char reason[400], tmp[] = "/tmp/liif-bench-cuda-XXXXXX", path[128];
-    const liif_cuda_module *mod = liif_cuda_module_get(reason, sizeof reason);
-    liif_backend *be = mod ? mod->backend_new(reason, sizeof reason) : NULL;
-    if (!be) {
-        printf("SKIP: CUDA unavailable: %s\n", reason);
-        return 77;
-    }
-    char name[256];
-    size_t free_b = 0, total_b = 0;
-    mod->device_info(name, sizeof name, &free_b, &total_b);
-    printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
+    char tmp[] = "/tmp/liif-bench-cuda-XXXXXX", path[128];
+    const liif_cuda_module *mod;
+    liif_backend *be = tc_gpu_or_skip(&mod);
     if (!model_path) {
         if (!mkdtemp(tmp)) return 1;
         snprintf(path, sizeof path, "%s/edsr-baseline-liif.safetensors", tmp);

@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_util.h"
 #include "randmodel.h"
 #include "train.h"
 
@@ -21,17 +21,9 @@ int main(int argc, char **argv)
     int steps = 50, B = 16, L = 48, Q = 2304;
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
-    char reason[400], tmp[] = "/tmp/liif-bench-train-XXXXXX", path[128];
-    const liif_cuda_module *mod = liif_cuda_module_get(reason, sizeof reason);
-    liif_backend *be = mod ? mod->backend_new(reason, sizeof reason) : NULL;
-    if (!be) {
-        printf("SKIP: CUDA unavailable: %s\n", reason);
-        return 77;
-    }
-    char name[256];
-    size_t free_b = 0, total_b = 0;
-    mod->device_info(name, sizeof name, &free_b, &total_b);
-    printf("device: %s\n", name);
+    char tmp[] = "/tmp/liif-bench-train-XXXXXX", path[128];
+    const liif_cuda_module *mod;
+    liif_backend *be = tc_gpu_or_skip(&mod);
     for (int fast = 0; fast < 2; fast++)
         printf("cuBLAS sgemm %s: 147456x256x256 %.1f TFLOP/s, 36864x64x576 %.1f TFLOP/s\n", fast ? "TF32" : "fp32",
                mod->sgemm_gflops(be, 147456, 256, 256, fast, 5) / 1e3, mod->sgemm_gflops(be, 36864, 64, 576, fast, 5) / 1e3);
