@@ -63,6 +63,7 @@ if [ ! -d "$D" ]; then
     D=$W/data && mkdir -p "$D"
     for i in 1 2 3 4; do "$BIN/mkpng" "$D/p$i.png" 300 260 3 8; done
 fi
+mkdir -p "$W/val" && "$BIN/mkpng" "$W/val/v1.png" 200 160 3 8 && "$BIN/mkpng" "$W/val/v2.png" 180 150 3 8
 cat > "$W/smoke.ini" <<EOF
 [train]
 data = $D
@@ -70,6 +71,9 @@ output = $W/smoke
 steps = 300
 checkpoint_every = 300
 seed = 3
+val_data = $W/val
+val_scales = 2,4
+val_every = 150
 EOF
 "$BIN/liif" train --config "$W/smoke.ini" --device cuda || fail "liif train --device cuda"
 awk -F, 'NR>=2 && NR<=21 {a+=$3} NR>=282 && NR<=301 {b+=$3} NR>=12 {t+=$5; n++}
@@ -78,6 +82,8 @@ awk -F, 'NR>=2 && NR<=21 {a+=$3} NR>=282 && NR<=301 {b+=$3} NR>=12 {t+=$5; n++}
 sed -i 's/steps = 300/steps = 320/' "$W/smoke.ini"
 "$BIN/liif" train --config "$W/smoke.ini" --resume "$W/smoke/last.safetensors" --device cuda || fail "resume on the GPU"
 [ "$(wc -l < "$W/smoke/log.csv")" -eq 321 ] || fail "the resumed run's log has $(wc -l < "$W/smoke/log.csv") lines, want 321"
+cat "$W/smoke/val.csv"
+[ "$(wc -l < "$W/smoke/val.csv")" -eq 7 ] || fail "val.csv (PSNR on the GPU at steps 150, 300, 320) has $(wc -l < "$W/smoke/val.csv") lines, want 7"
 
 step "summary"
 [ $status -eq 0 ] && echo "GPU CHECK PASSED" || echo "GPU CHECK FAILED"
