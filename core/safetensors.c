@@ -145,32 +145,6 @@ uint16_t liif_f32_to_bf16(float f)
 
 /* ================================================================== messages */
 
-/* Copy s into buf for a one-line message: control bytes become \xNN and long
- * names are cut, so a hostile name can neither split nor swamp the message. */
-static const char *printable(const char *s, char *buf, size_t size)
-{
-    size_t o = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        size_t need = c < 0x20 || c == 0x7f ? 4 : 1;
-        if (o + need + 4 > size) { /* keep room for "..." and the NUL */
-            while (o && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-                o--; /* never cut a UTF-8 sequence in half */
-            if (o && (unsigned char)buf[o - 1] >= 0xc0)
-                o--;
-            memcpy(buf + o, "...", 4);
-            return buf;
-        }
-        if (need == 4)
-            snprintf(buf + o, size - o, "\\x%02x", c);
-        else
-            buf[o] = (char)c;
-        o += need;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 /* Short-hands for the two names most messages carry. */
 typedef struct {
     char path[200], name[120];
@@ -179,8 +153,8 @@ typedef struct {
 static msg_names names_of(const char *path, const char *tensor)
 {
     msg_names n;
-    printable(path, n.path, sizeof n.path);
-    printable(tensor ? tensor : "", n.name, sizeof n.name);
+    liif_printable(path, n.path, sizeof n.path);
+    liif_printable(tensor ? tensor : "", n.name, sizeof n.name);
     return n;
 }
 
@@ -573,7 +547,7 @@ static liif_status bad(loader *L, const char *tensor, const char *fmt, const cha
 {
     msg_names n = names_of(L->f->path, tensor);
     char pa[240], pb[240], what[512];
-    snprintf(what, sizeof what, fmt, printable(a ? a : "", pa, sizeof pa), printable(b ? b : "", pb, sizeof pb));
+    snprintf(what, sizeof what, fmt, liif_printable(a ? a : "", pa, sizeof pa), liif_printable(b ? b : "", pb, sizeof pb));
     if (tensor)
         return liif_error_set(L->err, LIIF_ERR_FORMAT, "%s: tensor '%s' %s", n.path, n.name, what);
     return liif_error_set(L->err, LIIF_ERR_FORMAT, "%s: %s", n.path, what);
