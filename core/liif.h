@@ -39,6 +39,11 @@ liif_status liif_error_set(liif_error *err, liif_status status, const char *fmt,
  * bytes become \xNN, text longer than buf is cut with "...". Returns buf. */
 const char *liif_printable(const char *s, char *buf, size_t size);
 
+/* Opens path read-only if it is a regular file: a FIFO, device or folder is refused at once
+ * (never waited on). Returns the descriptor and the file's size, or -1 with a one-line
+ * message (LIIF_ERR_IO) naming the file. */
+int liif_open_regular(const char *path, size_t *size, liif_error *err);
+
 /* Largest output the engine accepts, per side and in total (documented limits). */
 #define LIIF_MAX_SIDE 65536
 #define LIIF_MAX_PIXELS ((int64_t)1 << 30)

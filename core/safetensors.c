@@ -788,26 +788,20 @@ static liif_status parse_header(liif_st_file *f, const char *hdr, size_t n, liif
 static liif_status map_file(liif_st_file *f, liif_error *err)
 {
     msg_names nm = names_of(f->path, NULL);
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    size_t size = 0;
+    int fd = liif_open_regular(f->path, &size, err);
     if (fd < 0)
-        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", nm.path, strerror(errno));
-    struct stat st;
+        return LIIF_ERR_IO;
     liif_status s = LIIF_OK;
-    if (fstat(fd, &st) != 0)
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: cannot stat: %s", nm.path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: not a regular file", nm.path);
-    else if (st.st_size < 10) /* 8-byte length + at least "{}" */
-        s = liif_error_set(err, LIIF_ERR_FORMAT, "%s: file is truncated (%lld bytes, too short for a safetensors header)",
-                           nm.path, (long long)st.st_size);
-    else if ((uint64_t)st.st_size > SIZE_MAX)
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: file too large to map", nm.path);
+    if (size < 10) /* 8-byte length + at least "{}" */
+        s = liif_error_set(err, LIIF_ERR_FORMAT, "%s: file is truncated (%zu bytes, too short for a safetensors header)",
+                           nm.path, size);
     if (!s) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED)
             s = liif_error_set(err, LIIF_ERR_IO, "%s: cannot mmap: %s", nm.path, strerror(errno));
         else
-            f->map = m, f->map_size = (size_t)st.st_size;
+            f->map = m, f->map_size = size;
     }
     close(fd);
     return s;
