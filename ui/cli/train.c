@@ -592,14 +592,14 @@ static int setup(run *r, const char *resume)
     liif_error err;
     run_config *c = &r->cfg;
     char msg[1024];
+    int min_side = (int)nearbyint(c->inp_size * c->scale_max);
+    if (train_data_load(&r->data, c->data, min_side, msg, sizeof msg)) { /* before anything is created */
+        cli_error("%s", msg);
+        return CLI_EXIT_USAGE;
+    }
     if (g_mkdir_with_parents(c->output, 0777)) {
         cli_error("cannot create output folder '%s': %s", c->output, g_strerror(errno));
         return CLI_EXIT_RUNTIME;
-    }
-    int min_side = (int)nearbyint(c->inp_size * c->scale_max);
-    if (train_data_load(&r->data, c->data, min_side, msg, sizeof msg)) {
-        cli_error("%s", msg);
-        return CLI_EXIT_USAGE;
     }
     int B = c->batch, L = c->inp_size, Q = c->gan ? c->patch * c->patch : c->sample_q;
     int S = (int)nearbyint(L * c->scale_max) + 1, rc = c->gan ? gan_setup(r, resume) : 0;

@@ -51,14 +51,14 @@ static void jpeg_quiet(j_common_ptr cinfo, int level)
 
 /* The RGB8 pixels a training image may take: TRAIN_PX_BASE + TRAIN_PX_PER_FILE_BYTE bytes per byte
  * of the file (a photo needs ~10), so a small file with a huge header is refused before allocating. */
-enum { TRAIN_PX_BASE = 32 << 20, TRAIN_PX_PER_FILE_BYTE = 512 };
+enum { TRAIN_PX_BASE = 32 << 20, TRAIN_PX_PER_FILE_BYTE = 128 };
 
 static int jpeg_fits(const struct jpeg_decompress_struct *cinfo, size_t file_size, char *msg, size_t msg_n)
 {
     uint64_t w = cinfo->image_width, h = cinfo->image_height, bytes = w * h * 3;
     if (w > LIIF_MAX_SIDE || h > LIIF_MAX_SIDE || (int64_t)(w * h) > LIIF_MAX_PIXELS) {
-        snprintf(msg, msg_n, "image too large (%llux%llu; at most %d per side)", (unsigned long long)w,
-                 (unsigned long long)h, LIIF_MAX_SIDE);
+        snprintf(msg, msg_n, "image too large (%llux%llu; at most %d per side and %lld pixels)", (unsigned long long)w,
+                 (unsigned long long)h, LIIF_MAX_SIDE, (long long)LIIF_MAX_PIXELS);
         return 0;
     }
     if (bytes > TRAIN_PX_BASE + (uint64_t)file_size * TRAIN_PX_PER_FILE_BYTE) {
