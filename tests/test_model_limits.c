@@ -10,18 +10,9 @@
 
 static char tmpdir[64];
 
-/* A small valid LIIF model to start each case from. */
-static rm_spec base_spec(void)
-{
-    return (rm_spec){.n_feats = 4, .n_resblocks = 2, .n_hidden = 2, .hidden = 8, .feat_unfold = 1,
-                     .local_ensemble = 1, .cell_decode = 1, .variant = "liif", .seed = 3, .out_gain = 2.0f};
-}
-
-/* Channel counts of the refused models (rm_write_channels); 3 unless a case changes them. */
-static int in_ch = 3, out_dim = 3;
-
-/* sp written and loaded must fail with LIIF_ERR_MODEL and a one-line message naming the file and `field`. */
-static void expect_refused(const char *what, const rm_spec *sp, const char *field)
+/* sp written (encoder reading in_ch channels, decoders writing out_dim) and loaded must fail with
+ * LIIF_ERR_MODEL and a one-line message naming the file and `field`. */
+static void expect_refused(const char *what, const rm_spec *sp, int in_ch, int out_dim, const char *field)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/refused.safetensors", tmpdir);
@@ -41,42 +32,32 @@ static void expect_refused(const char *what, const rm_spec *sp, const char *fiel
     unlink(path);
 }
 
+/* One model per field just outside what the backends run (a small LIIF model otherwise). */
 static void refused(void)
 {
-    rm_spec sp = base_spec();
-    in_ch = out_dim = 1;
-    expect_refused("1 input channel", &sp, "input channel count");
-    in_ch = out_dim = 4;
-    expect_refused("4 input channels", &sp, "input channel count");
-    in_ch = 3;
-    expect_refused("4 outputs", &sp, "output width");
-    out_dim = 3;
-    sp = base_spec();
-    sp.n_feats = LIIF_MAX_FEATS + 1;
-    sp.n_resblocks = 0;
-    sp.feat_unfold = 0;
-    expect_refused("n_feats above the limit", &sp, "n_feats");
-    sp = base_spec();
-    sp.n_feats = 1;
-    sp.n_resblocks = LIIF_MAX_RESBLOCKS + 1;
-    expect_refused("n_resblocks above the limit", &sp, "n_resblocks");
-    sp = base_spec();
-    sp.n_hidden = 0;
-    expect_refused("no hidden layer", &sp, "hidden layer count");
-    sp = base_spec();
-    sp.n_hidden = LIIF_MAX_HIDDEN + 1;
-    expect_refused("too many hidden layers", &sp, "imnet");
-    sp = base_spec();
-    sp.n_hidden = 1;
-    sp.hidden = LIIF_MAX_WIDTH + 1;
-    expect_refused("hidden width above the limit", &sp, "hidden layer 0");
-    sp = base_spec();
-    sp.variant = "liif\x1b[31m";
-    expect_refused("unknown variant (escape sequence)", &sp, "liif\\x1b[31m");
-    sp = base_spec();
-    sp.variant = "liif-gan";
-    sp.n_resblocks = 1;
-    expect_refused("mid-layer decoder, 1 block", &sp, "residual blocks");
+    static const struct {
+        const char *what;
+        int F, R, n_hidden, hidden, unfold;
+        const char *variant;
+        int in_ch, out_dim;
+        const char *field;
+    } cases[] = {
+        {"1 input channel", 4, 2, 2, 8, 1, "liif", 1, 1, "input channel count"},
+        {"4 input channels", 4, 2, 2, 8, 1, "liif", 4, 4, "input channel count"},
+        {"4 outputs", 4, 2, 2, 8, 1, "liif", 3, 4, "output width"},
+        {"n_feats above the limit", LIIF_MAX_FEATS + 1, 0, 2, 8, 0, "liif", 3, 3, "n_feats"},
+        {"n_resblocks above the limit", 1, LIIF_MAX_RESBLOCKS + 1, 2, 8, 1, "liif", 3, 3, "n_resblocks"},
+        {"no hidden layer", 4, 2, 0, 8, 1, "liif", 3, 3, "hidden layer count"},
+        {"too many hidden layers", 4, 2, LIIF_MAX_HIDDEN + 1, 8, 1, "liif", 3, 3, "imnet"},
+        {"hidden width above the limit", 4, 2, 1, LIIF_MAX_WIDTH + 1, 1, "liif", 3, 3, "hidden layer 0"},
+        {"unknown variant (escape sequence)", 4, 2, 2, 8, 1, "liif\x1b[31m", 3, 3, "liif\\x1b[31m"},
+        {"mid-layer decoder, 1 block", 4, 1, 2, 8, 1, "liif-gan", 3, 3, "residual blocks"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rm_spec sp = {cases[i].F, cases[i].R, cases[i].n_hidden, cases[i].hidden, cases[i].unfold, 1, 1,
+                      cases[i].variant, (unsigned)i, 2.0f};
+        expect_refused(cases[i].what, &sp, cases[i].in_ch, cases[i].out_dim, cases[i].field);
+    }
 }
 
 /* Runs m on a w x h image to an out_w x out_h output on backend kind; 0 and the output when it ran. */

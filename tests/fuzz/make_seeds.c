@@ -3,9 +3,8 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "../jpeg_util.h"
 #include "../randmodel.h"
-
-#include <jpeglib.h> /* after stdio.h */
 #include "png_image.h"
 
 static char out[512];
@@ -66,38 +65,14 @@ static void pngs(void)
         }
 }
 
-static void jpeg(const char *path, int w, int h)
-{
-    FILE *f = fopen(path, "wb");
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    jpeg_stdio_dest(&c, f);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_start_compress(&c, TRUE);
-    unsigned char *row = malloc((size_t)w * 3);
-    while (c.next_scanline < c.image_height) {
-        for (int x = 0; x < w * 3; x++) row[x] = (unsigned char)(x * 7 + c.next_scanline * 13);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
-    fclose(f);
-}
+static unsigned char pattern(int x, int y, int c) { return (unsigned char)(x * 21 + c * 7 + y * 13); }
 
 /* One packed folder (fuzz_train_data.c's format) of a PNG and a JPEG. */
 static void train_data(void)
 {
-    jpeg(at("train-data", "tmp.jpg"), 16, 12);
-    size_t np, nj;
-    unsigned char *p = slurp(at("png", "c3-d8.png"), &np), *j = slurp(at("train-data", "tmp.jpg"), &nj);
-    remove(at("train-data", "tmp.jpg"));
+    unsigned long nj;
+    size_t np;
+    unsigned char *p = slurp(at("png", "c3-d8.png"), &np), *j = tj_encode(16, 12, 75, pattern, &nj);
     unsigned char *pack = malloc(8 + np + nj), *o = pack;
     *o++ = 0, *o++ = np & 255, *o++ = np >> 8 & 255, *o++ = np >> 16 & 255;
     memcpy(o, p, np), o += np;

@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "../jpeg_util.h"
 #include "../randmodel.h"
 
-#include <jpeglib.h> /* after stdio.h */
 #include <png.h>
 
 static FILE *create(const char *path)
@@ -105,41 +105,22 @@ static int png_zeros(const char *out, int w, int h)
     return fclose(f) != 0;
 }
 
+static unsigned char busy(int x, int y, int c) { return (unsigned char)(x * 15 + c * 5 + y * 11 + (x * x) % 7); }
+
 /* A w x h JPEG of a busy pattern, then its SOF0 width and height patched to cw, ch. */
 static int jpeg_claiming(const char *out, int w, int h, int cw, int ch)
 {
-    unsigned char *buf = NULL;
     unsigned long n = 0;
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, &n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_start_compress(&c, TRUE);
-    unsigned char *row = malloc((size_t)w * 3);
-    JSAMPROW r = row;
-    while (c.next_scanline < c.image_height) {
-        for (int i = 0; i < w * 3; i++) row[i] = (unsigned char)(i * 5 + (int)c.next_scanline * 11 + (i * i) % 7);
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    free(row);
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    unsigned char *buf = tj_encode(w, h, 75, busy, &n);
     for (unsigned long i = 0; i + 9 < n; i++)
         if (buf[i] == 0xff && buf[i + 1] == 0xc0) {
             buf[i + 5] = (unsigned char)(ch >> 8), buf[i + 6] = (unsigned char)ch;
             buf[i + 7] = (unsigned char)(cw >> 8), buf[i + 8] = (unsigned char)cw;
             break;
         }
-    FILE *f = create(out);
-    fwrite(buf, 1, n, f);
+    int rc = tj_save(out, buf, n);
     free(buf);
-    return fclose(f) != 0;
+    return rc;
 }
 
 static int st_header(const char *out, size_t bytes)
