@@ -35,6 +35,15 @@ liif_status liif_error_set(liif_error *err, liif_status status, const char *fmt,
 #endif
     ;
 
+/* s (text quoted from a file) made safe for a one-line message in buf (size >= 8): control
+ * bytes become \xNN, text longer than buf is cut with "...". Returns buf. */
+const char *liif_printable(const char *s, char *buf, size_t size);
+
+/* Opens path read-only if it is a regular file: a FIFO, device or folder is refused at once
+ * (never waited on). Returns the descriptor and the file's size, or -1 with a one-line
+ * message (LIIF_ERR_IO) naming the file. */
+int liif_open_regular(const char *path, size_t *size, liif_error *err);
+
 /* Largest output the engine accepts, per side and in total (documented limits). */
 #define LIIF_MAX_SIDE 65536
 #define LIIF_MAX_PIXELS ((int64_t)1 << 30)
@@ -42,6 +51,13 @@ liif_status liif_error_set(liif_error *err, liif_status status, const char *fmt,
 /* ------------------------------------------------------------------ model */
 
 enum { LIIF_MAX_HIDDEN = 8 };
+
+/* The models every backend (reference, fast CPU, CUDA) and the trainer run: liif_model_load
+ * refuses any other with a one-line message naming the file and the field. RGB in and out;
+ * 1..LIIF_MAX_FEATS encoder features; 0..LIIF_MAX_RESBLOCKS residual blocks; 1..LIIF_MAX_HIDDEN
+ * hidden layers of 1..LIIF_MAX_WIDTH units; one or two decoders as the variant says; the
+ * mid-layer block inside the encoder. */
+enum { LIIF_MODEL_CHANNELS = 3, LIIF_MAX_FEATS = 512, LIIF_MAX_RESBLOCKS = 64, LIIF_MAX_WIDTH = 1024 };
 
 /* Which encoder features a decoder reads. */
 typedef enum { LIIF_FEAT_LAST = 0, LIIF_FEAT_MID = 1 } liif_feat_source;

@@ -40,8 +40,9 @@ static int meta_bool(const liif_st_file *f, const char *key, int *out, liif_erro
     if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "True")) *out = 1;
     else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "False")) *out = 0;
     else {
+        char q[64];
         liif_error_set(err, LIIF_ERR_MODEL, "%s: metadata '%s' must be true or false, got '%s'",
-                       liif_st_path(f), key, v);
+                       liif_st_path(f), key, liif_printable(v, q, sizeof q));
         return -1;
     }
     return 0;
@@ -111,11 +112,13 @@ static liif_status infer_variant(const liif_st_file *f, liif_config *c, liif_err
     if (v) {
         int two = !strcmp(v, "liif-gan") || !strcmp(v, "liif-gan-sf");
         int one = !strcmp(v, "liif") || !strcmp(v, "liif-gan-s");
+        char q[64];
+        liif_printable(v, q, sizeof q);
         if (!one && !two)
-            return liif_error_set(err, LIIF_ERR_MODEL, "%s: unknown model variant '%s'", liif_st_path(f), v);
+            return liif_error_set(err, LIIF_ERR_MODEL, "%s: unknown model variant '%s'", liif_st_path(f), q);
         if ((two ? 2 : 1) != c->n_decoders)
             return liif_error_set(err, LIIF_ERR_MODEL, "%s: variant '%s' needs %d decoder(s), the file has %d",
-                                  liif_st_path(f), v, two ? 2 : 1, c->n_decoders);
+                                  liif_st_path(f), q, two ? 2 : 1, c->n_decoders);
         if (!strcmp(v, "liif-gan-sf")) c->dec_source[0] = LIIF_FEAT_LAST;
     }
     c->mid_block = c->n_resblocks / 2 - 1;
@@ -123,15 +126,47 @@ static liif_status infer_variant(const liif_st_file *f, liif_config *c, liif_err
     if (mb) {
         char *end;
         long b = strtol(mb, &end, 10);
-        if (*end || b < 0 || b >= c->n_resblocks)
-            return liif_error_set(err, LIIF_ERR_MODEL, "%s: metadata 'liif.mid_block' = '%s' is not a block index",
-                                  liif_st_path(f), mb);
+        char q[64];
+        if (!*mb || *end || b < 0 || b >= c->n_resblocks)
+            return liif_error_set(err, LIIF_ERR_MODEL,
+                                  "%s: metadata 'liif.mid_block' = '%s' is not a block index (0..%d)",
+                                  liif_st_path(f), liif_printable(mb, q, sizeof q), c->n_resblocks - 1);
         c->mid_block = (int)b;
     }
     if (c->dec_source[0] == LIIF_FEAT_MID && c->mid_block < 0)
         return liif_error_set(err, LIIF_ERR_MODEL, "%s: a mid-layer decoder needs at least 2 residual blocks",
                               liif_st_path(f));
     return LIIF_OK;
+}
+
+/* A value outside [lo, hi]: "<file>: <what> is <v>; the engine supports <lo>..<hi>". */
+static liif_status out_of_range(const char *path, const char *what, int v, int lo, int hi, liif_error *err)
+{
+    if (v >= lo && v <= hi)
+        return LIIF_OK;
+    if (lo == hi)
+        return liif_error_set(err, LIIF_ERR_MODEL, "%s: %s is %d; every backend needs %d", path, what, v, lo);
+    return liif_error_set(err, LIIF_ERR_MODEL, "%s: %s is %d; the engine supports %d..%d", path, what, v, lo, hi);
+}
+
+/* The one check of a model's shape against what every backend and the trainer run (liif.h):
+ * they size their buffers from these fields and assume RGB in and out. */
+static liif_status check_config(const char *path, const liif_config *c, liif_error *err)
+{
+    liif_status s = out_of_range(path, "the input channel count of 'encoder.head.0.weight'", c->in_ch,
+                                 LIIF_MODEL_CHANNELS, LIIF_MODEL_CHANNELS, err);
+    if (!s) s = out_of_range(path, "the output width of the decoder's last layer", c->out_dim, LIIF_MODEL_CHANNELS,
+                             LIIF_MODEL_CHANNELS, err);
+    if (!s) s = out_of_range(path, "the encoder width (n_feats)", c->n_feats, 1, LIIF_MAX_FEATS, err);
+    if (!s) s = out_of_range(path, "the residual block count (n_resblocks)", c->n_resblocks, 0, LIIF_MAX_RESBLOCKS,
+                             err);
+    if (!s) s = out_of_range(path, "the decoder's hidden layer count", c->n_hidden, 1, LIIF_MAX_HIDDEN, err);
+    for (int l = 0; !s && l < c->n_hidden; l++) {
+        char what[64];
+        snprintf(what, sizeof what, "the width of decoder hidden layer %d", l);
+        s = out_of_range(path, what, c->hidden[l], 1, LIIF_MAX_WIDTH, err);
+    }
+    return s;
 }
 
 static liif_status read_config(const liif_st_file *f, liif_config *c, liif_mlp dec[2], liif_error *err)
@@ -158,9 +193,7 @@ static liif_status read_config(const liif_st_file *f, liif_config *c, liif_mlp d
     c->out_dim = dec[0].dims[dec[0].n_layers];
     c->n_hidden = dec[0].n_layers - 1;
     for (int l = 0; l < c->n_hidden; l++) c->hidden[l] = dec[0].dims[l + 1];
-    if (c->out_dim != c->in_ch)
-        return liif_error_set(err, LIIF_ERR_MODEL, "%s: decoder outputs %d channels but the encoder reads %d",
-                              liif_st_path(f), c->out_dim, c->in_ch);
+    if ((s = check_config(liif_st_path(f), c, err))) return s;
     if ((s = infer_flags(f, c, err))) return s;
     return infer_variant(f, c, err);
 }

@@ -145,32 +145,6 @@ uint16_t liif_f32_to_bf16(float f)
 
 /* ================================================================== messages */
 
-/* Copy s into buf for a one-line message: control bytes become \xNN and long
- * names are cut, so a hostile name can neither split nor swamp the message. */
-static const char *printable(const char *s, char *buf, size_t size)
-{
-    size_t o = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        size_t need = c < 0x20 || c == 0x7f ? 4 : 1;
-        if (o + need + 4 > size) { /* keep room for "..." and the NUL */
-            while (o && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-                o--; /* never cut a UTF-8 sequence in half */
-            if (o && (unsigned char)buf[o - 1] >= 0xc0)
-                o--;
-            memcpy(buf + o, "...", 4);
-            return buf;
-        }
-        if (need == 4)
-            snprintf(buf + o, size - o, "\\x%02x", c);
-        else
-            buf[o] = (char)c;
-        o += need;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 /* Short-hands for the two names most messages carry. */
 typedef struct {
     char path[200], name[120];
@@ -179,8 +153,8 @@ typedef struct {
 static msg_names names_of(const char *path, const char *tensor)
 {
     msg_names n;
-    printable(path, n.path, sizeof n.path);
-    printable(tensor ? tensor : "", n.name, sizeof n.name);
+    liif_printable(path, n.path, sizeof n.path);
+    liif_printable(tensor ? tensor : "", n.name, sizeof n.name);
     return n;
 }
 
@@ -200,15 +174,21 @@ static const char *shape_str(const int64_t *shape, int ndim, char *buf, size_t s
 typedef enum { J_OBJECT, J_ARRAY, J_STRING, J_INT } jkind;
 
 /* Nodes live in one growable pool and refer to each other by index, so growing
- * the pool never leaves a dangling pointer. Object members carry their key. */
+ * the pool never leaves a dangling pointer. Object members carry their key. Nodes are
+ * made in document order, so a container's first child is the node after it. A node
+ * takes 24 bytes and every value needs at least 2 bytes of header text, so parsing a
+ * header of N bytes takes at most 13 N bytes (nodes plus the decoded strings). */
 typedef struct {
-    jkind kind;
-    int64_t num;       /* J_INT */
-    const char *str;   /* J_STRING, decoded, NUL-terminated, in the arena */
-    const char *key;   /* member name when the parent is an object */
-    int first, next;   /* first child; next sibling (-1 = none) */
-    int count;         /* number of children */
+    union {
+        int64_t num;     /* J_INT */
+        const char *str; /* J_STRING, decoded, NUL-terminated, in the arena */
+    };
+    const char *key;     /* member name when the parent is an object */
+    int next;            /* next sibling (-1 = none) */
+    unsigned count : 30; /* number of children (the header limit keeps it far below 2^30) */
+    unsigned kind : 2;   /* jkind */
 } jnode;
+_Static_assert(sizeof(jnode) <= 24, "jnode is the parser's memory per value");
 
 typedef struct {
     const char *src;
@@ -243,7 +223,11 @@ static void jskip_ws(jparser *p)
 static int jnew(jparser *p, jkind kind)
 {
     if (p->n_nodes == p->cap) {
-        int cap = p->cap ? p->cap * 2 : 256;
+        /* Valid JSON of len bytes holds at most len / 2 + 1 values: capacity never needs more. */
+        size_t most = p->len / 2 + 1, want = p->cap ? (size_t)p->cap * 2 : 256;
+        int cap = (int)(want < most ? want : most);
+        if (cap <= p->cap)
+            return jfail(p, "more values than the header's size allows"), -1;
         jnode *n = realloc(p->nodes, (size_t)cap * sizeof *n);
         if (!n)
             return jfail(p, "out of memory"), -1;
@@ -253,7 +237,7 @@ static int jnew(jparser *p, jkind kind)
     jnode *n = &p->nodes[p->n_nodes];
     memset(n, 0, sizeof *n);
     n->kind = kind;
-    n->first = n->next = -1;
+    n->next = -1;
     return p->n_nodes++;
 }
 
@@ -444,13 +428,17 @@ static bool jint(jparser *p, int64_t *out)
     return true;
 }
 
+/* The index of n's first child, or -1 (see jnode). */
+static int jfirst(const jparser *p, const jnode *n)
+{
+    return n->count ? (int)(n - p->nodes) + 1 : -1;
+}
+
 static int jvalue(jparser *p, int depth);
 
 static void jappend(jparser *p, int parent, int *last, int child)
 {
-    if (*last < 0)
-        p->nodes[parent].first = child;
-    else
+    if (*last >= 0)
         p->nodes[*last].next = child;
     *last = child;
     p->nodes[parent].count++;
@@ -573,7 +561,7 @@ static liif_status bad(loader *L, const char *tensor, const char *fmt, const cha
 {
     msg_names n = names_of(L->f->path, tensor);
     char pa[240], pb[240], what[512];
-    snprintf(what, sizeof what, fmt, printable(a ? a : "", pa, sizeof pa), printable(b ? b : "", pb, sizeof pb));
+    snprintf(what, sizeof what, fmt, liif_printable(a ? a : "", pa, sizeof pa), liif_printable(b ? b : "", pb, sizeof pb));
     if (tensor)
         return liif_error_set(L->err, LIIF_ERR_FORMAT, "%s: tensor '%s' %s", n.path, n.name, what);
     return liif_error_set(L->err, LIIF_ERR_FORMAT, "%s: %s", n.path, what);
@@ -591,7 +579,7 @@ static liif_status load_meta(loader *L, const jnode *obj)
     L->f->meta = malloc(((size_t)obj->count + 1) * 2 * sizeof *L->f->meta);
     if (!L->f->meta)
         return liif_error_set(L->err, LIIF_ERR_NOMEM, "%s: out of memory", names_of(L->f->path, NULL).path);
-    for (int c = obj->first; c >= 0; c = L->p->nodes[c].next) {
+    for (int c = jfirst(L->p, obj); c >= 0; c = L->p->nodes[c].next) {
         const jnode *v = &L->p->nodes[c];
         if (v->kind != J_STRING)
             return bad(L, NULL, "__metadata__ value of '%s' is not a string", v->key, NULL);
@@ -626,7 +614,7 @@ static liif_status load_shape(loader *L, liif_st_tensor *t, const jnode *v)
         return bad(L, t->name, "has %s dimensions, more than the 8 supported", nd, NULL);
     }
     t->ndim = 0;
-    for (int c = v->first; c >= 0; c = L->p->nodes[c].next) {
+    for (int c = jfirst(L->p, v); c >= 0; c = L->p->nodes[c].next) {
         const jnode *d = &L->p->nodes[c];
         if (d->kind != J_INT || d->num < 0)
             return bad(L, t->name, "has a shape entry that is not a non-negative integer", NULL, NULL);
@@ -639,7 +627,7 @@ static liif_status load_offsets(loader *L, const liif_st_tensor *t, const jnode 
 {
     if (v->kind != J_ARRAY || v->count != 2)
         return bad(L, t->name, "has data_offsets that are not [begin, end]", NULL, NULL);
-    const jnode *b = &L->p->nodes[v->first], *e = &L->p->nodes[b->next];
+    const jnode *b = &L->p->nodes[jfirst(L->p, v)], *e = &L->p->nodes[b->next];
     if (b->kind != J_INT || e->kind != J_INT || b->num < 0 || e->num < 0)
         return bad(L, t->name, "has data_offsets that are not non-negative integers", NULL, NULL);
     be[0] = b->num;
@@ -702,7 +690,7 @@ static liif_status load_tensor(loader *L, liif_st_tensor *t, const jnode *obj)
     t->name = obj->key;
     if (obj->kind != J_OBJECT)
         return bad(L, t->name, "is not described by an object", NULL, NULL);
-    for (int c = obj->first; c >= 0; c = L->p->nodes[c].next) {
+    for (int c = jfirst(L->p, obj); c >= 0; c = L->p->nodes[c].next) {
         liif_status s = load_field(L, t, &L->p->nodes[c], &seen, be);
         if (s)
             return s;
@@ -773,7 +761,7 @@ static liif_status load_entries(loader *L, int root)
     const liif_st_tensor **v = calloc((size_t)r->count + 1, sizeof *v);
     liif_status s = f->tensors && f->by_name && v ? LIIF_OK
         : liif_error_set(L->err, LIIF_ERR_NOMEM, "%s: out of memory", names_of(f->path, NULL).path);
-    for (int c = r->first; !s && c >= 0; c = L->p->nodes[c].next) {
+    for (int c = jfirst(L->p, r); !s && c >= 0; c = L->p->nodes[c].next) {
         const jnode *e = &L->p->nodes[c];
         if (strcmp(e->key, "__metadata__") == 0) {
             s = have_meta ? bad(L, NULL, "__metadata__ appears twice", NULL, NULL) : load_meta(L, e);
@@ -814,26 +802,20 @@ static liif_status parse_header(liif_st_file *f, const char *hdr, size_t n, liif
 static liif_status map_file(liif_st_file *f, liif_error *err)
 {
     msg_names nm = names_of(f->path, NULL);
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    size_t size = 0;
+    int fd = liif_open_regular(f->path, &size, err);
     if (fd < 0)
-        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", nm.path, strerror(errno));
-    struct stat st;
+        return LIIF_ERR_IO;
     liif_status s = LIIF_OK;
-    if (fstat(fd, &st) != 0)
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: cannot stat: %s", nm.path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: not a regular file", nm.path);
-    else if (st.st_size < 10) /* 8-byte length + at least "{}" */
-        s = liif_error_set(err, LIIF_ERR_FORMAT, "%s: file is truncated (%lld bytes, too short for a safetensors header)",
-                           nm.path, (long long)st.st_size);
-    else if ((uint64_t)st.st_size > SIZE_MAX)
-        s = liif_error_set(err, LIIF_ERR_IO, "%s: file too large to map", nm.path);
+    if (size < 10) /* 8-byte length + at least "{}" */
+        s = liif_error_set(err, LIIF_ERR_FORMAT, "%s: file is truncated (%zu bytes, too short for a safetensors header)",
+                           nm.path, size);
     if (!s) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED)
             s = liif_error_set(err, LIIF_ERR_IO, "%s: cannot mmap: %s", nm.path, strerror(errno));
         else
-            f->map = m, f->map_size = (size_t)st.st_size;
+            f->map = m, f->map_size = size;
     }
     close(fd);
     return s;

@@ -162,9 +162,10 @@ static liif_status load_extras(liif_train_state *s, const liif_st_file *f, liif_
     if (st || !step) return st;
     char *end;
     long long n = strtoll(step, &end, 10);
+    char quoted[64];
     if (*end || n < 0)
         return liif_error_set(err, LIIF_ERR_MODEL, "%s: metadata 'adam.step' = '%s' is not a step count",
-                              liif_st_path(f), step);
+                              liif_st_path(f), liif_printable(step, quoted, sizeof quoted));
     s->step = n;
     for (int i = 0; !st && i < s->n_tensors; i++) {
         const liif_train_tensor *t = &s->tensors[i];

@@ -53,8 +53,9 @@ static void rm_conv(liif_st_entry *e, int *n, const char *prefix, int cin, int c
     rm_add(e, n, name, 1, bs, cin * 9, 1.0f, rng, pool, npool);
 }
 
-/* Writes the model to path; returns 0 on success (prints the error otherwise). */
-static int rm_write(const char *path, const rm_spec *sp)
+/* Writes the model to path with an encoder reading in_ch channels and decoders writing out_dim (3 for any
+ * usable model; others test that loading refuses them); returns 0 on success (prints the error otherwise). */
+static int rm_write_channels(const char *path, const rm_spec *sp, int in_ch, int out_dim)
 {
     int cap = 16 + 4 * sp->n_resblocks + 4 * (sp->n_hidden + 1), n = 0, npool = 0;
     liif_st_entry *e = calloc(cap, sizeof *e);
@@ -62,7 +63,7 @@ static int rm_write(const char *path, const rm_spec *sp)
     unsigned long long rng = 0x9E3779B97F4A7C15ULL ^ sp->seed;
     char name[128];
     int F = sp->n_feats;
-    rm_conv(e, &n, "encoder.head.0", 3, F, &rng, pool, &npool);
+    rm_conv(e, &n, "encoder.head.0", in_ch, F, &rng, pool, &npool);
     for (int b = 0; b < sp->n_resblocks; b++) {
         snprintf(name, sizeof name, "encoder.body.%d.body.0", b);
         rm_conv(e, &n, name, F, F, &rng, pool, &npool);
@@ -75,7 +76,7 @@ static int rm_write(const char *path, const rm_spec *sp)
     int in_dim = F * (sp->feat_unfold ? 9 : 1) + 2 + (sp->cell_decode ? 2 : 0);
     for (int d = 0; d < (two ? 2 : 1); d++)
         for (int l = 0; l <= sp->n_hidden; l++) {
-            int k = l == 0 ? in_dim : sp->hidden, o = l == sp->n_hidden ? 3 : sp->hidden;
+            int k = l == 0 ? in_dim : sp->hidden, o = l == sp->n_hidden ? out_dim : sp->hidden;
             int64_t ws[2] = {o, k}, bs[1] = {o};
             float gain = l == sp->n_hidden ? sp->out_gain : 1.7f;
             snprintf(name, sizeof name, "%s.layers.%d.weight", d ? "imnet2" : "imnet", 2 * l);
@@ -95,6 +96,9 @@ static int rm_write(const char *path, const rm_spec *sp)
     free(pool);
     return s ? 1 : 0;
 }
+
+/* Writes the model to path; returns 0 on success (prints the error otherwise). */
+static inline int rm_write(const char *path, const rm_spec *sp) { return rm_write_channels(path, sp, 3, 3); }
 
 /* Writes sp to dir/m.safetensors and loads it (the file is removed); exits on failure. */
 static inline liif_model *rm_load(const char *dir, const rm_spec *sp)

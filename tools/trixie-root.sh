@@ -12,8 +12,23 @@
 set -euo pipefail
 ROOT=${LIIF_TRIXIE_ROOT:-/var/cache/liif-trixie-root}
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-MIRROR=${DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+# The Debian archive this machine's own apt uses (the repo names no mirror): the first URI of a deb822
+# .sources file or a one-line "deb URI SUITE" entry that is not the security archive.
+host_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] && awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] && awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while (i <= NF && $(i - 1) !~ /\]$/) i++; print $i }' "$f"
+  done
+}
+MIRROR=${DEBIAN_MIRROR:-$(host_mirror | grep -E '^(https?|file)://' | grep -v -- '-security/*$' | head -n 1 || true)}
+if [ -z "$MIRROR" ] && [ "${1:-}" = setup ]; then
+  echo "tools/trixie-root.sh: no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list;" \
+       "set DEBIAN_MIRROR=<archive URL>" >&2
+  exit 1
+fi
 # What the whole project needs to build and test in the root; changing this list re-runs apt.
 PKGS="gimp libgimp-3.0-dev meson ninja-build gcc g++ pkg-config libpng-dev libjpeg-dev libglib2.0-dev libdnnl-dev
  gettext python3 python3-gi xvfb xauth imagemagick xdotool x11-utils locales"

@@ -31,11 +31,25 @@ static void on_png_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-/* Warnings (bad ancillary chunks, benign errors) do not stop a read and are not shown. */
+/* A warning about one of libpng's limits (chunk size, chunk cache, image size, memory) means the
+ * file asked for more than a reader should give it: it stops the read. */
+static int limit_warning(const char *msg)
+{
+    static const char *const limits[] = {"limit", "chunk cache", "too large", "too much memory", "nsufficient memory",
+                                         "ut of memory", "ut of Memory", "too many"};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        if (strstr(msg, limits[i]))
+            return 1;
+    return 0;
+}
+
+/* Other warnings (bad ancillary chunks, benign errors) do not stop a read and are not shown. */
 static void on_png_warning(png_structp png, png_const_charp msg)
 {
-    (void)png;
-    (void)msg;
+    if (msg && strstr(msg, "exceeds user limit in IHDR"))
+        png_error(png, "image too large (more than " LIIF_PNG_SIDE_TEXT " pixels per side)");
+    if (msg && limit_warning(msg))
+        png_error(png, msg);
 }
 
 /* libpng's own allocator failures surface as a png_error with a text; this flag lets the
@@ -66,14 +80,16 @@ static liif_status fault_status(const png_fault *f, liif_status otherwise)
     return otherwise;
 }
 
-/* "<path>: <libpng text>[: <strerror>]" */
+/* "<path>: <libpng text>[: <strerror>]"; libpng's text may quote a chunk's bytes. */
 static liif_status fault_report(const png_fault *f, const char *path, liif_status otherwise,
                                 liif_error *err)
 {
     liif_status st = fault_status(f, otherwise);
+    char text[sizeof f->msg];
+    liif_printable(f->msg, text, sizeof text);
     if (f->sys_errno)
-        return liif_error_set(err, st, "%s: %s: %s", path, f->msg, strerror(f->sys_errno));
-    return liif_error_set(err, st, "%s: %s", path, f->msg);
+        return liif_error_set(err, st, "%s: %s: %s", path, text, strerror(f->sys_errno));
+    return liif_error_set(err, st, "%s: %s", path, text);
 }
 
 /* a * b, or 0 when it does not fit in size_t */
@@ -109,6 +125,7 @@ typedef struct {
     png_structp png;
     png_infop info;
     unsigned char *row; /* one decoded row (full width) */
+    size_t file_size;   /* bytes, for the memory cap */
 } png_reader;
 
 /* A custom read callback so a short file reads as "truncated" and a failed read keeps
@@ -125,12 +142,24 @@ static void read_bytes(png_structp png, png_bytep data, size_t n)
     png_error(png, "file is truncated");
 }
 
-static liif_status reader_open(png_reader *r, liif_error *err)
+/* Opens a regular file for reading; a FIFO or device is refused without blocking on it. */
+static liif_status open_regular(png_reader *r, liif_error *err)
+{
+    int fd = liif_open_regular(r->path, &r->file_size, err);
+    if (fd < 0)
+        return LIIF_ERR_IO;
+    if (!(r->fp = fdopen(fd, "rb"))) {
+        int e = errno;
+        close(fd);
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", r->path, strerror(e));
+    }
+    return LIIF_OK;
+}
+
+/* Reads the signature from r->fp and sets libpng up with the reader's limits. */
+static liif_status reader_start(png_reader *r, liif_error *err)
 {
     unsigned char sig[8];
-    r->fp = fopen(r->path, "rb");
-    if (!r->fp)
-        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", r->path, strerror(errno));
     size_t n = fread(sig, 1, sizeof sig, r->fp);
     if (n < sizeof sig && ferror(r->fp))
         return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
@@ -145,9 +174,11 @@ static liif_status reader_open(png_reader *r, liif_error *err)
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", r->path);
     png_set_read_fn(r->png, r, read_bytes);
     png_set_sig_bytes(r->png, (int)sizeof sig);
-    /* libpng's own default limit (1e6 per side) would reject huge files with its own
-     * text; lift it so check_dims reports them uniformly as "too large". */
-    png_set_user_limits(r->png, 0x7fffffff, 0x7fffffff);
+    /* Bounds on what a file can make libpng allocate before a pixel is decoded: the image
+     * size, each ancillary chunk (text, ICC profile, ...) and the number of them kept. */
+    png_set_user_limits(r->png, LIIF_MAX_SIDE, LIIF_MAX_SIDE);
+    png_set_chunk_malloc_max(r->png, LIIF_PNG_CHUNK_MAX);
+    png_set_chunk_cache_max(r->png, LIIF_PNG_CHUNK_CACHE_MAX);
     return LIIF_OK;
 }
 
@@ -214,14 +245,27 @@ static void read_pixels(png_reader *r, liif_png *img)
     }
 }
 
-/* Allocates img->px for the header in r->info; rows are converted as they are decoded. */
+_Static_assert(LIIF_MAX_SIDE == 65536, "LIIF_PNG_SIDE_TEXT must spell LIIF_MAX_SIDE");
+
+size_t liif_png_memory_cap(size_t file_size)
+{
+    if (file_size >= (LIIF_PNG_MEM_MAX - LIIF_PNG_MEM_BASE) / LIIF_PNG_MEM_PER_FILE_BYTE)
+        return LIIF_PNG_MEM_MAX;
+    return LIIF_PNG_MEM_BASE + file_size * LIIF_PNG_MEM_PER_FILE_BYTE;
+}
+
+/* Allocates img->px for the header in r->info, once the decoded image is known to fit the memory
+ * cap for the file's size; rows are converted as they are decoded. */
 static liif_status alloc_pixels(png_reader *r, liif_png *img, liif_error *err)
 {
     size_t n = mul_size(mul_size((size_t)img->w, (size_t)img->h), (size_t)img->channels);
-    size_t bytes = mul_size(n, sizeof(float));
+    size_t bytes = mul_size(n, sizeof(float)), cap = liif_png_memory_cap(r->file_size);
     size_t rowbytes = png_get_rowbytes(r->png, r->info);
-    if (bytes == 0 || rowbytes == 0)
-        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: image too large for this machine", r->path);
+    if (bytes == 0 || rowbytes == 0 || bytes > cap)
+        return liif_error_set(err, LIIF_ERR_FORMAT,
+                              "%s: a %dx%d image in a %zu-byte file needs more than the %zu MiB of decoded pixels "
+                              "allowed for that file size (a decompression bomb or a corrupt header)",
+                              r->path, img->w, img->h, r->file_size, cap >> 20);
     img->px = malloc(bytes);
     r->row = malloc(rowbytes);
     if (!img->px || !r->row)
@@ -264,7 +308,9 @@ liif_status liif_png_read(const char *path, liif_png *img, liif_error *err)
     memset(&r, 0, sizeof r);
     memset(img, 0, sizeof *img);
     r.path = path;
-    liif_status st = reader_open(&r, err);
+    liif_status st = open_regular(&r, err);
+    if (st == LIIF_OK)
+        st = reader_start(&r, err);
     if (st == LIIF_OK)
         st = decode(&r, img, err);
     reader_close(&r);

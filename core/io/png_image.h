@@ -15,9 +15,26 @@ typedef struct {
     float *px; /* w * h * channels floats, row-major */
 } liif_png;
 
-/* Read a PNG. A file that is not a PNG, is truncated or corrupt, or is larger than
- * LIIF_MAX_SIDE per side gives LIIF_ERR_FORMAT (or LIIF_ERR_IO when it cannot be
- * opened) with a one-line message naming the file. */
+/* What a PNG file may make the reader allocate. Every ancillary chunk (text, ICC profile, ...)
+ * at most LIIF_PNG_CHUNK_MAX bytes, at most LIIF_PNG_CHUNK_CACHE_MAX of them kept; at most
+ * LIIF_MAX_SIDE pixels per side and LIIF_MAX_PIXELS in all; and the decoded float pixels at
+ * most LIIF_PNG_MEM_BASE + LIIF_PNG_MEM_PER_FILE_BYTE bytes per byte of the file (a photo
+ * needs ~10, a flat screenshot ~100), never more than LIIF_PNG_MEM_MAX. A larger claim is a
+ * decompression bomb or a lying header: refused before the pixel buffer is allocated. */
+#define LIIF_PNG_CHUNK_MAX ((size_t)8 << 20)
+#define LIIF_PNG_CHUNK_CACHE_MAX 256
+#define LIIF_PNG_SIDE_TEXT "65536" /* LIIF_MAX_SIDE, for messages made at compile time */
+#define LIIF_PNG_MEM_BASE ((size_t)32 << 20)
+#define LIIF_PNG_MEM_PER_FILE_BYTE 128
+#define LIIF_PNG_MEM_MAX ((size_t)4 << 30)
+
+/* The decoded-pixel budget of a file of file_size bytes (see above). */
+size_t liif_png_memory_cap(size_t file_size);
+
+/* Read a PNG. A file that is not a PNG, is truncated or corrupt, is larger than
+ * LIIF_MAX_SIDE per side or breaks a limit above gives LIIF_ERR_FORMAT (or LIIF_ERR_IO
+ * when it cannot be opened or is not a regular file: a FIFO or device is never opened
+ * for reading) with a one-line message naming the file; nothing is kept on failure. */
 liif_status liif_png_read(const char *path, liif_png *img, liif_error *err);
 void liif_png_free(liif_png *img);
 

@@ -77,6 +77,41 @@ static const key_spec keys[] = {
     {"val_every", K_LL, RC(val_every), "1000"},
 };
 
+/* The allowed range of every numeric setting, checked before any is used (sizes, products and
+ * buffers are computed from them). Bounds are what the trainer, the engine (liif.h's model
+ * limits) and memory allow; a NaN or infinity is out of every range. */
+static const struct {
+    const char *key;
+    double lo, hi;
+} ranges[] = {
+    {"batch", 1, 1024},          {"inp_size", 4, 512},         {"scale_min", 1, 64},
+    {"scale_max", 1, 64},        {"sample_q", 1, 262144},      {"lr", 1e-12, 1},
+    {"beta1", 0, 0.999999},      {"beta2", 0, 0.999999},       {"eps", 1e-30, 1},
+    {"lr_halve_every", 1, 1e9},  {"epoch_iters", 1, 1e9},      {"epochs", 1, 1e9},
+    {"steps", 0, 1e15},          {"checkpoint_every", 1, 1e15}, {"seed", 0, 2147483647},
+    {"threads", 0, 4096},        {"n_feats", 1, LIIF_MAX_FEATS}, {"n_resblocks", 0, LIIF_MAX_RESBLOCKS},
+    {"hidden", 1, LIIF_MAX_WIDTH}, {"n_hidden", 1, LIIF_MAX_HIDDEN}, {"w_adv", 0, 1e6},
+    {"w_per", 0, 1e6},           {"patch", 16, 512},           {"disc_nf", 1, 512},
+    {"disc_hidden", 1, 4096},    {"fast_math", 0, 1},          {"val_every", 1, 1e15},
+};
+
+/* "<source>: key 'k' = v is out of range (allowed lo..hi)" for the first setting outside its range. */
+static int check_ranges(const run_config *c, const char *source)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(ranges); i++) {
+        const key_spec *ks = keys;
+        while (strcmp(ks->key, ranges[i].key)) ks++; /* every ranged key is in keys[] */
+        const void *p = (const char *)c + ks->off;
+        double v = ks->kind == K_INT ? *(const int *)p : ks->kind == K_LL ? (double)*(const long long *)p
+                                                                         : *(const double *)p;
+        if (v >= ranges[i].lo && v <= ranges[i].hi) continue;
+        cli_error("%s: key '%s' = %.15g is out of range (allowed %.15g..%.15g)", source, ks->key, v, ranges[i].lo,
+                  ranges[i].hi);
+        return -1;
+    }
+    return 0;
+}
+
 static void config_free(run_config *c)
 {
     g_free(c->data);
@@ -111,8 +146,9 @@ static int config_parse(const char *text, const char *source, run_config *c)
     GKeyFile *kf = g_key_file_new();
     GError *gerr = NULL;
     int rc = -1;
+    char quoted[64], gmsg[256];
     if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &gerr)) {
-        cli_error("%s: %s", source, gerr->message);
+        cli_error("%s: %s", source, liif_printable(gerr->message, gmsg, sizeof gmsg));
         g_error_free(gerr);
         g_key_file_free(kf);
         return -1;
@@ -120,7 +156,8 @@ static int config_parse(const char *text, const char *source, run_config *c)
     gchar **groups = g_key_file_get_groups(kf, NULL), **names = NULL;
     for (int g = 0; groups[g]; g++)
         if (strcmp(groups[g], "train")) {
-            cli_error("%s: unknown group [%s] (settings go in [train])", source, groups[g]);
+            cli_error("%s: unknown group [%s] (settings go in [train])", source,
+                      liif_printable(groups[g], quoted, sizeof quoted));
             goto out;
         }
     if (!g_key_file_has_group(kf, "train")) {
@@ -132,7 +169,7 @@ static int config_parse(const char *text, const char *source, run_config *c)
         size_t k = 0;
         while (k < G_N_ELEMENTS(keys) && strcmp(keys[k].key, names[i])) k++;
         if (k == G_N_ELEMENTS(keys)) {
-            cli_error("%s: unknown key '%s' in [train]", source, names[i]);
+            cli_error("%s: unknown key '%s' in [train]", source, liif_printable(names[i], quoted, sizeof quoted));
             goto out;
         }
     }
@@ -156,22 +193,23 @@ static int config_parse(const char *text, const char *source, run_config *c)
         }
         int bad = !*v || *end || errno;
         if (bad && !(ks->kind == K_STR))
-            cli_error("%s: key '%s' = '%s' is not a%s number", source, ks->key, v, ks->kind == K_DBL ? "" : " whole");
+            cli_error("%s: key '%s' = '%s' is not a%s number", source, ks->key, liif_printable(v, quoted, sizeof quoted),
+                      ks->kind == K_DBL ? "" : " whole");
         g_free(v);
         if (bad && ks->kind != K_STR) goto out;
     }
+    if (check_ranges(c, source)) goto out;
     const char *why = NULL;
     if (!*c->data) why = "'data' is empty";
     else if (c->batch < 1) why = "'batch' must be at least 1";
     else if (c->inp_size < 4) why = "'inp_size' must be at least 4";
     else if (!(c->scale_min >= 1.0 && c->scale_max >= c->scale_min && c->scale_max <= 64)) why = "need 1 <= scale_min <= scale_max <= 64";
+    else if (c->inp_size * c->scale_max > 2048) why = "inp_size * scale_max (the HR crop side) must be at most 2048";
     else if (c->sample_q < 1 || (!strcmp(c->variant, "liif") && c->sample_q > c->inp_size * c->inp_size)) why = "'sample_q' must be in 1..inp_size^2";
     else if (!(c->lr > 0) || !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0)) why = "bad Adam setting (lr > 0, 0 <= betas < 1, eps > 0)";
     else if (c->lr_halve_every < 1 || c->epoch_iters < 1 || c->epochs < 1 || c->steps < 0) why = "'lr_halve_every', 'epoch_iters' and 'epochs' must be at least 1, 'steps' at least 0";
     else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
-    else if (c->fast_math != 0 && c->fast_math != 1) why = "'fast_math' must be 0 (float32) or 1 (TF32 on the GPU)";
-    else if (c->val_every < 1) why = "'val_every' must be at least 1";
     else if (*c->val_data && parse_val_scales(c->val_scales, (double[8]){0}) < 1)
         why = "'val_scales' must be 1 to 8 comma-separated scales from 1 to 64";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
@@ -205,6 +243,36 @@ out:
     g_strfreev(groups);
     g_key_file_free(kf);
     return rc;
+}
+
+/* The text of a config file (at most 1 MiB) into *text; a FIFO or device is refused, not waited on. */
+static int read_config_file(const char *path, char **text)
+{
+    liif_error err;
+    size_t size = 0;
+    int fd = liif_open_regular(path, &size, &err);
+    if (fd < 0) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
+    if (size > (1u << 20)) {
+        close(fd);
+        cli_error("%s: a config file of %zu bytes is too large (at most 1 MiB)", path, size);
+        return -1;
+    }
+    char *buf = g_malloc(size + 1);
+    size_t got = 0;
+    for (ssize_t n = 1; n > 0 && got < size; got += n > 0 ? (size_t)n : 0)
+        n = read(fd, buf + got, size - got);
+    close(fd);
+    buf[got] = '\0';
+    if (got != size) {
+        g_free(buf);
+        cli_error("%s: read failed", path);
+        return -1;
+    }
+    *text = buf;
+    return 0;
 }
 
 /* ------------------------------------------------------------ the run */
@@ -775,14 +843,14 @@ static int setup(run *r, const char *resume)
     liif_error err;
     run_config *c = &r->cfg;
     char msg[1024];
+    int min_side = (int)nearbyint(c->inp_size * c->scale_max);
+    if (train_data_load(&r->data, c->data, min_side, msg, sizeof msg)) { /* before anything is created */
+        cli_error("%s", msg);
+        return CLI_EXIT_USAGE;
+    }
     if (g_mkdir_with_parents(c->output, 0777)) {
         cli_error("cannot create output folder '%s': %s", c->output, g_strerror(errno));
         return CLI_EXIT_RUNTIME;
-    }
-    int min_side = (int)nearbyint(c->inp_size * c->scale_max);
-    if (train_data_load(&r->data, c->data, min_side, msg, sizeof msg)) {
-        cli_error("%s", msg);
-        return CLI_EXIT_USAGE;
     }
     int B = c->batch, L = c->inp_size, Q = c->gan ? c->patch * c->patch : c->sample_q;
     int S = (int)nearbyint(L * c->scale_max) + 1, rc = c->gan ? gan_setup(r, resume) : 0;
@@ -1047,10 +1115,7 @@ int cli_train_main(int argc, char **argv)
     r.device = !device || !strcmp(device, "auto") ? DEV_AUTO : !strcmp(device, "cpu") ? DEV_CPU : DEV_CUDA;
     if (rc) goto out;
     if (config_path) {
-        gsize len;
-        if (!g_file_get_contents(config_path, &r.config_text, &len, &gerr)) {
-            cli_error("%s", gerr->message);
-            g_error_free(gerr);
+        if (read_config_file(config_path, &r.config_text)) {
             rc = CLI_EXIT_USAGE;
             goto out;
         }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <jpeglib.h>
@@ -40,14 +41,46 @@ static void jpeg_fail(j_common_ptr cinfo)
     longjmp(e->jump, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+/* libjpeg's messages are not shown, but its warnings (corrupt data, a truncated file padded
+ * with grey) are counted as its default handler does, so load_jpeg can refuse the image. */
+static void jpeg_quiet(j_common_ptr cinfo, int level)
+{
+    if (level < 0)
+        cinfo->err->num_warnings++;
+}
 
-/* An RGB8 copy of a JPEG, or NULL with msg set (corrupt, truncated, CMYK). */
+/* The RGB8 pixels a training image may take: TRAIN_PX_BASE + TRAIN_PX_PER_FILE_BYTE bytes per byte
+ * of the file (a photo needs ~10), so a small file with a huge header is refused before allocating. */
+enum { TRAIN_PX_BASE = 32 << 20, TRAIN_PX_PER_FILE_BYTE = 128 };
+
+static int jpeg_fits(const struct jpeg_decompress_struct *cinfo, size_t file_size, char *msg, size_t msg_n)
+{
+    uint64_t w = cinfo->image_width, h = cinfo->image_height, bytes = w * h * 3;
+    if (w > LIIF_MAX_SIDE || h > LIIF_MAX_SIDE || (int64_t)(w * h) > LIIF_MAX_PIXELS) {
+        snprintf(msg, msg_n, "image too large (%llux%llu; at most %d per side and %lld pixels)", (unsigned long long)w,
+                 (unsigned long long)h, LIIF_MAX_SIDE, (long long)LIIF_MAX_PIXELS);
+        return 0;
+    }
+    if (bytes > TRAIN_PX_BASE + (uint64_t)file_size * TRAIN_PX_PER_FILE_BYTE) {
+        snprintf(msg, msg_n, "a %llux%llu image cannot come from a %zu-byte file (corrupt header or a "
+                 "decompression bomb)", (unsigned long long)w, (unsigned long long)h, file_size);
+        return 0;
+    }
+    return 1;
+}
+
+/* An RGB8 copy of a JPEG, or NULL with msg set (corrupt, truncated, too large, CMYK). */
 static uint8_t *load_jpeg(const char *path, int *w, int *h, char *msg, size_t msg_n)
 {
-    FILE *f = fopen(path, "rb");
+    liif_error oerr;
+    size_t file_size = 0;
+    int fd = liif_open_regular(path, &file_size, &oerr);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        snprintf(msg, msg_n, "cannot open");
+        char name[200]; /* oerr.msg is "<printable path>: <why>"; the caller names the file */
+        size_t skip = strlen(liif_printable(path, name, sizeof name)) + 2;
+        snprintf(msg, msg_n, "%s", fd < 0 && strlen(oerr.msg) > skip ? oerr.msg + skip : "cannot open");
+        if (fd >= 0) close(fd);
         return NULL;
     }
     struct jpeg_decompress_struct cinfo;
@@ -66,6 +99,11 @@ static uint8_t *load_jpeg(const char *path, int *w, int *h, char *msg, size_t ms
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
+    if (!jpeg_fits(&cinfo, file_size, msg, msg_n)) { /* before libjpeg sizes its buffers from the header */
+        jpeg_destroy_decompress(&cinfo);
+        fclose(f);
+        return NULL;
+    }
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     if (cinfo.output_components != 3 || cinfo.output_width > 65535 || cinfo.output_height > 65535) {
@@ -83,11 +121,14 @@ static uint8_t *load_jpeg(const char *path, int *w, int *h, char *msg, size_t ms
         fclose(f);
         return NULL;
     }
-    while (cinfo.output_scanline < cinfo.output_height) {
+    while (cinfo.output_scanline < cinfo.output_height && !e.mgr.num_warnings) {
         JSAMPROW row = px + (size_t)cinfo.output_scanline * *w * 3;
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
-    if (e.mgr.num_warnings) { /* libjpeg pads a truncated file with grey: not a usable photo */
+    /* libjpeg pads a truncated file with grey and decodes corrupt data as noise: not a photo to
+     * learn from. Skipped (with a warning naming it) rather than refused: the other photos of a
+     * large folder stay usable, and a run only fails when none is. */
+    if (e.mgr.num_warnings) {
         snprintf(msg, msg_n, "corrupt or truncated JPEG data");
         jpeg_destroy_decompress(&cinfo);
         fclose(f);

@@ -1,0 +1,116 @@
+/* make_seeds.c: writes the fuzz targets' seed corpora (small valid inputs of every kind) at build time.
+ * usage: make-fuzz-seeds OUTDIR  ->  OUTDIR/{model,png,config,train-data}/ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "../jpeg_util.h"
+#include "../randmodel.h"
+#include "png_image.h"
+
+static char out[512];
+
+static const char *at(const char *sub, const char *name)
+{
+    static char p[1024];
+    snprintf(p, sizeof p, "%s/%s", out, sub);
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) exit(1);
+    snprintf(p, sizeof p, "%s/%s/%s", out, sub, name);
+    return p;
+}
+
+static void spit(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f)) exit(1);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) exit(1);
+    unsigned char *b = malloc(1 << 20);
+    *n = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+static void models(void)
+{
+    static const rm_spec specs[] = {
+        {4, 1, 1, 8, 1, 1, 1, "liif", 1, 2.0f},        {3, 2, 2, 6, 1, 1, 1, "liif-gan", 2, 2.0f},
+        {2, 0, 1, 4, 0, 0, 0, "liif-gan-s", 3, 2.0f},  {2, 2, 1, 4, 0, 1, 1, "liif-gan-sf", 4, 2.0f},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-%zu.safetensors", specs[i].variant, i);
+        if (rm_write(at("model", name), &specs[i])) exit(1);
+    }
+    static const char tiny[] = "\x2a\0\0\0\0\0\0\0{\"__metadata__\":{\"liif.variant\":\"liif\"}}  ";
+    spit(at("model", "metadata-only.safetensors"), tiny, sizeof tiny - 1);
+}
+
+static void pngs(void)
+{
+    for (int ch = 1; ch <= 4; ch++)
+        for (int depth = 8; depth <= 16; depth += 8) {
+            int w = 9 + ch, h = 8 + depth / 8;
+            float *px = malloc((size_t)w * h * ch * sizeof(float));
+            for (int i = 0; i < w * h * ch; i++) px[i] = (float)((i * 29) % 256) / 255.0f;
+            liif_png img = {w, h, ch, depth, px};
+            char name[64];
+            liif_error err;
+            snprintf(name, sizeof name, "c%d-d%d.png", ch, depth);
+            if (liif_png_write(at("png", name), &img, &err)) exit(1);
+            free(px);
+        }
+}
+
+static unsigned char pattern(int x, int y, int c) { return (unsigned char)(x * 21 + c * 7 + y * 13); }
+
+/* One packed folder (fuzz_train_data.c's format) of a PNG and a JPEG. */
+static void train_data(void)
+{
+    unsigned long nj;
+    size_t np;
+    unsigned char *p = slurp(at("png", "c3-d8.png"), &np), *j = tj_encode(16, 12, 75, pattern, &nj);
+    unsigned char *pack = malloc(8 + np + nj), *o = pack;
+    *o++ = 0, *o++ = np & 255, *o++ = np >> 8 & 255, *o++ = np >> 16 & 255;
+    memcpy(o, p, np), o += np;
+    *o++ = 1, *o++ = nj & 255, *o++ = nj >> 8 & 255, *o++ = nj >> 16 & 255;
+    memcpy(o, j, nj), o += nj;
+    spit(at("train-data", "png-and-jpeg.bin"), pack, (size_t)(o - pack));
+    spit(at("train-data", "jpeg-only.bin"), pack + 4 + np, 4 + nj);
+    free(p), free(j), free(pack);
+}
+
+static void configs(void)
+{
+    static const char *texts[] = {
+        "[train]\ndata = data\nbatch = 2\ninp_size = 8\nscale_max = 2\nsample_q = 32\nlr = 1e-3\nsteps = 5\n",
+        "[train]\ndata = d\nvariant = liif-gan\nw_per = 0\npatch = 16\ninp_size = 16\nn_resblocks = 2\n"
+        "adv_loss = minimax\ndisc_nf = 4\ndisc_hidden = 8\nseed = 3\n",
+        "# comment\n[train]\ndata = x\nepochs = 3\nepoch_iters = 10\nlr_halve_every = 1\nthreads = 1\n"
+        "n_feats = 8\nhidden = 16\nn_hidden = 2\ncheckpoint_every = 2\nbeta1 = 0.5\neps = 1e-6\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "seed-%zu.ini", i);
+        spit(at("config", name), texts[i], strlen(texts[i]));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s OUTDIR STAMP\n", argv[0]);
+        return 2;
+    }
+    snprintf(out, sizeof out, "%s", argv[1]);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) return 1;
+    models();
+    pngs();
+    train_data();
+    configs();
+    spit(argv[2], "", 0);
+    return 0;
+}
