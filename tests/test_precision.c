@@ -2,11 +2,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "golden_util.h"
 #include "randmodel.h"
 #include "testutil.h"
-
-static char tmpdir[64];
 
 /* Tolerance on the [0,1] output. bf16 keeps 8 significant bits: rounding an operand costs at most
  * 2^-9 of it, a product of two at most ~2^-8. Summed over K terms of mixed sign, the errors add like
@@ -194,12 +192,58 @@ static void fallback(void)
     liif_model_free(m);
 }
 
-/* usage: test-precision PART: bf16-vs-fp32, tiling, reuse (skip 77 without bf16), fallback (skip 77 with it). */
+/* The PyTorch goldens (the official LIIF code with PyTorch's default initialisation): bf16 against
+ * PyTorch's fp32 output, beside the fp32 engine's own difference, for every golden case (each LIIF
+ * flag off once). The bound is the 8-bit one that matters: no output sample off by more than one
+ * level (1/255), the mean under a tenth of a level. (Trained models on photos: liif-bench-precision.) */
+static void goldens(void)
+{
+    int w, h;
+    float *img = input_hwc(&w, &h);
+    struct { const char *file, *layer0, *key, *val; int W, H; } cases[] = {
+        {"case_default_61x50.safetensors", NULL, NULL, NULL, 50, 61},
+        {"case_default_96x80.safetensors", NULL, NULL, NULL, 80, 96},
+        {"case_no_unfold_61x50.safetensors", "weights_no_unfold_layer0.safetensors", NULL, NULL, 50, 61},
+        {"case_no_ensemble_61x50.safetensors", NULL, "liif.local_ensemble", "false", 50, 61},
+        {"case_no_cell_61x50.safetensors", "weights_no_cell_layer0.safetensors", NULL, NULL, 50, 61},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        liif_model *m = load_variant(cases[i].layer0, cases[i].key, cases[i].val);
+        liif_engine *e = engine(m);
+        int64_t n;
+        float *want = read_tensor(cases[i].file, "rgb", &n);
+        liif_region r = {cases[i].W, cases[i].H, 0, 0, cases[i].W, cases[i].H};
+        liif_options o;
+        liif_options_init(&o);
+        float *f32 = run(e, img, w, h, r, &o);
+        o.precision = LIIF_PRECISION_FAST;
+        float *b16 = run(e, img, w, h, r, &o);
+        double mean = mean_diff(b16, want, (size_t)n);
+        char what[160];
+        snprintf(what, sizeof what, "%s: bf16 vs PyTorch rgb (fp32 engine %.1g, mean %.2g)", cases[i].file,
+                 tu_maxdiff(f32, want, (size_t)n), mean);
+        tu_close(what, b16, want, (size_t)n, 1.0 / 255);
+        CHECK(mean <= 0.1 / 255, "mean |bf16 - PyTorch| %.3g above a tenth of a level", mean);
+        free(want); free(f32); free(b16);
+        liif_engine_free(e);
+        liif_model_free(m);
+    }
+    free(img);
+}
+
+/* usage: test-precision PART [GOLDEN]: bf16-vs-fp32, tiling, reuse, golden (skip 77 without bf16), fallback
+ * (skip 77 with it). */
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); int needs_bf16; } parts[] = {
         {"bf16-vs-fp32", bf16_vs_fp32, 1}, {"tiling", tiling_and_regions, 1}, {"reuse", reuse_across_precisions, 1},
-        {"fallback", fallback, 0}};
+        {"golden", goldens, 1}, {"fallback", fallback, 0}};
+    golden = argc > 2 ? argv[2] : NULL;
+    if (argc > 1 && !strcmp(argv[1], "golden")) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/liif-edsr-baseline", golden ? golden : "");
+        tu_require_dir(golden ? dir : NULL);
+    }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-precision-XXXXXX");
     if (argc < 2 || !mkdtemp(tmpdir)) return 2;
     rm_spec sp = {4, 1, 1, 8, 1, 1, 1, "liif", 1, 1.0f};
