@@ -453,16 +453,19 @@ static void gather_plain(const cpu_backend *cb, const float *feat, const liif_co
     }
 }
 
-/* x = act(x + b) on rows of n; with x16, also x's bf16 copy (the next product's operand). */
+/* act(x + b) on rows of n, into x, or (x16 given: the next product's bf16 operand, all it needs) into
+ * x16 alone. */
 INLINE void bias_relu(float *x, int rows, int n, const float *b, int relu, uint16_t *x16)
 {
     for (int r = 0; r < rows; r++) {
         float *o = x + (size_t)r * n;
+        uint16_t *o16 = x16 ? x16 + (size_t)r * n : NULL;
         for (int k = 0; k < n; k++) {
             float v = o[k] + b[k];
-            o[k] = relu && v < 0.0f ? 0.0f : v;
+            v = relu && v < 0.0f ? 0.0f : v;
+            if (o16) o16[k] = bf16_round(v);
+            else o[k] = v;
         }
-        if (x16) to_bf16(o, n, x16 + (size_t)r * n);
     }
 }
 
