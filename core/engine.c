@@ -123,7 +123,8 @@ static liif_status encode_span(liif_engine *e, const liif_image *in, const liif_
 {
     encoded_span *h = &e->held;
     if (o->reuse_key && h->key == o->reuse_key && h->in_w == in->w && h->in_h == in->h &&
-        h->precompute == o->precompute && h->fast == e->be->fast_math && h->ya <= *ya && h->yb >= *yb && h->xa <= *xa && h->xb >= *xb) {
+        h->precompute == o->precompute && h->fast == e->be->fast_math && h->ya <= *ya && h->yb >= *yb &&
+        h->xa <= *xa && h->xb >= *xb) {
         *ya = h->ya, *yb = h->yb, *xa = h->xa, *xb = h->xb;
         return LIIF_OK;
     }

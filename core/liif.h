@@ -86,7 +86,7 @@ typedef enum {
     LIIF_PRECISION_FP32 = 0, /* float32 throughout (default) */
     LIIF_PRECISION_FAST,     /* the fastest arithmetic the backend has: fast CPU bf16 products with
                               * float32 sums where the processor has AVX512-BF16 or AMX-BF16 (else
-                              * float32), CUDA TF32 tensor cores; ~1e-3 relative per product */
+                              * float32; ~4e-3 relative per product), CUDA TF32 tensor cores (~1e-3) */
 } liif_precision;
 
 /* Return non-zero to cancel; polled between tiles and query batches. fraction in [0,1]. */
