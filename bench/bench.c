@@ -1,4 +1,4 @@
-/* bench.c: end-to-end speed of the fast CPU engine beside the machine's sgemm rate measured in the same run.
+/* bench.c: end-to-end speed of the fast CPU engine (fp32 and the fast precision) beside the machine's sgemm rate measured in the same run.
  * usage: liif-bench [MODEL.safetensors] [--threads N] [--reps N]
  * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
 #include <stdio.h>
@@ -14,7 +14,8 @@
 #define ENC_FLOP_PER_LR_PX 2.44e6
 #define DEC_FLOP_PER_OUT_PX 2.77e6
 
-static double run_case(liif_engine *e, int w, int h, int scale, int threads, int reps, int precompute)
+static double run_case(liif_engine *e, int w, int h, int scale, int threads, int reps, int precompute,
+                       liif_precision precision)
 {
     float *img = malloc((size_t)w * h * 3 * sizeof(float));
     unsigned long long s = 42;
@@ -27,6 +28,7 @@ static double run_case(liif_engine *e, int w, int h, int scale, int threads, int
     liif_options_init(&o);
     o.threads = threads;
     o.precompute = precompute;
+    o.precision = precision;
     double best = 1e30;
     for (int k = 0; k < reps; k++) {
         liif_error err;
@@ -73,20 +75,27 @@ int main(int argc, char **argv)
     }
     if (model_path == tmp) unlink(tmp);
     double gf = bench_sgemm_gflops(30000, 256, 580, threads, reps); /* the decoder's biggest product */
-    printf("threads %d, best of %d runs\n", threads, reps);
+    char note[200];
+    const char *fast = liif_engine_precision_name(e, LIIF_PRECISION_FAST, note, sizeof note);
+    printf("threads %d, best of %d runs; fast precision: %s%s%s\n", threads, reps, fast, note[0] ? ": " : "", note);
     printf("sgemm 30000x256x580 (oneDNN): %.1f GFLOP/s\n\n", gf);
-    printf("%-22s %-11s %9s %9s %12s %9s\n", "case", "precompute", "seconds", "out MP/s", "eff GFLOP/s", "% sgemm");
+    printf("%-22s %-11s %-9s %9s %9s %12s %9s %9s\n", "case", "precompute", "precision", "seconds", "out MP/s",
+           "eff GFLOP/s", "% sgemm", "vs fp32");
     struct { int w, h, s; } cases[] = {{128, 128, 4}, {256, 256, 2}};
     for (int c = 0; c < 2; c++)
         for (int pre = 1; pre >= 0; pre--) {
-            int w = cases[c].w, h = cases[c].h, s = cases[c].s;
-            double t = run_case(e, w, h, s, threads, reps, pre);
-            double out_px = (double)w * s * h * s;
-            double flop = ENC_FLOP_PER_LR_PX * w * h + DEC_FLOP_PER_OUT_PX * out_px;
-            char name[64];
-            snprintf(name, sizeof name, "%dx%d -> x%d", w, h, s);
-            printf("%-22s %-11s %9.3f %9.3f %12.1f %8.0f%%\n", name, pre ? "yes" : "no", t, out_px / t / 1e6,
-                   flop / t / 1e9, 100.0 * flop / t / 1e9 / gf);
+            double t32 = 0;
+            for (int fa = 0; fa <= 1; fa++) {
+                int w = cases[c].w, h = cases[c].h, s = cases[c].s;
+                double t = run_case(e, w, h, s, threads, reps, pre, fa ? LIIF_PRECISION_FAST : LIIF_PRECISION_FP32);
+                t32 = fa ? t32 : t;
+                double out_px = (double)w * s * h * s;
+                double flop = ENC_FLOP_PER_LR_PX * w * h + DEC_FLOP_PER_OUT_PX * out_px;
+                char name[64];
+                snprintf(name, sizeof name, "%dx%d -> x%d", w, h, s);
+                printf("%-22s %-11s %-9s %9.3f %9.3f %12.1f %8.0f%% %8.2fx\n", name, pre ? "yes" : "no",
+                       fa ? fast : "fp32", t, out_px / t / 1e6, flop / t / 1e9, 100.0 * flop / t / 1e9 / gf, t32 / t);
+            }
         }
     liif_engine_free(e);
     liif_model_free(m);

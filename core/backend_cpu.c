@@ -1,10 +1,21 @@
-/* backend_cpu.c: the fast CPU backend: oneDNN sgemm on cache-sized blocks, OpenMP threads, layer-1 precompute. */
+/* backend_cpu.c: the fast CPU backend: oneDNN sgemm (or bf16 GEMM) on cache-sized blocks, OpenMP threads, layer-1 precompute. */
 #include <dnnl.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "liif-config.h"
+
+#if LIIF_HAVE_DNNL_BF16
+/* oneDNN's bf16 GEMM (bf16 operands, float32 sums and result), row-major like dnnl_sgemm. Exported
+ * with this signature by oneDNN 2.x and 3.x alike but declared only in oneDNN's own tests, so it is
+ * declared here; meson checks that the library has it. */
+dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K, float alpha,
+                                    const uint16_t *A, dnnl_dim_t lda, const uint16_t *B, dnnl_dim_t ldb, float beta,
+                                    float *C, dnnl_dim_t ldc);
+#endif
 
 /* Pixels per convolution block and queries per decoder block: each thread runs a whole block
  * (im2col + GEMM + epilogue, or the whole MLP) while its data sits in L2, with a single-threaded
@@ -20,16 +31,82 @@ typedef struct {
     float **conv;          /* n_convs permuted conv weights: head, body..., tail */
     float *w1[2];          /* permuted layer-1 weights, [out, in_dim] */
     float *w1_coord[2];    /* [4, out] */
+    /* The fast precision's bf16 copies (made on its first use): the convs but the head (its
+     * 3-channel input keeps float32: bf16 would round 8-bit pixels by up to half a level), layer 1
+     * and the hidden layers 1 .. n_layers-2 (the narrow last layer stays float32). */
+    int have_bf16;
+    uint16_t **conv16;
+    uint16_t *w1_16[2];
+    uint16_t *hid16[2][LIIF_MAX_HIDDEN + 1];
 } prepared;
 
 typedef struct {
     liif_backend base;
     prepared prep;
-    /* encoder buffers, [cap, F] each; P is [cap, hidden0] per decoder */
+    /* encoder buffers, [cap, F] each; P is [cap, hidden0] per decoder; x16 is a conv input in bf16 */
     size_t cap;
     float *x, *head, *t, *u, *a, *feat_last, *feat_mid, *pre[2];
+    uint16_t *x16;
     int th, tw, have_pre;
+    int bf16;              /* the current encode / decode computes its products in bf16 */
 } cpu_backend;
+
+/* Inlined into the per-block code so that its AVX-512 build (mlp_block_avx512) compiles them too. */
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+/* A matrix in float32 and, in the fast precision, its bf16 copy (h NULL: float32 products). */
+typedef struct {
+    const float *f;
+    const uint16_t *h;
+} operand;
+
+/* ------------------------------------------------------------ bf16 */
+
+/* float32 -> bf16, rounded to nearest even: the top 16 bits, 8 significant bits (relative error
+ * at most 2^-9). Inputs are finite. */
+INLINE uint16_t bf16_round(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+INLINE void to_bf16(const float *x, size_t n, uint16_t *y)
+{
+    for (size_t i = 0; i < n; i++) y[i] = bf16_round(x[i]);
+}
+
+/* Whether the processor runs bf16 dot products natively, as oneDNN sees it (its effective ISA,
+ * which ONEDNN_MAX_CPU_ISA can lower); otherwise `why` says what is missing. */
+static int bf16_supported(char *why, size_t why_size)
+{
+#if LIIF_HAVE_DNNL_BF16
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa(), need = dnnl_cpu_isa_avx512_core_bf16;
+    if (((unsigned)isa & (unsigned)need) == (unsigned)need) return 1; /* ISA masks nest: AMX includes it */
+    snprintf(why, why_size, "this processor has no AVX512-BF16 or AMX-BF16 (oneDNN's ISA mask 0x%x), using fp32",
+             (unsigned)isa);
+#else
+    snprintf(why, why_size, "this oneDNN has no bf16 GEMM, using fp32");
+#endif
+    return 0;
+}
+
+/* C[M,N] = A[M,K] . B[N,K]^T, rows lda / ldb / ldc apart, in float32 or (both bf16 copies given)
+ * bf16 with float32 sums. Single-threaded inside a parallel region. */
+static void gemm_nt(int M, int N, int K, operand a, int lda, operand b, int ldb, float *c, int ldc)
+{
+#if LIIF_HAVE_DNNL_BF16
+    if (a.h && b.h) {
+        dnnl_gemm_bf16bf16f32('N', 'T', M, N, K, 1.0f, a.h, lda, b.h, ldb, 0.0f, c, ldc);
+        return;
+    }
+#endif
+    dnnl_sgemm('N', 'T', M, N, K, 1.0f, a.f, lda, b.f, ldb, 0.0f, c, ldc);
+}
 
 /* ------------------------------------------------------------ preparation */
 
@@ -45,9 +122,14 @@ static void prepared_free(prepared *p, int n_convs)
     if (p->conv)
         for (int i = 0; i < n_convs; i++) free(p->conv[i]);
     free(p->conv);
+    if (p->conv16)
+        for (int i = 0; i < n_convs; i++) free(p->conv16[i]);
+    free(p->conv16);
     for (int d = 0; d < 2; d++) {
         free(p->w1[d]);
         free(p->w1_coord[d]);
+        free(p->w1_16[d]);
+        for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) free(p->hid16[d][l]);
     }
     memset(p, 0, sizeof *p);
 }
@@ -97,41 +179,85 @@ static liif_status prepare(cpu_backend *cb, const liif_model *m, liif_error *err
     return LIIF_OK;
 }
 
+static uint16_t *bf16_copy(const float *x, size_t n)
+{
+    uint16_t *y = malloc(n * sizeof *y);
+    if (y) to_bf16(x, n, y);
+    return y;
+}
+
+/* The bf16 copies of the prepared weights, once per model. */
+static liif_status prepare_bf16(cpu_backend *cb, const liif_model *m, liif_error *err)
+{
+    liif_status s = prepare(cb, m, err);
+    prepared *p = &cb->prep;
+    if (s || p->have_bf16) return s;
+    const liif_config *c = &m->cfg;
+    int n = liif_model_n_convs(c);
+    p->conv16 = calloc((size_t)n, sizeof *p->conv16);
+    int ok = p->conv16 != NULL;
+    for (int i = 1; ok && i < n; i++) {
+        const liif_conv *cv = conv_at(m, i);
+        ok = (p->conv16[i] = bf16_copy(p->conv[i], (size_t)cv->cout * 9 * cv->cin)) != NULL;
+    }
+    for (int d = 0; ok && d < c->n_decoders; d++) {
+        const liif_mlp *mlp = &m->dec[d];
+        ok = (p->w1_16[d] = bf16_copy(p->w1[d], (size_t)mlp->dims[1] * mlp->dims[0])) != NULL;
+        for (int l = 1; ok && l < mlp->n_layers - 1; l++)
+            ok = (p->hid16[d][l] = bf16_copy(mlp->w[l], (size_t)mlp->dims[l + 1] * mlp->dims[l])) != NULL;
+    }
+    if (!ok) {
+        prepared_free(p, n);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing bf16 weights");
+    }
+    p->have_bf16 = 1;
+    return LIIF_OK;
+}
+
 /* ------------------------------------------------------------ convolution */
+
+/* im2col of pixels [p0, p0+n) of an (h, w, cin) HWC map of `es`-byte elements: 9 neighbour
+ * vectors per row, zero outside. */
+static void im2col(const void *in, size_t es, int h, int w, int cin, size_t p0, int n, void *col)
+{
+    size_t vec = (size_t)cin * es;
+    for (int p = 0; p < n; p++) {
+        int y = (int)((p0 + p) / w), x = (int)((p0 + p) % w);
+        for (int k = 0; k < 9; k++) {
+            int yy = y + k / 3 - 1, xx = x + k % 3 - 1;
+            char *dst = (char *)col + ((size_t)p * 9 + k) * vec;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w) memset(dst, 0, vec);
+            else memcpy(dst, (const char *)in + ((size_t)yy * w + xx) * vec, vec);
+        }
+    }
+}
 
 /* out = act(conv3x3(in) + bias + res) (ksize 3) or act(in @ W^T + bias + res) (ksize 1).
  * in (h, w, cin), out and res (h, w, cout), HWC. wp is [cout, ksize^2 * cin] rows ldw apart.
- * bias and res may be NULL. Blocks of CONV_BLOCK pixels run in parallel. */
-static liif_status conv_fast(const float *in, int h, int w, int cin, int ksize, const float *wp, int ldw,
+ * bf16 products when both in.h and wp.h are given. bias and res may be NULL. Blocks of
+ * CONV_BLOCK pixels run in parallel. */
+static liif_status conv_fast(operand in, int h, int w, int cin, int ksize, operand wp, int ldw,
                              const float *bias, const float *res, int relu, int cout, float *out, int threads)
 {
-    size_t np = (size_t)h * w;
+    size_t np = (size_t)h * w, es = in.h && wp.h ? sizeof(uint16_t) : sizeof(float);
     long nblocks = (long)((np + CONV_BLOCK - 1) / CONV_BLOCK);
     int kk = ksize * ksize * cin, failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        float *col = ksize == 3 ? malloc((size_t)CONV_BLOCK * kk * sizeof(float)) : NULL;
+        void *col = ksize == 3 ? malloc((size_t)CONV_BLOCK * kk * es) : NULL;
         if (ksize == 3 && !col) failed = 1;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
             if (failed) continue;
             size_t p0 = (size_t)blk * CONV_BLOCK;
             int n = (int)(np - p0 < CONV_BLOCK ? np - p0 : CONV_BLOCK);
-            const float *a = in + p0 * cin;
+            operand a = {in.f + p0 * cin, in.h && wp.h ? in.h + p0 * cin : NULL};
             if (ksize == 3) {
-                for (int p = 0; p < n; p++) { /* im2col: 9 neighbour vectors, zero outside */
-                    int y = (int)((p0 + p) / w), x = (int)((p0 + p) % w);
-                    for (int k = 0; k < 9; k++) {
-                        int yy = y + k / 3 - 1, xx = x + k % 3 - 1;
-                        float *dst = col + (size_t)p * kk + k * cin;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) memset(dst, 0, cin * sizeof(float));
-                        else memcpy(dst, in + ((size_t)yy * w + xx) * cin, cin * sizeof(float));
-                    }
-                }
-                a = col;
+                im2col(a.h ? (const void *)in.h : (const void *)in.f, es, h, w, cin, p0, n, col);
+                a = a.h ? (operand){NULL, col} : (operand){col, NULL};
             }
             float *o = out + p0 * cout;
-            dnnl_sgemm('N', 'T', n, cout, kk, 1.0f, a, ksize == 3 ? kk : cin, wp, ldw, 0.0f, o, cout);
+            gemm_nt(n, cout, kk, a, ksize == 3 ? kk : cin, wp, ldw, o, cout);
             for (int p = 0; p < n; p++) {
                 float *row = o + (size_t)p * cout;
                 const float *r = res ? res + (p0 + p) * cout : NULL;
@@ -162,11 +288,38 @@ static liif_status reserve(cpu_backend *cb, const liif_config *c, size_t np)
     size_t nf = np * c->n_feats;
     int ok = grow(&cb->x, np * c->in_ch) && grow(&cb->head, nf) && grow(&cb->t, nf) && grow(&cb->u, nf) &&
              grow(&cb->a, nf) && grow(&cb->feat_last, nf);
+    uint16_t *x16 = ok ? realloc(cb->x16, nf * sizeof *x16) : NULL;
+    if (x16) cb->x16 = x16;
+    ok = x16 != NULL;
     if (ok && c->n_decoders == 2 && c->dec_source[0] == LIIF_FEAT_MID) ok = grow(&cb->feat_mid, nf);
     for (int d = 0; ok && d < c->n_decoders; d++) ok = grow(&cb->pre[d], np * c->hidden[0]);
     if (!ok) return LIIF_ERR_NOMEM;
     cb->cap = np;
     return LIIF_OK;
+}
+
+/* Conv i's weights (0 head, then body..., tail) and decoder d's layer-1 weights in the current precision. */
+static operand conv_weight(const cpu_backend *cb, int i)
+{
+    return (operand){cb->prep.conv[i], cb->bf16 ? cb->prep.conv16[i] : NULL};
+}
+
+static operand w1_weight(const cpu_backend *cb, int d)
+{
+    return (operand){cb->prep.w1[d], cb->bf16 ? cb->prep.w1_16[d] : NULL};
+}
+
+/* A conv input of n floats; in bf16 mode (n > 0) also its bf16 copy in cb->x16, converted in parallel. */
+static operand conv_input(cpu_backend *cb, const float *x, size_t n, int threads)
+{
+    if (!cb->bf16 || n == 0) return (operand){x, NULL};
+    long nchunks = (long)((n + 65535) / 65536);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long k = 0; k < nchunks; k++) {
+        size_t i0 = (size_t)k * 65536;
+        to_bf16(x + i0, n - i0 < 65536 ? n - i0 : 65536, cb->x16 + i0);
+    }
+    return (operand){x, cb->x16};
 }
 
 static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float *rgb, size_t stride, int th,
@@ -176,7 +329,8 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     const liif_config *c = &m->cfg;
     size_t np = (size_t)th * tw;
     int F = c->n_feats, T = liif_omp_threads(be->threads);
-    liif_status s = prepare(cb, m, err);
+    cb->bf16 = be->fast_math && be->fast_name;
+    liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : prepare(cb, m, err);
     if (s) return s;
     if (reserve(cb, c, np))
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
@@ -185,22 +339,29 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     cb->have_pre = 0;
     for (int y = 0; y < th; y++)
         for (int i = 0; i < tw * c->in_ch; i++) cb->x[(size_t)y * tw * c->in_ch + i] = (rgb[y * stride + i] - 0.5f) / 0.5f;
-    float **W = cb->prep.conv;
-    s = conv_fast(cb->x, th, tw, c->in_ch, 3, W[0], 9 * c->in_ch, m->head.b, NULL, 0, F, cb->head, T);
+    int nc = liif_model_n_convs(c);
+    s = conv_fast(conv_input(cb, cb->x, 0, T), th, tw, c->in_ch, 3, conv_weight(cb, 0), 9 * c->in_ch,
+                  m->head.b, NULL, 0, F, cb->head, T);
     const float *t = cb->head;
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == cb->t ? cb->u : cb->t;
-        s = conv_fast(t, th, tw, F, 3, W[1 + 2 * b], 9 * F, m->body[2 * b].b, NULL, 1, F, cb->a, T);
-        if (!s) s = conv_fast(cb->a, th, tw, F, 3, W[2 + 2 * b], 9 * F, m->body[2 * b + 1].b, t, 0, F, next, T);
+        const liif_conv *c1 = &m->body[2 * b], *c2 = &m->body[2 * b + 1];
+        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, F, 3, conv_weight(cb, 1 + 2 * b), 9 * F, c1->b,
+                      NULL, 1, F, cb->a, T);
+        if (!s)
+            s = conv_fast(conv_input(cb, cb->a, np * F, T), th, tw, F, 3, conv_weight(cb, 2 + 2 * b), 9 * F,
+                          c2->b, t, 0, F, next, T);
         t = next;
         if (cb->feat_mid && b == c->mid_block && c->n_decoders == 2 && c->dec_source[0] == LIIF_FEAT_MID)
             memcpy(cb->feat_mid, t, np * F * sizeof(float));
     }
-    if (!s) s = conv_fast(t, th, tw, F, 3, W[liif_model_n_convs(c) - 1], 9 * F, m->tail.b, cb->head, 0, F, cb->feat_last, T);
+    if (!s)
+        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, F, 3, conv_weight(cb, nc - 1), 9 * F, m->tail.b,
+                      cb->head, 0, F, cb->feat_last, T);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? cb->feat_mid : cb->feat_last;
-        s = conv_fast(src, th, tw, F, c->feat_unfold ? 3 : 1, cb->prep.w1[d], c->in_dim, NULL, NULL, 0,
-                      c->hidden[0], cb->pre[d], T);
+        s = conv_fast(conv_input(cb, src, np * F, T), th, tw, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
+                      c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
     }
     if (s) return liif_error_set(err, s, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
     cb->have_pre = precompute;
@@ -254,12 +415,13 @@ static int geometry(const liif_config *c, const liif_decode_job *job, long q0, i
     return n * ns;
 }
 
-/* Layer 1 from the precomputed feature term: h = relu(P[lat] + b + W_coord . extra). */
-static void layer1_pre(const float *pre, const float *bias, const float *wc, int out, int n_extra,
-                       const query_geom *g, int rows, float *h)
+/* Layer 1 from its feature term: h = relu(P + b + W_coord . extra), where P is the precomputed row
+ * of the query's latent (by_lat) or row r of pre (pre may be h). With h16, also h's bf16 copy. */
+INLINE void layer1_finish(const float *pre, int by_lat, const float *bias, const float *wc, int out, int n_extra,
+                          const query_geom *g, int rows, float *h, uint16_t *h16)
 {
     for (int r = 0; r < rows; r++) {
-        const float *p = pre + g[r].lat * out;
+        const float *p = pre + (by_lat ? g[r].lat : (size_t)r) * out;
         float *o = h + (size_t)r * out;
         for (int k = 0; k < out; k++) o[k] = p[k] + bias[k];
         for (int e = 0; e < n_extra; e++) {
@@ -268,6 +430,7 @@ static void layer1_pre(const float *pre, const float *bias, const float *wc, int
             for (int k = 0; k < out; k++) o[k] += v * w[k];
         }
         for (int k = 0; k < out; k++) o[k] = o[k] < 0.0f ? 0.0f : o[k];
+        if (h16) to_bf16(o, out, h16 + (size_t)r * out);
     }
 }
 
@@ -290,19 +453,24 @@ static void gather_plain(const cpu_backend *cb, const float *feat, const liif_co
     }
 }
 
-static void bias_relu(float *x, int rows, int n, const float *b, int relu)
+/* act(x + b) on rows of n, into x, or (x16 given: the next product's bf16 operand, all it needs) into
+ * x16 alone. */
+INLINE void bias_relu(float *x, int rows, int n, const float *b, int relu, uint16_t *x16)
 {
     for (int r = 0; r < rows; r++) {
         float *o = x + (size_t)r * n;
+        uint16_t *o16 = x16 ? x16 + (size_t)r * n : NULL;
         for (int k = 0; k < n; k++) {
             float v = o[k] + b[k];
-            o[k] = relu && v < 0.0f ? 0.0f : v;
+            v = relu && v < 0.0f ? 0.0f : v;
+            if (o16) o16[k] = bf16_round(v);
+            else o[k] = v;
         }
     }
 }
 
 /* Dot product with 8 independent partial sums, so the compiler can keep them in one vector register. */
-static float dot(const float *a, const float *b, int n)
+INLINE float dot(const float *a, const float *b, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
@@ -313,32 +481,67 @@ static float dot(const float *a, const float *b, int n)
     return s;
 }
 
-/* Decoder d on `rows` (query, shift) rows; the prediction of row r goes to pred[r*out_dim]. */
-static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
-                      const query_geom *g, int rows, float *bufa, float *bufb, float *pred)
+/* Decoder d on `rows` (query, shift) rows; the prediction of row r goes to pred[r*out_dim]. In bf16
+ * mode, x16 holds the bf16 copy of each hidden product's input (layer 1's extra inputs and the last
+ * layer stay float32). */
+INLINE void mlp_block_impl(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
+                           const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
 {
     const liif_config *c = &m->cfg;
     const liif_mlp *mlp = &m->dec[d];
-    int h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
+    int h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1), in = c->in_dim;
+    uint16_t *h16 = cb->bf16 && mlp->n_layers > 2 ? x16 : NULL; /* layer 1 feeds a bf16 product */
+    const float *wc = cb->prep.w1_coord[d];
     if (cb->have_pre) {
-        layer1_pre(cb->pre[d], mlp->b[0], cb->prep.w1_coord[d], h1, c->in_dim - base, g, rows, bufa);
+        layer1_finish(cb->pre[d], 1, mlp->b[0], wc, h1, in - base, g, rows, bufa, h16);
     } else {
         const float *feat = c->dec_source[d] == LIIF_FEAT_MID ? cb->feat_mid : cb->feat_last;
         gather_plain(cb, feat, c, job, g, rows, bufb);
-        dnnl_sgemm('N', 'T', rows, h1, c->in_dim, 1.0f, bufb, c->in_dim, cb->prep.w1[d], c->in_dim, 0.0f, bufa, h1);
-        bias_relu(bufa, rows, h1, mlp->b[0], 1);
+        if (cb->bf16) { /* the feature part in bf16, as the precompute would */
+            for (int r = 0; r < rows; r++) to_bf16(bufb + (size_t)r * in, base, x16 + (size_t)r * base);
+            gemm_nt(rows, h1, base, (operand){NULL, x16}, base, w1_weight(cb, d), in, bufa, h1);
+            layer1_finish(bufa, 0, mlp->b[0], wc, h1, in - base, g, rows, bufa, h16);
+        } else {
+            dnnl_sgemm('N', 'T', rows, h1, in, 1.0f, bufb, in, cb->prep.w1[d], in, 0.0f, bufa, h1);
+            bias_relu(bufa, rows, h1, mlp->b[0], 1, NULL);
+        }
     }
     float *x = bufa, *y = bufb;
     for (int l = 1; l < mlp->n_layers - 1; l++) {
         int k = mlp->dims[l], n = mlp->dims[l + 1];
-        dnnl_sgemm('N', 'T', rows, n, k, 1.0f, x, k, mlp->w[l], k, 0.0f, y, n);
-        bias_relu(y, rows, n, mlp->b[l], 1);
+        const uint16_t *w16 = cb->bf16 ? cb->prep.hid16[d][l] : NULL;
+        gemm_nt(rows, n, k, (operand){x, w16 ? x16 : NULL}, k, (operand){mlp->w[l], w16}, k, y, n);
+        bias_relu(y, rows, n, mlp->b[l], 1, w16 && l + 1 < mlp->n_layers - 1 ? x16 : NULL);
         float *t = x; x = y; y = t;
     }
     int l = mlp->n_layers - 1, k = mlp->dims[l], n = mlp->dims[l + 1];
     for (int r = 0; r < rows; r++) /* the last layer is narrow (3 outputs): dot products */
         for (int o = 0; o < n; o++)
             pred[(size_t)r * n + o] = dot(mlp->w[l] + (size_t)o * k, x + (size_t)r * k, k) + mlp->b[l][o];
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) static void
+mlp_block_avx512(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job, const query_geom *g,
+                 int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
+{
+    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
+}
+#endif
+
+static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
+                      const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    /* bf16 mode runs only where the processor has AVX512-BF16, so there its element-wise work (layer 1's
+     * extras, bias, ReLU, conversions, the last layer) may use AVX-512 too: same operations in the same
+     * order (no contraction, no reassociation), so the same bits as the generic build. */
+    if (cb->bf16) {
+        mlp_block_avx512(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
+        return;
+    }
+#endif
+    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
 }
 
 static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_decode_job *job, float *out,
@@ -356,7 +559,8 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
         query_geom *g = malloc(rows_max * sizeof *g);
         float *bufa = malloc(rows_max * maxw * sizeof(float)), *bufb = malloc(rows_max * maxw * sizeof(float));
         float *pred = malloc(rows_max * 3 * sizeof(float));
-        if (!g || !bufa || !bufb || !pred) failed = 1;
+        uint16_t *x16 = cb->bf16 ? malloc(rows_max * maxw * sizeof *x16) : NULL;
+        if (!g || !bufa || !bufb || !pred || (cb->bf16 && !x16)) failed = 1;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
             if (failed) continue;
@@ -366,7 +570,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
             float total[QUERY_BLOCK][3];
             memset(total, 0, sizeof total);
             for (int d = 0; d < c->n_decoders; d++) {
-                mlp_block(cb, m, d, job, g, rows, bufa, bufb, pred);
+                mlp_block(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
                 for (int q = 0; q < n; q++) {
                     float dq[3] = {0, 0, 0};
                     for (int k = 0; k < ns; k++)
@@ -384,7 +588,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
                 }
             }
         }
-        free(g); free(bufa); free(bufb); free(pred);
+        free(g); free(bufa); free(bufb); free(pred); free(x16);
     }
     if (failed) return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU decoder: out of memory");
     return LIIF_OK;
@@ -394,7 +598,8 @@ static size_t cpu_bytes_per_tile_px(const liif_backend *be, const liif_model *m)
 {
     (void)be;
     const liif_config *c = &m->cfg;
-    return ((size_t)c->n_feats * 6 + (size_t)c->hidden[0] * c->n_decoders + c->in_ch) * sizeof(float);
+    return ((size_t)c->n_feats * 6 + (size_t)c->hidden[0] * c->n_decoders + c->in_ch) * sizeof(float) +
+           (size_t)c->n_feats * sizeof(uint16_t);
 }
 
 static const float *cpu_features(liif_backend *be, int mid)
@@ -408,7 +613,7 @@ static void cpu_destroy(liif_backend *be)
     cpu_backend *cb = (cpu_backend *)be;
     if (cb->prep.m) prepared_free(&cb->prep, liif_model_n_convs(&cb->prep.m->cfg));
     free(cb->x); free(cb->head); free(cb->t); free(cb->u); free(cb->a);
-    free(cb->feat_last); free(cb->feat_mid); free(cb->pre[0]); free(cb->pre[1]);
+    free(cb->feat_last); free(cb->feat_mid); free(cb->pre[0]); free(cb->pre[1]); free(cb->x16);
     free(cb);
 }
 
@@ -423,5 +628,6 @@ liif_backend *liif_backend_cpu_new(int threads)
     cb->base.features = cpu_features;
     cb->base.destroy = cpu_destroy;
     cb->base.threads = threads > 0 ? threads : omp_get_num_procs();
+    if (bf16_supported(cb->base.fast_note, sizeof cb->base.fast_note)) cb->base.fast_name = "bf16";
     return &cb->base;
 }

@@ -11,7 +11,7 @@
 typedef struct {
     uint64_t key;              /* the caller's reuse_key then; 0: nothing reusable */
     int ya, yb, xa, xb;        /* LR rows [ya, yb) x cols [xa, xb) */
-    int in_w, in_h, precompute;
+    int in_w, in_h, precompute, fast; /* features depend on the precision too */
 } encoded_span;
 
 struct liif_engine {
@@ -57,6 +57,9 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
         free(e);
         return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
     }
+    if (gpu) gpu->fast_name = "tf32"; /* the CUDA module's fast_math: TF32 tensor-core GEMMs */
+    else if (!e->be->fast_name && !e->be->fast_note[0])
+        snprintf(e->be->fast_note, sizeof e->be->fast_note, "the %s backend has no fast precision", e->be->name);
     *out = e;
     return LIIF_OK;
 }
@@ -69,6 +72,13 @@ void liif_engine_free(liif_engine *e)
 }
 
 const char *liif_engine_backend_name(const liif_engine *e) { return e->be->name; }
+
+const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, char *note, size_t note_size)
+{
+    int fallback = p == LIIF_PRECISION_FAST && !e->be->fast_name;
+    if (note && note_size) snprintf(note, note_size, "%s", fallback ? e->be->fast_note : "");
+    return p == LIIF_PRECISION_FAST && e->be->fast_name ? e->be->fast_name : "fp32";
+}
 
 /* ------------------------------------------------------------ tiling */
 
@@ -113,7 +123,8 @@ static liif_status encode_span(liif_engine *e, const liif_image *in, const liif_
 {
     encoded_span *h = &e->held;
     if (o->reuse_key && h->key == o->reuse_key && h->in_w == in->w && h->in_h == in->h &&
-        h->precompute == o->precompute && h->ya <= *ya && h->yb >= *yb && h->xa <= *xa && h->xb >= *xb) {
+        h->precompute == o->precompute && h->fast == e->be->fast_math && h->ya <= *ya && h->yb >= *yb &&
+        h->xa <= *xa && h->xb >= *xb) {
         *ya = h->ya, *yb = h->yb, *xa = h->xa, *xb = h->xb;
         return LIIF_OK;
     }
@@ -128,7 +139,7 @@ static liif_status encode_span(liif_engine *e, const liif_image *in, const liif_
                                   *yb - *ya, *xb - *xa, o->precompute, err);
     if (s) return s;
     e->n_encodes++;
-    *h = (encoded_span){o->reuse_key, *ya, *yb, *xa, *xb, in->w, in->h, o->precompute};
+    *h = (encoded_span){o->reuse_key, *ya, *yb, *xa, *xb, in->w, in->h, o->precompute, e->be->fast_math};
     return LIIF_OK;
 }
 
@@ -157,10 +168,12 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
         return liif_error_set(err, LIIF_ERR_ARG, "output row stride %zu is below 3 * region width", out_stride);
     if (!(opts->detail >= 0.0 && opts->detail <= 1.0))
         return liif_error_set(err, LIIF_ERR_ARG, "detail must be between 0 and 1, got %g", opts->detail);
+    if (opts->precision != LIIF_PRECISION_FP32 && opts->precision != LIIF_PRECISION_FAST)
+        return liif_error_set(err, LIIF_ERR_ARG, "unknown precision %d", (int)opts->precision);
     if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
 
     e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
-    e->be->fast_math = opts->fast_math;
+    e->be->fast_math = opts->precision == LIIF_PRECISION_FAST || opts->fast_math;
     int t = plan_tile(e, opts);
     /* Output rows/cols per tile so that a tile reads about t latents per side. */
     int step_y = (int)((double)t * r->out_h / in->h), step_x = (int)((double)t * r->out_w / in->w);

@@ -104,7 +104,10 @@ struct liif_backend {
      * e.g. from a GPU's free memory. */
     size_t (*memory_budget)(const liif_backend *be);
     int queries_per_call; /* queries per decode call; 0 = the engine's default */
-    int fast_math;        /* set by the engine from liif_options.fast_math (CUDA: TF32 GEMMs) */
+    int fast_math;        /* set by the engine: 1 for LIIF_PRECISION_FAST (CUDA: TF32 GEMMs, fast CPU:
+                           * bf16 products where fast_name is set) */
+    const char *fast_name; /* the arithmetic of LIIF_PRECISION_FAST ("bf16", "tf32"); NULL: fp32 */
+    char fast_note[160];  /* with fast_name NULL: why FAST computes in fp32 here */
 };
 
 liif_backend *liif_backend_ref_new(void);

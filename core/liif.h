@@ -96,6 +96,15 @@ typedef enum {
     LIIF_BACKEND_CUDA,
 } liif_backend_kind;
 
+/* Arithmetic of the matrix products. Room to grow: explicit kinds (e.g. TF32, BF16 for CUDA)
+ * can be added after FAST without changing the meaning of these two. */
+typedef enum {
+    LIIF_PRECISION_FP32 = 0, /* float32 throughout (default) */
+    LIIF_PRECISION_FAST,     /* the fastest arithmetic the backend has: fast CPU bf16 products with
+                              * float32 sums where the processor has AVX512-BF16 or AMX-BF16 (else
+                              * float32; ~4e-3 relative per product), CUDA TF32 tensor cores (~1e-3) */
+} liif_precision;
+
 /* Return non-zero to cancel; polled between tiles and query batches. fraction in [0,1]. */
 typedef int (*liif_progress_fn)(void *user, double fraction);
 
@@ -105,8 +114,8 @@ typedef struct {
     size_t memory_budget; /* bytes of working memory the engine may use; 0 = default (512 MiB) */
     int tile;             /* LR tile side (without halo); 0 = choose from the memory budget */
     int precompute;       /* 1 = layer-1 precompute (default), 0 = plain path (fast CPU only) */
-    int fast_math;        /* 1 = faster, less exact arithmetic where a backend has it (CUDA: TF32
-                           * tensor-core GEMMs, ~1e-3 relative); 0 = float32 throughout (default) */
+    liif_precision precision; /* LIIF_PRECISION_FP32 (default) or _FAST */
+    int fast_math;        /* older spelling of precision = LIIF_PRECISION_FAST: non-zero selects it too */
     liif_progress_fn progress;
     void *progress_user;
     /* Non-zero: the caller promises that the input's pixels are the same as in the last call
@@ -126,6 +135,10 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
                             char *note, size_t note_size, liif_error *err);
 void liif_engine_free(liif_engine *e);
 const char *liif_engine_backend_name(const liif_engine *e);
+/* The arithmetic precision p gets on this engine: "fp32", "bf16" (fast CPU with AVX512-BF16 or
+ * AMX-BF16) or "tf32" (CUDA). When FAST falls back to fp32, one line saying why is written to
+ * note (when non-NULL); otherwise note is emptied. */
+const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, char *note, size_t note_size);
 
 /* Input image: float RGB in [0,1], interleaved HWC, rows `stride` floats apart (>= 3*w). */
 typedef struct {

@@ -29,6 +29,7 @@ liif_params_from_config (GimpProcedureConfig *config, LiifParams *params)
                 "model",   &params->model,
                 NULL);
   params->device = (liif_backend_kind) gimp_procedure_config_get_choice_id (config, "device");
+  params->precision = (liif_precision) gimp_procedure_config_get_choice_id (config, "precision");
   if (params->model == NULL)
     params->model = g_strdup ("");
 }
@@ -260,6 +261,7 @@ liif_session_open (const gchar *model, liif_backend_kind device, GError **error)
   liif_error   e = { { 0 } };
   liif_status  st;
 
+  s->precision = LIIF_PRECISION_FAST;
   s->path = liif_model_resolve (model, error);
   if (s->path == NULL)
     goto fail;
@@ -397,6 +399,7 @@ liif_render_region (LiifSession *session, const LiifPixels *px, const liif_regio
   opt.progress      = progress;
   opt.progress_user = progress_user;
   opt.reuse_key     = px->id; /* preview: a detail or scale change re-runs only the decoder */
+  opt.precision     = session->precision;
 
   if (ch != 3)
     {
@@ -589,6 +592,8 @@ liif_upscale_image (GimpImage *image, GimpDrawable **drawables, const LiifParams
       gimp_progress_init (_("Loading the LIIF model"));
       session = liif_session_open (params->model, params->device, error);
       ok = session != NULL;
+      if (ok)
+        session->precision = params->precision;
     }
   if (ok && session->note[0] != '\0')
     g_message ("%s", session->note);

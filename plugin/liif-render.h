@@ -24,6 +24,7 @@ typedef struct
   gdouble           detail;           /* LIIF-GAN detail in [0,1] */
   gchar            *model;            /* installed model name, or a path to a .safetensors file; "" = first installed */
   liif_backend_kind device;
+  liif_precision    precision;        /* of the final render (previews always use the fastest) */
 } LiifParams;
 
 void     liif_params_from_config (GimpProcedureConfig *config, LiifParams *params);
@@ -53,6 +54,8 @@ typedef struct
   liif_model  *model;
   liif_engine *engine;
   gchar        note[256]; /* why the engine fell back to another device, or "" */
+  liif_precision precision; /* of its renders: FAST when opened (a preview's speed), the final render sets
+                             * the user's choice (LIIF_PRECISION_FAST: invisible at 8 bits, see the README) */
 } LiifSession;
 
 LiifSession *liif_session_open   (const gchar *model, liif_backend_kind device, GError **error);

@@ -88,10 +88,7 @@ static void tiling_and_regions(void)
         liif_region reg = {W, H, W / 3, H / 4, W / 2, H / 3};
         o.tile = c == 0 ? 20 : 5;
         float *part = run(m, LIIF_BACKEND_CPU, img, w, h, reg, &o);
-        double d = 0;
-        for (int y = 0; y < reg.h; y++)
-            d = fmax(d, tu_maxdiff(part + (size_t)y * reg.w * 3, whole + ((size_t)(y + reg.y) * W + reg.x) * 3,
-                                   (size_t)reg.w * 3));
+        double d = tu_region_maxdiff(part, whole, W, reg.x, reg.y, reg.w, reg.h);
         printf("%dx%d -> %dx%d, region %dx%d+%d+%d vs crop of the whole       max|diff| %.3g\n", w, h, W, H, reg.w,
                reg.h, reg.x, reg.y, d);
         CHECK(d <= 1e-5, "region differs from the crop by %g", d);

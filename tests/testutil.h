@@ -39,6 +39,16 @@ static inline double tu_maxabs(const float *a, size_t n)
     return m;
 }
 
+/* max |diff| between a region's RGB pixels (rw x rh, rows rw*3 floats apart) and the same crop, at
+ * (rx, ry), of a whole RGB image W pixels wide. */
+static inline double tu_region_maxdiff(const float *part, const float *whole, int W, int rx, int ry, int rw, int rh)
+{
+    double d = 0;
+    for (int y = 0; y < rh; y++)
+        d = fmax(d, tu_maxdiff(part + (size_t)y * rw * 3, whole + ((size_t)(y + ry) * W + rx) * 3, (size_t)rw * 3));
+    return d;
+}
+
 /* Report a comparison and count it as a failure past tol. */
 static inline void tu_close(const char *what, const float *got, const float *want, size_t n, double tol)
 {

@@ -125,7 +125,7 @@ help-upscale)
     run upscale --help
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     for opt in --model --scale --size --scale-x --scale-y --detail --threads --tile --memory \
-        --device --quiet LIIF_MODEL "Exit status"; do
+        --device --precision --quiet LIIF_MODEL "Exit status"; do
         grep -q -- "$opt" "$T/stdout" || fail "liif upscale --help does not mention $opt"
     done
     for dev in auto cpu cpu-ref cuda; do
@@ -199,6 +199,8 @@ err-detail-range)
     upscale_rgb_error 2 "--detail must be in \[0, 1\], got 1.5" --scale 2 --detail 1.5 ;;
 err-bad-device)
     upscale_rgb_error 2 "unknown --device 'gpu'" --scale 2 --device gpu ;;
+err-bad-precision)
+    upscale_rgb_error 2 "unknown --precision 'bf8'" --scale 2 --precision bf8 ;;
 err-unwritable)
     need_model
     mkpng "$T/in.png" 9 7 3 8
@@ -328,6 +330,22 @@ note-and-quiet)
     [ "$(wc -l <"$T/stderr")" -le 1 ] || fail "more than one line on stderr"
     if [ -s "$T/stderr" ]; then grep -q '^liif: ' "$T/stderr" || fail "note lacks 'liif: '"; fi
     expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    ;;
+precision)
+    # --precision fast runs (bf16 where the processor has it); without bf16 instructions (oneDNN's ISA
+    # held below AVX512-BF16) it is fp32 to the bit, with a one-line note saying so.
+    need_model
+    mkpng "$T/in.png" 12 10 3 8
+    expect_ok upscale "$T/in.png" "$T/fp32.png" --model "$MODEL" --scale 2.5 --device cpu
+    expect_ok upscale "$T/in.png" "$T/fast.png" --model "$MODEL" --scale 2.5 --device cpu --precision fast
+    expect_info "$T/fast.png" "30 25 3 8"
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE
+    export ONEDNN_MAX_CPU_ISA
+    run upscale "$T/in.png" "$T/fallback.png" --model "$MODEL" --scale 2.5 --device cpu --precision fast
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    [ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q '^liif: --precision fast: .*fp32' "$T/stderr" ||
+        fail "no one-line note on the fp32 fallback: $(cat "$T/stderr")"
+    cmp "$T/fp32.png" "$T/fallback.png" || fail "the fp32 fallback differs from fp32"
     ;;
 model-env)
     need_model
