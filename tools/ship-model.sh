@@ -49,7 +49,7 @@ done
 log=${LIIF_SHIP_LOG:-$(dirname "$ckpt")/log.csv}   # the run's step log (step, epoch, loss, lr, seconds, ...)
 hours=unknown
 if [ -f "$log" ]; then
-  hours=$(awk -F, -v s="$step" 'NR > 1 && $1 <= s { t += $5 } END { printf "%.1f", t / 3600 }' "$log")
+  hours=$(awk -F, -v s="$step" 'NR > 1 && $1 <= s { t += $5 } END { printf "%.1f h (%.1f min)", t / 3600, t / 60 }' "$log")
 fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 size=$(stat -c %s "$work/model.safetensors")
@@ -67,10 +67,10 @@ size=$(stat -c %s "$work/model.safetensors")
   hw=${LIIF_SHIP_HARDWARE:-"$(nproc) CPU cores: $cpu; no GPU"}
   if [ -n "$init" ]; then
     echo "- Trained with \`liif train\` alone: $step steps from the weights of \`$(basename "$init")\` (fresh Adam"
-    echo "  moments), $hours h of step time on $hw."
+    echo "  moments), $hours of step time on $hw."
   else
     echo "- Trained from random initialisation with \`liif train\` alone, $step steps"
-    echo "  ($hours h of step time on $hw)."
+    echo "  ($hours of step time on $hw)."
   fi
   [ -z "${LIIF_SHIP_TRAIN_NOTE:-}" ] || echo "  $LIIF_SHIP_TRAIN_NOTE"
   echo "- Settings (the checkpoint's stored config; every other setting at MODEL.md section 3's default:"
