@@ -110,6 +110,9 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
                             char *note, size_t note_size, liif_error *err);
 void liif_engine_free(liif_engine *e);
 const char *liif_engine_backend_name(const liif_engine *e);
+/* Whether the CUDA backend can run on this machine: 1 with device 0's name in name, else 0 with
+ * the reason (no CUDA in this build, module missing or stale, no driver, no GPU) in reason. */
+int liif_cuda_probe(char *name, size_t name_size, char *reason, size_t reason_size);
 
 /* Input image: float RGB in [0,1], interleaved HWC, rows `stride` floats apart (>= 3*w). */
 typedef struct {
