@@ -17,6 +17,7 @@ liif_gimp_setup() {
   export GIMP3_DIRECTORY=$W/profile
   local dir=$GIMP3_DIRECTORY/plug-ins/liif-upscale   # GIMP wants NAME/NAME, catalogs in NAME/locale
   install -D -m755 "$B/plugin/liif-upscale" "$dir/liif-upscale"
+  install -D -m644 -t "$dir/help/en" "$SRC"/plugin/help/en/*
   for mo in "$B"/po/*/LC_MESSAGES/liif-gan.mo; do
     [ -f "$mo" ] || continue
     local lang; lang=$(basename "$(dirname "$(dirname "$mo")")")
