@@ -15,7 +15,8 @@ export LIIF_PREVIEW_LOG=1
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# open_dialog LOG IN OUT [VAR=VALUE...]: starts GIMP with the dialog; sets gpid and wid.
+TITLE="LIIF Upscale"                                        # the dialog's title, translated for de and fr
+# open_dialog LOG IN OUT [VAR=VALUE...]: starts GIMP with the dialog titled $TITLE; sets gpid and wid.
 open_dialog() {
   local log=$1 in=$2 out=$3; shift 3
   env "$@" LIIF_MODE=interactive LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 \
@@ -24,7 +25,7 @@ open_dialog() {
   gpid=$!
   wid=""
   for i in $(seq 1 240); do
-    wid=$(xdotool search --name '^LIIF Upscale$' 2>/dev/null | head -1); [ -n "$wid" ] && break; sleep 0.5
+    wid=$(xdotool search --name "^$TITLE\$" 2>/dev/null | head -1); [ -n "$wid" ] && break; sleep 0.5
   done
   [ -n "$wid" ] || { fail "the dialog never appeared ($log)"; cat "$log"; kill $gpid; return 1; }
 }
@@ -80,6 +81,7 @@ close_dialog Escape
 # 3. German and French: the dialog's own texts translated.
 for loc in de_DE fr_FR; do
   L=$W/$loc.log
+  case $loc in de_DE) TITLE="LIIF-Vergrößerung" ;; fr_FR) TITLE="Agrandissement LIIF" ;; esac
   open_dialog "$L" "$PHOTO" "$W/$loc-out.png" LIIF_MODEL= LIIF_SCALE=3 \
     LANG=$loc.UTF-8 LANGUAGE=${loc%%_*} LC_ALL=$loc.UTF-8 || exit 1
   wait_for "$L" '^liif-preview: shown' || fail "$loc: no preview"
@@ -91,6 +93,7 @@ for loc in de_DE fr_FR; do
   esac
   close_dialog Escape
 done
+TITLE="LIIF Upscale"
 
 # 4. x20 asked (by a script or the last run) with a model given by path (what Browse… sets): the path is
 # listed, the note says x16, OK gives x16. Last, since OK saves x16 as the last values.

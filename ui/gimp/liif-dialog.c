@@ -739,8 +739,8 @@ scale_control (Dialog *d)
   GtkWidget *scale = gimp_procedure_dialog_get_scale_entry (GIMP_PROCEDURE_DIALOG (d->dialog), "scale", 1.0);
 
   gimp_scale_entry_set_bounds (GIMP_SCALE_ENTRY (scale), 1.0, DIALOG_MAX_SCALE, TRUE);
+  gimp_label_spin_set_digits (GIMP_LABEL_SPIN (scale), 2); /* first: setting digits re-estimates the increments */
   gimp_label_spin_set_increments (GIMP_LABEL_SPIN (scale), 0.05, 0.5);
-  gimp_label_spin_set_digits (GIMP_LABEL_SPIN (scale), 2);
   gtk_widget_set_tooltip_text (scale, _("How many times larger the image becomes (both sides). "
                                         "Arrow keys: steps of 0.05; Page Up/Down: 0.5."));
   g_signal_connect (gimp_label_spin_get_spin_button (GIMP_LABEL_SPIN (scale)), "input",

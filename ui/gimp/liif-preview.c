@@ -64,6 +64,7 @@ struct _LiifPreview
 
   Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
   Picture        liif;       /* the latest model result */
+  guint          render_timeout; /* a render after the view's size settles */
 
   enum { DRAG_NONE, DRAG_PAN, DRAG_SPLIT } drag;
   gint           drag_x, drag_y;
@@ -380,7 +381,6 @@ set_status (LiifPreview *self, const gchar *text, gboolean busy)
     gtk_spinner_start (GTK_SPINNER (self->spinner));
   else
     gtk_spinner_stop (GTK_SPINNER (self->spinner));
-  gtk_widget_set_visible (self->spinner, busy);
 }
 
 static gboolean
@@ -480,9 +480,20 @@ centre (GtkAdjustment *adj)
   return upper > 0 ? (gtk_adjustment_get_value (adj) + gtk_adjustment_get_page_size (adj) / 2) / upper : 0.5;
 }
 
-/* New output size or view size: keep the view centred where it was (at first: on the detail). */
+static gboolean
+render_timeout (gpointer data)
+{
+  LiifPreview *self = data;
+
+  self->render_timeout = 0;
+  queue_render (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* New output size or view size: keep the view centred where it was (at first: on the detail).
+ * A view that is being resized renders once it has kept its size for a moment. */
 static void
-relayout (LiifPreview *self)
+relayout (LiifPreview *self, gboolean settle)
 {
   gdouble fx = self->placed ? centre (self->hadj) : self->focus_x;
   gdouble fy = self->placed ? centre (self->vadj) : self->focus_y;
@@ -496,7 +507,13 @@ relayout (LiifPreview *self)
   self->placed = TRUE;
   update_cubic (self);
   compose (self);
-  queue_render (self);
+  if (self->render_timeout != 0)
+    g_source_remove (self->render_timeout);
+  self->render_timeout = 0;
+  if (settle)
+    self->render_timeout = g_timeout_add (100, render_timeout, self);
+  else
+    queue_render (self);
 }
 
 void
@@ -525,7 +542,7 @@ liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kin
     {
       self->out_w = w;
       self->out_h = h;
-      relayout (self);
+      relayout (self, FALSE);
     }
   else
     {
@@ -551,7 +568,7 @@ area_size_allocate (GtkWidget *widget, GdkRectangle *alloc, LiifPreview *self)
   if (logging ())
     fprintf (stderr, "liif-preview: view %dx%d\n", self->view_w, self->view_h);
   if (self->have_params)
-    relayout (self);
+    relayout (self, TRUE);
 }
 
 static gboolean
@@ -659,6 +676,9 @@ liif_preview_dispose (GObject *object)
 {
   LiifPreview *self = LIIF_PREVIEW (object);
 
+  if (self->render_timeout != 0)
+    g_source_remove (self->render_timeout);
+  self->render_timeout = 0;
   if (self->thread != NULL)
     {
       g_mutex_lock (&self->lock);
@@ -743,8 +763,8 @@ liif_preview_init (LiifPreview *self)
   self->spinner = gtk_spinner_new ();
   self->status  = gtk_label_new (NULL);
   gtk_label_set_xalign (GTK_LABEL (self->status), 0.0);
-  gtk_label_set_line_wrap (GTK_LABEL (self->status), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (self->status), 36);
+  gtk_label_set_ellipsize (GTK_LABEL (self->status), PANGO_ELLIPSIZE_END); /* one line: the view keeps its size */
+  gtk_label_set_width_chars (GTK_LABEL (self->status), 20);
   gtk_box_pack_start (GTK_BOX (row), self->spinner, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (row), self->status, TRUE, TRUE, 0);
   gtk_grid_attach (GTK_GRID (self), row, 0, 2, 2, 1);
