@@ -32,6 +32,21 @@ gimp_batch() {
   gimp-console-3.0 -i --no-fonts --batch-interpreter="$interp" -b "$code" --quit > "$log" 2>&1
 }
 
+# gimp_dialog LOG TITLE [VAR=VALUE...]: GIMP in the background running batch.py interactively (the cases from
+# the environment or the arguments); waits up to 2 min for the window titled TITLE. Sets gpid and wid;
+# returns 1 when the window never appears.
+gimp_dialog() {
+  local log=$1 title=$2; shift 2
+  env "$@" LIIF_MODE=interactive gimp-console-3.0 -i --no-fonts --batch-interpreter=python-fu-eval \
+    -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit > "$log" 2>&1 &
+  gpid=$!
+  wid=""
+  for i in $(seq 1 240); do
+    wid=$(xdotool search --name "^$title\$" 2>/dev/null | head -1); [ -n "$wid" ] && return 0; sleep 0.5
+  done
+  return 1
+}
+
 # no_crash LOG: fails when GIMP reports a crashed plug-in.
 no_crash() {
   if grep -qiE "crash|terminated|segmentation|backtrace" "$1"; then

@@ -19,19 +19,12 @@ TITLE="LIIF Upscale"                                        # the dialog's title
 # open_dialog LOG IN OUT [VAR=VALUE...]: starts GIMP with the dialog titled $TITLE; sets gpid and wid.
 open_dialog() {
   local log=$1 in=$2 out=$3; shift 3
-  env "$@" LIIF_MODE=interactive LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 \
-    gimp-console-3.0 -i --no-fonts --batch-interpreter=python-fu-eval \
-      -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit > "$log" 2>&1 &
-  gpid=$!
-  wid=""
-  for i in $(seq 1 240); do
-    wid=$(xdotool search --name "^$TITLE\$" 2>/dev/null | head -1); [ -n "$wid" ] && break; sleep 0.5
-  done
-  [ -n "$wid" ] || { fail "the dialog never appeared ($log)"; cat "$log"; kill $gpid; return 1; }
+  gimp_dialog "$log" "$TITLE" "$@" LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 \
+    || { fail "the dialog never appeared ($log)"; cat "$log"; kill $gpid; return 1; }
 }
-# wait_for LOG PATTERN [N]: until the log holds N lines matching PATTERN (60 s at most).
+# wait_for LOG PATTERN [N]: until the log holds N lines matching PATTERN (2 min at most: the machine may be busy).
 wait_for() {
-  for i in $(seq 1 240); do [ "$(grep -c -- "$2" "$1")" -ge "${3:-1}" ] && return 0; sleep 0.25; done
+  for i in $(seq 1 480); do [ "$(grep -c -- "$2" "$1")" -ge "${3:-1}" ] && return 0; sleep 0.25; done
   return 1
 }
 # close_dialog KEY: Return = OK, Escape = Cancel; waits for GIMP to end.
@@ -57,6 +50,20 @@ grep -q '^liif-dialog: .*Estimated time on this machine' "$L" || fail "no time e
 read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x([0-9]+): Cubic left of column ([0-9]+).*/\1 \2 \3/')"
 [ "$split" -gt 0 ] && [ "$split" -lt "$vw" ] || fail "the divider at column $split does not split the ${vw}-wide view"
 rw0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
+# Pan: drag the picture (left of the divider) by (+80, +50): Cubic follows while dragging, the model renders on
+# release, 80 output pixels further left and 50 up.
+sleep 3                                                     # the render after the first layout change
+x0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.* at \(([0-9]+),([0-9]+)\).*/\1 \2/')
+n=$(grep -c '^liif-preview: region' "$L")
+xdotool mousemove --window "$wid" 60 200 mousedown 1 sleep 0.3 mousemove --window "$wid" 100 225 sleep 0.3 \
+  mousemove --window "$wid" 140 250 sleep 1 mouseup 1
+wait_for "$L" '^liif-preview: region' $((n + 1)) || fail "no render after panning"
+grep '^liif-preview: panning' "$L" | tail -2
+x1=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.* at \(([0-9]+),([0-9]+)\).*/\1 \2/')
+echo "pan: model region at ($x0) -> ($x1)"
+grep -q '^liif-preview: panning' "$L" || fail "no live Cubic while panning"
+read -r ax ay <<< "$x0"; read -r bx by <<< "$x1"
+[ $((ax - bx)) = 80 ] && [ $((ay - by)) = 50 ] || fail "the pan did not move the model's region by (-80, -50)"
 xdotool windowsize "$wid" 1300 950
 wait_for "$L" '^liif-preview: view' 2 || fail "the preview did not get a new size when the dialog grew"
 n=$(grep -c '^liif-preview: shown' "$L")

@@ -702,7 +702,10 @@ layer_header (Dialog *d, GimpDrawable **preview_drawable)
           gtk_box_pack_end (GTK_BOX (box), l, FALSE, FALSE, 0);
           g_free (note);
         }
-      g_string_append_printf (names, "%s“%s”", n++ > 0 ? ", " : "", name);
+      if (n++ > 0)
+        g_string_append (names, ", ");
+      /* TRANSLATORS: a layer's name in quotes */
+      g_string_append_printf (names, _("“%s”"), name);
     }
   text = g_strdup_printf (ngettext ("%s (%d × %d): the model upscales the layer %s; the other layers "
                                     "are scaled as Image > Scale Image does.",

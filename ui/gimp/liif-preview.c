@@ -276,11 +276,18 @@ update_cubic (LiifPreview *self)
   g_free (out);
 }
 
-/* The divider's column in the view. */
+/* Width of the picture in the view: the view, or less when the whole output is narrower. */
+static gint
+picture_width (LiifPreview *self)
+{
+  return MAX (1, MIN (self->view_w, self->out_w > 0 ? self->out_w : self->view_w));
+}
+
+/* The divider's column in the view: a fraction of the picture's width. */
 static gint
 split_column (LiifPreview *self)
 {
-  return CLAMP ((gint) floor (self->split * self->view_w + 0.5), 0, self->view_w);
+  return CLAMP ((gint) floor (self->split * picture_width (self) + 0.5), 0, picture_width (self));
 }
 
 /* The part of the output the model's half shows: the view right of the divider. */
@@ -343,14 +350,14 @@ compose (LiifPreview *self)
 static gboolean
 area_draw_after (GtkWidget *widget, cairo_t *cr, LiifPreview *self)
 {
-  gdouble      x     = floor (self->split * self->view_w) + 0.5;
+  gdouble      x     = split_column (self) + 0.5;
   const gchar *names[2] = { C_("preview", "Cubic"), C_("preview", "LIIF") };
 
   (void) widget;
   cairo_set_line_width (cr, 1.0);
   cairo_set_source_rgba (cr, 1, 1, 1, 0.9);
   cairo_move_to (cr, x, 0);
-  cairo_line_to (cr, x, self->view_h);
+  cairo_line_to (cr, x, MIN (self->view_h, self->out_h > 0 ? self->out_h : self->view_h));
   cairo_stroke (cr);
   for (gint i = 0; i < 2; i++)
     {
@@ -398,8 +405,7 @@ deliver (gpointer data)
       else
         {
           gdouble rate = res->seconds / ((gdouble) res->region.w * res->region.h);
-          gchar  *text = g_strdup_printf (_("Right of the line: the model (%.1f s for %d × %d pixels)"),
-                                          res->seconds, res->region.w, res->region.h);
+          gchar  *text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s"), res->seconds);
 
           picture_set (&self->liif, &res->region, res->pixels, liif_pixels_out_channels (self->input));
           compose (self);
@@ -460,6 +466,9 @@ adjustment_changed (GtkAdjustment *adj, LiifPreview *self)
   compose (self);
   if (self->drag != DRAG_PAN)
     queue_render (self);
+  else if (logging ())
+    fprintf (stderr, "liif-preview: panning: view at (%d,%d), Cubic now, the model on release\n",
+             (gint) gtk_adjustment_get_value (self->hadj), (gint) gtk_adjustment_get_value (self->vadj));
 }
 
 /* page = the view, upper = the output; centre on (fx, fy), fractions of the output. */
@@ -574,7 +583,7 @@ area_size_allocate (GtkWidget *widget, GdkRectangle *alloc, LiifPreview *self)
 static gboolean
 near_divider (LiifPreview *self, gdouble x)
 {
-  return fabs (x - self->split * self->view_w) <= GRAB_PIXELS;
+  return fabs (x - split_column (self)) <= GRAB_PIXELS;
 }
 
 /* Dragging the divider moves it; dragging elsewhere pans the picture along (the model renders on release). */
@@ -599,7 +608,7 @@ area_motion (GtkWidget *w, GdkEventMotion *ev, LiifPreview *self)
 
   if (self->drag == DRAG_SPLIT)
     {
-      self->split = CLAMP (ev->x / MAX (1, self->view_w), 0.0, 1.0);
+      self->split = CLAMP (ev->x / picture_width (self), 0.0, 1.0);
       compose (self);
       gtk_widget_queue_draw (self->area);
     }
