@@ -80,6 +80,19 @@ const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, c
     return p == LIIF_PRECISION_FAST && e->be->fast_name ? e->be->fast_name : "fp32";
 }
 
+int liif_cuda_probe(char *name, size_t name_size, char *reason, size_t reason_size)
+{
+    size_t free_bytes = 0, total_bytes = 0;
+    const liif_cuda_module *mod = liif_cuda_module_get(reason, reason_size);
+    if (name && name_size) name[0] = '\0';
+    if (!mod) return 0;
+    if (mod->device_info(name, name_size, &free_bytes, &total_bytes) != 0) {
+        if (reason && reason_size) snprintf(reason, reason_size, "no usable GPU found");
+        return 0;
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------ tiling */
 
 void liif_latent_range(const liif_config *c, int r0, int r1, int H, int h, int *lo, int *hi)

@@ -140,6 +140,10 @@ const char *liif_engine_backend_name(const liif_engine *e);
  * note (when non-NULL); otherwise note is emptied. */
 const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, char *note, size_t note_size);
 
+/* Whether the CUDA backend can run on this machine: 1 with device 0's name in name, else 0 with
+ * the reason (no CUDA in this build, module missing or stale, no driver, no GPU) in reason. */
+int liif_cuda_probe(char *name, size_t name_size, char *reason, size_t reason_size);
+
 /* Input image: float RGB in [0,1], interleaved HWC, rows `stride` floats apart (>= 3*w). */
 typedef struct {
     const float *data;

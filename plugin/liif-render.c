@@ -111,6 +111,30 @@ liif_layer_geometry (gint img_w, gint img_h, gint out_w, gint out_h,
   *new_h     = MAX (1, round_half_away (fy * (off_y + layer_h)) - *new_off_y);
 }
 
+/* ------------------------------------------------------------------- help */
+
+gchar *
+liif_help_dir (void)
+{
+  gchar *bin = g_path_get_dirname (gimp_get_progname ());
+  gchar *dir = g_build_filename (bin, "help", NULL);
+
+  g_free (bin);
+  return dir;
+}
+
+gchar *
+liif_help_page_uri (void)
+{
+  gchar *dir  = liif_help_dir ();
+  gchar *page = g_build_filename (dir, "en", "index.html", NULL);
+  gchar *uri  = g_filename_to_uri (page, NULL, NULL);
+
+  g_free (page);
+  g_free (dir);
+  return uri;
+}
+
 /* ----------------------------------------------------------------- models */
 
 gchar *
@@ -252,6 +276,55 @@ liif_model_resolve (const gchar *model, GError **error)
     }
   g_hash_table_unref (table);
   return file;
+}
+
+/* Candidates for a model's card: NAME.md beside NAME.safetensors; for NAME/weights.safetensors
+ * also NAME/README.md and NAME.md beside the folder. */
+gchar *
+liif_model_card_title (const gchar *file)
+{
+  gchar *dir   = g_path_get_dirname (file);
+  gchar *stem  = g_strndup (file, strlen (file) - (g_str_has_suffix (file, ".safetensors") ? 12 : 0));
+  gchar *cands[] = { g_strconcat (stem, ".md", NULL), g_build_filename (dir, "README.md", NULL),
+                     g_strconcat (dir, ".md", NULL) };
+  gchar *title = NULL;
+  guint  n     = g_str_has_suffix (file, G_DIR_SEPARATOR_S "weights.safetensors") ? 3 : 1;
+
+  for (guint i = 0; i < n && title == NULL; i++)
+    {
+      gchar  *text = NULL;
+      gchar **lines;
+
+      if (! g_file_get_contents (cands[i], &text, NULL, NULL))
+        continue;
+      lines = g_strsplit (text, "\n", 0);
+      for (gint j = 0; lines[j] != NULL && title == NULL; j++)
+        if (g_str_has_prefix (lines[j], "# "))
+          title = g_strstrip (g_strdup (lines[j] + 2));
+      g_strfreev (lines);
+      g_free (text);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (cands); i++)
+    g_free (cands[i]);
+  g_free (stem);
+  g_free (dir);
+  return title;
+}
+
+gint
+liif_model_decoders (const gchar *model)
+{
+  gchar      *file = liif_model_resolve (model, NULL);
+  liif_model *m    = NULL;
+  gint        n    = 0;
+
+  if (file != NULL && liif_model_load (file, &m, NULL) == LIIF_OK)
+    {
+      n = liif_model_config (m)->n_decoders;
+      liif_model_free (m);
+    }
+  g_free (file);
+  return n;
 }
 
 LiifSession *

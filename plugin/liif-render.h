@@ -9,6 +9,11 @@
 #define LIIF_PLUG_IN_PROC   "plug-in-liif-upscale"
 #define LIIF_PLUG_IN_BINARY "liif-upscale"
 #define LIIF_PLUG_IN_ROLE   "liif-upscale"
+#define LIIF_HELP_DOMAIN    "liif-upscale"
+
+/* The plug-in's help folder (help/LANG/index.html beside the binary); help_page_uri: its page's file:// URI. */
+gchar   *liif_help_dir           (void);
+gchar   *liif_help_page_uri      (void);
 
 /* Largest scale factor the procedure accepts per axis; the engine has its own size limits. */
 #define LIIF_GIMP_MAX_SCALE 64.0
@@ -46,6 +51,12 @@ gchar   *liif_user_model_dir     (void);
 gchar  **liif_model_list         (void);
 /* The file a model name or path stands for; NULL and an error when there is none. */
 gchar   *liif_model_resolve      (const gchar *model, GError **error);
+
+/* The first "# " heading of the model card beside a model file (NAME.md; for a folder model
+ * also its README.md): a one-line description; NULL when there is no card. */
+gchar   *liif_model_card_title   (const gchar *file);
+/* Decoders of a model name or path (1: LIIF, 2: LIIF-GAN with a detail control); 0 when it cannot be loaded. */
+gint     liif_model_decoders     (const gchar *model);
 
 /* A loaded model and an engine on the chosen device. */
 typedef struct

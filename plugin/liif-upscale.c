@@ -28,10 +28,16 @@ liif_upscale_set_i18n (GimpPlugIn *plug_in, const gchar *name, gchar **domain, g
   return TRUE;
 }
 
+/* The help page is installed beside the binary (help/LANG/), as a GIMP help domain: the dialog's Help opens it. */
 static GList *
 liif_upscale_query (GimpPlugIn *plug_in)
 {
-  (void) plug_in;
+  gchar *dir  = liif_help_dir ();
+  GFile *file = g_file_new_for_path (dir);
+
+  gimp_plug_in_set_help_domain (plug_in, LIIF_HELP_DOMAIN, file);
+  g_object_unref (file);
+  g_free (dir);
   return g_list_append (NULL, g_strdup (LIIF_PLUG_IN_PROC));
 }
 
@@ -129,6 +135,7 @@ liif_upscale_create_procedure (GimpPlugIn *plug_in, const gchar *name)
                                                   GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
   gimp_procedure_set_menu_label (procedure, _("_LIIF Upscale..."));
   gimp_procedure_add_menu_path (procedure, "<Image>/Filters/Enhance");
+  gimp_procedure_add_menu_path (procedure, "<Image>/Image/[Scale]"); /* next to Scale Image… */
   gimp_procedure_set_documentation (procedure,
                                     _("Enlarge the image by any factor with a LIIF or LIIF-GAN model"),
                                     _("Scales the image like Image > Scale Image; the selected layers "

@@ -2,6 +2,7 @@
 #   LIIF_CASES="in.png:out.png ..." LIIF_MODEL=FILE LIIF_SCALE=2.5 [LIIF_SCALE_Y=..] [LIIF_WIDTH=.. LIIF_HEIGHT=..]
 #   gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b "exec(open('batch.py').read())" --quit
 # LIIF_MODE=interactive|last-vals runs the dialog / the last values instead (the arguments are then ignored).
+# LIIF_EMPTY_LAYER=1 adds a transparent layer on top and selects it (what the dialog must point out).
 # Prints one "LIIF-BATCH" line per call: status, sizes, the error message; a failed call raises
 # unless LIIF_EXPECT_ERROR is set (then the outputs are not written, unless LIIF_SAVE_ON_ERROR is set).
 import os
@@ -19,6 +20,11 @@ print('LIIF-BATCH menu-label %s' % proc.get_menu_label(), flush=True)
 for case in env.get('LIIF_CASES', '').split():
     inp, out = case.split(':')
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(inp))
+    if env.get('LIIF_EMPTY_LAYER'):                     # a transparent layer on top, selected
+        empty = Gimp.Layer.new(image, 'Empty', image.get_width(), image.get_height(),
+                               Gimp.ImageType.RGBA_IMAGE, 100, Gimp.LayerMode.NORMAL)
+        image.insert_layer(empty, None, 0)
+        image.set_selected_layers([empty])
     w0, h0, dirty0 = image.get_width(), image.get_height(), image.is_dirty()
     cfg = proc.create_config()
     cfg.set_property('run-mode', modes.get(env.get('LIIF_MODE'), Gimp.RunMode.NONINTERACTIVE))

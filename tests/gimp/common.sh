@@ -17,6 +17,7 @@ liif_gimp_setup() {
   export GIMP3_DIRECTORY=$W/profile
   local dir=$GIMP3_DIRECTORY/plug-ins/liif-upscale   # GIMP wants NAME/NAME, catalogs in NAME/locale
   install -D -m755 "$B/plugin/liif-upscale" "$dir/liif-upscale"
+  install -D -m644 -t "$dir/help/en" "$SRC"/plugin/help/en/*
   for mo in "$B"/po/*/LC_MESSAGES/liif-gan.mo; do
     [ -f "$mo" ] || continue
     local lang; lang=$(basename "$(dirname "$(dirname "$mo")")")
@@ -29,6 +30,21 @@ liif_gimp_setup() {
 gimp_batch() {
   local log=$1 interp=$2 code=$3
   gimp-console-3.0 -i --no-fonts --batch-interpreter="$interp" -b "$code" --quit > "$log" 2>&1
+}
+
+# gimp_dialog LOG TITLE [VAR=VALUE...]: GIMP in the background running batch.py interactively (the cases from
+# the environment or the arguments); waits up to 2 min for the window titled TITLE. Sets gpid and wid;
+# returns 1 when the window never appears.
+gimp_dialog() {
+  local log=$1 title=$2; shift 2
+  env "$@" LIIF_MODE=interactive gimp-console-3.0 -i --no-fonts --batch-interpreter=python-fu-eval \
+    -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit > "$log" 2>&1 &
+  gpid=$!
+  wid=""
+  for i in $(seq 1 240); do
+    wid=$(xdotool search --name "^$title\$" 2>/dev/null | head -1); [ -n "$wid" ] && return 0; sleep 0.5
+  done
+  return 1
 }
 
 # no_crash LOG: fails when GIMP reports a crashed plug-in.

@@ -14,15 +14,8 @@ python3 "$SRC/tests/gimp/mkpng.py" "$W/in.png" 37 29 4 8
 python3 "$SRC/tests/gimp/mkpng.py" "$W/in2.png" 37 29 4 8
 export LIIF_PREVIEW_LOG=1
 t0=$(date +%s)
-LIIF_MODE=interactive LIIF_CASES="$W/in.png:$W/out-dialog.png" LIIF_MODEL=$LIIF_TEST_MODEL LIIF_SCALE=2.5 \
-  gimp-console-3.0 -i --no-fonts --batch-interpreter=python-fu-eval \
-    -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit > "$W/dialog.log" 2>&1 &
-gpid=$!
-wid=""
-for i in $(seq 1 240); do
-  wid=$(xdotool search --name '^LIIF Upscale$' 2>/dev/null | head -1); [ -n "$wid" ] && break; sleep 0.5
-done
-[ -n "$wid" ] || { echo "FAIL: the dialog never appeared"; kill $gpid; cat "$W/dialog.log"; exit 1; }
+gimp_dialog "$W/dialog.log" "LIIF Upscale" LIIF_CASES="$W/in.png:$W/out-dialog.png" LIIF_MODEL=$LIIF_TEST_MODEL \
+  LIIF_SCALE=2.5 || { echo "FAIL: the dialog never appeared"; kill $gpid; cat "$W/dialog.log"; exit 1; }
 echo "dialog window $wid after $(( $(date +%s) - t0 )) s"
 for i in $(seq 1 120); do grep -q "^liif-preview: region" "$W/dialog.log" && break; sleep 0.5; done
 grep "^liif-preview: region" "$W/dialog.log" || { echo "FAIL: the preview never rendered"; import -window root "$B/liif-dialog-fail.png"; kill $gpid; cat "$W/dialog.log"; exit 1; }

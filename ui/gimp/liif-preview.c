@@ -1,14 +1,17 @@
-/* ui/gimp/liif-preview.c: live preview of the LIIF result at output resolution, computed in a worker thread. */
+/* ui/gimp/liif-preview.c: live before/after preview: GIMP's Cubic | the LIIF result, at output resolution. */
 #include "liif-config.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "liif-intl.h"
 #include "liif-preview.h"
 
-#define PREVIEW_SIZE 256 /* pixels of the output shown at once, per side */
+#define PREVIEW_MIN  256 /* smallest view, per side; the view grows with the dialog */
+#define GRAB_PIXELS  6   /* how close to the divider a press grabs it */
+#define DETAIL_BLOCK 64  /* input pixels per side of the blocks searched for detail */
 
 /* What the worker is asked to render. */
 typedef struct
@@ -29,8 +32,15 @@ typedef struct
   float       *pixels;     /* (region.h, region.w, channels) */
   GError      *error;
   gdouble      seconds;    /* render time, model loading excluded */
-  gint         n_decoders; /* of the loaded model; 0 when none */
 } Result;
+
+/* Bytes of one rectangle of the output, (h, w, channels) as the preview area draws them. */
+typedef struct
+{
+  gint    out_w, out_h;    /* the output they belong to */
+  gint    x, y, w, h;
+  guchar *bytes;
+} Picture;
 
 struct _LiifPreview
 {
@@ -38,16 +48,25 @@ struct _LiifPreview
 
   GtkWidget     *area;
   GtkAdjustment *hadj, *vadj;
-  GtkWidget     *status;
+  GtkWidget     *status, *spinner;
 
   LiifPixels    *input;      /* the layer, read once; the worker reads it too (never written) */
   gint           img_w, img_h, off_x, off_y;
   gint           out_w, out_h; /* the layer's output size for the current parameters */
+  gint           view_w, view_h; /* the drawing area's size */
+  gdouble        focus_x, focus_y; /* where the first view is centred, as fractions of the layer */
   gchar         *model;
   liif_backend_kind device;
   gdouble        detail;
-  gint           n_decoders;
-  gboolean       have_params;
+  gboolean       have_params, placed;
+  gdouble        split;      /* divider position, fraction of the view width */
+  gdouble        seconds_per_pixel; /* slowest measured rate for this model and device; 0 = none yet */
+
+  Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
+  Picture        liif;       /* the latest model result */
+  guint          render_timeout; /* a render after the view's size settles */
+
+  enum { DRAG_NONE, DRAG_PAN, DRAG_SPLIT } drag;
   gint           drag_x, drag_y;
   gdouble        drag_h, drag_v;
 
@@ -64,10 +83,16 @@ struct _LiifPreview
   liif_backend_kind session_device;
 };
 
-enum { PROP_0, PROP_N_DECODERS, N_PROPS };
+enum { PROP_0, PROP_SECONDS_PER_PIXEL, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
 G_DEFINE_TYPE (LiifPreview, liif_preview, GTK_TYPE_GRID)
+
+static gboolean
+logging (void)
+{
+  return g_getenv ("LIIF_PREVIEW_LOG") != NULL;
+}
 
 static void
 request_free (Request *r)
@@ -131,8 +156,7 @@ render_request (LiifPreview *self, Request *req)
 
   if (ensure_session (self, req, &res->error))
     {
-      res->n_decoders = liif_model_config (self->session->model)->n_decoders;
-      res->pixels     = g_try_new (float, (gsize) req->region.w * req->region.h * ch);
+      res->pixels = g_try_new (float, (gsize) req->region.w * req->region.h * ch);
       for (gint i = 0; i < repeat && res->error == NULL; i++)
         {
           gint64 t0 = g_get_monotonic_time ();
@@ -142,7 +166,7 @@ render_request (LiifPreview *self, Request *req)
                                     stale, &cancel, res->pixels, &res->error))
             break;
           res->seconds = (g_get_monotonic_time () - t0) / 1e6;
-          if (g_getenv ("LIIF_PREVIEW_LOG") != NULL || bench != NULL)
+          if (logging () || bench != NULL)
             fprintf (stderr, "liif-preview: region %dx%d at (%d,%d) of %dx%d on %s: %.3f s\n",
                      req->region.w, req->region.h, req->region.x, req->region.y,
                      req->region.out_w, req->region.out_h,
@@ -151,7 +175,7 @@ render_request (LiifPreview *self, Request *req)
       if (res->pixels == NULL && res->error == NULL)
         g_set_error_literal (&res->error, LIIF_GIMP_ERROR, LIIF_ERR_NOMEM, _("Not enough memory."));
     }
-  if (res->error != NULL && g_getenv ("LIIF_PREVIEW_LOG") != NULL)
+  if (res->error != NULL && logging ())
     fprintf (stderr, "liif-preview: error: %s\n", res->error->message);
   res->preview = g_object_ref (self);
   g_idle_add (deliver, res);
@@ -187,27 +211,183 @@ worker_main (gpointer data)
   return NULL;
 }
 
+/* ------------------------------------------------------------- pictures */
+
+static GimpImageType
+image_type (const LiifPixels *px)
+{
+  if (px->gray)
+    return px->has_alpha ? GIMP_GRAYA_IMAGE : GIMP_GRAY_IMAGE;
+  return px->has_alpha ? GIMP_RGBA_IMAGE : GIMP_RGB_IMAGE;
+}
+
+/* pic takes floats (h, w, ch) in [0,1] of rectangle r of the out_w x out_h output, as bytes. */
+static void
+picture_set (Picture *pic, const liif_region *r, const float *pixels, gint ch)
+{
+  gsize n = (gsize) r->w * r->h * ch;
+
+  g_free (pic->bytes);
+  pic->bytes = g_new (guchar, n);
+  for (gsize i = 0; i < n; i++)
+    pic->bytes[i] = (guchar) (CLAMP (pixels[i], 0.0f, 1.0f) * 255.0f + 0.5f);
+  *pic = (Picture) { r->out_w, r->out_h, r->x, r->y, r->w, r->h, pic->bytes };
+}
+
+static void
+picture_clear (Picture *pic)
+{
+  g_clear_pointer (&pic->bytes, g_free);
+  pic->w = pic->h = 0;
+}
+
+/* Where the view is now: its rectangle of the output. */
+static liif_region
+view_region (LiifPreview *self)
+{
+  return (liif_region) {
+    self->out_w, self->out_h,
+    (gint) gtk_adjustment_get_value (self->hadj), (gint) gtk_adjustment_get_value (self->vadj),
+    MIN (self->view_w, self->out_w), MIN (self->view_h, self->out_h)
+  };
+}
+
+/* GIMP's Cubic interpolation (what Scale Image gives by default) of the view: fast, so it
+ * is shown at once, before and while the model renders. Gray layers hold Y' in every RGB channel. */
+static void
+update_cubic (LiifPreview *self)
+{
+  liif_region r     = view_region (self);
+  gint        ch    = liif_pixels_out_channels (self->input);
+  gint        color = self->input->gray ? 1 : 3;
+  float      *out   = g_try_new (float, (gsize) r.w * r.h * ch);
+
+  if (out == NULL)
+    return;
+  for (gint c = 0; c < color; c++)
+    liif_resample_bicubic_region (self->input->rgb, self->input->w, self->input->h,
+                                  (size_t) self->input->w * 3, 3, c, &r,
+                                  out, (size_t) r.w * ch, ch, c, NULL);
+  if (self->input->has_alpha)
+    liif_resample_bicubic_region (self->input->alpha, self->input->w, self->input->h,
+                                  (size_t) self->input->w, 1, 0, &r,
+                                  out, (size_t) r.w * ch, ch, ch - 1, NULL);
+  picture_set (&self->cubic, &r, out, ch);
+  g_free (out);
+}
+
+/* Width of the picture in the view: the view, or less when the whole output is narrower. */
+static gint
+picture_width (LiifPreview *self)
+{
+  return MAX (1, MIN (self->view_w, self->out_w > 0 ? self->out_w : self->view_w));
+}
+
+/* The divider's column in the view: a fraction of the picture's width. */
+static gint
+split_column (LiifPreview *self)
+{
+  return CLAMP ((gint) floor (self->split * picture_width (self) + 0.5), 0, picture_width (self));
+}
+
+/* The part of the output the model's half shows: the view right of the divider. */
+static liif_region
+model_region (LiifPreview *self)
+{
+  liif_region r = view_region (self);
+  gint        s = MIN (split_column (self), r.w);
+
+  r.x += s;
+  r.w -= s;
+  return r;
+}
+
+/* Whether the latest model result covers the model's half of the view. */
+static gboolean
+model_half_covered (LiifPreview *self)
+{
+  liif_region    r = model_region (self);
+  const Picture *p = &self->liif;
+
+  return p->bytes != NULL && p->out_w == self->out_w && p->out_h == self->out_h &&
+         p->x <= r.x && p->x + p->w >= r.x + r.w && p->y <= r.y && p->y + p->h >= r.y + r.h;
+}
+
+/* The view: the model's result right of the divider where it has one, Cubic elsewhere. */
+static void
+compose (LiifPreview *self)
+{
+  liif_region    r      = view_region (self);
+  gint           ch     = liif_pixels_out_channels (self->input);
+  gint           split  = split_column (self);
+  const Picture *liif   = &self->liif;
+  gboolean       usable = liif->bytes != NULL && liif->out_w == self->out_w && liif->out_h == self->out_h;
+  guchar        *bytes;
+
+  if (self->cubic.bytes == NULL || ! gtk_widget_get_realized (self->area))
+    return;
+  bytes = g_memdup2 (self->cubic.bytes, (gsize) r.w * r.h * ch);
+  for (gint y = 0; usable && y < r.h; y++)
+    {
+      gint oy = r.y + y - liif->y;
+      gint x0 = MAX (split, liif->x - r.x);
+      gint x1 = MIN (r.w, liif->x + liif->w - r.x);
+
+      if (oy < 0 || oy >= liif->h || x0 >= x1)
+        continue;
+      memcpy (bytes + ((gsize) y * r.w + x0) * ch,
+              liif->bytes + ((gsize) oy * liif->w + (r.x + x0 - liif->x)) * ch,
+              (gsize) (x1 - x0) * ch);
+    }
+  gimp_preview_area_fill (GIMP_PREVIEW_AREA (self->area), 0, 0, self->view_w, self->view_h,
+                          0x80, 0x80, 0x80);
+  gimp_preview_area_draw (GIMP_PREVIEW_AREA (self->area), 0, 0, r.w, r.h,
+                          image_type (self->input), bytes, r.w * ch);
+  g_free (bytes);
+}
+
+/* The divider and the names of the two halves, over the picture. */
+static gboolean
+area_draw_after (GtkWidget *widget, cairo_t *cr, LiifPreview *self)
+{
+  gdouble      x     = split_column (self) + 0.5;
+  const gchar *names[2] = { C_("preview", "Cubic"), C_("preview", "LIIF") };
+
+  (void) widget;
+  cairo_set_line_width (cr, 1.0);
+  cairo_set_source_rgba (cr, 1, 1, 1, 0.9);
+  cairo_move_to (cr, x, 0);
+  cairo_line_to (cr, x, MIN (self->view_h, self->out_h > 0 ? self->out_h : self->view_h));
+  cairo_stroke (cr);
+  for (gint i = 0; i < 2; i++)
+    {
+      PangoLayout   *layout = gtk_widget_create_pango_layout (self->area, names[i]);
+      PangoRectangle ink;
+      gdouble        lx;
+
+      pango_layout_get_pixel_extents (layout, NULL, &ink);
+      lx = i == 0 ? x - ink.width - 8 : x + 4;
+      cairo_set_source_rgba (cr, 0, 0, 0, 0.6);
+      cairo_rectangle (cr, lx - 2, 2, ink.width + 4, ink.height + 2);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_move_to (cr, lx, 3);
+      pango_cairo_show_layout (cr, layout);
+      g_object_unref (layout);
+    }
+  return FALSE;
+}
+
 /* ------------------------------------------------------------ main loop */
 
 static void
-draw_result (LiifPreview *self, const Result *res)
+set_status (LiifPreview *self, const gchar *text, gboolean busy)
 {
-  gint    ch     = liif_pixels_out_channels (self->input);
-  gint    w      = res->region.w, h = res->region.h;
-  guchar *bytes  = g_new (guchar, (gsize) w * h * ch);
-  GimpImageType type;
-
-  for (gsize i = 0; i < (gsize) w * h * ch; i++)
-    bytes[i] = (guchar) (CLAMP (res->pixels[i], 0.0f, 1.0f) * 255.0f + 0.5f);
-  if (self->input->gray)
-    type = self->input->has_alpha ? GIMP_GRAYA_IMAGE : GIMP_GRAY_IMAGE;
+  gtk_label_set_text (GTK_LABEL (self->status), text);
+  if (busy)
+    gtk_spinner_start (GTK_SPINNER (self->spinner));
   else
-    type = self->input->has_alpha ? GIMP_RGBA_IMAGE : GIMP_RGB_IMAGE;
-
-  gimp_preview_area_fill (GIMP_PREVIEW_AREA (self->area), 0, 0, PREVIEW_SIZE, PREVIEW_SIZE,
-                          0x80, 0x80, 0x80);
-  gimp_preview_area_draw (GIMP_PREVIEW_AREA (self->area), 0, 0, w, h, type, bytes, w * ch);
-  g_free (bytes);
+    gtk_spinner_stop (GTK_SPINNER (self->spinner));
 }
 
 static gboolean
@@ -218,23 +398,27 @@ deliver (gpointer data)
 
   if (self->thread != NULL && res->gen == g_atomic_int_get (&self->generation))
     {
-      if (res->n_decoders != self->n_decoders)
-        {
-          self->n_decoders = res->n_decoders;
-          g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_DECODERS]);
-        }
       if (res->error != NULL)
         {
-          gtk_label_set_text (GTK_LABEL (self->status), res->error->message);
+          set_status (self, res->error->message, FALSE);
         }
       else
         {
-          gchar *text = g_strdup_printf (_("%d × %d, preview took %.2f s"),
-                                         res->region.out_w, res->region.out_h, res->seconds);
+          gdouble rate = res->seconds / ((gdouble) res->region.w * res->region.h);
+          gchar  *text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s"), res->seconds);
 
-          draw_result (self, res);
-          gtk_label_set_text (GTK_LABEL (self->status), text);
+          picture_set (&self->liif, &res->region, res->pixels, liif_pixels_out_channels (self->input));
+          compose (self);
+          set_status (self, text, FALSE);
           g_free (text);
+          if (logging ())
+            fprintf (stderr, "liif-preview: shown %dx%d: Cubic left of column %d, the model right of it\n",
+                     self->view_w, self->view_h, split_column (self));
+          if (rate > self->seconds_per_pixel)
+            {
+              self->seconds_per_pixel = rate;
+              g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
+            }
         }
     }
   g_clear_error (&res->error);
@@ -253,16 +437,18 @@ queue_render (LiifPreview *self)
   if (! self->have_params || self->thread == NULL)
     return;
   req          = g_new0 (Request, 1);
-  req->gen     = g_atomic_int_add (&self->generation, 1) + 1;
+  req->gen     = g_atomic_int_add (&self->generation, 1) + 1; /* also stops the one in flight */
   req->model   = g_strdup (self->model);
   req->device  = self->device;
   req->detail  = self->detail;
-  req->region  = (liif_region) {
-    self->out_w, self->out_h,
-    (gint) gtk_adjustment_get_value (self->hadj), (gint) gtk_adjustment_get_value (self->vadj),
-    MIN (PREVIEW_SIZE, self->out_w), MIN (PREVIEW_SIZE, self->out_h)
-  };
-  gtk_label_set_text (GTK_LABEL (self->status), _("Rendering preview…"));
+  req->region  = model_region (self);
+  if (req->region.w <= 0 || req->region.h <= 0)
+    {
+      set_status (self, _("Drag the line to the left to see the model."), FALSE);
+      request_free (req);
+      return;
+    }
+  set_status (self, _("Rendering the model’s half…"), TRUE);
 
   g_mutex_lock (&self->lock);
   request_free (self->pending);
@@ -271,58 +457,143 @@ queue_render (LiifPreview *self)
   g_mutex_unlock (&self->lock);
 }
 
+/* The view moved: Cubic at once; the model when the user lets go. */
 static void
 adjustment_changed (GtkAdjustment *adj, LiifPreview *self)
 {
   (void) adj;
-  queue_render (self);
+  update_cubic (self);
+  compose (self);
+  if (self->drag != DRAG_PAN)
+    queue_render (self);
+  else if (logging ())
+    fprintf (stderr, "liif-preview: panning: view at (%d,%d), Cubic now, the model on release\n",
+             (gint) gtk_adjustment_get_value (self->hadj), (gint) gtk_adjustment_get_value (self->vadj));
 }
 
-/* Keep the same relative view position when the output size changes. */
+/* page = the view, upper = the output; centre on (fx, fy), fractions of the output. */
 static void
-set_adjustment_range (GtkAdjustment *adj, gint size)
+place (GtkAdjustment *adj, gint size, gint view, gdouble f)
 {
-  gdouble page  = MIN (PREVIEW_SIZE, size);
-  gdouble upper = gtk_adjustment_get_upper (adj);
-  gdouble frac  = upper > gtk_adjustment_get_page_size (adj)
-                  ? (gtk_adjustment_get_value (adj) + gtk_adjustment_get_page_size (adj) / 2) / upper
-                  : 0.5;
-  gdouble value = CLAMP (floor (frac * size - page / 2), 0, size - page);
+  gdouble page  = MIN (view, size);
+  gdouble value = CLAMP (floor (f * size - page / 2), 0, size - page);
 
   gtk_adjustment_configure (adj, value, 0, size, 16, page, page);
+}
+
+static gdouble
+centre (GtkAdjustment *adj)
+{
+  gdouble upper = gtk_adjustment_get_upper (adj);
+
+  return upper > 0 ? (gtk_adjustment_get_value (adj) + gtk_adjustment_get_page_size (adj) / 2) / upper : 0.5;
+}
+
+static gboolean
+render_timeout (gpointer data)
+{
+  LiifPreview *self = data;
+
+  self->render_timeout = 0;
+  queue_render (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* New output size or view size: keep the view centred where it was (at first: on the detail).
+ * A view that is being resized renders once it has kept its size for a moment. */
+static void
+relayout (LiifPreview *self, gboolean settle)
+{
+  gdouble fx = self->placed ? centre (self->hadj) : self->focus_x;
+  gdouble fy = self->placed ? centre (self->vadj) : self->focus_y;
+
+  g_signal_handlers_block_by_func (self->hadj, adjustment_changed, self);
+  g_signal_handlers_block_by_func (self->vadj, adjustment_changed, self);
+  place (self->hadj, self->out_w, self->view_w, fx);
+  place (self->vadj, self->out_h, self->view_h, fy);
+  g_signal_handlers_unblock_by_func (self->hadj, adjustment_changed, self);
+  g_signal_handlers_unblock_by_func (self->vadj, adjustment_changed, self);
+  self->placed = TRUE;
+  update_cubic (self);
+  compose (self);
+  if (self->render_timeout != 0)
+    g_source_remove (self->render_timeout);
+  self->render_timeout = 0;
+  if (settle)
+    self->render_timeout = g_timeout_add (100, render_timeout, self);
+  else
+    queue_render (self);
 }
 
 void
 liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kind device,
                          gdouble detail, gint image_out_w, gint image_out_h)
 {
-  gint nx, ny;
+  gint nx, ny, w, h;
 
   g_return_if_fail (LIIF_IS_PREVIEW (self));
 
   liif_layer_geometry (self->img_w, self->img_h, image_out_w, image_out_h,
                        self->off_x, self->off_y, self->input->w, self->input->h,
-                       &nx, &ny, &self->out_w, &self->out_h);
+                       &nx, &ny, &w, &h);
+  if (g_strcmp0 (self->model, model) != 0 || self->device != device)
+    {
+      self->seconds_per_pixel = 0.0; /* measured again for this model and device */
+      picture_clear (&self->liif);
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
+    }
   g_free (self->model);
   self->model       = g_strdup (model ? model : "");
   self->device      = device;
   self->detail      = detail;
   self->have_params = TRUE;
-
-  g_signal_handlers_block_by_func (self->hadj, adjustment_changed, self);
-  g_signal_handlers_block_by_func (self->vadj, adjustment_changed, self);
-  set_adjustment_range (self->hadj, self->out_w);
-  set_adjustment_range (self->vadj, self->out_h);
-  g_signal_handlers_unblock_by_func (self->hadj, adjustment_changed, self);
-  g_signal_handlers_unblock_by_func (self->vadj, adjustment_changed, self);
-  queue_render (self);
+  if (w != self->out_w || h != self->out_h)
+    {
+      self->out_w = w;
+      self->out_h = h;
+      relayout (self, FALSE);
+    }
+  else
+    {
+      queue_render (self);
+    }
 }
 
-/* Dragging the picture pans the view. */
+gdouble
+liif_preview_get_seconds_per_pixel (LiifPreview *self)
+{
+  g_return_val_if_fail (LIIF_IS_PREVIEW (self), 0.0);
+  return self->seconds_per_pixel;
+}
+
+static void
+area_size_allocate (GtkWidget *widget, GdkRectangle *alloc, LiifPreview *self)
+{
+  (void) widget;
+  if (alloc->width == self->view_w && alloc->height == self->view_h)
+    return;
+  self->view_w = alloc->width;
+  self->view_h = alloc->height;
+  if (logging ())
+    fprintf (stderr, "liif-preview: view %dx%d\n", self->view_w, self->view_h);
+  if (self->have_params)
+    relayout (self, TRUE);
+}
+
+static gboolean
+near_divider (LiifPreview *self, gdouble x)
+{
+  return fabs (x - split_column (self)) <= GRAB_PIXELS;
+}
+
+/* Dragging the divider moves it; dragging elsewhere pans the picture along (the model renders on release). */
 static gboolean
 area_button_press (GtkWidget *w, GdkEventButton *ev, LiifPreview *self)
 {
   (void) w;
+  if (ev->button != 1)
+    return FALSE;
+  self->drag   = near_divider (self, ev->x) ? DRAG_SPLIT : DRAG_PAN;
   self->drag_x = (gint) ev->x_root;
   self->drag_y = (gint) ev->y_root;
   self->drag_h = gtk_adjustment_get_value (self->hadj);
@@ -333,13 +604,69 @@ area_button_press (GtkWidget *w, GdkEventButton *ev, LiifPreview *self)
 static gboolean
 area_motion (GtkWidget *w, GdkEventMotion *ev, LiifPreview *self)
 {
-  (void) w;
-  if (ev->state & GDK_BUTTON1_MASK)
+  GdkWindow *window = gtk_widget_get_window (w);
+
+  if (self->drag == DRAG_SPLIT)
+    {
+      self->split = CLAMP (ev->x / picture_width (self), 0.0, 1.0);
+      compose (self);
+      gtk_widget_queue_draw (self->area);
+    }
+  else if (self->drag == DRAG_PAN)
     {
       gtk_adjustment_set_value (self->hadj, self->drag_h - (ev->x_root - self->drag_x));
       gtk_adjustment_set_value (self->vadj, self->drag_v - (ev->y_root - self->drag_y));
     }
+  else if (window != NULL)
+    {
+      GdkCursor *cursor = gdk_cursor_new_from_name (gdk_window_get_display (window),
+                                                    near_divider (self, ev->x) ? "col-resize" : "grab");
+
+      gdk_window_set_cursor (window, cursor);
+      g_clear_object (&cursor);
+    }
   return TRUE;
+}
+
+static gboolean
+area_button_release (GtkWidget *w, GdkEventButton *ev, LiifPreview *self)
+{
+  (void) w;
+  (void) ev;
+  if (self->drag != DRAG_NONE && ! model_half_covered (self))
+    queue_render (self);
+  self->drag = DRAG_NONE;
+  return TRUE;
+}
+
+/* The centre of the input block with the most gradient energy: where a first look shows the most. */
+static void
+find_detail (const LiifPixels *px, gdouble *fx, gdouble *fy)
+{
+  gint    bw = (px->w + DETAIL_BLOCK - 1) / DETAIL_BLOCK, bh = (px->h + DETAIL_BLOCK - 1) / DETAIL_BLOCK;
+  double *energy = g_new0 (double, (gsize) bw * bh);
+  gint    best = 0;
+
+  for (gint y = 1; y < px->h; y++)
+    for (gint x = 1; x < px->w; x++)
+      {
+        const float *p = px->rgb + ((gsize) y * px->w + x) * 3;
+        const float *l = p - 3, *u = p - (gsize) px->w * 3;
+        double       a = px->alpha ? px->alpha[(gsize) y * px->w + x] : 1.0;
+        double       e = 0.0;
+
+        for (gint c = 0; c < 3; c++)
+          e += fabs (p[c] - l[c]) + fabs (p[c] - u[c]);
+        energy[(y / DETAIL_BLOCK) * bw + x / DETAIL_BLOCK] += a * e;
+      }
+  for (gint i = 1; i < bw * bh; i++)
+    if (energy[i] > energy[best])
+      best = i;
+  *fx = MIN (1.0, ((best % bw) + 0.5) * DETAIL_BLOCK / px->w);
+  *fy = MIN (1.0, ((best / bw) + 0.5) * DETAIL_BLOCK / px->h);
+  if (energy[best] == 0.0)
+    *fx = *fy = 0.5;
+  g_free (energy);
 }
 
 static void
@@ -347,8 +674,8 @@ liif_preview_get_property (GObject *object, guint id, GValue *value, GParamSpec 
 {
   LiifPreview *self = LIIF_PREVIEW (object);
 
-  if (id == PROP_N_DECODERS)
-    g_value_set_int (value, self->n_decoders);
+  if (id == PROP_SECONDS_PER_PIXEL)
+    g_value_set_double (value, self->seconds_per_pixel);
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
 }
@@ -358,6 +685,9 @@ liif_preview_dispose (GObject *object)
 {
   LiifPreview *self = LIIF_PREVIEW (object);
 
+  if (self->render_timeout != 0)
+    g_source_remove (self->render_timeout);
+  self->render_timeout = 0;
   if (self->thread != NULL)
     {
       g_mutex_lock (&self->lock);
@@ -378,6 +708,8 @@ liif_preview_finalize (GObject *object)
 
   request_free (self->pending);
   liif_pixels_free (self->input);
+  picture_clear (&self->cubic);
+  picture_clear (&self->liif);
   g_free (self->model);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -393,28 +725,39 @@ liif_preview_class_init (LiifPreviewClass *klass)
   object_class->dispose      = liif_preview_dispose;
   object_class->finalize     = liif_preview_finalize;
 
-  props[PROP_N_DECODERS] = g_param_spec_int ("n-decoders", NULL, NULL, 0, 2, 0,
-                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_SECONDS_PER_PIXEL] = g_param_spec_double ("seconds-per-pixel", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                                                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
 
 static void
 liif_preview_init (LiifPreview *self)
 {
-  GtkWidget *frame;
+  GtkWidget *frame, *row;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
+  self->split = 0.5;
   gtk_grid_set_row_spacing (GTK_GRID (self), 2);
   gtk_grid_set_column_spacing (GTK_GRID (self), 2);
 
   frame = gtk_frame_new (NULL);
   gtk_frame_set_shadow_type (GTK_FRAME (frame), GTK_SHADOW_IN);
   self->area = gimp_preview_area_new ();
-  gtk_widget_set_size_request (self->area, PREVIEW_SIZE, PREVIEW_SIZE);
-  gtk_widget_add_events (self->area, GDK_BUTTON_PRESS_MASK | GDK_BUTTON1_MOTION_MASK);
+  gtk_widget_set_size_request (self->area, PREVIEW_MIN, PREVIEW_MIN);
+  gtk_widget_set_hexpand (self->area, TRUE);
+  gtk_widget_set_vexpand (self->area, TRUE);
+  gtk_widget_add_events (self->area, GDK_BUTTON_PRESS_MASK | GDK_BUTTON_RELEASE_MASK |
+                                     GDK_POINTER_MOTION_MASK);
+  gtk_widget_set_tooltip_text (self->area,
+                               _("Left of the line: GIMP’s Cubic interpolation (what Image > Scale Image "
+                                 "gives); right of it: the model. Drag the line to compare, drag the "
+                                 "picture to look elsewhere."));
   g_signal_connect (self->area, "button-press-event", G_CALLBACK (area_button_press), self);
+  g_signal_connect (self->area, "button-release-event", G_CALLBACK (area_button_release), self);
   g_signal_connect (self->area, "motion-notify-event", G_CALLBACK (area_motion), self);
+  g_signal_connect_after (self->area, "size-allocate", G_CALLBACK (area_size_allocate), self);
+  g_signal_connect_after (self->area, "draw", G_CALLBACK (area_draw_after), self);
   gtk_container_add (GTK_CONTAINER (frame), self->area);
   gtk_grid_attach (GTK_GRID (self), frame, 0, 0, 1, 1);
 
@@ -425,11 +768,15 @@ liif_preview_init (LiifPreview *self)
   g_signal_connect (self->hadj, "value-changed", G_CALLBACK (adjustment_changed), self);
   g_signal_connect (self->vadj, "value-changed", G_CALLBACK (adjustment_changed), self);
 
-  self->status = gtk_label_new (NULL);
+  row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+  self->spinner = gtk_spinner_new ();
+  self->status  = gtk_label_new (NULL);
   gtk_label_set_xalign (GTK_LABEL (self->status), 0.0);
-  gtk_label_set_line_wrap (GTK_LABEL (self->status), TRUE);
-  gtk_label_set_max_width_chars (GTK_LABEL (self->status), 36);
-  gtk_grid_attach (GTK_GRID (self), self->status, 0, 2, 2, 1);
+  gtk_label_set_ellipsize (GTK_LABEL (self->status), PANGO_ELLIPSIZE_END); /* one line: the view keeps its size */
+  gtk_label_set_width_chars (GTK_LABEL (self->status), 20);
+  gtk_box_pack_start (GTK_BOX (row), self->spinner, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (row), self->status, TRUE, TRUE, 0);
+  gtk_grid_attach (GTK_GRID (self), row, 0, 2, 2, 1);
   gtk_widget_show_all (GTK_WIDGET (self));
 }
 
@@ -446,6 +793,7 @@ liif_preview_new (GimpImage *image, GimpDrawable *drawable, GError **error)
   self->img_w = gimp_image_get_width (image);
   self->img_h = gimp_image_get_height (image);
   gimp_drawable_get_offsets (drawable, &self->off_x, &self->off_y);
+  find_detail (input, &self->focus_x, &self->focus_y);
   self->thread = g_thread_new ("liif-preview", worker_main, self);
   return GTK_WIDGET (self);
 }

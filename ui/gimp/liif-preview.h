@@ -1,4 +1,4 @@
-/* ui/gimp/liif-preview.h: live preview of the LIIF result at output resolution, computed in a worker thread. */
+/* ui/gimp/liif-preview.h: live before/after preview: GIMP's Cubic | the LIIF result, at output resolution. */
 #ifndef LIIF_PREVIEW_H
 #define LIIF_PREVIEW_H
 
@@ -12,10 +12,14 @@ G_DECLARE_FINAL_TYPE (LiifPreview, liif_preview, LIIF, PREVIEW, GtkGrid)
 /* A preview of drawable's LIIF result; reads the layer's pixels once (main thread). */
 GtkWidget *liif_preview_new        (GimpImage *image, GimpDrawable *drawable, GError **error);
 
-/* New parameters: the image's output size and the model settings. Cancels the work in
- * flight and renders the visible region again; never blocks. The "n-decoders" property
- * tells, once a model is loaded, whether it has a detail control (2 decoders). */
+/* New parameters: the image's output size and the model settings. Shows GIMP's Cubic at
+ * once, cancels the work in flight and renders the model's half of the view in a worker
+ * thread; never blocks. */
 void       liif_preview_set_params (LiifPreview *preview, const gchar *model, liif_backend_kind device,
                                     gdouble detail, gint image_out_w, gint image_out_h);
+
+/* Seconds per output pixel the model took here (the slowest render so far with this model and
+ * device; 0 before the first): what the dialog's time estimate scales. Property "seconds-per-pixel". */
+gdouble    liif_preview_get_seconds_per_pixel (LiifPreview *preview);
 
 #endif

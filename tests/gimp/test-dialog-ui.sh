@@ -1,0 +1,119 @@
+#!/bin/bash
+# tests/gimp/test-dialog-ui.sh BUILD_DIR: what a user sees in the dialog, under Xvfb: the preview grows with the
+# dialog and shows Cubic and the model side by side; the header names the layer; no GPU is offered without
+# CUDA; a model given by path is listed; x20 is shown as limited to x16 (and OK gives x16); an empty layer gets
+# a note; the dialog in German and French. Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr}.png.
+set -u
+. "$(dirname "$0")/common.sh"
+for p in xvfb-run xdotool import; do command -v $p > /dev/null || { echo "SKIP: $p not installed"; exit 77; }; done
+if [ -z "${DISPLAY:-}" ]; then exec xvfb-run -a -s "-screen 0 1400x1000x24" bash "$0" "$@"; fi
+liif_gimp_setup "$1"
+PHOTO=$SRC/../shared/data/benchmark/Set14/baboon.png            # a 500x480 photo
+[ -f "$PHOTO" ] || { python3 "$SRC/tests/gimp/mkpng.py" "$W/photo.png" 500 480 3 8; PHOTO=$W/photo.png; }
+python3 "$SRC/tests/gimp/mkpng.py" "$W/small.png" 37 29 3 8
+export LIIF_PREVIEW_LOG=1
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+TITLE="LIIF Upscale"                                        # the dialog's title, translated for de and fr
+# open_dialog LOG IN OUT [VAR=VALUE...]: starts GIMP with the dialog titled $TITLE; sets gpid and wid.
+open_dialog() {
+  local log=$1 in=$2 out=$3; shift 3
+  gimp_dialog "$log" "$TITLE" "$@" LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 \
+    || { fail "the dialog never appeared ($log)"; cat "$log"; kill $gpid; return 1; }
+}
+# wait_for LOG PATTERN [N]: until the log holds N lines matching PATTERN (2 min at most: the machine may be busy).
+wait_for() {
+  for i in $(seq 1 480); do [ "$(grep -c -- "$2" "$1")" -ge "${3:-1}" ] && return 0; sleep 0.25; done
+  return 1
+}
+# close_dialog KEY: Return = OK, Escape = Cancel; waits for GIMP to end.
+close_dialog() {
+  xdotool windowfocus --sync "$wid"; xdotool key "$1"
+  for i in $(seq 1 240); do kill -0 $gpid 2>/dev/null || break; sleep 0.5; done
+  kill -0 $gpid 2>/dev/null && { fail "GIMP still running"; kill $gpid; }
+  wait $gpid
+}
+shot() { sleep 0.5; import -window "$wid" "$B/liif-dialog-$1.png"; echo "screenshot: $B/liif-dialog-$1.png"; }
+
+# 1. A photo at x3 with the shipped model: header, devices, model card, the split preview; then the dialog enlarged.
+L=$W/photo.log
+open_dialog "$L" "$PHOTO" "$W/photo-out.png" LIIF_MODEL= LIIF_SCALE=3 || exit 1
+wait_for "$L" '^liif-preview: shown' || fail "the preview never showed the model's half"
+shot en
+grep -E '^liif-dialog: (header|devices|model)|^liif-preview: (view|region|shown)' "$L"
+grep -q '^liif-dialog: header: .*(500 × 480).*“Background”' "$L" || fail "the header does not name the image size and the layer"
+grep -q '^liif-dialog: devices: cpu; no GPU: ' "$L" || fail "the device list is not CPU-only with a reason"
+grep -q '^liif-dialog: model default (LIIF (EDSR-baseline): the shipped default model): 1 decoders, detail disabled' "$L" \
+  || fail "the default model is not chosen with its card's description and the detail off"
+grep -q '^liif-dialog: .*Estimated time on this machine' "$L" || fail "no time estimate after the first render"
+read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x([0-9]+): Cubic left of column ([0-9]+).*/\1 \2 \3/')"
+[ "$split" -gt 0 ] && [ "$split" -lt "$vw" ] || fail "the divider at column $split does not split the ${vw}-wide view"
+rw0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
+# Pan: drag the picture (left of the divider) by (+80, +50): Cubic follows while dragging, the model renders on
+# release, 80 output pixels further left and 50 up.
+sleep 3                                                     # the render after the first layout change
+x0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.* at \(([0-9]+),([0-9]+)\).*/\1 \2/')
+n=$(grep -c '^liif-preview: region' "$L")
+xdotool mousemove --window "$wid" 60 200 mousedown 1 sleep 0.3 mousemove --window "$wid" 100 225 sleep 0.3 \
+  mousemove --window "$wid" 140 250 sleep 1 mouseup 1
+wait_for "$L" '^liif-preview: region' $((n + 1)) || fail "no render after panning"
+grep '^liif-preview: panning' "$L" | tail -2
+x1=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.* at \(([0-9]+),([0-9]+)\).*/\1 \2/')
+echo "pan: model region at ($x0) -> ($x1)"
+grep -q '^liif-preview: panning' "$L" || fail "no live Cubic while panning"
+read -r ax ay <<< "$x0"; read -r bx by <<< "$x1"
+[ $((ax - bx)) = 80 ] && [ $((ay - by)) = 50 ] || fail "the pan did not move the model's region by (-80, -50)"
+xdotool windowsize "$wid" 1300 950
+wait_for "$L" '^liif-preview: view' 2 || fail "the preview did not get a new size when the dialog grew"
+n=$(grep -c '^liif-preview: shown' "$L")
+wait_for "$L" '^liif-preview: shown' $((n + 1)) || fail "no render after the dialog grew"
+shot big
+read -r vw2 vh2 <<< "$(grep '^liif-preview: view' "$L" | tail -1 | sed -E 's/.*view ([0-9]+)x([0-9]+).*/\1 \2/')"
+rw1=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
+echo "view ${vw}x${vh} -> ${vw2}x${vh2}; model region width $rw0 -> $rw1"
+[ "$vw2" -gt "$vw" ] && [ "$vh2" -gt "$vh" ] && [ "$rw1" -gt "$rw0" ] || fail "the preview did not grow with the dialog"
+close_dialog Escape
+no_crash "$L" || fails=$((fails + 1))
+
+# 2. An empty layer selected: the note, and the preview of that layer.
+L=$W/empty.log
+open_dialog "$L" "$W/small.png" "$W/empty-out.png" LIIF_MODEL=$LIIF_TEST_MODEL LIIF_SCALE=2 LIIF_EMPTY_LAYER=1 || exit 1
+wait_for "$L" '^liif-dialog: header' || true
+sleep 2; shot empty
+grep '^liif-dialog: warning' "$L"
+grep -q '^liif-dialog: warning: “Empty” is empty (fully transparent)' "$L" || fail "no note for the empty layer"
+close_dialog Escape
+
+# 3. German and French: the dialog's own texts translated.
+for loc in de_DE fr_FR; do
+  L=$W/$loc.log
+  case $loc in de_DE) TITLE="LIIF-Vergrößerung" ;; fr_FR) TITLE="Agrandissement LIIF" ;; esac
+  open_dialog "$L" "$PHOTO" "$W/$loc-out.png" LIIF_MODEL= LIIF_SCALE=3 \
+    LANG=$loc.UTF-8 LANGUAGE=${loc%%_*} LC_ALL=$loc.UTF-8 || exit 1
+  wait_for "$L" '^liif-preview: shown' || fail "$loc: no preview"
+  shot "${loc%%_*}"
+  grep '^liif-dialog: header' "$L"
+  case $loc in
+    de_DE) grep -q '^liif-dialog: header: .*das Modell vergrößert die Ebene' "$L" || fail "de: header not translated" ;;
+    fr_FR) grep -q '^liif-dialog: header: .*le modèle agrandit le calque' "$L" || fail "fr: header not translated" ;;
+  esac
+  close_dialog Escape
+done
+TITLE="LIIF Upscale"
+
+# 4. x20 asked (by a script or the last run) with a model given by path (what Browse… sets): the path is
+# listed, the note says x16, OK gives x16. Last, since OK saves x16 as the last values.
+L=$W/x20.log
+open_dialog "$L" "$W/small.png" "$W/x20-out.png" LIIF_MODEL=$LIIF_TEST_MODEL LIIF_SCALE=20 || exit 1
+wait_for "$L" '^liif-preview: shown' || fail "x20: no preview"
+shot x20
+grep -E '^liif-dialog: (warning|model)' "$L"
+grep -q "^liif-dialog: model listed: $LIIF_TEST_MODEL\$" "$L" || fail "the model given by path is not listed"
+grep -q '^liif-dialog: warning: ×20 is more than this dialog offers: limited to ×16' "$L" || fail "x20: no clamp note"
+close_dialog Return
+size=$(identify -format '%wx%h' "$W/x20-out.png" 2>/dev/null); echo "x20 request gave $size"
+[ "$size" = 592x464 ] || fail "x20: expected the clamped 592x464 (37x29 x16)"
+
+[ $fails = 0 ] || { echo "FAIL: $fails checks failed"; exit 1; }
+echo "PASS: preview grows and splits Cubic | model; header, devices, model by path, x20 clamp, empty-layer note, de/fr"
