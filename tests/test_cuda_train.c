@@ -303,7 +303,6 @@ int main(void)
         {"liif no_unfold", {16, 2, 2, 32, 0, 1, 1, "liif", 4, 3.0f}},
         {"liif no_ensemble", {16, 2, 2, 32, 1, 0, 1, "liif", 5, 3.0f}},
         {"liif no_cell", {16, 2, 2, 32, 1, 1, 0, "liif", 6, 3.0f}},
-        {"liif no hidden layer", {8, 1, 0, 32, 1, 1, 1, "liif", 8, 3.0f}},
         {"liif EDSR-baseline shape", {64, 16, 4, 256, 1, 1, 1, "liif", 7, 1.0f}},
     };
     size_t nm = sizeof models / sizeof models[0];
