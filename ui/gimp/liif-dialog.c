@@ -758,7 +758,7 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   Dialog        d       = { 0 };
   GError       *error   = NULL;
   GimpDrawable *shown   = NULL;
-  GtkWidget    *content, *hbox, *controls, *header, *link;
+  GtkWidget    *content, *hbox, *controls, *header, *link, *precision;
   gchar        *help_uri;
   gdouble       sx, sy;
   gint          w, h;
@@ -822,6 +822,10 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   model_changed (GTK_COMBO_BOX (d.model_combo), &d);
   g_signal_connect (d.model_combo, "changed", G_CALLBACK (model_changed), &d);
   gtk_box_pack_start (GTK_BOX (controls), device_choice (&d), FALSE, FALSE, 0);
+  precision = gimp_procedure_dialog_get_widget (GIMP_PROCEDURE_DIALOG (d.dialog), "precision", G_TYPE_NONE);
+  gtk_widget_set_tooltip_text (precision, _("Fast: bf16 products on processors that have them, TF32 on a GPU; "
+                                            "at most one level in 255 from Exact. The preview always uses Fast."));
+  gtk_box_pack_start (GTK_BOX (controls), precision, FALSE, FALSE, 0);
 
   help_uri = liif_help_page_uri ();
   link     = gtk_link_button_new_with_label (help_uri, _("How LIIF Upscale works"));
