@@ -123,8 +123,16 @@ int main(int argc, char **argv)
     printf("state: %d tensors, %zu values, %zu trainable\n", s->n_tensors, s->n_params, s->n_trainable);
     CHECK(s->n_tensors == 82, "82 tensors, got %d", s->n_tensors);
 
-    liif_st_file *fin = open_golden("train_inputs.safetensors");
     const int B = 2, C = 3, h = 16, w = 16, Q = 64;
+    if (argc > 2 && !strcmp(argv[2], "cuda")) {
+        liif_status st = liif_train_gpu_new(s, B, h, w, Q, 0, &gpu, &err);
+        if (st) { /* no module, driver or GPU: skipped; anything else fails */
+            printf("%s: %s\n", st == LIIF_ERR_UNSUPPORTED ? "SKIP" : "FAIL", err.msg);
+            liif_train_state_free(s);
+            return st == LIIF_ERR_UNSUPPORTED ? 77 : 1;
+        }
+    }
+    liif_st_file *fin = open_golden("train_inputs.safetensors");
     float *inp_nchw = read_f32(fin, "inp", NULL), *norm_nchw = read_f32(fin, "inp_norm", NULL);
     float *inp = nchw_to_nhwc(inp_nchw, B, C, h, w), *inp_norm = nchw_to_nhwc(norm_nchw, B, C, h, w);
     float *coord = read_f32(fin, "coord", NULL), *cell = read_f32(fin, "cell", NULL);
@@ -136,13 +144,6 @@ int main(int argc, char **argv)
     if (liif_train_acts_new(&s->cfg, B, h, w, Q, &a, &err)) { printf("FAIL %s\n", err.msg); return 1; }
     int fast = argc > 2 && !strcmp(argv[2], "cpu");
     if (fast && liif_train_acts_use_cpu(a, &s->cfg, 2, &err)) { printf("FAIL %s\n", err.msg); return 1; }
-    if (argc > 2 && !strcmp(argv[2], "cuda")) {
-        liif_status st = liif_train_gpu_new(s, B, h, w, Q, 0, &gpu, &err);
-        if (st) { /* no module, driver or GPU: skipped; anything else fails */
-            printf("%s: %s\n", st == LIIF_ERR_UNSUPPORTED ? "SKIP" : "FAIL", err.msg);
-            return st == LIIF_ERR_UNSUPPORTED ? 77 : 1;
-        }
-    }
     printf("ops: %s\n", gpu ? "GPU (CUDA module, fp32)" : fast ? "fast CPU (im2col + sgemm, 2 threads)" : "reference");
 
     /* ---- step 1: forward */
