@@ -66,8 +66,15 @@ read -r ax ay <<< "$x0"; read -r bx by <<< "$x1"
 [ $((ax - bx)) = 80 ] && [ $((ay - by)) = 50 ] || fail "the pan did not move the model's region by (-80, -50)"
 xdotool windowsize "$wid" 1300 950
 wait_for "$L" '^liif-preview: view' 2 || fail "the preview did not get a new size when the dialog grew"
-n=$(grep -c '^liif-preview: shown' "$L")
-wait_for "$L" '^liif-preview: shown' $((n + 1)) || fail "no render after the dialog grew"
+# the render of the grown view: its "shown" line is wider than the first view (a render started before the
+# resize, such as the pan's on a loaded machine, may still report first)
+grown=0
+for i in $(seq 1 480); do
+  w_now=$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x.*/\1/')
+  [ "${w_now:-0}" -gt "$vw" ] && { grown=1; break; }
+  sleep 0.25
+done
+[ $grown = 1 ] || fail "no render after the dialog grew"
 shot big
 read -r vw2 vh2 <<< "$(grep '^liif-preview: view' "$L" | tail -1 | sed -E 's/.*view ([0-9]+)x([0-9]+).*/\1 \2/')"
 rw1=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
