@@ -49,7 +49,6 @@ liif_status liif_train_gpu_new(const liif_train_state *s, int B, int h, int w, i
     sh.n_convs = n_convs;
     sh.conv_w = cw;
     sh.conv_b = cb;
-    sh.profile = 1; /* seven CUDA events a step: microseconds against milliseconds */
     for (int l = 0; l <= c->n_hidden; l++) {
         sh.dec_w[l] = (size_t)(s->p.dec[l].w - s->params);
         sh.dec_b[l] = (size_t)(s->p.dec[l].b - s->params);

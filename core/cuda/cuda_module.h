@@ -31,10 +31,10 @@ typedef struct {
     int n_convs;                     /* 2 * n_resblocks + 2: head, body 0..2R-1, tail */
     const size_t *conv_w, *conv_b;   /* (n_convs) each conv's weight (OC,IC,3,3) and bias (OC) */
     size_t dec_w[LIIF_MAX_HIDDEN + 1], dec_b[LIIF_MAX_HIDDEN + 1]; /* decoder layer l: (OC,IC), (OC) */
-    int profile;                     /* time the step's phases with CUDA events (train_profile) */
 } liif_cuda_train_shape;
 
-/* Milliseconds spent in each phase of a step, summed over `steps` whole steps (profile = 1). */
+/* Milliseconds spent in each phase of a step (CUDA events: microseconds a step), summed over `steps` whole
+ * steps that were waited for. */
 enum { LIIF_TRAIN_PHASES = 6 };
 typedef struct {
     double ms[LIIF_TRAIN_PHASES]; /* upload, encoder forward, decoder forward + L1, decoder backward (to dfeat),
@@ -91,7 +91,7 @@ typedef struct {
     liif_status (*train_download)(liif_cuda_trainer *t, float *params, float *grads, float *m, float *v,
                                   float *dfeat, int64_t *step, liif_error *err);
     void (*train_free)(liif_cuda_trainer *t);
-    /* The phase times so far (zeros without profile). */
+    /* The phase times so far. */
     void (*train_profile)(const liif_cuda_trainer *t, liif_cuda_train_profile *out);
     /* Test op: conv 3x3 of the trainer's kernels on host arrays, inp (B,h,w,IC), weight (OC,IC,3,3),
      * bias (OC) or NULL: WRITES out (B,h,w,OC); with dout (B,h,w,OC) also WRITES dinp (or NULL),

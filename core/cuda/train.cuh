@@ -287,7 +287,7 @@ struct liif_cuda_trainer {
     double *loss;
     int have_gt;
     /* profile: events at the phase boundaries of the current step, which of them were recorded */
-    int profile, marks;
+    int marks;
     cudaEvent_t ev[LIIF_TRAIN_PHASES + 1];
     liif_cuda_train_profile prof;
 };
@@ -295,7 +295,6 @@ struct liif_cuda_trainer {
 /* Records phase boundary i (0: before the upload .. 6: after Adam) of the step in flight. */
 static void train_mark(liif_cuda_trainer *t, int i)
 {
-    if (!t->profile) return;
     if (i == 0) t->marks = 0;
     if (cudaEventRecord(t->ev[i], t->cx.st) == cudaSuccess) t->marks |= 1 << i;
 }
@@ -303,7 +302,7 @@ static void train_mark(liif_cuda_trainer *t, int i)
 /* After a wait: a whole step's phases into the totals. */
 static void train_account(liif_cuda_trainer *t)
 {
-    if (!t->profile || t->marks != (1 << (LIIF_TRAIN_PHASES + 1)) - 1) return;
+    if (t->marks != (1 << (LIIF_TRAIN_PHASES + 1)) - 1) return;
     for (int i = 0; i < LIIF_TRAIN_PHASES; i++) {
         float ms = 0.0f;
         if (cudaEventElapsedTime(&ms, t->ev[i], t->ev[i + 1]) == cudaSuccess) t->prof.ms[i] += ms;
@@ -329,7 +328,7 @@ static void train_free(liif_cuda_trainer *t)
 {
     if (!t) return;
     if (t->cx.st) cudaStreamSynchronize(t->cx.st);
-    for (int i = 0; t->profile && i <= LIIF_TRAIN_PHASES; i++)
+    for (int i = 0; i <= LIIF_TRAIN_PHASES; i++)
         if (t->ev[i]) cudaEventDestroy(t->ev[i]);
     for (int i = 0; i < t->n_allocs; i++) cudaFree(t->allocs[i]);
     if (t->cx.blas) cublasDestroy(t->cx.blas);
@@ -382,8 +381,7 @@ static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape 
     BLAS_TRY(cublasCreate(&t->cx.blas), "starting cuBLAS");
     BLAS_TRY(cublasSetStream(t->cx.blas, t->cx.st), "cuBLAS stream");
     BLAS_TRY(cublasSetMathMode(t->cx.blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
-    for (int i = 0; sh->profile && i <= LIIF_TRAIN_PHASES; i++) CU_TRY(cudaEventCreate(&t->ev[i]), "profile events");
-    t->profile = sh->profile;
+    for (int i = 0; i <= LIIF_TRAIN_PHASES; i++) CU_TRY(cudaEventCreate(&t->ev[i]), "profile events");
 
     size_t P = t->n_params, nt = t->n_trainable, npx = t->npx, nf = t->nf, rows = t->rows;
     int maxic = t->F > t->C ? t->F : t->C, maxw = 0;

@@ -838,6 +838,19 @@ static int choose_device(run *r, int B, int L, int Q)
     return 0;
 }
 
+/* OUT/name for appending when resuming a run that has it, else fresh with its header; -1 after an error line. */
+static int open_csv(const char *out, const char *name, const char *resume, const char *header, FILE **f)
+{
+    char *path = g_build_filename(out, name, NULL);
+    int fresh = !resume || !g_file_test(path, G_FILE_TEST_EXISTS);
+    *f = fopen(path, fresh ? "w" : "a");
+    if (!*f) cli_error("cannot write '%s': %s", path, g_strerror(errno));
+    g_free(path);
+    if (!*f) return -1;
+    if (fresh) fputs(header, *f);
+    return 0;
+}
+
 static int setup(run *r, const char *resume)
 {
     liif_error err;
@@ -907,22 +920,11 @@ static int setup(run *r, const char *resume)
     use_buf(r, 0);
     r->rng_saved = r->rng;
     if ((rc = val_setup(r))) return rc;
-    if (r->val) {
-        char *vpath = g_build_filename(c->output, "val.csv", NULL);
-        int vfresh = !resume || !g_file_test(vpath, G_FILE_TEST_EXISTS);
-        r->val_log = fopen(vpath, vfresh ? "w" : "a");
-        if (!r->val_log) cli_error("cannot write '%s': %s", vpath, g_strerror(errno));
-        g_free(vpath);
-        if (!r->val_log) return CLI_EXIT_RUNTIME;
-        if (vfresh) fprintf(r->val_log, "step,scale,psnr_y,bicubic_psnr_y,images\n");
-    }
-    char *log_path = g_build_filename(c->output, "log.csv", NULL);
-    int fresh = !resume || !g_file_test(log_path, G_FILE_TEST_EXISTS);
-    r->log = fopen(log_path, fresh ? "w" : "a");
-    if (!r->log) cli_error("cannot write '%s': %s", log_path, g_strerror(errno));
-    g_free(log_path);
-    if (!r->log) return CLI_EXIT_RUNTIME;
-    if (fresh) fprintf(r->log, c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake\n" : "step,epoch,loss,lr,seconds\n");
+    if (r->val && open_csv(c->output, "val.csv", resume, "step,scale,psnr_y,bicubic_psnr_y,images\n", &r->val_log))
+        return CLI_EXIT_RUNTIME;
+    if (open_csv(c->output, "log.csv", resume,
+                 c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake\n" : "step,epoch,loss,lr,seconds\n", &r->log))
+        return CLI_EXIT_RUNTIME;
     return 0;
 }
 
