@@ -423,6 +423,22 @@ INLINE void layer1_finish(const float *pre, int by_lat, const float *bias, const
     for (int r = 0; r < rows; r++) {
         const float *p = pre + (by_lat ? g[r].lat : (size_t)r) * out;
         float *o = h + (size_t)r * out;
+        if (h16 && n_extra == 4) {
+            /* One pass, bf16 result only (all the next product reads): the same additions in the
+             * same order as the general loops below, so the same bits. */
+            const float *w0 = wc, *w1 = wc + out, *w2 = wc + 2 * (size_t)out, *w3 = wc + 3 * (size_t)out;
+            float v0 = g[r].extra[0], v1 = g[r].extra[1], v2 = g[r].extra[2], v3 = g[r].extra[3];
+            uint16_t *o16 = h16 + (size_t)r * out;
+            for (int k = 0; k < out; k++) {
+                float t = p[k] + bias[k];
+                t += v0 * w0[k];
+                t += v1 * w1[k];
+                t += v2 * w2[k];
+                t += v3 * w3[k];
+                o16[k] = bf16_round(t < 0.0f ? 0.0f : t);
+            }
+            continue;
+        }
         for (int k = 0; k < out; k++) o[k] = p[k] + bias[k];
         for (int e = 0; e < n_extra; e++) {
             float v = g[r].extra[e];
