@@ -47,9 +47,9 @@ grep -q '^liif-dialog: devices: cpu; no GPU: ' "$L" || fail "the device list is 
 grep -q '^liif-dialog: model default (LIIF (EDSR-baseline): the shipped default model): 1 decoders, detail disabled' "$L" \
   || fail "the default model is not chosen with its card's description and the detail off"
 grep -q '^liif-dialog: .*Estimated time on this machine' "$L" || fail "no time estimate after the first render"
-read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x([0-9]+): Cubic left of column ([0-9]+).*/\1 \2 \3/')"
+read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x([0-9]+) .*Cubic left of column ([0-9]+).*/\1 \2 \3/')"
 [ "$split" -gt 0 ] && [ "$split" -lt "$vw" ] || fail "the divider at column $split does not split the ${vw}-wide view"
-rw0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
+rw0=$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*\(model region ([0-9]+)x.*/\1/')
 # Pan: drag the picture (left of the divider) by (+80, +50): Cubic follows while dragging, the model renders on
 # release, 80 output pixels further left and 50 up.
 sleep 3                                                     # the render after the first layout change
@@ -66,18 +66,18 @@ read -r ax ay <<< "$x0"; read -r bx by <<< "$x1"
 [ $((ax - bx)) = 80 ] && [ $((ay - by)) = 50 ] || fail "the pan did not move the model's region by (-80, -50)"
 xdotool windowsize "$wid" 1300 950
 wait_for "$L" '^liif-preview: view' 2 || fail "the preview did not get a new size when the dialog grew"
-# the render of the grown view: its "shown" line is wider than the first view (a render started before the
-# resize, such as the pan's on a loaded machine, may still report first)
+# the render of the grown view: a "shown" line whose own model region is wider than before. A render started
+# before the resize (the pan's, on a loaded machine) may still be shown first, in the grown view, with its
+# old region; it must not count.
 grown=0
 for i in $(seq 1 480); do
-  w_now=$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*shown ([0-9]+)x.*/\1/')
-  [ "${w_now:-0}" -gt "$vw" ] && { grown=1; break; }
+  read -r vw2 vh2 rw1 <<< "$(grep '^liif-preview: shown' "$L" | tail -1 \
+    | sed -E 's/.*shown ([0-9]+)x([0-9]+) \(model region ([0-9]+)x.*/\1 \2 \3/')"
+  [ "${rw1:-0}" -gt "$rw0" ] && { grown=1; break; }
   sleep 0.25
 done
-[ $grown = 1 ] || fail "no render after the dialog grew"
+[ $grown = 1 ] || fail "no render of a wider model region after the dialog grew"
 shot big
-read -r vw2 vh2 <<< "$(grep '^liif-preview: view' "$L" | tail -1 | sed -E 's/.*view ([0-9]+)x([0-9]+).*/\1 \2/')"
-rw1=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.*region ([0-9]+)x.*/\1/')
 echo "view ${vw}x${vh} -> ${vw2}x${vh2}; model region width $rw0 -> $rw1"
 [ "$vw2" -gt "$vw" ] && [ "$vh2" -gt "$vh" ] && [ "$rw1" -gt "$rw0" ] || fail "the preview did not grow with the dialog"
 close_dialog Escape

@@ -412,8 +412,8 @@ deliver (gpointer data)
           set_status (self, text, FALSE);
           g_free (text);
           if (logging ())
-            fprintf (stderr, "liif-preview: shown %dx%d: Cubic left of column %d, the model right of it\n",
-                     self->view_w, self->view_h, split_column (self));
+            fprintf (stderr, "liif-preview: shown %dx%d (model region %dx%d): Cubic left of column %d, the model right of it\n",
+                     self->view_w, self->view_h, res->region.w, res->region.h, split_column (self));
           if (rate > self->seconds_per_pixel)
             {
               self->seconds_per_pixel = rate;
