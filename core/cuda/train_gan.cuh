@@ -338,7 +338,8 @@ static liif_status glinear_backward(const tconv_ctx *x, float *dinp, float *dW, 
 
 /* ------------------------------------------------------------ the GAN trainer */
 
-enum { GAN_MAX_ALLOCS = 96, GAN_MARKS = LIIF_GAN_PHASES + 1 };
+/* 73 fixed device buffers plus 3 + (n_hidden + 1) per decoder: 97 at most with LIIF_MAX_HIDDEN 8 */
+enum { GAN_MAX_ALLOCS = 128, GAN_MARKS = LIIF_GAN_PHASES + 1 };
 
 typedef struct {
     float *P, *dP;                       /* (npx, H0) layer-1 precompute and its gradient */
