@@ -487,7 +487,7 @@ extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_c
         backend_new, device_info, op_conv3x3, op_linear, op_geometry, sgemm_gflops,
         train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free,
         train_profile, op_conv3x3_train,
-        gan_new, gan_step, gan_wait, gan_download, gan_free, gan_profile,
+        cg_new, cg_step, cg_wait, cg_download, cg_free, cg_profile,
         op_conv2d_train, op_batchnorm_train, op_linear_train, op_bce_logits,
     };
     return &mod;

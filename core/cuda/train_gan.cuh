@@ -13,7 +13,8 @@
  * Layouts: the generator's maps channels-last (B,h,w,F) as train.cuh; the patches handed between the
  * generator and D (d1, d2, fake01, gt, their gradients) NCHW (B,C,P,P) as on the CPU; D's maps NHWC
  * (N, oc) so that a conv is one GEMM and BatchNorm reduces a column; its Linear reads the last map in
- * PyTorch's NCHW flatten order (gk_flatten), so D's weights keep the CPU's flat layout. */
+ * PyTorch's NCHW flatten order (gk_flatten), so D's weights keep the CPU's flat layout.
+ * Names: gk_* kernels, cg_* host functions (CUDA GAN: the CPU's gan_* have the same roles). */
 
 /* ------------------------------------------------------------ reductions */
 
@@ -379,13 +380,13 @@ struct liif_cuda_gan_trainer {
     liif_cuda_gan_profile prof;
 };
 
-static void gan_mark(liif_cuda_gan_trainer *t, int i)
+static void cg_mark(liif_cuda_gan_trainer *t, int i)
 {
     if (i == 0) t->marks = 0;
     if (cudaEventRecord(t->ev[i], t->cx.st) == cudaSuccess) t->marks |= 1 << i;
 }
 
-static void gan_account(liif_cuda_gan_trainer *t)
+static void cg_account(liif_cuda_gan_trainer *t)
 {
     if (t->marks != (1 << GAN_MARKS) - 1) return;
     for (int i = 0; i < LIIF_GAN_PHASES; i++) {
@@ -396,9 +397,9 @@ static void gan_account(liif_cuda_gan_trainer *t)
     t->marks = 0;
 }
 
-static void gan_profile(const liif_cuda_gan_trainer *t, liif_cuda_gan_profile *out) { *out = t->prof; }
+static void cg_profile(const liif_cuda_gan_trainer *t, liif_cuda_gan_profile *out) { *out = t->prof; }
 
-static cudaError_t galloc(liif_cuda_gan_trainer *t, void *pp, size_t bytes)
+static cudaError_t cg_alloc(liif_cuda_gan_trainer *t, void *pp, size_t bytes)
 {
     void **p = (void **)pp;
     *p = NULL;
@@ -409,7 +410,7 @@ static cudaError_t galloc(liif_cuda_gan_trainer *t, void *pp, size_t bytes)
     return e;
 }
 
-static void gan_free(liif_cuda_gan_trainer *t)
+static void cg_free(liif_cuda_gan_trainer *t)
 {
     if (!t) return;
     if (t->cx.st) cudaStreamSynchronize(t->cx.st);
@@ -424,7 +425,7 @@ static void gan_free(liif_cuda_gan_trainer *t)
 }
 
 /* Stage i of D: k, stride, in and out channels (padding 1 everywhere, MODEL.md 2.2). */
-static void gan_stage(const liif_cuda_gan_trainer *t, int i, int *k, int *stride, int *ic, int *oc)
+static void cg_stage(const liif_cuda_gan_trainer *t, int i, int *k, int *stride, int *ic, int *oc)
 {
     *k = i % 2 ? 4 : 3;
     *stride = i % 2 ? 2 : 1;
@@ -432,7 +433,7 @@ static void gan_stage(const liif_cuda_gan_trainer *t, int i, int *k, int *stride
     *oc = t->sh.d_width[i];
 }
 
-static liif_status gan_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *sh, const float *g_params,
+static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *sh, const float *g_params,
                             const float *g_m, const float *g_v, const float *d_params, const float *d_m,
                             const float *d_v, int fast, liif_error *err)
 {
@@ -459,7 +460,7 @@ static liif_status gan_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape 
     t->side[0] = t->P;
     for (int i = 0; i < LIIF_CUDA_DISC_STAGES; i++) {
         int k, s, ic, oc;
-        gan_stage(t, i, &k, &s, &ic, &oc);
+        cg_stage(t, i, &k, &s, &ic, &oc);
         t->side[i + 1] = (t->side[i] + 2 - k) / s + 1;
     }
     int S7 = t->side[LIIF_CUDA_DISC_STAGES];
@@ -493,7 +494,7 @@ static liif_status gan_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape 
     size_t col = npx * 9 * maxic, ones = npx > rows ? npx : rows, maxmap = nimg;
     for (int i = 0; i < LIIF_CUDA_DISC_STAGES; i++) {
         int k, s, ic, oc;
-        gan_stage(t, i, &k, &s, &ic, &oc);
+        cg_stage(t, i, &k, &s, &ic, &oc);
         size_t N = B * t->side[i + 1] * t->side[i + 1];
         col = N * ic * k * k > col ? N * ic * k * k : col;
         ones = N > ones ? N : ones;
@@ -502,59 +503,59 @@ static liif_status gan_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape 
     }
     const char *what = "allocating the GAN trainer's device memory";
     size_t gn = sh->g_n_params, dn = sh->d_n_params, dt = sh->d_n_trainable;
-    CU_TRY(galloc(t, &t->gp, gn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->gg, gn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->gm, gn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->gv, gn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dp, dn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dg, dn * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dm, dt * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dv, dt * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->lr, npx * t->C * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->x, npx * t->C * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->t, (size_t)(t->R + 1) * nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->r, (size_t)(t->R > 0 ? t->R : 1) * nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->feat, nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->cx.col, col * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->cx.ones, ones * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->z, rows * t->nz * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->wt, rows * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->lat, rows * sizeof(int)), what);
-    CU_TRY(galloc(t, &t->da, rows * maxw * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->db, rows * maxw * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->coord, t->nq * 2 * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->cell, t->nq * 2 * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dsrc[0], nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dsrc[1], nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dt, nf * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dr, nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->gp, gn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->gg, gn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->gm, gn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->gv, gn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dp, dn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dg, dn * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dm, dt * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dv, dt * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->lr, npx * t->C * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->x, npx * t->C * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->t, (size_t)(t->R + 1) * nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->r, (size_t)(t->R > 0 ? t->R : 1) * nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->feat, nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->cx.col, col * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->cx.ones, ones * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->z, rows * t->nz * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->wt, rows * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->lat, rows * sizeof(int)), what);
+    CU_TRY(cg_alloc(t, &t->da, rows * maxw * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->db, rows * maxw * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->coord, t->nq * 2 * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->cell, t->nq * 2 * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dsrc[0], nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dsrc[1], nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dt, nf * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dr, nf * sizeof(float)), what);
     for (int d = 0; d < t->nd; d++) {
         gan_dec *dc = &t->dec[d];
-        CU_TRY(galloc(t, &dc->P, npx * t->H0 * sizeof(float)), what);
-        CU_TRY(galloc(t, &dc->dP, npx * t->H0 * sizeof(float)), what);
-        CU_TRY(galloc(t, &dc->pred, nimg * sizeof(float)), what);
-        for (int l = 0; l <= t->L; l++) CU_TRY(galloc(t, &dc->hid[l], rows * t->dims[l + 1] * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &dc->P, npx * t->H0 * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &dc->dP, npx * t->H0 * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &dc->pred, nimg * sizeof(float)), what);
+        for (int l = 0; l <= t->L; l++) CU_TRY(cg_alloc(t, &dc->hid[l], rows * t->dims[l + 1] * sizeof(float)), what);
     }
-    CU_TRY(galloc(t, &t->gt, nimg * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->fake01, nimg * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dd1, nimg * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dd2, nimg * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dfake01, nimg * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->gt, nimg * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->fake01, nimg * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dd1, nimg * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dd2, nimg * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dfake01, nimg * sizeof(float)), what);
     for (int i = 0; i < LIIF_CUDA_DISC_STAGES; i++) {
         size_t n = B * t->side[i + 1] * t->side[i + 1] * sh->d_width[i];
-        CU_TRY(galloc(t, &t->pre[i], n * sizeof(float)), what);
-        CU_TRY(galloc(t, &t->act[i], n * sizeof(float)), what);
-        CU_TRY(galloc(t, &t->mean[i], sh->d_width[i] * sizeof(float)), what);
-        CU_TRY(galloc(t, &t->rstd[i], sh->d_width[i] * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &t->pre[i], n * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &t->act[i], n * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &t->mean[i], sh->d_width[i] * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &t->rstd[i], sh->d_width[i] * sizeof(float)), what);
     }
-    for (int i = 0; i < 3; i++) CU_TRY(galloc(t, &t->s3[i], maxmap * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->flat, B * sh->d_flat * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dflat, B * sh->d_flat * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->h1, B * sh->d_hidden * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dh1, B * sh->d_hidden * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->logits, 3 * B * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->dz, B * sizeof(float)), what);
-    CU_TRY(galloc(t, &t->acc, 4 * sizeof(double)), what);
+    for (int i = 0; i < 3; i++) CU_TRY(cg_alloc(t, &t->s3[i], maxmap * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->flat, B * sh->d_flat * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dflat, B * sh->d_flat * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->h1, B * sh->d_hidden * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dh1, B * sh->d_hidden * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->logits, 3 * B * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->dz, B * sizeof(float)), what);
+    CU_TRY(cg_alloc(t, &t->acc, 4 * sizeof(double)), what);
 
     tk_fill<<<cu_blocks(ones), CU_THREADS, 0, t->cx.st>>>(t->cx.ones, 1.0f, ones);
     LAUNCH_TRY("filling ones");
@@ -576,7 +577,7 @@ static liif_status gan_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape 
     return LIIF_OK;
 }
 
-static liif_status gan_new(const liif_cuda_gan_shape *sh, const float *g_params, const float *g_m, const float *g_v,
+static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, const float *g_m, const float *g_v,
                            int64_t g_step, const float *d_params, const float *d_m, const float *d_v, int64_t d_step,
                            int fast, liif_cuda_gan_trainer **out, liif_error *err)
 {
@@ -595,26 +596,26 @@ static liif_status gan_new(const liif_cuda_gan_shape *sh, const float *g_params,
     if (!t) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
     t->g_step = g_step;
     t->d_step = d_step;
-    liif_status s = gan_init(t, sh, g_params, g_m, g_v, d_params, d_m, d_v, fast, err);
+    liif_status s = cg_init(t, sh, g_params, g_m, g_v, d_params, d_m, d_v, fast, err);
     if (s) {
-        gan_free(t);
+        cg_free(t);
         return s;
     }
     *out = t;
     return LIIF_OK;
 }
 
-static const float *gpw(const liif_cuda_gan_trainer *t, size_t off) { return t->gp + off; }
-static float *ggw(const liif_cuda_gan_trainer *t, size_t off) { return t->gg + off; }
+static const float *cg_w(const liif_cuda_gan_trainer *t, size_t off) { return t->gp + off; }
+static float *cg_gw(const liif_cuda_gan_trainer *t, size_t off) { return t->gg + off; }
 
 /* The feature map decoder d reads: block mid_block's output (t[mid_block + 1]) or the last layer. */
-static const float *gan_source(const liif_cuda_gan_trainer *t, int d)
+static const float *cg_source(const liif_cuda_gan_trainer *t, int d)
 {
     return t->src[d] ? t->feat : t->t + (size_t)(t->sh.cfg.mid_block + 1) * t->nf;
 }
 
-/* gan_gen_forward: encoder, geometry, each decoder into dec[d].pred (B,C,P,P). */
-static liif_status gan_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
+/* gan_gen_forward of core/gan_step.c: encoder, geometry, each decoder into dec[d].pred (B,C,P,P). */
+static liif_status cg_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
     const tconv_ctx *x = &t->cx;
@@ -626,17 +627,17 @@ static liif_status gan_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
     /* encoder: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))); feat = tail(t[R]) + t0 */
     const size_t *cw = t->conv_w, *cb = t->conv_b;
     int last = 2 * R + 1;
-    if ((s = tconv_forward(x, t->t, t->x, gpw(t, cw[0]), 9 * C, gpw(t, cb[0]), NULL, 0, B, h, w, C, F, err))) return s;
+    if ((s = tconv_forward(x, t->t, t->x, cg_w(t, cw[0]), 9 * C, cg_w(t, cb[0]), NULL, 0, B, h, w, C, F, err))) return s;
     for (int r = 0; r < R; r++) {
         float *tin = t->t + (size_t)r * nf, *tout = tin + nf, *act = t->r + (size_t)r * nf;
-        if ((s = tconv_forward(x, act, tin, gpw(t, cw[1 + 2 * r]), 9 * F, gpw(t, cb[1 + 2 * r]), NULL, 1, B, h, w, F, F,
+        if ((s = tconv_forward(x, act, tin, cg_w(t, cw[1 + 2 * r]), 9 * F, cg_w(t, cb[1 + 2 * r]), NULL, 1, B, h, w, F, F,
                                err)))
             return s;
-        if ((s = tconv_forward(x, tout, act, gpw(t, cw[2 + 2 * r]), 9 * F, gpw(t, cb[2 + 2 * r]), tin, 0, B, h, w, F, F,
+        if ((s = tconv_forward(x, tout, act, cg_w(t, cw[2 + 2 * r]), 9 * F, cg_w(t, cb[2 + 2 * r]), tin, 0, B, h, w, F, F,
                                err)))
             return s;
     }
-    if ((s = tconv_forward(x, t->feat, t->t + (size_t)R * nf, gpw(t, cw[last]), 9 * F, gpw(t, cb[last]), t->t, 0, B, h,
+    if ((s = tconv_forward(x, t->feat, t->t + (size_t)R * nf, cg_w(t, cw[last]), 9 * F, cg_w(t, cb[last]), t->t, 0, B, h,
                            w, F, F, err)))
         return s;
     /* the queries' geometry is the same for both decoders (same coords, same LR grid) */
@@ -645,22 +646,22 @@ static liif_status gan_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
     LAUNCH_TRY("query geometry");
     for (int d = 0; d < t->nd; d++) {
         gan_dec *dc = &t->dec[d];
-        const float *S = gan_source(t, d), *W0 = gpw(t, t->sh.dec_w[d][0]);
+        const float *S = cg_source(t, d), *W0 = cg_w(t, t->sh.dec_w[d][0]);
         if (t->sh.cfg.feat_unfold) {
             if ((s = tconv_forward(x, dc->P, S, W0, t->D, NULL, NULL, 0, B, h, w, F, H0, err))) return s;
         } else {
             BLAS_TRY(tg_nt(x->blas, (int)npx, H0, F, S, F, W0, t->D, 0.0f, dc->P, H0), "precompute sgemm");
         }
         tk_layer1<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dc->P, W0, t->D, t->base, t->nz,
-                                                               gpw(t, t->sh.dec_b[d][0]), t->lat, t->z, rows, H0, L > 0,
+                                                               cg_w(t, t->sh.dec_b[d][0]), t->lat, t->z, rows, H0, L > 0,
                                                                dc->hid[0]);
         LAUNCH_TRY("decoder layer 1");
         for (int l = 1; l <= L; l++) {
             int IC = t->dims[l], OCl = t->dims[l + 1];
-            BLAS_TRY(tg_nt(x->blas, (int)rows, OCl, IC, dc->hid[l - 1], IC, gpw(t, t->sh.dec_w[d][l]), IC, 0.0f,
+            BLAS_TRY(tg_nt(x->blas, (int)rows, OCl, IC, dc->hid[l - 1], IC, cg_w(t, t->sh.dec_w[d][l]), IC, 0.0f,
                            dc->hid[l], OCl),
                      "decoder sgemm");
-            tk_bias_act<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dc->hid[l], rows, OCl, gpw(t, t->sh.dec_b[d][l]),
+            tk_bias_act<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dc->hid[l], rows, OCl, cg_w(t, t->sh.dec_b[d][l]),
                                                                       NULL, l < L);
             LAUNCH_TRY("decoder bias");
         }
@@ -670,9 +671,9 @@ static liif_status gan_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
     return LIIF_OK;
 }
 
-/* gan_gen_backward: gg += from dd1, dd2 (B,C,P,P), each decoder seeing only its own; the mid-layer
- * decoder's feature gradient joins the residual stream at block mid_block. */
-static liif_status gan_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
+/* gan_gen_backward of core/gan_step.c: gg += from dd1, dd2 (B,C,P,P), each decoder seeing only its own;
+ * the mid-layer decoder's feature gradient joins the residual stream at block mid_block. */
+static liif_status cg_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
     const tconv_ctx *x = &t->cx;
@@ -694,10 +695,10 @@ static liif_status gan_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
                 tk_relu_mask<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dy, dc->hid[l], rows * OCl);
                 LAUNCH_TRY("ReLU backward");
             }
-            BLAS_TRY(tg_tn_acc(hb, (int)rows, OCl, IC, dy, OCl, dc->hid[l - 1], IC, ggw(t, t->sh.dec_w[d][l]), IC),
+            BLAS_TRY(tg_tn_acc(hb, (int)rows, OCl, IC, dy, OCl, dc->hid[l - 1], IC, cg_gw(t, t->sh.dec_w[d][l]), IC),
                      "decoder dW sgemm");
-            BLAS_TRY(tg_colsum(hb, (int)rows, OCl, dy, x->ones, ggw(t, t->sh.dec_b[d][l])), "decoder db sgemv");
-            BLAS_TRY(tg_nn(hb, (int)rows, OCl, IC, dy, OCl, gpw(t, t->sh.dec_w[d][l]), IC, 0.0f, dx, IC),
+            BLAS_TRY(tg_colsum(hb, (int)rows, OCl, dy, x->ones, cg_gw(t, t->sh.dec_b[d][l])), "decoder db sgemv");
+            BLAS_TRY(tg_nn(hb, (int)rows, OCl, IC, dy, OCl, cg_w(t, t->sh.dec_w[d][l]), IC, 0.0f, dx, IC),
                      "decoder dx sgemm");
             float *tmp = dy;
             dy = dx;
@@ -707,9 +708,9 @@ static liif_status gan_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
             tk_relu_mask<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, dc->hid[0], rows * H0);
             LAUNCH_TRY("ReLU backward");
         }
-        float *dW0 = ggw(t, t->sh.dec_w[d][0]);
-        const float *W0 = gpw(t, t->sh.dec_w[d][0]), *S = gan_source(t, d);
-        BLAS_TRY(tg_colsum(hb, (int)rows, H0, dy, x->ones, ggw(t, t->sh.dec_b[d][0])), "layer-1 db sgemv");
+        float *dW0 = cg_gw(t, t->sh.dec_w[d][0]);
+        const float *W0 = cg_w(t, t->sh.dec_w[d][0]), *S = cg_source(t, d);
+        BLAS_TRY(tg_colsum(hb, (int)rows, H0, dy, x->ones, cg_gw(t, t->sh.dec_b[d][0])), "layer-1 db sgemv");
         BLAS_TRY(tg_tn_acc(hb, (int)rows, H0, t->nz, dy, H0, t->z, t->nz, dW0 + t->base, D), "layer-1 coord/cell sgemm");
         CU_TRY(cudaMemsetAsync(dc->dP, 0, npx * H0 * sizeof(float), st), "zeroing dP");
         tk_scatter<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, t->lat, rows, H0, dc->dP);
@@ -726,8 +727,8 @@ static liif_status gan_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
     const size_t *cw = t->conv_w, *cb = t->conv_b;
     int last = 2 * R + 1;
     CU_TRY(cudaMemsetAsync(t->dt, 0, nf * sizeof(float), st), "zeroing dt");
-    if ((s = tconv_backward(x, t->dt, ggw(t, cw[last]), ggw(t, cb[last]), t->dsrc[1], t->t + (size_t)R * nf,
-                            gpw(t, cw[last]), 9 * F, B, h, w, F, F, err)))
+    if ((s = tconv_backward(x, t->dt, cg_gw(t, cw[last]), cg_gw(t, cb[last]), t->dsrc[1], t->t + (size_t)R * nf,
+                            cg_w(t, cw[last]), 9 * F, B, h, w, F, F, err)))
         return s;
     for (int r = R - 1; r >= 0; r--) {
         if (r == t->sh.cfg.mid_block) { /* the mid-layer decoder read t[r+1] */
@@ -736,23 +737,23 @@ static liif_status gan_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
         }
         float *tin = t->t + (size_t)r * nf, *act = t->r + (size_t)r * nf;
         CU_TRY(cudaMemsetAsync(t->dr, 0, nf * sizeof(float), st), "zeroing dr");
-        if ((s = tconv_backward(x, t->dr, ggw(t, cw[2 + 2 * r]), ggw(t, cb[2 + 2 * r]), t->dt, act,
-                                gpw(t, cw[2 + 2 * r]), 9 * F, B, h, w, F, F, err)))
+        if ((s = tconv_backward(x, t->dr, cg_gw(t, cw[2 + 2 * r]), cg_gw(t, cb[2 + 2 * r]), t->dt, act,
+                                cg_w(t, cw[2 + 2 * r]), 9 * F, B, h, w, F, F, err)))
             return s;
         tk_relu_mask<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dr, act, nf);
         LAUNCH_TRY("ReLU backward");
-        if ((s = tconv_backward(x, t->dt, ggw(t, cw[1 + 2 * r]), ggw(t, cb[1 + 2 * r]), t->dr, tin,
-                                gpw(t, cw[1 + 2 * r]), 9 * F, B, h, w, F, F, err)))
+        if ((s = tconv_backward(x, t->dt, cg_gw(t, cw[1 + 2 * r]), cg_gw(t, cb[1 + 2 * r]), t->dr, tin,
+                                cg_w(t, cw[1 + 2 * r]), 9 * F, B, h, w, F, F, err)))
             return s;
     }
     tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, t->dsrc[1], nf); /* the global skip */
     LAUNCH_TRY("global skip");
-    return tconv_backward(x, NULL, ggw(t, cw[0]), ggw(t, cb[0]), t->dt, t->x, gpw(t, cw[0]), 9 * C, B, h, w, C, F, err);
+    return tconv_backward(x, NULL, cg_gw(t, cw[0]), cg_gw(t, cb[0]), t->dt, t->x, cg_w(t, cw[0]), 9 * C, B, h, w, C, F, err);
 }
 
-/* gan_disc_forward of inp (B,C,P,P) NCHW: logits into slot (B floats at logits + slot*B); the running
+/* gan_disc_forward (core/disc.c) of inp (B,C,P,P) NCHW: logits into slot (B floats at logits + slot*B); the running
  * stats update once. */
-static liif_status gan_disc_forward(liif_cuda_gan_trainer *t, const float *inp, int slot, liif_error *err)
+static liif_status cg_disc_forward(liif_cuda_gan_trainer *t, const float *inp, int slot, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
     const liif_cuda_gan_shape *sh = &t->sh;
@@ -763,7 +764,7 @@ static liif_status gan_disc_forward(liif_cuda_gan_trainer *t, const float *inp, 
     gk_layout lay = gk_nchw(t->C, t->P, t->P);
     for (int i = 0; i < LIIF_CUDA_DISC_STAGES; i++) {
         int k, str, ic, oc, Si = t->side[i], So = t->side[i + 1];
-        gan_stage(t, i, &k, &str, &ic, &oc);
+        cg_stage(t, i, &k, &str, &ic, &oc);
         size_t N = (size_t)B * So * So;
         if ((s = gconv_forward(&t->cx, t->pre[i], x, lay, t->dp + sh->d_w[i], i ? NULL : t->dp + sh->d_b0, B, ic, Si,
                                Si, oc, k, str, 1, err)))
@@ -790,9 +791,9 @@ static liif_status gan_disc_forward(liif_cuda_gan_trainer *t, const float *inp, 
                            sh->d_hidden, 1, 0.0f, err);
 }
 
-/* gan_disc_backward of the last forward from t->dz (B): dinp (B,C,P,P) WRITTEN when not NULL; D's
+/* gan_disc_backward (core/disc.c) of the last forward from t->dz (B): dinp (B,C,P,P) WRITTEN when not NULL; D's
  * parameter gradients += only with param_grads (frozen in the generator half). */
-static liif_status gan_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int param_grads, liif_error *err)
+static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int param_grads, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
     const liif_cuda_gan_shape *sh = &t->sh;
@@ -814,7 +815,7 @@ static liif_status gan_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int 
     LAUNCH_TRY("discriminator unflatten");
     for (int i = LIIF_CUDA_DISC_STAGES - 1; i >= 0; i--) {
         int k, str, ic, oc, Si = t->side[i], So = t->side[i + 1];
-        gan_stage(t, i, &k, &str, &ic, &oc);
+        cg_stage(t, i, &k, &str, &ic, &oc);
         size_t N = (size_t)B * So * So;
         gk_lrelu_backward<<<cu_blocks(N * oc), CU_THREADS, 0, st>>>(t->s3[a], t->act[i], N * oc, sh->d_slope);
         LAUNCH_TRY("discriminator LeakyReLU backward");
@@ -840,7 +841,7 @@ static liif_status gan_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int 
 }
 
 /* One Adam step (train_adam's constants) on n values. */
-static liif_status gan_adam(cudaStream_t st, float *p, const float *g, float *m, float *v, size_t n, int64_t *step,
+static liif_status cg_adam(cudaStream_t st, float *p, const float *g, float *m, float *v, size_t n, int64_t *step,
                             const liif_cuda_gan_step *o, liif_error *err)
 {
     ++*step;
@@ -853,7 +854,7 @@ static liif_status gan_adam(cudaStream_t st, float *p, const float *g, float *m,
     return LIIF_OK;
 }
 
-static liif_status gan_step(liif_cuda_gan_trainer *t, const float *lr, const float *coord, const float *cell,
+static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const float *coord, const float *cell,
                             const float *gt_patch, const liif_cuda_gan_step *cfg, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
@@ -861,7 +862,7 @@ static liif_status gan_step(liif_cuda_gan_trainer *t, const float *lr, const flo
     size_t n = t->nimg;
     liif_status s;
     t->last = *cfg;
-    gan_mark(t, 0);
+    cg_mark(t, 0);
     CU_TRY(cudaMemsetAsync(t->acc, 0, 4 * sizeof(double), st), "zeroing the losses");
     CU_TRY(cudaMemcpyAsync(t->gt, gt_patch, n * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
     if (cfg->parts & LIIF_GAN_GEN) {
@@ -872,60 +873,60 @@ static liif_status gan_step(liif_cuda_gan_trainer *t, const float *lr, const flo
         CU_TRY(cudaMemcpyAsync(t->cell, cell, t->nq * 2 * sizeof(float), cudaMemcpyHostToDevice, st),
                "uploading the batch");
     }
-    gan_mark(t, 1);
+    cg_mark(t, 1);
     if (cfg->parts & LIIF_GAN_GEN) {
         CU_TRY(cudaMemsetAsync(t->gg, 0, t->sh.g_n_params * sizeof(float), st), "zeroing the gradients");
-        if ((s = gan_gen_forward(t, err))) return s;
-        gan_mark(t, 2);
+        if ((s = cg_gen_forward(t, err))) return s;
+        cg_mark(t, 2);
         /* ip = stopgrad(d1) + d2, fake01, L_D1 and its gradient (the only one decoder 1 of LIIF-GAN gets) */
         gk_images<<<cu_blocks(n), CU_THREADS, 0, st>>>(t->dec[0].pred, t->nd == 2 ? t->dec[1].pred : NULL, t->gt, n,
                                                        cfg->c_d1 != 0.0f, cfg->c_d1 / (float)n, t->fake01, t->dd1,
                                                        t->acc);
         LAUNCH_TRY("L1 and the fake image");
         /* adversarial term: D in train mode (its running stats update), its parameters frozen */
-        if ((s = gan_disc_forward(t, t->fake01, 0, err))) return s;
+        if ((s = cg_disc_forward(t, t->fake01, 0, err))) return s;
         float target = cfg->adv_minimax ? 0.0f : 1.0f, sign = cfg->adv_minimax ? -1.0f : 1.0f;
         gk_bce<<<1, 32, 0, st>>>(t->logits, B, target, sign * cfg->c_adv * cfg->w_adv, t->acc + 1, t->dz);
         LAUNCH_TRY("adversarial loss");
         CU_TRY(cudaMemsetAsync(t->dfake01, 0, n * sizeof(float), st), "zeroing d fake01");
-        if (cfg->c_adv != 0.0f && (s = gan_disc_backward(t, t->dfake01, 0, err))) return s;
+        if (cfg->c_adv != 0.0f && (s = cg_disc_backward(t, t->dfake01, 0, err))) return s;
         gk_dd2<<<cu_blocks(n), CU_THREADS, 0, st>>>(t->dfake01, n, t->dd2, t->nd == 1 ? t->dd1 : NULL);
         LAUNCH_TRY("gradient of the fake image");
-        gan_mark(t, 3);
-        if ((s = gan_gen_backward(t, err))) return s;
-        gan_mark(t, 4);
+        cg_mark(t, 3);
+        if ((s = cg_gen_backward(t, err))) return s;
+        cg_mark(t, 4);
     } else {
-        gan_mark(t, 2);
-        gan_mark(t, 3);
-        gan_mark(t, 4);
+        cg_mark(t, 2);
+        cg_mark(t, 3);
+        cg_mark(t, 4);
     }
     if ((cfg->parts & LIIF_GAN_GEN_ADAM) &&
-        (s = gan_adam(st, t->gp, t->gg, t->gm, t->gv, t->sh.g_n_params, &t->g_step, cfg, err)))
+        (s = cg_adam(st, t->gp, t->gg, t->gm, t->gv, t->sh.g_n_params, &t->g_step, cfg, err)))
         return s;
-    gan_mark(t, 5);
+    cg_mark(t, 5);
     if (cfg->parts & LIIF_GAN_DISC) { /* real first, then the last generator half's fake01 (detached) */
         CU_TRY(cudaMemsetAsync(t->dg, 0, t->sh.d_n_params * sizeof(float), st), "zeroing D's gradients");
-        if ((s = gan_disc_forward(t, t->gt, 1, err))) return s;
+        if ((s = cg_disc_forward(t, t->gt, 1, err))) return s;
         gk_bce<<<1, 32, 0, st>>>(t->logits + B, B, 1.0f, 1.0f, t->acc + 2, t->dz);
         LAUNCH_TRY("discriminator loss");
-        if ((s = gan_disc_backward(t, NULL, 1, err))) return s;
-        if ((s = gan_disc_forward(t, t->fake01, 2, err))) return s;
+        if ((s = cg_disc_backward(t, NULL, 1, err))) return s;
+        if ((s = cg_disc_forward(t, t->fake01, 2, err))) return s;
         gk_bce<<<1, 32, 0, st>>>(t->logits + 2 * B, B, 0.0f, 1.0f, t->acc + 3, t->dz);
         LAUNCH_TRY("discriminator loss");
-        if ((s = gan_disc_backward(t, NULL, 1, err))) return s;
+        if ((s = cg_disc_backward(t, NULL, 1, err))) return s;
     }
-    gan_mark(t, 6);
+    cg_mark(t, 6);
     if ((cfg->parts & LIIF_GAN_DISC_ADAM) &&
-        (s = gan_adam(st, t->dp, t->dg, t->dm, t->dv, t->sh.d_n_trainable, &t->d_step, cfg, err)))
+        (s = cg_adam(st, t->dp, t->dg, t->dm, t->dv, t->sh.d_n_trainable, &t->d_step, cfg, err)))
         return s;
-    gan_mark(t, 7);
+    cg_mark(t, 7);
     return LIIF_OK;
 }
 
-static liif_status gan_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, liif_error *err)
+static liif_status cg_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, liif_error *err)
 {
     CU_TRY(cudaStreamSynchronize(t->cx.st), "GAN training step");
-    if (t->last.parts == LIIF_GAN_ALL) gan_account(t);
+    if (t->last.parts == LIIF_GAN_ALL) cg_account(t);
     if (!out) return LIIF_OK;
     double acc[4];
     CU_TRY(cudaMemcpy(acc, t->acc, sizeof acc, cudaMemcpyDeviceToHost), "reading the losses");
@@ -945,7 +946,7 @@ static liif_status gan_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out,
     return LIIF_OK;
 }
 
-static liif_status gan_download(liif_cuda_gan_trainer *t, liif_cuda_gan_state *o, liif_error *err)
+static liif_status cg_download(liif_cuda_gan_trainer *t, liif_cuda_gan_state *o, liif_error *err)
 {
     CU_TRY(cudaStreamSynchronize(t->cx.st), "GAN training step");
     const char *what = "downloading the GAN training state";
