@@ -22,11 +22,14 @@ static unsigned long long rng = 977;
 /* Tolerances on max|got - want| / max|want|. TOL_F32: float32 sums in another order (cuBLAS blocking, block
  * reductions) against the reference's (often double) sums, ~10 ulp of the largest value over sums of up to a
  * few thousand terms. TOL_BN: BatchNorm's backward subtracts batch means (d - mean(d) - xhat mean(d xhat)), and
- * a whole step chains eight of them into the generator, so cancellation amplifies those rounding differences
- * by up to the ratio of a channel's gradient scale to its centred residue: 5e-4 leaves an order of magnitude
- * over what such chains show on the CPU (fast vs reference ops). TF32: 10-bit mantissas in every GEMM. */
+ * a whole step chains eight of them into the generator, so cancellation amplifies those rounding differences;
+ * the golden step's float32-vs-float64 figures (golden/components/README.md, section 6) reach 8.3e-4 on the
+ * adversarial gradient with batch 2 over a 1x1 map, the worst case; batch 4 over 2x2 maps here is better
+ * conditioned, and 1e-3 stays below that measured worst. TF32: 10-bit mantissas in every GEMM. */
 #define TOL_F32 2e-5
-#define TOL_BN 5e-4
+#define TOL_BN 1e-3
+/* logits: eight train-mode BN forwards, whose 1/std scales rounding up where a channel varies little */
+#define TOL_LOGIT 2e-4
 #define TOL_TF32 3e-2
 
 static float *random_array(size_t n, float lo, float hi)
@@ -147,7 +150,7 @@ static void test_batchnorm(void)
             check_norm("  batch rstd", rstd, r_rstd, C, TOL_F32);
             check_norm("  running mean (momentum 0.1)", g_rm, rm, C, TOL_F32);
             check_norm("  running var (unbiased)", g_rv, rv, C, TOL_F32);
-            check_norm("  dinp", dinp, r_dinp, n, TOL_BN / 5);
+            check_norm("  dinp", dinp, r_dinp, n, 1e-4); /* one BN backward on well-spread data */
             check_norm("  dgamma", dg, r_dg, C, TOL_F32);
             check_norm("  dbeta", dbt, r_db, C, TOL_F32);
         }
@@ -414,7 +417,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     check_norm("d1 (decoder 1, B,C,P,P)", d1, ws->gen->d1, img, tol);
     check_norm("d2 (decoder 2; 0 for liif-gan-s)", d2, ws->gen->d2, img, tol);
     check_norm("fake01", fake, ws->fake01, img, tol);
-    check_norm("D(fake01) logits", logits, ws->logits_g, B, fast ? TOL_TF32 : TOL_BN);
+    check_norm("D(fake01) logits", logits, ws->logits_g, B, fast ? TOL_TF32 : TOL_LOGIT);
     check_loss("loss_d1", l.loss_d1, ws->loss_d1, fast ? 1e-3 : 1e-5);
     check_loss("loss_adv", l.loss_adv, ws->loss_adv, fast ? 1e-2 : 1e-4);
     check_grads("every G gradient of L_D1", gc->tensors, gc->n_tensors, gg->grads, gc->grads, fast ? gtol : 5 * tol);
@@ -442,9 +445,9 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     }
     printf(" whole step:\n");
     check_norm("fake01", fake, ws->fake01, img, tol);
-    check_norm("logits D(fake01), generator half", logits, ws->logits_g, B, fast ? TOL_TF32 : TOL_BN);
-    check_norm("logits D(real)", logits + B, ws->logits_real, B, fast ? TOL_TF32 : TOL_BN);
-    check_norm("logits D(fake01), discriminator half", logits + 2 * B, ws->logits_fake, B, fast ? TOL_TF32 : TOL_BN);
+    check_norm("logits D(fake01), generator half", logits, ws->logits_g, B, fast ? TOL_TF32 : TOL_LOGIT);
+    check_norm("logits D(real)", logits + B, ws->logits_real, B, fast ? TOL_TF32 : TOL_LOGIT);
+    check_norm("logits D(fake01), discriminator half", logits + 2 * B, ws->logits_fake, B, fast ? TOL_TF32 : TOL_LOGIT);
     double ltol = fast ? 1e-2 : 1e-4;
     check_loss("loss_d1", l.loss_d1, ws->loss_d1, fast ? 1e-3 : 1e-5);
     check_loss(minimax ? "loss_adv (minimax: log(1 - D))" : "loss_adv", l.loss_adv, ws->loss_adv, ltol);
@@ -545,9 +548,10 @@ static void test_resume(const rm_spec *sp)
               (long long)gf->step, (long long)df->step, (long long)gh->step, (long long)dh->step);
         check_loss("GPU: step 3 straight vs resumed, loss_g", l2.loss_g, lf.loss_g, 1e-5);
         check_loss("GPU: step 3 straight vs resumed, loss_d", l2.loss_d, lf.loss_d, 1e-5);
-        check_params("GPU: 3 steps vs 2 + pull + 1, G parameters", gh->params, gf->params, gf->n_params, cfg.adam.lr, 1);
+        /* the scatter's float atomics may flip a near-zero gradient's sign in any of the three steps */
+        check_params("GPU: 3 steps vs 2 + pull + 1, G parameters", gh->params, gf->params, gf->n_params, cfg.adam.lr, 3);
         check_params("GPU: 3 steps vs 2 + pull + 1, D parameters", dh->params, df->params, df->n_trainable,
-                     cfg.adam.lr, 1);
+                     cfg.adam.lr, 3);
         check_norm("GPU: 3 steps vs 2 + pull + 1, G Adam v", gh->v, gf->v, gf->n_params, 1e-3);
         check_running_stats("GPU: 3 steps vs 2 + pull + 1, D running stats", dh, df);
         gan_step(gcpu, dcpu, NULL, ws, &cfg, bt[2].lr, bt[2].coord, bt[2].cell, bt[2].gt);
@@ -555,9 +559,9 @@ static void test_resume(const rm_spec *sp)
         check_loss("CPU resuming the GPU state: step 3 loss_g", ws->loss_g, lf.loss_g, 1e-3);
         check_loss("CPU resuming the GPU state: step 3 loss_d", ws->loss_d, lf.loss_d, 1e-3);
         check_params("CPU resuming the GPU state: G parameters after step 3", gcpu->params, gf->params, gf->n_params,
-                     cfg.adam.lr, 1);
+                     cfg.adam.lr, 3);
         check_params("CPU resuming the GPU state: D parameters after step 3", dcpu->params, df->params,
-                     df->n_trainable, cfg.adam.lr, 1);
+                     df->n_trainable, cfg.adam.lr, 3);
         check_running_stats("CPU resuming the GPU state: D running stats", dcpu, df);
     }
     gan_step_ws_free(ws);
