@@ -573,7 +573,9 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     CU_TRY(cudaMemset(t->dg, 0, dn * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->acc, 0, 4 * sizeof(double)), "zeroing the losses");
     CU_TRY(cudaMemset(t->logits, 0, 3 * B * sizeof(float)), "zeroing the logits");
-    CU_TRY(cudaStreamSynchronize(t->cx.st), "starting the GAN trainer");
+    /* the copies and memsets above ran on the legacy stream, which the non-blocking trainer stream does not wait
+     * for (and a pageable upload may return before its DMA ends): the whole device */
+    CU_TRY(cudaDeviceSynchronize(), "starting the GAN trainer");
     return LIIF_OK;
 }
 
@@ -992,6 +994,7 @@ static float *gop_up(gop_bufs *b, const float *host, size_t n, liif_error *err, 
     b->p[b->n++] = d;
     cudaError_t e = host ? cudaMemcpy(d, host, n * sizeof(float), cudaMemcpyHostToDevice)
                          : cudaMemset(d, 0, (n ? n : 1) * sizeof(float));
+    if (e == cudaSuccess) e = cudaDeviceSynchronize(); /* the backend's stream does not wait for the legacy one */
     if (e != cudaSuccess) *s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: test upload: %s", cudaGetErrorString(e));
     return d;
 }
@@ -1056,7 +1059,8 @@ static liif_status op_conv2d_train(liif_backend *be, const float *inp, int B, in
     if (!s) gop_transpose(host, B, OC, OH * OW, 0, out);
     if (!s && dout) {
         gop_transpose(dout, B, OC, OH * OW, 1, host);
-        if (cudaMemcpy(d_dout, host, N * OC * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
+        if (cudaMemcpy(d_dout, host, N * OC * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess ||
+            cudaDeviceSynchronize() != cudaSuccess)
             s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: test upload");
         if (!s) s = gconv_backward(&x, dinp ? d_dinp : NULL, d_dw, bias ? d_db : NULL, d_dout, d_in, gk_nchw(IC, H, W),
                                    d_w, B, IC, H, W, OC, k, stride, pad, err);
@@ -1102,7 +1106,8 @@ static liif_status op_batchnorm_train(liif_backend *be, const float *inp, int B,
     if (!s) s = gop_down(running_var, d_rv, C, err);
     if (!s && dout) {
         gop_transpose(dout, B, C, HW, 1, host);
-        if (cudaMemcpy(d_dout, host, n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
+        if (cudaMemcpy(d_dout, host, n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess ||
+            cudaDeviceSynchronize() != cudaSuccess)
             s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: test upload");
         if (!s && slope > 0.0f) {
             gk_lrelu_backward<<<cu_blocks(n), CU_THREADS, 0, cb->st>>>(d_dout, d_out, n, slope);
