@@ -34,10 +34,11 @@ static int bench_gan(int steps, const char *dir)
     unlink(path);
     if (gan_disc_new(width, 100, P, 3, &d, &err)) return 1;
     unsigned long long rng = 9;
+    size_t fan = 1; /* a bias takes the fan-in of the weight before it (the table's order) */
     for (int i = 0; i < d->n_tensors; i++) {
         const liif_train_tensor *t = &d->tensors[i];
+        if (t->ndim > 1) fan = t->numel / (size_t)t->shape[0];
         if (!t->trainable || strncmp(t->name, "disc.bn", 7) == 0) continue; /* BN 1/0, running stats 0/1 */
-        size_t fan = t->ndim > 1 ? t->numel / (size_t)t->shape[0] : (size_t)d->hidden;
         for (size_t k = 0; k < t->numel; k++) d->params[t->offset + k] = rm_uniform(&rng) / sqrtf((float)fan);
     }
     for (int i = 1; i < GAN_DISC_STAGES; i++)
