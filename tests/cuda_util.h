@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_module.h"
 
 /* The module and a backend on device 0, its name and free memory printed; without one, prints
  * "SKIP: CUDA unavailable: <reason>" and exits 77 (meson's skip). */

@@ -1,6 +1,6 @@
 /* test_cuda_train_gan.c: GPU LIIF-GAN training (core/cuda/train_gan.cuh) against the CPU: each discriminator op
  * (conv k x k / stride, BatchNorm in train mode with running stats, LeakyReLU, Linear, BCE) against
- * core/gan_layers.c, whole steps of liif-gan, liif-gan-s and liif-gan-sf (w_per = 0) against gan_step, the
+ * core/nn/layers_ref.c, whole steps of liif-gan, liif-gan-s and liif-gan-sf (w_per = 0) against gan_step, the
  * gradient blocking, the golden LIIF-GAN step's w_per-free parts, and a GPU run continued from its pulled state
  * on the GPU and on the CPU. usage: test-cuda-train-gan [GOLDEN_DIR]. Exits 77 with the reason when no GPU is
  * usable (decided before anything is allocated). */
@@ -9,7 +9,7 @@
 
 #include "cuda_util.h"
 #include "gan_gpu.h"
-#include "gan_layers.h"
+#include "nn.h"
 #include "gan_step.h"
 #include "randmodel.h"
 #include "test_gan_util.h"
@@ -85,7 +85,7 @@ static void test_conv(int fast)
     double tol = fast ? TOL_TF32 : TOL_F32;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int B = cases[c].B, IC = cases[c].IC, H = cases[c].H, W = cases[c].W, OC = cases[c].OC, k = cases[c].k;
-        int s = cases[c].stride, OH = gan_conv_out(H, k, s, 1), OW = gan_conv_out(W, k, s, 1);
+        int s = cases[c].stride, OH = nn_conv_out(H, k, s, 1), OW = nn_conv_out(W, k, s, 1);
         size_t ni = (size_t)B * IC * H * W, no = (size_t)B * OC * OH * OW, nw = (size_t)OC * IC * k * k;
         float *inp = random_array(ni, -1, 1), *wt = random_array(nw, -0.3f, 0.3f), *bias = random_array(OC, -1, 1);
         float *dout = random_array(no, -1, 1);
@@ -98,8 +98,8 @@ static void test_conv(int fast)
             printf("FAIL conv2d op: %s\n", err.msg);
             tu_failures++;
         } else {
-            gan_conv2d_forward(r_out, inp, wt, b, B, IC, H, W, OC, k, s, 1);
-            gan_conv2d_backward(r_dinp, r_dw, b ? r_db : NULL, dout, inp, wt, B, IC, H, W, OC, k, s, 1);
+            nn_conv2d_forward(r_out, inp, wt, b, B, IC, H, W, OC, k, s, 1);
+            nn_conv2d_backward(r_dinp, r_dw, b ? r_db : NULL, dout, inp, wt, B, IC, H, W, OC, k, s, 1);
             char tag[160];
             snprintf(tag, sizeof tag, "conv %dx%dx%dx%d -> %d, k%d s%d%s%s: out", B, IC, H, W, OC, k, s,
                      b ? "" : " no bias", fast ? " [tf32]" : "");
@@ -136,13 +136,13 @@ static void test_batchnorm(void)
             printf("FAIL BatchNorm op: %s\n", err.msg);
             tu_failures++;
         } else {
-            gan_batchnorm_forward(r_out, r_mean, r_rstd, rm, rv, inp, gamma, beta, B, C, HW, 0.1f, 1e-5f);
+            nn_batchnorm_forward(r_out, r_mean, r_rstd, rm, rv, inp, gamma, beta, B, C, HW, 0.1f, 1e-5f);
             memcpy(r_d, dout, n * 4);
             if (slope > 0) {
-                gan_leakyrelu_forward(r_out, r_out, n, slope);
-                gan_leakyrelu_backward(r_d, dout, r_out, n, slope);
+                nn_leakyrelu_forward(r_out, r_out, n, slope);
+                nn_leakyrelu_backward(r_d, dout, r_out, n, slope);
             }
-            gan_batchnorm_backward(r_dinp, r_dg, r_db, r_d, inp, r_mean, r_rstd, gamma, B, C, HW);
+            nn_batchnorm_backward(r_dinp, r_dg, r_db, r_d, inp, r_mean, r_rstd, gamma, B, C, HW);
             char tag[160];
             snprintf(tag, sizeof tag, "BatchNorm%s (%d,%d,%d): out", slope > 0 ? " + LeakyReLU" : "", B, C, HW);
             check_norm(tag, out, r_out, n, TOL_F32);
@@ -178,13 +178,13 @@ static void test_linear(int fast)
             printf("FAIL Linear op: %s\n", err.msg);
             tu_failures++;
         } else {
-            gan_linear_forward(r_out, inp, w, b, N, IC, OC);
+            nn_linear_forward(r_out, inp, w, b, N, IC, OC);
             memcpy(r_d, dout, no * 4);
             if (slope > 0) {
-                gan_leakyrelu_forward(r_out, r_out, no, slope);
-                gan_leakyrelu_backward(r_d, dout, r_out, no, slope);
+                nn_leakyrelu_forward(r_out, r_out, no, slope);
+                nn_leakyrelu_backward(r_d, dout, r_out, no, slope);
             }
-            gan_linear_backward(r_dinp, r_dw, r_db, r_d, inp, w, N, IC, OC);
+            nn_linear_backward(r_dinp, r_dw, r_db, r_d, inp, w, N, IC, OC);
             char tag[160];
             snprintf(tag, sizeof tag, "Linear%s %d x %d -> %d%s: out", slope > 0 ? " + LeakyReLU" : "", N, IC, OC,
                      fast ? " [tf32]" : "");
@@ -211,8 +211,8 @@ static void test_bce(void)
             tu_failures++;
             continue;
         }
-        float r_loss = gan_bce_logits_forward(z, targets[k], 7);
-        gan_bce_logits_backward(r_dz, z, targets[k], 7, scales[k]);
+        float r_loss = nn_bce_logits_forward(z, targets[k], 7);
+        nn_bce_logits_backward(r_dz, z, targets[k], 7, scales[k]);
         char tag[96];
         snprintf(tag, sizeof tag, "BCE with logits, target %g: loss", targets[k]);
         check_norm(tag, &loss, &r_loss, 1, 1e-6);

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "disc.h"
-#include "gan_layers.h"
+#include "nn.h"
 #include "randmodel.h"
 #include "testutil.h"
 #include "train.h"
@@ -285,7 +285,7 @@ static double liif_l1_loss(void *p)
 static double gan_l1_loss(void *p)
 {
     l1_ctx *c = p;
-    return gan_l1_forward(c->pred, c->gt, c->n);
+    return nn_l1_forward(c->pred, c->gt, c->n);
 }
 
 static void check_l1(void)
@@ -299,7 +299,7 @@ static void check_l1(void)
     fd_tensor(&o, "dpred", c.pred, dpred, c.n, 48, 1e-2f, liif_l1_loss, &c);
     fd_report(&o);
     memset(dpred, 0, c.n * sizeof(float));
-    gan_l1_backward(dpred, c.pred, c.gt, c.n, 1.0f);
+    nn_l1_backward(dpred, c.pred, c.gt, c.n, 1.0f);
     fd_op p = {.op = "gan l1 da"};
     fd_tensor(&p, "da", c.pred, dpred, c.n, 48, 1e-2f, gan_l1_loss, &c);
     fd_report(&p);
@@ -483,19 +483,19 @@ typedef struct {
 static double gconv_loss(void *p)
 {
     gconv_ctx *c = p;
-    gan_conv2d_forward(c->out, c->inp, c->wt, c->bias, c->B, c->IC, c->H, c->W, c->OC, c->k, c->stride, c->pad);
+    nn_conv2d_forward(c->out, c->inp, c->wt, c->bias, c->B, c->IC, c->H, c->W, c->OC, c->k, c->stride, c->pad);
     return dot(c->out, c->r, (size_t)c->B * c->OC * c->OH * c->OW);
 }
 
 static void check_gan_conv(int k, int stride, int pad)
 {
     gconv_ctx c = {.B = 2, .IC = 3, .H = 8, .W = 7, .OC = 4, .k = k, .stride = stride, .pad = pad};
-    c.OH = gan_conv_out(c.H, k, stride, pad), c.OW = gan_conv_out(c.W, k, stride, pad);
+    c.OH = nn_conv_out(c.H, k, stride, pad), c.OW = nn_conv_out(c.W, k, stride, pad);
     size_t ni = (size_t)c.B * c.IC * c.H * c.W, no = (size_t)c.B * c.OC * c.OH * c.OW, nw = (size_t)c.OC * c.IC * k * k;
     c.inp = rand_buf(ni, 1.0f), c.wt = rand_buf(nw, 0.5f), c.bias = rand_buf(c.OC, 0.5f);
     c.out = zeros(no), c.r = rand_buf(no, 1.0f);
     float *dinp = zeros(ni), *dw = zeros(nw), *db = zeros(c.OC);
-    gan_conv2d_backward(dinp, dw, db, c.r, c.inp, c.wt, c.B, c.IC, c.H, c.W, c.OC, k, stride, c.pad);
+    nn_conv2d_backward(dinp, dw, db, c.r, c.inp, c.wt, c.B, c.IC, c.H, c.W, c.OC, k, stride, c.pad);
     char name[96];
     snprintf(name, sizeof name, "gan conv %dx%d stride %d pad %d", k, k, stride, pad);
     fd_op o = {.op = name};
@@ -514,7 +514,7 @@ typedef struct {
 static double bn_loss(void *p)
 {
     bn_ctx *c = p;
-    gan_batchnorm_forward(c->out, c->mean, c->rstd, NULL, NULL, c->inp, c->gamma, c->beta, c->B, c->C, c->HW, 0.1f,
+    nn_batchnorm_forward(c->out, c->mean, c->rstd, NULL, NULL, c->inp, c->gamma, c->beta, c->B, c->C, c->HW, 0.1f,
                           1e-5f);
     return dot(c->out, c->r, (size_t)c->B * c->C * c->HW);
 }
@@ -527,7 +527,7 @@ static void check_batchnorm(void)
     c.out = zeros(n), c.mean = zeros(c.C), c.rstd = zeros(c.C), c.r = rand_buf(n, 1.0f);
     float *dinp = zeros(n), *dg = zeros(c.C), *dbeta = zeros(c.C);
     bn_loss(&c);
-    gan_batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, c.B, c.C, c.HW);
+    nn_batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, c.B, c.C, c.HW);
     fd_op o = {.op = "batchnorm (train mode) dinp dgamma dbeta"};
     fd_tensor(&o, "dinp", c.inp, dinp, n, 36, 1e-2f, bn_loss, &c);
     fd_tensor(&o, "dgamma", c.gamma, dg, c.C, 36, 1e-2f, bn_loss, &c);
@@ -540,7 +540,7 @@ static void check_batchnorm(void)
 static double lrelu_loss(void *p)
 {
     relu_ctx *c = p;
-    gan_leakyrelu_forward(c->out, c->inp, c->n, 0.2f);
+    nn_leakyrelu_forward(c->out, c->inp, c->n, 0.2f);
     return dot(c->out, c->r, c->n);
 }
 
@@ -550,7 +550,7 @@ static void check_leakyrelu(void)
     c.inp = rand_away(c.n, 1.0f), c.out = zeros(c.n), c.r = rand_buf(c.n, 1.0f);
     float *dinp = zeros(c.n);
     lrelu_loss(&c);
-    gan_leakyrelu_backward(dinp, c.r, c.out, c.n, 0.2f);
+    nn_leakyrelu_backward(dinp, c.r, c.out, c.n, 0.2f);
     fd_op o = {.op = "leakyrelu(0.2) dinp"};
     fd_tensor(&o, "dinp", c.inp, dinp, c.n, 64, 1e-2f, lrelu_loss, &c);
     fd_report(&o);
@@ -566,7 +566,7 @@ typedef struct {
 static double pool_loss(void *p)
 {
     pool_ctx *c = p;
-    gan_maxpool2x2_forward(c->out, c->arg, c->inp, c->B, c->C, c->H, c->W);
+    nn_maxpool2x2_forward(c->out, c->arg, c->inp, c->B, c->C, c->H, c->W);
     return dot(c->out, c->r, (size_t)c->B * c->C * (c->H / 2) * (c->W / 2));
 }
 
@@ -577,7 +577,7 @@ static void check_maxpool(void)
     c.inp = rand_buf(ni, 1.0f), c.out = zeros(no), c.r = rand_buf(no, 1.0f), c.arg = calloc(no, sizeof(int32_t));
     float *dinp = zeros(ni);
     pool_loss(&c);
-    gan_maxpool2x2_backward(dinp, c.r, c.arg, c.B, c.C, c.H, c.W);
+    nn_maxpool2x2_backward(dinp, c.r, c.arg, c.B, c.C, c.H, c.W);
     fd_op o = {.op = "maxpool 2x2 dinp"};
     fd_tensor(&o, "dinp", c.inp, dinp, ni, 60, 1e-2f, pool_loss, &c);
     fd_report(&o);
@@ -587,7 +587,7 @@ static void check_maxpool(void)
 static double glinear_loss(void *p)
 {
     linear_ctx *c = p;
-    gan_linear_forward(c->out, c->inp, c->wt, c->bias, c->N, c->IC, c->OC);
+    nn_linear_forward(c->out, c->inp, c->wt, c->bias, c->N, c->IC, c->OC);
     return dot(c->out, c->r, (size_t)c->N * c->OC);
 }
 
@@ -598,7 +598,7 @@ static void check_gan_linear(void)
     c.inp = rand_buf(ni, 1.0f), c.wt = rand_buf(nw, 0.5f), c.bias = rand_buf(c.OC, 0.5f);
     c.out = zeros(no), c.r = rand_buf(no, 1.0f);
     float *dinp = zeros(ni), *dw = zeros(nw), *db = zeros(c.OC);
-    gan_linear_backward(dinp, dw, db, c.r, c.inp, c.wt, c.N, c.IC, c.OC);
+    nn_linear_backward(dinp, dw, db, c.r, c.inp, c.wt, c.N, c.IC, c.OC);
     fd_op o = {.op = "gan linear dinp dweight dbias"};
     fd_tensor(&o, "dinp", c.inp, dinp, ni, 40, 1e-2f, glinear_loss, &c);
     fd_tensor(&o, "dweight", c.wt, dw, nw, 40, 1e-2f, glinear_loss, &c);
@@ -616,7 +616,7 @@ typedef struct {
 static double bce_loss(void *p)
 {
     bce_ctx *c = p;
-    return (double)c->scale * gan_bce_logits_forward(c->z, c->target, c->n);
+    return (double)c->scale * nn_bce_logits_forward(c->z, c->target, c->n);
 }
 
 static void check_bce(float target, float scale)
@@ -624,7 +624,7 @@ static void check_bce(float target, float scale)
     bce_ctx c = {.n = 24, .target = target, .scale = scale};
     c.z = rand_buf(c.n, 3.0f);
     float *dz = zeros(c.n);
-    gan_bce_logits_backward(dz, c.z, c.target, c.n, c.scale);
+    nn_bce_logits_backward(dz, c.z, c.target, c.n, c.scale);
     char name[96];
     snprintf(name, sizeof name, "bce-with-logits (target %g, scale %g) dz", target, scale);
     fd_op o = {.op = name};

@@ -1,6 +1,6 @@
 /* test_gan_disc.c: the discriminator (train-mode forward, BCE losses, backward) against disc_w8_p48 / disc_full_p48. */
 #include "disc.h"
-#include "gan_layers.h"
+#include "nn.h"
 #include "test_gan_util.h"
 
 /* The README's PRNG weights of disc_full_p48 (seed 0), proved against wfirst8/wsum. */
@@ -83,7 +83,7 @@ static void run_case(const char *file, int prng)
     gan_disc_forward(d, a, inp);
     double t1 = tg_seconds();
     tu_close("logits (atol 1e-5)", a->logits, tg_f32(f, "logits", NULL), (size_t)B, 1e-5);
-    float lr = gan_bce_logits_forward(a->logits, 1.0f, (size_t)B), lf = gan_bce_logits_forward(a->logits, 0.0f, (size_t)B);
+    float lr = nn_bce_logits_forward(a->logits, 1.0f, (size_t)B), lf = nn_bce_logits_forward(a->logits, 0.0f, (size_t)B);
     tu_close("loss_real (atol 1e-5)", &lr, tg_f32(f, "loss_real", NULL), 1, 1e-5);
     tu_close("loss_fake (atol 1e-5)", &lf, tg_f32(f, "loss_fake", NULL), 1, 1e-5);
     char name[128];
@@ -99,7 +99,7 @@ static void run_case(const char *file, int prng)
     for (int which = 0; which < 2; which++) { /* real (target 1), then fake (target 0) */
         const char *wn = which ? "fake" : "real";
         memset(dz, 0, B * sizeof(float));
-        gan_bce_logits_backward(dz, a->logits, which ? 0.0f : 1.0f, (size_t)B, 1.0f);
+        nn_bce_logits_backward(dz, a->logits, which ? 0.0f : 1.0f, (size_t)B, 1.0f);
         memset(dinp, 0, nin * sizeof(float));
         gan_disc_zero_grad(d);
         double s = tg_seconds();

@@ -1,5 +1,5 @@
 /* test_gan_step.c: one LIIF-GAN training step (generator, gradient blocking, D/VGG losses, Adam) against gan_*.safetensors. */
-#include "gan_layers.h"
+#include "nn.h"
 #include "gan_step.h"
 #include "test_gan_util.h"
 

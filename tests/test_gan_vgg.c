@@ -1,5 +1,5 @@
 /* test_gan_vgg.c: VGG19 features, perceptual loss and its input gradient against vgg19_trunc8 / vgg19_full. */
-#include "gan_layers.h"
+#include "nn.h"
 #include "test_gan_util.h"
 #include "vgg.h"
 

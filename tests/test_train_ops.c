@@ -4,7 +4,7 @@
 
 #include "randmodel.h"
 #include "testutil.h"
-#include "gan_layers.h"
+#include "nn.h"
 #include "gan_step.h"
 #include "train.h"
 
@@ -66,34 +66,34 @@ static void check_conv(int B, int h, int w, int IC, int OC, int threads)
 /* The discriminator's and VGG's NCHW convolutions (any k, stride, pad). */
 static void check_conv2d(int B, int IC, int H, int W, int OC, int k, int stride, int pad, int with_bias, int threads)
 {
-    int OH = gan_conv_out(H, k, stride, pad), OW = gan_conv_out(W, k, stride, pad);
+    int OH = nn_conv_out(H, k, stride, pad), OW = nn_conv_out(W, k, stride, pad);
     size_t ni = (size_t)B * IC * H * W, no = (size_t)B * OC * OH * OW, nw = (size_t)OC * IC * k * k;
     float *inp = rand_buf(ni, 1.0f), *wt = rand_buf(nw, 0.3f), *bias = with_bias ? rand_buf(OC, 0.5f) : NULL;
     float *dout = rand_buf(no, 1.0f), *out_r = malloc(no * sizeof(float)), *out_f = malloc(no * sizeof(float));
     float *dinp_r = rand_buf(ni, 1.0f), *dw_r = rand_buf(nw, 1.0f), *db_r = rand_buf(OC, 1.0f);
     float *dinp_f = copy_buf(dinp_r, ni), *dw_f = copy_buf(dw_r, nw), *db_f = copy_buf(db_r, OC);
-    gan_cpu *cpu = gan_cpu_new(gan_conv2d_col_size(IC, H, W, k, stride, pad), nw + OC, threads);
+    nn_cpu *cpu = nn_cpu_new(nn_conv2d_col_size(IC, H, W, k, stride, pad), nw + OC, threads);
     char what[160];
     snprintf(what, sizeof what, "conv2d B%d %d->%d %dx%d k%d s%d p%d%s, %d threads:", B, IC, OC, H, W, k, stride, pad,
              with_bias ? "" : " no bias", threads);
     printf("%s\n", what);
-    gan_conv2d_forward(out_r, inp, wt, bias, B, IC, H, W, OC, k, stride, pad);
-    gan_conv2d_forward_cpu(cpu, out_f, inp, wt, bias, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_forward(out_r, inp, wt, bias, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_forward_cpu(cpu, out_f, inp, wt, bias, B, IC, H, W, OC, k, stride, pad);
     close_rel("  forward", out_f, out_r, no);
-    gan_conv2d_backward(dinp_r, dw_r, with_bias ? db_r : NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
-    gan_conv2d_backward_cpu(cpu, dinp_f, dw_f, with_bias ? db_f : NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward(dinp_r, dw_r, with_bias ? db_r : NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward_cpu(cpu, dinp_f, dw_f, with_bias ? db_f : NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
     close_rel("  backward dinp", dinp_f, dinp_r, ni);
     close_rel("  backward dweight", dw_f, dw_r, nw);
     close_rel("  backward dbias (untouched without a bias)", db_f, db_r, OC);
     /* only dinp (VGG), only the parameters (the discriminator's first stage) */
-    gan_conv2d_backward(dinp_r, NULL, NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
-    gan_conv2d_backward_cpu(cpu, dinp_f, NULL, NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward(dinp_r, NULL, NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward_cpu(cpu, dinp_f, NULL, NULL, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
     close_rel("  backward dinp only", dinp_f, dinp_r, ni);
-    gan_conv2d_backward(NULL, dw_r, db_r, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
-    gan_conv2d_backward_cpu(cpu, NULL, dw_f, db_f, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward(NULL, dw_r, db_r, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
+    nn_conv2d_backward_cpu(cpu, NULL, dw_f, db_f, dout, inp, wt, B, IC, H, W, OC, k, stride, pad);
     close_rel("  backward without dinp: dweight", dw_f, dw_r, nw);
     close_rel("  backward without dinp: dbias", db_f, db_r, OC);
-    gan_cpu_free(cpu);
+    nn_cpu_free(cpu);
     free(inp); free(wt); free(bias); free(dout); free(out_r); free(out_f);
     free(dinp_r); free(dw_r); free(db_r); free(dinp_f); free(dw_f); free(db_f);
 }

@@ -43,13 +43,13 @@ typedef struct {
     long steps;
 } liif_cuda_train_profile;
 
-/* ---- training (LIIF-GAN, MODEL.md 2; the twin of core/gan_step.c without VGG) ----
+/* ---- training (LIIF-GAN, MODEL.md 2; the twin of core/train/gan_step.c without VGG) ----
  * A GAN trainer owns, on the device, the generator's flat buffers (gan_gen's layout: all trainable)
  * and the discriminator's (gan_disc's layout: trainable tensors first, then the BN running stats),
  * Adam moments of both, and the activations of one batch shape. */
 typedef struct liif_cuda_gan_trainer liif_cuda_gan_trainer;
 
-enum { LIIF_CUDA_DISC_STAGES = 8 }; /* GAN_DISC_STAGES of core/disc.h */
+enum { LIIF_CUDA_DISC_STAGES = 8 }; /* GAN_DISC_STAGES of core/train/disc.h */
 
 typedef struct {
     liif_config cfg;                 /* n_decoders 1 (LIIF-GAN-S) or 2; dec_source, mid_block */
@@ -69,7 +69,7 @@ typedef struct {
     size_t d_l1w, d_l1b, d_l2w, d_l2b;
 } liif_cuda_gan_shape;
 
-/* Which parts of a step to queue (all four: gan_step of core/gan_step.c). */
+/* Which parts of a step to queue (all four: gan_step of core/train/gan_step.c). */
 enum { LIIF_GAN_GEN = 1, LIIF_GAN_GEN_ADAM = 2, LIIF_GAN_DISC = 4, LIIF_GAN_DISC_ADAM = 8, LIIF_GAN_ALL = 15 };
 
 typedef struct {
@@ -175,7 +175,7 @@ typedef struct {
     liif_status (*gan_download)(liif_cuda_gan_trainer *t, liif_cuda_gan_state *out, liif_error *err);
     void (*gan_free)(liif_cuda_gan_trainer *t);
     void (*gan_profile)(const liif_cuda_gan_trainer *t, liif_cuda_gan_profile *out);
-    /* Test ops on host arrays with the GAN trainer's kernels, NCHW like core/gan_layers.h; each WRITES
+    /* Test ops on host arrays with the GAN trainer's kernels, NCHW like core/nn/nn.h; each WRITES
      * its outputs (every gradient starts from zero). */
     /* conv k x k, stride, padding: out (B,OC,OH,OW); with dout also dinp (or NULL), dweight, dbias (NULL
      * without bias). */

@@ -1,5 +1,5 @@
 /* train.cuh: plain LIIF training on the GPU: encoder convs forward/backward (im2col + cuBLAS, col2im), the
- * decoder with the layer-1 precompute and its scatter-add backward, L1, Adam; the twin of core/train_cpu.c. */
+ * decoder with the layer-1 precompute and its scatter-add backward, L1, Adam; the twin of core/train/liif_cpu.c. */
 #ifndef LIIF_CUDA_TRAIN_CUH
 #define LIIF_CUDA_TRAIN_CUH
 
@@ -11,7 +11,7 @@
 #include "cuda_module.h"
 #include "query.cuh"
 
-/* Letters as core/train.h: B batch, h w LR sides, C channels, F features, Q queries per sample, K
+/* Letters as core/train/train.h: B batch, h w LR sides, C channels, F features, Q queries per sample, K
  * ensemble shifts, D MLP input width, H0 layer-1 width, npx = B*h*w latents, rows = B*Q*K.
  * Maps are channels-last (B,h,w,*); conv weights OIHW (OC,IC,3,3) with rows ldw floats apart, so that
  * layer 1's feature columns (rows of D floats) run as a conv in place. Gradients accumulate (+=). */
@@ -86,7 +86,7 @@ static __global__ void tk_fill(float *dst, float v, size_t n)
 }
 
 /* One thread per query (b, q): its K rows' latent index lat (rows) into (B,h,w), coord/cell
- * columns z (rows, nz) and blend weight wt (rows): core/train_cpu.c's chunk_geometry. */
+ * columns z (rows, nz) and blend weight wt (rows): core/train/liif_cpu.c's chunk_geometry. */
 static __global__ void tk_geometry(const float *coord, const float *cell, int B, int Q, int h, int w, int ensemble,
                                    int cell_decode, int K, int nz, int *lat, float *z, float *wt)
 {
@@ -170,7 +170,7 @@ static __global__ void tk_scatter(const float *g, const int *lat, size_t rows, i
     GRID_LOOP(idx, rows * H0) atomicAdd(&dP[(size_t)lat[idx / H0] * H0 + idx % H0], g[idx]);
 }
 
-/* PyTorch 1.13 Adam on n values, in the order of core/train_state.c's liif_adam_update. */
+/* PyTorch 1.13 Adam on n values, in the order of core/train/state.c's liif_adam_update. */
 static __global__ void tk_adam(float *p, const float *g, float *m, float *v, size_t n, float b1, float one_b1,
                                float b2, float one_b2, float neg_step, float corr, float eps)
 {

@@ -1,4 +1,4 @@
-/* train_gan.cuh: LIIF-GAN training on the GPU, the twin of core/gan_step.c without VGG: the two-decoder
+/* train_gan.cuh: LIIF-GAN training on the GPU, the twin of core/train/gan_step.c without VGG: the two-decoder
  * generator on RGS patches (train.cuh's encoder and decoder kernels), the discriminator (k x k convs by
  * im2col + cuBLAS, BatchNorm in train mode, LeakyReLU, Linear, BCE with logits), the loss assembly with its
  * gradient blocking, and Adam on both networks. Included after train.cuh. */
@@ -7,7 +7,7 @@
 
 #include "train.cuh"
 
-/* Letters as core/gan_step.h and core/disc.h: B batch, C channels (3), h w LR sides, F features, P patch
+/* Letters as core/train/gan_step.h and core/train/disc.h: B batch, C channels (3), h w LR sides, F features, P patch
  * side, Q = P*P queries per sample, K shifts, n = B*C*Q patch values; discriminator stage i has ic -> oc
  * channels, sides Sin -> Sout, N = B*Sout*Sout output pixels, kk = ic*k*k im2col columns.
  * Layouts: the generator's maps channels-last (B,h,w,F) as train.cuh; the patches handed between the
@@ -172,7 +172,7 @@ static __global__ void gk_lrelu_backward(float *d, const float *out, size_t n, f
 }
 
 /* BatchNorm in training mode, one block per channel c of pre (N, C) NHWC, then LeakyReLU (slope > 0):
- * gan_batchnorm_forward's arithmetic (double sums, two passes, float normalisation, running stats with the
+ * nn_batchnorm_forward's arithmetic (double sums, two passes, float normalisation, running stats with the
  * unbiased variance; running_mean / running_var may be NULL). */
 static __global__ void gk_bn_forward(const float *pre, size_t N, int C, const float *gamma, const float *beta,
                                      float *running_mean, float *running_var, float momentum, float eps, float slope,
@@ -208,7 +208,7 @@ static __global__ void gk_bn_forward(const float *pre, size_t N, int C, const fl
 }
 
 /* BatchNorm's backward, one block per channel: dinp (N, C) WRITES gamma rstd (d - mean(d) - xhat mean(d xhat)),
- * dgamma += sum d xhat and dbeta += sum d when not NULL (gan_batchnorm_backward's arithmetic). */
+ * dgamma += sum d xhat and dbeta += sum d when not NULL (nn_batchnorm_backward's arithmetic). */
 static __global__ void gk_bn_backward(const float *dout, const float *pre, const float *mean, const float *rstd,
                                       const float *gamma, size_t N, int C, float *dgamma, float *dbeta, float *dinp)
 {
@@ -255,8 +255,8 @@ static __global__ void gk_unflatten(const float *dflat, int B, int SS, int C, fl
     }
 }
 
-/* Mean BCE with logits of z (n) against target into *loss (double, gan_bce_logits_forward before its float
- * rounding); dz (n) WRITES scale * (sigmoid(z) - target) / n (gan_bce_logits_backward). One thread: n is the
+/* Mean BCE with logits of z (n) against target into *loss (double, nn_bce_logits_forward before its float
+ * rounding); dz (n) WRITES scale * (sigmoid(z) - target) / n (nn_bce_logits_backward). One thread: n is the
  * batch size. */
 static __global__ void gk_bce(const float *z, int n, float target, float scale, double *loss, float *dz)
 {
@@ -616,7 +616,7 @@ static const float *cg_source(const liif_cuda_gan_trainer *t, int d)
     return t->src[d] ? t->feat : t->t + (size_t)(t->sh.cfg.mid_block + 1) * t->nf;
 }
 
-/* gan_gen_forward of core/gan_step.c: encoder, geometry, each decoder into dec[d].pred (B,C,P,P). */
+/* gan_gen_forward of core/train/gan_step.c: encoder, geometry, each decoder into dec[d].pred (B,C,P,P). */
 static liif_status cg_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
@@ -673,7 +673,7 @@ static liif_status cg_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
     return LIIF_OK;
 }
 
-/* gan_gen_backward of core/gan_step.c: gg += from dd1, dd2 (B,C,P,P), each decoder seeing only its own;
+/* gan_gen_backward of core/train/gan_step.c: gg += from dd1, dd2 (B,C,P,P), each decoder seeing only its own;
  * the mid-layer decoder's feature gradient joins the residual stream at block mid_block. */
 static liif_status cg_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
 {
@@ -753,7 +753,7 @@ static liif_status cg_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
     return tconv_backward(x, NULL, cg_gw(t, cw[0]), cg_gw(t, cb[0]), t->dt, t->x, cg_w(t, cw[0]), 9 * C, B, h, w, C, F, err);
 }
 
-/* gan_disc_forward (core/disc.c) of inp (B,C,P,P) NCHW: logits into slot (B floats at logits + slot*B); the running
+/* gan_disc_forward (core/train/disc.c) of inp (B,C,P,P) NCHW: logits into slot (B floats at logits + slot*B); the running
  * stats update once. */
 static liif_status cg_disc_forward(liif_cuda_gan_trainer *t, const float *inp, int slot, liif_error *err)
 {
@@ -793,7 +793,7 @@ static liif_status cg_disc_forward(liif_cuda_gan_trainer *t, const float *inp, i
                            sh->d_hidden, 1, 0.0f, err);
 }
 
-/* gan_disc_backward (core/disc.c) of the last forward from t->dz (B): dinp (B,C,P,P) WRITTEN when not NULL; D's
+/* gan_disc_backward (core/train/disc.c) of the last forward from t->dz (B): dinp (B,C,P,P) WRITTEN when not NULL; D's
  * parameter gradients += only with param_grads (frozen in the generator half). */
 static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int param_grads, liif_error *err)
 {
@@ -974,7 +974,7 @@ static liif_status cg_download(liif_cuda_gan_trainer *t, liif_cuda_gan_state *o,
     return LIIF_OK;
 }
 
-/* ------------------------------------------------------------ test ops (NCHW host arrays, as core/gan_layers.h) */
+/* ------------------------------------------------------------ test ops (NCHW host arrays, as core/nn/nn.h) */
 
 /* Device copies of the test ops' arrays: freed together. */
 typedef struct {

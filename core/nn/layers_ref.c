@@ -1,11 +1,10 @@
-/* gan_layers.c: reference NCHW layers for the LIIF-GAN losses (conv kxk, BatchNorm, LeakyReLU, max-pool, Linear, BCE, L1). */
-#include "gan_layers.h"
+/* layers_ref.c: reference (plain loop) NCHW layers: conv kxk, BatchNorm, LeakyReLU, max-pool, Linear, BCE, L1, forward and backward. */
+#include "nn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
 
 /* Output columns [*lo, *hi) whose input column ox*stride + off falls inside [0, W). */
 static void valid_cols(int off, int stride, int W, int OW, int *lo, int *hi)
@@ -17,12 +16,12 @@ static void valid_cols(int off, int stride, int W, int OW, int *lo, int *hi)
     if (*hi < *lo) *hi = *lo;
 }
 
-void gan_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int IC, int H,
+void nn_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int IC, int H,
                         int W, int OC, int k, int stride, int pad)
 {
     /* Sums in double: deep VGG layers add up to 4608 products per output, and the float error of a
      * plain running sum would flip ReLU and max-pool decisions that PyTorch's blocked sums keep. */
-    int OH = gan_conv_out(H, k, stride, pad), OW = gan_conv_out(W, k, stride, pad);
+    int OH = nn_conv_out(H, k, stride, pad), OW = nn_conv_out(W, k, stride, pad);
     double *acc = malloc((size_t)OH * OW * sizeof(double));
     if (!acc) abort(); /* reference code: a few KB per plane */
     for (int b = 0; b < B; b++)
@@ -51,10 +50,10 @@ void gan_conv2d_forward(float *out, const float *inp, const float *weight, const
     free(acc);
 }
 
-void gan_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad)
 {
-    int OH = gan_conv_out(H, k, stride, pad), OW = gan_conv_out(W, k, stride, pad);
+    int OH = nn_conv_out(H, k, stride, pad), OW = nn_conv_out(W, k, stride, pad);
     for (int b = 0; b < B; b++)
         for (int oc = 0; oc < OC; oc++) {
             const float *d = dout + ((size_t)b * OC + oc) * OH * OW;
@@ -95,7 +94,7 @@ void gan_conv2d_backward(float *dinp, float *dweight, float *dbias, const float 
         }
 }
 
-void gan_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+void nn_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                            const float *inp, const float *gamma, const float *beta, int B, int C, int HW,
                            float momentum, float eps)
 {
@@ -128,7 +127,7 @@ void gan_batchnorm_forward(float *out, float *mean, float *rstd, float *running_
     }
 }
 
-void gan_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+void nn_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                             const float *mean, const float *rstd, const float *gamma, int B, int C, int HW)
 {
     double n = (double)B * HW;
@@ -154,17 +153,17 @@ void gan_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const floa
     }
 }
 
-void gan_leakyrelu_forward(float *out, const float *inp, size_t n, float slope)
+void nn_leakyrelu_forward(float *out, const float *inp, size_t n, float slope)
 {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
 }
 
-void gan_leakyrelu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope)
+void nn_leakyrelu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope)
 {
     for (size_t i = 0; i < n; i++) dinp[i] = out[i] > 0.0f ? dout[i] : slope * dout[i];
 }
 
-void gan_maxpool2x2_forward(float *out, int32_t *arg, const float *inp, int B, int C, int H, int W)
+void nn_maxpool2x2_forward(float *out, int32_t *arg, const float *inp, int B, int C, int H, int W)
 {
     int OH = H / 2, OW = W / 2;
     for (size_t p = 0; p < (size_t)B * C; p++) {
@@ -183,14 +182,14 @@ void gan_maxpool2x2_forward(float *out, int32_t *arg, const float *inp, int B, i
     }
 }
 
-void gan_maxpool2x2_backward(float *dinp, const float *dout, const int32_t *arg, int B, int C, int H, int W)
+void nn_maxpool2x2_backward(float *dinp, const float *dout, const int32_t *arg, int B, int C, int H, int W)
 {
     size_t on = (size_t)(H / 2) * (W / 2);
     for (size_t p = 0; p < (size_t)B * C; p++)
         for (size_t i = 0; i < on; i++) dinp[p * H * W + arg[p * on + i]] += dout[p * on + i];
 }
 
-void gan_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC)
+void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC)
 {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
@@ -202,7 +201,7 @@ void gan_linear_forward(float *out, const float *inp, const float *weight, const
         }
 }
 
-void gan_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IC, int OC)
 {
     for (int n = 0; n < N; n++)
@@ -217,7 +216,7 @@ void gan_linear_backward(float *dinp, float *dweight, float *dbias, const float 
         }
 }
 
-float gan_bce_logits_forward(const float *z, float target, size_t n)
+float nn_bce_logits_forward(const float *z, float target, size_t n)
 {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -227,7 +226,7 @@ float gan_bce_logits_forward(const float *z, float target, size_t n)
     return (float)(s / (double)n);
 }
 
-void gan_bce_logits_backward(float *dz, const float *z, float target, size_t n, float scale)
+void nn_bce_logits_backward(float *dz, const float *z, float target, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++) {
         double sig = 1.0 / (1.0 + exp(-(double)z[i]));
@@ -235,35 +234,18 @@ void gan_bce_logits_backward(float *dz, const float *z, float target, size_t n, 
     }
 }
 
-float gan_l1_forward(const float *a, const float *b, size_t n)
+float nn_l1_forward(const float *a, const float *b, size_t n)
 {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += fabsf(a[i] - b[i]);
     return (float)(s / (double)n);
 }
 
-void gan_l1_backward(float *da, const float *a, const float *b, size_t n, float scale)
+void nn_l1_backward(float *da, const float *a, const float *b, size_t n, float scale)
 {
     float g = scale / (float)n;
     for (size_t i = 0; i < n; i++) {
         float d = a[i] - b[i];
         da[i] += d > 0 ? g : (d < 0 ? -g : 0.0f);
     }
-}
-
-void gan_adam_update(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
-                     double beta1, double beta2, double eps)
-{
-    /* The trainer's Adam reads only these fields: one implementation of PyTorch's formula. */
-    liif_train_state s;
-    memset(&s, 0, sizeof s);
-    s.params = params;
-    s.grads = (float *)grads;
-    s.m = m;
-    s.v = v;
-    s.n_trainable = n;
-    s.step = *step;
-    liif_adam_config o = {lr, beta1, beta2, eps};
-    liif_adam_update(&s, &o);
-    *step = s.step;
 }

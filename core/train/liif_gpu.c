@@ -1,8 +1,8 @@
-/* train_gpu.c: plain LIIF training on the GPU: the core's side of the CUDA module's trainer (layouts, calls, errors). */
+/* liif_gpu.c: plain LIIF training on the GPU: the core's side of the CUDA module's trainer (layouts, calls, errors). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_module.h"
 #include "train.h"
 
 struct liif_train_gpu {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_module.h"
 
 /* The module's names for the parts must be the ones of gan_gpu.h: the core passes its mask through. */
 _Static_assert((int)GAN_GPU_GEN == (int)LIIF_GAN_GEN && (int)GAN_GPU_GEN_ADAM == (int)LIIF_GAN_GEN_ADAM &&

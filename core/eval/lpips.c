@@ -10,7 +10,7 @@
 #include <dnnl.h>
 #include <omp.h>
 
-#include "gan_layers.h"
+#include "nn.h"
 #include "internal.h"
 
 const liif_lpips_layer liif_lpips_layers[LIIF_LPIPS_TAPS] = {
@@ -142,8 +142,8 @@ liif_status liif_lpips_feats_new(int H, int W, liif_lpips_feats **out, liif_erro
             total += pool_n[k];
         }
         f->c[k] = c = L->oc;
-        f->h[k] = h = gan_conv_out(h, L->ksize, L->stride, L->pad);
-        f->w[k] = w = gan_conv_out(w, L->ksize, L->stride, L->pad);
+        f->h[k] = h = nn_conv_out(h, L->ksize, L->stride, L->pad);
+        f->w[k] = w = nn_conv_out(w, L->ksize, L->stride, L->pad);
         total += (size_t)c * h * w;
     }
     f->mem = malloc(total * sizeof(float));
@@ -196,14 +196,14 @@ static void conv_relu_ref(const liif_lpips *lp, int k, float *out, const float *
 {
     enum { BLOCK = 8 };
     const liif_lpips_layer *L = &liif_lpips_layers[k];
-    int OH = gan_conv_out(H, L->ksize, L->stride, L->pad), OW = gan_conv_out(W, L->ksize, L->stride, L->pad);
+    int OH = nn_conv_out(H, L->ksize, L->stride, L->pad), OW = nn_conv_out(W, L->ksize, L->stride, L->pad);
     int n_blocks = (L->oc + BLOCK - 1) / BLOCK;
     size_t wblock = (size_t)L->ic * L->ksize * L->ksize;
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (int i = 0; i < n_blocks; i++) {
         int oc0 = i * BLOCK, noc = L->oc - oc0 < BLOCK ? L->oc - oc0 : BLOCK;
         float *o = out + (size_t)oc0 * OH * OW;
-        gan_conv2d_forward(o, inp, lp->w[k] + oc0 * wblock, lp->b[k] + oc0, 1, L->ic, H, W, noc, L->ksize, L->stride,
+        nn_conv2d_forward(o, inp, lp->w[k] + oc0 * wblock, lp->b[k] + oc0, 1, L->ic, H, W, noc, L->ksize, L->stride,
                            L->pad);
         for (size_t j = 0; j < (size_t)noc * OH * OW; j++) o[j] = o[j] > 0.0f ? o[j] : 0.0f;
     }
@@ -217,7 +217,7 @@ static liif_status conv_relu_fast(const liif_lpips *lp, int k, float *out, const
 {
     enum { COL_BLOCK = 256 };
     const liif_lpips_layer *L = &liif_lpips_layers[k];
-    int ks = L->ksize, OH = gan_conv_out(H, ks, L->stride, L->pad), OW = gan_conv_out(W, ks, L->stride, L->pad);
+    int ks = L->ksize, OH = nn_conv_out(H, ks, L->stride, L->pad), OW = nn_conv_out(W, ks, L->stride, L->pad);
     int K = L->ic * ks * ks, failed = 0;
     size_t np = (size_t)OH * OW;
     long n_blocks = (long)((np + COL_BLOCK - 1) / COL_BLOCK);

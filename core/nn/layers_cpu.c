@@ -1,22 +1,22 @@
-/* gan_layers_cpu.c: fast NCHW convolutions for the discriminator and VGG19: per-sample im2col + oneDNN sgemm, samples spread over threads. */
+/* layers_cpu.c: fast NCHW convolutions (discriminator, VGG19, LPIPS): per-sample im2col + oneDNN sgemm, samples spread over threads. */
 #include <dnnl.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gan_layers.h"
+#include "nn.h"
 #include "internal.h"
 
-struct gan_cpu {
+struct nn_cpu {
     int threads;
     size_t max_col, max_w;
     float *col; /* (threads, max_col): one sample's im2col, reused for its gradient */
     float *dw;  /* (threads, max_w): per-thread weight and bias gradients, summed in thread order */
 };
 
-gan_cpu *gan_cpu_new(size_t max_col, size_t max_w, int threads)
+nn_cpu *nn_cpu_new(size_t max_col, size_t max_w, int threads)
 {
-    gan_cpu *cpu = calloc(1, sizeof *cpu);
+    nn_cpu *cpu = calloc(1, sizeof *cpu);
     if (!cpu) return NULL;
     cpu->threads = threads > 0 ? threads : omp_get_num_procs();
     cpu->max_col = max_col;
@@ -24,13 +24,13 @@ gan_cpu *gan_cpu_new(size_t max_col, size_t max_w, int threads)
     cpu->col = malloc((size_t)cpu->threads * max_col * sizeof(float));
     cpu->dw = malloc((size_t)cpu->threads * max_w * sizeof(float));
     if (!cpu->col || !cpu->dw) {
-        gan_cpu_free(cpu);
+        nn_cpu_free(cpu);
         return NULL;
     }
     return cpu;
 }
 
-void gan_cpu_free(gan_cpu *cpu)
+void nn_cpu_free(nn_cpu *cpu)
 {
     if (!cpu) return;
     free(cpu->col);
@@ -38,9 +38,9 @@ void gan_cpu_free(gan_cpu *cpu)
     free(cpu);
 }
 
-size_t gan_conv2d_col_size(int IC, int H, int W, int k, int stride, int pad)
+size_t nn_conv2d_col_size(int IC, int H, int W, int k, int stride, int pad)
 {
-    return (size_t)IC * k * k * gan_conv_out(H, k, stride, pad) * gan_conv_out(W, k, stride, pad);
+    return (size_t)IC * k * k * nn_conv_out(H, k, stride, pad) * nn_conv_out(W, k, stride, pad);
 }
 
 /* col (IC*k*k, OH*OW), row (ic*k + ky)*k + kx (the OIHW weight's column order), column oy*OW + ox
@@ -92,7 +92,7 @@ static void col2im(float *dx, const float *dcol, int IC, int H, int W, int k, in
 /* Samples go to threads (each runs a single-threaded sgemm inside the parallel region) when there
  * are at least as many samples as threads; otherwise they run one after another, each sgemm on the
  * whole team. */
-static int spread_samples(const gan_cpu *cpu, int B) { return B >= liif_omp_threads(cpu->threads); }
+static int spread_samples(const nn_cpu *cpu, int B) { return B >= liif_omp_threads(cpu->threads); }
 
 typedef struct {
     const float *inp, *weight, *bias, *dout;
@@ -132,12 +132,12 @@ static void backward_sample(const conv_args *c, float *col, float *dw, float *db
     }
 }
 
-void gan_conv2d_forward_cpu(gan_cpu *cpu, float *out, const float *inp, const float *weight, const float *bias, int B,
+void nn_conv2d_forward_cpu(nn_cpu *cpu, float *out, const float *inp, const float *weight, const float *bias, int B,
                             int IC, int H, int W, int OC, int k, int stride, int pad)
 {
     // out is (B,OC,OH,OW), inp is (B,IC,H,W), weight is (OC,IC,k,k), bias is (OC) or NULL
     conv_args c = {inp, weight, bias, NULL, out, NULL, IC, H, W, OC, k, stride, pad,
-                   gan_conv_out(H, k, stride, pad), gan_conv_out(W, k, stride, pad)};
+                   nn_conv_out(H, k, stride, pad), nn_conv_out(W, k, stride, pad)};
     if (spread_samples(cpu, B)) {
 #pragma omp parallel for schedule(static) num_threads(liif_omp_threads(cpu->threads))
         for (int b = 0; b < B; b++) forward_sample(&c, cpu->col + (size_t)omp_get_thread_num() * cpu->max_col, b);
@@ -146,13 +146,13 @@ void gan_conv2d_forward_cpu(gan_cpu *cpu, float *out, const float *inp, const fl
     }
 }
 
-void gan_conv2d_backward_cpu(gan_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
+void nn_conv2d_backward_cpu(nn_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
                              const float *inp, const float *weight, int B, int IC, int H, int W, int OC, int k,
                              int stride, int pad)
 {
     // dinp and inp are (B,IC,H,W), dweight and weight are (OC,IC,k,k), dbias is (OC), dout is (B,OC,OH,OW)
     conv_args c = {inp, weight, NULL, dout, NULL, dinp, IC, H, W, OC, k, stride, pad,
-                   gan_conv_out(H, k, stride, pad), gan_conv_out(W, k, stride, pad)};
+                   nn_conv_out(H, k, stride, pad), nn_conv_out(W, k, stride, pad)};
     size_t KK = (size_t)IC * k * k, wsz = (size_t)OC * KK + OC;
     int params = dweight || dbias, used = 1;
     if (spread_samples(cpu, B)) {

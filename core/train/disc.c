@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gan_layers.h"
+#include "nn.h"
 
 /* ------------------------------------------------------------------ parameter table */
 
@@ -88,7 +88,7 @@ static void make_views(const gan_disc *d, float *buf, gan_disc_views *v, int wit
         st->k = j ? 4 : 3;
         st->stride = j ? 2 : 1;
         st->side_in = side;
-        st->side_out = side = gan_conv_out(side, st->k, st->stride, 1);
+        st->side_out = side = nn_conv_out(side, st->k, st->stride, 1);
         st->w = view(d, buf, "disc.conv%d_%d.weight", s, j);
         st->b = view(d, buf, "disc.conv%d_%d.bias", s, j);
         st->gamma = view(d, buf, "disc.bn%d_%d.weight", s, j);
@@ -205,7 +205,7 @@ void gan_disc_zero_grad(gan_disc *d) { memset(d->grads, 0, d->n_params * sizeof(
 
 void gan_disc_adam_update(gan_disc *d, const liif_adam_config *o)
 {
-    gan_adam_update(d->params, d->grads, d->m, d->v, d->n_trainable, &d->step, o->lr, o->beta1, o->beta2, o->eps);
+    liif_adam_update_arrays(d->params, d->grads, d->m, d->v, d->n_trainable, &d->step, o->lr, o->beta1, o->beta2, o->eps);
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -261,13 +261,13 @@ liif_status gan_disc_acts_use_cpu(const gan_disc *d, gan_disc_acts *a, int threa
     size_t max_col = 0, max_w = (size_t)d->hidden;
     for (int i = 0; i < GAN_DISC_STAGES; i++) {
         const gan_disc_stage *st = &d->p.st[i];
-        size_t col = gan_conv2d_col_size(st->ic, st->side_in, st->side_in, st->k, st->stride, 1);
+        size_t col = nn_conv2d_col_size(st->ic, st->side_in, st->side_in, st->k, st->stride, 1);
         size_t w = (size_t)st->oc * st->ic * st->k * st->k + st->oc;
         max_col = col > max_col ? col : max_col;
         max_w = w > max_w ? w : max_w;
     }
-    gan_cpu_free(a->cpu);
-    if (!(a->cpu = gan_cpu_new(max_col, max_w, threads)))
+    nn_cpu_free(a->cpu);
+    if (!(a->cpu = nn_cpu_new(max_col, max_w, threads)))
         return liif_error_set(err, LIIF_ERR_NOMEM, "discriminator: out of memory for the convolution scratch");
     return LIIF_OK;
 }
@@ -275,7 +275,7 @@ liif_status gan_disc_acts_use_cpu(const gan_disc *d, gan_disc_acts *a, int threa
 void gan_disc_acts_free(gan_disc_acts *a)
 {
     if (!a) return;
-    gan_cpu_free(a->cpu);
+    nn_cpu_free(a->cpu);
     free(a->mem);
     free(a);
 }
@@ -292,23 +292,23 @@ void gan_disc_forward(gan_disc *d, gan_disc_acts *a, const float *inp)
         int S = st->side_out;
         size_t n = (size_t)B * st->oc * S * S;
         if (a->cpu)
-            gan_conv2d_forward_cpu(a->cpu, a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc,
+            nn_conv2d_forward_cpu(a->cpu, a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc,
                                    st->k, st->stride, 1);
         else
-            gan_conv2d_forward(a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc, st->k,
+            nn_conv2d_forward(a->pre[i], x, st->w, st->b, B, st->ic, st->side_in, st->side_in, st->oc, st->k,
                                st->stride, 1);
         if (st->gamma)
-            gan_batchnorm_forward(a->act[i], a->mean[i], a->rstd[i], st->rmean, st->rvar, a->pre[i], st->gamma,
+            nn_batchnorm_forward(a->act[i], a->mean[i], a->rstd[i], st->rmean, st->rvar, a->pre[i], st->gamma,
                                   st->beta, B, st->oc, S * S, d->momentum, d->eps);
         else
             memcpy(a->act[i], a->pre[i], n * sizeof(float));
-        gan_leakyrelu_forward(a->act[i], a->act[i], n, d->slope);
+        nn_leakyrelu_forward(a->act[i], a->act[i], n, d->slope);
         x = a->act[i];
     }
     /* act[7] (B,W7,S,S) is already the flattened (B, flat) matrix in NCHW order */
-    gan_linear_forward(a->h1, x, d->p.l1w, d->p.l1b, B, d->flat, d->hidden);
-    gan_leakyrelu_forward(a->h1, a->h1, (size_t)B * d->hidden, d->slope);
-    gan_linear_forward(a->logits, a->h1, d->p.l2w, d->p.l2b, B, d->hidden, 1);
+    nn_linear_forward(a->h1, x, d->p.l1w, d->p.l1b, B, d->flat, d->hidden);
+    nn_leakyrelu_forward(a->h1, a->h1, (size_t)B * d->hidden, d->slope);
+    nn_linear_forward(a->logits, a->h1, d->p.l2w, d->p.l2b, B, d->hidden, 1);
 }
 
 void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, float *dinp, int param_grads)
@@ -318,12 +318,12 @@ void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, floa
     /* dh1 and dflat live in the scratch: da holds the gradient of the current stage output */
     float *dh1 = a->db;
     memset(dh1, 0, (size_t)B * d->hidden * sizeof(float));
-    gan_linear_backward(dh1, param_grads ? g->l2w : NULL, param_grads ? g->l2b : NULL, dlogits, a->h1, d->p.l2w, B,
+    nn_linear_backward(dh1, param_grads ? g->l2w : NULL, param_grads ? g->l2b : NULL, dlogits, a->h1, d->p.l2w, B,
                         d->hidden, 1);
-    gan_leakyrelu_backward(dh1, dh1, a->h1, (size_t)B * d->hidden, d->slope);
+    nn_leakyrelu_backward(dh1, dh1, a->h1, (size_t)B * d->hidden, d->slope);
     float *dx = a->da;
     memset(dx, 0, (size_t)B * d->flat * sizeof(float));
-    gan_linear_backward(dx, param_grads ? g->l1w : NULL, param_grads ? g->l1b : NULL, dh1, a->act[L], d->p.l1w, B,
+    nn_linear_backward(dx, param_grads ? g->l1w : NULL, param_grads ? g->l1b : NULL, dh1, a->act[L], d->p.l1w, B,
                         d->flat, d->hidden);
     float *other = a->db;
     for (int i = L; i >= 0; i--) {
@@ -331,11 +331,11 @@ void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, floa
         const gan_disc_stage *gs = &g->st[i];
         int S = st->side_out;
         size_t n = (size_t)B * st->oc * S * S;
-        gan_leakyrelu_backward(dx, dx, a->act[i], n, d->slope);
+        nn_leakyrelu_backward(dx, dx, a->act[i], n, d->slope);
         float *dpre = dx;
         if (st->gamma) { /* BN backward into the other scratch buffer */
             memset(other, 0, n * sizeof(float));
-            gan_batchnorm_backward(other, param_grads ? gs->gamma : NULL, param_grads ? gs->beta : NULL, dx,
+            nn_batchnorm_backward(other, param_grads ? gs->gamma : NULL, param_grads ? gs->beta : NULL, dx,
                                    a->pre[i], a->mean[i], a->rstd[i], st->gamma, B, st->oc, S * S);
             dpre = other;
             other = dx;
@@ -349,10 +349,10 @@ void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, floa
             dprev = dinp;
         }
         if (a->cpu)
-            gan_conv2d_backward_cpu(a->cpu, dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x,
+            nn_conv2d_backward_cpu(a->cpu, dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x,
                                     st->w, B, st->ic, st->side_in, st->side_in, st->oc, st->k, st->stride, 1);
         else
-            gan_conv2d_backward(dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x, st->w, B,
+            nn_conv2d_backward(dprev, param_grads ? gs->w : NULL, param_grads ? gs->b : NULL, dpre, x, st->w, B,
                                 st->ic, st->side_in, st->side_in, st->oc, st->k, st->stride, 1);
         if (i) {
             other = dpre;

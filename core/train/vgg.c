@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gan_layers.h"
+#include "nn.h"
 
 /* ImageNet normalisation, float32 as torchvision's Normalize sees them. */
 static const float vgg_mean[3] = {0.485f, 0.456f, 0.406f};
@@ -200,12 +200,12 @@ liif_status gan_vgg_acts_use_cpu(const gan_vgg *v, gan_vgg_acts *a, int threads,
         const gan_vgg_module *m = &v->mod[i];
         if (m->kind != GAN_VGG_CONV) continue;
         int h = i ? a->side_h[i - 1] : a->H, w = i ? a->side_w[i - 1] : a->W;
-        size_t col = gan_conv2d_col_size(m->ic, h, w, 3, 1, 1), wsz = (size_t)m->oc * m->ic * 9 + m->oc;
+        size_t col = nn_conv2d_col_size(m->ic, h, w, 3, 1, 1), wsz = (size_t)m->oc * m->ic * 9 + m->oc;
         max_col = col > max_col ? col : max_col;
         max_w = wsz > max_w ? wsz : max_w;
     }
-    gan_cpu_free(a->cpu);
-    if (!(a->cpu = gan_cpu_new(max_col, max_w, threads)))
+    nn_cpu_free(a->cpu);
+    if (!(a->cpu = nn_cpu_new(max_col, max_w, threads)))
         return liif_error_set(err, LIIF_ERR_NOMEM, "VGG19: out of memory for the convolution scratch");
     return LIIF_OK;
 }
@@ -213,7 +213,7 @@ liif_status gan_vgg_acts_use_cpu(const gan_vgg *v, gan_vgg_acts *a, int threads,
 void gan_vgg_acts_free(gan_vgg_acts *a)
 {
     if (!a) return;
-    gan_cpu_free(a->cpu);
+    nn_cpu_free(a->cpu);
     free(a->mem);
     free(a->arg);
     free(a);
@@ -244,13 +244,13 @@ void gan_vgg_forward(const gan_vgg *v, gan_vgg_acts *a, const float *img)
         size_t n = (size_t)B * m->oc * a->side_h[i] * a->side_w[i];
         switch (m->kind) {
         case GAN_VGG_CONV:
-            if (a->cpu) gan_conv2d_forward_cpu(a->cpu, a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
-            else gan_conv2d_forward(a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
+            if (a->cpu) nn_conv2d_forward_cpu(a->cpu, a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
+            else nn_conv2d_forward(a->out[i], x, m->w, m->b, B, m->ic, h, w, m->oc, 3, 1, 1);
             break;
         case GAN_VGG_RELU:
             for (size_t k = 0; k < n; k++) a->out[i][k] = x[k] > 0.0f ? x[k] : 0.0f;
             break;
-        case GAN_VGG_POOL: gan_maxpool2x2_forward(a->out[i], a->pool_arg[i], x, B, m->ic, h, w); break;
+        case GAN_VGG_POOL: nn_maxpool2x2_forward(a->out[i], a->pool_arg[i], x, B, m->ic, h, w); break;
         }
         x = a->out[i];
         h = a->side_h[i];
@@ -273,9 +273,9 @@ void gan_vgg_backward(const gan_vgg *v, gan_vgg_acts *a, const float *dout, floa
             continue;
         }
         memset(other, 0, nin * sizeof(float));
-        if (m->kind == GAN_VGG_POOL) gan_maxpool2x2_backward(other, dcur, a->pool_arg[i], B, m->ic, h, w);
-        else if (a->cpu) gan_conv2d_backward_cpu(a->cpu, other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
-        else gan_conv2d_backward(other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
+        if (m->kind == GAN_VGG_POOL) nn_maxpool2x2_backward(other, dcur, a->pool_arg[i], B, m->ic, h, w);
+        else if (a->cpu) nn_conv2d_backward_cpu(a->cpu, other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
+        else nn_conv2d_backward(other, NULL, NULL, dcur, x, m->w, B, m->ic, h, w, m->oc, 3, 1, 1);
         float *t = dcur;
         dcur = other;
         other = t;
@@ -295,11 +295,11 @@ float gan_vgg_perceptual(const gan_vgg *v, gan_vgg_acts *a, const float *img, co
     size_t n;
     gan_vgg_forward(v, a, img);
     const float *feat = gan_vgg_output(v, a, &n);
-    float loss = gan_l1_forward(feat, feat_ref, n);
+    float loss = nn_l1_forward(feat, feat_ref, n);
     if (dimg) { /* dfeat in the scratch db: the backward copies it to da before it writes db */
         float *dfeat = a->db;
         memset(dfeat, 0, n * sizeof(float));
-        gan_l1_backward(dfeat, feat, feat_ref, n, scale);
+        nn_l1_backward(dfeat, feat, feat_ref, n, scale);
         gan_vgg_backward(v, a, dfeat, dimg);
     }
     return loss;

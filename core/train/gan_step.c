@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gan_layers.h"
+#include "nn.h"
 #include "internal.h"
 
 /* ------------------------------------------------------------------ generator state */
@@ -134,7 +134,7 @@ void gan_gen_zero_grad(gan_gen *g) { memset(g->grads, 0, g->n_params * sizeof(fl
 
 void gan_gen_adam_update(gan_gen *g, const liif_adam_config *o)
 {
-    gan_adam_update(g->params, g->grads, g->m, g->v, g->n_trainable, &g->step, o->lr, o->beta1, o->beta2, o->eps);
+    liif_adam_update_arrays(g->params, g->grads, g->m, g->v, g->n_trainable, &g->step, o->lr, o->beta1, o->beta2, o->eps);
 }
 
 /* ------------------------------------------------------------------ generator activations */
@@ -463,18 +463,18 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
         ws->ip[i] = d1[i] + d2[i]; /* stopgrad(d1) + d2: d1's gradient below comes from L_D1 only */
         ws->fake01[i] = ws->ip[i] * 0.5f + 0.5f;
     }
-    ws->loss_d1 = gan_l1_forward(d1, ws->gt_norm, n);
+    ws->loss_d1 = nn_l1_forward(d1, ws->gt_norm, n);
     /* adversarial term: D in train mode, its parameters frozen */
     gan_disc_forward(d, ws->disc, ws->fake01);
     memcpy(ws->logits_g, ws->disc->logits, B * sizeof(float));
     /* minimax: log(1 - D(IP)) = -BCE(z, 0) */
     float target = cfg->adv_minimax ? 0.0f : 1.0f, sign = cfg->adv_minimax ? -1.0f : 1.0f;
-    ws->loss_adv = sign * gan_bce_logits_forward(ws->logits_g, target, (size_t)B);
+    ws->loss_adv = sign * nn_bce_logits_forward(ws->logits_g, target, (size_t)B);
     memset(ws->dfake01, 0, n * sizeof(float));
     if (c_adv != 0.0f) {
         float *dz = ws->dz;
         memset(dz, 0, B * sizeof(float));
-        gan_bce_logits_backward(dz, ws->logits_g, target, (size_t)B, sign * c_adv * cfg->w_adv);
+        nn_bce_logits_backward(dz, ws->logits_g, target, (size_t)B, sign * c_adv * cfg->w_adv);
         gan_disc_backward(d, ws->disc, dz, ws->dfake01, 0);
     }
     /* perceptual term against the real patch's features (no gradient) */
@@ -487,7 +487,7 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
     ws->loss_g = ws->loss_d1 + cfg->w_adv * ws->loss_adv + cfg->w_per * ws->loss_per;
     /* d fake01 -> d ip = d d2; d d1 = the L_D1 part alone */
     memset(ws->dd1, 0, n * sizeof(float));
-    if (c_d1 != 0.0f) gan_l1_backward(ws->dd1, d1, ws->gt_norm, n, c_d1);
+    if (c_d1 != 0.0f) nn_l1_backward(ws->dd1, d1, ws->gt_norm, n, c_d1);
     for (size_t i = 0; i < n; i++) ws->dd2[i] = ws->dfake01[i] * 0.5f;
     if (g->cfg.n_decoders == 1) /* LIIF-GAN-S: IP = d1 (d2 = 0), every term reaches the one decoder */
         for (size_t i = 0; i < n; i++) ws->dd1[i] += ws->dd2[i];
@@ -500,15 +500,15 @@ void gan_step_discriminator(gan_disc *d, gan_step_ws *ws, const float *gt_patch)
     float *dz = ws->dz;
     gan_disc_forward(d, ws->disc, gt_patch);
     memcpy(ws->logits_real, ws->disc->logits, B * sizeof(float));
-    ws->loss_d_real = gan_bce_logits_forward(ws->logits_real, 1.0f, (size_t)B);
+    ws->loss_d_real = nn_bce_logits_forward(ws->logits_real, 1.0f, (size_t)B);
     memset(dz, 0, B * sizeof(float));
-    gan_bce_logits_backward(dz, ws->logits_real, 1.0f, (size_t)B, 1.0f);
+    nn_bce_logits_backward(dz, ws->logits_real, 1.0f, (size_t)B, 1.0f);
     gan_disc_backward(d, ws->disc, dz, NULL, 1);
     gan_disc_forward(d, ws->disc, ws->fake01); /* fake01 detached: no gradient to G */
     memcpy(ws->logits_fake, ws->disc->logits, B * sizeof(float));
-    ws->loss_d_fake = gan_bce_logits_forward(ws->logits_fake, 0.0f, (size_t)B);
+    ws->loss_d_fake = nn_bce_logits_forward(ws->logits_fake, 0.0f, (size_t)B);
     memset(dz, 0, B * sizeof(float));
-    gan_bce_logits_backward(dz, ws->logits_fake, 0.0f, (size_t)B, 1.0f);
+    nn_bce_logits_backward(dz, ws->logits_fake, 0.0f, (size_t)B, 1.0f);
     gan_disc_backward(d, ws->disc, dz, NULL, 1);
     ws->loss_d = ws->loss_d_real + ws->loss_d_fake;
 }

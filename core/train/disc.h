@@ -8,7 +8,7 @@
 #include "train.h"
 
 /* Letters: B batch, C image channels, P patch side, Wi width of stage i, S side of a stage's
- * output, M hidden width of linear1. Images and maps are NCHW (see gan_layers.h).
+ * output, M hidden width of linear1. Images and maps are NCHW (see nn.h).
  *
  * Stage i (0..7): conv k x k (3x3 stride 1 for even i, 4x4 stride 2 for odd i, padding 1),
  * then BatchNorm (train mode; stages 1..7; stage 0 has a conv bias instead), then
@@ -74,7 +74,7 @@ typedef struct {
     float *h1;                          /* (B,M) linear1 after LeakyReLU */
     float *logits;                      /* (B) */
     float *da, *db;                     /* backward scratch, (B, max Wi*S*S) each */
-    struct gan_cpu *cpu;                /* fast convolutions' scratch; NULL: the reference layers run */
+    struct nn_cpu *cpu;                /* fast convolutions' scratch; NULL: the reference layers run */
 } gan_disc_acts;
 
 liif_status gan_disc_acts_new(const gan_disc *d, int B, gan_disc_acts **out, liif_error *err);

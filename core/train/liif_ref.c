@@ -1,4 +1,4 @@
-/* train_ref.c: reference training step of plain LIIF: plain-loop <layer>_forward/_backward pairs and the model's forward/backward. */
+/* liif_ref.c: reference training of the LIIF generator (the oracle): plain-loop <layer>_forward/_backward pairs and the model's forward/backward. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -8,7 +8,7 @@
 #include "safetensors.h"
 
 /* Letters: B batch, C image channels (3), H W image rows/cols, Ci channels of module i's output,
- * Hi Wi its sides. Images and maps are NCHW (see gan_layers.h).
+ * Hi Wi its sides. Images and maps are NCHW (see nn.h).
  *
  * torchvision vgg19().features: module i is a 3x3 conv (padding 1, bias), a ReLU (in place in
  * torchvision) or a 2x2 max pool, in the order of the VGG19 configuration
@@ -56,7 +56,7 @@ typedef struct {
     int32_t *pool_arg[GAN_VGG19_MODULES]; /* (B,Ci,Hi,Wi) for pool modules, else NULL */
     int side_h[GAN_VGG19_MODULES], side_w[GAN_VGG19_MODULES], ch[GAN_VGG19_MODULES];
     float *da, *db;                      /* backward scratch */
-    struct gan_cpu *cpu;                 /* fast convolutions' scratch; NULL: the reference layers run */
+    struct nn_cpu *cpu;                 /* fast convolutions' scratch; NULL: the reference layers run */
 } gan_vgg_acts;
 
 liif_status gan_vgg_acts_new(const gan_vgg *v, int B, int H, int W, gan_vgg_acts **out, liif_error *err);

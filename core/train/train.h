@@ -1,4 +1,4 @@
-/* train.h: training of plain LIIF on the CPU: parameter/gradient/Adam state, reference layer forward/backward pairs, one step. */
+/* train.h: training of the LIIF generator: parameter/gradient/Adam state and checkpoints, reference layer pairs and step, fast CPU ops, the GPU trainer. */
 #ifndef LIIF_TRAIN_H
 #define LIIF_TRAIN_H
 
@@ -91,6 +91,10 @@ liif_adam_config liif_adam_defaults(void);
 
 /* One Adam step on every trainable parameter from s->grads; increments s->step first. */
 void liif_adam_update(liif_train_state *s, const liif_adam_config *o);
+/* One PyTorch 1.13 Adam step (see liif_adam_update) on n flat trainable values; increments *step first.
+ * lr, beta1, beta2, eps as liif_adam_config. */
+void liif_adam_update_arrays(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
+                             double beta1, double beta2, double eps);
 
 /* ------------------------------------------------------------------ activations */
 

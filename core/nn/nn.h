@@ -1,6 +1,6 @@
-/* gan_layers.h: reference (plain loop) layers of the LIIF-GAN discriminator and VGG losses, NCHW, forward/backward pairs. */
-#ifndef LIIF_GAN_LAYERS_H
-#define LIIF_GAN_LAYERS_H
+/* nn.h: NCHW network layers (reference loops and fast CPU convolutions), forward/backward pairs, for the LIIF-GAN losses (discriminator, VGG19) and LPIPS. */
+#ifndef LIIF_NN_H
+#define LIIF_NN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,14 +13,14 @@
  * function says it writes. */
 
 /* Output side of a convolution: (H + 2 pad - k) / stride + 1. */
-static inline int gan_conv_out(int H, int k, int stride, int pad) { return (H + 2 * pad - k) / stride + 1; }
+static inline int nn_conv_out(int H, int k, int stride, int pad) { return (H + 2 * pad - k) / stride + 1; }
 
 /* out (B,OC,OH,OW) = conv(inp (B,IC,H,W)) with weight (OC,IC,k,k), bias (OC) or NULL, zero padding. */
-void gan_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int IC, int H,
+void nn_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int IC, int H,
                         int W, int OC, int k, int stride, int pad);
 /* dinp (B,IC,H,W) (may be NULL), dweight (OC,IC,k,k) (may be NULL), dbias (OC) (may be NULL)
  * += from dout (B,OC,OH,OW). */
-void gan_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void nn_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad);
 
 /* BatchNorm2d in training mode: out (B,C,HW) = (inp - mean) * rstd * gamma + beta with the batch
@@ -28,64 +28,59 @@ void gan_conv2d_backward(float *dinp, float *dweight, float *dbias, const float 
  * rstd (C) = 1/sqrt(var + eps) for the backward; when running_mean/running_var (C) are not NULL,
  * updates them as r = (1 - momentum) r + momentum s with the unbiased variance (n/(n-1)).
  * out may alias inp. */
-void gan_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+void nn_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                            const float *inp, const float *gamma, const float *beta, int B, int C, int HW,
                            float momentum, float eps);
 /* dinp (B,C,HW) (may be NULL), dgamma (C), dbeta (C) += from dout (B,C,HW); inp is the forward's
  * input, mean and rstd what it saved. */
-void gan_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+void nn_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                             const float *mean, const float *rstd, const float *gamma, int B, int C, int HW);
 
 /* out (n) = inp > 0 ? inp : slope * inp; out may alias inp. */
-void gan_leakyrelu_forward(float *out, const float *inp, size_t n, float slope);
+void nn_leakyrelu_forward(float *out, const float *inp, size_t n, float slope);
 /* WRITES dinp (n) = dout * (out > 0 ? 1 : slope), out the forward's output (slope > 0);
  * dinp may alias dout. */
-void gan_leakyrelu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope);
+void nn_leakyrelu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope);
 
 /* out (B,C,H/2,W/2) = max over each 2x2 block of inp (B,C,H,W) (stride 2, odd last row/col
  * dropped); arg (B,C,H/2,W/2) receives the index y*W + x of the maximum within its plane, the
  * first in scan order on ties (PyTorch's choice). */
-void gan_maxpool2x2_forward(float *out, int32_t *arg, const float *inp, int B, int C, int H, int W);
+void nn_maxpool2x2_forward(float *out, int32_t *arg, const float *inp, int B, int C, int H, int W);
 /* dinp (B,C,H,W) += dout (B,C,H/2,W/2) routed to the saved maxima. */
-void gan_maxpool2x2_backward(float *dinp, const float *dout, const int32_t *arg, int B, int C, int H, int W);
+void nn_maxpool2x2_backward(float *dinp, const float *dout, const int32_t *arg, int B, int C, int H, int W);
 
 /* out (N,OC) = inp (N,IC) @ weight (OC,IC)^T + bias (OC) (bias may be NULL). */
-void gan_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);
+void nn_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);
 /* dinp (N,IC), dweight (OC,IC), dbias (OC) (each may be NULL) += from dout (N,OC). */
-void gan_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+void nn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IC, int OC);
 
 /* Mean over n logits z of BCE(z, target) = max(z,0) - z t + log(1 + exp(-|z|)). */
-float gan_bce_logits_forward(const float *z, float target, size_t n);
+float nn_bce_logits_forward(const float *z, float target, size_t n);
 /* dz (n) += scale * (sigmoid(z) - target) / n. */
-void gan_bce_logits_backward(float *dz, const float *z, float target, size_t n, float scale);
+void nn_bce_logits_backward(float *dz, const float *z, float target, size_t n, float scale);
 
 /* Mean |a - b| over n values. */
-float gan_l1_forward(const float *a, const float *b, size_t n);
+float nn_l1_forward(const float *a, const float *b, size_t n);
 /* da (n) += scale * sign(a - b) / n, sign(0) = 0. */
-void gan_l1_backward(float *da, const float *a, const float *b, size_t n, float scale);
-
-/* One PyTorch 1.13 Adam step (see liif_adam_update) on n flat trainable values; increments *step first.
- * lr, beta1, beta2, eps as liif_adam_config. */
-void gan_adam_update(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
-                     double beta1, double beta2, double eps);
+void nn_l1_backward(float *da, const float *a, const float *b, size_t n, float scale);
 
 /* ------------------------------------------------------------------ fast CPU convolutions
- * Same contracts as gan_conv2d_forward/backward; per-sample im2col + oneDNN sgemm, samples spread
+ * Same contracts as nn_conv2d_forward/backward; per-sample im2col + oneDNN sgemm, samples spread
  * over threads. Results differ from the reference by float summation order only (the reference
  * sums in double) and are deterministic for a given thread count. */
-typedef struct gan_cpu gan_cpu;
+typedef struct nn_cpu nn_cpu;
 
-/* Floats of one sample's im2col for a convolution of this shape (the max_col a gan_cpu needs). */
-size_t gan_conv2d_col_size(int IC, int H, int W, int k, int stride, int pad);
+/* Floats of one sample's im2col for a convolution of this shape (the max_col a nn_cpu needs). */
+size_t nn_conv2d_col_size(int IC, int H, int W, int k, int stride, int pad);
 /* Scratch for convolutions whose im2col needs at most max_col floats per sample and whose weight
  * and bias gradients hold at most max_w floats, on `threads` threads (0 = all cores, never above
  * OMP_THREAD_LIMIT). NULL when out of memory. */
-gan_cpu *gan_cpu_new(size_t max_col, size_t max_w, int threads);
-void gan_cpu_free(gan_cpu *cpu);
-void gan_conv2d_forward_cpu(gan_cpu *cpu, float *out, const float *inp, const float *weight, const float *bias, int B,
+nn_cpu *nn_cpu_new(size_t max_col, size_t max_w, int threads);
+void nn_cpu_free(nn_cpu *cpu);
+void nn_conv2d_forward_cpu(nn_cpu *cpu, float *out, const float *inp, const float *weight, const float *bias, int B,
                             int IC, int H, int W, int OC, int k, int stride, int pad);
-void gan_conv2d_backward_cpu(gan_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
+void nn_conv2d_backward_cpu(nn_cpu *cpu, float *dinp, float *dweight, float *dbias, const float *dout,
                              const float *inp, const float *weight, int B, int IC, int H, int W, int OC, int k,
                              int stride, int pad);
 

@@ -1,4 +1,4 @@
-/* train_cpu.c: fast CPU training ops: conv 3x3 forward/backward as im2col + oneDNN sgemm on per-thread pixel blocks, Linear as sgemm. */
+/* liif_cpu.c: fast CPU training ops of the LIIF generator: conv 3x3 forward/backward as im2col + oneDNN sgemm on per-thread pixel blocks, Linear as sgemm. */
 #include <dnnl.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/cuda_module.h"
+#include "cuda_module.h"
 #include "internal.h"
 
 /* The LR span whose features the backend holds from the last encode. */

@@ -11,7 +11,7 @@
 /* Letters as train.h: B batch, h w LR sides, C channels (3), F encoder features, Q queries per
  * sample (= P*P, the RGS patch pixels in row-major order), K ensemble shifts, D MLP input width.
  * The generator's maps are channels-last (B,h,w,F) like the LIIF trainer's; the images it hands
- * to the discriminator and VGG are NCHW (B,C,P,P) (see gan_layers.h). */
+ * to the discriminator and VGG are NCHW (B,C,P,P) (see nn.h). */
 
 /* The generator's parameters with the trainer's flat layout (trainable tensors in state_dict
  * order: encoder.*, imnet.*, imnet2.*). Decoder 0 (imnet) reads cfg.dec_source[0] (the mid-layer

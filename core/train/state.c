@@ -1,4 +1,4 @@
-/* train_state.c: the training state (flat params, grads, Adam moments with a table of named tensors), Adam, checkpoints. */
+/* state.c: the training state (flat params, grads, Adam moments with a table of named tensors), Adam, checkpoints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,4 +297,21 @@ void liif_adam_update(liif_train_state *s, const liif_adam_config *o)
         float denom = sqrtf(s->v[i]) / corr + eps;
         s->params[i] = s->params[i] + neg_step * s->m[i] / denom;
     }
+}
+
+void liif_adam_update_arrays(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
+                             double beta1, double beta2, double eps)
+{
+    /* The trainer's Adam reads only these fields: one implementation of PyTorch's formula. */
+    liif_train_state s;
+    memset(&s, 0, sizeof s);
+    s.params = params;
+    s.grads = (float *)grads;
+    s.m = m;
+    s.v = v;
+    s.n_trainable = n;
+    s.step = *step;
+    liif_adam_config o = {lr, beta1, beta2, eps};
+    liif_adam_update(&s, &o);
+    *step = s.step;
 }
