@@ -478,6 +478,7 @@ static int device_info(char *name, size_t name_size, size_t *free_bytes, size_t 
 
 #include "ops.cuh"
 #include "train.cuh"
+#include "train_gan.cuh"
 
 extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_cuda_module_entry(void)
 {
@@ -486,6 +487,8 @@ extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_c
         backend_new, device_info, op_conv3x3, op_linear, op_geometry, sgemm_gflops,
         train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free,
         train_profile, op_conv3x3_train,
+        cg_new, cg_step, cg_wait, cg_download, cg_free, cg_profile,
+        op_conv2d_train, op_batchnorm_train, op_linear_train, op_bce_logits,
     };
     return &mod;
 }

@@ -11,8 +11,9 @@
 extern "C" {
 #endif
 
-/* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change. */
-#define LIIF_CUDA_ABI 2
+/* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
+ * 3: the LIIF-GAN trainer (gan_*) and its test ops. */
+#define LIIF_CUDA_ABI 3
 
 /* The module's one exported symbol; the loader looks it up with dlsym. */
 #define LIIF_CUDA_ENTRY "liif_cuda_module_entry"
@@ -41,6 +42,64 @@ typedef struct {
                                    * encoder backward, Adam */
     long steps;
 } liif_cuda_train_profile;
+
+/* ---- training (LIIF-GAN, MODEL.md 2; the twin of core/train/gan_step.c without VGG) ----
+ * A GAN trainer owns, on the device, the generator's flat buffers (gan_gen's layout: all trainable)
+ * and the discriminator's (gan_disc's layout: trainable tensors first, then the BN running stats),
+ * Adam moments of both, and the activations of one batch shape. */
+typedef struct liif_cuda_gan_trainer liif_cuda_gan_trainer;
+
+enum { LIIF_CUDA_DISC_STAGES = 8 }; /* GAN_DISC_STAGES of core/train/disc.h */
+
+typedef struct {
+    liif_config cfg;                 /* n_decoders 1 (LIIF-GAN-S) or 2; dec_source, mid_block */
+    int B, h, w, P;                  /* batch, LR sides, RGS patch side (Q = P*P queries per sample) */
+    size_t g_n_params;               /* generator floats, all trainable */
+    int n_convs;                     /* 2 * n_resblocks + 2 */
+    const size_t *conv_w, *conv_b;   /* (n_convs) as liif_cuda_train_shape */
+    size_t dec_w[2][LIIF_MAX_HIDDEN + 1], dec_b[2][LIIF_MAX_HIDDEN + 1]; /* decoder d, layer l */
+    /* discriminator: stage i = conv k x k (3 s1 for even i, 4 s2 for odd), padding 1 */
+    size_t d_n_params, d_n_trainable;
+    int d_width[LIIF_CUDA_DISC_STAGES], d_hidden, d_flat;
+    float d_slope, d_momentum, d_eps;
+    size_t d_w[LIIF_CUDA_DISC_STAGES];     /* (oc, ic, k, k) */
+    size_t d_b0;                           /* stage 0's conv bias (oc) */
+    size_t d_gamma[LIIF_CUDA_DISC_STAGES], d_beta[LIIF_CUDA_DISC_STAGES]; /* stages 1..7 */
+    size_t d_rmean[LIIF_CUDA_DISC_STAGES], d_rvar[LIIF_CUDA_DISC_STAGES]; /* stages 1..7, frozen part */
+    size_t d_l1w, d_l1b, d_l2w, d_l2b;
+} liif_cuda_gan_shape;
+
+/* Which parts of a step to queue (all four: gan_step of core/train/gan_step.c). */
+enum { LIIF_GAN_GEN = 1, LIIF_GAN_GEN_ADAM = 2, LIIF_GAN_DISC = 4, LIIF_GAN_DISC_ADAM = 8, LIIF_GAN_ALL = 15 };
+
+typedef struct {
+    float w_adv;                     /* weight of L_adv in loss_g */
+    int adv_minimax;                 /* 0: -log D(IP); 1: log(1 - D(IP)) */
+    float c_d1, c_adv;               /* multipliers of the L_D1 and L_adv gradients (1 in training) */
+    double lr, beta1, beta2, eps;    /* Adam, both networks */
+    int parts;                       /* LIIF_GAN_* bits */
+} liif_cuda_gan_step;
+
+/* Losses of the last step (gan_step_ws's names); loss_per is always 0 (no VGG on the GPU). */
+typedef struct {
+    float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
+} liif_cuda_gan_losses;
+
+/* Host arrays a download fills (each may be NULL). */
+typedef struct {
+    float *g_params, *g_grads, *g_m, *g_v;   /* g_n_params each */
+    float *d_params, *d_grads, *d_m, *d_v;   /* d_n_params; d_n_trainable; d_n_trainable; d_n_trainable */
+    float *d1, *d2, *fake01;                 /* (B,C,P,P) of the last generator half */
+    float *logits;                           /* (3,B): D(fake01) in the generator half, D(real), D(fake01) */
+    int64_t g_step, d_step;                  /* always written */
+} liif_cuda_gan_state;
+
+enum { LIIF_GAN_PHASES = 7 };
+typedef struct {
+    double ms[LIIF_GAN_PHASES]; /* upload, generator forward, D on the fake + losses + D backward to the image,
+                                 * generator backward, generator Adam, discriminator step, discriminator Adam */
+    long steps;
+} liif_cuda_gan_profile;
 
 typedef struct {
     int abi;                   /* LIIF_CUDA_ABI of the module */
@@ -99,6 +158,45 @@ typedef struct {
     liif_status (*op_conv3x3_train)(liif_backend *be, const float *inp, int B, int h, int w, int IC, int OC,
                                     const float *weight, const float *bias, const float *dout, float *out,
                                     float *dinp, float *dweight, float *dbias, int fast, liif_error *err);
+
+    /* GAN trainer (ABI 3). gan_new uploads the generator (params, m, v: g_n_params each; m, v may be
+     * NULL: zero) and the discriminator (d_params: d_n_params; d_m, d_v: d_n_trainable or NULL) with their
+     * Adam step counts; fast = 1 allows TF32 GEMMs. Waits. */
+    liif_status (*gan_new)(const liif_cuda_gan_shape *sh, const float *g_params, const float *g_m, const float *g_v,
+                           int64_t g_step, const float *d_params, const float *d_m, const float *d_v, int64_t d_step,
+                           int fast, liif_cuda_gan_trainer **out, liif_error *err);
+    /* Queue a step (the parts of cfg): lr (B,C,h,w) NCHW in [0,1], coord and cell (B,Q,2), gt_patch
+     * (B,C,P,P) in [0,1]. The uploads are staged before it returns: the caller may refill its arrays. */
+    liif_status (*gan_step)(liif_cuda_gan_trainer *t, const float *lr, const float *coord, const float *cell,
+                            const float *gt_patch, const liif_cuda_gan_step *cfg, liif_error *err);
+    /* Wait for everything queued; the last step's losses (the parts it ran; others read 0). */
+    liif_status (*gan_wait)(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, liif_error *err);
+    /* Wait, then copy out what out asks for. */
+    liif_status (*gan_download)(liif_cuda_gan_trainer *t, liif_cuda_gan_state *out, liif_error *err);
+    void (*gan_free)(liif_cuda_gan_trainer *t);
+    void (*gan_profile)(const liif_cuda_gan_trainer *t, liif_cuda_gan_profile *out);
+    /* Test ops on host arrays with the GAN trainer's kernels, NCHW like core/nn/nn.h; each WRITES
+     * its outputs (every gradient starts from zero). */
+    /* conv k x k, stride, padding: out (B,OC,OH,OW); with dout also dinp (or NULL), dweight, dbias (NULL
+     * without bias). */
+    liif_status (*op_conv2d_train)(liif_backend *be, const float *inp, int B, int IC, int H, int W, int OC, int k,
+                                   int stride, int pad, const float *weight, const float *bias, const float *dout,
+                                   float *out, float *dinp, float *dweight, float *dbias, int fast, liif_error *err);
+    /* BatchNorm train mode over inp (B,C,HW), then LeakyReLU(slope) when slope > 0 (the D's stage):
+     * out, mean and rstd (C), running_mean/var (C) updated in place; with dout (gradient of out) also
+     * dinp, dgamma, dbeta. */
+    liif_status (*op_batchnorm_train)(liif_backend *be, const float *inp, int B, int C, int HW, const float *gamma,
+                                      const float *beta, float *running_mean, float *running_var, float momentum,
+                                      float eps, float slope, const float *dout, float *out, float *mean, float *rstd,
+                                      float *dinp, float *dgamma, float *dbeta, liif_error *err);
+    /* out (N,OC) = lrelu(inp (N,IC) @ weight^T + bias) (slope <= 0: no LeakyReLU); with dout (gradient
+     * of out) also dinp, dweight, dbias. */
+    liif_status (*op_linear_train)(liif_backend *be, const float *inp, int N, int IC, int OC, const float *weight,
+                                   const float *bias, float slope, const float *dout, float *out, float *dinp,
+                                   float *dweight, float *dbias, int fast, liif_error *err);
+    /* *loss = mean BCE-with-logits of z (n) against target; dz (n) = scale * (sigmoid(z) - target) / n. */
+    liif_status (*op_bce_logits)(liif_backend *be, const float *z, int n, float target, float scale, float *loss,
+                                 float *dz, liif_error *err);
 } liif_cuda_module;
 
 typedef const liif_cuda_module *(*liif_cuda_entry_fn)(void);

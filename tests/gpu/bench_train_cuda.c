@@ -1,11 +1,13 @@
 /* bench_train_cuda.c: ms per LIIF training step on the GPU (EDSR-baseline LIIF, batch 16, 48x48 LR, 2304 queries)
- * in fp32 and TF32, beside cuBLAS's sgemm rate measured in the same run. usage: bench-train-cuda [--steps N].
+ * and per LIIF-GAN step (the same generator with two decoders, the spec's discriminator, 48x48 RGS patches,
+ * w_per = 0) in fp32 and TF32, beside cuBLAS's sgemm rate measured in the same run. usage: bench-train-cuda [--steps N].
  * Exits 77 without a GPU. The step alone: the data pipeline's share is in `liif train`'s log.csv. */
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cuda_util.h"
+#include "gan_gpu.h"
 #include "randmodel.h"
 #include "train.h"
 
@@ -14,6 +16,76 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* LIIF-GAN steps: an EDSR-baseline liif-gan generator (random), the spec's discriminator (widths 64..512,
+ * PyTorch's default bounds, BN 1/0), batch 16, 48x48 LR, one 48x48 patch of a 120x120 crop per sample. */
+static int bench_gan(int steps, const char *dir)
+{
+    int B = 16, L = 48, P = 48, Q = P * P, H = 120;
+    char path[160];
+    snprintf(path, sizeof path, "%s/g.safetensors", dir);
+    rm_spec sp = {64, 16, 4, 256, 1, 1, 1, "liif-gan", 2, 1.0f};
+    gan_gen *g;
+    gan_disc *d;
+    liif_error err;
+    int width[GAN_DISC_STAGES] = {64, 64, 128, 128, 256, 256, 512, 512};
+    if (rm_write(path, &sp) || gan_gen_load(path, &g, &err)) return 1;
+    unlink(path);
+    if (gan_disc_new(width, 100, P, 3, &d, &err)) return 1;
+    unsigned long long rng = 9;
+    size_t fan = 1; /* a bias takes the fan-in of the weight before it (the table's order) */
+    for (int i = 0; i < d->n_tensors; i++) {
+        const liif_train_tensor *t = &d->tensors[i];
+        if (t->ndim > 1) fan = t->numel / (size_t)t->shape[0];
+        if (!t->trainable || strncmp(t->name, "disc.bn", 7) == 0) continue; /* BN 1/0, running stats 0/1 */
+        for (size_t k = 0; k < t->numel; k++) d->params[t->offset + k] = rm_uniform(&rng) / sqrtf((float)fan);
+    }
+    for (int i = 1; i < GAN_DISC_STAGES; i++)
+        for (int c = 0; c < width[i]; c++) d->p.st[i].gamma[c] = 1.0f;
+    size_t ni = (size_t)B * 3 * L * L, nq = (size_t)B * Q;
+    float *lr = malloc(ni * 4), *coord = malloc(nq * 8), *cell = malloc(nq * 8), *gt = malloc(nq * 12);
+    for (size_t i = 0; i < ni; i++) lr[i] = rm_uniform(&rng) * 0.5f + 0.5f;
+    for (size_t i = 0; i < nq; i++) {
+        int q = (int)(i % Q), oy = 30, ox = 41;
+        coord[2 * i] = liif_coord(oy + q / P, H);
+        coord[2 * i + 1] = liif_coord(ox + q % P, H);
+        cell[2 * i] = cell[2 * i + 1] = 2.0f / H;
+    }
+    for (size_t i = 0; i < nq * 3; i++) gt[i] = rm_uniform(&rng) * 0.5f + 0.5f;
+    gan_step_config cfg = gan_step_defaults();
+    cfg.w_per = 0.0f;
+    for (int fast = 0; fast < 2; fast++) {
+        gan_gpu *t;
+        gan_gpu_losses l;
+        if (gan_gpu_new(g, d, B, L, L, P, fast, &t, &err)) {
+            printf("FAIL %s\n", err.msg);
+            return 1;
+        }
+        for (int i = 0; i < 3; i++) gan_gpu_step(t, &cfg, lr, coord, cell, gt, &err); /* warm-up */
+        gan_gpu_wait(t, &l, &err);
+        double t0 = now();
+        for (int i = 0; i < steps; i++)
+            if (gan_gpu_step(t, &cfg, lr, coord, cell, gt, &err) || gan_gpu_wait(t, &l, &err)) {
+                printf("FAIL %s\n", err.msg);
+                return 1;
+            }
+        double dt = (now() - t0) / steps;
+        printf("LIIF-GAN step %s (batch %d, %dx%d LR, %dx%d patches, w_per 0): %.2f ms/step, loss_g %.4f, loss_d %.4f\n",
+               fast ? "TF32" : "fp32", B, L, L, P, P, dt * 1e3, l.loss_g, l.loss_d);
+        double ms[GAN_GPU_PHASES];
+        long n;
+        static const char *phase[GAN_GPU_PHASES] = {"upload", "G fwd", "D on fake + bwd", "G bwd", "G Adam", "D step",
+                                                     "D Adam"};
+        gan_gpu_profile(t, ms, &n);
+        printf("  per phase (ms, mean of %ld steps):", n);
+        for (int i = 0; i < GAN_GPU_PHASES; i++) printf(" %s %.2f%s", phase[i], ms[i], i + 1 < GAN_GPU_PHASES ? "," : "\n");
+        gan_gpu_free(t);
+    }
+    free(lr); free(coord); free(cell); free(gt);
+    gan_gen_free(g);
+    gan_disc_free(d);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -36,7 +108,6 @@ int main(int argc, char **argv)
     liif_error err;
     if (rm_write(path, &sp) || liif_train_state_load(path, &s, &err)) return 1;
     unlink(path);
-    rmdir(tmp);
     unsigned long long rng = 7;
     size_t ni = (size_t)B * L * L * 3, nq = (size_t)B * Q;
     float *inp = malloc(ni * 4), *coord = malloc(nq * 8), *cell = malloc(nq * 8), *gt = malloc(nq * 12);
@@ -91,5 +162,7 @@ int main(int argc, char **argv)
     }
     free(inp); free(coord); free(cell); free(gt);
     liif_train_state_free(s);
-    return 0;
+    int rc = bench_gan(steps, tmp);
+    rmdir(tmp);
+    return rc;
 }

@@ -1,9 +1,11 @@
 #!/bin/sh
 # tests/gpu/check.sh: the whole GPU check on a machine with an NVIDIA GPU, run from tools/gpu-pack.sh's pack (nothing
 # is built there): the CUDA inference test, the GPU training test (conv ops, whole steps of every decoder variant,
-# the scatter's feature gradient, resume on GPU and CPU, all against the CPU reference), the training step against
-# the PyTorch goldens on the GPU, the CLI on the GPU, the inference and training benchmarks, and a 300-step
-# `liif train --device cuda` whose loss must fall, then resumed. Prints every figure; exit 0 only if all passed.
+# the scatter's feature gradient, resume on GPU and CPU, all against the CPU reference), the GAN training test (D ops,
+# whole LIIF-GAN steps of the three variants, the golden GAN step's VGG-free parts, resume), the training step against
+# the PyTorch goldens on the GPU, the CLI on the GPU, the inference and training benchmarks, a 300-step
+# `liif train --device cuda` whose loss must fall, then resumed, and 100 LIIF-GAN steps (w_per = 0) from the golden
+# LIIF model, resumed on the GPU and, for one step, on the CPU. Prints every figure; exit 0 only if all passed.
 # usage: tests/gpu/check.sh [PACK_DIR]   (default .gpu; PACK_DIR/photos, when present, is the smoke run's data)
 # Designed to take about 3 minutes on one H200, leaving most of a 10-minute device call to tools/gpu-train.sh.
 set -u
@@ -37,6 +39,13 @@ timeout 300 "$BIN/test-cuda-train" > "$W/cuda-train.log" 2>&1
 rc=$?
 cat "$W/cuda-train.log"
 [ $rc -eq 0 ] || fail "test-cuda-train exited $rc (77 = skipped: no usable GPU)"
+
+step "GPU GAN training test (D ops, LIIF-GAN steps, gradient blocking, golden step, resume vs the CPU)"
+timeout 300 "$BIN/test-cuda-train-gan" "$GOLDEN" > "$W/cuda-train-gan.log" 2>&1
+rc=$?
+grep -vE "^grad|^  grad " "$W/cuda-train-gan.log"
+grep -E "^(grad|  grad ).*FAIL" "$W/cuda-train-gan.log" | head -40
+[ $rc -eq 0 ] || fail "test-cuda-train-gan exited $rc (77 = skipped: no usable GPU)"
 
 step "training step on the GPU against the PyTorch goldens"
 timeout 120 "$BIN/test-train-golden" "$GOLDEN" cuda > "$W/golden.log" 2>&1
@@ -84,6 +93,40 @@ sed -i 's/steps = 300/steps = 320/' "$W/smoke.ini"
 [ "$(wc -l < "$W/smoke/log.csv")" -eq 321 ] || fail "the resumed run's log has $(wc -l < "$W/smoke/log.csv") lines, want 321"
 cat "$W/smoke/val.csv"
 [ "$(wc -l < "$W/smoke/val.csv")" -eq 7 ] || fail "val.csv (PSNR on the GPU at steps 150, 300, 320) has $(wc -l < "$W/smoke/val.csv") lines, want 7"
+
+step "100 LIIF-GAN steps (w_per = 0) on the GPU from the golden LIIF model, resumed on the GPU and on the CPU"
+cat > "$W/gan.ini" <<EOF
+[train]
+data = $D
+output = $W/gan
+init_from = $GOLDEN/liif-edsr-baseline/weights.safetensors
+variant = liif-gan
+w_per = 0
+steps = 100
+checkpoint_every = 50
+seed = 5
+EOF
+"$BIN/liif" train --config "$W/gan.ini" --device cuda || fail "liif train liif-gan --device cuda"
+awk -F, 'NR == 1 {next} {for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad = 1}
+     NR == 2 {first = $3} {last = $3} NR >= 12 {t += $5; n++}
+     END {printf "gan: %d steps, loss_g %s at step 1, %s at step 100; %.1f ms per step with the data pipeline\n",
+                 NR - 1, first, last, n ? 1000 * t / n : 0; exit bad || NR != 101}' "$W/gan/log.csv" ||
+    fail "the GAN log is not 100 finite steps"
+[ -f "$W/gan/ckpt-00000050.safetensors" ] && [ -f "$W/gan/last.safetensors" ] || fail "no GAN checkpoints"
+# step 51 again from the step-50 checkpoint, on the GPU and on the CPU: the same batch, nearly the same losses
+for dev in cuda cpu; do
+    sed "s|^output = .*|output = $W/gan-$dev|; s/^steps = .*/steps = 51/" "$W/gan.ini" > "$W/gan-$dev.ini"
+    "$BIN/liif" train --config "$W/gan-$dev.ini" --resume "$W/gan/ckpt-00000050.safetensors" --device $dev ||
+        fail "resuming the GAN run on $dev"
+    tail -n 1 "$W/gan-$dev/log.csv" | awk -F, -v dev=$dev -v ref="$(sed -n 52p "$W/gan/log.csv")" '
+        BEGIN {split(ref, r, ",")}
+        {printf "step %s resumed on %s: loss %s (straight %s), l1 %s (%s), adv %s (%s), d_real %s (%s), d_fake %s (%s)\n",
+                $1, dev, $3, r[3], $6, r[6], $7, r[7], $9, r[9], $10, r[10]
+         if ($1 != 51) exit 1
+         split("3 6 7 9 10", c, " ")
+         for (k in c) {d = $c[k] - r[c[k]]; if (d < 0) d = -d; m = r[c[k]] < 0 ? -r[c[k]] : r[c[k]]; if (d > 2e-3 * m + 2e-6) exit 1}}' ||
+        fail "step 51 resumed on $dev differs from the straight run's"
+done
 
 step "summary"
 [ $status -eq 0 ] && echo "GPU CHECK PASSED" || echo "GPU CHECK FAILED"

@@ -119,6 +119,29 @@ gan-err-no-vgg)
   finite_log out/log.csv || { cat out/log.csv; fail "log.csv: a loss is not a finite number"; }
   "$liif" export out/last.safetensors g.safetensors || fail "export of the w_per = 0 run"
   ;;
+gan-err-device)
+  # --device cuda: a perceptual loss (VGG19) has no GPU path: exit 3 in one line naming the option and w_per,
+  # before any step; with w_per = 0 the GPU trains, or, without one, exit 3 in one line
+  config out 3 > run.ini
+  "$liif" train --config run.ini --device cuda 2> err.txt; rc=$?
+  [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda with w_per > 0: exit $rc, want 3"; }
+  [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda with w_per > 0: not one line"; }
+  grep -q "device cuda.*w_per" err.txt || { cat err.txt; fail "the error names neither --device cuda nor w_per"; }
+  [ ! -e out/log.csv ] || fail "--device cuda with w_per > 0 trained anyway"
+  cat err.txt
+  config out0 3 'w_per = 0' > run0.ini
+  if "$liif" train --config run0.ini --device cuda 2> err.txt; then
+    echo "a GPU trained here: --device cuda works for liif-gan with w_per = 0"
+    finite_log out0/log.csv || { cat out0/log.csv; fail "GPU: a loss is not a finite number"; }
+  else
+    rc=$?
+    [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda without a GPU: exit $rc, want 3"; }
+    [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda without a GPU: not one line"; }
+    grep -q "device cuda" err.txt || { cat err.txt; fail "--device cuda: the error does not name the option"; }
+    [ ! -e out0/log.csv ] || fail "--device cuda without a GPU trained anyway"
+    cat err.txt
+  fi
+  ;;
 *) fail "unknown case" ;;
 esac
 exit 0

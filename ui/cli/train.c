@@ -1,5 +1,5 @@
 /* train.c: `liif train --config run.ini [--resume CKPT] [--device D]` (MODEL.md 3: LIIF on the CPU or GPU, the GAN variants on
- * the CPU) and `liif export CKPT OUT`. */
+ * the CPU or, without the perceptual loss, the GPU) and `liif export CKPT OUT`. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "png_image.h"
 #include "resize.h"
+#include "gan_gpu.h"
 #include "gan_step.h"
 #include "randmodel.h"
 #include "safetensors.h"
@@ -302,6 +303,8 @@ typedef struct {
     gan_vgg *v;
     gan_step_ws *ws;
     float *lr_nchw;
+    gan_gpu *ggpu;                    /* GAN variants on the GPU, or NULL */
+    gan_gpu_losses gl;                /* the last GAN step's losses (either device) */
 } run;
 
 enum { DEV_AUTO, DEV_CPU, DEV_CUDA };
@@ -319,6 +322,7 @@ static void run_free(run *r)
     gan_disc_free(r->d);
     gan_gen_free(r->g);
     free(r->lr_nchw);
+    gan_gpu_free(r->ggpu);
     liif_train_gpu_free(r->gpu);
     if (r->val) g_ptr_array_free(r->val, TRUE);
     if (r->val_log) fclose(r->val_log);
@@ -358,7 +362,7 @@ static int save_checkpoint(run *r, const char *name)
     const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text};
     snprintf(path_buf, sizeof path_buf, "%s/%s", r->cfg.output, name);
     liif_error err;
-    if (r->gpu && liif_train_gpu_pull(r->gpu, r->s, &err)) {
+    if ((r->gpu && liif_train_gpu_pull(r->gpu, r->s, &err)) || (r->ggpu && gan_gpu_pull(r->ggpu, r->g, r->d, 0, &err))) {
         cli_error("%s", err.msg);
         return -1;
     }
@@ -664,6 +668,9 @@ static int gan_train_step(run *r, const train_recipe *rec, double lr, double *lo
     gan_step_config gc = {(float)c->w_adv, (float)c->w_per, {lr, c->beta1, c->beta2, c->eps},
                           !strcmp(c->adv_loss, "minimax")};
     gan_step(r->g, r->d, r->v, r->ws, &gc, r->lr_nchw, r->coord, r->cell, r->gt);
+    gan_gpu_losses l = {r->ws->loss_d1, r->ws->loss_adv, r->ws->loss_per, r->ws->loss_g, r->ws->loss_d_real,
+                        r->ws->loss_d_fake, r->ws->loss_d};
+    r->gl = l;
     *loss = r->ws->loss_g;
     return 0;
 }
@@ -721,6 +728,7 @@ static int val_run(run *r, long long step)
     char *path = g_build_filename(c->output, ".val-model.safetensors", NULL);
     liif_status st = LIIF_OK;
     if (r->gpu) st = liif_train_gpu_pull(r->gpu, r->s, &err);
+    if (r->ggpu) st = gan_gpu_pull(r->ggpu, r->g, r->d, 0, &err);
     if (!st) st = c->gan ? gan_save(r->g, NULL, path, 0, 0, NULL, 0, &err) : liif_train_state_save(r->s, path, 0, &err);
     liif_model *m = NULL;
     liif_engine *e = NULL;
@@ -728,7 +736,7 @@ static int val_run(run *r, long long step)
     if (!st) st = liif_model_load(path, &m, &err);
     g_unlink(path);
     g_free(path);
-    if (!st) st = liif_engine_new(m, r->gpu ? LIIF_BACKEND_CUDA : LIIF_BACKEND_CPU, &e, note, sizeof note, &err);
+    if (!st) st = liif_engine_new(m, r->gpu || r->ggpu ? LIIF_BACKEND_CUDA : LIIF_BACKEND_CPU, &e, note, sizeof note, &err);
     double sum[8][2] = {{0}};
     int n[8] = {0};
     for (int j = 0; !st && j < r->n_val_scales; j++)
@@ -809,21 +817,74 @@ static int gpu_step(run *r, const train_recipe *rec, liif_adam_config *opt, doub
     return 0;
 }
 
+/* One GAN step on the GPU, made like gpu_step: the batch made ahead (RGS patches, as the CPU path
+ * makes them) is queued, the next one is made while the GPU computes, then the losses are read. */
+static int gan_gpu_train_step(run *r, const train_recipe *rec, double lr, double *loss, liif_error *err)
+{
+    const run_config *c = &r->cfg;
+    int B = c->batch, L = c->inp_size;
+    if (!r->ahead) {
+        use_buf(r, r->cur);
+        if (fill_batch(r, rec, c->patch, err)) return -1;
+    }
+    float *const *b = r->buf[r->cur];
+    for (int s = 0; s < B; s++) /* (L,L,3) -> (3,L,L) */
+        for (int i = 0; i < L * L; i++)
+            for (int k = 0; k < 3; k++)
+                r->lr_nchw[((size_t)s * 3 + k) * L * L + i] = b[0][((size_t)s * L * L + i) * 3 + k];
+    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, {lr, c->beta1, c->beta2, c->eps},
+                          !strcmp(c->adv_loss, "minimax")};
+    if (gan_gpu_step(r->ggpu, &gc, r->lr_nchw, b[1], b[2], b[3], err)) return -1;
+    r->g->step++; /* the device's counts; the models come back with gan_gpu_pull */
+    r->d->step++;
+    r->rng_saved = r->rng;
+    r->cur ^= 1;
+    r->ahead = 0;
+    if (r->g->step < c->steps) {
+        use_buf(r, r->cur);
+        if (fill_batch(r, rec, c->patch, err)) return -1;
+        r->ahead = 1;
+    }
+    if (gan_gpu_wait(r->ggpu, &r->gl, err)) return -1;
+    *loss = r->gl.loss_g;
+    return 0;
+}
+
+/* A GAN variant on the GPU: as choose_device, but a perceptual loss keeps it on the CPU (no VGG19 there). */
+static int choose_device_gan(run *r, int B, int L)
+{
+    run_config *c = &r->cfg;
+    liif_error err;
+    if (c->w_per > 0) {
+        const char *why = "GPU GAN training has no perceptual (VGG19) loss; set w_per = 0 or use --device cpu";
+        if (r->device == DEV_CUDA) {
+            cli_error("--device cuda: %s (w_per = %g)", why, c->w_per);
+            return CLI_EXIT_NO_CUDA;
+        }
+        cli_error("using the CPU: %s", why);
+        return 0;
+    }
+    liif_status st = gan_gpu_new(r->g, r->d, B, L, L, c->patch, c->fast_math, &r->ggpu, &err);
+    if (st == LIIF_OK) return 0;
+    if (st != LIIF_ERR_UNSUPPORTED) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(st);
+    }
+    if (r->device == DEV_CUDA) {
+        cli_error("--device cuda: %s", err.msg);
+        return CLI_EXIT_NO_CUDA;
+    }
+    cli_error("using the CPU: %s", err.msg);
+    return 0;
+}
+
 /* Plain LIIF on the GPU when --device asks for it (cuda) or allows it (auto, saying once why not). */
 static int choose_device(run *r, int B, int L, int Q)
 {
     run_config *c = &r->cfg;
     liif_error err;
     if (r->device == DEV_CPU) return 0;
-    if (c->gan) {
-        const char *why = "GPU training supports variant = liif only so far";
-        if (r->device == DEV_CUDA) {
-            cli_error("--device cuda: %s (variant = %s; use --device cpu)", why, c->variant);
-            return CLI_EXIT_NO_CUDA;
-        }
-        cli_error("using the CPU: %s", why);
-        return 0;
-    }
+    if (c->gan) return choose_device_gan(r, B, L);
     liif_status st = liif_train_gpu_new(r->s, B, L, L, Q, c->fast_math, &r->gpu, &err);
     if (st == LIIF_OK) return 0;
     if (st != LIIF_ERR_UNSUPPORTED) {
@@ -943,7 +1004,7 @@ static int train_loop(run *r)
         double t0 = now_s(), loss;
         if (c->gan) {
             opt.lr = lr_at(c, run_step(r));
-            if (gan_train_step(r, &rec, opt.lr, &loss, &err)) {
+            if ((r->ggpu ? gan_gpu_train_step : gan_train_step)(r, &rec, opt.lr, &loss, &err)) {
                 cli_error("%s", err.msg);
                 rc = CLI_EXIT_RUNTIME;
                 goto done;
@@ -980,8 +1041,8 @@ static int train_loop(run *r)
         double t1 = now_s();
         fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.4f", step, (step - 1) / c->epoch_iters, loss, opt.lr, t1 - t0);
         if (c->gan)
-            fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f", r->ws->loss_d1, r->ws->loss_adv, r->ws->loss_per,
-                    r->ws->loss_d_real, r->ws->loss_d_fake);
+            fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f", r->gl.loss_d1, r->gl.loss_adv, r->gl.loss_per,
+                    r->gl.loss_d_real, r->gl.loss_d_fake);
         fputc('\n', r->log);
         if (!isfinite(loss)) {
             cli_error("step %lld: the loss is not finite; stopping", step);
@@ -1035,6 +1096,15 @@ done:
             cli_error("GPU step phases, mean ms over %ld steps: upload %.2f, encoder %.2f, decoder %.2f, decoder backward "
                       "%.2f, encoder backward %.2f, Adam %.2f", n, ms[0], ms[1], ms[2], ms[3], ms[4], ms[5]);
     }
+    if (r->ggpu) {
+        double ms[GAN_GPU_PHASES];
+        long n;
+        gan_gpu_profile(r->ggpu, ms, &n);
+        if (n)
+            cli_error("GPU GAN step phases, mean ms over %ld steps: upload %.2f, generator %.2f, D on the fake %.2f, "
+                      "generator backward %.2f, G Adam %.2f, D step %.2f, D Adam %.2f", n, ms[0], ms[1], ms[2], ms[3],
+                      ms[4], ms[5], ms[6]);
+    }
     cli_progress_free(prog);
     return rc;
 }
@@ -1074,7 +1144,7 @@ int cli_train_main(int argc, char **argv)
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_set_prgname("liif train");
-    GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU; LIIF also on a GPU)");
+    GOptionContext *ctx = g_option_context_new("- train LIIF or LIIF-GAN on a folder of images (CPU or GPU)");
     g_option_context_set_description(ctx,
         "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
         "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
@@ -1082,7 +1152,8 @@ int cli_train_main(int argc, char **argv)
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
-        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0), disc_nf=64, disc_hidden=100,\n"
+        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; the GPU trains GANs with w_per=0 only),\n"
+        "disc_nf=64, disc_hidden=100,\n"
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
         "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
         "init_from may be a\n"
