@@ -221,6 +221,108 @@ static void test_lr_rule(void)
     liif_st_close(f);
 }
 
+/* Detail figures: the separable high-pass against a direct 2-D reference with numpy's "symmetric"
+ * padding written as a period-2n reflection; then properties that hold exactly in exact arithmetic. */
+static int sym_index(int i, int n)
+{
+    int p = ((i % (2 * n)) + 2 * n) % (2 * n);
+    return p < n ? p : 2 * n - 1 - p;
+}
+
+static void highpass_direct(const double *in, int w, int h, double *out)
+{
+    double g[9], gs = 0;
+    for (int k = 0; k < 9; k++) gs += g[k] = exp(-(double)((k - 4) * (k - 4)) / 4.5);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double a = 0;
+            for (int dy = -4; dy <= 4; dy++)
+                for (int dx = -4; dx <= 4; dx++)
+                    a += g[dy + 4] * g[dx + 4] / (gs * gs) * in[(size_t)sym_index(y + dy, h) * w + sym_index(x + dx, w)];
+            out[(size_t)y * w + x] = in[(size_t)y * w + x] - a;
+        }
+}
+
+static uint32_t lcg_state = 12345;
+static double lcg01(void)
+{
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return (lcg_state >> 8) / 16777216.0;
+}
+
+static void test_detail(void)
+{
+    liif_error err;
+    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 4}, {9, 9}, {23, 17}};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        int w = sizes[c][0], h = sizes[c][1];
+        size_t n = (size_t)w * h;
+        double *in = malloc(n * sizeof *in), *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+        for (size_t i = 0; i < n; i++) in[i] = lcg01();
+        CHECK(liif_highpass_plane(in, w, h, got, &err) == LIIF_OK, "%s", err.msg);
+        highpass_direct(in, w, h, want);
+        double md = 0;
+        for (size_t i = 0; i < n; i++) md = fmax(md, fabs(got[i] - want[i]));
+        CHECK(md < 1e-12, "high-pass %dx%d: max diff %g to the direct reference", w, h, md);
+        for (size_t i = 0; i < n; i++) in[i] = 0.37; /* a constant has no detail */
+        CHECK(liif_highpass_plane(in, w, h, got, &err) == LIIF_OK, "%s", err.msg);
+        md = 0;
+        for (size_t i = 0; i < n; i++) md = fmax(md, fabs(got[i]));
+        CHECK(md < 1e-12, "high-pass of a constant %dx%d: max %g", w, h, md);
+        free(in); free(got); free(want);
+    }
+    CHECK(liif_highpass_plane(NULL, 3, 3, NULL, &err) == LIIF_ERR_ARG, "NULL plane accepted");
+
+    /* Images: hr random in [0.1, 0.9], gray (R = G = B) so Y is a multiple of each channel. */
+    enum { W = 40, H = 33, SH = 3 };
+    size_t n = (size_t)W * H * 3;
+    float *hr = malloc(n * sizeof(float)), *sr = malloc(n * sizeof(float)), *gray = malloc(n * sizeof(float));
+    double *plane = malloc(sizeof(double) * W * H), *hp = malloc(sizeof(double) * W * H);
+    for (size_t i = 0; i < n; i++) hr[i] = (float)(0.1 + 0.8 * lcg01());
+    double sharp, dpsnr;
+    CHECK(liif_detail(hr, hr, W, H, SH, LIIF_METRIC_Y, &sharp, &dpsnr, &err) == LIIF_OK, "%s", err.msg);
+    CHECK(sharp == 1.0 && isinf(dpsnr) && dpsnr > 0, "identical: sharpness %g, detail PSNR %g", sharp, dpsnr);
+
+    /* sr = 2 hr - 0.5: H is linear and a constant has no detail, so H(sr) = 2 H(hr): sharpness 4 and
+     * detail PSNR = -10 log10(mean H(hr)^2) over the shaved region. Pixels in the border are ignored. */
+    int rw = W - 2 * SH, rh = H - 2 * SH;
+    for (size_t i = 0; i < n; i++) sr[i] = 2.0f * hr[i] - 0.5f;
+    double e = 0;
+    for (int ch = 0; ch < 3; ch++) {
+        for (int y = 0; y < rh; y++)
+            for (int x = 0; x < rw; x++) plane[y * rw + x] = hr[((size_t)(y + SH) * W + x + SH) * 3 + ch];
+        highpass_direct(plane, rw, rh, hp);
+        for (size_t i = 0; i < (size_t)rw * rh; i++) e += hp[i] * hp[i];
+    }
+    for (int x = 0; x < W; x++) sr[x * 3] = 5.0f; /* row 0 lies in the border */
+    CHECK(liif_detail(sr, hr, W, H, SH, LIIF_METRIC_RGB, &sharp, &dpsnr, &err) == LIIF_OK, "%s", err.msg);
+    double want_dpsnr = -10 * log10(e / ((double)rw * rh * 3));
+    CHECK(fabs(sharp - 4.0) < 1e-4 && fabs(dpsnr - want_dpsnr) < 1e-3,
+          "2 hr - 0.5: sharpness %.6f (want 4), detail PSNR %.4f (want %.4f)", sharp, dpsnr, want_dpsnr);
+    CHECK(liif_detail(hr, sr, W, H, SH, LIIF_METRIC_RGB, &sharp, NULL, &err) == LIIF_OK && fabs(sharp - 0.25) < 1e-5,
+          "swapped: sharpness %.6f (want 0.25)", sharp);
+
+    /* Gray images: Y is (65.738 + 129.057 + 25.064) / 256 times the channel; sharpness is a ratio, so
+     * Y and RGB agree; the blurred image has less detail than the original. */
+    for (size_t p = 0; p < (size_t)W * H; p++) gray[p * 3] = gray[p * 3 + 1] = gray[p * 3 + 2] = hr[p * 3];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) plane[y * W + x] = gray[((size_t)y * W + x) * 3];
+    liif_highpass_plane(plane, W, H, hp, &err);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int ch = 0; ch < 3; ch++) sr[((size_t)y * W + x) * 3 + ch] = (float)(plane[y * W + x] - hp[y * W + x]);
+    double sy, sc;
+    CHECK(liif_detail(sr, gray, W, H, SH, LIIF_METRIC_Y, &sy, NULL, &err) == LIIF_OK, "%s", err.msg);
+    CHECK(liif_detail(sr, gray, W, H, SH, LIIF_METRIC_RGB, &sc, NULL, &err) == LIIF_OK, "%s", err.msg);
+    CHECK(sy < 0.5 && fabs(sy - sc) < 1e-5, "blurred gray: sharpness Y %.5f, RGB %.5f (want equal, < 0.5)", sy, sc);
+
+    for (size_t i = 0; i < n; i++) gray[i] = 0.5f; /* a flat ground truth */
+    CHECK(liif_detail(gray, gray, W, H, SH, LIIF_METRIC_Y, &sharp, NULL, &err) == LIIF_OK && sharp == 1.0, "flat vs flat: %g", sharp);
+    CHECK(liif_detail(hr, gray, W, H, SH, LIIF_METRIC_Y, &sharp, NULL, &err) == LIIF_OK && isinf(sharp), "detail vs flat: %g", sharp);
+    CHECK(liif_detail(hr, gray, W, H, 20, LIIF_METRIC_Y, &sharp, NULL, &err) == LIIF_ERR_ARG, "empty region accepted");
+    free(hr); free(sr); free(gray); free(plane); free(hp);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 2 ? argv[2] : "all";
@@ -231,5 +333,6 @@ int main(int argc, char **argv)
     if (!strcmp(part, "all") || !strcmp(part, "resize")) test_resize();
     if (!strcmp(part, "all") || !strcmp(part, "metrics")) test_metrics();
     if (!strcmp(part, "all") || !strcmp(part, "lr")) test_lr_rule();
+    if (!strcmp(part, "all") || !strcmp(part, "detail")) test_detail();
     return tu_finish("test-resize-metrics");
 }

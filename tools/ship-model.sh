@@ -97,7 +97,9 @@ size=$(stat -c %s "$work/model.safetensors")
   echo "## Evaluation"
   echo
   echo "\`liif eval --model $name.safetensors --scales $scales\` (MODEL.md section 4 benchmark protocol:"
-  echo "PSNR / SSIM on Y, shave ceil(s), per-image mean), on the file as shipped (fp16 weights)."
+  echo "PSNR / SSIM / sharpness / detail PSNR on Y, shave ceil(s), per-image mean; sharpness and detail"
+  echo "PSNR compare the high-pass I - G(I), G a Gaussian of sigma 1.5: see \`liif eval --help\`), on the"
+  echo "file as shipped (fp16 weights)."
   for set in Set5 Set14; do
     echo
     echo "### $set"

@@ -1,4 +1,4 @@
-/* metrics.h: evaluation metrics (PSNR, SSIM on Y or RGB with a shave) and the LR-generation rule of MODEL.md 4. */
+/* metrics.h: evaluation metrics (PSNR, SSIM, sharpness and detail PSNR on Y or RGB with a shave) and the LR-generation rule of MODEL.md 4. */
 #ifndef LIIF_METRICS_H
 #define LIIF_METRICS_H
 
@@ -30,6 +30,21 @@ liif_status liif_psnr(const float *sr, const float *hr, int w, int h, int shave,
  * The shaved region must be at least 11x11 (LIIF_ERR_ARG otherwise). */
 liif_status liif_ssim(const float *sr, const float *hr, int w, int h, int shave,
                       liif_metric_channels ch, double *ssim, liif_error *err);
+
+/* Detail figures (issue 16), on the same channels and shaved region as PSNR. With the high-pass
+ * H(I) = I - G(I), G the separable 9-tap Gaussian blur of sigma 1.5 (taps exp(-k^2 / 4.5),
+ * k = -4..4, normalised) with symmetric padding at the region's border (the border sample
+ * repeated: ... b a | a b ..., numpy's "symmetric"):
+ *   sharpness   = sum H(sr)^2 / sum H(hr)^2   (1 = as much fine detail as the original; a flat
+ *                 ground truth, mean H(hr)^2 below 1e-20, gives 1 for a flat sr, +inf otherwise)
+ *   detail_psnr = -10 log10(mean (H(sr) - H(hr))^2)   (+inf when equal)
+ * For RGB the sums and the mean run over the three channels. Either output may be NULL. */
+liif_status liif_detail(const float *sr, const float *hr, int w, int h, int shave,
+                        liif_metric_channels ch, double *sharpness, double *detail_psnr,
+                        liif_error *err);
+
+/* H(I) of one plane (w x h doubles, row-major) into out (may not alias). For tests. */
+liif_status liif_highpass_plane(const double *in, int w, int h, double *out, liif_error *err);
 
 /* The SSIM map of one plane (w x h doubles, row-major) against another: (h-10) x (w-10)
  * doubles in map. For tests. */

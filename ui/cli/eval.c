@@ -1,4 +1,4 @@
-/* eval.c: `liif eval`: PSNR/SSIM (and LPIPS) of a model and of bicubic on a folder of HR PNGs, tables and comparison strips. */
+/* eval.c: `liif eval`: PSNR/SSIM, sharpness and detail PSNR (and LPIPS) of a model and of bicubic on a folder of HR PNGs, tables and comparison strips. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,7 +35,7 @@ typedef struct {
 
 /* Per method and scale: sums over the images measured. */
 typedef struct {
-    double psnr, ssim, lpips;
+    double psnr, ssim, sharp, dpsnr, lpips;
     int n;
 } eval_sum;
 
@@ -55,8 +55,13 @@ static const char eval_description[] =
     "Protocols: benchmark = PSNR/SSIM on Y (65.738 R + 129.057 G + 25.064 B)/256, shave\n"
     "ceil(s) px; div2k = RGB, shave ceil(s) + 6. SSIM: Gaussian 11x11, sigma 1.5. With\n"
     "--lpips, AlexNet-LPIPS v0.1 on the same shaved region, always RGB (inputs mapped to\n"
-    "[-1,1]); it needs at least 31x31 px there. Results are averaged per image over the set\n"
-    "and printed as a Markdown table (cells PSNR / SSIM, or PSNR / SSIM / LPIPS);\n"
+    "[-1,1]); it needs at least 31x31 px there. Detail figures, on the channels and region\n"
+    "of PSNR, with H(I) = I - G(I) (G: Gaussian blur, sigma 1.5, 9 taps, symmetric edges):\n"
+    "sharpness = sum H(out)^2 / sum H(gt)^2 (1 = the original's fine detail; bicubic has\n"
+    "far less, a GAN more), detail PSNR = PSNR of H(out) against H(gt) (detail in the right\n"
+    "place raises it, invented detail lowers it). Results are averaged per image over the\n"
+    "set and printed as a Markdown table (cells PSNR / SSIM / sharpness / detail PSNR, then\n"
+    "LPIPS with --lpips);\n"
     "with --out, table.md, table.csv, per_image.csv and strip_xS.png (bicubic | model |\n"
     "ground truth crops of the first --strips images) are written there. Images that cannot\n"
     "be read, or are too small for a scale, are skipped with a warning.\n"
@@ -320,7 +325,8 @@ static int strip_write(const eval_strip *s, const eval_plan *p, const char *labe
 
 static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES], int lpips)
 {
-    GString *t = g_string_new("| method |");
+    GString *t = g_string_new(lpips ? "| method (PSNR / SSIM / sharpness / detail PSNR / LPIPS) |"
+                                    : "| method (PSNR / SSIM / sharpness / detail PSNR) |");
     for (int j = 0; j < p->n_scales; j++) g_string_append_printf(t, " %s |", p->scale_label[j]);
     g_string_append(t, "\n|---|");
     for (int j = 0; j < p->n_scales; j++) g_string_append(t, "---|");
@@ -333,7 +339,8 @@ static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCA
                 g_string_append(t, " - |");
                 continue;
             }
-            g_string_append_printf(t, " %.2f / %.4f", s->psnr / s->n, s->ssim / s->n);
+            g_string_append_printf(t, " %.2f / %.4f / %.3f / %.2f", s->psnr / s->n, s->ssim / s->n,
+                                   s->sharp / s->n, s->dpsnr / s->n);
             if (lpips) g_string_append_printf(t, " / %.4f", s->lpips / s->n);
             g_string_append(t, " |");
         }
@@ -346,7 +353,8 @@ static char *table_csv(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES],
 {
     GString *t = g_string_new("method");
     for (int j = 0; j < p->n_scales; j++) {
-        g_string_append_printf(t, ",%s psnr,%s ssim", p->scale_label[j], p->scale_label[j]);
+        g_string_append_printf(t, ",%s psnr,%s ssim,%s sharpness,%s detail psnr", p->scale_label[j],
+                               p->scale_label[j], p->scale_label[j], p->scale_label[j]);
         if (lpips) g_string_append_printf(t, ",%s lpips", p->scale_label[j]);
     }
     g_string_append_c(t, '\n');
@@ -355,9 +363,10 @@ static char *table_csv(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES],
         for (int j = 0; j < p->n_scales; j++) {
             const eval_sum *s = &sums[m][j];
             if (s->n == 0)
-                g_string_append(t, lpips ? ",,," : ",,");
+                g_string_append(t, lpips ? ",,,,," : ",,,,");
             else {
-                g_string_append_printf(t, ",%.4f,%.6f", s->psnr / s->n, s->ssim / s->n);
+                g_string_append_printf(t, ",%.4f,%.6f,%.6f,%.4f", s->psnr / s->n, s->ssim / s->n,
+                                       s->sharp / s->n, s->dpsnr / s->n);
                 if (lpips) g_string_append_printf(t, ",%.6f", s->lpips / s->n);
             }
         }
@@ -390,7 +399,7 @@ typedef struct {
     eval_strip strips[MAX_SCALES];
     int n_strip_images; /* images that go into the strips */
     int images_done;    /* images read successfully */
-    GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim[,lpips] */
+    GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim,sharpness,detail_psnr[,lpips] */
 } eval_run;
 
 /* Buffers of one (image, scale) measurement. */
@@ -457,9 +466,10 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     liif_metric_channels mc = liif_protocol_channels(p->protocol);
     const float *pred[N_METHODS] = {b.bicubic, b.model};
     for (int m = 0; m < N_METHODS && st == LIIF_OK; m++) {
-        double psnr, ssim, lpips = 0;
+        double psnr, ssim, sharp, dpsnr, lpips = 0;
         st = liif_psnr(pred[m], b.crop, cw, chh, shave, mc, &psnr, err);
         if (st == LIIF_OK) st = liif_ssim(pred[m], b.crop, cw, chh, shave, mc, &ssim, err);
+        if (st == LIIF_OK) st = liif_detail(pred[m], b.crop, cw, chh, shave, mc, &sharp, &dpsnr, err);
         if (st != LIIF_OK) break;
         if (r->lpips) {
             st = liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred, err);
@@ -468,10 +478,12 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
         }
         r->sums[m][j].psnr += psnr;
         r->sums[m][j].ssim += ssim;
+        r->sums[m][j].sharp += sharp;
+        r->sums[m][j].dpsnr += dpsnr;
         r->sums[m][j].lpips += lpips;
         r->sums[m][j].n++;
-        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f", name, s, method_names[m], psnr,
-                               ssim);
+        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f,%.6f,%.4f", name, s, method_names[m],
+                               psnr, ssim, sharp, dpsnr);
         if (r->lpips) g_string_append_printf(r->per_image, ",%.6f", lpips);
         g_string_append_c(r->per_image, '\n');
     }
@@ -611,8 +623,8 @@ int cli_eval_main(int argc, char **argv)
         g_error_free(gerr);
     } else if (plan_from_args(&a, &p)) {
         eval_run r = {0};
-        r.per_image = g_string_new(p.lpips_path ? "image,scale,method,psnr,ssim,lpips\n"
-                                                : "image,scale,method,psnr,ssim\n");
+        r.per_image = g_string_new(p.lpips_path ? "image,scale,method,psnr,ssim,sharpness,detail_psnr,lpips\n"
+                                                : "image,scale,method,psnr,ssim,sharpness,detail_psnr\n");
         code = eval_execute(&r, &p);
         for (int j = 0; j < MAX_SCALES; j++) g_free(r.strips[j].px);
         liif_engine_free(r.engine);
