@@ -431,7 +431,8 @@ static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape 
     else CU_TRY(cudaMemset(t->v, 0, nt * sizeof(float)), "zeroing Adam's v");
     CU_TRY(cudaMemset(t->grads, 0, P * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->loss, 0, sizeof(double)), "zeroing the loss");
-    CU_TRY(cudaStreamSynchronize(t->cx.st), "starting the trainer");
+    /* the legacy-stream copies and memsets above are not ordered before the non-blocking stream: the whole device */
+    CU_TRY(cudaDeviceSynchronize(), "starting the trainer");
     return LIIF_OK;
 }
 
@@ -660,6 +661,7 @@ static liif_status op_conv3x3_train_run(cuda_backend *cb, const float *inp, int 
     CU_TRY(cudaMemcpy(dev[0], inp, sizes[0] * sizeof(float), cudaMemcpyHostToDevice), "upload");
     CU_TRY(cudaMemcpy(dev[1], weight, nw * sizeof(float), cudaMemcpyHostToDevice), "upload");
     if (bias) CU_TRY(cudaMemcpy(dev[2], bias, OC * sizeof(float), cudaMemcpyHostToDevice), "upload");
+    CU_TRY(cudaDeviceSynchronize(), "upload"); /* the legacy-stream uploads before work on the non-blocking stream */
     liif_status s = tconv_forward(&x, dev[3], dev[0], dev[1], 9 * IC, bias ? dev[2] : NULL, NULL, 0, B, h, w, IC, OC, err);
     if (s) return s;
     CU_TRY(cudaStreamSynchronize(cb->st), "conv forward");
@@ -669,6 +671,7 @@ static liif_status op_conv3x3_train_run(cuda_backend *cb, const float *inp, int 
     CU_TRY(cudaMemset(dev[5], 0, sizes[5] * sizeof(float)), "zero");
     CU_TRY(cudaMemset(dev[6], 0, nw * sizeof(float)), "zero");
     CU_TRY(cudaMemset(dev[7], 0, OC * sizeof(float)), "zero");
+    CU_TRY(cudaDeviceSynchronize(), "zero"); /* the legacy-stream upload and memsets before the non-blocking stream */
     s = tconv_backward(&x, dinp ? dev[5] : NULL, dev[6], bias ? dev[7] : NULL, dev[4], dev[0], dev[1], 9 * IC, B, h, w,
                        IC, OC, err);
     if (s) return s;
