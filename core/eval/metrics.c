@@ -38,6 +38,19 @@ static liif_status metric_check(const float *sr, const float *hr, int w, int h, 
     return LIIF_OK;
 }
 
+/* The shaved region (rw x rh from (shave, shave)) of an RGB HWC image w wide as doubles: Y, or
+ * channel c for RGB. */
+static void shaved_plane(const float *img, int w, int shave, int rw, int rh, liif_metric_channels ch, int c,
+                         double *out)
+{
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++) {
+            const float *p = img + ((size_t)(y + shave) * w + x + shave) * 3;
+            out[(size_t)y * rw + x] =
+                ch == LIIF_METRIC_Y ? METRIC_YR * p[0] + METRIC_YG * p[1] + METRIC_YB * p[2] : p[c];
+        }
+}
+
 liif_status liif_psnr(const float *sr, const float *hr, int w, int h, int shave,
                       liif_metric_channels ch, double *psnr, liif_error *err)
 {
@@ -130,17 +143,8 @@ liif_status liif_ssim(const float *sr, const float *hr, int w, int h, int shave,
     int planes = ch == LIIF_METRIC_Y ? 1 : 3;
     double total = 0.0;
     for (int c = 0; c < planes && st == LIIF_OK; c++) {
-        for (int y = 0; y < rh; y++)
-            for (int x = 0; x < rw; x++) {
-                size_t i = ((size_t)(y + shave) * w + x + shave) * 3, o = (size_t)y * rw + x;
-                if (ch == LIIF_METRIC_Y) {
-                    a[o] = METRIC_YR * sr[i] + METRIC_YG * sr[i + 1] + METRIC_YB * sr[i + 2];
-                    b[o] = METRIC_YR * hr[i] + METRIC_YG * hr[i + 1] + METRIC_YB * hr[i + 2];
-                } else {
-                    a[o] = sr[i + c];
-                    b[o] = hr[i + c];
-                }
-            }
+        shaved_plane(sr, w, shave, rw, rh, ch, c, a);
+        shaved_plane(hr, w, shave, rw, rh, ch, c, b);
         st = liif_ssim_map_plane(a, b, rw, rh, map, err);
         double sum = 0.0;
         for (size_t i = 0; i < nm; i++) sum += map[i];
@@ -212,17 +216,8 @@ liif_status liif_detail(const float *sr, const float *hr, int w, int h, int shav
     int planes = ch == LIIF_METRIC_Y ? 1 : 3;
     double e_sr = 0.0, e_hr = 0.0, e_diff = 0.0;
     for (int c = 0; c < planes && st == LIIF_OK; c++) {
-        for (int y = 0; y < rh; y++)
-            for (int x = 0; x < rw; x++) {
-                size_t i = ((size_t)(y + shave) * w + x + shave) * 3, o = (size_t)y * rw + x;
-                if (ch == LIIF_METRIC_Y) {
-                    a[o] = METRIC_YR * sr[i] + METRIC_YG * sr[i + 1] + METRIC_YB * sr[i + 2];
-                    b[o] = METRIC_YR * hr[i] + METRIC_YG * hr[i + 1] + METRIC_YB * hr[i + 2];
-                } else {
-                    a[o] = sr[i + c];
-                    b[o] = hr[i + c];
-                }
-            }
+        shaved_plane(sr, w, shave, rw, rh, ch, c, a);
+        shaved_plane(hr, w, shave, rw, rh, ch, c, b);
         st = liif_highpass_plane(a, rw, rh, ha, err);
         if (st == LIIF_OK) st = liif_highpass_plane(b, rw, rh, hb, err);
         for (size_t i = 0; st == LIIF_OK && i < n; i++) {
