@@ -1,4 +1,5 @@
-/* test_engine.c: fast CPU vs reference on random models, exact tiling, regions, precompute, cancel, bad arguments. */
+/* test_engine.c: fast CPU vs reference on random models, exact tiling, regions, precompute, cancel, bad arguments,
+ * detail 0 = decoder 1 alone. */
 #include <string.h>
 #include <unistd.h>
 
@@ -214,10 +215,69 @@ static void reuse(void)
 }
 
 /* usage: test-engine [PART]: fast-vs-ref, tiling, cancel, bad-args; all parts without one. */
+/* Detail 0 is decoder 1's output alone (MODEL.md: out = d1 + detail * d2): with decoder 2's weights
+ * and biases changed, the output at detail 0 stays the same to the bit on every backend and precision,
+ * while at detail 1 it changes (so the change is not a no-op). */
+static void detail_zero(void)
+{
+    static const char *variants[] = {"liif-gan", "liif-gan-sf"};
+    for (size_t v = 0; v < 2; v++) {
+        rm_spec sp = {16, 2, 2, 32, 1, 1, 1, variants[v], 31 + (unsigned)v, 3.0f};
+        liif_model *m = rm_load(tmpdir, &sp);
+        CHECK(m->cfg.n_decoders == 2, "%s: %d decoders", variants[v], m->cfg.n_decoders);
+        int w = 14, h = 12, W = 37, H = 31;
+        float *img = rm_image(w, h, 5 + (unsigned)v);
+        liif_region r = {W, H, 0, 0, W, H};
+        size_t n = (size_t)W * H * 3;
+        struct { liif_backend_kind kind; liif_precision prec; const char *name; } modes[] = {
+            {LIIF_BACKEND_CPU_REF, LIIF_PRECISION_FP32, "reference"},
+            {LIIF_BACKEND_CPU, LIIF_PRECISION_FP32, "fast fp32"},
+            {LIIF_BACKEND_CPU, LIIF_PRECISION_FAST, "fast precision"},
+        };
+        float *before[3][2];
+        for (int k = 0; k < 3; k++)
+            for (int d = 0; d < 2; d++) {
+                liif_options o;
+                liif_options_init(&o);
+                o.detail = d;
+                o.precision = modes[k].prec;
+                before[k][d] = run(m, modes[k].kind, img, w, h, r, &o);
+            }
+        const liif_mlp *dec2 = &m->dec[1]; /* decoder 2: every weight x3, every bias +0.25 */
+        for (int l = 0; l < dec2->n_layers; l++) {
+            float *wl = (float *)dec2->w[l], *bl = (float *)dec2->b[l];
+            for (int i = 0; i < dec2->dims[l] * dec2->dims[l + 1]; i++) wl[i] *= 3.0f;
+            for (int i = 0; i < dec2->dims[l + 1]; i++) bl[i] += 0.25f;
+        }
+        for (int k = 0; k < 3; k++) {
+            liif_options o;
+            liif_options_init(&o);
+            o.precision = modes[k].prec;
+            o.detail = 0;
+            float *d0 = run(m, modes[k].kind, img, w, h, r, &o);
+            o.detail = 1;
+            float *d1 = run(m, modes[k].kind, img, w, h, r, &o);
+            CHECK(memcmp(d0, before[k][0], n * sizeof(float)) == 0,
+                  "%s %s: detail 0 depends on decoder 2", variants[v], modes[k].name);
+            double moved = 0;
+            for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs(d1[i] - before[k][1][i]));
+            CHECK(moved > 1e-3, "%s %s: changing decoder 2 moved detail 1 by only %g", variants[v], modes[k].name,
+                  moved);
+            printf("%-11s %-15s detail 0 independent of decoder 2 (bit-exact); detail 1 moved by %.3f\n",
+                   variants[v], modes[k].name, moved);
+            free(d0); free(d1);
+            free(before[k][0]); free(before[k][1]);
+        }
+        free(img);
+        liif_model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
-        {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse}};
+        {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse},
+        {"detail-zero", detail_zero}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;
