@@ -114,7 +114,7 @@ static GOptionContext *eval_context(eval_args *a)
     };
     GOptionContext *ctx = g_option_context_new("--model FILE --data DIR [--scales 2,3,4]");
     g_option_context_set_summary(ctx, "Measure a LIIF / LIIF-GAN model against bicubic "
-                                      "(PSNR, SSIM, optionally LPIPS) on a folder of HR images.");
+                                      "(PSNR, SSIM, sharpness, detail PSNR, optionally LPIPS) on a folder of HR images.");
     g_option_context_set_description(ctx, eval_description);
     g_option_context_add_main_entries(ctx, entries, NULL);
     return ctx;
