@@ -1,0 +1,55 @@
+/* cublas_v2.h of the CUDA emulation (tests/cuda-emu): the cuBLAS calls of the training code as plain column-major
+ * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
+ * too. TF32 math mode is accepted and ignored: the emulation computes in float32 throughout. */
+#pragma once
+#include "cuda_runtime.h"
+
+typedef void *cublasHandle_t;
+typedef enum {
+    CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1, CUBLAS_STATUS_ALLOC_FAILED = 3,
+    CUBLAS_STATUS_INVALID_VALUE = 7, CUBLAS_STATUS_ARCH_MISMATCH = 8, CUBLAS_STATUS_EXECUTION_FAILED = 13,
+    CUBLAS_STATUS_NOT_SUPPORTED = 15
+} cublasStatus_t;
+typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
+typedef enum { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 } cublasMath_t;
+
+static inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (void *)1; return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+
+static inline int emu_ld_ok(int ld, int rows) { return ld >= (rows > 1 ? rows : 1); }
+
+static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
+                                         const float *beta, float *C, int ldc)
+{
+    if (m < 0 || n < 0 || k < 0 || !emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) ||
+        !emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) || !emu_ld_ok(ldc, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            for (int p = 0; p < k; p++) {
+                float a = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
+                float b = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
+                s += (double)a * b;
+            }
+            float *c = &C[i + (size_t)j * ldc];
+            *c = *beta == 0.0f ? (float)(*alpha * s) : (float)(*alpha * s + (double)*beta * *c);
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+static inline cublasStatus_t cublasSgemv(cublasHandle_t, cublasOperation_t ta, int m, int n, const float *alpha,
+                                         const float *A, int lda, const float *x, int incx, const float *beta,
+                                         float *y, int incy)
+{
+    if (ta != CUBLAS_OP_N || !emu_ld_ok(lda, m) || incx != 1 || incy != 1) return CUBLAS_STATUS_INVALID_VALUE;
+    for (int i = 0; i < m; i++) {
+        double s = 0;
+        for (int j = 0; j < n; j++) s += (double)A[i + (size_t)j * lda] * x[j];
+        y[i] = *beta == 0.0f ? (float)(*alpha * s) : (float)(*alpha * s + (double)*beta * y[i]);
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
