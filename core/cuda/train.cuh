@@ -264,6 +264,251 @@ static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, fl
     return LIIF_OK;
 }
 
+/* ------------------------------------------------------------ pieces of this trainer and train_gan.cuh's */
+
+/* The templates take either trainer: both name these fields alike (shape letters, cx, conv_w/conv_b, and the
+ * generator's buffers x, t, r, feat, z, wt, lat, dt, dr). */
+
+/* Device 0, a non-blocking stream, cuBLAS on it (TF32 GEMMs when fast) and nev profile events. */
+static liif_status tdev_start(tconv_ctx *cx, cudaEvent_t *ev, int nev, int fast, liif_error *err)
+{
+    CU_TRY(cudaSetDevice(0), "selecting device 0");
+    CU_TRY(cudaStreamCreateWithFlags(&cx->st, cudaStreamNonBlocking), "creating a stream");
+    BLAS_TRY(cublasCreate(&cx->blas), "starting cuBLAS");
+    BLAS_TRY(cublasSetStream(cx->blas, cx->st), "cuBLAS stream");
+    BLAS_TRY(cublasSetMathMode(cx->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
+    for (int i = 0; i < nev; i++) CU_TRY(cudaEventCreate(&ev[i]), "profile events");
+    return LIIF_OK;
+}
+
+/* cudaMalloc (at least 4 bytes) into *pp, listed in allocs (n of max used) for tdev_release; *pp NULL on failure. */
+static cudaError_t tdev_alloc(void **allocs, int *n, int max, void *pp, size_t bytes)
+{
+    void **p = (void **)pp;
+    *p = NULL;
+    if (*n == max) return cudaErrorMemoryAllocation;
+    cudaError_t e = cudaMalloc(p, bytes < 4 ? 4 : bytes);
+    if (e == cudaSuccess) allocs[(*n)++] = *p;
+    else (void)cudaGetLastError();
+    return e;
+}
+
+/* What tdev_start and tdev_alloc made, after the stream's work: each part only if it was made. */
+static void tdev_release(tconv_ctx *cx, cudaEvent_t *ev, int nev, void **allocs, int n)
+{
+    if (cx->st) cudaStreamSynchronize(cx->st);
+    for (int i = 0; i < nev; i++)
+        if (ev[i]) cudaEventDestroy(ev[i]);
+    for (int i = 0; i < n; i++) cudaFree(allocs[i]);
+    if (cx->blas) cublasDestroy(cx->blas);
+    if (cx->st) cudaStreamDestroy(cx->st);
+}
+
+/* Profile: records phase boundary i of the step in flight into ev[i]; bit i of *marks says it was recorded. */
+static void tprof_mark(cudaStream_t st, cudaEvent_t *ev, int *marks, int i)
+{
+    if (i == 0) *marks = 0;
+    if (cudaEventRecord(ev[i], st) == cudaSuccess) *marks |= 1 << i;
+}
+
+/* After a wait: when all n + 1 boundaries of the step were recorded, its n phases into ms and steps. */
+static void tprof_account(const cudaEvent_t *ev, int *marks, int n, double *ms, long *steps)
+{
+    if (*marks != (1 << (n + 1)) - 1) return;
+    for (int i = 0; i < n; i++) {
+        float f = 0.0f;
+        if (cudaEventElapsedTime(&f, ev[i], ev[i + 1]) == cudaSuccess) ms[i] += f;
+    }
+    ++*steps;
+    *marks = 0;
+}
+
+/* The generator's letters from c (t->B, h, w, Q set): R F C OC, the decoder's K nz base D L dims H0, the sizes
+ * npx nf nq rows, and host copies of the n_convs conv offsets; on failure the caller frees t. */
+template <class T>
+static liif_status tgen_init(T *t, const liif_config *c, int n_convs, const size_t *conv_w, const size_t *conv_b,
+                             liif_error *err)
+{
+    t->R = c->n_resblocks; t->F = c->n_feats; t->C = c->in_ch; t->OC = c->out_dim;
+    t->K = c->local_ensemble ? 4 : 1;
+    t->nz = c->cell_decode ? 4 : 2;
+    t->base = c->n_feats * (c->feat_unfold ? 9 : 1);
+    t->D = c->in_dim;
+    t->L = c->n_hidden;
+    t->dims[0] = c->in_dim;
+    for (int l = 0; l < c->n_hidden; l++) t->dims[l + 1] = c->hidden[l];
+    t->dims[c->n_hidden + 1] = c->out_dim;
+    t->H0 = t->dims[1];
+    if (t->D != t->base + t->nz)
+        return cu_error(err, LIIF_ERR_MODEL, "decoder input width %d is not %d", c->in_dim, t->base + t->nz);
+    t->npx = (size_t)t->B * t->h * t->w;
+    t->nf = t->npx * t->F;
+    t->nq = (size_t)t->B * t->Q;
+    t->rows = t->nq * t->K;
+    t->conv_w = (size_t *)malloc(n_convs * sizeof(size_t));
+    t->conv_b = (size_t *)malloc(n_convs * sizeof(size_t));
+    if (!t->conv_w || !t->conv_b) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
+    memcpy(t->conv_w, conv_w, n_convs * sizeof(size_t));
+    memcpy(t->conv_b, conv_b, n_convs * sizeof(size_t));
+    return LIIF_OK;
+}
+
+/* The encoder from t->x, parameters W: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))) (relu into r[r]);
+ * feat = tail(t[R]) + t0. */
+template <class T> static liif_status tenc_forward(const T *t, const float *W, liif_error *err)
+{
+    const tconv_ctx *x = &t->cx;
+    const size_t *cw = t->conv_w, *cb = t->conv_b;
+    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R;
+    size_t nf = t->nf;
+    liif_status s;
+    int last = 2 * R + 1;
+    if ((s = tconv_forward(x, t->t, t->x, W + cw[0], 9 * C, W + cb[0], NULL, 0, B, h, w, C, F, err))) return s;
+    for (int r = 0; r < R; r++) {
+        float *tin = t->t + (size_t)r * nf, *tout = tin + nf, *act = t->r + (size_t)r * nf;
+        if ((s = tconv_forward(x, act, tin, W + cw[1 + 2 * r], 9 * F, W + cb[1 + 2 * r], NULL, 1, B, h, w, F, F, err)))
+            return s;
+        if ((s = tconv_forward(x, tout, act, W + cw[2 + 2 * r], 9 * F, W + cb[2 + 2 * r], tin, 0, B, h, w, F, F, err)))
+            return s;
+    }
+    return tconv_forward(x, t->feat, t->t + (size_t)R * nf, W + cw[last], 9 * F, W + cb[last], t->t, 0, B, h, w, F, F,
+                         err);
+}
+
+/* The encoder's backward into G (+=) from dfeat (d feat), last conv first: t->dt holds d(t[r+1]) at the top of
+ * iteration r, and dmid (NULL: none) joins it at r == mid (the map t[mid+1] a mid-layer decoder read). */
+template <class T>
+static liif_status tenc_backward(const T *t, const float *W, float *G, const float *dfeat, const float *dmid, int mid,
+                                 liif_error *err)
+{
+    cudaStream_t st = t->cx.st;
+    const tconv_ctx *x = &t->cx;
+    const size_t *cw = t->conv_w, *cb = t->conv_b;
+    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R;
+    size_t nf = t->nf;
+    liif_status s;
+    int last = 2 * R + 1;
+    CU_TRY(cudaMemsetAsync(t->dt, 0, nf * sizeof(float), st), "zeroing dt");
+    if ((s = tconv_backward(x, t->dt, G + cw[last], G + cb[last], dfeat, t->t + (size_t)R * nf, W + cw[last], 9 * F, B,
+                            h, w, F, F, err)))
+        return s;
+    for (int r = R - 1; r >= 0; r--) {
+        if (dmid && r == mid) {
+            tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, dmid, nf);
+            LAUNCH_TRY("mid-layer gradient");
+        }
+        float *tin = t->t + (size_t)r * nf, *act = t->r + (size_t)r * nf;
+        CU_TRY(cudaMemsetAsync(t->dr, 0, nf * sizeof(float), st), "zeroing dr");
+        if ((s = tconv_backward(x, t->dr, G + cw[2 + 2 * r], G + cb[2 + 2 * r], t->dt, act, W + cw[2 + 2 * r], 9 * F, B,
+                                h, w, F, F, err)))
+            return s;
+        tk_relu_mask<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dr, act, nf);
+        LAUNCH_TRY("ReLU backward");
+        /* dt already holds the skip path's gradient; the conv path adds to it */
+        if ((s = tconv_backward(x, t->dt, G + cw[1 + 2 * r], G + cb[1 + 2 * r], t->dr, tin, W + cw[1 + 2 * r], 9 * F, B,
+                                h, w, F, F, err)))
+            return s;
+    }
+    tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, dfeat, nf); /* the global skip */
+    LAUNCH_TRY("global skip");
+    return tconv_backward(x, NULL, G + cw[0], G + cb[0], t->dt, t->x, W + cw[0], 9 * C, B, h, w, C, F, err);
+}
+
+/* One decoder (layer l: weight W + dw[l], bias W + db[l]) over the geometry t->lat, z: the precompute P of
+ * layer 1's feature columns over the feature map S (a conv with unfold), then per row the rest of layer 1 and
+ * the MLP into hid[0..L]. */
+template <class T>
+static liif_status tdec_forward(const T *t, const float *W, const size_t *dw, const size_t *db, int unfold,
+                                const float *S, float *P, float *const *hid, liif_error *err)
+{
+    cudaStream_t st = t->cx.st;
+    const tconv_ctx *x = &t->cx;
+    int H0 = t->H0, L = t->L;
+    size_t rows = t->rows;
+    liif_status s;
+    const float *W0 = W + dw[0];
+    if (unfold) {
+        if ((s = tconv_forward(x, P, S, W0, t->D, NULL, NULL, 0, t->B, t->h, t->w, t->F, H0, err))) return s;
+    } else {
+        BLAS_TRY(tg_nt(x->blas, (int)t->npx, H0, t->F, S, t->F, W0, t->D, 0.0f, P, H0), "precompute sgemm");
+    }
+    tk_layer1<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(P, W0, t->D, t->base, t->nz, W + db[0], t->lat, t->z, rows,
+                                                           H0, L > 0, hid[0]);
+    LAUNCH_TRY("decoder layer 1");
+    for (int l = 1; l <= L; l++) {
+        int IC = t->dims[l], OCl = t->dims[l + 1];
+        BLAS_TRY(tg_nt(x->blas, (int)rows, OCl, IC, hid[l - 1], IC, W + dw[l], IC, 0.0f, hid[l], OCl), "decoder sgemm");
+        tk_bias_act<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(hid[l], rows, OCl, W + db[l], NULL, l < L);
+        LAUNCH_TRY("decoder bias");
+    }
+    return LIIF_OK;
+}
+
+/* tdec_forward's backward into G (+=) from dy (rows, OC), the gradient of hid[L] (dy and dx, each rows * max
+ * width, are overwritten): the MLP, layer 1's bias and coord/cell columns, its feature columns through dP
+ * (npx, H0) and the precompute into dS (d S): += with unfold; without, dS = beta * dS + the precompute's. */
+template <class T>
+static liif_status tdec_backward(const T *t, const float *W, float *G, const size_t *dw, const size_t *db, int unfold,
+                                 const float *S, float *const *hid, float *dy, float *dx, float *dP, float *dS,
+                                 float beta, liif_error *err)
+{
+    cudaStream_t st = t->cx.st;
+    const tconv_ctx *x = &t->cx;
+    cublasHandle_t hb = x->blas;
+    int H0 = t->H0, L = t->L, D = t->D, F = t->F;
+    size_t npx = t->npx, rows = t->rows;
+    for (int l = L; l >= 1; l--) { /* dy holds d(layer l's output) */
+        int IC = t->dims[l], OCl = t->dims[l + 1];
+        if (l < L) {
+            tk_relu_mask<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dy, hid[l], rows * OCl);
+            LAUNCH_TRY("ReLU backward");
+        }
+        BLAS_TRY(tg_tn_acc(hb, (int)rows, OCl, IC, dy, OCl, hid[l - 1], IC, G + dw[l], IC), "decoder dW sgemm");
+        BLAS_TRY(tg_colsum(hb, (int)rows, OCl, dy, x->ones, G + db[l]), "decoder db sgemv");
+        BLAS_TRY(tg_nn(hb, (int)rows, OCl, IC, dy, OCl, W + dw[l], IC, 0.0f, dx, IC), "decoder dx sgemm");
+        float *tmp = dy;
+        dy = dx;
+        dx = tmp;
+    }
+    if (L > 0) {
+        tk_relu_mask<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, hid[0], rows * H0);
+        LAUNCH_TRY("ReLU backward");
+    }
+    float *dW0 = G + dw[0];
+    const float *W0 = W + dw[0];
+    BLAS_TRY(tg_colsum(hb, (int)rows, H0, dy, x->ones, G + db[0]), "layer-1 db sgemv");
+    BLAS_TRY(tg_tn_acc(hb, (int)rows, H0, t->nz, dy, H0, t->z, t->nz, dW0 + t->base, D), "layer-1 coord/cell sgemm");
+    CU_TRY(cudaMemsetAsync(dP, 0, npx * H0 * sizeof(float), st), "zeroing dP");
+    tk_scatter<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, t->lat, rows, H0, dP);
+    LAUNCH_TRY("scatter into dP");
+    if (unfold) return tconv_backward(x, dS, dW0, NULL, dP, S, W0, D, t->B, t->h, t->w, F, H0, err);
+    BLAS_TRY(tg_tn_acc(hb, (int)npx, H0, F, dP, H0, S, F, dW0, D), "precompute dW sgemm");
+    BLAS_TRY(tg_nn(hb, (int)npx, H0, F, dP, H0, W0, D, beta, dS, F), "precompute dfeat sgemm");
+    return LIIF_OK;
+}
+
+/* One Adam step (PyTorch 1.13's, as liif_adam_update) on n values: ++*step, bias corrections in double. */
+static liif_status tadam(cudaStream_t st, float *p, const float *g, float *m, float *v, size_t n, int64_t *step,
+                         double lr, double beta1, double beta2, double eps, liif_error *err)
+{
+    ++*step;
+    double tt = (double)*step;
+    double bc1 = 1.0 - pow(beta1, tt), bc2_sqrt = sqrt(1.0 - pow(beta2, tt));
+    float b1 = (float)beta1, one_b1 = (float)(1.0 - beta1), b2 = (float)beta2, one_b2 = (float)(1.0 - beta2);
+    float neg_step = (float)(-(lr / bc1)), corr = (float)bc2_sqrt, e = (float)eps;
+    tk_adam<<<cu_blocks(n), CU_THREADS, 0, st>>>(p, g, m, v, n, b1, one_b1, b2, one_b2, neg_step, corr, e);
+    LAUNCH_TRY("Adam");
+    return LIIF_OK;
+}
+
+/* dev (n) = host, or zeros where host is NULL (legacy stream: the caller syncs the device before its stream). */
+static liif_status tdev_put(float *dev, const float *host, size_t n, const char *up, const char *zero, liif_error *err)
+{
+    if (host) CU_TRY(cudaMemcpy(dev, host, n * sizeof(float), cudaMemcpyHostToDevice), up);
+    else CU_TRY(cudaMemset(dev, 0, n * sizeof(float)), zero);
+    return LIIF_OK;
+}
+
 /* ------------------------------------------------------------ the trainer */
 
 enum { TRAIN_MAX_ALLOCS = 40 };
@@ -293,53 +538,29 @@ struct liif_cuda_trainer {
 };
 
 /* Records phase boundary i (0: before the upload .. 6: after Adam) of the step in flight. */
-static void train_mark(liif_cuda_trainer *t, int i)
-{
-    if (i == 0) t->marks = 0;
-    if (cudaEventRecord(t->ev[i], t->cx.st) == cudaSuccess) t->marks |= 1 << i;
-}
+static void train_mark(liif_cuda_trainer *t, int i) { tprof_mark(t->cx.st, t->ev, &t->marks, i); }
 
 /* After a wait: a whole step's phases into the totals. */
 static void train_account(liif_cuda_trainer *t)
 {
-    if (t->marks != (1 << (LIIF_TRAIN_PHASES + 1)) - 1) return;
-    for (int i = 0; i < LIIF_TRAIN_PHASES; i++) {
-        float ms = 0.0f;
-        if (cudaEventElapsedTime(&ms, t->ev[i], t->ev[i + 1]) == cudaSuccess) t->prof.ms[i] += ms;
-    }
-    t->prof.steps++;
-    t->marks = 0;
+    tprof_account(t->ev, &t->marks, LIIF_TRAIN_PHASES, t->prof.ms, &t->prof.steps);
 }
 
 static void train_profile(const liif_cuda_trainer *t, liif_cuda_train_profile *out) { *out = t->prof; }
 
 static cudaError_t talloc(liif_cuda_trainer *t, void *pp, size_t bytes)
 {
-    void **p = (void **)pp;
-    *p = NULL;
-    if (t->n_allocs == TRAIN_MAX_ALLOCS) return cudaErrorMemoryAllocation;
-    cudaError_t e = cudaMalloc(p, bytes < 4 ? 4 : bytes);
-    if (e == cudaSuccess) t->allocs[t->n_allocs++] = *p;
-    else (void)cudaGetLastError();
-    return e;
+    return tdev_alloc(t->allocs, &t->n_allocs, TRAIN_MAX_ALLOCS, pp, bytes);
 }
 
 static void train_free(liif_cuda_trainer *t)
 {
     if (!t) return;
-    if (t->cx.st) cudaStreamSynchronize(t->cx.st);
-    for (int i = 0; i <= LIIF_TRAIN_PHASES; i++)
-        if (t->ev[i]) cudaEventDestroy(t->ev[i]);
-    for (int i = 0; i < t->n_allocs; i++) cudaFree(t->allocs[i]);
-    if (t->cx.blas) cublasDestroy(t->cx.blas);
-    if (t->cx.st) cudaStreamDestroy(t->cx.st);
+    tdev_release(&t->cx, t->ev, LIIF_TRAIN_PHASES + 1, t->allocs, t->n_allocs);
     free(t->conv_w);
     free(t->conv_b);
     free(t);
 }
-
-static const float *tw(const liif_cuda_trainer *t, size_t off) { return t->params + off; }
-static float *tgw(const liif_cuda_trainer *t, size_t off) { return t->grads + off; }
 
 /* Fills t (zeroed) for sh; on failure t holds what was made so far, for train_free. */
 static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape *sh, const float *params,
@@ -348,40 +569,14 @@ static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape 
     const liif_config *c = &sh->cfg;
     t->cfg = *c;
     t->B = sh->B; t->h = sh->h; t->w = sh->w; t->Q = sh->Q;
-    t->R = c->n_resblocks; t->F = c->n_feats; t->C = c->in_ch; t->OC = c->out_dim;
-    t->K = c->local_ensemble ? 4 : 1;
-    t->nz = c->cell_decode ? 4 : 2;
-    t->base = c->n_feats * (c->feat_unfold ? 9 : 1);
-    t->D = c->in_dim;
-    t->L = c->n_hidden;
-    t->dims[0] = c->in_dim;
-    for (int l = 0; l < c->n_hidden; l++) t->dims[l + 1] = c->hidden[l];
-    t->dims[c->n_hidden + 1] = c->out_dim;
-    t->H0 = t->dims[1];
-    if (t->D != t->base + t->nz)
-        return cu_error(err, LIIF_ERR_MODEL, "decoder input width %d is not %d", c->in_dim,
-                        t->base + t->nz);
-    t->npx = (size_t)t->B * t->h * t->w;
-    t->nf = t->npx * t->F;
-    t->nq = (size_t)t->B * t->Q;
-    t->rows = t->nq * t->K;
+    liif_status s = tgen_init(t, c, sh->n_convs, sh->conv_w, sh->conv_b, err);
+    if (s) return s;
     t->n_params = sh->n_params;
     t->n_trainable = sh->n_trainable;
     t->step = step;
-    t->conv_w = (size_t *)malloc(sh->n_convs * sizeof(size_t));
-    t->conv_b = (size_t *)malloc(sh->n_convs * sizeof(size_t));
-    if (!t->conv_w || !t->conv_b) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
-    memcpy(t->conv_w, sh->conv_w, sh->n_convs * sizeof(size_t));
-    memcpy(t->conv_b, sh->conv_b, sh->n_convs * sizeof(size_t));
     memcpy(t->dec_w, sh->dec_w, sizeof t->dec_w);
     memcpy(t->dec_b, sh->dec_b, sizeof t->dec_b);
-
-    CU_TRY(cudaSetDevice(0), "selecting device 0");
-    CU_TRY(cudaStreamCreateWithFlags(&t->cx.st, cudaStreamNonBlocking), "creating a stream");
-    BLAS_TRY(cublasCreate(&t->cx.blas), "starting cuBLAS");
-    BLAS_TRY(cublasSetStream(t->cx.blas, t->cx.st), "cuBLAS stream");
-    BLAS_TRY(cublasSetMathMode(t->cx.blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
-    for (int i = 0; i <= LIIF_TRAIN_PHASES; i++) CU_TRY(cudaEventCreate(&t->ev[i]), "profile events");
+    if ((s = tdev_start(&t->cx, t->ev, LIIF_TRAIN_PHASES + 1, fast, err))) return s;
 
     size_t P = t->n_params, nt = t->n_trainable, npx = t->npx, nf = t->nf, rows = t->rows;
     int maxic = t->F > t->C ? t->F : t->C, maxw = 0;
@@ -425,10 +620,8 @@ static liif_status train_init(liif_cuda_trainer *t, const liif_cuda_train_shape 
     tk_fill<<<cu_blocks(n_ones), CU_THREADS, 0, t->cx.st>>>(t->cx.ones, 1.0f, n_ones);
     LAUNCH_TRY("filling ones");
     CU_TRY(cudaMemcpy(t->params, params, P * sizeof(float), cudaMemcpyHostToDevice), "uploading the parameters");
-    if (m) CU_TRY(cudaMemcpy(t->m, m, nt * sizeof(float), cudaMemcpyHostToDevice), "uploading Adam's m");
-    else CU_TRY(cudaMemset(t->m, 0, nt * sizeof(float)), "zeroing Adam's m");
-    if (v) CU_TRY(cudaMemcpy(t->v, v, nt * sizeof(float), cudaMemcpyHostToDevice), "uploading Adam's v");
-    else CU_TRY(cudaMemset(t->v, 0, nt * sizeof(float)), "zeroing Adam's v");
+    if ((s = tdev_put(t->m, m, nt, "uploading Adam's m", "zeroing Adam's m", err))) return s;
+    if ((s = tdev_put(t->v, v, nt, "uploading Adam's v", "zeroing Adam's v", err))) return s;
     CU_TRY(cudaMemset(t->grads, 0, P * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->loss, 0, sizeof(double)), "zeroing the loss");
     /* the legacy-stream copies and memsets above are not ordered before the non-blocking stream: the whole device */
@@ -464,9 +657,8 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
                                  const float *gt, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
-    const tconv_ctx *x = &t->cx;
-    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R, H0 = t->H0, L = t->L, OC = t->OC;
-    size_t npx = t->npx, nf = t->nf, rows = t->rows, nq = t->nq;
+    int B = t->B, h = t->h, w = t->w, C = t->C, L = t->L, OC = t->OC;
+    size_t npx = t->npx, nq = t->nq;
     train_mark(t, 0);
     /* pageable uploads return once the source is staged: the caller may refill its buffers */
     CU_TRY(cudaMemcpyAsync(t->inp, inp, npx * C * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
@@ -481,44 +673,15 @@ static liif_status train_forward(liif_cuda_trainer *t, const float *inp, const f
     tk_normalise<<<cu_blocks(npx * C), CU_THREADS, 0, st>>>(t->x, t->inp, npx * C);
     LAUNCH_TRY("normalising the input");
     train_mark(t, 1);
-    /* encoder: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))); feat = tail(t[R]) + t0 */
     liif_status s;
-    int last = 2 * R + 1;
-    if ((s = tconv_forward(x, t->t, t->x, tw(t, t->conv_w[0]), 9 * C, tw(t, t->conv_b[0]), NULL, 0, B, h, w, C, F, err)))
-        return s;
-    for (int r = 0; r < R; r++) {
-        float *tin = t->t + (size_t)r * nf, *tout = tin + nf, *act = t->r + (size_t)r * nf;
-        if ((s = tconv_forward(x, act, tin, tw(t, t->conv_w[1 + 2 * r]), 9 * F, tw(t, t->conv_b[1 + 2 * r]), NULL, 1,
-                               B, h, w, F, F, err)))
-            return s;
-        if ((s = tconv_forward(x, tout, act, tw(t, t->conv_w[2 + 2 * r]), 9 * F, tw(t, t->conv_b[2 + 2 * r]), tin, 0,
-                               B, h, w, F, F, err)))
-            return s;
-    }
-    if ((s = tconv_forward(x, t->feat, t->t + (size_t)R * nf, tw(t, t->conv_w[last]), 9 * F, tw(t, t->conv_b[last]),
-                           t->t, 0, B, h, w, F, F, err)))
-        return s;
+    if ((s = tenc_forward(t, t->params, err))) return s;
     train_mark(t, 2);
-    /* decoder: P = layer 1's feature columns over every latent, then per row the rest of layer 1 */
-    const float *W0 = tw(t, t->dec_w[0]);
-    if (t->cfg.feat_unfold) {
-        if ((s = tconv_forward(x, t->P, t->feat, W0, t->D, NULL, NULL, 0, B, h, w, F, H0, err))) return s;
-    } else {
-        BLAS_TRY(tg_nt(x->blas, (int)npx, H0, F, t->feat, F, W0, t->D, 0.0f, t->P, H0), "precompute sgemm");
-    }
+    /* decoder: P = layer 1's feature columns over every latent, then per row the rest of layer 1 (the geometry,
+     * independent of P, first) */
     tk_geometry<<<cu_blocks(nq), CU_THREADS, 0, st>>>(t->coord, t->cell, B, t->Q, h, w, t->cfg.local_ensemble,
                                                        t->cfg.cell_decode, t->K, t->nz, t->lat, t->z, t->wt);
     LAUNCH_TRY("query geometry");
-    tk_layer1<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(t->P, W0, t->D, t->base, t->nz, tw(t, t->dec_b[0]), t->lat,
-                                                           t->z, rows, H0, L > 0, t->hid[0]);
-    LAUNCH_TRY("decoder layer 1");
-    for (int l = 1; l <= L; l++) {
-        int IC = t->dims[l], OCl = t->dims[l + 1];
-        BLAS_TRY(tg_nt(x->blas, (int)rows, OCl, IC, t->hid[l - 1], IC, tw(t, t->dec_w[l]), IC, 0.0f, t->hid[l], OCl),
-                 "decoder sgemm");
-        tk_bias_act<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(t->hid[l], rows, OCl, tw(t, t->dec_b[l]), NULL, l < L);
-        LAUNCH_TRY("decoder bias");
-    }
+    if ((s = tdec_forward(t, t->params, t->dec_w, t->dec_b, t->cfg.feat_unfold, t->feat, t->P, t->hid, err))) return s;
     if (gt) CU_TRY(cudaMemsetAsync(t->loss, 0, sizeof(double), st), "zeroing the loss");
     float inv = 1.0f / (float)(nq * OC);
     tk_blend_l1<<<cu_blocks(nq), CU_THREADS, 0, st>>>(t->hid[L], t->wt, gt ? t->gt : NULL, nq, t->K, OC, inv, t->pred,
@@ -532,84 +695,24 @@ static liif_status train_backward(liif_cuda_trainer *t, liif_error *err)
 {
     if (!t->have_gt) return cu_error(err, LIIF_ERR_ARG, "backward without a forward with a target");
     cudaStream_t st = t->cx.st;
-    const tconv_ctx *x = &t->cx;
-    cublasHandle_t hb = x->blas;
-    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R, H0 = t->H0, L = t->L, D = t->D;
-    size_t npx = t->npx, nf = t->nf, rows = t->rows;
     liif_status s;
     CU_TRY(cudaMemsetAsync(t->grads, 0, t->n_params * sizeof(float), st), "zeroing the gradients");
-    /* the MLP, last layer first: dy holds d(layer l's output) */
-    float *dy = t->da, *dx = t->db;
-    for (int l = L; l >= 1; l--) {
-        int IC = t->dims[l], OCl = t->dims[l + 1];
-        if (l < L) {
-            tk_relu_mask<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dy, t->hid[l], rows * OCl);
-            LAUNCH_TRY("ReLU backward");
-        }
-        BLAS_TRY(tg_tn_acc(hb, (int)rows, OCl, IC, dy, OCl, t->hid[l - 1], IC, tgw(t, t->dec_w[l]), IC), "decoder dW sgemm");
-        BLAS_TRY(tg_colsum(hb, (int)rows, OCl, dy, x->ones, tgw(t, t->dec_b[l])), "decoder db sgemv");
-        BLAS_TRY(tg_nn(hb, (int)rows, OCl, IC, dy, OCl, tw(t, t->dec_w[l]), IC, 0.0f, dx, IC), "decoder dx sgemm");
-        float *tmp = dy;
-        dy = dx;
-        dx = tmp;
-    }
-    /* layer 1: bias and coord/cell columns here, the feature columns through dP and the precompute's conv */
-    if (L > 0) {
-        tk_relu_mask<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, t->hid[0], rows * H0);
-        LAUNCH_TRY("ReLU backward");
-    }
-    float *dW0 = tgw(t, t->dec_w[0]);
-    BLAS_TRY(tg_colsum(hb, (int)rows, H0, dy, x->ones, tgw(t, t->dec_b[0])), "layer-1 db sgemv");
-    BLAS_TRY(tg_tn_acc(hb, (int)rows, H0, t->nz, dy, H0, t->z, t->nz, dW0 + t->base, D), "layer-1 coord/cell sgemm");
-    CU_TRY(cudaMemsetAsync(t->dP, 0, npx * H0 * sizeof(float), st), "zeroing dP");
-    tk_scatter<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, t->lat, rows, H0, t->dP);
-    LAUNCH_TRY("scatter into dP");
-    CU_TRY(cudaMemsetAsync(t->dfeat, 0, nf * sizeof(float), st), "zeroing dfeat");
-    const float *W0 = tw(t, t->dec_w[0]);
-    if (t->cfg.feat_unfold) {
-        if ((s = tconv_backward(x, t->dfeat, dW0, NULL, t->dP, t->feat, W0, D, B, h, w, F, H0, err))) return s;
-    } else {
-        BLAS_TRY(tg_tn_acc(hb, (int)npx, H0, F, t->dP, H0, t->feat, F, dW0, D), "precompute dW sgemm");
-        BLAS_TRY(tg_nn(hb, (int)npx, H0, F, t->dP, H0, W0, D, 0.0f, t->dfeat, F), "precompute dfeat sgemm");
-    }
-    train_mark(t, 4);
-    /* encoder, last conv first; dt holds d(t[r]) */
-    int last = 2 * R + 1;
-    CU_TRY(cudaMemsetAsync(t->dt, 0, nf * sizeof(float), st), "zeroing dt");
-    if ((s = tconv_backward(x, t->dt, tgw(t, t->conv_w[last]), tgw(t, t->conv_b[last]), t->dfeat,
-                            t->t + (size_t)R * nf, tw(t, t->conv_w[last]), 9 * F, B, h, w, F, F, err)))
+    CU_TRY(cudaMemsetAsync(t->dfeat, 0, t->nf * sizeof(float), st), "zeroing dfeat");
+    /* the decoder from d pred (in da), the precompute's feature gradient into dfeat */
+    if ((s = tdec_backward(t, t->params, t->grads, t->dec_w, t->dec_b, t->cfg.feat_unfold, t->feat, t->hid, t->da,
+                           t->db, t->dP, t->dfeat, 0.0f, err)))
         return s;
-    for (int r = R - 1; r >= 0; r--) {
-        float *tin = t->t + (size_t)r * nf, *act = t->r + (size_t)r * nf;
-        CU_TRY(cudaMemsetAsync(t->dr, 0, nf * sizeof(float), st), "zeroing dr");
-        if ((s = tconv_backward(x, t->dr, tgw(t, t->conv_w[2 + 2 * r]), tgw(t, t->conv_b[2 + 2 * r]), t->dt, act,
-                                tw(t, t->conv_w[2 + 2 * r]), 9 * F, B, h, w, F, F, err)))
-            return s;
-        tk_relu_mask<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dr, act, nf);
-        LAUNCH_TRY("ReLU backward");
-        /* dt already holds the skip path's gradient; the conv path adds to it */
-        if ((s = tconv_backward(x, t->dt, tgw(t, t->conv_w[1 + 2 * r]), tgw(t, t->conv_b[1 + 2 * r]), t->dr, tin,
-                                tw(t, t->conv_w[1 + 2 * r]), 9 * F, B, h, w, F, F, err)))
-            return s;
-    }
-    tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, t->dfeat, nf); /* the global skip */
-    LAUNCH_TRY("global skip");
-    s = tconv_backward(x, NULL, tgw(t, t->conv_w[0]), tgw(t, t->conv_b[0]), t->dt, t->x, tw(t, t->conv_w[0]), 9 * C,
-                       B, h, w, C, F, err);
+    train_mark(t, 4);
+    if ((s = tenc_backward(t, t->params, t->grads, t->dfeat, NULL, -1, err))) return s;
     train_mark(t, 5);
-    return s;
+    return LIIF_OK;
 }
 
 static liif_status train_adam(liif_cuda_trainer *t, double lr, double beta1, double beta2, double eps, liif_error *err)
 {
-    t->step++;
-    double tt = (double)t->step;
-    double bc1 = 1.0 - pow(beta1, tt), bc2_sqrt = sqrt(1.0 - pow(beta2, tt));
-    float b1 = (float)beta1, one_b1 = (float)(1.0 - beta1), b2 = (float)beta2, one_b2 = (float)(1.0 - beta2);
-    float neg_step = (float)(-(lr / bc1)), corr = (float)bc2_sqrt, e = (float)eps;
-    tk_adam<<<cu_blocks(t->n_trainable), CU_THREADS, 0, t->cx.st>>>(t->params, t->grads, t->m, t->v, t->n_trainable, b1,
-                                                                     one_b1, b2, one_b2, neg_step, corr, e);
-    LAUNCH_TRY("Adam");
+    liif_status s =
+        tadam(t->cx.st, t->params, t->grads, t->m, t->v, t->n_trainable, &t->step, lr, beta1, beta2, eps, err);
+    if (s) return s;
     train_mark(t, 6);
     return LIIF_OK;
 }

@@ -380,45 +380,24 @@ struct liif_cuda_gan_trainer {
     liif_cuda_gan_profile prof;
 };
 
-static void cg_mark(liif_cuda_gan_trainer *t, int i)
-{
-    if (i == 0) t->marks = 0;
-    if (cudaEventRecord(t->ev[i], t->cx.st) == cudaSuccess) t->marks |= 1 << i;
-}
+static void cg_mark(liif_cuda_gan_trainer *t, int i) { tprof_mark(t->cx.st, t->ev, &t->marks, i); }
 
 static void cg_account(liif_cuda_gan_trainer *t)
 {
-    if (t->marks != (1 << GAN_MARKS) - 1) return;
-    for (int i = 0; i < LIIF_GAN_PHASES; i++) {
-        float ms = 0.0f;
-        if (cudaEventElapsedTime(&ms, t->ev[i], t->ev[i + 1]) == cudaSuccess) t->prof.ms[i] += ms;
-    }
-    t->prof.steps++;
-    t->marks = 0;
+    tprof_account(t->ev, &t->marks, LIIF_GAN_PHASES, t->prof.ms, &t->prof.steps);
 }
 
 static void cg_profile(const liif_cuda_gan_trainer *t, liif_cuda_gan_profile *out) { *out = t->prof; }
 
 static cudaError_t cg_alloc(liif_cuda_gan_trainer *t, void *pp, size_t bytes)
 {
-    void **p = (void **)pp;
-    *p = NULL;
-    if (t->n_allocs == GAN_MAX_ALLOCS) return cudaErrorMemoryAllocation;
-    cudaError_t e = cudaMalloc(p, bytes < 4 ? 4 : bytes);
-    if (e == cudaSuccess) t->allocs[t->n_allocs++] = *p;
-    else (void)cudaGetLastError();
-    return e;
+    return tdev_alloc(t->allocs, &t->n_allocs, GAN_MAX_ALLOCS, pp, bytes);
 }
 
 static void cg_free(liif_cuda_gan_trainer *t)
 {
     if (!t) return;
-    if (t->cx.st) cudaStreamSynchronize(t->cx.st);
-    for (int i = 0; i < GAN_MARKS; i++)
-        if (t->ev[i]) cudaEventDestroy(t->ev[i]);
-    for (int i = 0; i < t->n_allocs; i++) cudaFree(t->allocs[i]);
-    if (t->cx.blas) cublasDestroy(t->cx.blas);
-    if (t->cx.st) cudaStreamDestroy(t->cx.st);
+    tdev_release(&t->cx, t->ev, GAN_MARKS, t->allocs, t->n_allocs);
     free(t->conv_w);
     free(t->conv_b);
     free(t);
@@ -439,19 +418,11 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
 {
     const liif_config *c = &sh->cfg;
     t->sh = *sh;
-    t->B = sh->B; t->h = sh->h; t->w = sh->w; t->P = sh->P; t->Q = sh->P * sh->P;
-    t->R = c->n_resblocks; t->F = c->n_feats; t->C = c->in_ch; t->OC = c->out_dim; t->nd = c->n_decoders;
-    t->K = c->local_ensemble ? 4 : 1;
-    t->nz = c->cell_decode ? 4 : 2;
-    t->base = c->n_feats * (c->feat_unfold ? 9 : 1);
-    t->D = c->in_dim;
-    t->L = c->n_hidden;
-    t->dims[0] = c->in_dim;
-    for (int l = 0; l < c->n_hidden; l++) t->dims[l + 1] = c->hidden[l];
-    t->dims[c->n_hidden + 1] = c->out_dim;
-    t->H0 = t->dims[1];
-    if (t->D != t->base + t->nz)
-        return cu_error(err, LIIF_ERR_MODEL, "decoder input width %d is not %d", c->in_dim, t->base + t->nz);
+    t->B = sh->B; t->h = sh->h; t->w = sh->w; t->P = sh->P; t->Q = sh->P * sh->P; t->nd = c->n_decoders;
+    liif_status st = tgen_init(t, c, sh->n_convs, sh->conv_w, sh->conv_b, err);
+    if (st) return st;
+    t->sh.conv_w = t->conv_w;
+    t->sh.conv_b = t->conv_b;
     for (int d = 0; d < t->nd; d++) {
         t->src[d] = c->dec_source[d] == LIIF_FEAT_MID ? 0 : 1;
         if (!t->src[d] && (c->mid_block < 0 || c->mid_block >= t->R))
@@ -467,25 +438,8 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     if (sh->d_flat != sh->d_width[LIIF_CUDA_DISC_STAGES - 1] * S7 * S7)
         return cu_error(err, LIIF_ERR_MODEL, "discriminator: linear1 takes %d inputs, not %d x %d x %d", sh->d_flat,
                         sh->d_width[LIIF_CUDA_DISC_STAGES - 1], S7, S7);
-    t->npx = (size_t)t->B * t->h * t->w;
-    t->nf = t->npx * t->F;
-    t->nq = (size_t)t->B * t->Q;
-    t->rows = t->nq * t->K;
     t->nimg = t->nq * t->C;
-    t->conv_w = (size_t *)malloc(sh->n_convs * sizeof(size_t));
-    t->conv_b = (size_t *)malloc(sh->n_convs * sizeof(size_t));
-    if (!t->conv_w || !t->conv_b) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
-    memcpy(t->conv_w, sh->conv_w, sh->n_convs * sizeof(size_t));
-    memcpy(t->conv_b, sh->conv_b, sh->n_convs * sizeof(size_t));
-    t->sh.conv_w = t->conv_w;
-    t->sh.conv_b = t->conv_b;
-
-    CU_TRY(cudaSetDevice(0), "selecting device 0");
-    CU_TRY(cudaStreamCreateWithFlags(&t->cx.st, cudaStreamNonBlocking), "creating a stream");
-    BLAS_TRY(cublasCreate(&t->cx.blas), "starting cuBLAS");
-    BLAS_TRY(cublasSetStream(t->cx.blas, t->cx.st), "cuBLAS stream");
-    BLAS_TRY(cublasSetMathMode(t->cx.blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
-    for (int i = 0; i < GAN_MARKS; i++) CU_TRY(cudaEventCreate(&t->ev[i]), "profile events");
+    if ((st = tdev_start(&t->cx, t->ev, GAN_MARKS, fast, err))) return st;
 
     /* sizes: the im2col scratch serves the encoder, the precompute and every D stage */
     size_t npx = t->npx, nf = t->nf, rows = t->rows, nimg = t->nimg, B = (size_t)t->B;
@@ -560,15 +514,11 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     tk_fill<<<cu_blocks(ones), CU_THREADS, 0, t->cx.st>>>(t->cx.ones, 1.0f, ones);
     LAUNCH_TRY("filling ones");
     CU_TRY(cudaMemcpy(t->gp, g_params, gn * sizeof(float), cudaMemcpyHostToDevice), "uploading the generator");
-    if (g_m) CU_TRY(cudaMemcpy(t->gm, g_m, gn * sizeof(float), cudaMemcpyHostToDevice), "uploading Adam's m");
-    else CU_TRY(cudaMemset(t->gm, 0, gn * sizeof(float)), "zeroing Adam's m");
-    if (g_v) CU_TRY(cudaMemcpy(t->gv, g_v, gn * sizeof(float), cudaMemcpyHostToDevice), "uploading Adam's v");
-    else CU_TRY(cudaMemset(t->gv, 0, gn * sizeof(float)), "zeroing Adam's v");
+    if ((st = tdev_put(t->gm, g_m, gn, "uploading Adam's m", "zeroing Adam's m", err))) return st;
+    if ((st = tdev_put(t->gv, g_v, gn, "uploading Adam's v", "zeroing Adam's v", err))) return st;
     CU_TRY(cudaMemcpy(t->dp, d_params, dn * sizeof(float), cudaMemcpyHostToDevice), "uploading the discriminator");
-    if (d_m) CU_TRY(cudaMemcpy(t->dm, d_m, dt * sizeof(float), cudaMemcpyHostToDevice), "uploading D's Adam m");
-    else CU_TRY(cudaMemset(t->dm, 0, dt * sizeof(float)), "zeroing D's Adam m");
-    if (d_v) CU_TRY(cudaMemcpy(t->dv, d_v, dt * sizeof(float), cudaMemcpyHostToDevice), "uploading D's Adam v");
-    else CU_TRY(cudaMemset(t->dv, 0, dt * sizeof(float)), "zeroing D's Adam v");
+    if ((st = tdev_put(t->dm, d_m, dt, "uploading D's Adam m", "zeroing D's Adam m", err))) return st;
+    if ((st = tdev_put(t->dv, d_v, dt, "uploading D's Adam v", "zeroing D's Adam v", err))) return st;
     CU_TRY(cudaMemset(t->gg, 0, gn * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->dg, 0, dn * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->acc, 0, 4 * sizeof(double)), "zeroing the losses");
@@ -607,9 +557,6 @@ static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, 
     return LIIF_OK;
 }
 
-static const float *cg_w(const liif_cuda_gan_trainer *t, size_t off) { return t->gp + off; }
-static float *cg_gw(const liif_cuda_gan_trainer *t, size_t off) { return t->gg + off; }
-
 /* The feature map decoder d reads: block mid_block's output (t[mid_block + 1]) or the last layer. */
 static const float *cg_source(const liif_cuda_gan_trainer *t, int d)
 {
@@ -620,53 +567,20 @@ static const float *cg_source(const liif_cuda_gan_trainer *t, int d)
 static liif_status cg_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
-    const tconv_ctx *x = &t->cx;
-    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R, H0 = t->H0, L = t->L;
-    size_t npx = t->npx, nf = t->nf, rows = t->rows;
+    int B = t->B, h = t->h, w = t->w, C = t->C, L = t->L;
     liif_status s;
-    gk_nchw_to_nhwc_norm<<<cu_blocks(npx * C), CU_THREADS, 0, st>>>(t->lr, B, C, h * w, t->x);
+    gk_nchw_to_nhwc_norm<<<cu_blocks(t->npx * C), CU_THREADS, 0, st>>>(t->lr, B, C, h * w, t->x);
     LAUNCH_TRY("normalising the input");
-    /* encoder: t0 = head(x); t[r+1] = t[r] + conv2(relu(conv1(t[r]))); feat = tail(t[R]) + t0 */
-    const size_t *cw = t->conv_w, *cb = t->conv_b;
-    int last = 2 * R + 1;
-    if ((s = tconv_forward(x, t->t, t->x, cg_w(t, cw[0]), 9 * C, cg_w(t, cb[0]), NULL, 0, B, h, w, C, F, err))) return s;
-    for (int r = 0; r < R; r++) {
-        float *tin = t->t + (size_t)r * nf, *tout = tin + nf, *act = t->r + (size_t)r * nf;
-        if ((s = tconv_forward(x, act, tin, cg_w(t, cw[1 + 2 * r]), 9 * F, cg_w(t, cb[1 + 2 * r]), NULL, 1, B, h, w, F, F,
-                               err)))
-            return s;
-        if ((s = tconv_forward(x, tout, act, cg_w(t, cw[2 + 2 * r]), 9 * F, cg_w(t, cb[2 + 2 * r]), tin, 0, B, h, w, F, F,
-                               err)))
-            return s;
-    }
-    if ((s = tconv_forward(x, t->feat, t->t + (size_t)R * nf, cg_w(t, cw[last]), 9 * F, cg_w(t, cb[last]), t->t, 0, B, h,
-                           w, F, F, err)))
-        return s;
+    if ((s = tenc_forward(t, t->gp, err))) return s;
     /* the queries' geometry is the same for both decoders (same coords, same LR grid) */
     tk_geometry<<<cu_blocks(t->nq), CU_THREADS, 0, st>>>(t->coord, t->cell, B, t->Q, h, w, t->sh.cfg.local_ensemble,
                                                           t->sh.cfg.cell_decode, t->K, t->nz, t->lat, t->z, t->wt);
     LAUNCH_TRY("query geometry");
     for (int d = 0; d < t->nd; d++) {
         gan_dec *dc = &t->dec[d];
-        const float *S = cg_source(t, d), *W0 = cg_w(t, t->sh.dec_w[d][0]);
-        if (t->sh.cfg.feat_unfold) {
-            if ((s = tconv_forward(x, dc->P, S, W0, t->D, NULL, NULL, 0, B, h, w, F, H0, err))) return s;
-        } else {
-            BLAS_TRY(tg_nt(x->blas, (int)npx, H0, F, S, F, W0, t->D, 0.0f, dc->P, H0), "precompute sgemm");
-        }
-        tk_layer1<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dc->P, W0, t->D, t->base, t->nz,
-                                                               cg_w(t, t->sh.dec_b[d][0]), t->lat, t->z, rows, H0, L > 0,
-                                                               dc->hid[0]);
-        LAUNCH_TRY("decoder layer 1");
-        for (int l = 1; l <= L; l++) {
-            int IC = t->dims[l], OCl = t->dims[l + 1];
-            BLAS_TRY(tg_nt(x->blas, (int)rows, OCl, IC, dc->hid[l - 1], IC, cg_w(t, t->sh.dec_w[d][l]), IC, 0.0f,
-                           dc->hid[l], OCl),
-                     "decoder sgemm");
-            tk_bias_act<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dc->hid[l], rows, OCl, cg_w(t, t->sh.dec_b[d][l]),
-                                                                      NULL, l < L);
-            LAUNCH_TRY("decoder bias");
-        }
+        if ((s = tdec_forward(t, t->gp, t->sh.dec_w[d], t->sh.dec_b[d], t->sh.cfg.feat_unfold, cg_source(t, d), dc->P,
+                              dc->hid, err)))
+            return s;
         gk_blend<<<cu_blocks(t->nq * t->OC), CU_THREADS, 0, st>>>(dc->hid[L], t->wt, B, t->Q, t->K, t->OC, dc->pred);
         LAUNCH_TRY("decoder blend");
     }
@@ -678,79 +592,22 @@ static liif_status cg_gen_forward(liif_cuda_gan_trainer *t, liif_error *err)
 static liif_status cg_gen_backward(liif_cuda_gan_trainer *t, liif_error *err)
 {
     cudaStream_t st = t->cx.st;
-    const tconv_ctx *x = &t->cx;
-    cublasHandle_t hb = x->blas;
-    int B = t->B, h = t->h, w = t->w, F = t->F, C = t->C, R = t->R, H0 = t->H0, L = t->L, D = t->D;
-    size_t npx = t->npx, nf = t->nf, rows = t->rows;
+    size_t nf = t->nf, rows = t->rows;
     liif_status s;
     CU_TRY(cudaMemsetAsync(t->dsrc[0], 0, nf * sizeof(float), st), "zeroing dsrc");
     CU_TRY(cudaMemsetAsync(t->dsrc[1], 0, nf * sizeof(float), st), "zeroing dsrc");
     for (int d = 0; d < t->nd; d++) {
         gan_dec *dc = &t->dec[d];
-        const float *dd = d ? t->dd2 : t->dd1;
-        float *dy = t->da, *dx = t->db;
-        gk_blend_backward<<<cu_blocks(rows * t->OC), CU_THREADS, 0, st>>>(dd, t->wt, B, t->Q, t->K, t->OC, dy);
+        gk_blend_backward<<<cu_blocks(rows * t->OC), CU_THREADS, 0, st>>>(d ? t->dd2 : t->dd1, t->wt, t->B, t->Q, t->K,
+                                                                          t->OC, t->da);
         LAUNCH_TRY("blend backward");
-        for (int l = L; l >= 1; l--) {
-            int IC = t->dims[l], OCl = t->dims[l + 1];
-            if (l < L) {
-                tk_relu_mask<<<cu_blocks(rows * OCl), CU_THREADS, 0, st>>>(dy, dc->hid[l], rows * OCl);
-                LAUNCH_TRY("ReLU backward");
-            }
-            BLAS_TRY(tg_tn_acc(hb, (int)rows, OCl, IC, dy, OCl, dc->hid[l - 1], IC, cg_gw(t, t->sh.dec_w[d][l]), IC),
-                     "decoder dW sgemm");
-            BLAS_TRY(tg_colsum(hb, (int)rows, OCl, dy, x->ones, cg_gw(t, t->sh.dec_b[d][l])), "decoder db sgemv");
-            BLAS_TRY(tg_nn(hb, (int)rows, OCl, IC, dy, OCl, cg_w(t, t->sh.dec_w[d][l]), IC, 0.0f, dx, IC),
-                     "decoder dx sgemm");
-            float *tmp = dy;
-            dy = dx;
-            dx = tmp;
-        }
-        if (L > 0) {
-            tk_relu_mask<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, dc->hid[0], rows * H0);
-            LAUNCH_TRY("ReLU backward");
-        }
-        float *dW0 = cg_gw(t, t->sh.dec_w[d][0]);
-        const float *W0 = cg_w(t, t->sh.dec_w[d][0]), *S = cg_source(t, d);
-        BLAS_TRY(tg_colsum(hb, (int)rows, H0, dy, x->ones, cg_gw(t, t->sh.dec_b[d][0])), "layer-1 db sgemv");
-        BLAS_TRY(tg_tn_acc(hb, (int)rows, H0, t->nz, dy, H0, t->z, t->nz, dW0 + t->base, D), "layer-1 coord/cell sgemm");
-        CU_TRY(cudaMemsetAsync(dc->dP, 0, npx * H0 * sizeof(float), st), "zeroing dP");
-        tk_scatter<<<cu_blocks(rows * H0), CU_THREADS, 0, st>>>(dy, t->lat, rows, H0, dc->dP);
-        LAUNCH_TRY("scatter into dP");
-        float *dsrc = t->dsrc[t->src[d]]; /* accumulates: LIIF-GAN-SF's two decoders read the same map */
-        if (t->sh.cfg.feat_unfold) {
-            if ((s = tconv_backward(x, dsrc, dW0, NULL, dc->dP, S, W0, D, B, h, w, F, H0, err))) return s;
-        } else {
-            BLAS_TRY(tg_tn_acc(hb, (int)npx, H0, F, dc->dP, H0, S, F, dW0, D), "precompute dW sgemm");
-            BLAS_TRY(tg_nn(hb, (int)npx, H0, F, dc->dP, H0, W0, D, 1.0f, dsrc, F), "precompute dfeat sgemm");
-        }
-    }
-    /* encoder, last conv first; dt holds d(t[r+1]) at the top of iteration r */
-    const size_t *cw = t->conv_w, *cb = t->conv_b;
-    int last = 2 * R + 1;
-    CU_TRY(cudaMemsetAsync(t->dt, 0, nf * sizeof(float), st), "zeroing dt");
-    if ((s = tconv_backward(x, t->dt, cg_gw(t, cw[last]), cg_gw(t, cb[last]), t->dsrc[1], t->t + (size_t)R * nf,
-                            cg_w(t, cw[last]), 9 * F, B, h, w, F, F, err)))
-        return s;
-    for (int r = R - 1; r >= 0; r--) {
-        if (r == t->sh.cfg.mid_block) { /* the mid-layer decoder read t[r+1] */
-            tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, t->dsrc[0], nf);
-            LAUNCH_TRY("mid-layer gradient");
-        }
-        float *tin = t->t + (size_t)r * nf, *act = t->r + (size_t)r * nf;
-        CU_TRY(cudaMemsetAsync(t->dr, 0, nf * sizeof(float), st), "zeroing dr");
-        if ((s = tconv_backward(x, t->dr, cg_gw(t, cw[2 + 2 * r]), cg_gw(t, cb[2 + 2 * r]), t->dt, act,
-                                cg_w(t, cw[2 + 2 * r]), 9 * F, B, h, w, F, F, err)))
-            return s;
-        tk_relu_mask<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dr, act, nf);
-        LAUNCH_TRY("ReLU backward");
-        if ((s = tconv_backward(x, t->dt, cg_gw(t, cw[1 + 2 * r]), cg_gw(t, cb[1 + 2 * r]), t->dr, tin,
-                                cg_w(t, cw[1 + 2 * r]), 9 * F, B, h, w, F, F, err)))
+        /* dsrc accumulates (beta 1): LIIF-GAN-SF's two decoders read the same map */
+        if ((s = tdec_backward(t, t->gp, t->gg, t->sh.dec_w[d], t->sh.dec_b[d], t->sh.cfg.feat_unfold, cg_source(t, d),
+                               dc->hid, t->da, t->db, dc->dP, t->dsrc[t->src[d]], 1.0f, err)))
             return s;
     }
-    tk_add<<<cu_blocks(nf), CU_THREADS, 0, st>>>(t->dt, t->dsrc[1], nf); /* the global skip */
-    LAUNCH_TRY("global skip");
-    return tconv_backward(x, NULL, cg_gw(t, cw[0]), cg_gw(t, cb[0]), t->dt, t->x, cg_w(t, cw[0]), 9 * C, B, h, w, C, F, err);
+    /* the encoder; the mid-layer decoder read t[mid_block + 1] (dsrc[0] is zero where none did) */
+    return tenc_backward(t, t->gp, t->gg, t->dsrc[1], t->dsrc[0], t->sh.cfg.mid_block, err);
 }
 
 /* gan_disc_forward (core/train/disc.c) of inp (B,C,P,P) NCHW: logits into slot (B floats at logits + slot*B); the running
@@ -842,20 +699,6 @@ static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int p
     return LIIF_OK;
 }
 
-/* One Adam step (train_adam's constants) on n values. */
-static liif_status cg_adam(cudaStream_t st, float *p, const float *g, float *m, float *v, size_t n, int64_t *step,
-                            const liif_cuda_gan_step *o, liif_error *err)
-{
-    ++*step;
-    double tt = (double)*step;
-    double bc1 = 1.0 - pow(o->beta1, tt), bc2_sqrt = sqrt(1.0 - pow(o->beta2, tt));
-    float b1 = (float)o->beta1, one_b1 = (float)(1.0 - o->beta1), b2 = (float)o->beta2, one_b2 = (float)(1.0 - o->beta2);
-    tk_adam<<<cu_blocks(n), CU_THREADS, 0, st>>>(p, g, m, v, n, b1, one_b1, b2, one_b2, (float)(-(o->lr / bc1)),
-                                                 (float)bc2_sqrt, (float)o->eps);
-    LAUNCH_TRY("Adam");
-    return LIIF_OK;
-}
-
 static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const float *coord, const float *cell,
                             const float *gt_patch, const liif_cuda_gan_step *cfg, liif_error *err)
 {
@@ -902,8 +745,8 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
         cg_mark(t, 3);
         cg_mark(t, 4);
     }
-    if ((cfg->parts & LIIF_GAN_GEN_ADAM) &&
-        (s = cg_adam(st, t->gp, t->gg, t->gm, t->gv, t->sh.g_n_params, &t->g_step, cfg, err)))
+    if ((cfg->parts & LIIF_GAN_GEN_ADAM) && (s = tadam(st, t->gp, t->gg, t->gm, t->gv, t->sh.g_n_params, &t->g_step,
+                                                        cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, err)))
         return s;
     cg_mark(t, 5);
     if (cfg->parts & LIIF_GAN_DISC) { /* real first, then the last generator half's fake01 (detached) */
@@ -918,8 +761,8 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
         if ((s = cg_disc_backward(t, NULL, 1, err))) return s;
     }
     cg_mark(t, 6);
-    if ((cfg->parts & LIIF_GAN_DISC_ADAM) &&
-        (s = cg_adam(st, t->dp, t->dg, t->dm, t->dv, t->sh.d_n_trainable, &t->d_step, cfg, err)))
+    if ((cfg->parts & LIIF_GAN_DISC_ADAM) && (s = tadam(st, t->dp, t->dg, t->dm, t->dv, t->sh.d_n_trainable, &t->d_step,
+                                                         cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, err)))
         return s;
     cg_mark(t, 7);
     return LIIF_OK;

@@ -18,6 +18,13 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* A profile's per-phase means (ms) over n steps, on one line. */
+static void print_phases(const char *const *phase, const double *ms, int n_phases, long n)
+{
+    printf("  per phase (ms, mean of %ld steps):", n);
+    for (int i = 0; i < n_phases; i++) printf(" %s %.2f%s", phase[i], ms[i], i + 1 < n_phases ? "," : "\n");
+}
+
 /* LIIF-GAN steps: an EDSR-baseline liif-gan generator (random), the spec's discriminator (widths 64..512,
  * PyTorch's default bounds, BN 1/0), batch 16, 48x48 LR, one 48x48 patch of a 120x120 crop per sample. */
 static int bench_gan(int steps, const char *dir)
@@ -78,8 +85,7 @@ static int bench_gan(int steps, const char *dir)
         static const char *phase[GAN_GPU_PHASES] = {"upload", "G fwd", "D on fake + bwd", "G bwd", "G Adam", "D step",
                                                      "D Adam"};
         gan_gpu_profile(t, ms, &n);
-        printf("  per phase (ms, mean of %ld steps):", n);
-        for (int i = 0; i < GAN_GPU_PHASES; i++) printf(" %s %.2f%s", phase[i], ms[i], i + 1 < GAN_GPU_PHASES ? "," : "\n");
+        print_phases(phase, ms, GAN_GPU_PHASES, n);
         gan_gpu_free(t);
     }
     free(lr); free(coord); free(cell); free(gt);
@@ -156,8 +162,7 @@ int main(int argc, char **argv)
         static const char *phase[LIIF_TRAIN_GPU_PHASES] = {"upload", "encoder fwd", "decoder fwd+L1", "decoder bwd",
                                                             "encoder bwd", "Adam"};
         liif_train_gpu_profile(g, ms, &n);
-        printf("  per phase (ms, mean of %ld steps):", n);
-        for (int i = 0; i < LIIF_TRAIN_GPU_PHASES; i++) printf(" %s %.2f%s", phase[i], ms[i], i + 1 < LIIF_TRAIN_GPU_PHASES ? "," : "\n");
+        print_phases(phase, ms, LIIF_TRAIN_GPU_PHASES, n);
         liif_train_gpu_free(g);
     }
     free(inp); free(coord); free(cell); free(gt);

@@ -850,6 +850,23 @@ static int gan_gpu_train_step(run *r, const train_recipe *rec, double lr, double
     return 0;
 }
 
+/* After making a GPU trainer: 0 to go on (on the GPU, or on the CPU when --device auto, saying why once), or the
+ * exit code: an error other than "unsupported", or --device cuda without a usable GPU. */
+static int gpu_outcome(const run *r, liif_status st, const liif_error *err)
+{
+    if (st == LIIF_OK) return 0;
+    if (st != LIIF_ERR_UNSUPPORTED) {
+        cli_error("%s", err->msg);
+        return cli_exit_for_status(st);
+    }
+    if (r->device == DEV_CUDA) {
+        cli_error("--device cuda: %s", err->msg);
+        return CLI_EXIT_NO_CUDA;
+    }
+    cli_error("using the CPU: %s", err->msg);
+    return 0;
+}
+
 /* A GAN variant on the GPU: as choose_device, but a perceptual loss keeps it on the CPU (no VGG19 there). */
 static int choose_device_gan(run *r, int B, int L)
 {
@@ -865,17 +882,7 @@ static int choose_device_gan(run *r, int B, int L)
         return 0;
     }
     liif_status st = gan_gpu_new(r->g, r->d, B, L, L, c->patch, c->fast_math, &r->ggpu, &err);
-    if (st == LIIF_OK) return 0;
-    if (st != LIIF_ERR_UNSUPPORTED) {
-        cli_error("%s", err.msg);
-        return cli_exit_for_status(st);
-    }
-    if (r->device == DEV_CUDA) {
-        cli_error("--device cuda: %s", err.msg);
-        return CLI_EXIT_NO_CUDA;
-    }
-    cli_error("using the CPU: %s", err.msg);
-    return 0;
+    return gpu_outcome(r, st, &err);
 }
 
 /* Plain LIIF on the GPU when --device asks for it (cuda) or allows it (auto, saying once why not). */
@@ -886,17 +893,7 @@ static int choose_device(run *r, int B, int L, int Q)
     if (r->device == DEV_CPU) return 0;
     if (c->gan) return choose_device_gan(r, B, L);
     liif_status st = liif_train_gpu_new(r->s, B, L, L, Q, c->fast_math, &r->gpu, &err);
-    if (st == LIIF_OK) return 0;
-    if (st != LIIF_ERR_UNSUPPORTED) {
-        cli_error("%s", err.msg);
-        return cli_exit_for_status(st);
-    }
-    if (r->device == DEV_CUDA) {
-        cli_error("--device cuda: %s", err.msg);
-        return CLI_EXIT_NO_CUDA;
-    }
-    cli_error("using the CPU: %s", err.msg);
-    return 0;
+    return gpu_outcome(r, st, &err);
 }
 
 /* OUT/name for appending when resuming a run that has it, else fresh with its header; -1 after an error line. */
