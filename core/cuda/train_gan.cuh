@@ -1025,4 +1025,10 @@ static liif_status op_bce_logits(liif_backend *be, const float *z, int n, float 
     return gop_end(cb, &b, s, err);
 }
 
+/* The module table's training entries, in cuda_module.h's order (backend_cuda.cu and tests/cuda-emu). */
+#define LIIF_CUDA_TRAIN_ENTRIES                                                                            \
+    train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free, train_profile, \
+        op_conv3x3_train, cg_new, cg_step, cg_wait, cg_download, cg_free, cg_profile, op_conv2d_train,      \
+        op_batchnorm_train, op_linear_train, op_bce_logits
+
 #endif

@@ -46,11 +46,7 @@ extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_c
 {
     static const liif_cuda_module mod = {
         LIIF_CUDA_ABI, sizeof(liif_backend), sizeof(liif_model), sizeof(liif_decode_job),
-        backend_new, device_info, NULL, NULL, NULL, NULL,
-        train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free,
-        train_profile, op_conv3x3_train,
-        cg_new, cg_step, cg_wait, cg_download, cg_free, cg_profile,
-        op_conv2d_train, op_batchnorm_train, op_linear_train, op_bce_logits,
+        backend_new, device_info, NULL, NULL, NULL, NULL, LIIF_CUDA_TRAIN_ENTRIES,
     };
     return &mod;
 }
