@@ -518,10 +518,11 @@ INLINE float hsum16(float *a)
 }
 
 /* The narrow last layer (n outputs, 3 for RGB): pred[r] = W . relu(y[r] + bh) + b, applying the last
- * hidden layer's bias and ReLU on the fly (bh NULL: y is final already). For n = 3, all three outputs
- * in one pass over y with 16-lane partial sums: a dot product per output with an 8-lane sum spent as
- * much time reducing its lanes as multiplying (perf), and the separate bias+ReLU pass is gone. */
-INLINE void last_layer(const float *y, const float *bh, int rows, int k, const float *w, const float *b, int n,
+ * hidden layer's bias and ReLU on the fly (bh NULL: y is final already; y may be overwritten). For
+ * n = 3, all three outputs in one pass over y with 16-lane partial sums: a dot product per output with
+ * an 8-lane sum spent as much time reducing its lanes as multiplying (perf), and the separate
+ * bias+ReLU pass is gone. */
+INLINE void last_layer(float *y, const float *bh, int rows, int k, const float *w, const float *b, int n,
                        float *pred)
 {
     if (n == 3 && bh && k % 16 == 0) {
@@ -544,7 +545,7 @@ INLINE void last_layer(const float *y, const float *bh, int rows, int k, const f
         return;
     }
     for (int r = 0; r < rows; r++) {
-        float *x = (float *)y + (size_t)r * k;
+        float *x = y + (size_t)r * k;
         if (bh) bias_relu(x, 1, k, bh, 1, NULL);
         for (int o = 0; o < n; o++) pred[(size_t)r * n + o] = dot(w + (size_t)o * k, x, k) + b[o];
     }

@@ -282,36 +282,26 @@ liif_adam_config liif_adam_defaults(void)
 /* torch.optim.Adam 1.13, _single_tensor_adam: the moment updates in float with the Python
  * scalars rounded to float; bias corrections and step size in double (Python floats);
  * denom = sqrt(v) / sqrt(1 - b2^t) + eps, eps added AFTER the correction; p += (-step_size) * m / denom. */
-void liif_adam_update(liif_train_state *s, const liif_adam_config *o)
-{
-    s->step++;
-    double t = (double)s->step;
-    double bc1 = 1.0 - pow(o->beta1, t), bc2_sqrt = sqrt(1.0 - pow(o->beta2, t));
-    float b1 = (float)o->beta1, one_b1 = (float)(1.0 - o->beta1);
-    float b2 = (float)o->beta2, one_b2 = (float)(1.0 - o->beta2);
-    float neg_step = (float)(-(o->lr / bc1)), corr = (float)bc2_sqrt, eps = (float)o->eps;
-    for (size_t i = 0; i < s->n_trainable; i++) {
-        float g = s->grads[i];
-        s->m[i] = s->m[i] * b1 + one_b1 * g;
-        s->v[i] = s->v[i] * b2 + one_b2 * g * g;
-        float denom = sqrtf(s->v[i]) / corr + eps;
-        s->params[i] = s->params[i] + neg_step * s->m[i] / denom;
-    }
-}
-
 void liif_adam_update_arrays(float *params, const float *grads, float *m, float *v, size_t n, int64_t *step, double lr,
                              double beta1, double beta2, double eps)
 {
-    /* The trainer's Adam reads only these fields: one implementation of PyTorch's formula. */
-    liif_train_state s;
-    memset(&s, 0, sizeof s);
-    s.params = params;
-    s.grads = (float *)grads;
-    s.m = m;
-    s.v = v;
-    s.n_trainable = n;
-    s.step = *step;
-    liif_adam_config o = {lr, beta1, beta2, eps};
-    liif_adam_update(&s, &o);
-    *step = s.step;
+    ++*step;
+    double t = (double)*step;
+    double bc1 = 1.0 - pow(beta1, t), bc2_sqrt = sqrt(1.0 - pow(beta2, t));
+    float b1 = (float)beta1, one_b1 = (float)(1.0 - beta1);
+    float b2 = (float)beta2, one_b2 = (float)(1.0 - beta2);
+    float neg_step = (float)(-(lr / bc1)), corr = (float)bc2_sqrt, e = (float)eps;
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        m[i] = m[i] * b1 + one_b1 * g;
+        v[i] = v[i] * b2 + one_b2 * g * g;
+        float denom = sqrtf(v[i]) / corr + e;
+        params[i] = params[i] + neg_step * m[i] / denom;
+    }
+}
+
+void liif_adam_update(liif_train_state *s, const liif_adam_config *o)
+{
+    liif_adam_update_arrays(s->params, s->grads, s->m, s->v, s->n_trainable, &s->step, o->lr, o->beta1, o->beta2,
+                            o->eps);
 }
