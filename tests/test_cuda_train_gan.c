@@ -385,11 +385,11 @@ static liif_status step_results(gan_gpu *t, liif_status st, gan_gpu_losses *l, g
     return st;
 }
 
-/* The generator half alone with L_D1 only (c_adv = 0), then a whole step (both halves, Adam on G and D),
- * each on the CPU (fast ops) and on the GPU from the same weights and batch. */
-static void test_step(const char *variant, const rm_spec *sp, int fast, int minimax)
+/* The generator half alone with L_D1 only (c_adv = 0), with w_fm also with L_fm only, then a whole step (both
+ * halves, Adam on G and D), each on the CPU (fast ops) and on the GPU from the same weights and batch. */
+static void test_step(const char *variant, const rm_spec *sp, int fast, int minimax, float w_fm)
 {
-    printf("%s%s%s (w_per = 0):\n", variant, fast ? " [tf32]" : "", minimax ? " minimax" : "");
+    printf("%s%s%s (w_per = 0, w_fm = %g):\n", variant, fast ? " [tf32]" : "", minimax ? " minimax" : "", w_fm);
     double tol = fast ? TOL_TF32 : TOL_F32, gtol = fast ? TOL_TF32_GRAD : TOL_BN, dtol = fast ? TOL_TF32_DGRAD : TOL_BN;
     double stol = fast ? TOL_TF32_STATS : 1e-5;
     void (*grads)(const char *, const liif_train_tensor *, int, const float *, const float *, double) =
@@ -411,6 +411,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     gan_step_config cfg = gan_step_defaults();
     cfg.w_per = 0.0f;
     cfg.adv_minimax = minimax;
+    cfg.w_fm = w_fm;
     gan_step_ws *ws;
     gan_gpu *t;
     liif_error err;
@@ -425,8 +426,9 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     gan_gpu_losses l;
     /* ---- generator half, L_D1 alone: the gradient blocking's reference */
     gan_gen_zero_grad(gc);
-    gan_step_generator(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, 1.0f, 0.0f, 0.0f);
-    int st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, 1.0f, 0.0f, &err);
+    gan_step_generator(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, (gan_terms){1.0f, 0.0f, 0.0f, 0.0f});
+    int st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, (gan_terms){1.0f, 0.0f, 0.0f, 0.0f},
+                                &err);
     if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
     printf(" generator half, L_D1 only:\n");
     check_norm("d1 (decoder 1, B,C,P,P)", d1, ws->gen->d1, img, tol);
@@ -447,6 +449,28 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     tu_failures += bad;
     if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet2.* gradients of L_D1 exactly 0", bad ? "FAIL" : "ok");
 
+    /* ---- generator half, feature matching alone: D(real)'s stage outputs kept, the fake's matched to them */
+    if (w_fm != 0.0f) {
+        gan_terms fm_only = {0.0f, 0.0f, 0.0f, 1.0f};
+        gan_gen_zero_grad(gc);
+        gan_step_generator(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, fm_only);
+        st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, fm_only, &err);
+        if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
+        printf(" generator half, L_fm only:\n");
+        CHECK(ws->loss_fm > 0.0f, "loss_fm %g: the fake's features equal the real's", ws->loss_fm);
+        check_loss("loss_fm", l.loss_fm, ws->loss_fm, fast ? 1e-2 : 1e-5);
+        check_loss("loss_g (L_D1 + w_adv L_adv + w_fm L_fm)", l.loss_g, ws->loss_g, fast ? 1e-2 : 1e-4);
+        grads("every G gradient of w_fm * L_fm", gc->tensors, gc->n_tensors, gg->grads, gc->grads, gtol);
+        check_running_stats("D running stats after the half's two forwards", dg, dc, stol);
+        int fm_bad = 0;
+        for (int i = 0; gc->cfg.n_decoders == 2 && i < gg->n_tensors; i++) /* stopgrad(d1): L_fm never reaches imnet */
+            if (!strncmp(gg->tensors[i].name, "imnet.", 6) &&
+                !is_zero(gg->grads + gg->tensors[i].offset, gg->tensors[i].numel))
+                printf("  FAIL L_fm reaches %s\n", gg->tensors[i].name), fm_bad++;
+        tu_failures += fm_bad;
+        if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet.* gradients of L_fm exactly 0", fm_bad ? "FAIL" : "ok");
+    }
+
     /* ---- a whole step from there (both have D's running stats of one forward) */
     gan_step(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt);
     st = gan_gpu_step(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, &err);
@@ -460,6 +484,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     check_loss("loss_d1", l.loss_d1, ws->loss_d1, fast ? 1e-3 : 1e-5);
     check_loss(minimax ? "loss_adv (minimax: log(1 - D))" : "loss_adv", l.loss_adv, ws->loss_adv, ltol);
     check_loss("loss_g", l.loss_g, ws->loss_g, ltol);
+    if (w_fm != 0.0f) check_loss("loss_fm", l.loss_fm, ws->loss_fm, ltol);
     check_loss("loss_d_real", l.loss_d_real, ws->loss_d_real, ltol);
     check_loss("loss_d_fake", l.loss_d_fake, ws->loss_d_fake, ltol);
     check_loss("loss_d", l.loss_d, ws->loss_d, ltol);
@@ -749,13 +774,15 @@ int main(int argc, char **argv)
     test_bce();
     /* n_feats 8, 4 residual blocks (mid block 1), MLP 2 x 32: every path of the generator, small */
     rm_spec sp = {8, 4, 2, 32, 1, 1, 1, "liif-gan", 11, 3.0f};
-    test_step("liif-gan", &sp, 0, 0);
-    test_step("liif-gan-s", &sp, 0, 0);
-    test_step("liif-gan-sf", &sp, 0, 0);
-    test_step("liif-gan", &sp, 0, 1);
+    test_step("liif-gan", &sp, 0, 0, 0.0f);
+    test_step("liif-gan-s", &sp, 0, 0, 0.0f);
+    test_step("liif-gan-sf", &sp, 0, 0, 0.0f);
+    test_step("liif-gan", &sp, 0, 0, 1.0f); /* feature matching */
+    test_step("liif-gan-s", &sp, 0, 0, 1.0f);
+    test_step("liif-gan", &sp, 0, 1, 0.0f);
     rm_spec nu = {8, 4, 2, 32, 0, 0, 0, "liif-gan", 12, 3.0f}; /* no unfold, ensemble, cell */
-    test_step("liif-gan", &nu, 0, 0);
-    test_step("liif-gan", &sp, 1, 0);
+    test_step("liif-gan", &nu, 0, 0, 0.0f);
+    test_step("liif-gan", &sp, 1, 0, 0.0f);
     test_resume(&sp);
     test_golden(argc > 1 ? argv[1] : "../shared/golden");
     test_learns(&sp);

@@ -640,13 +640,16 @@ typedef struct {
     gan_disc_acts *a;
     float *inp, *r, *dinp;
     int B;
+    const gan_disc_fm *fm;              /* NULL, or feature matching against a real batch's stage outputs */
 } disc_ctx;
 
 static double disc_loss(void *p)
 {
     disc_ctx *c = p;
     gan_disc_forward(c->d, c->a, c->inp);
-    return dot(c->a->logits, c->r, c->B);
+    double l = dot(c->a->logits, c->r, c->B);
+    if (c->fm) l += (double)c->fm->scale * gan_disc_fm_loss(c->d, c->a, c->fm);
+    return l;
 }
 
 static void disc_regrad(void *p)
@@ -655,10 +658,11 @@ static void disc_regrad(void *p)
     disc_loss(c);
     gan_disc_zero_grad(c->d);
     memset(c->dinp, 0, (size_t)c->B * c->d->in_ch * c->d->P * c->d->P * sizeof(float));
-    gan_disc_backward(c->d, c->a, c->r, c->dinp, 1);
+    gan_disc_backward(c->d, c->a, c->r, c->fm, c->dinp, 1);
 }
 
-static void check_disc(void)
+/* with_fm: the loss also has scale * L_fm against the stage outputs of another (real) batch, held constant */
+static void check_disc(int with_fm)
 {
     const int width[GAN_DISC_STAGES] = {3, 4, 4, 5, 5, 6, 6, 6}, P = 32, hidden = 6;
     disc_ctx c = {.B = 2};
@@ -680,9 +684,19 @@ static void check_disc(void)
     size_t ni = (size_t)c.B * 3 * P * P;
     c.inp = rand_buf(ni, 0.5f), c.r = rand_buf(c.B, 1.0f);
     for (size_t i = 0; i < ni; i++) c.inp[i] += 0.5f;
+    gan_disc_fm fm = {{NULL}, 0.7f};
+    float *real = rand_buf(ni, 0.5f), *fm_buf = zeros(gan_disc_fm_size(c.d, c.B));
+    if (with_fm) {
+        for (size_t i = 0; i < ni; i++) real[i] += 0.5f;
+        gan_disc_forward(c.d, c.a, real);
+        gan_disc_fm_keep(c.d, c.a, fm_buf, &fm);
+        c.fm = &fm;
+    }
     float *dinp = c.dinp = zeros(ni);
     disc_regrad(&c);
-    fd_op o = {.op = "discriminator: input + every tensor", .regrad = disc_regrad, .tol = 2e-2};
+    fd_op o = {.op = with_fm ? "discriminator with feature matching (0.7 L_fm): input + every tensor"
+                             : "discriminator: input + every tensor",
+               .regrad = disc_regrad, .tol = 2e-2};
     fd_tensor(&o, "dinp", c.inp, dinp, ni, 30, 3e-3f, disc_loss, &c);
     for (int i = 0; i < c.d->n_tensors; i++) {
         const liif_train_tensor *t = &c.d->tensors[i];
@@ -690,7 +704,7 @@ static void check_disc(void)
         fd_tensor(&o, t->name, c.d->params + t->offset, c.d->grads + t->offset, t->numel, 6, 4e-3f, disc_loss, &c);
     }
     fd_report(&o);
-    free(c.inp); free(c.r); free(dinp);
+    free(c.inp); free(c.r); free(dinp); free(real); free(fm_buf);
     gan_disc_acts_free(c.a);
     gan_disc_free(c.d);
 }
@@ -796,7 +810,8 @@ int main(void)
     check_bce(1.0f, 1.0f);
     check_bce(0.0f, 0.5f);
     check_bce(0.3f, 2.0f);
-    check_disc();
+    check_disc(0);
+    check_disc(1);
     check_vgg();
     rmdir(dir);
     return tu_finish("fd-grad");

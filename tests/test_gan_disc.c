@@ -103,7 +103,7 @@ static void run_case(const char *file, int prng)
         memset(dinp, 0, nin * sizeof(float));
         gan_disc_zero_grad(d);
         double s = tg_seconds();
-        gan_disc_backward(d, a, dz, dinp, 1);
+        gan_disc_backward(d, a, dz, NULL, dinp, 1);
         tb += tg_seconds() - s;
         snprintf(name, sizeof name, "input_grad_%s", wn);
         tg_grad(name, dinp, tg_f32(f, name, NULL), nin, 1e-4, 1e-9);

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     printf("-- generator half: forward tensors, losses, gradients of loss_g\n");
     double t0 = tg_seconds();
     gan_gen_zero_grad(g);
-    gan_step_generator(g, d, v, ws, &cfg, lr, coord, cell, gt, 1, 1, 1);
+    gan_step_generator(g, d, v, ws, &cfg, lr, coord, cell, gt, GAN_TERMS_ALL);
     double t1 = tg_seconds();
     int F = g->cfg.n_feats;
     size_t nf = (size_t)B * h * w * F;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         printf("-- %s alone\n", term[k]);
         memcpy(d->params, d_init, d->n_params * sizeof(float));
         gan_gen_zero_grad(g);
-        gan_step_generator(g, d, v, ws, &cfg, lr, coord, cell, gt, k == 0, k == 1, k == 2);
+        gan_step_generator(g, d, v, ws, &cfg, lr, coord, cell, gt, (gan_terms){k == 0, k == 1, k == 2, 0});
         worst_t[k] = check_gen_grads(g, g->grads, term[k], k == 1 ? 5e-3 : 1e-4);
         for (int i = 0; i < g->n_tensors; i++) { /* gradient blocking */
             const liif_train_tensor *t = &g->tensors[i];

@@ -2,7 +2,7 @@
 # tools/plot-log.sh: draws a training run's learning curve as a PNG (for the model cards).
 # usage: tools/plot-log.sh LOG.csv OUT.png [WINDOW]
 #
-# LOG.csv is what `liif train` writes (step,epoch,loss,lr,seconds[,l1,adv,per,d_real,d_fake]): the L1
+# LOG.csv is what `liif train` writes (step,epoch,loss,lr,seconds[,l1,adv,per,d_real,d_fake,fm]): the L1
 # loss (the l1 column of a LIIF-GAN log, else loss) against the step, every step in grey and its
 # moving average over WINDOW steps (default 200) in colour, on a log scale. A step logged twice (a run
 # resumed from a checkpoint repeats the steps after it) counts once, with its last value. When a

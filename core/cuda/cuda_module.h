@@ -13,7 +13,7 @@ extern "C" {
 
 /* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
  * 3: the LIIF-GAN trainer (gan_*) and its test ops. */
-#define LIIF_CUDA_ABI 3
+#define LIIF_CUDA_ABI 4
 
 /* The module's one exported symbol; the loader looks it up with dlsym. */
 #define LIIF_CUDA_ENTRY "liif_cuda_module_entry"
@@ -76,13 +76,14 @@ typedef struct {
     float w_adv;                     /* weight of L_adv in loss_g */
     int adv_minimax;                 /* 0: -log D(IP); 1: log(1 - D(IP)) */
     float c_d1, c_adv;               /* multipliers of the L_D1 and L_adv gradients (1 in training) */
+    float w_fm, c_fm;                /* feature matching (core/train/disc.h): its weight (0: off) and multiplier */
     double lr, beta1, beta2, eps;    /* Adam, both networks */
     int parts;                       /* LIIF_GAN_* bits */
 } liif_cuda_gan_step;
 
 /* Losses of the last step (gan_step_ws's names); loss_per is always 0 (no VGG on the GPU). */
 typedef struct {
-    float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
+    float loss_d1, loss_adv, loss_per, loss_fm, loss_g, loss_d_real, loss_d_fake, loss_d;
 } liif_cuda_gan_losses;
 
 /* Host arrays a download fills (each may be NULL). */

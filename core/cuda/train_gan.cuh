@@ -102,6 +102,22 @@ static __global__ void gk_dd2(const float *dfake01, size_t n, float *dd2, float 
     }
 }
 
+/* Feature matching on one D stage (n values): *loss += sum |act - real| * inv_n (double) when loss is not NULL;
+ * dact += sign(act - real) * g (g = scale / 8 / n in float, nn_l1_backward's) when dact is not NULL. */
+static __global__ void gk_fm(const float *act, const float *real, size_t n, double inv_n, double *loss, float g,
+                             float *dact)
+{
+    double sum = 0.0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float diff = __fsub_rn(act[i], real[i]);
+        if (loss) sum += (double)fabsf(diff);
+        if (dact) dact[i] = __fadd_rn(dact[i], diff > 0.0f ? g : (diff < 0.0f ? -g : 0.0f));
+    }
+    if (!loss) return;
+    double s = gk_block_allsum(sum);
+    if (threadIdx.x == 0) atomicAdd(loss, s * inv_n);
+}
+
 /* ------------------------------------------------------------ discriminator kernels */
 
 /* Element (b, c, y, x) of a map sits at b*sb + c*sc + y*sy + x*sx: one im2col for NCHW and NHWC inputs. */
@@ -339,7 +355,7 @@ static liif_status glinear_backward(const tconv_ctx *x, float *dinp, float *dW, 
 
 /* ------------------------------------------------------------ the GAN trainer */
 
-/* 73 fixed device buffers plus 3 + (n_hidden + 1) per decoder: 97 at most with LIIF_MAX_HIDDEN 8 */
+/* 81 fixed device buffers plus 3 + (n_hidden + 1) per decoder: 97 at most with LIIF_MAX_HIDDEN 8 */
 enum { GAN_MAX_ALLOCS = 128, GAN_MARKS = LIIF_GAN_PHASES + 1 };
 
 typedef struct {
@@ -371,9 +387,11 @@ struct liif_cuda_gan_trainer {
     /* discriminator activations: pre (BN input) and act (after BN and LeakyReLU), NHWC (N_i, oc) */
     float *pre[LIIF_CUDA_DISC_STAGES], *act[LIIF_CUDA_DISC_STAGES];
     float *mean[LIIF_CUDA_DISC_STAGES], *rstd[LIIF_CUDA_DISC_STAGES];
+    float *fm_real[LIIF_CUDA_DISC_STAGES];  /* act of the generator half's D(real): feature matching's targets */
     float *flat, *h1, *logits, *dz, *dh1, *dflat, *s3[3];
     const float *d_in;                   /* the last D forward's input (B,C,P,P) */
-    double *acc;                         /* [0] sum |d1 - gt|, [1..3] BCE means: generator half, real, fake */
+    double *acc;                         /* [0] sum |d1 - gt|, [1..3] BCE means: generator half, real, fake,
+                                          * [4] sum over D's stages of mean |act - fm_real| */
     liif_cuda_gan_step last;             /* the last step's settings, for its losses */
     int marks;
     cudaEvent_t ev[GAN_MARKS];
@@ -499,6 +517,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
         size_t n = B * t->side[i + 1] * t->side[i + 1] * sh->d_width[i];
         CU_TRY(cg_alloc(t, &t->pre[i], n * sizeof(float)), what);
         CU_TRY(cg_alloc(t, &t->act[i], n * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &t->fm_real[i], n * sizeof(float)), what);
         CU_TRY(cg_alloc(t, &t->mean[i], sh->d_width[i] * sizeof(float)), what);
         CU_TRY(cg_alloc(t, &t->rstd[i], sh->d_width[i] * sizeof(float)), what);
     }
@@ -509,7 +528,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     CU_TRY(cg_alloc(t, &t->dh1, B * sh->d_hidden * sizeof(float)), what);
     CU_TRY(cg_alloc(t, &t->logits, 3 * B * sizeof(float)), what);
     CU_TRY(cg_alloc(t, &t->dz, B * sizeof(float)), what);
-    CU_TRY(cg_alloc(t, &t->acc, 4 * sizeof(double)), what);
+    CU_TRY(cg_alloc(t, &t->acc, 5 * sizeof(double)), what);
 
     tk_fill<<<cu_blocks(ones), CU_THREADS, 0, t->cx.st>>>(t->cx.ones, 1.0f, ones);
     LAUNCH_TRY("filling ones");
@@ -521,7 +540,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     if ((st = tdev_put(t->dv, d_v, dt, "uploading D's Adam v", "zeroing D's Adam v", err))) return st;
     CU_TRY(cudaMemset(t->gg, 0, gn * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->dg, 0, dn * sizeof(float)), "zeroing the gradients");
-    CU_TRY(cudaMemset(t->acc, 0, 4 * sizeof(double)), "zeroing the losses");
+    CU_TRY(cudaMemset(t->acc, 0, 5 * sizeof(double)), "zeroing the losses");
     CU_TRY(cudaMemset(t->logits, 0, 3 * B * sizeof(float)), "zeroing the logits");
     /* the copies and memsets above ran on the legacy stream, which the non-blocking trainer stream does not wait
      * for (and a pageable upload may return before its DMA ends): the whole device */
@@ -555,6 +574,12 @@ static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, 
     }
     *out = t;
     return LIIF_OK;
+}
+
+/* Floats in D's stage i output for the batch. */
+static size_t cg_stage_numel(const liif_cuda_gan_trainer *t, int i)
+{
+    return (size_t)t->B * t->side[i + 1] * t->side[i + 1] * t->sh.d_width[i];
 }
 
 /* The feature map decoder d reads: block mid_block's output (t[mid_block + 1]) or the last layer. */
@@ -650,9 +675,11 @@ static liif_status cg_disc_forward(liif_cuda_gan_trainer *t, const float *inp, i
                            sh->d_hidden, 1, 0.0f, err);
 }
 
-/* gan_disc_backward (core/train/disc.c) of the last forward from t->dz (B): dinp (B,C,P,P) WRITTEN when not NULL; D's
- * parameter gradients += only with param_grads (frozen in the generator half). */
-static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int param_grads, liif_error *err)
+/* gan_disc_backward (core/train/disc.c) of the last forward from t->dz (B) and, when fm_scale is not 0, the gradient of
+ * fm_scale * L_fm against t->fm_real: dinp (B,C,P,P) WRITTEN when not NULL; D's parameter gradients += only with
+ * param_grads (frozen in the generator half). */
+static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float fm_scale, float *dinp, int param_grads,
+                                    liif_error *err)
 {
     cudaStream_t st = t->cx.st;
     const liif_cuda_gan_shape *sh = &t->sh;
@@ -676,6 +703,11 @@ static liif_status cg_disc_backward(liif_cuda_gan_trainer *t, float *dinp, int p
         int k, str, ic, oc, Si = t->side[i], So = t->side[i + 1];
         cg_stage(t, i, &k, &str, &ic, &oc);
         size_t N = (size_t)B * So * So;
+        if (fm_scale != 0.0f) { /* s3[a] is d act[i] */
+            float g = fm_scale / LIIF_CUDA_DISC_STAGES / (float)(N * oc);
+            gk_fm<<<cu_blocks(N * oc), CU_THREADS, 0, st>>>(t->act[i], t->fm_real[i], N * oc, 0.0, NULL, g, t->s3[a]);
+            LAUNCH_TRY("feature matching backward");
+        }
         gk_lrelu_backward<<<cu_blocks(N * oc), CU_THREADS, 0, st>>>(t->s3[a], t->act[i], N * oc, sh->d_slope);
         LAUNCH_TRY("discriminator LeakyReLU backward");
         float *dpre = t->s3[a];
@@ -708,7 +740,7 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
     liif_status s;
     t->last = *cfg;
     cg_mark(t, 0);
-    CU_TRY(cudaMemsetAsync(t->acc, 0, 4 * sizeof(double), st), "zeroing the losses");
+    CU_TRY(cudaMemsetAsync(t->acc, 0, 5 * sizeof(double), st), "zeroing the losses");
     CU_TRY(cudaMemcpyAsync(t->gt, gt_patch, n * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
     if (cfg->parts & LIIF_GAN_GEN) {
         CU_TRY(cudaMemcpyAsync(t->lr, lr, t->npx * t->C * sizeof(float), cudaMemcpyHostToDevice, st),
@@ -728,13 +760,29 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
                                                        cfg->c_d1 != 0.0f, cfg->c_d1 / (float)n, t->fake01, t->dd1,
                                                        t->acc);
         LAUNCH_TRY("L1 and the fake image");
+        /* feature matching's targets: D's stage outputs on the real patch (train mode, running stats update) */
+        if (cfg->w_fm != 0.0f) {
+            if ((s = cg_disc_forward(t, t->gt, 0, err))) return s;
+            for (int i = 0; i < LIIF_CUDA_DISC_STAGES; i++)
+                CU_TRY(cudaMemcpyAsync(t->fm_real[i], t->act[i], cg_stage_numel(t, i) * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, st),
+                       "keeping D's features of the real patch");
+        }
         /* adversarial term: D in train mode (its running stats update), its parameters frozen */
         if ((s = cg_disc_forward(t, t->fake01, 0, err))) return s;
         float target = cfg->adv_minimax ? 0.0f : 1.0f, sign = cfg->adv_minimax ? -1.0f : 1.0f;
         gk_bce<<<1, 32, 0, st>>>(t->logits, B, target, sign * cfg->c_adv * cfg->w_adv, t->acc + 1, t->dz);
         LAUNCH_TRY("adversarial loss");
+        for (int i = 0; cfg->w_fm != 0.0f && i < LIIF_CUDA_DISC_STAGES; i++) {
+            size_t ni = cg_stage_numel(t, i);
+            gk_fm<<<cu_blocks(ni), CU_THREADS, 0, st>>>(t->act[i], t->fm_real[i], ni, 1.0 / (double)ni, t->acc + 4,
+                                                        0.0f, NULL);
+            LAUNCH_TRY("feature matching loss");
+        }
         CU_TRY(cudaMemsetAsync(t->dfake01, 0, n * sizeof(float), st), "zeroing d fake01");
-        if (cfg->c_adv != 0.0f && (s = cg_disc_backward(t, t->dfake01, 0, err))) return s;
+        float fm_scale = cfg->c_fm * cfg->w_fm;
+        if ((cfg->c_adv != 0.0f || fm_scale != 0.0f) && (s = cg_disc_backward(t, fm_scale, t->dfake01, 0, err)))
+            return s;
         gk_dd2<<<cu_blocks(n), CU_THREADS, 0, st>>>(t->dfake01, n, t->dd2, t->nd == 1 ? t->dd1 : NULL);
         LAUNCH_TRY("gradient of the fake image");
         cg_mark(t, 3);
@@ -754,11 +802,11 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
         if ((s = cg_disc_forward(t, t->gt, 1, err))) return s;
         gk_bce<<<1, 32, 0, st>>>(t->logits + B, B, 1.0f, 1.0f, t->acc + 2, t->dz);
         LAUNCH_TRY("discriminator loss");
-        if ((s = cg_disc_backward(t, NULL, 1, err))) return s;
+        if ((s = cg_disc_backward(t, 0.0f, NULL, 1, err))) return s;
         if ((s = cg_disc_forward(t, t->fake01, 2, err))) return s;
         gk_bce<<<1, 32, 0, st>>>(t->logits + 2 * B, B, 0.0f, 1.0f, t->acc + 3, t->dz);
         LAUNCH_TRY("discriminator loss");
-        if ((s = cg_disc_backward(t, NULL, 1, err))) return s;
+        if ((s = cg_disc_backward(t, 0.0f, NULL, 1, err))) return s;
     }
     cg_mark(t, 6);
     if ((cfg->parts & LIIF_GAN_DISC_ADAM) && (s = tadam(st, t->dp, t->dg, t->dm, t->dv, t->sh.d_n_trainable, &t->d_step,
@@ -773,7 +821,7 @@ static liif_status cg_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, 
     CU_TRY(cudaStreamSynchronize(t->cx.st), "GAN training step");
     if (t->last.parts == LIIF_GAN_ALL) cg_account(t);
     if (!out) return LIIF_OK;
-    double acc[4];
+    double acc[5];
     CU_TRY(cudaMemcpy(acc, t->acc, sizeof acc, cudaMemcpyDeviceToHost), "reading the losses");
     memset(out, 0, sizeof *out);
     const liif_cuda_gan_step *c = &t->last;
@@ -781,7 +829,8 @@ static liif_status cg_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, 
         float sign = c->adv_minimax ? -1.0f : 1.0f;
         out->loss_d1 = (float)(acc[0] / (double)t->nimg);
         out->loss_adv = sign * (float)acc[1];
-        out->loss_g = out->loss_d1 + c->w_adv * out->loss_adv;
+        out->loss_fm = (float)(acc[4] / LIIF_CUDA_DISC_STAGES);
+        out->loss_g = out->loss_d1 + c->w_adv * out->loss_adv + c->w_fm * out->loss_fm;
     }
     if (c->parts & LIIF_GAN_DISC) {
         out->loss_d_real = (float)acc[2];

@@ -311,7 +311,38 @@ void gan_disc_forward(gan_disc *d, gan_disc_acts *a, const float *inp)
     nn_linear_forward(a->logits, a->h1, d->p.l2w, d->p.l2b, B, d->hidden, 1);
 }
 
-void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, float *dinp, int param_grads)
+static size_t stage_numel(const gan_disc *d, int B, int i)
+{
+    const gan_disc_stage *st = &d->p.st[i];
+    return (size_t)B * st->oc * st->side_out * st->side_out;
+}
+
+size_t gan_disc_fm_size(const gan_disc *d, int B)
+{
+    size_t n = 0;
+    for (int i = 0; i < GAN_DISC_STAGES; i++) n += stage_numel(d, B, i);
+    return n;
+}
+
+void gan_disc_fm_keep(const gan_disc *d, const gan_disc_acts *a, float *buf, gan_disc_fm *fm)
+{
+    for (int i = 0; i < GAN_DISC_STAGES; i++) {
+        size_t n = stage_numel(d, a->B, i);
+        memcpy(buf, a->act[i], n * sizeof(float));
+        fm->real[i] = buf;
+        buf += n;
+    }
+}
+
+float gan_disc_fm_loss(const gan_disc *d, const gan_disc_acts *a, const gan_disc_fm *fm)
+{
+    float loss = 0.0f;
+    for (int i = 0; i < GAN_DISC_STAGES; i++) loss += nn_l1_forward(a->act[i], fm->real[i], stage_numel(d, a->B, i));
+    return loss / GAN_DISC_STAGES;
+}
+
+void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, const gan_disc_fm *fm, float *dinp,
+                       int param_grads)
 {
     int B = a->B, L = GAN_DISC_STAGES - 1;
     gan_disc_views *g = &d->g;
@@ -331,6 +362,7 @@ void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, floa
         const gan_disc_stage *gs = &g->st[i];
         int S = st->side_out;
         size_t n = (size_t)B * st->oc * S * S;
+        if (fm) nn_l1_backward(dx, a->act[i], fm->real[i], n, fm->scale / GAN_DISC_STAGES); /* dx is d act[i] */
         nn_leakyrelu_backward(dx, dx, a->act[i], n, d->slope);
         float *dpre = dx;
         if (st->gamma) { /* BN backward into the other scratch buffer */

@@ -86,9 +86,25 @@ liif_status gan_disc_acts_use_cpu(const gan_disc *d, gan_disc_acts *a, int threa
 /* Train-mode forward of inp (B,C,P,P): batch statistics, running stats updated once;
  * fills a->logits (B). */
 void gan_disc_forward(gan_disc *d, gan_disc_acts *a, const float *inp);
-/* Backward of the last forward from dlogits (B): dinp (B,C,P,P) += d/d inp when not NULL;
- * the parameter gradients accumulate into d->grads when param_grads, else they are skipped
- * (a frozen discriminator in the generator step). */
-void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, float *dinp, int param_grads);
+/* Feature matching, an option of the generator step (a stand-in for the perceptual term where no VGG19
+ * weights exist): the stage outputs (after LeakyReLU) of the last forward, on the fake batch, against
+ * those of the real batch, L_fm = (1/8) sum_i mean |act_i(fake) - act_i(real)|, the real ones constant.
+ * real[i] points at a copy of stage i's act of the real forward (same batch size and layout). */
+typedef struct {
+    const float *real[GAN_DISC_STAGES];
+    float scale;                        /* the gradient's factor: d(scale * L_fm) */
+} gan_disc_fm;
+
+float gan_disc_fm_loss(const gan_disc *d, const gan_disc_acts *a, const gan_disc_fm *fm);
+/* Floats in the stage outputs of a batch of B (what a copy of them for gan_disc_fm takes). */
+size_t gan_disc_fm_size(const gan_disc *d, int B);
+/* Copy the stage outputs of the last forward into buf (gan_disc_fm_size floats) and point fm->real at them. */
+void gan_disc_fm_keep(const gan_disc *d, const gan_disc_acts *a, float *buf, gan_disc_fm *fm);
+
+/* Backward of the last forward from dlogits (B) and, when fm is not NULL, the gradient of
+ * fm->scale * L_fm: dinp (B,C,P,P) += d/d inp when not NULL; the parameter gradients accumulate into
+ * d->grads when param_grads, else they are skipped (a frozen discriminator in the generator step). */
+void gan_disc_backward(gan_disc *d, gan_disc_acts *a, const float *dlogits, const gan_disc_fm *fm, float *dinp,
+                       int param_grads);
 
 #endif

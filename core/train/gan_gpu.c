@@ -114,13 +114,12 @@ void gan_gpu_free(gan_gpu *t)
 }
 
 liif_status gan_gpu_step_parts(gan_gpu *t, const gan_step_config *cfg, const float *lr, const float *coord,
-                               const float *cell, const float *gt_patch, int parts, float c_d1, float c_adv,
-                               liif_error *err)
+                               const float *cell, const float *gt_patch, int parts, gan_terms c, liif_error *err)
 {
     if (cfg->w_per != 0.0f)
         return liif_error_set(err, LIIF_ERR_UNSUPPORTED,
                               "GPU GAN training: no perceptual (VGG19) loss on the GPU; set w_per = 0 or train on the CPU");
-    liif_cuda_gan_step s = {cfg->w_adv, cfg->adv_minimax, c_d1, c_adv, cfg->adam.lr, cfg->adam.beta1,
+    liif_cuda_gan_step s = {cfg->w_adv, cfg->adv_minimax, c.d1, c.adv, cfg->w_fm, c.fm, cfg->adam.lr, cfg->adam.beta1,
                             cfg->adam.beta2, cfg->adam.eps, parts};
     liif_error e;
     liif_status st = t->mod->gan_step(t->t, lr, coord, cell, gt_patch, &s, &e);
@@ -130,7 +129,7 @@ liif_status gan_gpu_step_parts(gan_gpu *t, const gan_step_config *cfg, const flo
 liif_status gan_gpu_step(gan_gpu *t, const gan_step_config *cfg, const float *lr, const float *coord,
                          const float *cell, const float *gt_patch, liif_error *err)
 {
-    return gan_gpu_step_parts(t, cfg, lr, coord, cell, gt_patch, GAN_GPU_ALL, 1.0f, 1.0f, err);
+    return gan_gpu_step_parts(t, cfg, lr, coord, cell, gt_patch, GAN_GPU_ALL, GAN_TERMS_ALL, err);
 }
 
 liif_status gan_gpu_wait(gan_gpu *t, gan_gpu_losses *out, liif_error *err)
@@ -143,6 +142,7 @@ liif_status gan_gpu_wait(gan_gpu *t, gan_gpu_losses *out, liif_error *err)
         out->loss_d1 = l.loss_d1;
         out->loss_adv = l.loss_adv;
         out->loss_per = l.loss_per;
+        out->loss_fm = l.loss_fm;
         out->loss_g = l.loss_g;
         out->loss_d_real = l.loss_d_real;
         out->loss_d_fake = l.loss_d_fake;

@@ -22,15 +22,14 @@ void gan_gpu_free(gan_gpu *t);
  * coord and cell (B,Q,2), gt_patch (B,C,P,P) in [0,1], as gan_step. cfg->w_per must be 0. */
 liif_status gan_gpu_step(gan_gpu *t, const gan_step_config *cfg, const float *lr, const float *coord,
                          const float *cell, const float *gt_patch, liif_error *err);
-/* Parts of a step for tests: parts is a mask of GAN_GPU_* below; c_d1 and c_adv as gan_step_generator's. */
+/* Parts of a step for tests: parts is a mask of GAN_GPU_* below; c as gan_step_generator's (c.per unused). */
 enum { GAN_GPU_GEN = 1, GAN_GPU_GEN_ADAM = 2, GAN_GPU_DISC = 4, GAN_GPU_DISC_ADAM = 8, GAN_GPU_ALL = 15 };
 liif_status gan_gpu_step_parts(gan_gpu *t, const gan_step_config *cfg, const float *lr, const float *coord,
-                               const float *cell, const float *gt_patch, int parts, float c_d1, float c_adv,
-                               liif_error *err);
+                               const float *cell, const float *gt_patch, int parts, gan_terms c, liif_error *err);
 
 /* The losses of a step, named as gan_step_ws's (loss_per is 0). */
 typedef struct {
-    float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
+    float loss_d1, loss_adv, loss_per, loss_fm, loss_g, loss_d_real, loss_d_fake, loss_d;
 } gan_gpu_losses;
 
 /* Wait for the queued work; the last step's losses (out may be NULL). */

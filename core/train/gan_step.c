@@ -392,7 +392,7 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
 
 gan_step_config gan_step_defaults(void)
 {
-    gan_step_config c = {5e-3f, 1.0f, liif_adam_defaults(), 0};
+    gan_step_config c = {5e-3f, 1.0f, 0.0f, liif_adam_defaults(), 0};
     return c;
 }
 
@@ -412,7 +412,8 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     if (!st) st = gan_disc_acts_new(d, B, &ws->disc, err);
     if (!st && v) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_fake, err);
     if (!st && v) st = gan_vgg_acts_new(v, B, P, P, &ws->vgg_real, err);
-    if (!st && !(ws->mem = malloc((6 * img + 4 * (size_t)B) * sizeof(float))))
+    size_t nfm = gan_disc_fm_size(d, B);
+    if (!st && !(ws->mem = malloc((6 * img + 4 * (size_t)B + nfm) * sizeof(float))))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "GAN step: out of memory");
     if (st) {
         gan_step_ws_free(ws);
@@ -425,6 +426,7 @@ liif_status gan_step_ws_new(const gan_gen *g, const gan_disc *d, const gan_vgg *
     ws->logits_real = p + B;
     ws->logits_fake = p + 2 * B;
     ws->dz = p + 3 * B;
+    ws->fm_real = p + 4 * B;
     *out = ws;
     return LIIF_OK;
 }
@@ -451,8 +453,7 @@ void gan_step_ws_free(gan_step_ws *ws)
 }
 
 void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *ws, const gan_step_config *cfg,
-                        const float *lr, const float *coord, const float *cell, const float *gt_patch, float c_d1,
-                        float c_adv, float c_per)
+                        const float *lr, const float *coord, const float *cell, const float *gt_patch, gan_terms c)
 {
     int B = ws->B;
     size_t n = (size_t)B * g->cfg.in_ch * ws->P * ws->P;
@@ -464,30 +465,38 @@ void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *
         ws->fake01[i] = ws->ip[i] * 0.5f + 0.5f;
     }
     ws->loss_d1 = nn_l1_forward(d1, ws->gt_norm, n);
+    /* feature matching's targets: D's stage outputs on the real patch (constants) */
+    gan_disc_fm fm = {{NULL}, c.fm * cfg->w_fm};
+    if (cfg->w_fm != 0.0f) {
+        gan_disc_forward(d, ws->disc, gt_patch);
+        gan_disc_fm_keep(d, ws->disc, ws->fm_real, &fm);
+    }
     /* adversarial term: D in train mode, its parameters frozen */
     gan_disc_forward(d, ws->disc, ws->fake01);
     memcpy(ws->logits_g, ws->disc->logits, B * sizeof(float));
     /* minimax: log(1 - D(IP)) = -BCE(z, 0) */
     float target = cfg->adv_minimax ? 0.0f : 1.0f, sign = cfg->adv_minimax ? -1.0f : 1.0f;
     ws->loss_adv = sign * nn_bce_logits_forward(ws->logits_g, target, (size_t)B);
+    ws->loss_fm = cfg->w_fm != 0.0f ? gan_disc_fm_loss(d, ws->disc, &fm) : 0.0f;
     memset(ws->dfake01, 0, n * sizeof(float));
-    if (c_adv != 0.0f) {
+    int use_fm = fm.scale != 0.0f;
+    if (c.adv != 0.0f || use_fm) {
         float *dz = ws->dz;
         memset(dz, 0, B * sizeof(float));
-        nn_bce_logits_backward(dz, ws->logits_g, target, (size_t)B, sign * c_adv * cfg->w_adv);
-        gan_disc_backward(d, ws->disc, dz, ws->dfake01, 0);
+        nn_bce_logits_backward(dz, ws->logits_g, target, (size_t)B, sign * c.adv * cfg->w_adv);
+        gan_disc_backward(d, ws->disc, dz, use_fm ? &fm : NULL, ws->dfake01, 0);
     }
     /* perceptual term against the real patch's features (no gradient) */
     ws->loss_per = 0.0f;
     if (v) {
         gan_vgg_forward(v, ws->vgg_real, gt_patch);
         ws->loss_per = gan_vgg_perceptual(v, ws->vgg_fake, ws->fake01, gan_vgg_output(v, ws->vgg_real, NULL),
-                                          c_per != 0.0f ? ws->dfake01 : NULL, c_per * cfg->w_per);
+                                          c.per != 0.0f ? ws->dfake01 : NULL, c.per * cfg->w_per);
     }
-    ws->loss_g = ws->loss_d1 + cfg->w_adv * ws->loss_adv + cfg->w_per * ws->loss_per;
+    ws->loss_g = ws->loss_d1 + cfg->w_adv * ws->loss_adv + cfg->w_per * ws->loss_per + cfg->w_fm * ws->loss_fm;
     /* d fake01 -> d ip = d d2; d d1 = the L_D1 part alone */
     memset(ws->dd1, 0, n * sizeof(float));
-    if (c_d1 != 0.0f) nn_l1_backward(ws->dd1, d1, ws->gt_norm, n, c_d1);
+    if (c.d1 != 0.0f) nn_l1_backward(ws->dd1, d1, ws->gt_norm, n, c.d1);
     for (size_t i = 0; i < n; i++) ws->dd2[i] = ws->dfake01[i] * 0.5f;
     if (g->cfg.n_decoders == 1) /* LIIF-GAN-S: IP = d1 (d2 = 0), every term reaches the one decoder */
         for (size_t i = 0; i < n; i++) ws->dd1[i] += ws->dd2[i];
@@ -503,13 +512,13 @@ void gan_step_discriminator(gan_disc *d, gan_step_ws *ws, const float *gt_patch)
     ws->loss_d_real = nn_bce_logits_forward(ws->logits_real, 1.0f, (size_t)B);
     memset(dz, 0, B * sizeof(float));
     nn_bce_logits_backward(dz, ws->logits_real, 1.0f, (size_t)B, 1.0f);
-    gan_disc_backward(d, ws->disc, dz, NULL, 1);
+    gan_disc_backward(d, ws->disc, dz, NULL, NULL, 1);
     gan_disc_forward(d, ws->disc, ws->fake01); /* fake01 detached: no gradient to G */
     memcpy(ws->logits_fake, ws->disc->logits, B * sizeof(float));
     ws->loss_d_fake = nn_bce_logits_forward(ws->logits_fake, 0.0f, (size_t)B);
     memset(dz, 0, B * sizeof(float));
     nn_bce_logits_backward(dz, ws->logits_fake, 0.0f, (size_t)B, 1.0f);
-    gan_disc_backward(d, ws->disc, dz, NULL, 1);
+    gan_disc_backward(d, ws->disc, dz, NULL, NULL, 1);
     ws->loss_d = ws->loss_d_real + ws->loss_d_fake;
 }
 
@@ -517,7 +526,7 @@ void gan_step(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *ws, const 
               const float *lr, const float *coord, const float *cell, const float *gt_patch)
 {
     gan_gen_zero_grad(g);
-    gan_step_generator(g, d, v, ws, cfg, lr, coord, cell, gt_patch, 1.0f, 1.0f, 1.0f);
+    gan_step_generator(g, d, v, ws, cfg, lr, coord, cell, gt_patch, GAN_TERMS_ALL);
     gan_gen_adam_update(g, &cfg->adam);
     gan_disc_zero_grad(d);
     gan_step_discriminator(d, ws, gt_patch);

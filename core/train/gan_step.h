@@ -80,6 +80,8 @@ void gan_gen_backward(gan_gen *g, gan_gen_acts *a, const float *dd1, const float
 
 typedef struct {
     float w_adv, w_per;               /* 5e-3, 1.0 */
+    float w_fm;                       /* 0: off; else the weight of the discriminator feature matching
+                                       * term L_fm (disc.h), an option beside or instead of w_per */
     liif_adam_config adam;            /* lr 1e-4, betas (0.9, 0.999), eps 1e-8 */
     int adv_minimax;                  /* 0: non-saturating -log D(IP); 1: the paper's log(1 - D(IP)) */
 } gan_step_config;
@@ -97,7 +99,8 @@ typedef struct {
     float *dd1, *dd2, *dfake01;       /* (B,C,P,P) */
     float *logits_g, *logits_real, *logits_fake; /* (B) */
     float *dz;                        /* (B) scratch: d loss / d logits */
-    float loss_d1, loss_adv, loss_per, loss_g, loss_d_real, loss_d_fake, loss_d;
+    float *fm_real;                   /* D's stage outputs on the real batch (gan_disc_fm_size) */
+    float loss_d1, loss_adv, loss_per, loss_fm, loss_g, loss_d_real, loss_d_fake, loss_d;
 } gan_step_ws;
 
 /* v may be NULL: no perceptual term (its weight must then be 0; loss_per reads 0). */
@@ -108,14 +111,22 @@ void gan_step_ws_free(gan_step_ws *ws);
 liif_status gan_step_ws_use_cpu(const gan_gen *g, const gan_disc *d, const gan_vgg *v, gan_step_ws *ws, int threads,
                                 liif_error *err);
 
+/* Multipliers of the generator half's loss terms: all 1 for the real step; 0/1 picks single terms for checks. */
+typedef struct {
+    float d1, adv, per, fm;
+} gan_terms;
+
+#define GAN_TERMS_ALL ((gan_terms){1.0f, 1.0f, 1.0f, 1.0f})
+
 /* Generator half (steps 1-5 of the golden README, no Adam): forward of G, D (train mode,
  * parameters frozen, running stats updated) and VGG on fake01 = ip*0.5 + 0.5 with
  * ip = stopgrad(d1) + d2, losses, and g->grads += the gradient of
- * c_d1 * L_D1 + c_adv * w_adv * L_adv + c_per * w_per * L_per (c_* = 1 for the real step; 0/1
- * picks single terms for checks). lr (B,C,h,w); coord, cell (B,Q,2); gt_patch (B,C,P,P). */
+ * c.d1 * L_D1 + c.adv * w_adv * L_adv + c.per * w_per * L_per + c.fm * w_fm * L_fm.
+ * With w_fm != 0, D first runs on the real patch (train mode: its running stats update once more)
+ * and its stage outputs are kept as L_fm's targets. lr (B,C,h,w); coord, cell (B,Q,2);
+ * gt_patch (B,C,P,P). */
 void gan_step_generator(gan_gen *g, gan_disc *d, const gan_vgg *v, gan_step_ws *ws, const gan_step_config *cfg,
-                        const float *lr, const float *coord, const float *cell, const float *gt_patch, float c_d1,
-                        float c_adv, float c_per);
+                        const float *lr, const float *coord, const float *cell, const float *gt_patch, gan_terms c);
 /* Discriminator half (step 6, no Adam): D(gt_patch) then D(fake01 of the last generator half),
  * two train-mode forwards, real first; d->grads += the gradient of
  * mean BCE(real, 1) + mean BCE(fake, 0). */

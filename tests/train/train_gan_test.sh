@@ -24,8 +24,8 @@ config() { # config OUT STEPS [extra lines]
 
 # every loss column of log.csv (all but step, epoch, lr, seconds) is a finite number
 finite_log() {
-  awk -F, 'NR == 1 { if ($0 != "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake") exit 1; next }
-           { for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && ($i == "" || $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/)) exit 1 }' "$1"
+  awk -F, 'NR == 1 { if ($0 != "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake,fm") exit 1; next }
+           { for (i = 1; i <= 11; i++) if (i != 2 && i != 4 && i != 5 && ($i == "" || $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/)) exit 1 }' "$1"
 }
 
 case $case_name in
@@ -146,6 +146,7 @@ gan-cuda-emu)
   # The CLI's GPU LIIF-GAN path (core/train/gan_gpu.c, the module's GAN trainer) end to end, against the CUDA
   # emulation (tests/cuda-emu; $LIIF_CUDA_MODULE set by meson): 6 steps agree with the CPU's (same batches, float32
   # on both, sums in another order), and the emulated GPU's step-3 checkpoint resumes on the CPU to the CPU's steps.
+  # Then 4 steps with discriminator feature matching (w_fm) on both devices.
   # lr 1e-4: Adam's first steps turn rounding-sized gradient differences into lr-sized moves. Both sides are
   # deterministic (serial emulation, bit-exact CPU), so the bounds hold every run: measured 1.2e-4 and 2.3e-5.
   [ -n "${LIIF_CUDA_MODULE:-}" ] || { echo "SKIP: no CUDA emulation module"; exit 77; }
@@ -157,15 +158,24 @@ gan-cuda-emu)
   LIIF_CUDA_MODULE= "$liif" train --config c.ini --device cpu 2> /dev/null || fail "the CPU run failed"
   "$liif" train --config r.ini --device cpu --resume gpu/ckpt-00000003.safetensors 2> /dev/null || fail "CPU resume failed"
   finite_log gpu/log.csv || { cat gpu/log.csv; fail "gpu log.csv: a loss is not a finite number"; }
-  # loss, l1, adv, d_real, d_fake of each step: within 1e-3 (the discriminator's BN statistics round differently)
-  paste -d, gpu/log.csv cpu/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 10; i++) if (i != 4 && i != 5 && i != 8) {
-      d = $i - $(i + 10); if (d < 0) d = -d; if (d > m) m = d } } END { printf "GPU (emulated) vs CPU, 6 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
+  # loss, l1, adv, d_real, d_fake, fm of each step: within 1e-3 (the discriminator's BN statistics round differently)
+  paste -d, gpu/log.csv cpu/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5 && i != 8) {
+      d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "GPU (emulated) vs CPU, 6 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
     { paste -d, gpu/log.csv cpu/log.csv; fail "the emulated GPU run and the CPU run differ"; }
   tail -n 3 cpu/log.csv | cut -d, -f1,3,6 > c.txt
   cut -d, -f1,3,6 res/log.csv | tail -n 3 > r.txt
   paste -d, c.txt r.txt | awk -F, '{ for (i = 2; i <= 3; i++) { d = $i - $(i + 3); if (d < 0) d = -d; if (d > m) m = d } }
       END { printf "GPU checkpoint resumed on the CPU, steps 4-6: max loss difference %.2g\n", m; exit !(m < 1e-4) }' ||
     { paste -d, c.txt r.txt; fail "the GPU checkpoint resumed on the CPU does not continue the run"; }
+  LR=1e-4 CK=10 config gpu-fm 4 'w_per = 0' 'w_fm = 0.5' > gf.ini
+  LR=1e-4 CK=10 config cpu-fm 4 'w_per = 0' 'w_fm = 0.5' > cf.ini
+  "$liif" train --config gf.ini --device cuda 2> err.txt || { cat err.txt; fail "--device cuda (emulated), w_fm, failed"; }
+  LIIF_CUDA_MODULE= "$liif" train --config cf.ini --device cpu 2> /dev/null || fail "the CPU run with w_fm failed"
+  awk -F, 'NR > 1 && !($11 > 0) { exit 1 }' gpu-fm/log.csv || { cat gpu-fm/log.csv; fail "w_fm = 0.5 but no feature matching loss logged"; }
+  awk -F, 'NR > 1 && $11 != 0 { exit 1 }' gpu/log.csv || { cat gpu/log.csv; fail "w_fm = 0 but a feature matching loss logged"; }
+  paste -d, gpu-fm/log.csv cpu-fm/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5 && i != 8) {
+      d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_fm = 0.5, GPU (emulated) vs CPU, 4 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
+    { paste -d, gpu-fm/log.csv cpu-fm/log.csv; fail "with w_fm, the emulated GPU run and the CPU run differ"; }
   ;;
 *) fail "unknown case" ;;
 esac

@@ -39,7 +39,7 @@ typedef struct {
     long long seed;
     int n_feats, n_resblocks, hidden, n_hidden; /* the model made when there is no init_from */
     char *variant, *adv_loss, *vgg;  /* GAN variants (MODEL.md 2) */
-    double w_adv, w_per;
+    double w_adv, w_per, w_fm;
     int patch, disc_nf, disc_hidden;
     int fast_math;                   /* GPU: TF32 tensor-core GEMMs */
     char *val_data, *val_scales;     /* validation: a folder of HR PNGs, "2,4" */
@@ -71,6 +71,7 @@ static const key_spec keys[] = {
     {"n_hidden", K_INT, RC(n_hidden), "4"},
     {"variant", K_STR, RC(variant), "liif"},  {"w_adv", K_DBL, RC(w_adv), "5e-3"},
     {"w_per", K_DBL, RC(w_per), "1.0"},       {"adv_loss", K_STR, RC(adv_loss), "non-saturating"},
+    {"w_fm", K_DBL, RC(w_fm), "0"},
     {"patch", K_INT, RC(patch), "48"},        {"vgg", K_STR, RC(vgg), ""},
     {"disc_nf", K_INT, RC(disc_nf), "64"},    {"disc_hidden", K_INT, RC(disc_hidden), "100"},
     {"fast_math", K_INT, RC(fast_math), "0"},
@@ -92,7 +93,7 @@ static const struct {
     {"steps", 0, 1e15},          {"checkpoint_every", 1, 1e15}, {"seed", 0, 2147483647},
     {"threads", 0, 4096},        {"n_feats", 1, LIIF_MAX_FEATS}, {"n_resblocks", 0, LIIF_MAX_RESBLOCKS},
     {"hidden", 1, LIIF_MAX_WIDTH}, {"n_hidden", 1, LIIF_MAX_HIDDEN}, {"w_adv", 0, 1e6},
-    {"w_per", 0, 1e6},           {"patch", 16, 512},           {"disc_nf", 1, 512},
+    {"w_per", 0, 1e6},           {"w_fm", 0, 1e6},             {"patch", 16, 512},           {"disc_nf", 1, 512},
     {"disc_hidden", 1, 4096},    {"fast_math", 0, 1},          {"val_every", 1, 1e15},
 };
 
@@ -224,8 +225,8 @@ static int config_parse(const char *text, const char *source, run_config *c)
         why = "'patch' must be a multiple of 16 (the discriminator's 4 stride-2 stages) and at most inp_size";
     else if (!why && c->gan && (c->disc_nf < 1 || c->disc_hidden < 1))
         why = "'disc_nf' and 'disc_hidden' must be at least 1";
-    else if (!why && c->gan && !(c->w_adv >= 0 && c->w_per >= 0))
-        why = "'w_adv' and 'w_per' must be at least 0";
+    else if (!why && c->gan && !(c->w_adv >= 0 && c->w_per >= 0 && c->w_fm >= 0))
+        why = "'w_adv', 'w_per' and 'w_fm' must be at least 0";
     else if (!why && c->gan && c->n_resblocks < 2 && !strcmp(c->variant, "liif-gan") && !*c->init_from)
         why = "variant 'liif-gan' needs n_resblocks >= 2 (a mid-layer feature)";
     else if (!why && c->gan && c->w_per > 0 && !*c->vgg)
@@ -665,11 +666,11 @@ static int gan_train_step(run *r, const train_recipe *rec, double lr, double *lo
         for (int i = 0; i < L * L; i++)
             for (int k = 0; k < 3; k++)
                 r->lr_nchw[((size_t)b * 3 + k) * L * L + i] = r->inp[((size_t)b * L * L + i) * 3 + k];
-    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, {lr, c->beta1, c->beta2, c->eps},
+    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, (float)c->w_fm, {lr, c->beta1, c->beta2, c->eps},
                           !strcmp(c->adv_loss, "minimax")};
     gan_step(r->g, r->d, r->v, r->ws, &gc, r->lr_nchw, r->coord, r->cell, r->gt);
-    gan_gpu_losses l = {r->ws->loss_d1, r->ws->loss_adv, r->ws->loss_per, r->ws->loss_g, r->ws->loss_d_real,
-                        r->ws->loss_d_fake, r->ws->loss_d};
+    gan_gpu_losses l = {r->ws->loss_d1, r->ws->loss_adv, r->ws->loss_per, r->ws->loss_fm, r->ws->loss_g,
+                        r->ws->loss_d_real, r->ws->loss_d_fake, r->ws->loss_d};
     r->gl = l;
     *loss = r->ws->loss_g;
     return 0;
@@ -832,7 +833,7 @@ static int gan_gpu_train_step(run *r, const train_recipe *rec, double lr, double
         for (int i = 0; i < L * L; i++)
             for (int k = 0; k < 3; k++)
                 r->lr_nchw[((size_t)s * 3 + k) * L * L + i] = b[0][((size_t)s * L * L + i) * 3 + k];
-    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, {lr, c->beta1, c->beta2, c->eps},
+    gan_step_config gc = {(float)c->w_adv, (float)c->w_per, (float)c->w_fm, {lr, c->beta1, c->beta2, c->eps},
                           !strcmp(c->adv_loss, "minimax")};
     if (gan_gpu_step(r->ggpu, &gc, r->lr_nchw, b[1], b[2], b[3], err)) return -1;
     r->g->step++; /* the device's counts; the models come back with gan_gpu_pull */
@@ -981,7 +982,7 @@ static int setup(run *r, const char *resume)
     if (r->val && open_csv(c->output, "val.csv", resume, "step,scale,psnr_y,bicubic_psnr_y,images\n", &r->val_log))
         return CLI_EXIT_RUNTIME;
     if (open_csv(c->output, "log.csv", resume,
-                 c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake\n" : "step,epoch,loss,lr,seconds\n", &r->log))
+                 c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake,fm\n" : "step,epoch,loss,lr,seconds\n", &r->log))
         return CLI_EXIT_RUNTIME;
     return 0;
 }
@@ -1038,8 +1039,8 @@ static int train_loop(run *r)
         double t1 = now_s();
         fprintf(r->log, "%lld,%lld,%.6f,%.6g,%.4f", step, (step - 1) / c->epoch_iters, loss, opt.lr, t1 - t0);
         if (c->gan)
-            fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f", r->gl.loss_d1, r->gl.loss_adv, r->gl.loss_per,
-                    r->gl.loss_d_real, r->gl.loss_d_fake);
+            fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", r->gl.loss_d1, r->gl.loss_adv, r->gl.loss_per,
+                    r->gl.loss_d_real, r->gl.loss_d_fake, r->gl.loss_fm);
         fputc('\n', r->log);
         if (!isfinite(loss)) {
             cli_error("step %lld: the loss is not finite; stopping", step);
@@ -1149,6 +1150,8 @@ int cli_train_main(int argc, char **argv)
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
+        "w_fm=0 (weight of discriminator feature matching: mean L1 between D's stage outputs on the fake and the\n"
+        "real patch, a stand-in for w_per where no VGG19 weights exist; CPU and GPU),\n"
         "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; the GPU trains GANs with w_per=0 only),\n"
         "disc_nf=64, disc_hidden=100,\n"
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
