@@ -20,6 +20,8 @@ static inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { r
 
 static inline int emu_ld_ok(int ld, int rows) { return ld >= (rows > 1 ? rows : 1); }
 
+/* op(A) and op(B) are first copied so that each output's k products are contiguous, then summed in double (four
+ * partial sums: exact to far below float32's rounding, as cuBLAS's own order is not the reference's either). */
 static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
                                          const float *beta, float *C, int ldc)
@@ -27,17 +29,34 @@ static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, c
     if (m < 0 || n < 0 || k < 0 || !emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) ||
         !emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) || !emu_ld_ok(ldc, m))
         return CUBLAS_STATUS_INVALID_VALUE;
+    float *a = (float *)malloc(((size_t)m * k + 1) * sizeof(float)), *b = (float *)malloc(((size_t)n * k + 1) * sizeof(float));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    }
+    for (int p = 0; p < k; p++) /* a[i*k + p] = op(A)[i][p], b[j*k + p] = op(B)[p][j] */
+        for (int i = 0; i < m; i++) a[(size_t)i * k + p] = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
+    for (int j = 0; j < n; j++)
+        for (int p = 0; p < k; p++) b[(size_t)j * k + p] = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
-            double s = 0;
-            for (int p = 0; p < k; p++) {
-                float a = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
-                float b = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
-                s += (double)a * b;
+            const float *ai = a + (size_t)i * k, *bj = b + (size_t)j * k;
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* four chains: the adds' latency, not their count, bounds a loop */
+            int p = 0;
+            for (; p + 4 <= k; p += 4) {
+                s0 += (double)ai[p] * bj[p];
+                s1 += (double)ai[p + 1] * bj[p + 1];
+                s2 += (double)ai[p + 2] * bj[p + 2];
+                s3 += (double)ai[p + 3] * bj[p + 3];
             }
+            for (; p < k; p++) s0 += (double)ai[p] * bj[p];
+            double s = (s0 + s1) + (s2 + s3);
             float *c = &C[i + (size_t)j * ldc];
             *c = *beta == 0.0f ? (float)(*alpha * s) : (float)(*alpha * s + (double)*beta * *c);
         }
+    free(a);
+    free(b);
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -1,32 +1,59 @@
-/* cuda_runtime.h of the CUDA emulation (tests/cuda-emu): just enough of the CUDA runtime for the training kernels
- * of core/cuda/ to compile as host C++ and run serially, one thread per block, in the test process. Device memory
- * is host memory filled with 0xff bytes (NaN as floats), so a kernel that reads what nothing wrote shows it.
- * Streams and events do nothing: everything runs in call order. Not a model of races, warps or timing. */
+/* cuda_runtime.h of the CUDA emulation (tests/cuda-emu): just enough of the CUDA runtime for the kernels of
+ * core/cuda/ to compile as host C++ and run in the test process. Device memory is host memory filled with 0xff
+ * bytes (NaN as floats), so a kernel that reads what nothing wrote shows it. Streams and events do nothing:
+ * everything runs in call order. Not a model of races, memory ordering or timing.
+ *
+ * Two ways to run a kernel (rewrite.pl turns each launch into emu_launch and marks the kernels whose own body uses
+ * __shfl_*, __syncthreads or __shared__ as cooperative):
+ *  - serial (the rest: grid-stride loops and the block reductions of device helpers written over blockDim): every
+ *    block in turn with ONE thread, blockDim 1; a shuffle there has no other lane and returns 0 (a sum adds 0);
+ *  - cooperative: every block in turn with its real blockDim threads, each a fiber (ucontext) on its own stack,
+ *    switched only at __syncthreads (all live threads of the block) and at warp shuffles (all live lanes of the
+ *    warp, real lane exchange), so warp-per-query kernels and shared-memory tiles run as on a GPU, in a fixed
+ *    order. A barrier nobody can pass is reported and aborts. */
 #pragma once
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <functional>
 
 #define __global__
 #define __device__
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static
+#define CUDART_VERSION 13000
 typedef struct {
     unsigned x, y, z;
 } emu_dim3;
 extern emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
 extern long emu_live_buffers;
 
-/* kernel<<<grid, block, shared, stream>>>(args) is rewritten to LAUNCH_EMU(grid, ...) kernel(args): every block in
- * turn, with one thread. Kernels are grid-stride loops and block reductions over blockDim, so one thread covers all. */
-#define LAUNCH_EMU(g, ...)                                                                                        \
-    for (gridDim.x = (unsigned)(g), blockDim.x = 1, threadIdx.x = 0, blockIdx.x = 0; blockIdx.x < gridDim.x;    \
-         blockIdx.x++)
+/* kernel<<<grid, block[, shared, stream]>>>(args) becomes emu_launch(&kernel, [&] { kernel(args); }, grid, block...). */
+void emu_register_coop(const void *kernel);
+void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block);
+template <class F>
+static inline void emu_launch(const void *kernel, F &&body, unsigned long grid, unsigned long block, size_t = 0,
+                              void * = NULL)
+{
+    emu_run(kernel, std::function<void()>(body), grid, block);
+}
+struct emu_coop_reg {
+    explicit emu_coop_reg(const void *kernel) { emu_register_coop(kernel); }
+};
+/* In a cooperative block: wait for every live thread of the block (0) or of the caller's warp (1). */
+int emu_coop_active(void);
+void emu_barrier(int warp);
+extern double emu_lane_slot[1024];
 
-typedef enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2 } cudaError_t;
+typedef enum {
+    cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2, cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100
+} cudaError_t;
 typedef void *cudaStream_t;
 typedef void *cudaEvent_t;
 enum { cudaStreamNonBlocking = 1 };
@@ -79,10 +106,58 @@ static inline float __fsqrt_rn(float a) { return sqrtf(a); }
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __ddiv_rn(double a, double b) { return a / b; }
-/* One thread per block: a shuffle has no other lane to read; reductions that add it add 0. */
-static inline double __shfl_down_sync(unsigned, double, int) { return 0.0; }
-static inline float __shfl_down_sync(unsigned, float, int) { return 0.0f; }
-static inline float __shfl_xor_sync(unsigned, float, int) { return 0.0f; }
-static inline void __syncthreads(void) {}
+/* Shuffles: in a cooperative block a real exchange among the warp's lanes (width 32); serially (one thread) there is
+ * no other lane and the result is 0, which a reduction adds harmlessly. */
+template <class T> static inline T emu_shfl(T v, int mode, int arg)
+{
+    if (!emu_coop_active()) return (T)0;
+    unsigned t = threadIdx.x, lane = t & 31u, base = t & ~31u, src = lane;
+    if (mode == 0) src = lane ^ (unsigned)arg;                 /* xor */
+    else if (mode == 1) src = lane + (unsigned)arg;            /* down: past the warp keeps its own */
+    else src = (unsigned)arg & 31u;                            /* index */
+    emu_lane_slot[t] = (double)v;
+    emu_barrier(1);
+    T r = (src < 32 && base + src < blockDim.x) ? (T)emu_lane_slot[base + src] : v;
+    emu_barrier(1); /* nobody overwrites a slot before every lane has read */
+    return r;
+}
+static inline double __shfl_down_sync(unsigned, double v, int d) { return emu_shfl(v, 1, d); }
+static inline float __shfl_down_sync(unsigned, float v, int d) { return emu_shfl(v, 1, d); }
+static inline float __shfl_xor_sync(unsigned, float v, int m) { return emu_shfl(v, 0, m); }
+static inline double __shfl_xor_sync(unsigned, double v, int m) { return emu_shfl(v, 0, m); }
+static inline float __shfl_sync(unsigned, float v, int l) { return emu_shfl(v, 2, l); }
+static inline void __syncthreads(void)
+{
+    if (emu_coop_active()) emu_barrier(0);
+}
 static inline double atomicAdd(double *p, double v) { double o = *p; *p += v; return o; }
 static inline float atomicAdd(float *p, float v) { float o = *p; *p += v; return o; }
+
+/* Device queries: one emulated device. */
+typedef struct {
+    char name[256];
+    int major, minor, multiProcessorCount;
+    size_t totalGlobalMem;
+} cudaDeviceProp;
+static inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "CUDA emulation on the CPU");
+    p->multiProcessorCount = 1;
+    p->totalGlobalMem = (size_t)1 << 30;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
+{
+    *free_b = *total_b = (size_t)1 << 30; /* 1 GiB: the engine's tiles and query batches stay test-sized */
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dpitch, const void *s, size_t spitch, size_t width,
+                                            size_t height, cudaMemcpyKind, cudaStream_t)
+{
+    if (width > dpitch || width > spitch) return cudaErrorInvalidValue;
+    for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dpitch, (const char *)s + r * spitch, width);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }

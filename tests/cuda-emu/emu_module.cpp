@@ -1,52 +1,242 @@
-/* emu_module.cpp: the CUDA module's training half (core/cuda/train.cuh, train_gan.cuh) built as host C++ with the
- * emulation headers of this folder, so the GPU training tests run their real kernels and cuBLAS call sequences
- * against the CPU reference on a machine without a GPU. Its kernel sources are the module's own, with each
- * `<<<...>>>` launch rewritten to LAUNCH_EMU (rewrite.pl). Inference ops are absent (NULL): test-cuda needs a GPU. */
-#include "common.cuh"
-#include "cuda_module.h"
-#include "query.cuh"
+/* emu_module.cpp: the whole CUDA module (core/cuda/backend_cuda.cu: inference backend, test ops, training) built as
+ * host C++ with the emulation headers of this folder, so the CUDA tests run the module's real kernels and cuBLAS call
+ * sequences against the CPU reference on a machine without a GPU. Its sources are the module's own, rewritten by
+ * rewrite.pl (launches through emu_launch, cooperative kernels registered); this file adds the launcher: serial
+ * blocks, or cooperative blocks of fibers switched at barriers (see cuda_runtime.h). */
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <set>
+
+#include "cuda_runtime.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
 long emu_live_buffers;
+double emu_lane_slot[1024];
 
-/* What the training code reads of the real backend's struct. */
+/* ------------------------------------------------------------ cooperative blocks */
+
+enum { EMU_MAX_THREADS = 1024, EMU_STACK = 256 << 10 };
+enum { F_RUN, F_WAIT_BLOCK, F_WAIT_WARP, F_DONE };
+
+/* The switch between fibers. glibc's swapcontext makes a system call (the signal mask) on every switch, 90% of an
+ * emulated decode; on x86-64 a switch saves the callee-saved registers and the FP control words on the old stack and
+ * pops them from the new one, all it must keep across a call. Elsewhere ucontext. */
+#if defined(__x86_64__)
+extern "C" void emu_switch(void **save_sp, void *new_sp);
+__asm__(".text\n"
+        ".globl emu_switch\n"
+        ".hidden emu_switch\n"
+        ".type emu_switch,@function\n"
+        "emu_switch:\n"
+        "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+        "    subq $8, %rsp\n    stmxcsr (%rsp)\n    fnstcw 4(%rsp)\n"
+        "    movq %rsp, (%rdi)\n    movq %rsi, %rsp\n"
+        "    ldmxcsr (%rsp)\n    fldcw 4(%rsp)\n    addq $8, %rsp\n"
+        "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
+        "    ret\n"
+        ".size emu_switch, .-emu_switch\n");
 typedef struct {
-    liif_backend base;
-    int dev;
-    cudaStream_t st;
-    cublasHandle_t blas;
-} cuda_backend;
+    void *sp;
+} emu_ctx;
+#else
+typedef struct {
+    ucontext_t uc;
+} emu_ctx;
+#endif
 
-static void emu_destroy(liif_backend *be) { free(be); }
+typedef struct {
+    emu_ctx ctx;
+    char *stack;
+    int state;
+    void *fake; /* ASan's fake stack of the fiber while it is switched out */
+} emu_fiber;
 
-static liif_backend *backend_new(char *reason, size_t reason_size)
+static std::set<const void *> *coop_kernels;
+static emu_fiber fibers[EMU_MAX_THREADS];
+static emu_ctx main_ctx;
+static const std::function<void()> *cur_body;
+static int cur, in_coop;
+static const void *main_bottom;
+static size_t main_size;
+
+void emu_register_coop(const void *kernel)
 {
-    (void)reason;
-    (void)reason_size;
-    cuda_backend *cb = (cuda_backend *)calloc(1, sizeof *cb);
-    if (!cb) return NULL;
-    cb->base.name = "cuda-emulation";
-    cb->base.destroy = emu_destroy;
-    cb->st = (void *)1;
-    cb->blas = (void *)1;
-    return &cb->base;
+    if (!coop_kernels) coop_kernels = new std::set<const void *>;
+    coop_kernels->insert(kernel);
 }
 
-static int device_info(char *name, size_t name_size, size_t *free_bytes, size_t *total_bytes)
+int emu_coop_active(void) { return in_coop; }
+
+static void ctx_switch(emu_ctx *from, emu_ctx *to)
 {
-    snprintf(name, name_size, "CUDA emulation on the CPU (serial kernels, NaN-filled allocations, float32 only)");
-    *free_bytes = *total_bytes = 0;
-    return 0;
+#if defined(__x86_64__)
+    emu_switch(&from->sp, to->sp);
+#else
+    swapcontext(&from->uc, &to->uc);
+#endif
 }
 
-#include "train.cuh"
-#include "train_gan.cuh"
-
-extern "C" __attribute__((visibility("default"))) const liif_cuda_module *liif_cuda_module_entry(void)
+/* ASan must be told about stack switches, or it takes the fibers' frames for overflows. */
+static void to_fiber(int t)
 {
-    static const liif_cuda_module mod = {
-        LIIF_CUDA_ABI, sizeof(liif_backend), sizeof(liif_model), sizeof(liif_decode_job),
-        backend_new, device_info, NULL, NULL, NULL, NULL, LIIF_CUDA_TRAIN_ENTRIES,
-    };
-    return &mod;
+#ifdef EMU_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, fibers[t].stack, EMU_STACK);
+    ctx_switch(&main_ctx, &fibers[t].ctx);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    ctx_switch(&main_ctx, &fibers[t].ctx);
+#endif
 }
+
+static void arrived(emu_fiber *f)
+{
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->fake, &main_bottom, &main_size);
+#else
+    (void)f;
+#endif
+}
+
+static void to_main(emu_fiber *f, int dying)
+{
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(dying ? NULL : &f->fake, main_bottom, main_size);
+#else
+    (void)dying;
+#endif
+    ctx_switch(&f->ctx, &main_ctx);
+}
+
+static void fiber_main(void)
+{
+    emu_fiber *f = &fibers[cur];
+    f->fake = NULL;
+    arrived(f);
+    (*cur_body)();
+    f->state = F_DONE;
+    to_main(f, 1);
+}
+
+void emu_barrier(int warp)
+{
+    emu_fiber *f = &fibers[cur];
+    f->state = warp ? F_WAIT_WARP : F_WAIT_BLOCK;
+    to_main(f, 0);
+    arrived(f);
+}
+
+/* A fresh context that enters fiber_main on its own stack at the first switch to it. */
+static void fiber_start(emu_fiber *f)
+{
+#if defined(__x86_64__)
+    /* what emu_switch pops: FP control words, r15..rbp (zero), then it returns into fiber_main with the stack as
+     * after a call (rsp = 8 mod 16); fiber_main never returns */
+    uintptr_t top = ((uintptr_t)f->stack + EMU_STACK) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top;
+    *--sp = 0;                          /* fiber_main's return address: none */
+    *--sp = (uint64_t)(uintptr_t)fiber_main;
+    for (int i = 0; i < 6; i++) *--sp = 0;
+    --sp;
+    uint32_t csr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(csr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    memcpy(sp, &csr, 4);
+    memcpy((char *)sp + 4, &cw, 2);
+    f->ctx.sp = sp;
+#else
+    getcontext(&f->ctx.uc);
+    f->ctx.uc.uc_stack.ss_sp = f->stack;
+    f->ctx.uc.uc_stack.ss_size = EMU_STACK;
+    f->ctx.uc.uc_link = NULL;
+    makecontext(&f->ctx.uc, fiber_main, 0);
+#endif
+}
+
+static void run_block(unsigned n)
+{
+    for (unsigned t = 0; t < n; t++) {
+        emu_fiber *f = &fibers[t];
+        if (!f->stack) {
+            f->stack = (char *)mmap(NULL, EMU_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                    -1, 0);
+            if (f->stack == MAP_FAILED) {
+                fprintf(stderr, "cuda-emu: no memory for a fiber stack\n");
+                abort();
+            }
+        }
+        fiber_start(f);
+        f->state = F_RUN;
+    }
+    for (;;) {
+        for (unsigned t = 0; t < n; t++) /* each runnable thread until its next barrier or its end */
+            if (fibers[t].state == F_RUN) {
+                cur = (int)t;
+                threadIdx.x = t;
+                to_fiber((int)t);
+            }
+        int released = 0, live = 0, at_block = 0;
+        for (unsigned w = 0; w < n; w += 32) { /* a warp whose live lanes all wait at a shuffle goes on */
+            unsigned end = w + 32 < n ? w + 32 : n, lanes = 0, waiting = 0;
+            for (unsigned t = w; t < end; t++) {
+                lanes += fibers[t].state != F_DONE;
+                waiting += fibers[t].state == F_WAIT_WARP;
+            }
+            if (lanes && waiting == lanes) {
+                for (unsigned t = w; t < end; t++) fibers[t].state = F_RUN;
+                released = 1;
+            }
+        }
+        if (released) continue;
+        for (unsigned t = 0; t < n; t++) {
+            live += fibers[t].state != F_DONE;
+            at_block += fibers[t].state == F_WAIT_BLOCK;
+        }
+        if (!live) return;
+        if (at_block != live) {
+            fprintf(stderr, "cuda-emu: deadlock in block %u: %d threads at __syncthreads, %d at a warp shuffle\n",
+                    blockIdx.x, at_block, live - at_block);
+            abort();
+        }
+        for (unsigned t = 0; t < n; t++)
+            if (fibers[t].state == F_WAIT_BLOCK) fibers[t].state = F_RUN;
+    }
+}
+
+void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block)
+{
+    gridDim.x = (unsigned)grid;
+    if (!coop_kernels || !coop_kernels->count(kernel)) { /* serial: one thread per block */
+        blockDim.x = 1;
+        threadIdx.x = 0;
+        for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++) body();
+        return;
+    }
+    if (block < 1 || block > EMU_MAX_THREADS) {
+        fprintf(stderr, "cuda-emu: a block of %lu threads\n", block);
+        abort();
+    }
+    blockDim.x = (unsigned)block;
+    cur_body = &body;
+    in_coop = 1;
+    for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++) run_block((unsigned)block);
+    in_coop = 0;
+    threadIdx.x = 0;
+}
+
+/* ------------------------------------------------------------ the module */
+
+#include "backend_cuda_cu.h" /* core/cuda/backend_cuda.cu, rewritten */
