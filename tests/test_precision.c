@@ -81,6 +81,16 @@ static void bf16_vs_fp32(void)
             tu_close(what, b16, f32, n, BF16_MAX_TOL);
             CHECK(mean <= BF16_MEAN_TOL, "mean |bf16 - fp32| %.3g above %.3g", mean, BF16_MEAN_TOL);
             CHECK(tu_maxdiff(b16, f32, n) > 0, "bf16 gave fp32's exact result: the mode did nothing");
+            if (i == 0) { /* the explicit kinds on the CPU: BF16 is FAST's bf16, TF32 is fp32, both to the bit */
+                o.precision = LIIF_PRECISION_BF16;
+                float *eb = run(e, img, w, h, r, &o);
+                o.precision = LIIF_PRECISION_TF32;
+                float *et = run(e, img, w, h, r, &o);
+                tu_close("  --precision bf16 = fast on the CPU", eb, b16, n, 0);
+                tu_close("  --precision tf32 = fp32 on the CPU", et, f32, n, 0);
+                free(eb);
+                free(et);
+            }
             free(f32);
             free(b16);
         }
@@ -184,7 +194,19 @@ static void fallback(void)
     o.precision = LIIF_PRECISION_FAST;
     float *fast = run(e, img, 30, 20, r, &o);
     tu_close("fast (fallback) vs fp32", fast, f32, 75 * 50 * 3, 0);
-    free(img); free(f32); free(fast);
+    /* the explicit kinds: bf16 falls back as FAST does, TF32 never exists on the CPU; both fp32 exactly */
+    const char *nb = liif_engine_precision_name(e, LIIF_PRECISION_BF16, note, sizeof note);
+    CHECK(!strcmp(nb, "fp32") && note[0], "BF16 should fall back to fp32 with a note, got %s", nb);
+    const char *nt = liif_engine_precision_name(e, LIIF_PRECISION_TF32, note, sizeof note);
+    printf("tf32 precision: %s; note: %s\n", nt, note);
+    CHECK(!strcmp(nt, "fp32") && strstr(note, "no tf32"), "TF32 should be fp32 on the CPU with a note");
+    o.precision = LIIF_PRECISION_BF16;
+    float *b16 = run(e, img, 30, 20, r, &o);
+    tu_close("bf16 (fallback) vs fp32", b16, f32, 75 * 50 * 3, 0);
+    o.precision = LIIF_PRECISION_TF32;
+    float *t32 = run(e, img, 30, 20, r, &o);
+    tu_close("tf32 (none on the CPU) vs fp32", t32, f32, 75 * 50 * 3, 0);
+    free(img); free(f32); free(fast); free(b16); free(t32);
     liif_engine_free(e);
     liif_model_free(m);
 }

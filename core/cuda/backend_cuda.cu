@@ -38,6 +38,9 @@ typedef struct {
     int th, tw, have_pre, have_mid;
     /* Decoder buffers, per call. */
     dbuf lat, ij, extra, weight, hid_a, hid_b, total, rgb;
+    /* bf16 GEMM operands (LIIF_MATH_BF16 runs: bf16 set by begin). */
+    int bf16;
+    dbuf h16;
     /* Host copies for the features() test hook. */
     float *host_feat;
     size_t host_feat_cap;
@@ -149,14 +152,19 @@ static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *er
     return LIIF_OK;
 }
 
-/* TF32 tensor-core GEMMs when fast, else true fp32. Each call also re-selects the device: the engine may
- * run a backend from another host thread than the one that created it. */
-static liif_status begin(cuda_backend *cb, int fast, liif_error *err)
+/* The GEMMs' arithmetic for a run: math is a LIIF_MATH_* kind (TF32 tensor cores; bf16 operands through
+ * gemm_rows_run; else true fp32). Each call also re-selects the device: the engine may run a backend from another
+ * host thread than the one that created it. */
+static liif_status begin(cuda_backend *cb, int math, liif_error *err)
 {
     CU_TRY(cudaSetDevice(cb->dev), "selecting the device");
-    BLAS_TRY(cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "math mode");
+    BLAS_TRY(cublasSetMathMode(cb->blas, math == LIIF_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+             "math mode");
+    cb->bf16 = math == LIIF_MATH_BF16;
     return LIIF_OK;
 }
+
+static dbuf *bf16_scratch(cuda_backend *cb) { return cb->bf16 ? &cb->h16 : NULL; }
 
 static liif_status finish(cuda_backend *cb, const char *what, liif_error *err)
 {
@@ -210,24 +218,24 @@ static liif_status cuda_encode(liif_backend *be, const liif_model *m, const floa
            "uploading the tile");
     normalise_kernel<<<cu_blocks(np * c->in_ch), CU_THREADS, 0, st>>>(x, np * c->in_ch);
     LAUNCH_TRY("normalise");
-    s = conv_run(st, cb->blas, x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F, head,
+    s = conv_run(st, cb->blas, bf16_scratch(cb), x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F, head,
                  col, cp, err);
     const float *t = head;
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == DF(cb->t) ? DF(cb->u) : DF(cb->t);
         const dlayer *c1 = &cb->conv[1 + 2 * b], *c2 = &cb->conv[2 + 2 * b];
-        s = conv_run(st, cb->blas, t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
-        if (!s) s = conv_run(st, cb->blas, DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
+        s = conv_run(st, cb->blas, bf16_scratch(cb), t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
+        if (!s) s = conv_run(st, cb->blas, bf16_scratch(cb), DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
         t = next;
         if (!s && need_mid && b == c->mid_block)
             CU_TRY(cudaMemcpyAsync(DF(cb->feat_mid), t, np * F * sizeof(float), cudaMemcpyDeviceToDevice, st),
                    "copying the mid-layer features");
     }
     const dlayer *tail = &cb->conv[cb->n_convs - 1];
-    if (!s) s = conv_run(st, cb->blas, t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col, cp, err);
+    if (!s) s = conv_run(st, cb->blas, bf16_scratch(cb), t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col, cp, err);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
-        s = conv_run(st, cb->blas, src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL, 0,
+        s = conv_run(st, cb->blas, bf16_scratch(cb), src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL, 0,
                      c->hidden[0], DF(cb->pre[d]), col, cp, err);
     }
     if (!s) s = finish(cb, "running the encoder", err);
@@ -276,7 +284,8 @@ static liif_status run_geometry(cuda_backend *cb, const liif_config *c, const li
 static liif_status linear_run(cuda_backend *cb, long R, int k, const float *x, const dlayer *ly, int n, int relu,
                               float *y, liif_error *err)
 {
-    BLAS_TRY(gemm_rows(cb->blas, (int)R, n, k, x, k, ly->w, k, y), "MLP sgemm");
+    liif_status s = gemm_rows_run(cb->st, cb->blas, bf16_scratch(cb), (int)R, n, k, x, k, ly->w, k, y, "MLP GEMM", err);
+    if (s) return s;
     bias_act_kernel<<<cu_blocks((size_t)R * n), CU_THREADS, 0, cb->st>>>(y, (size_t)R, n, ly->b, relu);
     LAUNCH_TRY("bias/ReLU");
     return LIIF_OK;
@@ -395,7 +404,7 @@ static void cuda_destroy(liif_backend *be)
     cudaStreamSynchronize(cb->st);
     dbuf *all[] = {&cb->wts, &cb->x, &cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid, &cb->pre[0],
                    &cb->pre[1], &cb->col, &cb->lat, &cb->ij, &cb->extra, &cb->weight, &cb->hid_a, &cb->hid_b,
-                   &cb->total, &cb->rgb};
+                   &cb->total, &cb->rgb, &cb->h16};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dbuf_free(all[i]);
     if (cb->blas) cublasDestroy(cb->blas);
     if (cb->st) cudaStreamDestroy(cb->st);

@@ -1,6 +1,9 @@
-/* conv.cuh: 3x3 convolution as im2col + cuBLAS sgemm with a fused bias/residual/ReLU epilogue. */
+/* conv.cuh: 3x3 convolution as im2col + cuBLAS sgemm with a fused bias/residual/ReLU epilogue; the GEMMs in float32,
+ * TF32 (the handle's math mode) or with bf16 operands. */
 #ifndef LIIF_CUDA_CONV_CUH
 #define LIIF_CUDA_CONV_CUH
+
+#include <cuda_bf16.h>
 
 #include "common.cuh"
 
@@ -37,10 +40,43 @@ static cublasStatus_t gemm_rows(cublasHandle_t blas, int rows, int n, int k, con
     return cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, rows, k, &one, w, ldw, x, ldx, &zero, y, n);
 }
 
+/* y (rows, k) contiguous = x (rows, k, rows ldx apart) rounded to bf16, to nearest even. */
+__global__ void to_bf16_kernel(const float *x, size_t rows, int k, size_t ldx, __nv_bfloat16 *y)
+{
+    size_t total = rows * k;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x)
+        y[idx] = __float2bfloat16_rn(x[idx / k * ldx + idx % k]);
+}
+
+/* gemm_rows, with bf16 operands when h16 is not NULL (LIIF_MATH_BF16): x and w rounded to bf16 into h16 (grown as
+ * needed), then one cuBLAS GemmEx with float32 sums and output. The rounding is a pass over x per call (w is small
+ * beside it: at most 256 x 576); fusing it into the producers is issue 11's next step. */
+static liif_status gemm_rows_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16, int rows, int n, int k, const float *x,
+                                 int ldx, const float *w, int ldw, float *y, const char *what, liif_error *err)
+{
+    if (!h16) {
+        BLAS_TRY(gemm_rows(blas, rows, n, k, x, ldx, w, ldw, y), what);
+        return LIIF_OK;
+    }
+    size_t nx = (size_t)rows * k, nw = (size_t)n * k;
+    CU_TRY(dbuf_reserve(h16, (nx + nw) * sizeof(__nv_bfloat16)), "allocating the bf16 operands");
+    __nv_bfloat16 *xh = (__nv_bfloat16 *)h16->p, *wh = xh + nx;
+    to_bf16_kernel<<<cu_blocks(nx), CU_THREADS, 0, st>>>(x, (size_t)rows, k, (size_t)ldx, xh);
+    LAUNCH_TRY("bf16 operands");
+    to_bf16_kernel<<<cu_blocks(nw), CU_THREADS, 0, st>>>(w, (size_t)n, k, (size_t)ldw, wh);
+    LAUNCH_TRY("bf16 operands");
+    const float one = 1.0f, zero = 0.0f;
+    BLAS_TRY(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, rows, k, &one, wh, CUDA_R_16BF, k, xh, CUDA_R_16BF, k, &zero,
+                          y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+             what);
+    return LIIF_OK;
+}
+
 /* out (h, w, cout) = act(conv(in (h, w, cin)) + bias + res) with ksize 3 (wp [cout, 9, cin]) or
- * ksize 1 (wp [cout, cin]); wp rows ldw apart. col holds col_px pixels of im2col at a time. */
-static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, const float *in, int h, int w, int cin, int ksize,
-                            const float *wp, int ldw, const float *bias, const float *res, int relu, int cout,
+ * ksize 1 (wp [cout, cin]); wp rows ldw apart. col holds col_px pixels of im2col at a time; h16: bf16
+ * operands (gemm_rows_run), NULL: float32 or TF32. */
+static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16, const float *in, int h, int w, int cin,
+                            int ksize, const float *wp, int ldw, const float *bias, const float *res, int relu, int cout,
                             float *out, float *col, size_t col_px, liif_error *err)
 {
     size_t np = (size_t)h * w;
@@ -53,7 +89,9 @@ static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, const float *i
             LAUNCH_TRY("im2col");
             a = col;
         }
-        BLAS_TRY(gemm_rows(blas, n, cout, kk, a, ksize == 3 ? kk : cin, wp, ldw, out + p0 * cout), "conv sgemm");
+        liif_status s = gemm_rows_run(st, blas, h16, n, cout, kk, a, ksize == 3 ? kk : cin, wp, ldw, out + p0 * cout,
+                                      "conv GEMM", err);
+        if (s) return s;
     }
     if (bias || res || relu) {
         epilogue_kernel<<<cu_blocks(np * cout), CU_THREADS, 0, st>>>(out, np, cout, bias, res, relu);

@@ -13,7 +13,7 @@ extern "C" {
 
 /* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
  * 3: the LIIF-GAN trainer (gan_*) and its test ops. */
-#define LIIF_CUDA_ABI 4
+#define LIIF_CUDA_ABI 5
 
 /* The module's one exported symbol; the loader looks it up with dlsym. */
 #define LIIF_CUDA_ENTRY "liif_cuda_module_entry"
@@ -113,7 +113,8 @@ typedef struct {
     int (*device_info)(char *name, size_t name_size, size_t *free_bytes, size_t *total_bytes);
 
     /* Single ops for tests, on a backend from backend_new, with host arrays in and out; each runs
-     * the kernels the backend runs. fast = 1 allows TF32 GEMMs. They return LIIF_OK or an error. */
+     * the kernels the backend runs. fast is the GEMMs' LIIF_MATH_* kind (internal.h): 0 float32, 1 TF32,
+     * 2 bf16 operands. They return LIIF_OK or an error. */
     /* out (h, w, cout) = act(conv3x3(in (h, w, cin)) + bias + res), weight [cout, cin, 3, 3];
      * bias and res may be NULL. */
     liif_status (*op_conv3x3)(liif_backend *be, const float *in, int h, int w, int cin, const float *weight,
@@ -127,7 +128,8 @@ typedef struct {
      * rel_r, rel_c, cell_r, cell_c, weight (rows) blend weight. rows = job->rows * job->cols * ns. */
     liif_status (*op_geometry)(liif_backend *be, const liif_config *c, const liif_decode_job *job, int *lat,
                                float *extra, float *weight, liif_error *err);
-    /* Measured cuBLAS sgemm rate in GFLOP/s for an M x N x K product (benchmarks), < 0 on error. */
+    /* Measured cuBLAS GEMM rate in GFLOP/s for an M x N x K product in arithmetic fast (as the ops'; bf16: the
+     * GemmEx alone, on bf16 operands) (benchmarks), < 0 on error. */
     double (*sgemm_gflops)(liif_backend *be, int M, int N, int K, int fast, int reps);
 
     /* A trainer on device 0 with params (n_params), m and v (n_trainable each; NULL: zero) uploaded

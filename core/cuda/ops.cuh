@@ -56,7 +56,7 @@ static liif_status op_conv3x3(liif_backend *be, const float *in, int h, int w, i
     size_t col_px = np > 97 ? 97 : np;
     if (!e) e = scratch_put(&s, NULL, col_px * kk * sizeof(float), &d_col);
     SCRATCH_TRY(e, "conv3x3 op buffers");
-    st = conv_run(cb->st, cb->blas, d_in, h, w, cin, 3, d_w, (int)kk, d_b, d_res, relu, cout, d_out, d_col, col_px, err);
+    st = conv_run(cb->st, cb->blas, bf16_scratch(cb), d_in, h, w, cin, 3, d_w, (int)kk, d_b, d_res, relu, cout, d_out, d_col, col_px, err);
     if (!st) SCRATCH_TRY(cudaMemcpyAsync(out, d_out, np * cout * sizeof(float), cudaMemcpyDeviceToHost, cb->st), "conv3x3 op");
     if (!st) SCRATCH_TRY(cudaStreamSynchronize(cb->st), "conv3x3 op");
     scratch_free(&s);
@@ -113,7 +113,12 @@ static double sgemm_gflops(liif_backend *be, int M, int N, int K, int fast, int 
         cudaEventCreate(&t1) == cudaSuccess) {
         for (int r = 0; r <= reps; r++) {
             cudaEventRecord(t0, cb->st);
-            if (gemm_rows(cb->blas, M, N, K, x, K, w, K, y) != CUBLAS_STATUS_SUCCESS) { best = -1; break; }
+            const float one = 1.0f, zero = 0.0f; /* bf16: the GEMM alone, on operands already in bf16 */
+            cublasStatus_t bs = fast == LIIF_MATH_BF16
+                ? cublasGemmEx(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, CUDA_R_16BF, K, x, CUDA_R_16BF, K,
+                               &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)
+                : gemm_rows(cb->blas, M, N, K, x, K, w, K, y);
+            if (bs != CUBLAS_STATUS_SUCCESS) { best = -1; break; }
             cudaEventRecord(t1, cb->st);
             if (cudaEventSynchronize(t1) != cudaSuccess) { best = -1; break; }
             float ms = 0;

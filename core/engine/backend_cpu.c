@@ -329,7 +329,7 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     const liif_config *c = &m->cfg;
     size_t np = (size_t)th * tw;
     int F = c->n_feats, T = liif_omp_threads(be->threads);
-    cb->bf16 = be->fast_math && be->fast_name;
+    cb->bf16 = be->fast_math == LIIF_MATH_BF16 && be->fast_name; /* the engine asks only where it is supported */
     liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : prepare(cb, m, err);
     if (s) return s;
     if (reserve(cb, c, np))
@@ -698,6 +698,9 @@ liif_backend *liif_backend_cpu_new(int threads)
     cb->base.features = cpu_features;
     cb->base.destroy = cpu_destroy;
     cb->base.threads = threads > 0 ? threads : omp_get_num_procs();
-    if (bf16_supported(cb->base.fast_note, sizeof cb->base.fast_note)) cb->base.fast_name = "bf16";
+    if (bf16_supported(cb->base.fast_note, sizeof cb->base.fast_note)) {
+        cb->base.fast_name = "bf16";
+        cb->base.maths = 1u << LIIF_MATH_BF16;
+    }
     return &cb->base;
 }

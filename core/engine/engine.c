@@ -57,8 +57,10 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
         free(e);
         return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
     }
-    if (gpu) gpu->fast_name = "tf32"; /* the CUDA module's fast_math: TF32 tensor-core GEMMs */
-    else if (!e->be->fast_name && !e->be->fast_note[0])
+    if (gpu) { /* the CUDA module: TF32 tensor-core GEMMs for FAST, and bf16 GEMMs */
+        gpu->fast_name = "tf32";
+        gpu->maths = 1u << LIIF_MATH_TF32 | 1u << LIIF_MATH_BF16;
+    } else if (!e->be->fast_name && !e->be->fast_note[0])
         snprintf(e->be->fast_note, sizeof e->be->fast_note, "the %s backend has no fast precision", e->be->name);
     *out = e;
     return LIIF_OK;
@@ -73,11 +75,31 @@ void liif_engine_free(liif_engine *e)
 
 const char *liif_engine_backend_name(const liif_engine *e) { return e->be->name; }
 
+static const char *const math_names[] = {"fp32", "tf32", "bf16"};
+
+/* The LIIF_MATH_* kind precision p computes with on this engine; why, where p asked for a kind the
+ * backend lacks (else empty). */
+static int math_of(const liif_engine *e, liif_precision p, char *why, size_t why_size)
+{
+    const liif_backend *be = e->be;
+    int want = p == LIIF_PRECISION_TF32 ? LIIF_MATH_TF32 : p == LIIF_PRECISION_BF16 ? LIIF_MATH_BF16 : LIIF_MATH_FP32;
+    if (why && why_size) why[0] = '\0';
+    if (p == LIIF_PRECISION_FAST) {
+        if (be->fast_name) return !strcmp(be->fast_name, "tf32") ? LIIF_MATH_TF32 : LIIF_MATH_BF16;
+        if (why && why_size) snprintf(why, why_size, "%s", be->fast_note);
+        return LIIF_MATH_FP32;
+    }
+    if (want == LIIF_MATH_FP32 || (be->maths & 1u << want)) return want;
+    if (why && why_size) {
+        if (want == LIIF_MATH_BF16 && be->fast_note[0]) snprintf(why, why_size, "%s", be->fast_note);
+        else snprintf(why, why_size, "the %s backend has no %s arithmetic, using fp32", be->name, math_names[want]);
+    }
+    return LIIF_MATH_FP32;
+}
+
 const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, char *note, size_t note_size)
 {
-    int fallback = p == LIIF_PRECISION_FAST && !e->be->fast_name;
-    if (note && note_size) snprintf(note, note_size, "%s", fallback ? e->be->fast_note : "");
-    return p == LIIF_PRECISION_FAST && e->be->fast_name ? e->be->fast_name : "fp32";
+    return math_names[math_of(e, p, note, note_size)];
 }
 
 int liif_cuda_probe(char *name, size_t name_size, char *reason, size_t reason_size)
@@ -181,12 +203,12 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
         return liif_error_set(err, LIIF_ERR_ARG, "output row stride %zu is below 3 * region width", out_stride);
     if (!(opts->detail >= 0.0 && opts->detail <= 1.0))
         return liif_error_set(err, LIIF_ERR_ARG, "detail must be between 0 and 1, got %g", opts->detail);
-    if (opts->precision != LIIF_PRECISION_FP32 && opts->precision != LIIF_PRECISION_FAST)
+    if ((unsigned)opts->precision > LIIF_PRECISION_BF16)
         return liif_error_set(err, LIIF_ERR_ARG, "unknown precision %d", (int)opts->precision);
     if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
 
     e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
-    e->be->fast_math = opts->precision == LIIF_PRECISION_FAST || opts->fast_math;
+    e->be->fast_math = math_of(e, opts->fast_math ? LIIF_PRECISION_FAST : opts->precision, NULL, 0);
     int t = plan_tile(e, opts);
     /* Output rows/cols per tile so that a tile reads about t latents per side. */
     int step_y = (int)((double)t * r->out_h / in->h), step_x = (int)((double)t * r->out_w / in->w);

@@ -96,13 +96,16 @@ typedef enum {
     LIIF_BACKEND_CUDA,
 } liif_backend_kind;
 
-/* Arithmetic of the matrix products. Room to grow: explicit kinds (e.g. TF32, BF16 for CUDA)
- * can be added after FAST without changing the meaning of these two. */
+/* Arithmetic of the matrix products. A kind the backend lacks computes in float32 (with a note,
+ * liif_engine_precision_name). */
 typedef enum {
     LIIF_PRECISION_FP32 = 0, /* float32 throughout (default) */
     LIIF_PRECISION_FAST,     /* the fastest arithmetic the backend has: fast CPU bf16 products with
                               * float32 sums where the processor has AVX512-BF16 or AMX-BF16 (else
                               * float32; ~4e-3 relative per product), CUDA TF32 tensor cores (~1e-3) */
+    LIIF_PRECISION_TF32,     /* TF32 tensor-core GEMMs (10-bit mantissas, float32 sums): CUDA only */
+    LIIF_PRECISION_BF16,     /* bf16 GEMM operands (7-bit mantissas), float32 sums: CUDA, and the fast
+                              * CPU backend where the processor has AVX512-BF16 or AMX-BF16 */
 } liif_precision;
 
 /* Return non-zero to cancel; polled between tiles and query batches. fraction in [0,1]. */
@@ -114,7 +117,7 @@ typedef struct {
     size_t memory_budget; /* bytes of working memory the engine may use; 0 = default (512 MiB) */
     int tile;             /* LR tile side (without halo); 0 = choose from the memory budget */
     int precompute;       /* 1 = layer-1 precompute (default), 0 = plain path (fast CPU only) */
-    liif_precision precision; /* LIIF_PRECISION_FP32 (default) or _FAST */
+    liif_precision precision; /* LIIF_PRECISION_FP32 (default), _FAST, _TF32 or _BF16 */
     int fast_math;        /* older spelling of precision = LIIF_PRECISION_FAST: non-zero selects it too */
     liif_progress_fn progress;
     void *progress_user;

@@ -346,6 +346,20 @@ precision)
     [ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q '^liif: --precision fast: .*fp32' "$T/stderr" ||
         fail "no one-line note on the fp32 fallback: $(cat "$T/stderr")"
     cmp "$T/fp32.png" "$T/fallback.png" || fail "the fp32 fallback differs from fp32"
+    # tf32 does not exist on the CPU: fp32 to the bit, with a note naming it
+    run upscale "$T/in.png" "$T/tf32.png" --model "$MODEL" --scale 2.5 --device cpu --precision tf32
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    [ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q '^liif: --precision tf32: the cpu backend has no tf32 arithmetic, using fp32' "$T/stderr" ||
+        fail "no one-line note on tf32's fp32 fallback: $(cat "$T/stderr")"
+    cmp "$T/fp32.png" "$T/tf32.png" || fail "tf32 on the CPU differs from fp32"
+    # bf16 where the processor lacks it (ISA still held): fp32 with the same reason as fast's
+    run upscale "$T/in.png" "$T/bf16.png" --model "$MODEL" --scale 2.5 --device cpu --precision bf16
+    [ "$RC" -eq 0 ] && grep -q '^liif: --precision bf16: .*fp32' "$T/stderr" || fail "bf16 fallback: $(cat "$T/stderr")"
+    cmp "$T/fp32.png" "$T/bf16.png" || fail "the bf16 fallback differs from fp32"
+    unset ONEDNN_MAX_CPU_ISA
+    # with the processor's own ISA, bf16 on the CPU is fast's arithmetic, bit for bit
+    expect_ok upscale "$T/in.png" "$T/bf16b.png" --model "$MODEL" --scale 2.5 --device cpu --precision bf16
+    cmp "$T/fast.png" "$T/bf16b.png" || fail "--precision bf16 on the CPU differs from fast"
     ;;
 model-env)
     need_model

@@ -2,6 +2,7 @@
  * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
  * too. TF32 math mode is accepted and ignored: the emulation computes in float32 throughout. */
 #pragma once
+#include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
 typedef void *cublasHandle_t;
@@ -17,6 +18,10 @@ static inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (void *)1; r
 static inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
 static inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
 static inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+
+typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType;
+typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
+typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 
 static inline int emu_ld_ok(int ld, int rows) { return ld >= (rows > 1 ? rows : 1); }
 
@@ -71,4 +76,37 @@ static inline cublasStatus_t cublasSgemv(cublasHandle_t, cublasOperation_t ta, i
         y[i] = *beta == 0.0f ? (float)(*alpha * s) : (float)(*alpha * s + (double)*beta * y[i]);
     }
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* GemmEx for the combinations the module uses: float32 or bf16 A and B (both alike), float32 C, float32 compute.
+ * The bf16 operands' products are exact in double, so this is the bf16 GEMM's ideal; cuBLAS sums in float32. */
+static inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                          int k, const void *alpha, const void *A, cudaDataType at, int lda,
+                                          const void *B, cudaDataType bt, int ldb, const void *beta, void *C,
+                                          cudaDataType ct, int ldc, cublasComputeType_t, cublasGemmAlgo_t)
+{
+    if (at != bt || ct != CUDA_R_32F || (at != CUDA_R_32F && at != CUDA_R_16BF)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (at == CUDA_R_32F)
+        return cublasSgemm(h, ta, tb, m, n, k, (const float *)alpha, (const float *)A, lda, (const float *)B, ldb,
+                           (const float *)beta, (float *)C, ldc);
+    if (m < 0 || n < 0 || k < 0 || !emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) ||
+        !emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) || !emu_ld_ok(ldc, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    /* widen the operands' stored extent (column-major: (cols - 1) * ld + rows) to float, reuse the float32 loops */
+    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m, br = tb == CUBLAS_OP_N ? k : n,
+        bc = tb == CUBLAS_OP_N ? n : k;
+    size_t na = ac ? (size_t)(ac - 1) * lda + ar : 0, nb = bc ? (size_t)(bc - 1) * ldb + br : 0;
+    float *a = (float *)malloc((na + 1) * sizeof(float)), *b = (float *)malloc((nb + 1) * sizeof(float));
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    }
+    for (size_t i = 0; i < na; i++) a[i] = __bfloat162float(((const __nv_bfloat16 *)A)[i]);
+    for (size_t i = 0; i < nb; i++) b[i] = __bfloat162float(((const __nv_bfloat16 *)B)[i]);
+    cublasStatus_t s = cublasSgemm(h, ta, tb, m, n, k, (const float *)alpha, a, lda, b, ldb, (const float *)beta,
+                                   (float *)C, ldc);
+    free(a);
+    free(b);
+    return s;
 }

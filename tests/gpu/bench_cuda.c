@@ -34,12 +34,14 @@ static float *test_image(int w, int h)
 }
 
 /* Best of reps seconds for one whole upscale (after one warm-up run). */
-static double time_upscale(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int fast, int pre,
+static const char *const math_name[] = {"fp32", "TF32", "bf16"};
+
+static double time_upscale(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int math, int pre,
                            int reps)
 {
     liif_options o;
     liif_options_init(&o);
-    o.fast_math = fast;
+    o.precision = math == 2 ? LIIF_PRECISION_BF16 : math ? LIIF_PRECISION_TF32 : LIIF_PRECISION_FP32;
     o.precompute = pre;
     liif_error err;
     double best = 1e30;
@@ -87,15 +89,15 @@ int main(int argc, char **argv)
     }
 
     /* cuBLAS's rate on the decoder's products (queries x 256 x 256, and the plain layer 1 580 -> 256). */
-    for (int fast = 0; fast < 2; fast++) {
-        printf("cuBLAS sgemm %s: 524288x256x256 %.1f TFLOP/s, 30000x256x580 %.1f TFLOP/s, 8192^3 %.1f TFLOP/s\n",
-               fast ? "TF32" : "fp32", mod->sgemm_gflops(be, 524288, 256, 256, fast, 5) / 1e3,
+    for (int fast = 0; fast < 3; fast++) {
+        printf("cuBLAS GEMM %s: 524288x256x256 %.1f TFLOP/s, 30000x256x580 %.1f TFLOP/s, 8192^3 %.1f TFLOP/s\n",
+               math_name[fast], mod->sgemm_gflops(be, 524288, 256, 256, fast, 5) / 1e3,
                mod->sgemm_gflops(be, 30000, 256, 580, fast, 5) / 1e3, mod->sgemm_gflops(be, 8192, 8192, 8192, fast, 3) / 1e3);
     }
 
     float *img = test_image(w, h);
     /* encoder alone, on the backend: one tile of the whole image */
-    for (int fast = 0; fast < 2; fast++) {
+    for (int fast = 0; fast < 3; fast++) {
         be->fast_math = fast;
         double best = 1e30;
         for (int i = 0; i <= reps; i++) {
@@ -107,7 +109,7 @@ int main(int argc, char **argv)
             t = now() - t;
             if (i > 0 && t < best) best = t;
         }
-        printf("encoder + layer-1 precompute %dx%d %s: %.3f s, %.1f TFLOP/s effective\n", w, h, fast ? "TF32" : "fp32", best,
+        printf("encoder + layer-1 precompute %dx%d %s: %.3f s, %.1f TFLOP/s effective\n", w, h, math_name[fast], best,
                ENC_FLOP_PER_LR_PX * w * h / best / 1e12);
     }
     be->destroy(be);
@@ -119,22 +121,31 @@ int main(int argc, char **argv)
     }
     liif_image in = {img, w, h, (size_t)w * 3};
     liif_region r = {W, H, 0, 0, W, H};
-    float *out[2];
+    float *out[3];
     double flop = ENC_FLOP_PER_LR_PX * w * h + DEC_FLOP_PER_OUT_PX * W * H;
-    for (int fast = 0; fast < 2; fast++) {
+    for (int fast = 0; fast < 3; fast++) {
         out[fast] = malloc((size_t)W * H * 3 * sizeof(float));
         for (int pre = 1; pre >= 0; pre--) {
             double t = time_upscale(e, &in, &r, out[fast], fast, pre, reps);
             printf("upscale %dx%d -> %dx%d %s%s: %.3f s (best of %d after warm-up), %.2f Mpx/s, %.1f TFLOP/s effective\n", w,
-                   h, W, H, fast ? "TF32" : "fp32", pre ? " precompute" : " plain", t, reps, (double)W * H / t / 1e6,
+                   h, W, H, math_name[fast], pre ? " precompute" : " plain", t, reps, (double)W * H / t / 1e6,
                    flop / t / 1e12);
         }
     }
-    double d = 0;
-    for (size_t i = 0; i < (size_t)W * H * 3; i++) d = fabs(out[0][i] - out[1][i]) > d ? fabs(out[0][i] - out[1][i]) : d;
-    printf("TF32 vs fp32 output: max |diff| %.3g (rgb in [0,1])\n", d);
+    for (int fast = 1; fast < 3; fast++) { /* against fp32, in 8-bit levels of the rounded output */
+        size_t n = (size_t)W * H * 3, within = 0;
+        double d = 0, sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            double a = fabs(out[0][i] - out[fast][i]);
+            d = a > d ? a : d;
+            sum += a;
+            within += fabs(nearbyint(out[0][i] * 255.0) - nearbyint(out[fast][i] * 255.0)) <= 1.0;
+        }
+        printf("%s vs fp32 output: max |diff| %.3g, mean %.3g (rgb in [0,1]); 8-bit samples within one level: %.4f%%\n",
+               math_name[fast], d, sum / (double)n, 100.0 * (double)within / (double)n);
+    }
     liif_engine_free(e);
     liif_model_free(m);
-    free(out[0]); free(out[1]); free(img);
+    free(out[0]); free(out[1]); free(out[2]); free(img);
     return 0;
 }

@@ -59,6 +59,8 @@ static const char upscale_description[] =
     "--precision fast computes the matrix products in bf16 with float32 sums on processors\n"
     "with AVX512-BF16 or AMX (about twice as fast; 8-bit output within one level of fp32 on\n"
     "nearly every pixel, see the README) and in TF32 on CUDA; elsewhere it is fp32, with a note.\n"
+    "tf32 asks for TF32 tensor cores (CUDA only), bf16 for bf16 products (CUDA, and CPUs with\n"
+    "AVX512-BF16 or AMX); a device without the one asked for computes fp32, with a note.\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error (I/O, bad model, bad image), 2 usage error (bad\n"
     "option, scale or size), 3 CUDA requested but unavailable, 130 interrupted (Ctrl-C).\n";
@@ -87,8 +89,8 @@ static GOptionContext *upscale_context(upscale_args *a)
          "Compute device: auto, cpu, cpu-ref (slow reference) or cuda (default auto)",
          "DEVICE"},
         {"precision", 0, 0, G_OPTION_ARG_STRING, &a->precision,
-         "Arithmetic: fp32 or fast (CPU: bf16 products where the processor has them; CUDA: TF32)"
-         " (default fp32)",
+         "Arithmetic: fp32, fast (CPU: bf16 products where the processor has them; CUDA: TF32), tf32"
+         " or bf16 (default fp32)",
          "P"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress bar and no notes", NULL},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
@@ -182,11 +184,17 @@ static int parse_device(const char *text, liif_backend_kind *out)
 
 static int parse_precision(const char *text, liif_precision *out)
 {
-    if (!strcmp(text, "fp32") || !strcmp(text, "fast")) {
-        *out = strcmp(text, "fast") ? LIIF_PRECISION_FP32 : LIIF_PRECISION_FAST;
-        return 1;
-    }
-    cli_error("unknown --precision '%s': use fp32 or fast", text);
+    static const struct {
+        const char *name;
+        liif_precision p;
+    } kinds[] = {{"fp32", LIIF_PRECISION_FP32}, {"fast", LIIF_PRECISION_FAST}, {"tf32", LIIF_PRECISION_TF32},
+                 {"bf16", LIIF_PRECISION_BF16}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(text, kinds[i].name)) {
+            *out = kinds[i].p;
+            return 1;
+        }
+    cli_error("unknown --precision '%s': use fp32, fast, tf32 or bf16", text);
     return 0;
 }
 
@@ -384,9 +392,10 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
     }
     char why[200];
     liif_engine_precision_name(r->engine, p->precision, why, sizeof why);
-    if (why[0]) { /* FAST fell back to fp32: say so in the same one-line note */
+    if (why[0]) { /* the precision asked for fell back to fp32: say so in the same one-line note */
+        static const char *const names[] = {"fp32", "fast", "tf32", "bf16"};
         size_t len = strlen(note);
-        snprintf(note + len, note_size - len, "%s--precision fast: %s", len ? "; " : "", why);
+        snprintf(note + len, note_size - len, "%s--precision %s: %s", len ? "; " : "", names[p->precision], why);
     }
     return 0;
 }
