@@ -380,6 +380,9 @@ int main(int argc, char **argv)
     test_backend_model("liif-gan (mid + last) [bf16]", &models[1].sp, 2);
     test_backend_model("liif [bf16]", &models[0].sp, 2);
     test_backend_model("liif no_unfold [bf16]", &models[3].sp, 2);
+    rm_spec one_hidden = {16, 2, 1, 32, 1, 1, 1, "liif", 8, 3.0f}; /* layer 1 feeds the last layer: float32 */
+    test_backend_model("liif one hidden layer", &one_hidden, 0);
+    test_backend_model("liif one hidden layer [bf16]", &one_hidden, 2);
 
     test_golden();
 

@@ -280,49 +280,74 @@ static liif_status run_geometry(cuda_backend *cb, const liif_config *c, const li
     return LIIF_OK;
 }
 
-/* hid (R, out) = act(x (R, k) @ w^T + b). */
-static liif_status linear_run(cuda_backend *cb, long R, int k, const float *x, const dlayer *ly, int n, int relu,
-                              float *y, liif_error *err)
+/* y (R, n) = act(x (R, k) @ w^T + b). With bf16 GEMMs, x16 (when not NULL) is x already in bf16, and y16 (when not
+ * NULL, another buffer) receives the result in bf16 instead of y, which is then only the GEMM's float32 output. */
+static liif_status linear_run(cuda_backend *cb, long R, int k, const float *x, const __nv_bfloat16 *x16,
+                              const dlayer *ly, int n, int relu, float *y, __nv_bfloat16 *y16, liif_error *err)
 {
-    liif_status s = gemm_rows_run(cb->st, cb->blas, bf16_scratch(cb), (int)R, n, k, x, k, ly->w, k, y, "MLP GEMM", err);
+    liif_status s = gemm_rows_run(cb->st, cb->blas, bf16_scratch(cb), (int)R, n, k, x, k, x16, ly->w, k, y, "MLP GEMM",
+                                  err);
     if (s) return s;
-    bias_act_kernel<<<cu_blocks((size_t)R * n), CU_THREADS, 0, cb->st>>>(y, (size_t)R, n, ly->b, relu);
+    bias_act_kernel<<<cu_blocks((size_t)R * n), CU_THREADS, 0, cb->st>>>(y, (size_t)R, n, ly->b, relu, y16);
     LAUNCH_TRY("bias/ReLU");
     return LIIF_OK;
 }
 
-/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. */
+/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. In float32 / TF32 the
+ * hidden activations alternate between hid_a and hid_b. With bf16 GEMMs each layer's producer writes the next
+ * GEMM's operand in bf16 (no rounding pass): the bf16 activations stay in one buffer (in16), each GEMM writes its
+ * float32 result into the other, whose bias/ReLU writes bf16 back into in16, and the last hidden layer stays
+ * float32 for the last layer (as on the CPU). */
 static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
                                liif_error *err)
 {
     const liif_config *c = &m->cfg;
     const liif_mlp *mlp = &m->dec[d];
     int ns = c->local_ensemble ? 4 : 1, h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
+    int last = mlp->n_layers - 1; /* the last layer; hidden layers 0..last-1 */
     long nq = (long)job->rows * job->cols, R = nq * ns;
     float *a = DF(cb->hid_a), *b = DF(cb->hid_b);
+    int bf = cb->bf16;
     liif_status s;
+    /* bf16: in16 holds the current activations (bf16), out the other buffer; fp32: a holds them */
+    float *in = a, *out = b;
     if (cb->have_pre) {
         layer1_pre_kernel<<<cu_blocks((size_t)R * h1), CU_THREADS, 0, cb->st>>>(
             DF(cb->pre[d]), cb->dec[d][0].b, cb->w1_coord[d], h1, c->in_dim - base, (const int *)cb->lat.p,
-            DF(cb->extra), R, a);
+            DF(cb->extra), R, a, bf && last > 1 ? (__nv_bfloat16 *)a : NULL);
         LAUNCH_TRY("layer 1 (precompute)");
     } else {
         const float *feat = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
         gather_kernel<<<cu_blocks((size_t)R * c->in_dim), CU_THREADS, 0, cb->st>>>(
             feat, c->n_feats, c->feat_unfold, c->in_dim, job->h, job->w, job->ty, job->tx, job->tw,
-            (const int *)cb->lat.p, (const int *)cb->ij.p, DF(cb->extra), R, b);
+            (const int *)cb->lat.p, (const int *)cb->ij.p, DF(cb->extra), R, b, bf ? (__nv_bfloat16 *)b : NULL);
         LAUNCH_TRY("gather");
-        s = linear_run(cb, R, c->in_dim, b, &cb->dec[d][0], h1, 1, a, err);
+        if (bf) { /* GEMM b (bf16) -> a; its bias/ReLU back into b as bf16 unless it is the last hidden layer */
+            s = linear_run(cb, R, c->in_dim, b, (const __nv_bfloat16 *)b, &cb->dec[d][0], h1, 1, a,
+                           last > 1 ? (__nv_bfloat16 *)b : NULL, err);
+            in = last > 1 ? b : a;
+            out = last > 1 ? a : b;
+        } else {
+            s = linear_run(cb, R, c->in_dim, b, NULL, &cb->dec[d][0], h1, 1, a, NULL, err);
+        }
         if (s) return s;
     }
-    for (int l = 1; l < mlp->n_layers - 1; l++) {
-        s = linear_run(cb, R, mlp->dims[l], a, &cb->dec[d][l], mlp->dims[l + 1], 1, b, err);
-        if (s) return s;
-        float *t = a; a = b; b = t;
+    for (int l = 1; l < last; l++) {
+        if (bf) { /* in (bf16) -> out (float32); bf16 back into in, or float32 in place for the last layer */
+            int to16 = l + 1 < last;
+            s = linear_run(cb, R, mlp->dims[l], NULL, (const __nv_bfloat16 *)in, &cb->dec[d][l], mlp->dims[l + 1], 1,
+                           out, to16 ? (__nv_bfloat16 *)in : NULL, err);
+            if (s) return s;
+            if (!to16) in = out;
+        } else {
+            s = linear_run(cb, R, mlp->dims[l], in, NULL, &cb->dec[d][l], mlp->dims[l + 1], 1, out, NULL, err);
+            if (s) return s;
+            float *t = in; in = out; out = t;
+        }
     }
-    int l = mlp->n_layers - 1;
     last_blend_kernel<<<cu_blocks((size_t)nq * 32), CU_THREADS, 0, cb->st>>>(
-        a, mlp->dims[l], cb->dec[d][l].w, cb->dec[d][l].b, DF(cb->weight), ns, nq, d == 0, job->alpha, DF(cb->total));
+        in, mlp->dims[last], cb->dec[d][last].w, cb->dec[d][last].b, DF(cb->weight), ns, nq, d == 0, job->alpha,
+        DF(cb->total));
     LAUNCH_TRY("last layer and blend");
     return LIIF_OK;
 }

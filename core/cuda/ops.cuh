@@ -77,7 +77,7 @@ static liif_status op_linear(liif_backend *be, const float *x, int rows, int k, 
     if (!e) e = scratch_put(&s, NULL, (size_t)rows * n * sizeof(float), &d_y);
     SCRATCH_TRY(e, "linear op buffers");
     dlayer ly = {d_w, d_b};
-    st = linear_run(cb, rows, k, d_x, &ly, n, relu, d_y, err);
+    st = linear_run(cb, rows, k, d_x, NULL, &ly, n, relu, d_y, NULL, err);
     if (!st) SCRATCH_TRY(cudaMemcpyAsync(y, d_y, (size_t)rows * n * sizeof(float), cudaMemcpyDeviceToHost, cb->st), "linear op");
     if (!st) SCRATCH_TRY(cudaStreamSynchronize(cb->st), "linear op");
     scratch_free(&s);

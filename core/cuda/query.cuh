@@ -3,6 +3,8 @@
 #ifndef LIIF_CUDA_QUERY_CUH
 #define LIIF_CUDA_QUERY_CUH
 
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 
 /* Device twins of internal.h's liif_coord / liif_nearest / liif_shifted: the same float32 (and
@@ -74,9 +76,10 @@ __global__ void geometry_kernel(geom_args g, long nq, int *lat, int *ij, float *
 }
 
 /* The plain layer-1 input x (R, in_dim): 9 neighbour feature vectors in the permuted [9][F] order
- * (zeros outside the image), or the feature alone without unfold, then the n_extra extras. */
+ * (zeros outside the image), or the feature alone without unfold, then the n_extra extras; into x16 as
+ * bf16 instead when x16 is not NULL. */
 __global__ void gather_kernel(const float *feat, int F, int unfold, int in_dim, int h, int w, int ty, int tx, int tw,
-                              const int *lat, const int *ij, const float *extra, long R, float *x)
+                              const int *lat, const int *ij, const float *extra, long R, float *x, __nv_bfloat16 *x16)
 {
     int base = F * (unfold ? 9 : 1);
     size_t total = (size_t)R * in_dim;
@@ -91,13 +94,15 @@ __global__ void gather_kernel(const float *feat, int F, int unfold, int in_dim, 
             int y = ij[2 * r] + k / 3 - 1, xx = ij[2 * r + 1] + k % 3 - 1;
             v = (y < 0 || y >= h || xx < 0 || xx >= w) ? 0.0f : feat[((size_t)(y - ty) * tw + (xx - tx)) * F + ch];
         }
-        x[idx] = v;
+        if (x16) x16[idx] = __float2bfloat16_rn(v);
+        else x[idx] = v;
     }
 }
 
-/* Layer 1 from the precompute: hid (R, out) = relu(pre[lat] + bias + sum_e extra_e * wc[e]), wc (n_extra, out). */
+/* Layer 1 from the precompute: hid (R, out) = relu(pre[lat] + bias + sum_e extra_e * wc[e]), wc (n_extra, out);
+ * into hid16 as bf16 instead when hid16 is not NULL (the next layer's GEMM operand). */
 __global__ void layer1_pre_kernel(const float *pre, const float *bias, const float *wc, int out, int n_extra,
-                                  const int *lat, const float *extra, long R, float *hid)
+                                  const int *lat, const float *extra, long R, float *hid, __nv_bfloat16 *hid16)
 {
     size_t total = (size_t)R * out;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
@@ -105,17 +110,21 @@ __global__ void layer1_pre_kernel(const float *pre, const float *bias, const flo
         int k = (int)(idx % out);
         float v = __fadd_rn(pre[(size_t)lat[r] * out + k], bias[k]);
         for (int e = 0; e < n_extra; e++) v = __fadd_rn(v, __fmul_rn(extra[4 * r + e], wc[(size_t)e * out + k]));
-        hid[idx] = v < 0.0f ? 0.0f : v;
+        v = v < 0.0f ? 0.0f : v;
+        if (hid16) hid16[idx] = __float2bfloat16_rn(v);
+        else hid[idx] = v;
     }
 }
 
-/* y (rows, n) = act(y + bias). */
-__global__ void bias_act_kernel(float *y, size_t rows, int n, const float *bias, int relu)
+/* y (rows, n) = act(y + bias); into y16 (another buffer) as bf16 instead when y16 is not NULL. */
+__global__ void bias_act_kernel(float *y, size_t rows, int n, const float *bias, int relu, __nv_bfloat16 *y16)
 {
     size_t total = rows * n;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
         float v = __fadd_rn(y[idx], bias[idx % n]);
-        y[idx] = relu && v < 0.0f ? 0.0f : v;
+        v = relu && v < 0.0f ? 0.0f : v;
+        if (y16) y16[idx] = __float2bfloat16_rn(v);
+        else y[idx] = v;
     }
 }
 
