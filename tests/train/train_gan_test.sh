@@ -3,6 +3,7 @@
 # usage: train_gan_test.sh CASE LIIF MKPNG MAKE_RANDOM_MODEL MKVGG
 set -u
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+src=$(cd "$(dirname "$0")/../.." && pwd)
 case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkmodel=$(abs "$4") mkvgg=$(abs "$5")
 work=$(mktemp -d /tmp/liif-train-gan-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -176,6 +177,31 @@ gan-cuda-emu)
   paste -d, gpu-fm/log.csv cpu-fm/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5 && i != 8) {
       d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_fm = 0.5, GPU (emulated) vs CPU, 4 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
     { paste -d, gpu-fm/log.csv cpu-fm/log.csv; fail "with w_fm, the emulated GPU run and the CPU run differ"; }
+  ;;
+gan-ship)
+  # tools/ship-model.sh on a LIIF-GAN checkpoint: an fp16 export and a card with one table per detail (0, 0.5, 1) on
+  # Set5 and Set14 (x2 only: LIIF_SHIP_SCALES), each detail's numbers its own (detail 0 is decoder 1 alone).
+  [ -d "$src/../shared/data/benchmark/Set5" ] || { echo "SKIP: no ../shared/data/benchmark next to the source tree"; exit 77; }
+  config out 2 'w_per = 0' 'w_fm = 0.5' > run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
+  mkdir photos ship
+  printf 'file\tpackage\tversion\tlicence\tcopyright\n' > photos/LICENSES.txt
+  printf 'pkg__a.png\tpkg\t1.0\tCC0-1.0\tnobody\n' >> photos/LICENSES.txt
+  LIIF_SHIP_OUT="$work/ship" LIIF_BIN="$liif" LIIF_SHIP_SCALES=2 LIIF_SHIP_PLOT=0 \
+    "$src/tools/ship-model.sh" "$work/out/last.safetensors" gan-test "Test GAN" "$work/photos" > ship.txt 2>&1 ||
+    { cat ship.txt; fail "ship-model failed"; }
+  card=ship/gan-test.md
+  [ -s ship/gan-test.safetensors ] || fail "no model written"
+  grep -aq '"liif.variant":"liif-gan"' ship/gan-test.safetensors || fail "the shipped model is not liif-gan"
+  for t in "Set5, detail 0: decoder 1 alone" "Set5, detail 0.5" "Set5, detail 1: the full GAN detail" "Set14, detail 0: decoder 1 alone"; do
+    grep -q "^### $t" "$card" || { cat "$card"; fail "the card has no table '$t'"; }
+  done
+  grep -q "w_fm = 0.5" "$card" || fail "the card does not show the run's settings"
+  # the model rows of Set5 at detail 0 and at detail 1 differ (decoder 2 adds something after two steps at lr 1e-3)
+  p0=$(awk '/^### Set5, detail 0:/ { f = 1 } f && /^\| model/ { print; exit }' "$card")
+  p1=$(awk '/^### Set5, detail 1:/ { f = 1 } f && /^\| model/ { print; exit }' "$card")
+  [ -n "$p0" ] && [ -n "$p1" ] || { cat "$card"; fail "no table rows"; }
+  [ "$p0" != "$p1" ] || { cat "$card"; fail "detail 0 and detail 1 give the same table row: $p0"; }
   ;;
 *) fail "unknown case" ;;
 esac
