@@ -206,6 +206,21 @@ err-unwritable)
     mkpng "$T/in.png" 9 7 3 8
     expect_error 1 "nodir/out\.png" upscale "$T/in.png" "$OUTDIR/nodir/out.png" \
         --model "$MODEL" --scale 2 ;;
+err-file-too-large)
+    # The output stops growing in the middle of the stream (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC)
+    # while the next bands are computed and written by the writer thread: one line naming the file and
+    # the cause, exit 1, no output and no temporary file left.
+    need_model
+    mkpng "$T/in.png" 64 48 3 8
+    echo "+ (ulimit -f 10) liif upscale ... --scale 4 --band-rows 8" >&2
+    (trap '' XFSZ; ulimit -f 10; exec "$LIIF" upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 4 \
+        --band-rows 8 --quiet) >"$T/stdout" 2>"$T/stderr"
+    RC=$?
+    sed 's/^/  stderr: /' "$T/stderr" >&2
+    [ "$RC" -eq 1 ] || fail "exit code $RC, expected 1"
+    [ "$(wc -l <"$T/stderr")" -eq 1 ] || fail "expected exactly one line on stderr"
+    grep -Eq '^liif: .*out\.png: write failed: File too large' "$T/stderr" || fail "the message names no file or cause"
+    out_dir_empty ;;
 err-cuda)
     # In a build without CUDA (or on a machine without a GPU): exit 3 and a message.
     need_model

@@ -307,6 +307,13 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
 
 /* ------------------------------------------------------------- the run */
 
+/* One band of output rows in flight: what the engine wrote, and what goes to the file. */
+typedef struct {
+    float *rgb;       /* band_rows * out_w * 3: what the engine writes */
+    float *out;       /* band_rows * out_w * channels, or NULL when the output is RGB */
+    int y0, rows;
+} band_buf;
+
 /* Everything a run holds, freed in one place. */
 typedef struct {
     liif_png png;
@@ -315,18 +322,34 @@ typedef struct {
     liif_model *model;
     liif_engine *engine;
     liif_png_writer *writer;
-    float *band_rgb;  /* band_rows * out_w * 3: what the engine writes */
-    float *band_out;  /* band_rows * out_w * channels, or NULL when the output is RGB */
+    band_buf bands[2]; /* the band being computed and the band being written, in turn */
+    const upscale_plan *plan;
+    GThread *writing;  /* the thread writing a band, or NULL */
+    int write_index;   /* the band it writes */
+    liif_error write_err;
     cli_progress *progress;
 } upscale_run;
 
+/* The status of the band being written (LIIF_OK when none is), after it is done. */
+static liif_status upscale_wait_writer(upscale_run *r)
+{
+    if (!r->writing)
+        return LIIF_OK;
+    liif_status s = (liif_status)GPOINTER_TO_INT(g_thread_join(r->writing));
+    r->writing = NULL;
+    return s;
+}
+
 static void upscale_run_clear(upscale_run *r)
 {
+    upscale_wait_writer(r);
     if (r->writer)
         liif_png_writer_abort(r->writer);
     cli_progress_free(r->progress);
-    g_free(r->band_out);
-    g_free(r->band_rgb);
+    for (int i = 0; i < 2; i++) {
+        g_free(r->bands[i].out);
+        g_free(r->bands[i].rgb);
+    }
     liif_engine_free(r->engine);
     liif_model_free(r->model);
     g_free(r->rgb);
@@ -334,42 +357,60 @@ static void upscale_run_clear(upscale_run *r)
         liif_png_free(&r->png);
 }
 
-/* Rows per band: the band's float buffers stay within a quarter of the memory budget and
+/* Rows per band: the two bands' float buffers stay within a quarter of the memory budget and
  * MAX_BAND_BYTES, so memory does not grow with the output's height. */
 static int band_rows_for(const upscale_plan *p, int channels)
 {
     size_t budget = p->memory_budget ? p->memory_budget : DEFAULT_MEMORY_MIB * MIB;
-    size_t limit = MIN(budget / 4, MAX_BAND_BYTES);
+    size_t limit = MIN(budget / 4, MAX_BAND_BYTES) / 2;
     size_t row_bytes = (size_t)p->out_w * (3 + (channels == 3 ? 0 : channels)) * sizeof(float);
     size_t rows = p->band_rows ? (size_t)p->band_rows : limit / row_bytes;
     return (int)CLAMP(rows, 1, (size_t)p->out_h);
 }
 
-/* Output rows [y0, y0 + rows) into the writer. */
-static liif_status upscale_band(upscale_run *r, const upscale_plan *p, const liif_options *o,
-                                int y0, int rows, liif_error *err)
+/* The engine's output rows [b->y0, b->y0 + b->rows) into b->rgb. */
+static liif_status upscale_band(upscale_run *r, const upscale_plan *p, const liif_options *o, band_buf *b,
+                                liif_error *err)
 {
     const liif_png *in = &r->png;
-    int ch = in->channels;
-    liif_image img = {ch == 3 ? in->px : r->rgb, in->w, in->h, (size_t)in->w * 3};
-    liif_region reg = {p->out_w, p->out_h, 0, y0, p->out_w, rows};
-    cli_progress_set_span(r->progress, (double)y0 / p->out_h, (double)rows / p->out_h);
-    liif_status s = liif_upscale_region(r->engine, &img, &reg, r->band_rgb, (size_t)p->out_w * 3,
-                                        o, err);
-    if (s != LIIF_OK)
-        return s;
-    if (ch == 3)
-        return liif_png_writer_rows(r->writer, r->band_rgb, rows, (size_t)p->out_w * 3, err);
+    liif_image img = {in->channels == 3 ? in->px : r->rgb, in->w, in->h, (size_t)in->w * 3};
+    liif_region reg = {p->out_w, p->out_h, 0, b->y0, p->out_w, b->rows};
+    cli_progress_set_span(r->progress, (double)b->y0 / p->out_h, (double)b->rows / p->out_h);
+    return liif_upscale_region(r->engine, &img, &reg, b->rgb, (size_t)p->out_w * 3, o, err);
+}
 
-    size_t stride = (size_t)p->out_w * ch;
-    cli_pixels_from_rgb(r->band_rgb, (size_t)p->out_w * rows, ch, r->band_out);
-    if (ch == 2 || ch == 4) { /* alpha, which the model does not see */
-        s = liif_resample_bicubic_region(in->px, in->w, in->h, (size_t)in->w * ch, ch, ch - 1,
-                                         &reg, r->band_out, stride, ch, ch - 1, err);
-        if (s != LIIF_OK)
-            return s;
+/* Writer thread: a computed band to the file's channels (gray from RGB, alpha resampled) and into the PNG
+ * writer, while the engine computes the next band. Returns the status as a pointer. */
+static gpointer upscale_write_band(gpointer data)
+{
+    upscale_run *r = data;
+    const upscale_plan *p = r->plan;
+    const liif_png *in = &r->png;
+    const band_buf *b = &r->bands[r->write_index];
+    int ch = in->channels;
+    liif_error *err = &r->write_err;
+    liif_status s;
+    if (ch == 3) {
+        s = liif_png_writer_rows(r->writer, b->rgb, b->rows, (size_t)p->out_w * 3, err);
+        return GINT_TO_POINTER((int)s);
     }
-    return liif_png_writer_rows(r->writer, r->band_out, rows, stride, err);
+    size_t stride = (size_t)p->out_w * ch;
+    liif_region reg = {p->out_w, p->out_h, 0, b->y0, p->out_w, b->rows};
+    cli_pixels_from_rgb(b->rgb, (size_t)p->out_w * b->rows, ch, b->out);
+    s = LIIF_OK;
+    if (ch == 2 || ch == 4) /* alpha, which the model does not see */
+        s = liif_resample_bicubic_region(in->px, in->w, in->h, (size_t)in->w * ch, ch, ch - 1, &reg, b->out, stride,
+                                         ch, ch - 1, err);
+    if (s == LIIF_OK)
+        s = liif_png_writer_rows(r->writer, b->out, b->rows, stride, err);
+    return GINT_TO_POINTER((int)s);
+}
+
+/* Hand band i to a writer thread (the previous one must be done). */
+static void upscale_start_writer(upscale_run *r, int i)
+{
+    r->write_index = i;
+    r->writing = g_thread_new("liif-png-writer", upscale_write_band, r);
 }
 
 /* Model and engine; the exit code on failure (0 when ready). The engine's note on the
@@ -403,18 +444,24 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
 /* Buffers of the run; 0 when they could all be had. */
 static int upscale_alloc(upscale_run *r, int band, int out_w)
 {
-    int ch = r->png.channels;
+    int ch = r->png.channels, bad = 0;
     if (ch != 3) { /* RGB input is the model's view as it is */
         r->rgb = g_try_malloc_n((size_t)r->png.w * r->png.h, 3 * sizeof(float));
-        r->band_out = g_try_malloc_n((size_t)band * out_w, ch * sizeof(float));
         if (r->rgb)
             cli_pixels_to_rgb(r->png.px, r->png.w, r->png.h, ch, r->rgb);
+        bad |= !r->rgb;
     }
-    r->band_rgb = g_try_malloc_n((size_t)band * out_w, 3 * sizeof(float));
-    return !r->band_rgb || (ch != 3 && (!r->rgb || !r->band_out));
+    for (int i = 0; i < 2; i++) {
+        r->bands[i].rgb = g_try_malloc_n((size_t)band * out_w, 3 * sizeof(float));
+        if (ch != 3)
+            r->bands[i].out = g_try_malloc_n((size_t)band * out_w, ch * sizeof(float));
+        bad |= !r->bands[i].rgb || (ch != 3 && !r->bands[i].out);
+    }
+    return bad;
 }
 
-/* Compute and write the output band by band; the exit code. */
+/* Compute and write the output band by band, each band written by a thread while the engine
+ * computes the next (PNG filtering and deflate overlap the model); the exit code. */
 static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *note)
 {
     int ch = r->png.channels;
@@ -423,6 +470,7 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
         cli_error("out of memory for bands of %d rows of %d px", band, q->out_w);
         return CLI_EXIT_RUNTIME;
     }
+    r->plan = q;
     liif_options o;
     liif_options_init(&o);
     o.detail = q->detail;
@@ -438,11 +486,26 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
                                          r->png.bit_depth, &r->writer, &err);
     if (s == LIIF_OK && note[0] && !q->quiet) /* after the checks, so an error stays one line */
         cli_error("%s", note);
-    for (int y0 = 0; s == LIIF_OK && y0 < q->out_h; y0 += band) {
+    for (int y0 = 0, i = 0; s == LIIF_OK && y0 < q->out_h; y0 += band, i ^= 1) {
+        band_buf *b = &r->bands[i];
+        b->y0 = y0;
+        b->rows = MIN(band, q->out_h - y0);
         if (cli_progress_interrupted())
             s = liif_error_set(&err, LIIF_ERR_CANCELLED, "cancelled");
         else
-            s = upscale_band(r, q, &o, y0, MIN(band, q->out_h - y0), &err);
+            s = upscale_band(r, q, &o, b, &err);
+        liif_status ws = upscale_wait_writer(r); /* the previous band, written meanwhile */
+        if (ws != LIIF_OK && s == LIIF_OK) {
+            s = ws;
+            err = r->write_err;
+        }
+        if (s == LIIF_OK)
+            upscale_start_writer(r, i);
+    }
+    liif_status ws = upscale_wait_writer(r);
+    if (ws != LIIF_OK && s == LIIF_OK) {
+        s = ws;
+        err = r->write_err;
     }
     if (s == LIIF_OK) {
         liif_png_writer *w = r->writer;
