@@ -273,11 +273,55 @@ static void detail_zero(void)
     }
 }
 
+/* One fast CPU backend across models, each used at the address of the one before (the struct of the new model
+ * copied over the old one's, as a freed model's address can come back for the next): the backend must prepare
+ * the new model's weights and buffers (it knows them by the model's serial, not its address). Each result equals
+ * a fresh backend's on the new model. */
+static void models_in_turn(void)
+{
+    liif_backend *be = liif_backend_cpu_new(0);
+    liif_model *prev = NULL;
+    for (int i = 0; i < 6; i++) {
+        rm_spec sp = {16, 2, 2, 32, 1, 1, 1, i % 2 ? "liif-gan" : "liif", (unsigned)i + 101, 3.0f};
+        liif_model *m = rm_load(tmpdir, &sp), saved;
+        liif_model *at = prev ? prev : m; /* where the backend sees model i */
+        if (prev) {
+            saved = *prev;
+            *prev = *m;
+        }
+        int w = 15, h = 12, W = 37, H = 29;
+        float *img = rm_image(w, h, (unsigned)i);
+        liif_decode_job job = {.H = H, .W = W, .h = h, .w = w, .ty = 0, .tx = 0, .th = h, .tw = w,
+                               .y0 = 0, .x0 = 0, .rows = H, .cols = W, .alpha = 0.7f, .precompute = 1};
+        size_t n = (size_t)W * H * 3;
+        float *got = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+        liif_backend *fresh = liif_backend_cpu_new(0);
+        liif_error err;
+        int bad = be->encode(be, at, img, (size_t)w * 3, h, w, 1, &err) ||
+                  be->decode(be, at, &job, got, (size_t)W * 3, &err) ||
+                  fresh->encode(fresh, m, img, (size_t)w * 3, h, w, 1, &err) ||
+                  fresh->decode(fresh, m, &job, want, (size_t)W * 3, &err);
+        CHECK(!bad, "model %d: %s", i, err.msg);
+        char what[96];
+        snprintf(what, sizeof what, "model %d (%s) at the last one's address: vs a fresh backend", i, sp.variant);
+        if (!bad) tu_close(what, got, want, n, 0);
+        fresh->destroy(fresh);
+        free(img); free(got); free(want);
+        if (prev) {
+            *prev = saved;
+            liif_model_free(prev);
+        }
+        prev = m;
+    }
+    liif_model_free(prev);
+    be->destroy(be);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse},
-        {"detail-zero", detail_zero}};
+        {"detail-zero", detail_zero}, {"models-in-turn", models_in_turn}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;

@@ -27,6 +27,7 @@ typedef struct {
      * [cout, 9, cin]; decoder layer 0 [out, in_dim] with its feature part as [9, F]; its extra
      * columns also as w1_coord [n_extra, out]; other layers as in PyTorch. */
     const liif_model *m;
+    uint64_t m_serial;     /* m's serial: a freed model's address can come back for another */
     dbuf wts;
     dlayer *conv;
     int n_convs;
@@ -105,7 +106,8 @@ static size_t pack_weights(const liif_model *m, float *host, size_t *off)
 
 static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *err)
 {
-    if (cb->m == m) return LIIF_OK;
+    if (cb->m == m && cb->m_serial == m->serial) return LIIF_OK;
+    cb->m = NULL; /* nothing prepared until the upload below succeeds */
     const liif_config *c = &m->cfg;
     if (c->out_dim != 3)
         return cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA backend: models with %d outputs are not supported", c->out_dim);
@@ -147,6 +149,7 @@ static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *er
     cb->conv = conv;
     cb->n_convs = n;
     cb->m = m;
+    cb->m_serial = m->serial;
     cb->cap_px = 0; /* another model may need other buffer sizes */
     cb->have_pre = cb->have_mid = 0;
     return LIIF_OK;
@@ -357,7 +360,7 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
 {
     cuda_backend *cb = (cuda_backend *)be;
     const liif_config *c = &m->cfg;
-    if (cb->m != m || cb->th != job->th || cb->tw != job->tw)
+    if (cb->m != m || cb->m_serial != m->serial || cb->th != job->th || cb->tw != job->tw)
         return cu_error(err, LIIF_ERR_ARG, "CUDA decoder: the job does not match the encoded tile");
     long nq = (long)job->rows * job->cols, R = nq * (c->local_ensemble ? 4 : 1);
     size_t maxw = widest(c, !cb->have_pre);

@@ -27,7 +27,9 @@ enum { CONV_BLOCK = 256, QUERY_BLOCK = 64 };
  * vectors. Layer 1 of each decoder becomes [out, in_dim] with its feature part in the same
  * [9, F] order; its 4 coordinate/cell columns are also kept transposed as [4, out]. */
 typedef struct {
-    const liif_model *m;
+    const liif_model *m;   /* the model prepared (with its serial: an address can come back) */
+    uint64_t serial;
+    int n_convs;
     float **conv;          /* n_convs permuted conv weights: head, body..., tail */
     float *w1[2];          /* permuted layer-1 weights, [out, in_dim] */
     float *w1_coord[2];    /* [4, out] */
@@ -143,8 +145,9 @@ static const liif_conv *conv_at(const liif_model *m, int i)
 static liif_status prepare(cpu_backend *cb, const liif_model *m, liif_error *err)
 {
     prepared *p = &cb->prep;
-    if (p->m == m) return LIIF_OK;
-    if (p->m) prepared_free(p, liif_model_n_convs(&p->m->cfg));
+    if (p->m == m && p->serial == m->serial) return LIIF_OK;
+    if (p->m) prepared_free(p, p->n_convs); /* the old model may be gone: nothing of it is read */
+    p->m = NULL;
     const liif_config *c = &m->cfg;
     int n = liif_model_n_convs(c), F = c->n_feats, unf = c->feat_unfold ? 9 : 1;
     p->conv = calloc((size_t)n, sizeof *p->conv);
@@ -172,6 +175,9 @@ static liif_status prepare(cpu_backend *cb, const liif_model *m, liif_error *err
         }
     }
     p->m = m;
+    p->serial = m->serial;
+    p->n_convs = n;
+    cb->cap = 0; /* the encoder buffers' sizes depend on the model (features, decoders, layer-1 width) */
     if (!ok) {
         prepared_free(p, n);
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing weights");
@@ -681,7 +687,7 @@ static const float *cpu_features(liif_backend *be, int mid)
 static void cpu_destroy(liif_backend *be)
 {
     cpu_backend *cb = (cpu_backend *)be;
-    if (cb->prep.m) prepared_free(&cb->prep, liif_model_n_convs(&cb->prep.m->cfg));
+    if (cb->prep.m) prepared_free(&cb->prep, cb->prep.n_convs);
     free(cb->x); free(cb->head); free(cb->t); free(cb->u); free(cb->a);
     free(cb->feat_last); free(cb->feat_mid); free(cb->pre[0]); free(cb->pre[1]); free(cb->x16);
     free(cb);

@@ -23,6 +23,8 @@ typedef struct {
 
 struct liif_model {
     liif_config cfg;
+    uint64_t serial;        /* unique among the models loaded in this process: what backends know their prepared
+                             * weights by (a freed model's address can come back for the next one) */
     float *params;          /* one allocation holding every tensor below */
     size_t n_params;
     liif_conv head;         /* 3 -> F */

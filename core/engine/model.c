@@ -1,5 +1,6 @@
 /* model.c: builds a liif_model (config + float32 parameters) from a safetensors file. */
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +273,8 @@ liif_status liif_model_load(const char *path, liif_model **out, liif_error *err)
         liif_st_close(f);
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     }
+    static _Atomic uint64_t next_serial;
+    m->serial = atomic_fetch_add(&next_serial, 1) + 1;
     s = read_config(f, &m->cfg, m->dec, err);
     if (!s) {
         m->body = calloc(2 * (size_t)m->cfg.n_resblocks + 1, sizeof *m->body);
