@@ -357,12 +357,13 @@ static void upscale_run_clear(upscale_run *r)
         liif_png_free(&r->png);
 }
 
-/* Rows per band: the two bands' float buffers stay within a quarter of the memory budget and
- * MAX_BAND_BYTES, so memory does not grow with the output's height. */
+/* Rows per band: each band's float buffers stay within a quarter of the memory budget and
+ * MAX_BAND_BYTES, so memory does not grow with the output's height (two bands are held: one computed,
+ * one written; bands as tall as with one, so that the engine's tiling of a band is unchanged). */
 static int band_rows_for(const upscale_plan *p, int channels)
 {
     size_t budget = p->memory_budget ? p->memory_budget : DEFAULT_MEMORY_MIB * MIB;
-    size_t limit = MIN(budget / 4, MAX_BAND_BYTES) / 2;
+    size_t limit = MIN(budget / 4, MAX_BAND_BYTES);
     size_t row_bytes = (size_t)p->out_w * (3 + (channels == 3 ? 0 : channels)) * sizeof(float);
     size_t rows = p->band_rows ? (size_t)p->band_rows : limit / row_bytes;
     return (int)CLAMP(rows, 1, (size_t)p->out_h);
