@@ -216,30 +216,34 @@ static liif_status cuda_encode(liif_backend *be, const liif_model *m, const floa
     cudaStream_t st = cb->st;
     float *col = DF(cb->col), *x = DF(cb->x), *head = DF(cb->head);
     size_t cp = cb->col_px;
+    dbuf *h16 = bf16_scratch(cb);
     CU_TRY(cudaMemcpy2DAsync(x, (size_t)tw * c->in_ch * sizeof(float), rgb, stride * sizeof(float),
                              (size_t)tw * c->in_ch * sizeof(float), th, cudaMemcpyHostToDevice, st),
            "uploading the tile");
     normalise_kernel<<<cu_blocks(np * c->in_ch), CU_THREADS, 0, st>>>(x, np * c->in_ch);
     LAUNCH_TRY("normalise");
-    s = conv_run(st, cb->blas, bf16_scratch(cb), x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F, head,
-                 col, cp, err);
+    s = conv_run(st, cb->blas, h16, x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F,
+                 head, col, cp, err);
     const float *t = head;
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == DF(cb->t) ? DF(cb->u) : DF(cb->t);
         const dlayer *c1 = &cb->conv[1 + 2 * b], *c2 = &cb->conv[2 + 2 * b];
-        s = conv_run(st, cb->blas, bf16_scratch(cb), t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
-        if (!s) s = conv_run(st, cb->blas, bf16_scratch(cb), DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
+        s = conv_run(st, cb->blas, h16, t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
+        if (!s)
+            s = conv_run(st, cb->blas, h16, DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
         t = next;
         if (!s && need_mid && b == c->mid_block)
             CU_TRY(cudaMemcpyAsync(DF(cb->feat_mid), t, np * F * sizeof(float), cudaMemcpyDeviceToDevice, st),
                    "copying the mid-layer features");
     }
     const dlayer *tail = &cb->conv[cb->n_convs - 1];
-    if (!s) s = conv_run(st, cb->blas, bf16_scratch(cb), t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col, cp, err);
+    if (!s)
+        s = conv_run(st, cb->blas, h16, t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col,
+                     cp, err);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
-        s = conv_run(st, cb->blas, bf16_scratch(cb), src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL, 0,
-                     c->hidden[0], DF(cb->pre[d]), col, cp, err);
+        s = conv_run(st, cb->blas, h16, src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL,
+                     0, c->hidden[0], DF(cb->pre[d]), col, cp, err);
     }
     if (!s) s = finish(cb, "running the encoder", err);
     if (s) return s;
@@ -296,60 +300,58 @@ static liif_status linear_run(cuda_backend *cb, long R, int k, const float *x, c
     return LIIF_OK;
 }
 
-/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. In float32 / TF32 the
- * hidden activations alternate between hid_a and hid_b. With bf16 GEMMs each layer's producer writes the next
- * GEMM's operand in bf16 (no rounding pass): the bf16 activations stay in one buffer (in16), each GEMM writes its
- * float32 result into the other, whose bias/ReLU writes bf16 back into in16, and the last hidden layer stays
- * float32 for the last layer (as on the CPU). */
+/* A hidden layer of the decoder on the activations in *cur, *other the free buffer: float32 / TF32 alternate
+ * between the two; with bf16 GEMMs the activations come in bf16, the GEMM writes float32 into *other, and its
+ * bias/ReLU writes bf16 back into *cur for the next GEMM (no rounding pass), or float32 in place in *other when
+ * this is the last hidden layer (the last layer reads float32, as on the CPU). Afterwards *cur holds the output. */
+static liif_status hidden_layer(cuda_backend *cb, long R, int k, float **cur, float **other, const dlayer *ly, int n,
+                                int last_hidden, liif_error *err)
+{
+    int to16 = cb->bf16 && !last_hidden;
+    liif_status s = linear_run(cb, R, k, *cur, cb->bf16 ? (const __nv_bfloat16 *)*cur : NULL, ly, n, 1, *other,
+                               to16 ? (__nv_bfloat16 *)*cur : NULL, err);
+    if (!s && !to16) {
+        float *t = *cur;
+        *cur = *other;
+        *other = t;
+    }
+    return s;
+}
+
+/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. Layer 1 comes from the
+ * precompute or from the gathered input (written in bf16 when the GEMMs take bf16), then hidden_layer. */
 static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
                                liif_error *err)
 {
     const liif_config *c = &m->cfg;
     const liif_mlp *mlp = &m->dec[d];
     int ns = c->local_ensemble ? 4 : 1, h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
-    int last = mlp->n_layers - 1; /* the last layer; hidden layers 0..last-1 */
+    int last = mlp->n_layers - 1; /* the last layer; hidden layers 0 .. last - 1 */
     long nq = (long)job->rows * job->cols, R = nq * ns;
-    float *a = DF(cb->hid_a), *b = DF(cb->hid_b);
-    int bf = cb->bf16;
-    liif_status s;
-    /* bf16: in16 holds the current activations (bf16), out the other buffer; fp32: a holds them */
-    float *in = a, *out = b;
+    float *cur = DF(cb->hid_a), *other = DF(cb->hid_b);
+    liif_status s = LIIF_OK;
     if (cb->have_pre) {
         layer1_pre_kernel<<<cu_blocks((size_t)R * h1), CU_THREADS, 0, cb->st>>>(
             DF(cb->pre[d]), cb->dec[d][0].b, cb->w1_coord[d], h1, c->in_dim - base, (const int *)cb->lat.p,
-            DF(cb->extra), R, a, bf && last > 1 ? (__nv_bfloat16 *)a : NULL);
+            DF(cb->extra), R, cur, cb->bf16 && last > 1 ? (__nv_bfloat16 *)cur : NULL);
         LAUNCH_TRY("layer 1 (precompute)");
     } else {
         const float *feat = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
+        float *t = cur; /* the input goes into the other buffer */
+        cur = other;
+        other = t;
         gather_kernel<<<cu_blocks((size_t)R * c->in_dim), CU_THREADS, 0, cb->st>>>(
             feat, c->n_feats, c->feat_unfold, c->in_dim, job->h, job->w, job->ty, job->tx, job->tw,
-            (const int *)cb->lat.p, (const int *)cb->ij.p, DF(cb->extra), R, b, bf ? (__nv_bfloat16 *)b : NULL);
+            (const int *)cb->lat.p, (const int *)cb->ij.p, DF(cb->extra), R, cur,
+            cb->bf16 ? (__nv_bfloat16 *)cur : NULL);
         LAUNCH_TRY("gather");
-        if (bf) { /* GEMM b (bf16) -> a; its bias/ReLU back into b as bf16 unless it is the last hidden layer */
-            s = linear_run(cb, R, c->in_dim, b, (const __nv_bfloat16 *)b, &cb->dec[d][0], h1, 1, a,
-                           last > 1 ? (__nv_bfloat16 *)b : NULL, err);
-            in = last > 1 ? b : a;
-            out = last > 1 ? a : b;
-        } else {
-            s = linear_run(cb, R, c->in_dim, b, NULL, &cb->dec[d][0], h1, 1, a, NULL, err);
-        }
-        if (s) return s;
+        s = hidden_layer(cb, R, c->in_dim, &cur, &other, &cb->dec[d][0], h1, last == 1, err);
     }
-    for (int l = 1; l < last; l++) {
-        if (bf) { /* in (bf16) -> out (float32); bf16 back into in, or float32 in place for the last layer */
-            int to16 = l + 1 < last;
-            s = linear_run(cb, R, mlp->dims[l], NULL, (const __nv_bfloat16 *)in, &cb->dec[d][l], mlp->dims[l + 1], 1,
-                           out, to16 ? (__nv_bfloat16 *)in : NULL, err);
-            if (s) return s;
-            if (!to16) in = out;
-        } else {
-            s = linear_run(cb, R, mlp->dims[l], in, NULL, &cb->dec[d][l], mlp->dims[l + 1], 1, out, NULL, err);
-            if (s) return s;
-            float *t = in; in = out; out = t;
-        }
-    }
+    for (int l = 1; !s && l < last; l++)
+        s = hidden_layer(cb, R, mlp->dims[l], &cur, &other, &cb->dec[d][l], mlp->dims[l + 1], l == last - 1, err);
+    if (s) return s;
     last_blend_kernel<<<cu_blocks((size_t)nq * 32), CU_THREADS, 0, cb->st>>>(
-        in, mlp->dims[last], cb->dec[d][last].w, cb->dec[d][last].b, DF(cb->weight), ns, nq, d == 0, job->alpha,
+        cur, mlp->dims[last], cb->dec[d][last].w, cb->dec[d][last].b, DF(cb->weight), ns, nq, d == 0, job->alpha,
         DF(cb->total));
     LAUNCH_TRY("last layer and blend");
     return LIIF_OK;
@@ -490,6 +492,8 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
     size_t q = free_b / 8 / BYTES_PER_QUERY_MAX;
     q = q < QUERIES_MIN ? QUERIES_MIN : (q > QUERIES_MAX ? QUERIES_MAX : q);
     cb->base.name = "cuda";
+    cb->base.fast_name = "tf32"; /* FAST: TF32 tensor-core GEMMs; bf16 GEMMs by name */
+    cb->base.maths = 1u << LIIF_MATH_TF32 | 1u << LIIF_MATH_BF16;
     cb->base.encode = cuda_encode;
     cb->base.decode = cuda_decode;
     cb->base.bytes_per_tile_px = cuda_bytes_per_tile_px;

@@ -57,10 +57,7 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
         free(e);
         return liif_error_set(err, LIIF_ERR_NOMEM, "out of memory");
     }
-    if (gpu) { /* the CUDA module: TF32 tensor-core GEMMs for FAST, and bf16 GEMMs */
-        gpu->fast_name = "tf32";
-        gpu->maths = 1u << LIIF_MATH_TF32 | 1u << LIIF_MATH_BF16;
-    } else if (!e->be->fast_name && !e->be->fast_note[0])
+    if (!e->be->fast_name && !e->be->fast_note[0])
         snprintf(e->be->fast_note, sizeof e->be->fast_note, "the %s backend has no fast precision", e->be->name);
     *out = e;
     return LIIF_OK;
