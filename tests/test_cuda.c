@@ -37,24 +37,23 @@ static float *random_array(size_t n, float scale)
     return p;
 }
 
-/* Prints max|diff| and the normalised error; a failure when the latter exceeds tol. */
-static void check_norm(const char *what, const float *got, const float *want, size_t n, double tol)
+/* Prints max|diff| and the normalised error; a failure when the latter exceeds tol. Returns the normalised error. */
+static double check_norm(const char *what, const float *got, const float *want, size_t n, double tol)
 {
     double d = tu_maxdiff(got, want, n), mag = 0;
     for (size_t i = 0; i < n; i++) mag = fabs(want[i]) > mag ? fabs(want[i]) : mag;
     double nerr = d / (mag > 1e-30 ? mag : 1e-30);
     printf("%-62s max|diff| %.3g  norm err %.3g (tol %.0e) %s\n", what, d, nerr, tol, nerr <= tol ? "ok" : "FAIL");
     if (!(nerr <= tol)) tu_failures++;
+    return nerr;
 }
 
 /* check_norm, and for bf16 (math 2) also a visible difference from float32's result. */
 static void check_math(const char *what, const float *got, const float *want, size_t n, int math)
 {
-    check_norm(what, got, want, n, math_tol[math]);
+    double nerr = check_norm(what, got, want, n, math_tol[math]);
     if (math != 2) return;
-    double d = tu_maxdiff(got, want, n), mag = 0;
-    for (size_t i = 0; i < n; i++) mag = fabs(want[i]) > mag ? fabs(want[i]) : mag;
-    int ok = d / (mag > 1e-30 ? mag : 1e-30) >= MIN_BF16;
+    int ok = nerr >= MIN_BF16;
     printf("  %-60s %s\n", "bf16 rounding visible (norm err >= 1e-5)", ok ? "ok" : "FAIL");
     if (!ok) tu_failures++;
 }
@@ -262,12 +261,12 @@ static void golden_case(const liif_model *m, const float *img, const char *file,
     liif_options o;
     liif_options_init(&o);
     o.precompute = precompute;
-    o.precision = fast == 2 ? LIIF_PRECISION_BF16 : fast ? LIIF_PRECISION_TF32 : LIIF_PRECISION_FP32;
+    static const liif_precision ps[] = {LIIF_PRECISION_FP32, LIIF_PRECISION_TF32, LIIF_PRECISION_BF16};
+    o.precision = ps[fast];
     o.tile = tile;
     if (liif_engine_new(m, LIIF_BACKEND_CUDA, &e, NULL, 0, &err)) { printf("FAIL %s: %s\n", tag, err.msg); tu_failures++; return; }
     const char *want_name[] = {"fp32", "tf32", "bf16"};
-    liif_precision ps[] = {LIIF_PRECISION_FP32, LIIF_PRECISION_TF32, LIIF_PRECISION_BF16};
-    const char *name = liif_engine_precision_name(e, ps[fast], NULL, 0);
+    const char *name = liif_engine_precision_name(e, o.precision, NULL, 0);
     CHECK(!strcmp(name, want_name[fast]), "%s: the engine computes %s, not %s", tag, name, want_name[fast]);
     float *out = malloc((size_t)W * H * 3 * sizeof(float));
     liif_image in = {img, 20, 24, 60};

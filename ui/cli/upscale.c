@@ -182,16 +182,16 @@ static int parse_device(const char *text, liif_backend_kind *out)
     return 0;
 }
 
+/* --precision's words, indexed by liif_precision. */
+static const char *const precision_names[] = {
+    [LIIF_PRECISION_FP32] = "fp32", [LIIF_PRECISION_FAST] = "fast", [LIIF_PRECISION_TF32] = "tf32",
+    [LIIF_PRECISION_BF16] = "bf16"};
+
 static int parse_precision(const char *text, liif_precision *out)
 {
-    static const struct {
-        const char *name;
-        liif_precision p;
-    } kinds[] = {{"fp32", LIIF_PRECISION_FP32}, {"fast", LIIF_PRECISION_FAST}, {"tf32", LIIF_PRECISION_TF32},
-                 {"bf16", LIIF_PRECISION_BF16}};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(text, kinds[i].name)) {
-            *out = kinds[i].p;
+    for (size_t i = 0; i < sizeof precision_names / sizeof precision_names[0]; i++)
+        if (!strcmp(text, precision_names[i])) {
+            *out = (liif_precision)i;
             return 1;
         }
     cli_error("unknown --precision '%s': use fp32, fast, tf32 or bf16", text);
@@ -330,19 +330,25 @@ typedef struct {
     cli_progress *progress;
 } upscale_run;
 
-/* The status of the band being written (LIIF_OK when none is), after it is done. */
-static liif_status upscale_wait_writer(upscale_run *r)
+/* Wait for the band being written, if any. s is the run's status so far: it is kept when it is an error, else the
+ * writer's status (its message into *err when it failed) is returned. */
+static liif_status upscale_wait_writer(upscale_run *r, liif_status s, liif_error *err)
 {
     if (!r->writing)
-        return LIIF_OK;
-    liif_status s = (liif_status)GPOINTER_TO_INT(g_thread_join(r->writing));
+        return s;
+    liif_status ws = (liif_status)GPOINTER_TO_INT(g_thread_join(r->writing));
     r->writing = NULL;
+    if (ws != LIIF_OK && s == LIIF_OK) {
+        *err = r->write_err;
+        return ws;
+    }
     return s;
 }
 
 static void upscale_run_clear(upscale_run *r)
 {
-    upscale_wait_writer(r);
+    liif_error ignored;
+    upscale_wait_writer(r, LIIF_OK, &ignored);
     if (r->writer)
         liif_png_writer_abort(r->writer);
     cli_progress_free(r->progress);
@@ -435,9 +441,9 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
     char why[200];
     liif_engine_precision_name(r->engine, p->precision, why, sizeof why);
     if (why[0]) { /* the precision asked for fell back to fp32: say so in the same one-line note */
-        static const char *const names[] = {"fp32", "fast", "tf32", "bf16"};
         size_t len = strlen(note);
-        snprintf(note + len, note_size - len, "%s--precision %s: %s", len ? "; " : "", names[p->precision], why);
+        snprintf(note + len, note_size - len, "%s--precision %s: %s", len ? "; " : "", precision_names[p->precision],
+                 why);
     }
     return 0;
 }
@@ -495,19 +501,11 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
             s = liif_error_set(&err, LIIF_ERR_CANCELLED, "cancelled");
         else
             s = upscale_band(r, q, &o, b, &err);
-        liif_status ws = upscale_wait_writer(r); /* the previous band, written meanwhile */
-        if (ws != LIIF_OK && s == LIIF_OK) {
-            s = ws;
-            err = r->write_err;
-        }
+        s = upscale_wait_writer(r, s, &err); /* the previous band, written meanwhile */
         if (s == LIIF_OK)
             upscale_start_writer(r, i);
     }
-    liif_status ws = upscale_wait_writer(r);
-    if (ws != LIIF_OK && s == LIIF_OK) {
-        s = ws;
-        err = r->write_err;
-    }
+    s = upscale_wait_writer(r, s, &err);
     if (s == LIIF_OK) {
         liif_png_writer *w = r->writer;
         r->writer = NULL; /* finish frees it whatever the outcome */
