@@ -80,30 +80,48 @@ static void conv_oracle(const float *in, int h, int w, int cin, const float *wt,
             }
 }
 
+/* Each case on the backend's path for the kind (for TF32 and bf16 the implicit-GEMM kernel where it applies: cin a
+ * multiple of 16, cout of 16) and, for those kinds, on the im2col + cuBLAS path too. Both must meet the kind's
+ * tolerance against the oracle; where the implicit kernel applies, the two results must differ (it ran: its sums go
+ * in another order), and where it does not (cin 3), they must be equal bit for bit (the fallback ran). */
 static void test_conv(int fast)
 {
     struct { int h, w, cin, cout, bias, res, relu; } cases[] = {
-        {9, 11, 3, 64, 1, 0, 0},   /* encoder head */
-        {13, 17, 64, 64, 1, 0, 1}, /* residual block, first conv */
-        {13, 17, 64, 64, 1, 1, 0}, /* residual block, second conv */
-        {7, 5, 64, 256, 0, 0, 0},  /* layer-1 precompute */
+        {9, 11, 3, 64, 1, 0, 0},    /* encoder head */
+        {13, 17, 64, 64, 1, 0, 1},  /* residual block, first conv */
+        {13, 17, 64, 64, 1, 1, 0},  /* residual block, second conv */
+        {7, 5, 64, 256, 0, 0, 0},   /* layer-1 precompute */
+        {37, 21, 64, 64, 1, 1, 1},  /* 3 x 2 tiles of 16 x 16, partial in both directions */
+        {18, 16, 32, 80, 1, 0, 1},  /* a last column block of 16 outputs */
+        {5, 19, 16, 16, 1, 1, 0},   /* the random models' width */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int h = cases[c].h, w = cases[c].w, cin = cases[c].cin, cout = cases[c].cout;
         size_t np = (size_t)h * w;
         float *in = random_array(np * cin, 1.0f), *wt = random_array((size_t)cout * cin * 9, 1.0f / sqrtf(9.0f * cin));
         float *b = cases[c].bias ? random_array(cout, 0.5f) : NULL, *res = cases[c].res ? random_array(np * cout, 1.0f) : NULL;
-        float *got = calloc(np * cout, sizeof(float)), *want = malloc(np * cout * sizeof(float));
+        float *got[2] = {calloc(np * cout, sizeof(float)), calloc(np * cout, sizeof(float))};
+        float *want = malloc(np * cout * sizeof(float));
         conv_oracle(in, h, w, cin, wt, b, res, cases[c].relu, cout, want);
-        liif_error err;
-        char what[128];
-        snprintf(what, sizeof what, "op conv3x3 %dx%dx%d -> %d%s%s%s%s", h, w, cin, cout, b ? " +bias" : "",
-                 res ? " +res" : "", cases[c].relu ? " relu" : "", math_tag[fast]);
-        if (mod->op_conv3x3(gpu, in, h, w, cin, wt, b, res, cases[c].relu, cout, got, fast, &err)) {
-            printf("FAIL %s: %s\n", what, err.msg);
-            tu_failures++;
-        } else check_math(what, got, want, np * cout, fast);
-        free(in); free(wt); free(b); free(res); free(got); free(want);
+        for (int path = 0; path < (fast ? 2 : 1); path++) {
+            liif_error err;
+            char what[128];
+            snprintf(what, sizeof what, "op conv3x3 %dx%dx%d -> %d%s%s%s%s%s", h, w, cin, cout, b ? " +bias" : "",
+                     res ? " +res" : "", cases[c].relu ? " relu" : "", math_tag[fast], path ? " im2col" : "");
+            if (mod->op_conv3x3(gpu, in, h, w, cin, wt, b, res, cases[c].relu, cout, got[path],
+                                fast | (path ? LIIF_CUDA_OP_IM2COL : 0), &err)) {
+                printf("FAIL %s: %s\n", what, err.msg);
+                tu_failures++;
+            } else check_math(what, got[path], want, np * cout, fast);
+        }
+        if (fast) {
+            int implicit = cin % 16 == 0 && cout % 16 == 0, same = !memcmp(got[0], got[1], np * cout * sizeof(float));
+            int ok = implicit ? !same : same;
+            printf("  %-60s %s\n", implicit ? "implicit GEMM ran (differs from im2col)" : "im2col fallback (equal)",
+                   ok ? "ok" : "FAIL");
+            if (!ok) tu_failures++;
+        }
+        free(in); free(wt); free(b); free(res); free(got[0]); free(got[1]); free(want);
     }
 }
 

@@ -39,8 +39,9 @@ typedef struct {
     int th, tw, have_pre, have_mid;
     /* Decoder buffers, per call. */
     dbuf lat, ij, extra, weight, hid_a, hid_b, total, rgb;
-    /* bf16 GEMM operands (LIIF_MATH_BF16 runs: bf16 set by begin). */
-    int bf16;
+    /* bf16 GEMM operands (LIIF_MATH_BF16 runs: bf16 set by begin); igemm: the LIIF_MATH_* kind of the
+     * implicit-GEMM convolutions this run (0: im2col + GEMM), set by begin; sm: the device's compute capability. */
+    int bf16, igemm, sm;
     dbuf h16;
     /* Host copies for the features() test hook. */
     float *host_feat;
@@ -156,10 +157,15 @@ static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *er
 }
 
 /* The GEMMs' arithmetic for a run: math is a LIIF_MATH_* kind (TF32 tensor cores; bf16 operands through
- * gemm_rows_run; else true fp32). Each call also re-selects the device: the engine may run a backend from another
- * host thread than the one that created it. */
+ * gemm_rows_run; else true fp32). The 3x3 convolutions of the TF32 and bf16 kinds run as implicit GEMMs on sm_80 and
+ * later, unless the environment has LIIF_CUDA_CONV=im2col (for benchmarks: the im2col path is the reference). Each
+ * call also re-selects the device: the engine may run a backend from another host thread than the one that created
+ * it. */
 static liif_status begin(cuda_backend *cb, int math, liif_error *err)
 {
+    const char *conv = getenv("LIIF_CUDA_CONV");
+    cb->igemm = (math == LIIF_MATH_TF32 || math == LIIF_MATH_BF16) && cb->sm >= 80 &&
+                !(conv && strcmp(conv, "im2col") == 0) ? math : 0;
     CU_TRY(cudaSetDevice(cb->dev), "selecting the device");
     BLAS_TRY(cublasSetMathMode(cb->blas, math == LIIF_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
              "math mode");
@@ -222,15 +228,17 @@ static liif_status cuda_encode(liif_backend *be, const liif_model *m, const floa
            "uploading the tile");
     normalise_kernel<<<cu_blocks(np * c->in_ch), CU_THREADS, 0, st>>>(x, np * c->in_ch);
     LAUNCH_TRY("normalise");
-    s = conv_run(st, cb->blas, h16, x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b, NULL, 0, F,
-                 head, col, cp, err);
+    s = conv_run(st, cb->blas, h16, cb->igemm, x, th, tw, c->in_ch, 3, cb->conv[0].w, 9 * c->in_ch, cb->conv[0].b,
+                 NULL, 0, F, head, col, cp, err);
     const float *t = head;
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == DF(cb->t) ? DF(cb->u) : DF(cb->t);
         const dlayer *c1 = &cb->conv[1 + 2 * b], *c2 = &cb->conv[2 + 2 * b];
-        s = conv_run(st, cb->blas, h16, t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col, cp, err);
+        s = conv_run(st, cb->blas, h16, cb->igemm, t, th, tw, F, 3, c1->w, 9 * F, c1->b, NULL, 1, F, DF(cb->a), col,
+                     cp, err);
         if (!s)
-            s = conv_run(st, cb->blas, h16, DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col, cp, err);
+            s = conv_run(st, cb->blas, h16, cb->igemm, DF(cb->a), th, tw, F, 3, c2->w, 9 * F, c2->b, t, 0, F, next, col,
+                         cp, err);
         t = next;
         if (!s && need_mid && b == c->mid_block)
             CU_TRY(cudaMemcpyAsync(DF(cb->feat_mid), t, np * F * sizeof(float), cudaMemcpyDeviceToDevice, st),
@@ -238,12 +246,12 @@ static liif_status cuda_encode(liif_backend *be, const liif_model *m, const floa
     }
     const dlayer *tail = &cb->conv[cb->n_convs - 1];
     if (!s)
-        s = conv_run(st, cb->blas, h16, t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F, DF(cb->feat_last), col,
-                     cp, err);
+        s = conv_run(st, cb->blas, h16, cb->igemm, t, th, tw, F, 3, tail->w, 9 * F, tail->b, head, 0, F,
+                     DF(cb->feat_last), col, cp, err);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? DF(cb->feat_mid) : DF(cb->feat_last);
-        s = conv_run(st, cb->blas, h16, src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim, NULL, NULL,
-                     0, c->hidden[0], DF(cb->pre[d]), col, cp, err);
+        s = conv_run(st, cb->blas, h16, cb->igemm, src, th, tw, F, c->feat_unfold ? 3 : 1, cb->dec[d][0].w, c->in_dim,
+                     NULL, NULL, 0, c->hidden[0], DF(cb->pre[d]), col, cp, err);
     }
     if (!s) s = finish(cb, "running the encoder", err);
     if (s) return s;
@@ -468,8 +476,14 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
         return NULL;
     }
     cb->dev = 0;
-    const char *what = "selecting device 0";
-    e = cudaSetDevice(0);
+    cudaDeviceProp prop;
+    const char *what = "reading device 0's properties";
+    e = cudaGetDeviceProperties(&prop, 0);
+    cb->sm = e == cudaSuccess ? prop.major * 10 + prop.minor : 0;
+    if (e == cudaSuccess) {
+        what = "selecting device 0";
+        e = cudaSetDevice(0);
+    }
     if (e == cudaSuccess) {
         what = "creating a stream";
         e = cudaStreamCreateWithFlags(&cb->st, cudaStreamNonBlocking);

@@ -1,9 +1,15 @@
-/* conv.cuh: 3x3 convolution as im2col + cuBLAS sgemm with a fused bias/residual/ReLU epilogue; the GEMMs in float32,
- * TF32 (the handle's math mode) or with bf16 operands. */
+/* conv.cuh: 3x3 convolution, two ways:
+ *  - im2col + cuBLAS GEMM with a bias/residual/ReLU epilogue kernel: float32, TF32 (the handle's math mode) or bf16
+ *    operands; the reference path, and the only one for float32, for the encoder's head (3 input channels) and on GPUs
+ *    before sm_80;
+ *  - an implicit-GEMM kernel on the tensor cores (wmma; TF32 or bf16 operands, float32 sums) that reads the input
+ *    tile from shared memory instead of an im2col matrix in device memory, with the bias, residual and ReLU in its
+ *    epilogue: one pass over the input and the output per convolution. */
 #ifndef LIIF_CUDA_CONV_CUH
 #define LIIF_CUDA_CONV_CUH
 
 #include <cuda_bf16.h>
+#include <mma.h>
 
 #include "common.cuh"
 
@@ -80,13 +86,156 @@ static liif_status gemm_rows_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16
     return LIIF_OK;
 }
 
-/* out (h, w, cout) = act(conv(in (h, w, cin)) + bias + res) with ksize 3 (wp [cout, 9, cin]) or
- * ksize 1 (wp [cout, cin]); wp rows ldw apart. col holds col_px pixels of im2col at a time; h16: bf16
- * operands (gemm_rows_run), NULL: float32 or TF32. */
-static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16, const float *in, int h, int w, int cin,
-                            int ksize, const float *wp, int ldw, const float *bias, const float *res, int relu, int cout,
-                            float *out, float *col, size_t col_px, liif_error *err)
+/* ------------------------------------------------------------ implicit GEMM on the tensor cores */
+
+using namespace nvcuda;
+
+/* The two operand kinds: per step of the K loop, KK input channels of every pixel (32 bytes), staged in shared memory
+ * already rounded to the operand type (TF32 values are floats with 13 low bits zero). */
+struct igemm_bf16 {
+    typedef __nv_bfloat16 frag_t;
+    typedef __nv_bfloat16 smem_t;
+    enum { KK = 16 };
+    static __device__ __forceinline__ smem_t cvt(float v) { return __float2bfloat16_rn(v); }
+};
+#ifdef __CUDACC__
+#define IG_UNROLL _Pragma("unroll")
+#else
+#define IG_UNROLL /* host C++ (the emulation) */
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define IG_NO_TENSOR_CORES 1 /* this pass of nvcc: the kernel's body is empty, its types stand-ins */
+#endif
+struct igemm_tf32 {
+#ifndef IG_NO_TENSOR_CORES
+    typedef wmma::precision::tf32 frag_t;
+    static __device__ __forceinline__ float cvt(float v) { return wmma::__float_to_tf32(v); }
+#else
+    typedef float frag_t;
+    static __device__ __forceinline__ float cvt(float v) { return v; }
+#endif
+    typedef float smem_t;
+    enum { KK = 8 };
+};
+
+/* A block computes a 16 x 16 pixel tile for 64 output channels with 8 warps, each warp two tile rows of 16 pixels
+ * (two A fragments) x 64 channels (four B fragments, eight accumulators). Shared memory, for each step of KK
+ * channels: the tile's input with its 1-pixel halo (18 x 18 x KK) and the weights of those channels for the 9 taps
+ * and 64 outputs ([tap][out][KK]: B column-major); after the K loop the same bytes stage the accumulators for the
+ * epilogue (8 warps x 16 pixels x 64 outputs). */
+enum {
+    IG_T = 16, IG_BN = 64, IG_WARPS = 8, IG_THREADS = IG_WARPS * 32, IG_HALO = (IG_T + 2) * (IG_T + 2),
+    IG_LOOP_BYTES = (IG_HALO + 9 * IG_BN) * 32, IG_STAGE_BYTES = IG_WARPS * 16 * IG_BN * 4,
+    IG_SMEM = IG_LOOP_BYTES > IG_STAGE_BYTES ? IG_LOOP_BYTES : IG_STAGE_BYTES
+};
+
+/* out (h, w, cout) = act(conv3x3(in (h, w, cin)) + bias + res), wp [cout, 9, cin] rows ldw apart; cin a multiple of
+ * K::KK, cout of 16 (the last column block may have fewer than IG_BN); blocks: tiles_x * tiles_y tiles times nbn =
+ * ceil(cout / IG_BN) column blocks; out must not alias in or res. Sums: float32 on the tensor cores over (tap, channel) in the order of the K loop, then + bias + res as the
+ * im2col path's epilogue. sm_80 and later (elsewhere the body is empty and conv_run does not launch it). */
+template <class K>
+__global__ void __launch_bounds__(IG_THREADS) conv3x3_igemm_kernel(const float *in, int h, int w, int cin,
+                                                                    const float *wp, int ldw, int cout,
+                                                                    const float *bias, const float *res, int relu,
+                                                                    float *out, int tiles_x, int nbn)
 {
+#ifndef IG_NO_TENSOR_CORES
+    typedef typename K::smem_t S;
+    enum { KK = K::KK };
+    __shared__ __align__(128) unsigned char smem[IG_SMEM];
+    S *halo = (S *)smem;             /* [IG_HALO][KK] */
+    S *wt = halo + IG_HALO * KK;     /* [9][IG_BN][KK] */
+    float *stage = (float *)smem;    /* after the K loop: [IG_WARPS][16][IG_BN] */
+    int nb = (int)(blockIdx.x % (unsigned)nbn), tile = (int)(blockIdx.x / (unsigned)nbn);
+    int ty0 = tile / tiles_x * IG_T, tx0 = tile % tiles_x * IG_T, n0 = nb * IG_BN;
+    int nn = cout - n0 < IG_BN ? cout - n0 : IG_BN, nj = nn / 16; /* this block's outputs, in fragments */
+    int warp = (int)(threadIdx.x / 32), lane = (int)(threadIdx.x % 32);
+    /* acc is indexed by constants only (unrolled loops, j < nj as a test), or it would live in local memory */
+    wmma::fragment<wmma::accumulator, 16, 16, KK, float> acc[2][4];
+    IG_UNROLL
+    for (int r = 0; r < 2; r++)
+        IG_UNROLL
+        for (int j = 0; j < 4; j++) wmma::fill_fragment(acc[r][j], 0.0f);
+    for (int c0 = 0; c0 < cin; c0 += KK) {
+        __syncthreads(); /* the previous step's fragments are loaded */
+        for (int i = (int)threadIdx.x; i < IG_HALO * KK; i += IG_THREADS) {
+            int px = i / KK, k = i % KK, y = ty0 + px / (IG_T + 2) - 1, x = tx0 + px % (IG_T + 2) - 1;
+            halo[i] = K::cvt(y >= 0 && y < h && x >= 0 && x < w ? in[((size_t)y * w + x) * cin + c0 + k] : 0.0f);
+        }
+        for (int i = (int)threadIdx.x; i < 9 * IG_BN * KK; i += IG_THREADS) {
+            int t = i / (IG_BN * KK), n = i / KK % IG_BN, k = i % KK;
+            wt[i] = K::cvt(n < nn ? wp[(size_t)(n0 + n) * ldw + (size_t)t * cin + c0 + k] : 0.0f);
+        }
+        __syncthreads();
+        for (int t = 0; t < 9; t++) { /* tap (ky, kx): tile row R reads halo row R + ky from column kx on */
+            wmma::fragment<wmma::matrix_a, 16, 16, KK, typename K::frag_t, wmma::row_major> a[2];
+            IG_UNROLL
+            for (int r = 0; r < 2; r++)
+                wmma::load_matrix_sync(a[r], halo + ((warp * 2 + r + t / 3) * (IG_T + 2) + t % 3) * KK, KK);
+            IG_UNROLL
+            for (int j = 0; j < 4; j++) {
+                if (j >= nj) break;
+                wmma::fragment<wmma::matrix_b, 16, 16, KK, typename K::frag_t, wmma::col_major> b;
+                wmma::load_matrix_sync(b, wt + (t * IG_BN + j * 16) * KK, KK);
+                wmma::mma_sync(acc[0][j], a[0], b, acc[0][j]);
+                wmma::mma_sync(acc[1][j], a[1], b, acc[1][j]);
+            }
+        }
+    }
+    float *mine = stage + warp * 16 * IG_BN;
+    IG_UNROLL
+    for (int r = 0; r < 2; r++) {
+        __syncthreads(); /* the K loop's (or the last row's) reads of these bytes are done */
+        IG_UNROLL
+        for (int j = 0; j < 4; j++)
+            if (j < nj) wmma::store_matrix_sync(mine + j * 16, acc[r][j], IG_BN, wmma::mem_row_major);
+        __syncthreads();
+        int y = ty0 + warp * 2 + r;
+        for (int i = lane; i < 16 * IG_BN; i += 32) {
+            int x = tx0 + i / IG_BN, n = n0 + i % IG_BN;
+            if (y >= h || x >= w || i % IG_BN >= nn) continue;
+            size_t o = ((size_t)y * w + x) * cout + n;
+            float v = __fadd_rn(__fadd_rn(mine[i], bias ? bias[n] : 0.0f), res ? res[o] : 0.0f);
+            out[o] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+#endif
+}
+
+/* The implicit-GEMM convolution for a LIIF_MATH_* kind, when it applies: TF32 or bf16 (math), 3x3, cin a multiple of
+ * the step's channels, cout of 16, out not aliasing in or res. 1 if it ran (or failed: *s says), 0 if it does not
+ * apply. */
+static int conv_igemm(cudaStream_t st, int math, const float *in, int h, int w, int cin, const float *wp, int ldw,
+                      const float *bias, const float *res, int relu, int cout, float *out, liif_status *s,
+                      liif_error *err)
+{
+    int kk = math == LIIF_MATH_BF16 ? (int)igemm_bf16::KK : math == LIIF_MATH_TF32 ? (int)igemm_tf32::KK : 0;
+    if (!kk || cin % kk || cout % 16 || out == in || out == res || h < 1 || w < 1) return 0;
+    int tiles_x = (w + IG_T - 1) / IG_T, tiles_y = (h + IG_T - 1) / IG_T, nbn = (cout + IG_BN - 1) / IG_BN;
+    unsigned long blocks = (unsigned long)tiles_x * tiles_y * nbn;
+    if (math == LIIF_MATH_BF16)
+        conv3x3_igemm_kernel<igemm_bf16><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, ldw, cout, bias, res, relu,
+                                                                          out, tiles_x, nbn);
+    else
+        conv3x3_igemm_kernel<igemm_tf32><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, ldw, cout, bias, res, relu,
+                                                                          out, tiles_x, nbn);
+    cudaError_t e = cudaGetLastError();
+    *s = e == cudaSuccess ? LIIF_OK
+                          : cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: implicit-GEMM convolution: %s", cudaGetErrorString(e));
+    return 1;
+}
+
+/* out (h, w, cout) = act(conv(in (h, w, cin)) + bias + res) with ksize 3 (wp [cout, 9, cin]) or
+ * ksize 1 (wp [cout, cin]); wp rows ldw apart. igemm: the LIIF_MATH_* kind of the implicit-GEMM kernel where it
+ * applies (conv_igemm), 0 for im2col + GEMM only. Else col holds col_px pixels of im2col at a time; h16: bf16
+ * operands (gemm_rows_run), NULL: float32 or TF32. */
+static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16, int igemm, const float *in, int h, int w,
+                            int cin, int ksize, const float *wp, int ldw, const float *bias, const float *res, int relu,
+                            int cout, float *out, float *col, size_t col_px, liif_error *err)
+{
+    liif_status is = LIIF_OK;
+    if (ksize == 3 && igemm && conv_igemm(st, igemm, in, h, w, cin, wp, ldw, bias, res, relu, cout, out, &is, err))
+        return is;
     size_t np = (size_t)h * w;
     int kk = ksize * ksize * cin;
     for (size_t p0 = 0; p0 < np; p0 += col_px) {

@@ -13,7 +13,9 @@ extern "C" {
 
 /* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
  * 3: the LIIF-GAN trainer (gan_*) and its test ops. */
-#define LIIF_CUDA_ABI 5
+#define LIIF_CUDA_ABI 6
+/* op_conv3x3: take the im2col + cuBLAS path whatever the kind. */
+#define LIIF_CUDA_OP_IM2COL 0x100
 
 /* The module's one exported symbol; the loader looks it up with dlsym. */
 #define LIIF_CUDA_ENTRY "liif_cuda_module_entry"
@@ -116,7 +118,8 @@ typedef struct {
      * the kernels the backend runs. fast is the GEMMs' LIIF_MATH_* kind (internal.h): 0 float32, 1 TF32,
      * 2 bf16 operands. They return LIIF_OK or an error. */
     /* out (h, w, cout) = act(conv3x3(in (h, w, cin)) + bias + res), weight [cout, cin, 3, 3];
-     * bias and res may be NULL. */
+     * bias and res may be NULL. The backend's path for the kind: the implicit-GEMM kernel for TF32 and bf16 where it
+     * applies; fast | LIIF_CUDA_OP_IM2COL forces im2col + cuBLAS. */
     liif_status (*op_conv3x3)(liif_backend *be, const float *in, int h, int w, int cin, const float *weight,
                               const float *bias, const float *res, int relu, int cout, float *out, int fast,
                               liif_error *err);

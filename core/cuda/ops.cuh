@@ -42,8 +42,9 @@ static liif_status op_conv3x3(liif_backend *be, const float *in, int h, int w, i
     float *wp = (float *)malloc(kk * cout * sizeof(float));
     if (!wp) return cu_error(err, LIIF_ERR_NOMEM, "out of memory");
     permute_conv(weight, cout, cin, (int)kk, wp, (int)kk);
-    liif_status st = begin(cb, fast, err);
+    liif_status st = begin(cb, fast & ~LIIF_CUDA_OP_IM2COL, err);
     if (st) { free(wp); return st; }
+    if (fast & LIIF_CUDA_OP_IM2COL) cb->igemm = 0;
     dscratch s = {{0}, 0};
     float *d_in, *d_w, *d_b, *d_res, *d_out, *d_col;
     cudaError_t e = scratch_put(&s, in, np * cin * sizeof(float), &d_in);
@@ -56,7 +57,8 @@ static liif_status op_conv3x3(liif_backend *be, const float *in, int h, int w, i
     size_t col_px = np > 97 ? 97 : np;
     if (!e) e = scratch_put(&s, NULL, col_px * kk * sizeof(float), &d_col);
     SCRATCH_TRY(e, "conv3x3 op buffers");
-    st = conv_run(cb->st, cb->blas, bf16_scratch(cb), d_in, h, w, cin, 3, d_w, (int)kk, d_b, d_res, relu, cout, d_out, d_col, col_px, err);
+    st = conv_run(cb->st, cb->blas, bf16_scratch(cb), cb->igemm, d_in, h, w, cin, 3, d_w, (int)kk, d_b, d_res, relu,
+                  cout, d_out, d_col, col_px, err);
     if (!st) SCRATCH_TRY(cudaMemcpyAsync(out, d_out, np * cout * sizeof(float), cudaMemcpyDeviceToHost, cb->st), "conv3x3 op");
     if (!st) SCRATCH_TRY(cudaStreamSynchronize(cb->st), "conv3x3 op");
     scratch_free(&s);

@@ -26,6 +26,8 @@
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
 #define CUDART_VERSION 13000
 typedef struct {
     unsigned x, y, z;
@@ -144,6 +146,7 @@ static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "CUDA emulation on the CPU");
+    p->major = 9; /* the module's sm_80+ kernels (wmma) run: see mma.h */
     p->multiProcessorCount = 1;
     p->totalGlobalMem = (size_t)1 << 30;
     return cudaSuccess;

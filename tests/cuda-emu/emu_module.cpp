@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cuda_runtime.h"
+#include "mma.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define EMU_ASAN 1
@@ -24,6 +25,7 @@
 emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
 long emu_live_buffers;
 double emu_lane_slot[1024];
+float nvcuda::wmma::emu_wmma_a[32][256], nvcuda::wmma::emu_wmma_b[32][256];
 
 /* ------------------------------------------------------------ cooperative blocks */
 

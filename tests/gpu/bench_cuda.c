@@ -1,4 +1,5 @@
-/* bench_cuda.c: CUDA engine speed, 1920x1080 -> 3840x2160, fp32 and TF32, beside cuBLAS's sgemm rate in the same run.
+/* bench_cuda.c: CUDA engine speed, 1920x1080 -> 3840x2160, fp32, TF32 and bf16, beside cuBLAS's rates in the same run;
+ * the encoder with each convolution path (implicit GEMM, im2col + cuBLAS).
  * usage: bench-cuda [MODEL.safetensors] [--reps N] [--in WxH] [--out WxH]
  * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
 #include <stdio.h>
@@ -96,8 +97,12 @@ int main(int argc, char **argv)
     }
 
     float *img = test_image(w, h);
-    /* encoder alone, on the backend: one tile of the whole image */
-    for (int fast = 0; fast < 3; fast++) {
+    /* encoder alone, on the backend: one tile of the whole image; TF32 and bf16 with the implicit-GEMM convolutions
+     * (the backend's path) and with im2col + cuBLAS (LIIF_CUDA_CONV=im2col) */
+    for (int run = 0; run < 5; run++) {
+        int fast = (run + 1) / 2, im2col = run && run % 2 == 0;
+        if (im2col) setenv("LIIF_CUDA_CONV", "im2col", 1);
+        else unsetenv("LIIF_CUDA_CONV");
         be->fast_math = fast;
         double best = 1e30;
         for (int i = 0; i <= reps; i++) {
@@ -109,9 +114,11 @@ int main(int argc, char **argv)
             t = now() - t;
             if (i > 0 && t < best) best = t;
         }
-        printf("encoder + layer-1 precompute %dx%d %s: %.3f s, %.1f TFLOP/s effective\n", w, h, math_name[fast], best,
+        printf("encoder + layer-1 precompute %dx%d %s%s: %.3f s, %.1f TFLOP/s effective\n", w, h, math_name[fast],
+               !fast ? " (im2col + cuBLAS)" : im2col ? " im2col + cuBLAS" : " implicit GEMM", best,
                ENC_FLOP_PER_LR_PX * w * h / best / 1e12);
     }
+    unsetenv("LIIF_CUDA_CONV");
     be->destroy(be);
 
     liif_engine *e;
