@@ -260,6 +260,22 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
             printf("FAIL %s: %s\n", what, err.msg);
             tu_failures++;
         } else check_math(what, got, want, (size_t)W * H * 3, fast);
+        if (pre && fast == 2) { /* bf16 with the precompute: the fused decoder where the shape allows, else per layer */
+            float *layers = calloc((size_t)W * H * 3, sizeof(float));
+            setenv("LIIF_CUDA_DECODER", "layers", 1);
+            snprintf(what, sizeof what, "%s: decode %dx%d (precompute, per layer)", tag, W, H);
+            if (gpu->decode(gpu, m, &job, layers, (size_t)W * 3, &err)) {
+                printf("FAIL %s: %s\n", what, err.msg);
+                tu_failures++;
+            } else check_math(what, layers, want, (size_t)W * H * 3, fast);
+            unsetenv("LIIF_CUDA_DECODER");
+            int fused = sp->n_hidden >= 2 && sp->hidden % 16 == 0 && sp->hidden <= 256;
+            int same = !memcmp(got, layers, (size_t)W * H * 3 * sizeof(float)), ok = fused ? !same : same;
+            printf("  %-60s %s\n", fused ? "fused decoder ran (differs from per layer)" : "per-layer decoder (equal)",
+                   ok ? "ok" : "FAIL");
+            if (!ok) tu_failures++;
+            free(layers);
+        }
     }
     gpu->fast_math = 0;
     ref->destroy(ref);

@@ -8,6 +8,7 @@
 #include "common.cuh"
 #include "conv.cuh"
 #include "cuda_module.h"
+#include "decoder.cuh"
 #include "query.cuh"
 
 /* Pixels of im2col at a time (at most 9 * 64 * 4 B each: 288 MiB) and the bounds on queries per
@@ -43,6 +44,10 @@ typedef struct {
      * implicit-GEMM convolutions this run (0: im2col + GEMM), set by begin; sm: the device's compute capability. */
     int bf16, igemm, sm;
     dbuf h16;
+    /* The fused bf16 decoder (decoder.cuh): its shared memory granted at creation; the hidden layers' weights in
+     * bf16 for a call. */
+    int fd_ok;
+    dbuf w16;
     /* Host copies for the features() test hook. */
     float *host_feat;
     size_t host_feat_cap;
@@ -326,8 +331,62 @@ static liif_status hidden_layer(cuda_backend *cb, long R, int k, float **cur, fl
     return s;
 }
 
-/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. Layer 1 comes from the
- * precompute or from the gathered input (written in bf16 when the GEMMs take bf16), then hidden_layer. */
+/* Whether decoder mlp runs fused (decoder.cuh) this call: bf16 GEMMs, the precompute, an sm_80+ device that granted
+ * the kernel's shared memory, a shape it takes; LIIF_CUDA_DECODER=layers in the environment keeps the per-layer path
+ * (for benchmarks: the per-layer path is the reference). */
+static int fused_decoder(const cuda_backend *cb, const liif_mlp *mlp)
+{
+    const char *env = getenv("LIIF_CUDA_DECODER");
+    return cb->bf16 && cb->have_pre && cb->fd_ok && fd_shape_ok(mlp) && !(env && strcmp(env, "layers") == 0);
+}
+
+static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
+                                 liif_error *err)
+{
+    const liif_config *c = &m->cfg;
+    const liif_mlp *mlp = &m->dec[d];
+    int last = mlp->n_layers - 1, ns = c->local_ensemble ? 4 : 1;
+    fd_args a;
+    memset(&a, 0, sizeof a);
+    size_t nw = 0;
+    for (int l = 1; l < last; l++) nw += (size_t)mlp->dims[l] * mlp->dims[l + 1];
+    CU_TRY(dbuf_reserve(&cb->w16, nw * sizeof(__nv_bfloat16)), "allocating the decoder's bf16 weights");
+    __nv_bfloat16 *w16 = (__nv_bfloat16 *)cb->w16.p;
+    for (int l = 1; l < last; l++) {
+        int g = l - 1, k = mlp->dims[l], n = mlp->dims[l + 1];
+        to_bf16_kernel<<<cu_blocks((size_t)n * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)n, k, (size_t)k,
+                                                                            w16);
+        LAUNCH_TRY("bf16 decoder weights");
+        a.k[g] = k;
+        a.n[g] = n;
+        a.w16[g] = w16;
+        a.b[g] = cb->dec[d][l].b;
+        w16 += (size_t)n * k;
+    }
+    a.n_gemm = last - 1;
+    a.pre = DF(cb->pre[d]);
+    a.b1 = cb->dec[d][0].b;
+    a.wc = cb->w1_coord[d];
+    a.h1 = mlp->dims[1];
+    a.n_extra = c->in_dim - c->n_feats * (c->feat_unfold ? 9 : 1);
+    a.wl = cb->dec[d][last].w;
+    a.bl = cb->dec[d][last].b;
+    a.lat = (const int *)cb->lat.p;
+    a.extra = DF(cb->extra);
+    a.weight = DF(cb->weight);
+    a.R = (long)job->rows * job->cols * ns;
+    a.ns = ns;
+    a.first = d == 0;
+    a.alpha = job->alpha;
+    a.total = DF(cb->total);
+    decoder_bf16_kernel<<<(unsigned long)((a.R + FD_ROWS - 1) / FD_ROWS), FD_THREADS, FD_SMEM, cb->st>>>(a);
+    LAUNCH_TRY("fused decoder");
+    return LIIF_OK;
+}
+
+/* Decoder d on all (query, shift) rows of the job; its blended prediction goes into total. Fused where it applies;
+ * else layer 1 comes from the precompute or from the gathered input (written in bf16 when the GEMMs take bf16), then
+ * hidden_layer. */
 static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
                                liif_error *err)
 {
@@ -336,6 +395,7 @@ static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, con
     int ns = c->local_ensemble ? 4 : 1, h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
     int last = mlp->n_layers - 1; /* the last layer; hidden layers 0 .. last - 1 */
     long nq = (long)job->rows * job->cols, R = nq * ns;
+    if (fused_decoder(cb, mlp)) return decoder_fused(cb, m, d, job, err);
     float *cur = DF(cb->hid_a), *other = DF(cb->hid_b);
     liif_status s = LIIF_OK;
     if (cb->have_pre) {
@@ -376,8 +436,12 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     size_t maxw = widest(c, !cb->have_pre);
     liif_status s = begin(cb, be->fast_math, err);
     if (s) return s;
-    CU_TRY(dbuf_reserve(&cb->hid_a, R * maxw * sizeof(float)), "allocating decoder buffers");
-    CU_TRY(dbuf_reserve(&cb->hid_b, R * maxw * sizeof(float)), "allocating decoder buffers");
+    int layers = 0; /* a decoder takes the per-layer path, with its activation buffers */
+    for (int d = 0; d < c->n_decoders; d++) layers |= !fused_decoder(cb, &m->dec[d]);
+    if (layers) {
+        CU_TRY(dbuf_reserve(&cb->hid_a, R * maxw * sizeof(float)), "allocating decoder buffers");
+        CU_TRY(dbuf_reserve(&cb->hid_b, R * maxw * sizeof(float)), "allocating decoder buffers");
+    }
     CU_TRY(dbuf_reserve(&cb->total, nq * 3 * sizeof(float)), "allocating decoder buffers");
     CU_TRY(dbuf_reserve(&cb->rgb, nq * 3 * sizeof(float)), "allocating decoder buffers");
     s = run_geometry(cb, c, job, err);
@@ -442,7 +506,7 @@ static void cuda_destroy(liif_backend *be)
     cudaStreamSynchronize(cb->st);
     dbuf *all[] = {&cb->wts, &cb->x, &cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid, &cb->pre[0],
                    &cb->pre[1], &cb->col, &cb->lat, &cb->ij, &cb->extra, &cb->weight, &cb->hid_a, &cb->hid_b,
-                   &cb->total, &cb->rgb, &cb->h16};
+                   &cb->total, &cb->rgb, &cb->h16, &cb->w16};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dbuf_free(all[i]);
     if (cb->blas) cublasDestroy(cb->blas);
     if (cb->st) cudaStreamDestroy(cb->st);
@@ -494,6 +558,10 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
         cuda_destroy(&cb->base);
         return NULL;
     }
+    if (cb->sm >= 80) /* the fused decoder's shared memory (above the default 48 KiB): granted, or that path is off */
+        cb->fd_ok = cudaFuncSetAttribute(decoder_bf16_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, FD_SMEM) ==
+                    cudaSuccess;
+    (void)cudaGetLastError();
     cublasStatus_t bs = cublasCreate(&cb->blas);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(cb->blas, cb->st);
     if (bs != CUBLAS_STATUS_SUCCESS) {

@@ -37,13 +37,20 @@ extern long emu_live_buffers;
 
 /* kernel<<<grid, block[, shared, stream]>>>(args) becomes emu_launch(&kernel, [&] { kernel(args); }, grid, block...). */
 void emu_register_coop(const void *kernel);
-void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block);
+void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
+             size_t shared);
 template <class F>
-static inline void emu_launch(const void *kernel, F &&body, unsigned long grid, unsigned long block, size_t = 0,
+static inline void emu_launch(const void *kernel, F &&body, unsigned long grid, unsigned long block, size_t shared = 0,
                               void * = NULL)
 {
-    emu_run(kernel, std::function<void()>(body), grid, block);
+    emu_run(kernel, std::function<void()>(body), grid, block, shared);
 }
+/* Dynamic shared memory: rewrite.pl turns `extern __shared__ T name[];` into `T *name = (T *)emu_dynamic_shared();`,
+ * the launch's bytes, 0xff-filled at each launch. A launch asking for more than 48 KiB fails (cudaGetLastError) unless
+ * cudaFuncSetAttribute raised the kernel's limit, at most EMU_MAX_DYNAMIC_SHARED: the opt-in maximum of sm_86 and
+ * sm_89 (99 KiB), the smallest of the GPUs the module's tensor-core kernels run on. */
+void *emu_dynamic_shared(void);
+enum { EMU_MAX_DYNAMIC_SHARED = 101376 };
 struct emu_coop_reg {
     explicit emu_coop_reg(const void *kernel) { emu_register_coop(kernel); }
 };
@@ -89,7 +96,19 @@ static inline cudaError_t cudaMemset(void *d, int v, size_t n) { memset(d, v, n)
 static inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { memset(d, v, n); return cudaSuccess; }
 static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 static inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-static inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+extern cudaError_t emu_last_error; /* a failed launch's, until cudaGetLastError reads it */
+static inline cudaError_t cudaGetLastError(void)
+{
+    cudaError_t e = emu_last_error;
+    emu_last_error = cudaSuccess;
+    return e;
+}
+typedef enum { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 } cudaFuncAttribute;
+cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes);
+template <class T> static inline cudaError_t cudaFuncSetAttribute(T *kernel, cudaFuncAttribute, int value)
+{
+    return emu_func_set_dynamic_shared((const void *)kernel, value);
+}
 static inline const char *cudaGetErrorString(cudaError_t) { return "CUDA emulation error"; }
 static inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (void *)1; return cudaSuccess; }
@@ -131,6 +150,10 @@ static inline float __shfl_sync(unsigned, float v, int l) { return emu_shfl(v, 2
 static inline void __syncthreads(void)
 {
     if (emu_coop_active()) emu_barrier(0);
+}
+static inline void __syncwarp(unsigned = 0xffffffffu)
+{
+    if (emu_coop_active()) emu_barrier(1);
 }
 static inline double atomicAdd(double *p, double v) { double o = *p; *p += v; return o; }
 static inline float atomicAdd(float *p, float v) { float o = *p; *p += v; return o; }

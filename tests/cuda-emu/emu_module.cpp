@@ -6,7 +6,9 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include <map>
 #include <set>
+#include <vector>
 
 #include "cuda_runtime.h"
 #include "mma.h"
@@ -218,8 +220,31 @@ static void run_block(unsigned n)
     }
 }
 
-void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block)
+cudaError_t emu_last_error = cudaSuccess;
+static std::map<const void *, int> *dyn_limit;
+static std::vector<unsigned char> *dyn_shared;
+
+cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes)
 {
+    if (bytes < 0 || bytes > EMU_MAX_DYNAMIC_SHARED) return cudaErrorInvalidValue;
+    if (!dyn_limit) dyn_limit = new std::map<const void *, int>;
+    (*dyn_limit)[kernel] = bytes;
+    return cudaSuccess;
+}
+
+void *emu_dynamic_shared(void) { return dyn_shared && !dyn_shared->empty() ? dyn_shared->data() : NULL; }
+
+void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
+             size_t shared)
+{
+    size_t limit = 48 << 10;
+    if (dyn_limit && dyn_limit->count(kernel)) limit = (size_t)(*dyn_limit)[kernel];
+    if (shared > limit) { /* the launch fails, as on a GPU */
+        emu_last_error = cudaErrorInvalidValue;
+        return;
+    }
+    if (!dyn_shared) dyn_shared = new std::vector<unsigned char>;
+    dyn_shared->assign(shared, 0xff);
     gridDim.x = (unsigned)grid;
     if (!coop_kernels || !coop_kernels->count(kernel)) { /* serial: one thread per block */
         blockDim.x = 1;

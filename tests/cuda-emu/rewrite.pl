@@ -5,7 +5,8 @@
 #  - each kernel whose own body uses __shfl_*, __syncthreads or __shared__ is registered as cooperative (run with its
 #    real block size, one fiber per thread) by a static emu_coop_reg right after its definition; for a kernel template,
 #    one per instantiation that this file launches (one launched from another file would run serially, and its
-#    barriers or wmma calls abort there).
+#    barriers or wmma calls abort there);
+#  - `extern __shared__ [__align__(n)] T name[];` (dynamic shared memory) becomes `T *name = (T *)emu_dynamic_shared();`.
 # Everything else is copied as it is.
 use strict;
 use warnings;
@@ -31,6 +32,7 @@ $s =~ s{((template\s*<[^>]*>\s*)?__global__\s+(?:static\s+)?void\s+(?:__launch_b
                         sort keys %{$launched{$name} // {}});
     }
 }ge;
+$s =~ s/extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([\w ]*?\w)\s+(\w+)\s*\[\s*\]\s*;/$1 *$2 = ($1 *)emu_dynamic_shared();/g;
 my $launches = ($s =~ s/(\w+(?:$targs)?)<<<([^;]*?)>>>$parens/emu_launch((const void *)&$1, [&] { $1$3; }, $2)/g) || 0;
 die "rewrite.pl: $in: a launch was left unrewritten\n" if $s =~ /<<</;
 open(my $g, '>', $out) or die "rewrite.pl: $out: $!\n";
