@@ -8,7 +8,6 @@
 
 #include <map>
 #include <set>
-#include <vector>
 
 #include "cuda_runtime.h"
 #include "mma.h"
@@ -222,7 +221,8 @@ static void run_block(unsigned n)
 
 cudaError_t emu_last_error = cudaSuccess;
 static std::map<const void *, int> *dyn_limit;
-static std::vector<unsigned char> *dyn_shared;
+static unsigned char *dyn_shared; /* 128-byte aligned, as a GPU's shared memory is at least */
+static size_t dyn_shared_bytes, dyn_cur; /* its size; the running launch's bytes */
 
 cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes)
 {
@@ -232,7 +232,7 @@ cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes)
     return cudaSuccess;
 }
 
-void *emu_dynamic_shared(void) { return dyn_shared && !dyn_shared->empty() ? dyn_shared->data() : NULL; }
+void *emu_dynamic_shared(void) { return dyn_cur ? dyn_shared : NULL; }
 
 void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
              size_t shared)
@@ -243,8 +243,17 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
         emu_last_error = cudaErrorInvalidValue;
         return;
     }
-    if (!dyn_shared) dyn_shared = new std::vector<unsigned char>;
-    dyn_shared->assign(shared, 0xff);
+    if (shared > dyn_shared_bytes) {
+        free(dyn_shared);
+        dyn_shared = (unsigned char *)aligned_alloc(128, (shared + 127) / 128 * 128);
+        if (!dyn_shared) {
+            fprintf(stderr, "cuda-emu: no memory for %zu bytes of dynamic shared memory\n", shared);
+            abort();
+        }
+        dyn_shared_bytes = shared;
+    }
+    if (shared) memset(dyn_shared, 0xff, shared);
+    dyn_cur = shared;
     gridDim.x = (unsigned)grid;
     if (!coop_kernels || !coop_kernels->count(kernel)) { /* serial: one thread per block */
         blockDim.x = 1;

@@ -8,6 +8,7 @@
  * __shared__ or __syncthreads) with every lane of the warp. Products are exact in float (bf16 x bf16 and TF32 x TF32
  * both fit a float significand) and summed in k order onto the accumulator.
  *
+ * Loads and stores check the hardware's alignment rules (pointer 32 bytes, ldm a multiple of 16 bytes).
  * A TF32 operand must hold TF32 values (the low 13 bits of each float zero: wmma::__float_to_tf32 makes them); the
  * emulation aborts on one that does not, since the hardware's use of the extra bits is unspecified. */
 #pragma once
@@ -64,10 +65,21 @@ static inline float __float_to_tf32(float f)
     return f;
 }
 
+/* The hardware's rules for a load or store: the pointer 256-bit aligned, ldm a multiple of 16 bytes. */
+static inline void emu_check_ptr(const void *p, unsigned ldm, size_t elem, const char *what)
+{
+    if ((uintptr_t)p % 32 || ((size_t)ldm * elem) % 16) {
+        fprintf(stderr, "cuda-emu: wmma::%s with a pointer not 32-byte aligned or an ldm (%u) not a multiple of 16 bytes\n",
+                what, ldm);
+        abort();
+    }
+}
+
 template <class Use, int M, int N, int K, class T, class L, class P>
 static inline void load_matrix_sync(fragment<Use, M, N, K, T, L> &f, const P *p, unsigned ldm)
 {
     typedef fragment<Use, M, N, K, T, L> F;
+    emu_check_ptr(p, ldm, sizeof(P), "load_matrix_sync");
     for (int e = 0; e < F::num_elements; e++) {
         unsigned idx = (unsigned)e * 32u + emu_lane(), r = idx / F::C, c = idx % F::C;
         f.x[e] = p[std::is_same<L, col_major>::value ? (size_t)c * ldm + r : (size_t)r * ldm + c];
@@ -78,6 +90,7 @@ template <int M, int N, int K>
 static inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t l)
 {
     typedef fragment<accumulator, M, N, K, float> F;
+    emu_check_ptr(p, ldm, sizeof(float), "store_matrix_sync");
     for (int e = 0; e < F::num_elements; e++) {
         unsigned idx = (unsigned)e * 32u + emu_lane(), r = idx / F::C, c = idx % F::C;
         p[l == mem_col_major ? (size_t)c * ldm + r : (size_t)r * ldm + c] = f.x[e];

@@ -32,6 +32,8 @@ step "CUDA inference test (ops and models vs the CPU reference; the inference go
 timeout 300 "$BIN/test-cuda" "$W/no-golden" > "$W/cuda.log" 2>&1
 rc=$?
 grep -E "FAIL|device:|golden|ok$" "$W/cuda.log" | tail -30
+echo "new-kernel checks passed: implicit-GEMM convolution $(grep -c 'implicit GEMM ran.* ok$' "$W/cuda.log") (want 12)," \
+     "fused bf16 decoder $(grep -c 'fused decoder ran.* ok$' "$W/cuda.log") (want 4)"
 [ $rc -eq 0 ] || fail "test-cuda exited $rc"
 
 step "GPU training test (ops, steps, resume vs the CPU reference)"
