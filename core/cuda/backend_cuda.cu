@@ -168,9 +168,7 @@ static liif_status prepare(cuda_backend *cb, const liif_model *m, liif_error *er
  * it. */
 static liif_status begin(cuda_backend *cb, int math, liif_error *err)
 {
-    const char *conv = getenv("LIIF_CUDA_CONV");
-    cb->igemm = (math == LIIF_MATH_TF32 || math == LIIF_MATH_BF16) && cb->sm >= 80 &&
-                !(conv && strcmp(conv, "im2col") == 0) ? math : 0;
+    cb->igemm = conv_igemm_kind(math, cb->sm);
     CU_TRY(cudaSetDevice(cb->dev), "selecting the device");
     BLAS_TRY(cublasSetMathMode(cb->blas, math == LIIF_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
              "math mode");

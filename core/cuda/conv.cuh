@@ -129,15 +129,18 @@ enum {
     IG_SMEM = IG_LOOP_BYTES > IG_STAGE_BYTES ? IG_LOOP_BYTES : IG_STAGE_BYTES
 };
 
-/* out (h, w, cout) = act(conv3x3(in (h, w, cin)) + bias + res), wp [cout, 9, cin] rows ldw apart; cin a multiple of
- * K::KK, cout of 16 (the last column block may have fewer than IG_BN); blocks: tiles_x * tiles_y tiles times nbn =
- * ceil(cout / IG_BN) column blocks; out must not alias in or res. Sums: float32 on the tensor cores over (tap, channel) in the order of the K loop, then + bias + res as the
+/* out (B, h, w, cout) = act(conv3x3(in (B, h, w, cin)) + bias + res), the weight of output n, tap t (ky * 3 + kx)
+ * and input channel c at wp[n * sn + t * stp + c * sc] (strides of any sign: the inference's [cout, 9, cin], the
+ * trainer's OIHW, or OIHW flipped and transposed for a data gradient); cin a multiple of K::KK, cout of 16 (the last
+ * column block may have fewer than IG_BN); blocks: B images times tiles (tiles_x per row) times nbn =
+ * ceil(cout / IG_BN) column blocks; out must not alias in (it may be res: each element reads res before it writes). Sums: float32 on the tensor cores over (tap, channel) in the order of the K loop, then + bias + res as the
  * im2col path's epilogue. sm_80 and later (elsewhere the body is empty and conv_run does not launch it). */
 template <class K>
 __global__ void __launch_bounds__(IG_THREADS) conv3x3_igemm_kernel(const float *in, int h, int w, int cin,
-                                                                    const float *wp, int ldw, int cout,
-                                                                    const float *bias, const float *res, int relu,
-                                                                    float *out, int tiles_x, int nbn)
+                                                                    const float *wp, long sn, long stp, long sc,
+                                                                    int cout, const float *bias, const float *res,
+                                                                    int relu, float *out, int tiles_x, int tiles,
+                                                                    int nbn)
 {
 #ifndef IG_NO_TENSOR_CORES
     typedef typename K::smem_t S;
@@ -146,7 +149,11 @@ __global__ void __launch_bounds__(IG_THREADS) conv3x3_igemm_kernel(const float *
     S *halo = (S *)smem;             /* [IG_HALO][KK] */
     S *wt = halo + IG_HALO * KK;     /* [9][IG_BN][KK] */
     float *stage = (float *)smem;    /* after the K loop: [IG_WARPS][16][IG_BN] */
-    int nb = (int)(blockIdx.x % (unsigned)nbn), tile = (int)(blockIdx.x / (unsigned)nbn);
+    int nb = (int)(blockIdx.x % (unsigned)nbn), tile = (int)(blockIdx.x / (unsigned)nbn % (unsigned)tiles);
+    size_t img = blockIdx.x / ((unsigned)nbn * (unsigned)tiles), npx = (size_t)h * w;
+    in += img * npx * cin;
+    out += img * npx * cout;
+    if (res) res += img * npx * cout;
     int ty0 = tile / tiles_x * IG_T, tx0 = tile % tiles_x * IG_T, n0 = nb * IG_BN;
     int nn = cout - n0 < IG_BN ? cout - n0 : IG_BN, nj = nn / 16; /* this block's outputs, in fragments */
     int warp = (int)(threadIdx.x / 32), lane = (int)(threadIdx.x % 32);
@@ -164,7 +171,7 @@ __global__ void __launch_bounds__(IG_THREADS) conv3x3_igemm_kernel(const float *
         }
         for (int i = (int)threadIdx.x; i < 9 * IG_BN * KK; i += IG_THREADS) {
             int t = i / (IG_BN * KK), n = i / KK % IG_BN, k = i % KK;
-            wt[i] = K::cvt(n < nn ? wp[(size_t)(n0 + n) * ldw + (size_t)t * cin + c0 + k] : 0.0f);
+            wt[i] = K::cvt(n < nn ? wp[(n0 + n) * sn + t * stp + (c0 + k) * sc] : 0.0f);
         }
         __syncthreads();
         for (int t = 0; t < 9; t++) { /* tap (ky, kx): tile row R reads halo row R + ky from column kx on */
@@ -202,23 +209,33 @@ __global__ void __launch_bounds__(IG_THREADS) conv3x3_igemm_kernel(const float *
 #endif
 }
 
-/* The implicit-GEMM convolution for a LIIF_MATH_* kind, when it applies: TF32 or bf16 (math), 3x3, cin a multiple of
- * the step's channels, cout of 16, out not aliasing in or res. 1 if it ran (or failed: *s says), 0 if it does not
- * apply. */
-static int conv_igemm(cudaStream_t st, int math, const float *in, int h, int w, int cin, const float *wp, int ldw,
-                      const float *bias, const float *res, int relu, int cout, float *out, liif_status *s,
-                      liif_error *err)
+/* The kind of implicit-GEMM convolutions for a run of LIIF_MATH_* kind math on a device of compute capability sm:
+ * the kind itself for TF32 and bf16 on sm_80 and later, unless the environment has LIIF_CUDA_CONV=im2col (for
+ * benchmarks: the im2col path is the reference); else 0 (im2col + GEMM). */
+static int conv_igemm_kind(int math, int sm)
+{
+    const char *env = getenv("LIIF_CUDA_CONV");
+    if (env && strcmp(env, "im2col") == 0) return 0;
+    return (math == LIIF_MATH_TF32 || math == LIIF_MATH_BF16) && sm >= 80 ? math : 0;
+}
+
+/* The implicit-GEMM convolution (weights as conv3x3_igemm_kernel's) for a kind of conv_igemm_kind, when it applies:
+ * TF32 or bf16 (math), cin a multiple of the step's channels, cout of 16, out not aliasing in. 1 if it ran (or
+ * failed: *s says), 0 if it does not apply. */
+static int conv_igemm(cudaStream_t st, int math, const float *in, int B, int h, int w, int cin, const float *wp,
+                      long sn, long stp, long sc, const float *bias, const float *res, int relu, int cout, float *out,
+                      liif_status *s, liif_error *err)
 {
     int kk = math == LIIF_MATH_BF16 ? (int)igemm_bf16::KK : math == LIIF_MATH_TF32 ? (int)igemm_tf32::KK : 0;
-    if (!kk || cin % kk || cout % 16 || out == in || out == res || h < 1 || w < 1) return 0;
-    int tiles_x = (w + IG_T - 1) / IG_T, tiles_y = (h + IG_T - 1) / IG_T, nbn = (cout + IG_BN - 1) / IG_BN;
-    unsigned long blocks = (unsigned long)tiles_x * tiles_y * nbn;
+    if (!kk || cin % kk || cout % 16 || out == in || B < 1 || h < 1 || w < 1) return 0;
+    int tiles_x = (w + IG_T - 1) / IG_T, tiles = tiles_x * ((h + IG_T - 1) / IG_T), nbn = (cout + IG_BN - 1) / IG_BN;
+    unsigned long blocks = (unsigned long)B * tiles * nbn;
     if (math == LIIF_MATH_BF16)
-        conv3x3_igemm_kernel<igemm_bf16><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, ldw, cout, bias, res, relu,
-                                                                          out, tiles_x, nbn);
+        conv3x3_igemm_kernel<igemm_bf16><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, sn, stp, sc, cout, bias, res,
+                                                                          relu, out, tiles_x, tiles, nbn);
     else
-        conv3x3_igemm_kernel<igemm_tf32><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, ldw, cout, bias, res, relu,
-                                                                          out, tiles_x, nbn);
+        conv3x3_igemm_kernel<igemm_tf32><<<blocks, IG_THREADS, 0, st>>>(in, h, w, cin, wp, sn, stp, sc, cout, bias, res,
+                                                                          relu, out, tiles_x, tiles, nbn);
     cudaError_t e = cudaGetLastError();
     *s = e == cudaSuccess ? LIIF_OK
                           : cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: implicit-GEMM convolution: %s", cudaGetErrorString(e));
@@ -234,7 +251,8 @@ static liif_status conv_run(cudaStream_t st, cublasHandle_t blas, dbuf *h16, int
                             int cout, float *out, float *col, size_t col_px, liif_error *err)
 {
     liif_status is = LIIF_OK;
-    if (ksize == 3 && igemm && conv_igemm(st, igemm, in, h, w, cin, wp, ldw, bias, res, relu, cout, out, &is, err))
+    if (ksize == 3 && igemm &&
+        conv_igemm(st, igemm, in, 1, h, w, cin, wp, ldw, cin, 1, bias, res, relu, cout, out, &is, err))
         return is;
     size_t np = (size_t)h * w;
     int kk = ksize * ksize * cin;

@@ -221,11 +221,13 @@ static cublasStatus_t tg_colsum(cublasHandle_t hb, int rows, int n, const float 
 /* ------------------------------------------------------------ convolutions */
 
 /* The device context the conv ops run in: stream, cuBLAS handle, im2col scratch (npx * 9 * max IC)
- * and a vector of ones (at least npx). */
+ * and a vector of ones (at least npx); igemm: conv_igemm_kind's kind of the forward and data-gradient convolutions
+ * (TF32 runs on sm_80+: the implicit-GEMM kernel where it applies; 0: im2col + cuBLAS). */
 typedef struct {
     cudaStream_t st;
     cublasHandle_t blas;
     float *col, *ones;
+    int igemm;
 } tconv_ctx;
 
 /* out (B,h,w,OC) = act(conv3x3(inp (B,h,w,IC)) + bias + res), W (OC, IC*9) rows ldw apart; bias, res may be NULL. */
@@ -235,6 +237,8 @@ static liif_status tconv_forward(const tconv_ctx *x, float *out, const float *in
 {
     size_t npx = (size_t)B * h * w;
     int kk = 9 * IC;
+    liif_status is = LIIF_OK; /* OIHW: output n, tap t, input c at W[n * ldw + c * 9 + t] */
+    if (conv_igemm(x->st, x->igemm, inp, B, h, w, IC, W, ldw, 1, 9, bias, res, relu, OC, out, &is, err)) return is;
     tk_im2col<<<cu_blocks(npx * kk), CU_THREADS, 0, x->st>>>(inp, B, h, w, IC, x->col);
     LAUNCH_TRY("training im2col");
     BLAS_TRY(tg_nt(x->blas, (int)npx, OC, kk, x->col, kk, W, ldw, 0.0f, out, OC), "training conv sgemm");
@@ -246,7 +250,8 @@ static liif_status tconv_forward(const tconv_ctx *x, float *out, const float *in
 }
 
 /* dW (rows ldw apart) += d/dW, db (may be NULL) += d/db, dinp (may be NULL) += d/dinp of conv3x3 from
- * dout (B,h,w,OC); the data gradient as dcol = dout @ W, then col2im. */
+ * dout (B,h,w,OC); the data gradient as dcol = dout @ W, then col2im, or as the implicit-GEMM convolution of dout with
+ * the flipped, transposed kernel (output ic, tap t, input oc at W[oc * ldw + ic * 9 + 8 - t]) added onto dinp. */
 static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, float *db, const float *dout,
                                   const float *inp, const float *W, int ldw, int B, int h, int w, int IC, int OC,
                                   liif_error *err)
@@ -258,6 +263,8 @@ static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, fl
     BLAS_TRY(tg_tn_acc(x->blas, (int)npx, OC, kk, dout, OC, x->col, kk, dW, ldw), "conv weight-gradient sgemm");
     if (db) BLAS_TRY(tg_colsum(x->blas, (int)npx, OC, dout, x->ones, db), "conv bias-gradient sgemv");
     if (!dinp) return LIIF_OK;
+    liif_status is = LIIF_OK;
+    if (conv_igemm(x->st, x->igemm, dout, B, h, w, OC, W + 8, 9, -1, ldw, NULL, dinp, 0, IC, dinp, &is, err)) return is;
     BLAS_TRY(tg_nn(x->blas, (int)npx, OC, kk, dout, OC, W, ldw, 0.0f, x->col, kk), "conv data-gradient sgemm");
     tk_col2im<<<cu_blocks(npx * IC), CU_THREADS, 0, x->st>>>(x->col, B, h, w, IC, dinp);
     LAUNCH_TRY("training col2im");
@@ -277,6 +284,9 @@ static liif_status tdev_start(tconv_ctx *cx, cudaEvent_t *ev, int nev, int fast,
     BLAS_TRY(cublasCreate(&cx->blas), "starting cuBLAS");
     BLAS_TRY(cublasSetStream(cx->blas, cx->st), "cuBLAS stream");
     BLAS_TRY(cublasSetMathMode(cx->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cuBLAS math mode");
+    cudaDeviceProp prop;
+    CU_TRY(cudaGetDeviceProperties(&prop, 0), "reading device 0's properties");
+    cx->igemm = conv_igemm_kind(fast ? LIIF_MATH_TF32 : LIIF_MATH_FP32, prop.major * 10 + prop.minor);
     for (int i = 0; i < nev; i++) CU_TRY(cudaEventCreate(&ev[i]), "profile events");
     return LIIF_OK;
 }
@@ -757,7 +767,7 @@ static liif_status op_conv3x3_train_run(cuda_backend *cb, const float *inp, int 
     float *d_ones;
     CU_TRY(cudaMalloc(&d_ones, npx * sizeof(float)), "test buffers");
     dev[9] = d_ones;
-    tconv_ctx x = {cb->st, cb->blas, dev[8], d_ones};
+    tconv_ctx x = {cb->st, cb->blas, dev[8], d_ones, conv_igemm_kind(fast ? LIIF_MATH_TF32 : LIIF_MATH_FP32, cb->sm)};
     BLAS_TRY(cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "math mode");
     tk_fill<<<cu_blocks(npx), CU_THREADS, 0, cb->st>>>(d_ones, 1.0f, npx);
     LAUNCH_TRY("fill");

@@ -938,7 +938,7 @@ static liif_status op_conv2d_train(liif_backend *be, const float *inp, int B, in
     float *d_col = gop_up(&b, NULL, ncol, err, &s), *d_ones = gop_up(&b, NULL, N, err, &s);
     float *d_dout = gop_up(&b, NULL, N * OC, err, &s), *d_dinp = gop_up(&b, NULL, ni, err, &s);
     float *d_dw = gop_up(&b, NULL, nw, err, &s), *d_db = gop_up(&b, NULL, OC, err, &s);
-    tconv_ctx x = {cb->st, cb->blas, d_col, d_ones};
+    tconv_ctx x = {cb->st, cb->blas, d_col, d_ones, 0}; /* D convs: strided, im2col + cuBLAS */
     if (!s && cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH))
         s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: math mode");
     if (!s) {
