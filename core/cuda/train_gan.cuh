@@ -1033,7 +1033,7 @@ static liif_status op_linear_train(liif_backend *be, const float *inp, int N, in
     float *d_ones = gop_up(&b, NULL, N, err, &s), *d_dout = gop_up(&b, dout, dout ? no : 1, err, &s);
     float *d_din = gop_up(&b, NULL, ni, err, &s), *d_dw = gop_up(&b, NULL, nw, err, &s);
     float *d_db = gop_up(&b, NULL, OC, err, &s);
-    tconv_ctx x = {cb->st, cb->blas, NULL, d_ones};
+    tconv_ctx x = {cb->st, cb->blas, NULL, d_ones, 0};
     if (!s && cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH))
         s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: math mode");
     if (!s) {
