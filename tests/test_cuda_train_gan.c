@@ -1,9 +1,10 @@
-/* test_cuda_train_gan.c: GPU LIIF-GAN training (core/cuda/train_gan.cuh) against the CPU: each discriminator op
- * (conv k x k / stride, BatchNorm in train mode with running stats, LeakyReLU, Linear, BCE) against
- * core/nn/layers_ref.c, whole steps of liif-gan, liif-gan-s and liif-gan-sf (w_per = 0) against gan_step, the
- * gradient blocking, the golden LIIF-GAN step's w_per-free parts, and a GPU run continued from its pulled state
- * on the GPU and on the CPU. usage: test-cuda-train-gan [GOLDEN_DIR]. Exits 77 with the reason when no GPU is
- * usable (decided before anything is allocated). */
+/* test_cuda_train_gan.c: GPU LIIF-GAN training (core/cuda/train_gan.cuh, vgg.cuh) against the CPU: each
+ * discriminator op (conv k x k / stride, BatchNorm in train mode with running stats, LeakyReLU, Linear, BCE) against
+ * core/nn/layers_ref.c, the perceptual loss (VGG19 features and input gradient) against core/train/vgg.c and the
+ * goldens, whole steps of liif-gan, liif-gan-s and liif-gan-sf (with and without w_fm and w_per) against gan_step,
+ * the gradient blocking, the golden LIIF-GAN step whole, and a GPU run continued from its pulled state on the GPU
+ * and on the CPU. usage: test-cuda-train-gan [GOLDEN_DIR]. Exits 77 with the reason when no GPU is usable (decided
+ * before anything is allocated). */
 #include <string.h>
 #include <unistd.h>
 
@@ -43,6 +44,14 @@ static unsigned long long rng = 977;
 #define TOL_TF32_DGRAD 0.15
 /* D's running stats: batch means and variances of TF32 conv outputs (emulated: up to 2.7e-4) */
 #define TOL_TF32_STATS 2e-3
+/* VGG19's input gradient in TF32, L2 over the image: every conv's TF32 rounding, and the L1's sign flips where a
+ * feature of the fake is within that rounding of the real's (each flip moves 2 scale / n at one feature). It grows
+ * with depth; emulated: 0.034 (2 narrow convs), 0.043 (vgg19_trunc8, 4 convs), 0.102 (vgg19_full, 16 convs). PyTorch
+ * runs its convolutions in TF32 by default (cudnn.allow_tf32) and trains VGG losses so. */
+#define TOL_TF32_VGG 0.2
+/* Gradients of the perceptual term in float32: an L1 argument within rounding of 0 may flip its sign on one device
+ * (2 scale / n at that feature): measured 1.6e-4 of max|g| on liif-gan-s, 1.9e-6 where none flips */
+#define TOL_PER 1e-3
 
 static float *random_array(size_t n, float lo, float hi)
 {
@@ -361,6 +370,149 @@ static void check_loss(const char *what, float got, float want, double tol)
     if (!ok) tu_failures++;
 }
 
+/* ------------------------------------------------------------ VGG19's perceptual loss */
+
+/* The module's VGG shape of v, as gan_gpu.c passes it. */
+static liif_cuda_vgg_shape vgg_shape(const gan_vgg *v)
+{
+    liif_cuda_vgg_shape s;
+    memset(&s, 0, sizeof s);
+    s.n_modules = v->last + 1;
+    s.n_params = v->n_params;
+    for (int i = 0; i <= v->last; i++) {
+        s.kind[i] = (int)v->mod[i].kind;
+        s.ic[i] = v->mod[i].ic;
+        s.oc[i] = v->mod[i].oc;
+        if (v->mod[i].kind == GAN_VGG_CONV) {
+            s.w[i] = (size_t)(v->mod[i].w - v->params);
+            s.b[i] = (size_t)(v->mod[i].b - v->params);
+        }
+    }
+    return s;
+}
+
+/* VGG modules 0..last of conv widths `widths` with random weights (He-uniform, biases in [-0.05, 0.05)). */
+static gan_vgg *random_vgg(int last, const int *widths)
+{
+    gan_vgg *v;
+    liif_error err;
+    if (gan_vgg_new(last, widths, &v, &err)) {
+        printf("FAIL %s\n", err.msg);
+        exit(1);
+    }
+    for (int i = 0; i <= last; i++) {
+        float *w = gan_vgg_weight(v, i), *b = gan_vgg_bias(v, i);
+        if (!w) continue;
+        size_t fan = (size_t)v->mod[i].ic * 9;
+        for (size_t k = 0; k < fan * v->mod[i].oc; k++) w[k] = rm_uniform(&rng) * sqrtf(6.0f / (float)fan);
+        for (int k = 0; k < v->mod[i].oc; k++) b[k] = 0.05f * rm_uniform(&rng);
+    }
+    return v;
+}
+
+/* ||got - want|| / ||want|| <= tol, printed (TF32 gradients through many layers: see TOL_TF32_VGG). */
+static void check_l2(const char *what, const float *got, const float *want, size_t n, double tol)
+{
+    double d2 = 0, w2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        d2 += d * d;
+        w2 += (double)want[i] * want[i];
+    }
+    double rel = sqrt(d2) / (w2 > 0 ? sqrt(w2) : 1e-30);
+    int ok = rel <= tol;
+    printf("  %-58s L2 err %.3g (tol %.2g) %s\n", what, rel, tol, ok ? "ok" : "FAIL");
+    if (!ok) tu_failures++;
+}
+
+/* op_vgg_perceptual (feature, loss, scale * input gradient) against the CPU reference (gan_vgg_perceptual on the
+ * reference layers) and, with a golden file f, against PyTorch's feat_a, loss and grad_img_a (README section 4's
+ * criteria: features 1e-5 max|f|, loss rtol 1e-5, gradient 1e-4 max|g|). */
+static void vgg_case(const char *what, const gan_vgg *v, int B, int H, int W, const float *a, const float *b,
+                     const liif_st_file *f, int fast)
+{
+    printf("VGG19 perceptual loss%s, %s: modules 0..%d, %d images of %dx%d\n", fast ? " [tf32]" : "", what, v->last,
+           B, H, W);
+    liif_error err;
+    gan_vgg_acts *ra, *rb;
+    if (gan_vgg_acts_new(v, B, H, W, &ra, &err) || gan_vgg_acts_new(v, B, H, W, &rb, &err)) {
+        printf("FAIL %s\n", err.msg);
+        exit(1);
+    }
+    size_t ni = (size_t)B * 3 * H * W, nf;
+    const float scale = 0.7f;
+    gan_vgg_forward(v, rb, b);
+    float *r_dimg = calloc(ni, sizeof(float));
+    float r_loss = gan_vgg_perceptual(v, ra, a, gan_vgg_output(v, rb, &nf), r_dimg, scale);
+    const float *r_feat = gan_vgg_output(v, ra, NULL);
+    float *feat = poisoned(nf), *dimg = poisoned(ni), loss = NAN;
+    liif_cuda_vgg_shape vs = vgg_shape(v);
+    liif_status st = mod->op_vgg_perceptual(gpu, &vs, v->params, B, H, W, a, b, scale, &loss, feat, dimg, fast, &err);
+    if (st) {
+        printf("FAIL %s\n", err.msg);
+        tu_failures++;
+    } else if (!fast) {
+        check_norm("features of img vs the CPU reference", feat, r_feat, nf, TOL_F32);
+        check_loss("loss", loss, r_loss, 1e-5);
+        check_norm("scale * d loss / d img vs the CPU reference", dimg, r_dimg, ni, 1e-4);
+    } else {
+        check_norm("features of img vs the CPU's float32", feat, r_feat, nf, TOL_TF32);
+        check_loss("loss", loss, r_loss, 1e-2);
+        check_l2("scale * d loss / d img vs the CPU's float32", dimg, r_dimg, ni, TOL_TF32_VGG);
+    }
+    if (!st && f && !fast) {
+        const float *want = tg_f32(f, "feat_a", NULL), *wg = tg_f32(f, "grad_img_a", NULL);
+        for (size_t i = 0; i < ni; i++) dimg[i] /= scale;
+        check_norm("features vs PyTorch's feat_a (1e-5 max|f|)", feat, want, nf, 1e-5);
+        check_loss("loss vs PyTorch's (rtol 1e-5)", loss, tg_f32(f, "loss", NULL)[0], 1e-5);
+        check_norm("d loss / d img vs PyTorch's grad_img_a (1e-4 max|g|)", dimg, wg, ni, 1e-4);
+    }
+    free(feat);
+    free(dimg);
+    free(r_dimg);
+    gan_vgg_acts_free(ra);
+    gan_vgg_acts_free(rb);
+}
+
+/* The golden VGG19s (trunc8 from its file, the full one from the README's PRNG) and a small random one on odd
+ * sides (pools drop a row and a column), in fp32 and TF32. */
+static void test_vgg(const char *root)
+{
+    int widths[4] = {8, 8, 16, 16};
+    gan_vgg *v = random_vgg(GAN_VGG_RELU2_2, widths);
+    int B = 3, H = 21, W = 19;
+    float *a = random_array((size_t)B * 3 * H * W, 0, 1), *b = random_array((size_t)B * 3 * H * W, 0, 1);
+    for (int fast = 0; fast < 2; fast++) vgg_case("random widths 8/16, odd sides", v, B, H, W, a, b, NULL, fast);
+    free(a);
+    free(b);
+    gan_vgg_free(v);
+
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/components", root);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        printf("golden VGG19: SKIPPED (no folder %s)\n", dir);
+        return;
+    }
+    tg_dir = dir;
+    static const char *file[2] = {"vgg19_trunc8.safetensors", "vgg19_full.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        liif_st_file *f = tg_open(file[k]);
+        liif_error err;
+        if (k == 0 ? gan_vgg_from_file(f, GAN_VGG_RELU2_2, &v, &err) : gan_vgg_new(GAN_VGG_CONV5_4, NULL, &v, &err)) {
+            printf("FAIL %s\n", err.msg);
+            exit(1);
+        }
+        if (k == 1) tg_vgg_regen(v, f);
+        const liif_st_tensor *ta = liif_st_find(f, "img_a");
+        B = (int)ta->shape[0], H = (int)ta->shape[2], W = (int)ta->shape[3];
+        for (int fast = 0; fast < 2; fast++)
+            vgg_case(file[k], v, B, H, W, tg_f32(f, "img_a", NULL), tg_f32(f, "img_b", NULL), f, fast);
+        gan_vgg_free(v);
+        liif_st_close(f);
+    }
+}
+
 /* ------------------------------------------------------------ whole steps */
 
 static int is_zero(const float *x, size_t n)
@@ -387,9 +539,9 @@ static liif_status step_results(gan_gpu *t, liif_status st, gan_gpu_losses *l, g
 
 /* The generator half alone with L_D1 only (c_adv = 0), with w_fm also with L_fm only, then a whole step (both
  * halves, Adam on G and D), each on the CPU (fast ops) and on the GPU from the same weights and batch. */
-static void test_step(const char *variant, const rm_spec *sp, int fast, int minimax, float w_fm)
+static void test_step(const char *variant, const rm_spec *sp, int fast, int minimax, float w_fm, int per)
 {
-    printf("%s%s%s (w_per = 0, w_fm = %g):\n", variant, fast ? " [tf32]" : "", minimax ? " minimax" : "", w_fm);
+    printf("%s%s%s (w_per = %d, w_fm = %g):\n", variant, fast ? " [tf32]" : "", minimax ? " minimax" : "", per, w_fm);
     double tol = fast ? TOL_TF32 : TOL_F32, gtol = fast ? TOL_TF32_GRAD : TOL_BN, dtol = fast ? TOL_TF32_DGRAD : TOL_BN;
     double stol = fast ? TOL_TF32_STATS : 1e-5;
     void (*grads)(const char *, const liif_train_tensor *, int, const float *, const float *, double) =
@@ -406,17 +558,19 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     unlink(path);
     int B = 4, h = 12, w = 12, P = 32, S = 40;
     gan_disc *dc = random_disc(P, 55), *dg = copy_disc(dc);
+    int widths[4] = {8, 8, 16, 16}; /* VGG19 to relu2_2, narrow */
+    gan_vgg *v = per ? random_vgg(GAN_VGG_RELU2_2, widths) : NULL;
     gbatch bt = make_batch(B, h, w, P, S);
     size_t img = (size_t)B * 3 * P * P;
     gan_step_config cfg = gan_step_defaults();
-    cfg.w_per = 0.0f;
+    cfg.w_per = per ? 1.0f : 0.0f;
     cfg.adv_minimax = minimax;
     cfg.w_fm = w_fm;
     gan_step_ws *ws;
     gan_gpu *t;
     liif_error err;
-    if (gan_step_ws_new(gc, dc, NULL, B, h, w, P, &ws, &err) || gan_step_ws_use_cpu(gc, dc, NULL, ws, 0, &err) ||
-        gan_gpu_new(gg, dg, B, h, w, P, fast, &t, &err)) {
+    if (gan_step_ws_new(gc, dc, v, B, h, w, P, &ws, &err) || gan_step_ws_use_cpu(gc, dc, v, ws, 0, &err) ||
+        gan_gpu_new(gg, dg, v, B, h, w, P, fast, &t, &err)) {
         printf("FAIL %s\n", err.msg);
         tu_failures++;
         return;
@@ -426,7 +580,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     gan_gpu_losses l;
     /* ---- generator half, L_D1 alone: the gradient blocking's reference */
     gan_gen_zero_grad(gc);
-    gan_step_generator(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, (gan_terms){1.0f, 0.0f, 0.0f, 0.0f});
+    gan_step_generator(gc, dc, v, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, (gan_terms){1.0f, 0.0f, 0.0f, 0.0f});
     int st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, (gan_terms){1.0f, 0.0f, 0.0f, 0.0f},
                                 &err);
     if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
@@ -453,7 +607,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     if (w_fm != 0.0f) {
         gan_terms fm_only = {0.0f, 0.0f, 0.0f, 1.0f};
         gan_gen_zero_grad(gc);
-        gan_step_generator(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, fm_only);
+        gan_step_generator(gc, dc, v, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, fm_only);
         st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, fm_only, &err);
         if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
         printf(" generator half, L_fm only:\n");
@@ -471,8 +625,30 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
         if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet.* gradients of L_fm exactly 0", fm_bad ? "FAIL" : "ok");
     }
 
+    /* ---- generator half, the perceptual term alone: VGG19 of the fake against the real's, to the image */
+    if (per) {
+        gan_terms per_only = {0.0f, 0.0f, 1.0f, 0.0f};
+        gan_gen_zero_grad(gc);
+        gan_step_generator(gc, dc, v, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, per_only);
+        st = gan_gpu_step_parts(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, GAN_GPU_GEN, per_only, &err);
+        if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
+        printf(" generator half, L_per only:\n");
+        CHECK(ws->loss_per > 0.0f, "loss_per %g: the fake's features equal the real's", ws->loss_per);
+        check_loss("loss_per", l.loss_per, ws->loss_per, fast ? 1e-2 : 1e-5);
+        check_loss("loss_g (L_D1 + w_adv L_adv + w_per L_per)", l.loss_g, ws->loss_g, fast ? 1e-2 : 1e-4);
+        if (fast) check_l2("every G gradient of w_per * L_per, one vector", gg->grads, gc->grads, gg->n_params, TOL_TF32_VGG);
+        else grads("every G gradient of w_per * L_per", gc->tensors, gc->n_tensors, gg->grads, gc->grads, TOL_PER);
+        int per_bad = 0;
+        for (int i = 0; gc->cfg.n_decoders == 2 && i < gg->n_tensors; i++) /* stopgrad(d1): L_per never reaches imnet */
+            if (!strncmp(gg->tensors[i].name, "imnet.", 6) &&
+                !is_zero(gg->grads + gg->tensors[i].offset, gg->tensors[i].numel))
+                printf("  FAIL L_per reaches %s\n", gg->tensors[i].name), per_bad++;
+        tu_failures += per_bad;
+        if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet.* gradients of L_per exactly 0", per_bad ? "FAIL" : "ok");
+    }
+
     /* ---- a whole step from there (both have D's running stats of one forward) */
-    gan_step(gc, dc, NULL, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt);
+    gan_step(gc, dc, v, ws, &cfg, bt.lr, bt.coord, bt.cell, bt.gt);
     st = gan_gpu_step(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, &err);
     if (step_results(t, st, &l, gg, dg, d1, d2, fake, logits, &err)) goto out;
     printf(" whole step:\n");
@@ -488,7 +664,8 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     check_loss("loss_d_real", l.loss_d_real, ws->loss_d_real, ltol);
     check_loss("loss_d_fake", l.loss_d_fake, ws->loss_d_fake, ltol);
     check_loss("loss_d", l.loss_d, ws->loss_d, ltol);
-    CHECK(l.loss_per == 0.0f, "loss_per %g without VGG", l.loss_per);
+    if (per) check_loss("loss_per", l.loss_per, ws->loss_per, ltol);
+    else CHECK(l.loss_per == 0.0f, "loss_per %g without VGG", l.loss_per);
     grads("every G gradient of loss_g", gc->tensors, gc->n_tensors, gg->grads, gc->grads, gtol);
     grads("every D gradient of loss_d", dc->tensors, dc->n_tensors, dg->grads, dc->grads, dtol);
     if (!fast) {
@@ -522,6 +699,7 @@ out:
     gan_step_ws_free(ws);
     gan_gen_free(gc); gan_gen_free(gg);
     gan_disc_free(dc); gan_disc_free(dg);
+    gan_vgg_free(v);
 }
 
 /* Three GPU steps in one go, against two steps, the state pulled (what a checkpoint stores), a new GPU
@@ -547,13 +725,13 @@ static void test_resume(const rm_spec *sp)
     gan_gpu *t = NULL, *t2 = NULL;
     gan_step_ws *ws = NULL;
     gan_gpu_losses lf, l2;
-    int st = gan_gpu_new(gf, df, B, h, w, P, 0, &t, &err);
+    int st = gan_gpu_new(gf, df, NULL, B, h, w, P, 0, &t, &err);
     for (int i = 0; !st && i < 3; i++) st = gan_gpu_step(t, &cfg, bt[i].lr, bt[i].coord, bt[i].cell, bt[i].gt, &err);
     if (!st) st = gan_gpu_wait(t, &lf, &err);
     if (!st) st = gan_gpu_pull(t, gf, df, 0, &err);
     gan_gpu_free(t);
     t = NULL;
-    if (!st) st = gan_gpu_new(gh, dh, B, h, w, P, 0, &t, &err);
+    if (!st) st = gan_gpu_new(gh, dh, NULL, B, h, w, P, 0, &t, &err);
     for (int i = 0; !st && i < 2; i++) st = gan_gpu_step(t, &cfg, bt[i].lr, bt[i].coord, bt[i].cell, bt[i].gt, &err);
     if (!st) st = gan_gpu_pull(t, gh, dh, 0, &err);
     /* the pulled state as the CPU resumes it */
@@ -567,7 +745,7 @@ static void test_resume(const rm_spec *sp)
         memcpy(dcpu->v, dh->v, dh->n_params * sizeof(float));
         dcpu->step = dh->step;
     }
-    if (!st) st = gan_gpu_new(gh, dh, B, h, w, P, 0, &t2, &err);
+    if (!st) st = gan_gpu_new(gh, dh, NULL, B, h, w, P, 0, &t2, &err);
     if (!st) st = gan_gpu_step(t2, &cfg, bt[2].lr, bt[2].coord, bt[2].cell, bt[2].gt, &err);
     if (!st) st = gan_gpu_wait(t2, &l2, &err);
     if (!st) st = gan_gpu_pull(t2, gh, dh, 0, &err);
@@ -610,10 +788,10 @@ static void test_resume(const rm_spec *sp)
 
 /* ------------------------------------------------------------ golden */
 
-/* The golden LIIF-GAN step (golden/components, README section 6) has w_per = 1; without VGG on the GPU,
- * what does not depend on it: forward tensors, logits, L_D1 / adversarial / D losses, the G gradients of
- * loss_d1 + 5e-3 loss_adv (grad_ld1 + grad_adv), D's gradients, D after Adam and the running stats. G after
- * Adam does (through its VGG gradient) and is skipped. */
+/* The golden LIIF-GAN step (golden/components, README section 6: w_adv 5e-3, w_per 1 with vgg19_trunc8) whole on
+ * the GPU: forward tensors, logits, every loss, the G gradients of loss_g and of each term (the L_D1 + adversarial
+ * part, the perceptual part), D's gradients, both networks after Adam and the running stats, with the CPU
+ * golden test's criteria (test_gan_step.c). */
 static void test_golden(const char *root)
 {
     static char dir[1024];
@@ -624,7 +802,7 @@ static void test_golden(const char *root)
         return;
     }
     tg_dir = dir;
-    printf("golden LIIF-GAN step (%s), the parts without VGG:\n", dir);
+    printf("golden LIIF-GAN step (%s), w_per = 1 with vgg19_trunc8:\n", dir);
     liif_st_file *fw = tg_open("gan_weights.safetensors"), *fs = tg_open("gan_step.safetensors");
     liif_st_file *fg = tg_open("gan_grads.safetensors"), *fa = tg_open("gan_after_adam.safetensors");
     char path[1200];
@@ -639,13 +817,17 @@ static void test_golden(const char *root)
     const liif_st_tensor *tl = liif_st_find(fs, "lr"), *tp = liif_st_find(fs, "gt_patch");
     int B = (int)tl->shape[0], h = (int)tl->shape[2], w = (int)tl->shape[3], P = (int)tp->shape[2];
     size_t img = (size_t)B * 3 * P * P;
-    gan_step_config cfg = gan_step_defaults();
-    cfg.w_per = 0.0f;
+    gan_step_config cfg = gan_step_defaults(); /* the golden's settings */
+    gan_vgg *v;
+    snprintf(path, sizeof path, "%s/vgg19_trunc8.safetensors", dir);
+    if (gan_vgg_load(path, GAN_VGG_RELU2_2, &v, &err)) {
+        printf("FAIL %s\n", err.msg);
+        exit(1);
+    }
     gan_gpu *t;
     gan_gpu_losses l;
     float *d1 = poisoned(img), *d2 = poisoned(img), *fake = poisoned(img), *logits = poisoned(3 * (size_t)B);
-    float *sum = malloc(g->n_params * sizeof(float));
-    int st = gan_gpu_new(g, d, B, h, w, P, 0, &t, &err);
+    int st = gan_gpu_new(g, d, v, B, h, w, P, 0, &t, &err);
     if (!st) st = gan_gpu_step(t, &cfg, tg_f32(fs, "lr", NULL), tg_f32(fs, "coord", NULL), tg_f32(fs, "cell", NULL),
                                tg_f32(fs, "gt_patch", NULL), &err);
     if (!step_results(t, st, &l, g, d, d1, d2, fake, logits, &err)) {
@@ -660,17 +842,14 @@ static void test_golden(const char *root)
         tu_close("loss_d_real", &l.loss_d_real, tg_f32(fs, "loss_d_real", NULL), 1, 1e-6);
         tu_close("loss_d_fake (atol 5e-5)", &l.loss_d_fake, tg_f32(fs, "loss_d_fake", NULL), 1, 5e-5);
         tu_close("loss_d (atol 5e-5)", &l.loss_d, tg_f32(fs, "loss_d", NULL), 1, 5e-5);
+        tu_close("loss_per", &l.loss_per, tg_f32(fs, "loss_per", NULL), 1, 1e-6);
+        tu_close("loss_g", &l.loss_g, tg_f32(fs, "loss_g", NULL), 1, 1e-6);
         char name[160];
         double worst = 0;
         for (int i = 0; i < g->n_tensors; i++) { /* README: max|diff| <= 5e-3 max|g| + 1e-9 */
             const liif_train_tensor *tt = &g->tensors[i];
-            snprintf(name, sizeof name, "grad_ld1.%s", tt->name);
-            const float *a = tg_f32(fg, name, NULL);
-            snprintf(name, sizeof name, "grad_adv.%s", tt->name);
-            const float *b = tg_f32(fg, name, NULL);
-            for (size_t k = 0; k < tt->numel; k++) sum[tt->offset + k] = a[k] + b[k];
-            snprintf(name, sizeof name, "grad_ld1 + grad_adv: %s", tt->name);
-            double r = tg_grad(name, g->grads + tt->offset, sum + tt->offset, tt->numel, 5e-3, 1e-9);
+            snprintf(name, sizeof name, "grad.%s", tt->name);
+            double r = tg_grad(name, g->grads + tt->offset, tg_f32(fg, name, NULL), tt->numel, 5e-3, 1e-9);
             worst = r > worst ? r : worst;
         }
         for (int i = 0; i < d->n_tensors; i++) {
@@ -682,31 +861,34 @@ static void test_golden(const char *root)
         }
         size_t total = 0, over = 0;
         double worst_p = 0, worst_rs = 0;
-        for (int i = 0; i < d->n_tensors; i++) {
-            const liif_train_tensor *tt = &d->tensors[i];
-            const float *got = d->params + tt->offset, *want = tg_f32(fa, tt->name, NULL);
-            if (!tt->trainable) {
-                double m = tu_maxdiff(got, want, tt->numel);
-                worst_rs = m > worst_rs ? m : worst_rs;
-                continue;
-            }
-            for (size_t k = 0; k < tt->numel; k++) {
-                double e = fabs((double)got[k] - want[k]);
-                worst_p = e > worst_p ? e : worst_p;
-                over += !(e <= 1e-7);
-                total++;
+        for (int pass = 0; pass < 2; pass++) {
+            int nt = pass ? d->n_tensors : g->n_tensors;
+            for (int i = 0; i < nt; i++) {
+                const liif_train_tensor *tt = pass ? &d->tensors[i] : &g->tensors[i];
+                const float *got = (pass ? d->params : g->params) + tt->offset, *want = tg_f32(fa, tt->name, NULL);
+                if (!tt->trainable) {
+                    double m = tu_maxdiff(got, want, tt->numel);
+                    worst_rs = m > worst_rs ? m : worst_rs;
+                    continue;
+                }
+                for (size_t k = 0; k < tt->numel; k++) {
+                    double e = fabs((double)got[k] - want[k]);
+                    worst_p = e > worst_p ? e : worst_p;
+                    over += !(e <= 1e-7);
+                    total++;
+                }
             }
         }
-        printf("D after Adam: %zu parameters, max|diff| %.3g (limit 2.5e-4), %zu over 1e-7 (limit 0.5%%)\n", total,
-               worst_p, over);
-        CHECK(worst_p <= 2.5e-4 && over <= total / 200, "D parameters after the golden step");
+        printf("G and D after Adam: %zu parameters, max|diff| %.3g (limit 2.5e-4), %zu over 1e-7 (limit 0.5%%)\n",
+               total, worst_p, over);
+        CHECK(worst_p <= 2.5e-4 && over <= total / 200, "parameters after the golden step");
         printf("running stats after the three D forwards: max|diff| %.3g (atol 1e-5)\n", worst_rs);
         CHECK(worst_rs <= 1e-5, "running stats after the golden step");
-        printf("worst gradient ratio %.2g; G after Adam: SKIPPED (the golden's G update includes the VGG term)\n",
-               worst);
+        printf("worst gradient ratio %.2g\n", worst);
     }
-    free(d1); free(d2); free(fake); free(logits); free(sum);
+    free(d1); free(d2); free(fake); free(logits);
     gan_gpu_free(t);
+    gan_vgg_free(v);
     gan_gen_free(g);
     gan_disc_free(d);
     liif_st_close(fw); liif_st_close(fs); liif_st_close(fg); liif_st_close(fa);
@@ -732,7 +914,7 @@ static void test_learns(const rm_spec *sp)
     gan_gpu_losses l;
     liif_error err;
     float first = NAN, last = NAN, cpu_first = NAN, cpu_last = NAN;
-    int st = gan_gpu_new(g, d, 4, 8, 8, 16, 0, &t, &err);
+    int st = gan_gpu_new(g, d, NULL, 4, 8, 8, 16, 0, &t, &err);
     for (int i = 0; !st && i < 30; i++) {
         st = gan_gpu_step(t, &cfg, bt.lr, bt.coord, bt.cell, bt.gt, &err);
         if (!st) st = gan_gpu_wait(t, &l, &err);
@@ -774,15 +956,19 @@ int main(int argc, char **argv)
     test_bce();
     /* n_feats 8, 4 residual blocks (mid block 1), MLP 2 x 32: every path of the generator, small */
     rm_spec sp = {8, 4, 2, 32, 1, 1, 1, "liif-gan", 11, 3.0f};
-    test_step("liif-gan", &sp, 0, 0, 0.0f);
-    test_step("liif-gan-s", &sp, 0, 0, 0.0f);
-    test_step("liif-gan-sf", &sp, 0, 0, 0.0f);
-    test_step("liif-gan", &sp, 0, 0, 1.0f); /* feature matching */
-    test_step("liif-gan-s", &sp, 0, 0, 1.0f);
-    test_step("liif-gan", &sp, 0, 1, 0.0f);
+    test_vgg(argc > 1 ? argv[1] : "../shared/golden");
+    test_step("liif-gan", &sp, 0, 0, 0.0f, 0);
+    test_step("liif-gan-s", &sp, 0, 0, 0.0f, 0);
+    test_step("liif-gan-sf", &sp, 0, 0, 0.0f, 0);
+    test_step("liif-gan", &sp, 0, 0, 1.0f, 0); /* feature matching */
+    test_step("liif-gan-s", &sp, 0, 0, 1.0f, 0);
+    test_step("liif-gan", &sp, 0, 1, 0.0f, 0);
+    test_step("liif-gan", &sp, 0, 0, 0.0f, 1); /* the perceptual term */
+    test_step("liif-gan-s", &sp, 0, 0, 0.0f, 1);
     rm_spec nu = {8, 4, 2, 32, 0, 0, 0, "liif-gan", 12, 3.0f}; /* no unfold, ensemble, cell */
-    test_step("liif-gan", &nu, 0, 0, 0.0f);
-    test_step("liif-gan", &sp, 1, 0, 0.0f);
+    test_step("liif-gan", &nu, 0, 0, 0.0f, 0);
+    test_step("liif-gan", &sp, 1, 0, 0.0f, 0);
+    test_step("liif-gan", &sp, 1, 0, 0.0f, 1);
     test_resume(&sp);
     test_golden(argc > 1 ? argv[1] : "../shared/golden");
     test_learns(&sp);

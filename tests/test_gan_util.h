@@ -8,6 +8,7 @@
 
 #include "safetensors.h"
 #include "testutil.h"
+#include "vgg.h"
 
 static const char *tg_dir; /* .../golden/components */
 
@@ -152,6 +153,23 @@ static inline void tg_check_sum(const char *what, const float *g, size_t n, cons
     int ok = r1 <= rel && r2 <= 2 * rel && r3 <= rel;
     printf("%-50s checksum rel |x| %.2g, x^2 %.2g, max %.2g %s\n", what, r1, r2, r3, ok ? "ok" : "FAIL");
     if (!ok) tu_failures++;
+}
+
+/* The README's PRNG weights of vgg19_full (seed 1) into v, proved against the file's wfirst8 / wsum. */
+static inline void tg_vgg_regen(gan_vgg *v, const liif_st_file *f)
+{
+    char name[64];
+    for (int i = 0; i <= v->last; i++) {
+        const gan_vgg_module *m = &v->mod[i];
+        if (m->kind != GAN_VGG_CONV) continue;
+        snprintf(name, sizeof name, "features.%d.weight", i);
+        size_t nw = (size_t)m->oc * m->ic * 9;
+        tg_prng_fill(gan_vgg_weight(v, i), nw, 1, name, TG_SYM, sqrt(6.0 / (double)(m->oc * 9)));
+        tg_check_regen(f, name, gan_vgg_weight(v, i), nw);
+        snprintf(name, sizeof name, "features.%d.bias", i);
+        tg_prng_fill(gan_vgg_bias(v, i), (size_t)m->oc, 1, name, TG_SYM, 0.05);
+        tg_check_regen(f, name, gan_vgg_bias(v, i), (size_t)m->oc);
+    }
 }
 
 #endif

@@ -3,23 +3,6 @@
 #include "test_gan_util.h"
 #include "vgg.h"
 
-/* The README's PRNG weights of vgg19_full (seed 1), proved against wfirst8/wsum. */
-static void regen_full(gan_vgg *v, const liif_st_file *f)
-{
-    char name[64];
-    for (int i = 0; i <= v->last; i++) {
-        const gan_vgg_module *m = &v->mod[i];
-        if (m->kind != GAN_VGG_CONV) continue;
-        snprintf(name, sizeof name, "features.%d.weight", i);
-        size_t nw = (size_t)m->oc * m->ic * 9;
-        tg_prng_fill(gan_vgg_weight(v, i), nw, 1, name, TG_SYM, sqrt(6.0 / (double)(m->oc * 9)));
-        tg_check_regen(f, name, gan_vgg_weight(v, i), nw);
-        snprintf(name, sizeof name, "features.%d.bias", i);
-        tg_prng_fill(gan_vgg_bias(v, i), (size_t)m->oc, 1, name, TG_SYM, 0.05);
-        tg_check_regen(f, name, gan_vgg_bias(v, i), (size_t)m->oc);
-    }
-}
-
 static int use_cpu;
 
 static void run_case(const char *file, int last, int prng)
@@ -30,7 +13,7 @@ static void run_case(const char *file, int last, int prng)
     if (prng) {
         CHECK(gan_vgg_new(last, NULL, &v, &err) == LIIF_OK, "%s", err.msg);
         if (!v) exit(1);
-        regen_full(v, f);
+        tg_vgg_regen(v, f);
     } else {
         CHECK(gan_vgg_from_file(f, last, &v, &err) == LIIF_OK, "%s", err.msg);
         if (!v) exit(1);

@@ -12,8 +12,8 @@ extern "C" {
 #endif
 
 /* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
- * 3: the LIIF-GAN trainer (gan_*) and its test ops. */
-#define LIIF_CUDA_ABI 6
+ * 3: the LIIF-GAN trainer (gan_*) and its test ops; 7: VGG19's perceptual loss in it (vgg, w_per, op_vgg_perceptual). */
+#define LIIF_CUDA_ABI 7
 /* op_conv3x3: take the im2col + cuBLAS path whatever the kind. */
 #define LIIF_CUDA_OP_IM2COL 0x100
 
@@ -45,7 +45,20 @@ typedef struct {
     long steps;
 } liif_cuda_train_profile;
 
-/* ---- training (LIIF-GAN, MODEL.md 2; the twin of core/train/gan_step.c without VGG) ----
+/* ---- VGG19 features for the perceptual loss (core/train/vgg.h) ----
+ * Modules 0..n_modules-1 of torchvision's vgg19().features: 3x3 convs (padding 1, bias), ReLUs and 2x2 max
+ * pools, in its order; frozen weights (only the input's gradient is computed). Offsets in floats into one flat
+ * parameter buffer (gan_vgg's params). */
+enum { LIIF_CUDA_VGG_MODULES = 37, LIIF_CUDA_VGG_CONV = 0, LIIF_CUDA_VGG_RELU = 1, LIIF_CUDA_VGG_POOL = 2 };
+typedef struct {
+    int n_modules;                          /* 0: no VGG */
+    int kind[LIIF_CUDA_VGG_MODULES];        /* LIIF_CUDA_VGG_* */
+    int ic[LIIF_CUDA_VGG_MODULES], oc[LIIF_CUDA_VGG_MODULES];
+    size_t w[LIIF_CUDA_VGG_MODULES], b[LIIF_CUDA_VGG_MODULES]; /* convs: (oc, ic, 3, 3), (oc) */
+    size_t n_params;
+} liif_cuda_vgg_shape;
+
+/* ---- training (LIIF-GAN, MODEL.md 2; the twin of core/train/gan_step.c) ----
  * A GAN trainer owns, on the device, the generator's flat buffers (gan_gen's layout: all trainable)
  * and the discriminator's (gan_disc's layout: trainable tensors first, then the BN running stats),
  * Adam moments of both, and the activations of one batch shape. */
@@ -69,6 +82,7 @@ typedef struct {
     size_t d_gamma[LIIF_CUDA_DISC_STAGES], d_beta[LIIF_CUDA_DISC_STAGES]; /* stages 1..7 */
     size_t d_rmean[LIIF_CUDA_DISC_STAGES], d_rvar[LIIF_CUDA_DISC_STAGES]; /* stages 1..7, frozen part */
     size_t d_l1w, d_l1b, d_l2w, d_l2b;
+    liif_cuda_vgg_shape vgg;               /* the perceptual loss's network (n_modules 0: none, w_per must be 0) */
 } liif_cuda_gan_shape;
 
 /* Which parts of a step to queue (all four: gan_step of core/train/gan_step.c). */
@@ -79,11 +93,12 @@ typedef struct {
     int adv_minimax;                 /* 0: -log D(IP); 1: log(1 - D(IP)) */
     float c_d1, c_adv;               /* multipliers of the L_D1 and L_adv gradients (1 in training) */
     float w_fm, c_fm;                /* feature matching (core/train/disc.h): its weight (0: off) and multiplier */
+    float w_per, c_per;              /* perceptual loss: its weight (0: off; needs the shape's vgg) and multiplier */
     double lr, beta1, beta2, eps;    /* Adam, both networks */
     int parts;                       /* LIIF_GAN_* bits */
 } liif_cuda_gan_step;
 
-/* Losses of the last step (gan_step_ws's names); loss_per is always 0 (no VGG on the GPU). */
+/* Losses of the last step (gan_step_ws's names); loss_per is 0 when w_per is. */
 typedef struct {
     float loss_d1, loss_adv, loss_per, loss_fm, loss_g, loss_d_real, loss_d_fake, loss_d;
 } liif_cuda_gan_losses;
@@ -166,11 +181,12 @@ typedef struct {
                                     float *dinp, float *dweight, float *dbias, int fast, liif_error *err);
 
     /* GAN trainer (ABI 3). gan_new uploads the generator (params, m, v: g_n_params each; m, v may be
-     * NULL: zero) and the discriminator (d_params: d_n_params; d_m, d_v: d_n_trainable or NULL) with their
-     * Adam step counts; fast = 1 allows TF32 GEMMs. Waits. */
+     * NULL: zero), the discriminator (d_params: d_n_params; d_m, d_v: d_n_trainable or NULL) with their
+     * Adam step counts and, when sh->vgg.n_modules > 0, VGG19's vgg_params (sh->vgg.n_params); fast = 1 allows
+     * TF32 GEMMs. Waits. */
     liif_status (*gan_new)(const liif_cuda_gan_shape *sh, const float *g_params, const float *g_m, const float *g_v,
                            int64_t g_step, const float *d_params, const float *d_m, const float *d_v, int64_t d_step,
-                           int fast, liif_cuda_gan_trainer **out, liif_error *err);
+                           const float *vgg_params, int fast, liif_cuda_gan_trainer **out, liif_error *err);
     /* Queue a step (the parts of cfg): lr (B,C,h,w) NCHW in [0,1], coord and cell (B,Q,2), gt_patch
      * (B,C,P,P) in [0,1]. The uploads are staged before it returns: the caller may refill its arrays. */
     liif_status (*gan_step)(liif_cuda_gan_trainer *t, const float *lr, const float *coord, const float *cell,
@@ -203,6 +219,12 @@ typedef struct {
     /* *loss = mean BCE-with-logits of z (n) against target; dz (n) = scale * (sigmoid(z) - target) / n. */
     liif_status (*op_bce_logits)(liif_backend *be, const float *z, int n, float target, float scale, float *loss,
                                  float *dz, liif_error *err);
+    /* The perceptual loss of the GAN trainer (ABI 7): VGG (shape vs, weights params) of img and ref (B,3,H,W) in
+     * [0,1]; *loss = mean |VGG(img) - VGG(ref)|, feat (B,C_last,H_last,W_last) NCHW = VGG(img) (or NULL) and,
+     * when dimg is not NULL, dimg (B,3,H,W) = scale * d loss / d img (VGG(ref) held constant). */
+    liif_status (*op_vgg_perceptual)(liif_backend *be, const liif_cuda_vgg_shape *vs, const float *params, int B,
+                                     int H, int W, const float *img, const float *ref, float scale, float *loss,
+                                     float *feat, float *dimg, int fast, liif_error *err);
 } liif_cuda_module;
 
 typedef const liif_cuda_module *(*liif_cuda_entry_fn)(void);

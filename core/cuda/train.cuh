@@ -249,18 +249,21 @@ static liif_status tconv_forward(const tconv_ctx *x, float *out, const float *in
     return LIIF_OK;
 }
 
-/* dW (rows ldw apart) += d/dW, db (may be NULL) += d/db, dinp (may be NULL) += d/dinp of conv3x3 from
- * dout (B,h,w,OC); the data gradient as dcol = dout @ W, then col2im, or as the implicit-GEMM convolution of dout with
- * the flipped, transposed kernel (output ic, tap t, input oc at W[oc * ldw + ic * 9 + 8 - t]) added onto dinp. */
+/* dW (rows ldw apart; may be NULL: frozen weights, inp unread) += d/dW, db (may be NULL) += d/db, dinp (may be NULL)
+ * += d/dinp of conv3x3 from dout (B,h,w,OC); the data gradient as dcol = dout @ W, then col2im, or as the
+ * implicit-GEMM convolution of dout with the flipped, transposed kernel (output ic, tap t, input oc at
+ * W[oc * ldw + ic * 9 + 8 - t]) added onto dinp. */
 static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, float *db, const float *dout,
                                   const float *inp, const float *W, int ldw, int B, int h, int w, int IC, int OC,
                                   liif_error *err)
 {
     size_t npx = (size_t)B * h * w;
     int kk = 9 * IC;
-    tk_im2col<<<cu_blocks(npx * kk), CU_THREADS, 0, x->st>>>(inp, B, h, w, IC, x->col);
-    LAUNCH_TRY("training im2col");
-    BLAS_TRY(tg_tn_acc(x->blas, (int)npx, OC, kk, dout, OC, x->col, kk, dW, ldw), "conv weight-gradient sgemm");
+    if (dW) {
+        tk_im2col<<<cu_blocks(npx * kk), CU_THREADS, 0, x->st>>>(inp, B, h, w, IC, x->col);
+        LAUNCH_TRY("training im2col");
+        BLAS_TRY(tg_tn_acc(x->blas, (int)npx, OC, kk, dout, OC, x->col, kk, dW, ldw), "conv weight-gradient sgemm");
+    }
     if (db) BLAS_TRY(tg_colsum(x->blas, (int)npx, OC, dout, x->ones, db), "conv bias-gradient sgemv");
     if (!dinp) return LIIF_OK;
     liif_status is = LIIF_OK;

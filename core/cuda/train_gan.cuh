@@ -1,7 +1,7 @@
-/* train_gan.cuh: LIIF-GAN training on the GPU, the twin of core/train/gan_step.c without VGG: the two-decoder
+/* train_gan.cuh: LIIF-GAN training on the GPU, the twin of core/train/gan_step.c: the two-decoder
  * generator on RGS patches (train.cuh's encoder and decoder kernels), the discriminator (k x k convs by
- * im2col + cuBLAS, BatchNorm in train mode, LeakyReLU, Linear, BCE with logits), the loss assembly with its
- * gradient blocking, and Adam on both networks. Included after train.cuh. */
+ * im2col + cuBLAS, BatchNorm in train mode, LeakyReLU, Linear, BCE with logits), VGG19's perceptual loss
+ * (vgg.cuh), the loss assembly with its gradient blocking, and Adam on both networks. Included after train.cuh. */
 #ifndef LIIF_CUDA_TRAIN_GAN_CUH
 #define LIIF_CUDA_TRAIN_GAN_CUH
 
@@ -353,9 +353,11 @@ static liif_status glinear_backward(const tconv_ctx *x, float *dinp, float *dW, 
     return LIIF_OK;
 }
 
+#include "vgg.cuh" /* uses gk_block_allsum */
+
 /* ------------------------------------------------------------ the GAN trainer */
 
-/* 81 fixed device buffers plus 3 + (n_hidden + 1) per decoder: 97 at most with LIIF_MAX_HIDDEN 8 */
+/* 83 fixed device buffers plus 3 + (n_hidden + 1) per decoder: 99 at most with LIIF_MAX_HIDDEN 8 */
 enum { GAN_MAX_ALLOCS = 128, GAN_MARKS = LIIF_GAN_PHASES + 1 };
 
 typedef struct {
@@ -391,7 +393,10 @@ struct liif_cuda_gan_trainer {
     float *flat, *h1, *logits, *dz, *dh1, *dflat, *s3[3];
     const float *d_in;                   /* the last D forward's input (B,C,P,P) */
     double *acc;                         /* [0] sum |d1 - gt|, [1..3] BCE means: generator half, real, fake,
-                                          * [4] sum over D's stages of mean |act - fm_real| */
+                                          * [4] sum over D's stages of mean |act - fm_real|, [5] sum |VGG(fake) -
+                                          * VGG(real)| */
+    int has_vgg;                         /* the perceptual term's network is on the device */
+    vgg_dev vgg;
     liif_cuda_gan_step last;             /* the last step's settings, for its losses */
     int marks;
     cudaEvent_t ev[GAN_MARKS];
@@ -430,9 +435,11 @@ static void cg_stage(const liif_cuda_gan_trainer *t, int i, int *k, int *stride,
     *oc = t->sh.d_width[i];
 }
 
+enum { GAN_ACC = 6 };
+
 static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *sh, const float *g_params,
                             const float *g_m, const float *g_v, const float *d_params, const float *d_m,
-                            const float *d_v, int fast, liif_error *err)
+                            const float *d_v, const float *vgg_params, int fast, liif_error *err)
 {
     const liif_config *c = &sh->cfg;
     t->sh = *sh;
@@ -457,6 +464,9 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
         return cu_error(err, LIIF_ERR_MODEL, "discriminator: linear1 takes %d inputs, not %d x %d x %d", sh->d_flat,
                         sh->d_width[LIIF_CUDA_DISC_STAGES - 1], S7, S7);
     t->nimg = t->nq * t->C;
+    size_t vgg_bytes = 0;
+    t->has_vgg = sh->vgg.n_modules > 0;
+    if (t->has_vgg && (st = vgg_plan(&t->vgg, &sh->vgg, t->B, t->P, t->P, &vgg_bytes, err))) return st;
     if ((st = tdev_start(&t->cx, t->ev, GAN_MARKS, fast, err))) return st;
 
     /* sizes: the im2col scratch serves the encoder, the precompute and every D stage */
@@ -473,6 +483,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
         maxmap = N * oc > maxmap ? N * oc : maxmap;
         maxmap = B * t->side[i] * t->side[i] * ic > maxmap ? B * t->side[i] * t->side[i] * ic : maxmap;
     }
+    col = t->vgg.col > col ? t->vgg.col : col;
     const char *what = "allocating the GAN trainer's device memory";
     size_t gn = sh->g_n_params, dn = sh->d_n_params, dt = sh->d_n_trainable;
     CU_TRY(cg_alloc(t, &t->gp, gn * sizeof(float)), what);
@@ -528,7 +539,16 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     CU_TRY(cg_alloc(t, &t->dh1, B * sh->d_hidden * sizeof(float)), what);
     CU_TRY(cg_alloc(t, &t->logits, 3 * B * sizeof(float)), what);
     CU_TRY(cg_alloc(t, &t->dz, B * sizeof(float)), what);
-    CU_TRY(cg_alloc(t, &t->acc, 5 * sizeof(double)), what);
+    CU_TRY(cg_alloc(t, &t->acc, GAN_ACC * sizeof(double)), what);
+    if (t->has_vgg) {
+        float *vp;
+        void *mem;
+        CU_TRY(cg_alloc(t, &vp, sh->vgg.n_params * sizeof(float)), what);
+        CU_TRY(cg_alloc(t, &mem, vgg_bytes), what);
+        vgg_carve(&t->vgg, mem, vp);
+        CU_TRY(cudaMemcpy(vp, vgg_params, sh->vgg.n_params * sizeof(float), cudaMemcpyHostToDevice),
+               "uploading VGG19");
+    }
 
     tk_fill<<<cu_blocks(ones), CU_THREADS, 0, t->cx.st>>>(t->cx.ones, 1.0f, ones);
     LAUNCH_TRY("filling ones");
@@ -540,7 +560,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
     if ((st = tdev_put(t->dv, d_v, dt, "uploading D's Adam v", "zeroing D's Adam v", err))) return st;
     CU_TRY(cudaMemset(t->gg, 0, gn * sizeof(float)), "zeroing the gradients");
     CU_TRY(cudaMemset(t->dg, 0, dn * sizeof(float)), "zeroing the gradients");
-    CU_TRY(cudaMemset(t->acc, 0, 5 * sizeof(double)), "zeroing the losses");
+    CU_TRY(cudaMemset(t->acc, 0, GAN_ACC * sizeof(double)), "zeroing the losses");
     CU_TRY(cudaMemset(t->logits, 0, 3 * B * sizeof(float)), "zeroing the logits");
     /* the copies and memsets above ran on the legacy stream, which the non-blocking trainer stream does not wait
      * for (and a pageable upload may return before its DMA ends): the whole device */
@@ -550,7 +570,7 @@ static liif_status cg_init(liif_cuda_gan_trainer *t, const liif_cuda_gan_shape *
 
 static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, const float *g_m, const float *g_v,
                            int64_t g_step, const float *d_params, const float *d_m, const float *d_v, int64_t d_step,
-                           int fast, liif_cuda_gan_trainer **out, liif_error *err)
+                           const float *vgg_params, int fast, liif_cuda_gan_trainer **out, liif_error *err)
 {
     *out = NULL;
     const liif_config *c = &sh->cfg;
@@ -559,6 +579,7 @@ static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, 
         return cu_error(err, LIIF_ERR_UNSUPPORTED, "only LIIF-GAN generators with 3 channels are supported");
     if (sh->B < 1 || sh->h < 1 || sh->w < 1 || sh->P < 16 || sh->P % 16 || sh->d_hidden < 1 || sh->d_flat < 1)
         return cu_error(err, LIIF_ERR_ARG, "bad GAN batch shape");
+    if (sh->vgg.n_modules > 0 && !vgg_params) return cu_error(err, LIIF_ERR_ARG, "VGG19 without its weights");
     char why[400] = "";
     liif_backend *probe = backend_new(why, sizeof why);
     if (!probe) return cu_error(err, LIIF_ERR_UNSUPPORTED, "%s", why);
@@ -567,7 +588,7 @@ static liif_status cg_new(const liif_cuda_gan_shape *sh, const float *g_params, 
     if (!t) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
     t->g_step = g_step;
     t->d_step = d_step;
-    liif_status s = cg_init(t, sh, g_params, g_m, g_v, d_params, d_m, d_v, fast, err);
+    liif_status s = cg_init(t, sh, g_params, g_m, g_v, d_params, d_m, d_v, vgg_params, fast, err);
     if (s) {
         cg_free(t);
         return s;
@@ -740,7 +761,9 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
     liif_status s;
     t->last = *cfg;
     cg_mark(t, 0);
-    CU_TRY(cudaMemsetAsync(t->acc, 0, 5 * sizeof(double), st), "zeroing the losses");
+    if (cfg->w_per != 0.0f && !t->has_vgg)
+        return cu_error(err, LIIF_ERR_ARG, "a perceptual loss (w_per %g) without VGG19 weights", cfg->w_per);
+    CU_TRY(cudaMemsetAsync(t->acc, 0, GAN_ACC * sizeof(double), st), "zeroing the losses");
     CU_TRY(cudaMemcpyAsync(t->gt, gt_patch, n * sizeof(float), cudaMemcpyHostToDevice, st), "uploading the batch");
     if (cfg->parts & LIIF_GAN_GEN) {
         CU_TRY(cudaMemcpyAsync(t->lr, lr, t->npx * t->C * sizeof(float), cudaMemcpyHostToDevice, st),
@@ -783,6 +806,12 @@ static liif_status cg_step(liif_cuda_gan_trainer *t, const float *lr, const floa
         float fm_scale = cfg->c_fm * cfg->w_fm;
         if ((cfg->c_adv != 0.0f || fm_scale != 0.0f) && (s = cg_disc_backward(t, fm_scale, t->dfake01, 0, err)))
             return s;
+        /* perceptual term against the real patch's features (no gradient to them), added onto D's gradient */
+        float per_scale = cfg->c_per * cfg->w_per;
+        if (t->has_vgg &&
+            (s = vgg_perceptual(&t->cx, &t->vgg, t->fake01, t->gt, per_scale, t->acc + 5,
+                                cfg->c_per != 0.0f ? t->dfake01 : NULL, err)))
+            return s;
         gk_dd2<<<cu_blocks(n), CU_THREADS, 0, st>>>(t->dfake01, n, t->dd2, t->nd == 1 ? t->dd1 : NULL);
         LAUNCH_TRY("gradient of the fake image");
         cg_mark(t, 3);
@@ -821,7 +850,7 @@ static liif_status cg_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, 
     CU_TRY(cudaStreamSynchronize(t->cx.st), "GAN training step");
     if (t->last.parts == LIIF_GAN_ALL) cg_account(t);
     if (!out) return LIIF_OK;
-    double acc[5];
+    double acc[GAN_ACC];
     CU_TRY(cudaMemcpy(acc, t->acc, sizeof acc, cudaMemcpyDeviceToHost), "reading the losses");
     memset(out, 0, sizeof *out);
     const liif_cuda_gan_step *c = &t->last;
@@ -830,7 +859,8 @@ static liif_status cg_wait(liif_cuda_gan_trainer *t, liif_cuda_gan_losses *out, 
         out->loss_d1 = (float)(acc[0] / (double)t->nimg);
         out->loss_adv = sign * (float)acc[1];
         out->loss_fm = (float)(acc[4] / LIIF_CUDA_DISC_STAGES);
-        out->loss_g = out->loss_d1 + c->w_adv * out->loss_adv + c->w_fm * out->loss_fm;
+        out->loss_per = t->has_vgg ? (float)(acc[5] / (double)vgg_output_numel(&t->vgg)) : 0.0f;
+        out->loss_g = out->loss_d1 + c->w_adv * out->loss_adv + c->w_per * out->loss_per + c->w_fm * out->loss_fm;
     }
     if (c->parts & LIIF_GAN_DISC) {
         out->loss_d_real = (float)acc[2];
@@ -1074,10 +1104,45 @@ static liif_status op_bce_logits(liif_backend *be, const float *z, int n, float 
     return gop_end(cb, &b, s, err);
 }
 
+static liif_status op_vgg_perceptual(liif_backend *be, const liif_cuda_vgg_shape *vs, const float *params, int B,
+                                     int H, int W, const float *img, const float *ref, float scale, float *loss,
+                                     float *feat, float *dimg, int fast, liif_error *err)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    vgg_dev v;
+    size_t bytes;
+    liif_status s = vgg_plan(&v, vs, B, H, W, &bytes, err);
+    if (s) return s;
+    size_t ni = (size_t)B * 3 * H * W, nf = vgg_output_numel(&v);
+    int last = vs->n_modules - 1;
+    float *host = (float *)malloc(nf * sizeof(float));
+    if (!host) return cu_error(err, LIIF_ERR_NOMEM, "out of host memory");
+    gop_bufs b = {{0}, 0};
+    float *d_p = gop_up(&b, params, vs->n_params, err, &s), *d_img = gop_up(&b, img, ni, err, &s);
+    float *d_ref = gop_up(&b, ref, ni, err, &s), *d_dimg = gop_up(&b, NULL, ni, err, &s);
+    float *d_mem = gop_up(&b, NULL, (bytes + 3) / 4, err, &s), *d_col = gop_up(&b, NULL, v.col, err, &s);
+    double *d_loss = (double *)gop_up(&b, NULL, 2, err, &s);
+    tconv_ctx x = {cb->st, cb->blas, d_col, NULL, conv_igemm_kind(fast ? LIIF_MATH_TF32 : LIIF_MATH_FP32, cb->sm)};
+    if (!s && cublasSetMathMode(cb->blas, fast ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH))
+        s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: math mode");
+    if (!s) vgg_carve(&v, d_mem, d_p);
+    if (!s) s = vgg_perceptual(&x, &v, d_img, d_ref, scale, d_loss, dimg ? d_dimg : NULL, err);
+    double l = 0.0;
+    if (!s && (cudaStreamSynchronize(cb->st) != cudaSuccess ||
+               cudaMemcpy(&l, d_loss, sizeof l, cudaMemcpyDeviceToHost) != cudaSuccess))
+        s = cu_error(err, LIIF_ERR_UNSUPPORTED, "CUDA: VGG19 perceptual loss");
+    if (!s) *loss = (float)(l / (double)nf);
+    if (!s && feat) s = gop_down(host, vgg_output(&v), nf, err);
+    if (!s && feat) gop_transpose(host, B, vs->oc[last], v.oh[last] * v.ow[last], 0, feat);
+    if (!s) s = gop_down(dimg, d_dimg, ni, err);
+    free(host);
+    return gop_end(cb, &b, s, err);
+}
+
 /* The module table's training entries, in cuda_module.h's order (backend_cuda.cu and tests/cuda-emu). */
 #define LIIF_CUDA_TRAIN_ENTRIES                                                                            \
     train_new, train_forward, train_backward, train_adam, train_wait, train_download, train_free, train_profile, \
         op_conv3x3_train, cg_new, cg_step, cg_wait, cg_download, cg_free, cg_profile, op_conv2d_train,      \
-        op_batchnorm_train, op_linear_train, op_bce_logits
+        op_batchnorm_train, op_linear_train, op_bce_logits, op_vgg_perceptual
 
 #endif

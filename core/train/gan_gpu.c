@@ -27,8 +27,8 @@ static liif_status gpu_fail(liif_status st, const liif_error *in, liif_error *er
 
 static size_t off(const float *p, const float *base) { return (size_t)(p - base); }
 
-liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, int B, int h, int w, int P, int fast_math, gan_gpu **out,
-                        liif_error *err)
+liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, int B, int h, int w, int P,
+                        int fast_math, gan_gpu **out, liif_error *err)
 {
     *out = NULL;
     char reason[400] = "";
@@ -89,9 +89,26 @@ liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, int B, int h, int w
     sh.d_l1b = off(d->p.l1b, d->params);
     sh.d_l2w = off(d->p.l2w, d->params);
     sh.d_l2b = off(d->p.l2b, d->params);
+    if (v) {
+        _Static_assert((int)GAN_VGG19_MODULES == (int)LIIF_CUDA_VGG_MODULES && (int)GAN_VGG_CONV == LIIF_CUDA_VGG_CONV &&
+                           (int)GAN_VGG_RELU == LIIF_CUDA_VGG_RELU && (int)GAN_VGG_POOL == LIIF_CUDA_VGG_POOL,
+                       "vgg.h and cuda_module.h disagree");
+        sh.vgg.n_modules = v->last + 1;
+        sh.vgg.n_params = v->n_params;
+        for (int i = 0; i <= v->last; i++) {
+            const gan_vgg_module *m = &v->mod[i];
+            sh.vgg.kind[i] = (int)m->kind;
+            sh.vgg.ic[i] = m->ic;
+            sh.vgg.oc[i] = m->oc;
+            if (m->kind == GAN_VGG_CONV) {
+                sh.vgg.w[i] = off(m->w, v->params);
+                sh.vgg.b[i] = off(m->b, v->params);
+            }
+        }
+    }
     liif_error e;
-    liif_status st = mod->gan_new(&sh, g->params, g->m, g->v, g->step, d->params, d->m, d->v, d->step, fast_math,
-                                  &t->t, &e);
+    liif_status st = mod->gan_new(&sh, g->params, g->m, g->v, g->step, d->params, d->m, d->v, d->step,
+                                  v ? v->params : NULL, fast_math, &t->t, &e);
     free(cw);
     free(cb);
     if (st) {
@@ -116,11 +133,8 @@ void gan_gpu_free(gan_gpu *t)
 liif_status gan_gpu_step_parts(gan_gpu *t, const gan_step_config *cfg, const float *lr, const float *coord,
                                const float *cell, const float *gt_patch, int parts, gan_terms c, liif_error *err)
 {
-    if (cfg->w_per != 0.0f)
-        return liif_error_set(err, LIIF_ERR_UNSUPPORTED,
-                              "GPU GAN training: no perceptual (VGG19) loss on the GPU; set w_per = 0 or train on the CPU");
-    liif_cuda_gan_step s = {cfg->w_adv, cfg->adv_minimax, c.d1, c.adv, cfg->w_fm, c.fm, cfg->adam.lr, cfg->adam.beta1,
-                            cfg->adam.beta2, cfg->adam.eps, parts};
+    liif_cuda_gan_step s = {cfg->w_adv, cfg->adv_minimax, c.d1, c.adv, cfg->w_fm, c.fm, cfg->w_per, c.per,
+                            cfg->adam.lr, cfg->adam.beta1, cfg->adam.beta2, cfg->adam.eps, parts};
     liif_error e;
     liif_status st = t->mod->gan_step(t->t, lr, coord, cell, gt_patch, &s, &e);
     return st ? gpu_fail(st, &e, err) : LIIF_OK;

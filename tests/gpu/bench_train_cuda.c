@@ -1,6 +1,6 @@
 /* bench_train_cuda.c: ms per LIIF training step on the GPU (EDSR-baseline LIIF, batch 16, 48x48 LR, 2304 queries)
  * and per LIIF-GAN step (the same generator with two decoders, the spec's discriminator, 48x48 RGS patches,
- * w_per = 0) in fp32 and TF32, beside cuBLAS's sgemm rate measured in the same run. usage: bench-train-cuda [--steps N].
+ * without and with the perceptual term of a random full VGG19 (to conv5_4)) in fp32 and TF32, beside cuBLAS's sgemm rate measured in the same run. usage: bench-train-cuda [--steps N].
  * Exits 77 without a GPU. The step alone: the data pipeline's share is in `liif train`'s log.csv. */
 #include <string.h>
 #include <time.h>
@@ -60,12 +60,21 @@ static int bench_gan(int steps, const char *dir)
         cell[2 * i] = cell[2 * i + 1] = 2.0f / H;
     }
     for (size_t i = 0; i < nq * 3; i++) gt[i] = rm_uniform(&rng) * 0.5f + 0.5f;
+    gan_vgg *v; /* VGG19 to conv5_4 with He-scaled random weights: the perceptual term's cost */
+    if (gan_vgg_new(GAN_VGG_CONV5_4, NULL, &v, &err)) return 1;
+    for (int i = 0; i <= v->last; i++) {
+        float *w = gan_vgg_weight(v, i);
+        if (!w) continue;
+        size_t fan = (size_t)v->mod[i].ic * 9, n = fan * v->mod[i].oc;
+        for (size_t k = 0; k < n; k++) w[k] = rm_uniform(&rng) * sqrtf(6.0f / (float)fan);
+    }
     gan_step_config cfg = gan_step_defaults();
-    cfg.w_per = 0.0f;
-    for (int fast = 0; fast < 2; fast++) {
+    for (int run = 0; run < 4; run++) {
+        int fast = run & 1, per = run >> 1;
+        cfg.w_per = per ? 1.0f : 0.0f;
         gan_gpu *t;
         gan_gpu_losses l;
-        if (gan_gpu_new(g, d, B, L, L, P, fast, &t, &err)) {
+        if (gan_gpu_new(g, d, per ? v : NULL, B, L, L, P, fast, &t, &err)) {
             printf("FAIL %s\n", err.msg);
             return 1;
         }
@@ -78,17 +87,19 @@ static int bench_gan(int steps, const char *dir)
                 return 1;
             }
         double dt = (now() - t0) / steps;
-        printf("LIIF-GAN step %s (batch %d, %dx%d LR, %dx%d patches, w_per 0): %.2f ms/step, loss_g %.4f, loss_d %.4f\n",
-               fast ? "TF32" : "fp32", B, L, L, P, P, dt * 1e3, l.loss_g, l.loss_d);
+        printf("LIIF-GAN step %s (batch %d, %dx%d LR, %dx%d patches, %s): %.2f ms/step, loss_g %.4f, loss_d %.4f\n",
+               fast ? "TF32" : "fp32", B, L, L, P, P, per ? "w_per 1, VGG19 to conv5_4" : "w_per 0", dt * 1e3,
+               l.loss_g, l.loss_d);
         double ms[GAN_GPU_PHASES];
         long n;
-        static const char *phase[GAN_GPU_PHASES] = {"upload", "G fwd", "D on fake + bwd", "G bwd", "G Adam", "D step",
-                                                     "D Adam"};
+        static const char *phase[GAN_GPU_PHASES] = {"upload", "G fwd", "D and VGG on fake + bwd", "G bwd", "G Adam",
+                                                     "D step", "D Adam"};
         gan_gpu_profile(t, ms, &n);
         print_phases(phase, ms, GAN_GPU_PHASES, n);
         gan_gpu_free(t);
     }
     free(lr); free(coord); free(cell); free(gt);
+    gan_vgg_free(v);
     gan_gen_free(g);
     gan_disc_free(d);
     return 0;

@@ -121,33 +121,29 @@ gan-err-no-vgg)
   "$liif" export out/last.safetensors g.safetensors || fail "export of the w_per = 0 run"
   ;;
 gan-err-device)
-  # --device cuda: a perceptual loss (VGG19) has no GPU path: exit 3 in one line naming the option and w_per,
-  # before any step; with w_per = 0 the GPU trains, or, without one, exit 3 in one line
-  config out 3 > run.ini
-  "$liif" train --config run.ini --device cuda 2> err.txt; rc=$?
-  [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda with w_per > 0: exit $rc, want 3"; }
-  [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda with w_per > 0: not one line"; }
-  grep -q "device cuda.*w_per" err.txt || { cat err.txt; fail "the error names neither --device cuda nor w_per"; }
-  [ ! -e out/log.csv ] || fail "--device cuda with w_per > 0 trained anyway"
-  cat err.txt
-  config out0 3 'w_per = 0' > run0.ini
-  if "$liif" train --config run0.ini --device cuda 2> err.txt; then
-    echo "a GPU trained here: --device cuda works for liif-gan with w_per = 0"
-    finite_log out0/log.csv || { cat out0/log.csv; fail "GPU: a loss is not a finite number"; }
-  else
-    rc=$?
-    [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda without a GPU: exit $rc, want 3"; }
-    [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda without a GPU: not one line"; }
-    grep -q "device cuda" err.txt || { cat err.txt; fail "--device cuda: the error does not name the option"; }
-    [ ! -e out0/log.csv ] || fail "--device cuda without a GPU trained anyway"
-    cat err.txt
-  fi
+  # --device cuda, with the perceptual loss (VGG19, w_per = 1) and without (w_per = 0): the GPU trains, or, without
+  # one, exit 3 in one line naming the option, before any step
+  for w in 1 0; do
+    config out$w 3 "w_per = $w" > run$w.ini
+    if "$liif" train --config run$w.ini --device cuda 2> err.txt; then
+      echo "a GPU trained here: --device cuda works for liif-gan with w_per = $w"
+      finite_log out$w/log.csv || { cat out$w/log.csv; fail "GPU: a loss is not a finite number"; }
+    else
+      rc=$?
+      [ $rc -eq 3 ] || { cat err.txt; fail "--device cuda without a GPU, w_per = $w: exit $rc, want 3"; }
+      [ "$(grep -vc 'warning: skipping' err.txt)" -eq 1 ] || { cat err.txt; fail "--device cuda without a GPU: not one line"; }
+      grep -q "device cuda" err.txt || { cat err.txt; fail "--device cuda: the error does not name the option"; }
+      grep -q "w_per\|VGG" err.txt && { cat err.txt; fail "--device cuda refused for the perceptual loss"; }
+      [ ! -e out$w/log.csv ] || fail "--device cuda without a GPU trained anyway"
+      cat err.txt
+    fi
+  done
   ;;
 gan-cuda-emu)
   # The CLI's GPU LIIF-GAN path (core/train/gan_gpu.c, the module's GAN trainer) end to end, against the CUDA
   # emulation (tests/cuda-emu; $LIIF_CUDA_MODULE set by meson): 6 steps agree with the CPU's (same batches, float32
   # on both, sums in another order), and the emulated GPU's step-3 checkpoint resumes on the CPU to the CPU's steps.
-  # Then 4 steps with discriminator feature matching (w_fm) on both devices.
+  # Then 4 steps with discriminator feature matching (w_fm), and 3 with the perceptual loss (w_per), on both devices.
   # lr 1e-4: Adam's first steps turn rounding-sized gradient differences into lr-sized moves. Both sides are
   # deterministic (serial emulation, bit-exact CPU), so the bounds hold every run: measured 1.2e-4 and 2.3e-5.
   [ -n "${LIIF_CUDA_MODULE:-}" ] || { echo "SKIP: no CUDA emulation module"; exit 77; }
@@ -177,6 +173,16 @@ gan-cuda-emu)
   paste -d, gpu-fm/log.csv cpu-fm/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5 && i != 8) {
       d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_fm = 0.5, GPU (emulated) vs CPU, 4 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
     { paste -d, gpu-fm/log.csv cpu-fm/log.csv; fail "with w_fm, the emulated GPU run and the CPU run differ"; }
+  # the perceptual loss (VGG19 of mkvgg, w_per = 1) on both devices: every loss column, per included, agrees
+  LR=1e-4 CK=10 config gpu-per 3 'w_per = 1' > gp.ini
+  LR=1e-4 CK=10 config cpu-per 3 'w_per = 1' > cp.ini
+  "$liif" train --config gp.ini --device cuda 2> err.txt || { cat err.txt; fail "--device cuda (emulated), w_per, failed"; }
+  grep -q "GPU GAN step phases" err.txt || { cat err.txt; fail "the w_per = 1 run did not use the GPU trainer"; }
+  LIIF_CUDA_MODULE= "$liif" train --config cp.ini --device cpu 2> /dev/null || fail "the CPU run with w_per failed"
+  awk -F, 'NR > 1 && !($8 > 0) { exit 1 }' gpu-per/log.csv || { cat gpu-per/log.csv; fail "w_per = 1 but no perceptual loss logged"; }
+  paste -d, gpu-per/log.csv cpu-per/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5) {
+      d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_per = 1, GPU (emulated) vs CPU, 3 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
+    { paste -d, gpu-per/log.csv cpu-per/log.csv; fail "with w_per, the emulated GPU run and the CPU run differ"; }
   ;;
 gan-ship)
   # tools/ship-model.sh on a LIIF-GAN checkpoint: an fp16 export and a card with one table per detail (0, 0.5, 1) on

@@ -868,21 +868,12 @@ static int gpu_outcome(const run *r, liif_status st, const liif_error *err)
     return 0;
 }
 
-/* A GAN variant on the GPU: as choose_device, but a perceptual loss keeps it on the CPU (no VGG19 there). */
+/* A GAN variant on the GPU (with the perceptual loss's VGG19 when w_per > 0): as choose_device. */
 static int choose_device_gan(run *r, int B, int L)
 {
     run_config *c = &r->cfg;
     liif_error err;
-    if (c->w_per > 0) {
-        const char *why = "GPU GAN training has no perceptual (VGG19) loss; set w_per = 0 or use --device cpu";
-        if (r->device == DEV_CUDA) {
-            cli_error("--device cuda: %s (w_per = %g)", why, c->w_per);
-            return CLI_EXIT_NO_CUDA;
-        }
-        cli_error("using the CPU: %s", why);
-        return 0;
-    }
-    liif_status st = gan_gpu_new(r->g, r->d, B, L, L, c->patch, c->fast_math, &r->ggpu, &err);
+    liif_status st = gan_gpu_new(r->g, r->d, r->v, B, L, L, c->patch, c->fast_math, &r->ggpu, &err);
     return gpu_outcome(r, st, &err);
 }
 
@@ -1152,7 +1143,7 @@ int cli_train_main(int argc, char **argv)
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
         "w_fm=0 (weight of discriminator feature matching: mean L1 between D's stage outputs on the fake and the\n"
         "real patch, a stand-in for w_per where no VGG19 weights exist; CPU and GPU),\n"
-        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; the GPU trains GANs with w_per=0 only),\n"
+        "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; on the CPU and the GPU),\n"
         "disc_nf=64, disc_hidden=100,\n"
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
         "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
