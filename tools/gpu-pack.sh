@@ -20,7 +20,7 @@ command -v nvcc >/dev/null || { echo "gpu-pack: nvcc not found (CUDA toolkit at 
 [ -f "$B/build.ninja" ] || meson setup "$B" -Dcuda=enabled >/dev/null
 ninja -C "$B" >/dev/null
 [ -f "$B/core/cuda/liif-cuda.so" ] || { echo "gpu-pack: $B has no CUDA module (meson configure $B -Dcuda=enabled)" >&2; exit 1; }
-BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-cuda-train-gan tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng"
+BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-cuda-train-gan tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng tests/mkvgg"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/liif/bin" "$stage/liif/lib" "$OUT"
@@ -38,8 +38,8 @@ tar czf "$OUT/liif-gpu.tar.gz" -C "$stage" liif
 mkdir -p "$OUT/golden/liif-edsr-baseline" "$OUT/golden/liif-edsr-baseline-train"
 cp "$GOLDEN/liif-edsr-baseline/weights.safetensors" "$OUT/golden/liif-edsr-baseline/"
 cp "$GOLDEN/liif-edsr-baseline-train/"*.safetensors "$OUT/golden/liif-edsr-baseline-train/"
-mkdir -p "$OUT/golden/components" # the LIIF-GAN step (1.8 MB)
-cp "$GOLDEN/components/"gan_{weights,step,grads,after_adam}.safetensors "$OUT/golden/components/"
+mkdir -p "$OUT/golden/components" # the LIIF-GAN step and the VGG19s (4.4 MB)
+cp "$GOLDEN/components/"{gan_{weights,step,grads,after_adam},vgg19_{trunc8,full}}.safetensors "$OUT/golden/components/"
 if [ -n "${LIIF_PHOTOS:-}" ]; then
   mkdir -p "$OUT/photos"
   for f in "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg; do

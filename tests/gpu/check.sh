@@ -42,7 +42,7 @@ rc=$?
 cat "$W/cuda-train.log"
 [ $rc -eq 0 ] || fail "test-cuda-train exited $rc (77 = skipped: no usable GPU)"
 
-step "GPU GAN training test (D ops, LIIF-GAN steps, gradient blocking, golden step, resume vs the CPU)"
+step "GPU GAN training test (D ops, VGG19, LIIF-GAN steps, gradient blocking, golden step, resume vs the CPU)"
 timeout 300 "$BIN/test-cuda-train-gan" "$GOLDEN" > "$W/cuda-train-gan.log" 2>&1
 rc=$?
 grep -vE "^grad|^  grad " "$W/cuda-train-gan.log"
@@ -129,6 +129,15 @@ for dev in cuda cpu; do
          for (k in c) {d = $c[k] - r[c[k]]; if (d < 0) d = -d; m = r[c[k]] < 0 ? -r[c[k]] : r[c[k]]; if (d > 2e-3 * m + 2e-6) exit 1}}' ||
         fail "step 51 resumed on $dev differs from the straight run's"
 done
+
+step "20 LIIF-GAN steps with the perceptual loss (w_per = 1, a random full-width VGG19) on the GPU"
+"$BIN/mkvgg" "$W/vgg19.safetensors" 64 3 || fail "mkvgg"
+{ grep -vE '^(output|steps|w_per) =' "$W/gan.ini"; printf 'output = %s\nsteps = 20\nw_per = 1\nvgg = %s\n' "$W/gan-per" "$W/vgg19.safetensors"; } > "$W/gan-per.ini"
+"$BIN/liif" train --config "$W/gan-per.ini" --device cuda || fail "liif train liif-gan --device cuda with w_per = 1"
+awk -F, 'NR == 1 {next} !($8 > 0) || $3 !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ {bad = 1} NR >= 7 {t += $5; n++}
+     END {printf "gan with VGG19: %d steps, per %s at the last; %.1f ms per step with the data pipeline\n", NR - 1, $8,
+                 n ? 1000 * t / n : 0; exit bad || NR != 21}' "$W/gan-per/log.csv" ||
+    fail "the w_per = 1 log is not 20 finite steps with a perceptual loss"
 
 step "summary"
 [ $status -eq 0 ] && echo "GPU CHECK PASSED" || echo "GPU CHECK FAILED"
