@@ -522,6 +522,22 @@ static int is_zero(const float *x, size_t n)
     return 1;
 }
 
+/* Gradient blocking of a two-decoder generator: every gradient of the tensors named prefix* exactly 0 after a
+ * half with the term alone. */
+static void check_blocked(const gan_gen *g, const char *prefix, const char *term)
+{
+    if (g->cfg.n_decoders != 2) return;
+    int bad = 0;
+    size_t len = strlen(prefix);
+    for (int i = 0; i < g->n_tensors; i++)
+        if (!strncmp(g->tensors[i].name, prefix, len) && !is_zero(g->grads + g->tensors[i].offset, g->tensors[i].numel))
+            printf("  FAIL %s reaches %s\n", term, g->tensors[i].name), bad++;
+    tu_failures += bad;
+    char what[96];
+    snprintf(what, sizeof what, "%s* gradients of %s exactly 0", prefix, term);
+    printf("  %-58s %s\n", what, bad ? "FAIL" : "ok");
+}
+
 /* After a queued step (st: its status): its losses, both models pulled with their gradients, the images; a
  * failure printed and counted. Returns 0 when all went well. */
 static liif_status step_results(gan_gpu *t, liif_status st, gan_gpu_losses *l, gan_gen *g, gan_disc *d, float *d1,
@@ -596,12 +612,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
     CHECK(gg->step == 0 && dg->step == 0, "Adam ran in a generator half: steps %lld/%lld", (long long)gg->step,
           (long long)dg->step);
     memcpy(ld1_grads, gg->grads, gg->n_params * sizeof(float));
-    int bad = 0;
-    for (int i = 0; gc->cfg.n_decoders == 2 && i < gg->n_tensors; i++) /* L_D1 never reaches imnet2 */
-        if (!strncmp(gg->tensors[i].name, "imnet2.", 7) && !is_zero(gg->grads + gg->tensors[i].offset, gg->tensors[i].numel))
-            printf("  FAIL L_D1 reaches %s\n", gg->tensors[i].name), bad++;
-    tu_failures += bad;
-    if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet2.* gradients of L_D1 exactly 0", bad ? "FAIL" : "ok");
+    check_blocked(gg, "imnet2.", "L_D1"); /* L_D1 never reaches decoder 2 */
 
     /* ---- generator half, feature matching alone: D(real)'s stage outputs kept, the fake's matched to them */
     if (w_fm != 0.0f) {
@@ -616,13 +627,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
         check_loss("loss_g (L_D1 + w_adv L_adv + w_fm L_fm)", l.loss_g, ws->loss_g, fast ? 1e-2 : 1e-4);
         grads("every G gradient of w_fm * L_fm", gc->tensors, gc->n_tensors, gg->grads, gc->grads, gtol);
         check_running_stats("D running stats after the half's two forwards", dg, dc, stol);
-        int fm_bad = 0;
-        for (int i = 0; gc->cfg.n_decoders == 2 && i < gg->n_tensors; i++) /* stopgrad(d1): L_fm never reaches imnet */
-            if (!strncmp(gg->tensors[i].name, "imnet.", 6) &&
-                !is_zero(gg->grads + gg->tensors[i].offset, gg->tensors[i].numel))
-                printf("  FAIL L_fm reaches %s\n", gg->tensors[i].name), fm_bad++;
-        tu_failures += fm_bad;
-        if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet.* gradients of L_fm exactly 0", fm_bad ? "FAIL" : "ok");
+        check_blocked(gg, "imnet.", "L_fm"); /* stopgrad(d1) */
     }
 
     /* ---- generator half, the perceptual term alone: VGG19 of the fake against the real's, to the image */
@@ -638,13 +643,7 @@ static void test_step(const char *variant, const rm_spec *sp, int fast, int mini
         check_loss("loss_g (L_D1 + w_adv L_adv + w_per L_per)", l.loss_g, ws->loss_g, fast ? 1e-2 : 1e-4);
         if (fast) check_l2("every G gradient of w_per * L_per, one vector", gg->grads, gc->grads, gg->n_params, TOL_TF32_VGG);
         else grads("every G gradient of w_per * L_per", gc->tensors, gc->n_tensors, gg->grads, gc->grads, TOL_PER);
-        int per_bad = 0;
-        for (int i = 0; gc->cfg.n_decoders == 2 && i < gg->n_tensors; i++) /* stopgrad(d1): L_per never reaches imnet */
-            if (!strncmp(gg->tensors[i].name, "imnet.", 6) &&
-                !is_zero(gg->grads + gg->tensors[i].offset, gg->tensors[i].numel))
-                printf("  FAIL L_per reaches %s\n", gg->tensors[i].name), per_bad++;
-        tu_failures += per_bad;
-        if (gc->cfg.n_decoders == 2) printf("  %-58s %s\n", "imnet.* gradients of L_per exactly 0", per_bad ? "FAIL" : "ok");
+        check_blocked(gg, "imnet.", "L_per"); /* stopgrad(d1) */
     }
 
     /* ---- a whole step from there (both have D's running stats of one forward) */
