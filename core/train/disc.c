@@ -10,6 +10,9 @@
 
 /* ------------------------------------------------------------------ parameter table */
 
+/* What a discriminator file may declare: channel widths and the patch side (checked before use). */
+enum { DISC_MAX_WIDTH = 1 << 14, DISC_MAX_PATCH = 1024 };
+
 static void add_tensor(gan_disc *d, const char *name, int ndim, const int64_t *shape, int trainable)
 {
     liif_train_tensor *t = &d->tensors[d->n_tensors++];
@@ -145,21 +148,31 @@ liif_status gan_disc_from_file(const liif_st_file *f, gan_disc **out, liif_error
     *out = NULL;
     char name[64];
     int width[GAN_DISC_STAGES], in_ch = 0;
-    for (int i = 0; i < GAN_DISC_STAGES; i++) {
+    for (int i = 0; i < GAN_DISC_STAGES; i++) { /* sizes checked before anything is divided or allocated */
         snprintf(name, sizeof name, "disc.conv%d_%d.weight", i / 2, i % 2);
         const liif_st_tensor *t = liif_st_find(f, name);
         if (!t || t->ndim != 4)
             return liif_error_set(err, LIIF_ERR_MODEL, "%s: no 4-d tensor %s", liif_st_path(f), name);
+        if (t->shape[0] < 1 || t->shape[0] > DISC_MAX_WIDTH || (i == 0 && (t->shape[1] < 1 || t->shape[1] > 4)))
+            return liif_error_set(err, LIIF_ERR_MODEL, "%s: %s is [%lld, %lld, ...]: widths 1..%d, 1..4 image channels",
+                                  liif_st_path(f), name, (long long)t->shape[0], (long long)t->shape[1],
+                                  DISC_MAX_WIDTH);
         width[i] = (int)t->shape[0];
         if (i == 0) in_ch = (int)t->shape[1];
     }
     const liif_st_tensor *l1 = liif_st_find(f, "disc.linear1.weight");
     if (!l1 || l1->ndim != 2)
         return liif_error_set(err, LIIF_ERR_MODEL, "%s: no 2-d tensor disc.linear1.weight", liif_st_path(f));
+    int64_t w7 = width[GAN_DISC_STAGES - 1], max_cells = (int64_t)(DISC_MAX_PATCH / 16) * (DISC_MAX_PATCH / 16);
+    if (l1->shape[0] < 1 || l1->shape[0] > DISC_MAX_WIDTH || l1->shape[1] < 1 || l1->shape[1] > w7 * max_cells)
+        return liif_error_set(err, LIIF_ERR_MODEL,
+                              "%s: disc.linear1.weight is [%lld, %lld]: 1..%d outputs, inputs for a patch of at most %d px",
+                              liif_st_path(f), (long long)l1->shape[0], (long long)l1->shape[1], DISC_MAX_WIDTH,
+                              DISC_MAX_PATCH);
     int hidden = (int)l1->shape[0];
-    int64_t cells = l1->shape[1] / width[GAN_DISC_STAGES - 1];
+    int64_t cells = l1->shape[1] / w7;
     int side = (int)lround(sqrt((double)cells));
-    if (cells * width[GAN_DISC_STAGES - 1] != l1->shape[1] || (int64_t)side * side != cells || side < 1)
+    if (cells * w7 != l1->shape[1] || (int64_t)side * side != cells || side < 1)
         return liif_error_set(err, LIIF_ERR_MODEL,
                               "%s: disc.linear1.weight has %lld inputs, not %d channels times a square map",
                               liif_st_path(f), (long long)l1->shape[1], width[GAN_DISC_STAGES - 1]);

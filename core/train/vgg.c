@@ -11,6 +11,9 @@
 static const float vgg_mean[3] = {0.485f, 0.456f, 0.406f};
 static const float vgg_std[3] = {0.229f, 0.224f, 0.225f};
 
+/* The widest conv a VGG file may declare (VGG19's is 512), checked before the int it becomes. */
+enum { VGG_MAX_WIDTH = 1 << 14 };
+
 /* VGG19's configuration: conv widths, 0 = max pool. Each conv is followed by a ReLU module. */
 static const int vgg19_cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0,
                                 512, 512, 512, 512, 0};
@@ -92,9 +95,10 @@ liif_status gan_vgg_from_file(const liif_st_file *f, int last, gan_vgg **out, li
         if (shape.mod[i].kind != GAN_VGG_CONV) continue;
         snprintf(name, sizeof name, "features.%d.weight", i);
         const liif_st_tensor *t = liif_st_find(f, name);
-        if (!t || t->ndim != 4 || t->shape[1] != ch || t->shape[2] != 3 || t->shape[3] != 3 || t->shape[0] < 1)
-            return liif_error_set(err, LIIF_ERR_MODEL, "%s: %s missing or not [out, %d, 3, 3]", liif_st_path(f), name,
-                                  ch);
+        if (!t || t->ndim != 4 || t->shape[1] != ch || t->shape[2] != 3 || t->shape[3] != 3 || t->shape[0] < 1 ||
+            t->shape[0] > VGG_MAX_WIDTH)
+            return liif_error_set(err, LIIF_ERR_MODEL, "%s: %s missing or not [1..%d, %d, 3, 3]", liif_st_path(f), name,
+                                  VGG_MAX_WIDTH, ch);
         widths[k++] = ch = (int)t->shape[0];
     }
     gan_vgg *v;

@@ -1,11 +1,13 @@
 /* make_seeds.c: writes the fuzz targets' seed corpora (small valid inputs of every kind) at build time.
- * usage: make-fuzz-seeds OUTDIR  ->  OUTDIR/{model,png,config,train-data}/ */
+ * usage: make-fuzz-seeds OUTDIR  ->  OUTDIR/{model,png,config,train-data,weights}/ */
 #include <errno.h>
 #include <sys/stat.h>
 
 #include "../jpeg_util.h"
 #include "../randmodel.h"
+#include "disc.h"
 #include "png_image.h"
+#include "train.h"
 
 static char out[512];
 
@@ -47,6 +49,52 @@ static void models(void)
     }
     static const char tiny[] = "\x2a\0\0\0\0\0\0\0{\"__metadata__\":{\"liif.variant\":\"liif\"}}  ";
     spit(at("model", "metadata-only.safetensors"), tiny, sizeof tiny - 1);
+}
+
+/* The weights target: a VGG19 stack 2 wide (torchvision keys), a small discriminator with its running stats, a
+ * training checkpoint with Adam moments. */
+static void weights(void)
+{
+    static const int conv[] = {0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34};
+    enum { N = sizeof conv / sizeof conv[0] };
+    static char names[2 * N][32];
+    static float w[N][2 * 3 * 9], b[N][2];
+    liif_st_entry e[2 * N];
+    for (int i = 0; i < N; i++) {
+        int ic = i ? 2 : 3;
+        for (int k = 0; k < 2 * ic * 9; k++) w[i][k] = (float)((k * 7 + i) % 13 - 6) / 13.0f;
+        b[i][0] = 0.01f * i;
+        b[i][1] = -0.01f * i;
+        snprintf(names[2 * i], sizeof names[0], "features.%d.weight", conv[i]);
+        snprintf(names[2 * i + 1], sizeof names[0], "features.%d.bias", conv[i]);
+        e[2 * i] = (liif_st_entry){names[2 * i], LIIF_DT_F32, 4, {2, ic, 3, 3}, w[i]};
+        e[2 * i + 1] = (liif_st_entry){names[2 * i + 1], LIIF_DT_F32, 1, {2}, b[i]};
+    }
+    liif_error err;
+    if (liif_st_write(at("weights", "vgg19-w2.safetensors"), e, 2 * N, NULL, 0, &err)) exit(1);
+
+    int width[GAN_DISC_STAGES] = {2, 2, 3, 3, 4, 4, 5, 5};
+    gan_disc *d;
+    if (gan_disc_new(width, 3, 16, 3, &d, &err)) exit(1);
+    liif_st_entry *de = calloc((size_t)d->n_tensors, sizeof *de);
+    for (int i = 0; i < d->n_tensors; i++) {
+        const liif_train_tensor *t = &d->tensors[i];
+        for (size_t k = 0; k < t->numel; k++) d->params[t->offset + k] = (float)((k * 5 + i) % 11) / 11.0f + 0.1f;
+        de[i] = (liif_st_entry){t->name, LIIF_DT_F32, t->ndim, {0}, d->params + t->offset};
+        for (int j = 0; j < t->ndim; j++) de[i].shape[j] = t->shape[j];
+    }
+    if (liif_st_write(at("weights", "disc.safetensors"), de, d->n_tensors, NULL, 0, &err)) exit(1);
+    free(de);
+    gan_disc_free(d);
+
+    static const rm_spec sp = {4, 1, 1, 8, 1, 1, 1, "liif", 5, 2.0f};
+    liif_train_state *s;
+    const char *m = at("weights", "model.safetensors");
+    if (rm_write(m, &sp) || liif_train_state_load(m, &s, &err)) exit(1);
+    for (size_t k = 0; k < s->n_params; k++) s->m[k] = s->v[k] = 1e-3f;
+    s->step = 3;
+    if (liif_train_state_save(s, at("weights", "checkpoint.safetensors"), 1, &err)) exit(1);
+    liif_train_state_free(s);
 }
 
 static void pngs(void)
@@ -108,6 +156,7 @@ int main(int argc, char **argv)
     snprintf(out, sizeof out, "%s", argv[1]);
     if (mkdir(out, 0777) != 0 && errno != EEXIST) return 1;
     models();
+    weights();
     pngs();
     train_data();
     configs();
