@@ -186,6 +186,16 @@ static void vgg_carve(vgg_dev *v, void *mem, const float *params)
         }
 }
 
+/* The conv context for maps of h x w: the implicit-GEMM kernel works on 16 x 16 pixel tiles, so below that size
+ * (VGG19's 12 x 12 and smaller maps of a 48 px patch: at 3 x 3, 9 of a tile's 256 pixels) im2col + cuBLAS, whose
+ * im2col is small there, does less work; cuBLAS runs in the same math mode (TF32 when fast). */
+static tconv_ctx vgg_conv_ctx(const tconv_ctx *cx, int h, int w)
+{
+    tconv_ctx c = *cx;
+    if (h * w < 16 * 16) c.igemm = 0;
+    return c;
+}
+
 /* The output of the last forward: (B, oh, ow, oc) of the last module. */
 static const float *vgg_output(const vgg_dev *v) { return v->out[v->sh.n_modules - 1]; }
 
@@ -202,7 +212,8 @@ static liif_status vgg_forward(const tconv_ctx *cx, vgg_dev *v, const float *img
         switch (s->kind[i]) {
         case LIIF_CUDA_VGG_CONV: {
             float *o = v->fused[i] ? v->out[i + 1] : v->out[i];
-            if ((st = tconv_forward(cx, o, in, v->p + s->w[i], 9 * s->ic[i], v->p + s->b[i], NULL, v->fused[i], B, h,
+            tconv_ctx c = vgg_conv_ctx(cx, h, w);
+            if ((st = tconv_forward(&c, o, in, v->p + s->w[i], 9 * s->ic[i], v->p + s->b[i], NULL, v->fused[i], B, h,
                                     w, s->ic[i], s->oc[i], err)))
                 return st;
             if (v->fused[i]) i++; /* the ReLU ran in the conv's epilogue */
@@ -241,7 +252,8 @@ static liif_status vgg_backward(const tconv_ctx *cx, vgg_dev *v, float *dimg, li
             LAUNCH_TRY("VGG19 max pool backward");
         } else {
             CU_TRY(cudaMemsetAsync(other, 0, nin * sizeof(float), cx->st), "VGG19 backward");
-            liif_status st = tconv_backward(cx, other, NULL, NULL, dcur, NULL, v->p + s->w[i], 9 * s->ic[i], v->B, h, w,
+            tconv_ctx c = vgg_conv_ctx(cx, h, w);
+            liif_status st = tconv_backward(&c, other, NULL, NULL, dcur, NULL, v->p + s->w[i], 9 * s->ic[i], v->B, h, w,
                                             s->ic[i], s->oc[i], err);
             if (st) return st;
         }
