@@ -1,4 +1,6 @@
 /* test_gan_disc.c: the discriminator (train-mode forward, BCE losses, backward) against disc_w8_p48 / disc_full_p48. */
+#include <unistd.h>
+
 #include "disc.h"
 #include "nn.h"
 #include "test_gan_util.h"
@@ -117,8 +119,45 @@ static void run_case(const char *file, int prng)
     liif_st_close(f);
 }
 
+/* Crafted discriminator files (what a stranger's --resume checkpoint may hold) are refused in one line naming the
+ * tensor, before any division or allocation: a last conv 0 wide, and a linear1 of no rows and 2^62 columns (no bytes,
+ * a valid safetensors file), whose patch side would overflow an int. */
+static void test_crafted(void)
+{
+    static const float zero[4 * 5 * 4 * 4];
+    const int64_t w[2][GAN_DISC_STAGES] = {{2, 2, 3, 3, 4, 4, 5, 0}, {2, 2, 3, 3, 4, 4, 5, 1}};
+    const int64_t l1[2][2] = {{3, 20}, {0, (int64_t)1 << 62}};
+    static const char *want[2] = {"disc.conv3_1.weight", "disc.linear1.weight"};
+    char names[GAN_DISC_STAGES + 1][32], path[64];
+    for (int c = 0; c < 2; c++) {
+        liif_st_entry e[GAN_DISC_STAGES + 1];
+        for (int i = 0; i < GAN_DISC_STAGES; i++) {
+            int64_t k = i % 2 ? 4 : 3, ic = i ? w[c][i - 1] : 3;
+            snprintf(names[i], sizeof names[i], "disc.conv%d_%d.weight", i / 2, i % 2);
+            e[i] = (liif_st_entry){names[i], LIIF_DT_F32, 4, {w[c][i], ic, k, k}, zero};
+        }
+        snprintf(names[GAN_DISC_STAGES], sizeof names[0], "disc.linear1.weight");
+        e[GAN_DISC_STAGES] = (liif_st_entry){names[GAN_DISC_STAGES], LIIF_DT_F32, 2, {l1[c][0], l1[c][1]}, zero};
+        snprintf(path, sizeof path, "/tmp/liif-crafted-disc-%d-%d.safetensors", (int)getpid(), c);
+        liif_error err;
+        if (liif_st_write(path, e, GAN_DISC_STAGES + 1, NULL, 0, &err)) {
+            printf("FAIL cannot write %s: %s\n", path, err.msg);
+            tu_failures++;
+            continue;
+        }
+        gan_disc *d = NULL;
+        liif_status st = gan_disc_load(path, &d, &err);
+        unlink(path);
+        int ok = st == LIIF_ERR_MODEL && !d && strstr(err.msg, want[c]) && !strchr(err.msg, '\n');
+        printf("crafted discriminator %d refused: %s %s\n", c, st ? err.msg : "(loaded)", ok ? "ok" : "FAIL");
+        if (!ok) tu_failures++;
+        gan_disc_free(d);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    test_crafted();
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s/components", argc > 1 ? argv[1] : "../shared/golden");
     tu_require_dir(dir);
