@@ -373,25 +373,6 @@ static void check_loss(const char *what, float got, float want, double tol)
 
 /* ------------------------------------------------------------ VGG19's perceptual loss */
 
-/* The module's VGG shape of v, as gan_gpu.c passes it. */
-static liif_cuda_vgg_shape vgg_shape(const gan_vgg *v)
-{
-    liif_cuda_vgg_shape s;
-    memset(&s, 0, sizeof s);
-    s.n_modules = v->last + 1;
-    s.n_params = v->n_params;
-    for (int i = 0; i <= v->last; i++) {
-        s.kind[i] = (int)v->mod[i].kind;
-        s.ic[i] = v->mod[i].ic;
-        s.oc[i] = v->mod[i].oc;
-        if (v->mod[i].kind == GAN_VGG_CONV) {
-            s.w[i] = (size_t)(v->mod[i].w - v->params);
-            s.b[i] = (size_t)(v->mod[i].b - v->params);
-        }
-    }
-    return s;
-}
-
 /* VGG modules 0..last of conv widths `widths` with random weights (He-uniform, biases in [-0.05, 0.05)). */
 static gan_vgg *random_vgg(int last, const int *widths)
 {
@@ -447,7 +428,8 @@ static void vgg_case(const char *what, const gan_vgg *v, int B, int H, int W, co
     float r_loss = gan_vgg_perceptual(v, ra, a, gan_vgg_output(v, rb, &nf), r_dimg, scale);
     const float *r_feat = gan_vgg_output(v, ra, NULL);
     float *feat = poisoned(nf), *dimg = poisoned(ni), loss = NAN;
-    liif_cuda_vgg_shape vs = vgg_shape(v);
+    liif_cuda_vgg_shape vs;
+    gan_gpu_vgg_shape(v, &vs);
     liif_status st = mod->op_vgg_perceptual(gpu, &vs, v->params, B, H, W, a, b, scale, &loss, feat, dimg, fast, &err);
     if (st) {
         printf("FAIL %s\n", err.msg);

@@ -27,6 +27,26 @@ static liif_status gpu_fail(liif_status st, const liif_error *in, liif_error *er
 
 static size_t off(const float *p, const float *base) { return (size_t)(p - base); }
 
+void gan_gpu_vgg_shape(const gan_vgg *v, liif_cuda_vgg_shape *out)
+{
+    _Static_assert((int)GAN_VGG19_MODULES == (int)LIIF_CUDA_VGG_MODULES && (int)GAN_VGG_CONV == LIIF_CUDA_VGG_CONV &&
+                       (int)GAN_VGG_RELU == LIIF_CUDA_VGG_RELU && (int)GAN_VGG_POOL == LIIF_CUDA_VGG_POOL,
+                   "vgg.h and cuda_module.h disagree");
+    memset(out, 0, sizeof *out);
+    out->n_modules = v->last + 1;
+    out->n_params = v->n_params;
+    for (int i = 0; i <= v->last; i++) {
+        const gan_vgg_module *m = &v->mod[i];
+        out->kind[i] = (int)m->kind;
+        out->ic[i] = m->ic;
+        out->oc[i] = m->oc;
+        if (m->kind == GAN_VGG_CONV) {
+            out->w[i] = off(m->w, v->params);
+            out->b[i] = off(m->b, v->params);
+        }
+    }
+}
+
 liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, int B, int h, int w, int P,
                         int fast_math, gan_gpu **out, liif_error *err)
 {
@@ -89,23 +109,7 @@ liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, i
     sh.d_l1b = off(d->p.l1b, d->params);
     sh.d_l2w = off(d->p.l2w, d->params);
     sh.d_l2b = off(d->p.l2b, d->params);
-    if (v) {
-        _Static_assert((int)GAN_VGG19_MODULES == (int)LIIF_CUDA_VGG_MODULES && (int)GAN_VGG_CONV == LIIF_CUDA_VGG_CONV &&
-                           (int)GAN_VGG_RELU == LIIF_CUDA_VGG_RELU && (int)GAN_VGG_POOL == LIIF_CUDA_VGG_POOL,
-                       "vgg.h and cuda_module.h disagree");
-        sh.vgg.n_modules = v->last + 1;
-        sh.vgg.n_params = v->n_params;
-        for (int i = 0; i <= v->last; i++) {
-            const gan_vgg_module *m = &v->mod[i];
-            sh.vgg.kind[i] = (int)m->kind;
-            sh.vgg.ic[i] = m->ic;
-            sh.vgg.oc[i] = m->oc;
-            if (m->kind == GAN_VGG_CONV) {
-                sh.vgg.w[i] = off(m->w, v->params);
-                sh.vgg.b[i] = off(m->b, v->params);
-            }
-        }
-    }
+    if (v) gan_gpu_vgg_shape(v, &sh.vgg);
     liif_error e;
     liif_status st = mod->gan_new(&sh, g->params, g->m, g->v, g->step, d->params, d->m, d->v, d->step,
                                   v ? v->params : NULL, fast_math, &t->t, &e);

@@ -2,6 +2,7 @@
 #ifndef LIIF_GAN_GPU_H
 #define LIIF_GAN_GPU_H
 
+#include "cuda_module.h"
 #include "gan_step.h"
 
 /* A GPU trainer holds copies of a generator and a discriminator (parameters, Adam moments and step
@@ -17,6 +18,8 @@ typedef struct gan_gpu gan_gpu;
 liif_status gan_gpu_new(const gan_gen *g, const gan_disc *d, const gan_vgg *v, int B, int h, int w, int P,
                         int fast_math, gan_gpu **out, liif_error *err);
 void gan_gpu_free(gan_gpu *t);
+/* The CUDA module's description of v (module kinds, channels, weight offsets into v->params). */
+void gan_gpu_vgg_shape(const gan_vgg *v, liif_cuda_vgg_shape *out);
 
 /* Queue one whole step (gan_step's order: generator half, Adam on G, discriminator half, Adam on D)
  * and return without waiting: the caller may refill its arrays at once. lr (B,C,h,w) NCHW in [0,1],
