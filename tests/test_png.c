@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <png.h>
+#include <zlib.h>
 
+#include "png_idat.h"
 #include "png_image.h"
 
 static int n_failed, n_checks;
@@ -760,6 +762,202 @@ static void test_permissions(void)
     umask(prev);
 }
 
+/* ------------------------------------------------------ parallel image data */
+
+/* The concatenated IDAT payloads of a PNG file (malloc'd), or NULL. */
+static unsigned char *idat_of(const char *path, size_t *n)
+{
+    size_t len;
+    unsigned char *f = slurp(path, &len), *out = NULL;
+    *n = 0;
+    for (size_t i = 8; f && i + 12 <= len;) {
+        size_t l = (size_t)f[i] << 24 | (size_t)f[i + 1] << 16 | (size_t)f[i + 2] << 8 | f[i + 3];
+        if (i + 12 + l > len) break;
+        if (memcmp(f + i + 4, "IDAT", 4) == 0) {
+            unsigned char *o = realloc(out, *n + l + 1);
+            if (!o) break;
+            out = o;
+            memcpy(out + *n, f + i + 8, l);
+            *n += l;
+        }
+        i += 12 + l;
+    }
+    free(f);
+    return out;
+}
+
+/* The filtered rows of a PNG (its IDAT stream inflated; zlib checks the Adler-32), or NULL. */
+static unsigned char *filtered_of(const char *path, size_t want)
+{
+    size_t n;
+    unsigned char *z = idat_of(path, &n), *out = malloc(want + 1);
+    uLongf got = (uLongf)want + 1;
+    int ok = z && out && uncompress(out, &got, z, (uLong)n) == Z_OK && got == want;
+    free(z);
+    if (!ok) free(out);
+    return ok ? out : NULL;
+}
+
+/* What libpng itself writes for these pixels (PNG_ALL_FILTERS, level 6): the reference encoder. */
+static int libpng_write(const char *path, const unsigned char *raw, int w, int h, int ch, int depth)
+{
+    static const int types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                PNG_COLOR_TYPE_RGB_ALPHA};
+    FILE *f = fopen(path, "wb");
+    png_structp png = f ? png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL) : NULL;
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info || setjmp(png_jmpbuf(png))) {
+        if (png) png_destroy_write_struct(&png, info ? &info : NULL);
+        if (f) fclose(f);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, types[ch - 1], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+    png_set_compression_level(png, 6);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, raw + (size_t)y * w * ch * (depth / 8));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return fclose(f);
+}
+
+/* Rows of every kind a filter wins on: flat, horizontal ramps (Sub), repeated rows (Up), smooth
+ * 2-D fields (Average, Paeth), noise (None), so that each of the five filters is chosen somewhere. */
+static float *mixed_image(int w, int h, int ch, unsigned maxv)
+{
+    float *px = malloc((size_t)w * h * ch * sizeof *px);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++) {
+                float v;
+                switch ((y / 8) % 5) {
+                case 0: v = 0.4f; break;
+                case 1: v = (float)((x * 3 + c * 50) % 256) / 255.0f; break;
+                case 2: v = (float)((x * 7 + y / 8 * 13 + c) % 256) / 255.0f; break;
+                case 3: v = 0.5f + 0.4f * sinf(x * 0.05f + c) * cosf(y * 0.07f); break;
+                default: v = (float)(rng() % 256) / 255.0f; break;
+                }
+                px[((size_t)y * w + x) * ch + c] = (float)((unsigned)(v * maxv + 0.5f)) / (float)maxv; /* exact */
+            }
+    return px;
+}
+
+/* Writes px through the streaming writer in bands of `band` rows on `threads` threads. */
+static liif_status write_banded(const char *p, const float *px, int w, int h, int ch, int depth, int band,
+                                int threads, liif_error *err)
+{
+    liif_png_writer *wr;
+    liif_status st = liif_png_writer_open(p, w, h, ch, depth, &wr, err);
+    if (st) return st;
+    liif_png_writer_set_threads(wr, threads);
+    for (int y = 0; st == LIIF_OK && y < h; y += band)
+        st = liif_png_writer_rows(wr, px + (size_t)y * w * ch, band < h - y ? band : h - y, (size_t)w * ch, err);
+    if (st) {
+        liif_png_writer_abort(wr);
+        return st;
+    }
+    return liif_png_writer_finish(wr, err);
+}
+
+/* The image data is filtered and deflated in pieces on several threads: the file must not depend on the
+ * thread count or on the bands, must read back exactly, must use each filter as libpng would, and must
+ * be about as small as libpng's own. */
+static void test_parallel_idat(int ch, int depth)
+{
+    const int w = 700, h = 300; /* 16-bit RGBA: 1.68 MB of filtered rows, 7 pieces */
+    float *px = mixed_image(w, h, ch, depth == 16 ? 65535u : 255u);
+    size_t rowbytes = (size_t)w * ch * (depth / 8), nfilt = (size_t)h * (rowbytes + 1);
+    liif_error err = {{0}};
+    const char *ref = path_in("par-ref.png");
+    liif_status st = write_banded(ref, px, w, h, ch, depth, h, 1, &err);
+    check(st == LIIF_OK, "%d-bit %d-channel %dx%d on 1 thread in one call (%s)", depth, ch, w, h, err.msg);
+    size_t nref = 0;
+    unsigned char *want = slurp(ref, &nref);
+    static const int bands[] = {1, 37, 300, 301}, threads[] = {2, 5, 2, 3};
+    int same = want != NULL;
+    for (int i = 0; i < 4; i++) {
+        const char *p = path_in("par.png");
+        size_t n = 0;
+        st = write_banded(p, px, w, h, ch, depth, bands[i], threads[i], &err);
+        unsigned char *got = st == LIIF_OK ? slurp(p, &n) : NULL;
+        if (!got || n != nref || memcmp(got, want, n) != 0) {
+            printf("     bands of %d rows on %d threads: %zu bytes against %zu\n", bands[i], threads[i], n, nref);
+            same = 0;
+        }
+        free(got);
+    }
+    check(same, "%d-bit %d-channel: the same file byte for byte in bands of 1, 37, 300, 301 rows on 1-5 threads",
+          depth, ch);
+    liif_png back;
+    st = liif_png_read(ref, &back, &err);
+    check(st == LIIF_OK && back.channels == ch && back.bit_depth == depth && back.w == w &&
+              same_floats(px, back.px, (size_t)w * h * ch),
+          "%d-bit %d-channel: libpng reads back every sample exactly", depth, ch);
+    if (st == LIIF_OK) liif_png_free(&back);
+
+    /* libpng's own encoder on the same samples: the same filter on every row, a size within 1%. */
+    unsigned char *raw = malloc((size_t)h * rowbytes);
+    for (size_t i = 0; i < (size_t)w * h * ch; i++) {
+        unsigned v = (unsigned)((double)px[i] * (depth == 16 ? 65535 : 255) + 0.5); /* the writer's rounding */
+        if (depth == 16) {
+            raw[2 * i] = (unsigned char)(v >> 8);
+            raw[2 * i + 1] = (unsigned char)v;
+        } else
+            raw[i] = (unsigned char)v;
+    }
+    const char *lp = path_in("par-libpng.png");
+    size_t nlib = 0;
+    int ok = libpng_write(lp, raw, w, h, ch, depth) == 0;
+    free(slurp(lp, &nlib));
+    unsigned char *fa = filtered_of(ref, nfilt), *fb = ok ? filtered_of(lp, nfilt) : NULL;
+    int used[5] = {0}, differ = 0;
+    for (int y = 0; fa && fb && y < h; y++) {
+        used[fa[(size_t)y * (rowbytes + 1)] % 5]++;
+        differ += memcmp(fa + (size_t)y * (rowbytes + 1), fb + (size_t)y * (rowbytes + 1), rowbytes + 1) != 0;
+    }
+    check(fa && fb && differ == 0, "%d-bit %d-channel: the filtered rows equal libpng's PNG_ALL_FILTERS (%d differ)",
+          depth, ch, differ);
+    check(used[0] && used[1] && used[2] && used[3] && used[4],
+          "%d-bit %d-channel: rows use filters None %d, Sub %d, Up %d, Average %d, Paeth %d", depth, ch, used[0],
+          used[1], used[2], used[3], used[4]);
+    check(nref <= nlib + nlib / 100, "%d-bit %d-channel: %zu bytes against libpng's %zu (at most 1%% more)", depth,
+          ch, nref, nlib);
+    free(fa);
+    free(fb);
+    free(raw);
+    free(want);
+    free(px);
+    check(leftovers() == 0, "no temporary file left after the parallel writes");
+}
+
+/* Each filter against the PNG specification's definition, on bytes where every edge case (left edge
+ * within bpp, no previous row, Paeth ties) occurs. */
+static void test_filters(void)
+{
+    unsigned char row[24], prev[24], out[24];
+    int ok = 1;
+    for (int t = 0; t < 24; t++) {
+        row[t] = (unsigned char)(rng() % 256);
+        prev[t] = (unsigned char)(t % 3 == 0 ? row[t] : rng() % 256);
+    }
+    for (int type = 0; type <= 4; type++)
+        for (int bpp = 1; bpp <= 8; bpp *= 2)
+            for (int has_prev = 0; has_prev <= 1; has_prev++) {
+                const unsigned char *pv = has_prev ? prev : NULL;
+                liif_png_filter_row(type, row, pv, 24, bpp, out);
+                for (int i = 0; i < 24; i++) {
+                    int a = i >= bpp ? row[i - bpp] : 0, b = pv ? pv[i] : 0, c = pv && i >= bpp ? pv[i - bpp] : 0;
+                    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+                    int pred = type == 0 ? 0 : type == 1 ? a : type == 2 ? b : type == 3 ? (a + b) / 2
+                               : (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+                    ok &= out[i] == (unsigned char)(row[i] - pred);
+                }
+            }
+    check(ok, "filters None, Sub, Up, Average, Paeth as the PNG specification writes them (bpp 1-8, first row)");
+}
+
 /* ---------------------------------------------------------------- cleanup */
 
 static void remove_scratch(void)
@@ -790,6 +988,10 @@ int main(void)
     test_quantize(8);
     test_quantize(16);
     test_streaming();
+    test_filters();
+    test_parallel_idat(3, 8);
+    test_parallel_idat(4, 16);
+    test_parallel_idat(1, 8);
     test_palette();
     test_gray();
     test_colour();

@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <omp.h>
 #include <png.h>
 
+#include "png_idat.h"
 #include "png_image.h"
 
 /* ------------------------------------------------------------ libpng glue */
@@ -336,7 +338,11 @@ struct liif_png_writer {
     FILE *fp;
     png_structp png;
     png_infop info;
-    unsigned char *row; /* one packed output row */
+    uint8_t *raw;       /* packed output rows of the current call */
+    size_t raw_cap;
+    liif_idat idat;     /* the image data, filtered and deflated on `threads` threads */
+    int idat_ready;
+    int threads;        /* 0: all processors */
     int w, h, channels, bit_depth;
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
@@ -379,7 +385,9 @@ static void writer_free(liif_png_writer *wr)
     writer_discard(wr);
     if (wr->png)
         png_destroy_write_struct(&wr->png, wr->info ? &wr->info : NULL);
-    free(wr->row);
+    if (wr->idat_ready)
+        liif_idat_free(&wr->idat);
+    free(wr->raw);
     free(wr->path);
     free(wr);
 }
@@ -469,12 +477,9 @@ static liif_status start_stream(liif_png_writer *wr, liif_error *err)
     png_set_IHDR(wr->png, wr->info, (png_uint_32)wr->w, (png_uint_32)wr->h, wr->bit_depth,
                  color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    /* Photos (and upscaled photos) compress best with per-row adaptive filtering, where
-     * Paeth and Average usually win; zlib's default level 6 costs little next to the
-     * per-pixel MLP that produced the rows, while 9 is much slower for a percent or two.
-     * No gAMA/sRGB/iCCP: the samples are written as given, like the input was read. */
-    png_set_filter(wr->png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
-    png_set_compression_level(wr->png, 6);
+    /* The image data itself is made by png_idat.c (adaptive filtering as libpng's
+     * PNG_ALL_FILTERS, zlib level 6, on several threads) and written as IDAT chunks through
+     * libpng. No gAMA/sRGB/iCCP: the samples are written as given, like the input was read. */
     png_write_info(wr->png, wr->info);
     return LIIF_OK;
 }
@@ -499,10 +504,12 @@ static liif_status check_writer_args(const char *path, int w, int h, int channel
 static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
 {
     /* w * channels * 2 <= 65536 * 8: no overflow possible after check_writer_args */
-    size_t rowbytes = (size_t)wr->w * (size_t)wr->channels * (size_t)(wr->bit_depth / 8);
-    wr->row = malloc(rowbytes);
-    if (!wr->row)
+    int bpp = wr->channels * (wr->bit_depth / 8);
+    if (liif_idat_init(&wr->idat, (size_t)wr->w * (size_t)bpp, bpp, 6, 0) != 0) {
+        liif_idat_free(&wr->idat);
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+    }
+    wr->idat_ready = 1;
     liif_status st = create_temp(wr, err);
     if (st != LIIF_OK)
         return st;
@@ -551,10 +558,9 @@ static unsigned quantize(float x, unsigned maxv)
     return (unsigned)((double)x * maxv + 0.5);
 }
 
-static void pack_row(liif_png_writer *wr, const float *src)
+static void pack_row(const liif_png_writer *wr, const float *src, unsigned char *dst)
 {
     size_t n = (size_t)wr->w * (size_t)wr->channels;
-    unsigned char *dst = wr->row;
     if (wr->bit_depth == 8) {
         for (size_t i = 0; i < n; i++)
             dst[i] = (unsigned char)quantize(src[i], 255);
@@ -567,20 +573,49 @@ static void pack_row(liif_png_writer *wr, const float *src)
     }
 }
 
-/* The only setjmp of rows(); `i` is not read after a longjmp, so it need not be volatile. */
-static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
-                              liif_error *err)
+/* The only setjmp of rows(): the IDAT chunks out through libpng. */
+static liif_status put_idat(liif_png_writer *wr, liif_error *err)
 {
     if (setjmp(png_jmpbuf(wr->png))) {
         liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
         return writer_fail(wr, st);
     }
-    for (int i = 0; i < n_rows; i++) {
-        pack_row(wr, rows + (size_t)i * stride);
-        png_write_row(wr->png, wr->row);
-        wr->rows_done++;
-    }
+    for (int i = 0; i < wr->idat.n_out; i++)
+        png_write_chunk(wr->png, (png_const_bytep) "IDAT", wr->idat.out[i], wr->idat.out_len[i]);
     return LIIF_OK;
+}
+
+static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
+                              liif_error *err)
+{
+    size_t rowbytes = wr->idat.rowbytes;
+    if ((size_t)n_rows * rowbytes > wr->raw_cap) {
+        free(wr->raw);
+        wr->raw_cap = 0;
+        wr->raw = malloc((size_t)n_rows * rowbytes);
+        if (!wr->raw) {
+            liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+            return writer_fail(wr, LIIF_ERR_NOMEM);
+        }
+        wr->raw_cap = (size_t)n_rows * rowbytes;
+    }
+    int t = wr->threads > 0 ? wr->threads : omp_get_num_procs();
+#pragma omp parallel for schedule(static) num_threads(t) if (n_rows > 8 && t > 1)
+    for (int i = 0; i < n_rows; i++)
+        pack_row(wr, rows + (size_t)i * stride, wr->raw + (size_t)i * rowbytes);
+    wr->idat.threads = t;
+    if (liif_idat_rows(&wr->idat, wr->raw, n_rows, rowbytes, wr->rows_done + n_rows == wr->h) != 0) {
+        liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory compressing the image", wr->path);
+        return writer_fail(wr, LIIF_ERR_NOMEM);
+    }
+    wr->rows_done += n_rows;
+    return put_idat(wr, err);
+}
+
+void liif_png_writer_set_threads(liif_png_writer *wr, int threads)
+{
+    if (wr)
+        wr->threads = threads > 0 ? threads : 0;
 }
 
 liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
@@ -610,7 +645,7 @@ static liif_status end_stream(liif_png_writer *wr, liif_error *err)
         liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
         return writer_fail(wr, st);
     }
-    png_write_end(wr->png, NULL);
+    png_write_chunk(wr->png, (png_const_bytep) "IEND", NULL, 0); /* the IDATs are ours: png_write_end would refuse */
     return LIIF_OK;
 }
 

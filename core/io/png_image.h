@@ -46,6 +46,9 @@ typedef struct liif_png_writer liif_png_writer;
 
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
                                  liif_png_writer **out, liif_error *err);
+/* Threads that filter and deflate the rows (0, the default: all processors). The file does not
+ * depend on it: pieces are cut at fixed offsets (png_idat.h). */
+void liif_png_writer_set_threads(liif_png_writer *wr, int threads);
 /* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
 liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
                                  liif_error *err);

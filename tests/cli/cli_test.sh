@@ -125,7 +125,7 @@ help-upscale)
     run upscale --help
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     for opt in --model --scale --size --scale-x --scale-y --detail --threads --tile --memory \
-        --device --precision --quiet LIIF_MODEL "Exit status"; do
+        --device --precision --quiet --timing LIIF_MODEL "Exit status"; do
         grep -q -- "$opt" "$T/stdout" || fail "liif upscale --help does not mention $opt"
     done
     for dev in auto cpu cpu-ref cuda; do
@@ -335,6 +335,30 @@ bands)
     expect_ok upscale "$T/in.png" "$T/whole.png" --model "$MODEL" --scale 2.7 --band-rows 1000
     expect_ok upscale "$T/in.png" "$T/banded.png" --model "$MODEL" --scale 2.7 --band-rows 5
     cmp "$T/whole.png" "$T/banded.png" || fail "banded output differs"
+    ;;
+bands-large)
+    # An output of several 256 KiB pieces of PNG image data (deflated in parallel): the same bytes whether it
+    # comes in one band or in bands of 7 rows, and a valid PNG.
+    need_model
+    # 400 x 300 RGBA at 16 bits: 300 rows of 1 + 3200 filtered bytes, 3.7 pieces.
+    mkpng "$T/in.png" 200 150 4 16 alpha=0.6
+    expect_ok upscale "$T/in.png" "$T/whole.png" --model "$MODEL" --scale 2 --band-rows 1000
+    expect_ok upscale "$T/in.png" "$T/banded.png" --model "$MODEL" --scale 2 --band-rows 7
+    cmp "$T/whole.png" "$T/banded.png" || fail "banded output differs"
+    expect_info "$T/banded.png" "400 300 4 16"
+    ;;
+timing)
+    # --timing prints one line on stdout: the total and its parts, and the PNG encoding time.
+    need_model
+    mkpng "$T/in.png" 40 30 3 8
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 3 --band-rows 16 --timing --quiet
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    [ ! -s "$T/stderr" ] || fail "stderr is not empty with --quiet"
+    [ "$(wc -l <"$T/stdout")" -eq 1 ] || fail "expected one line on stdout"
+    n='[0-9]+\.[0-9]{3}'
+    grep -Eq "^time: $n s in all: reading $n, model and device $n, upscaling $n, waiting for the PNG writer $n, finishing the file $n; PNG encoding took $n on the writer thread \($n of it during the upscale\)$" \
+        "$T/stdout" || fail "unexpected --timing line: $(cat "$T/stdout")"
+    expect_info "$OUTDIR/out.png" "120 90 3 8"
     ;;
 note-and-quiet)
     # --device auto may print a note (one line) about the device; --quiet silences it.

@@ -30,6 +30,7 @@ typedef struct {
     size_t memory_budget; /* bytes; 0 = engine default */
     int band_rows;        /* 0 = from the memory budget */
     int quiet;
+    int timing;           /* print where the wall time went */
 } upscale_plan;
 
 /* ------------------------------------------------------------ options */
@@ -37,7 +38,7 @@ typedef struct {
 typedef struct {
     char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows;
-    gboolean quiet;
+    gboolean quiet, timing;
     char **files;
 } upscale_args;
 
@@ -93,6 +94,8 @@ static GOptionContext *upscale_context(upscale_args *a)
          " or bf16 (default fp32)",
          "P"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress bar and no notes", NULL},
+        {"timing", 0, 0, G_OPTION_ARG_NONE, &a->timing,
+         "At the end, say where the time went (reading, model, upscaling, PNG encoding)", NULL},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
         {"band-rows", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a->band_rows, NULL, "N"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->files, NULL, NULL},
@@ -299,6 +302,7 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
     p->band_rows = a->band_rows;
     p->memory_budget = (size_t)a->memory_mib * MIB;
     p->quiet = a->quiet;
+    p->timing = a->timing;
     p->backend = LIIF_BACKEND_AUTO;
     p->precision = LIIF_PRECISION_FP32;
     return (!a->device || parse_device(a->device, &p->backend)) &&
@@ -328,6 +332,10 @@ typedef struct {
     int write_index;   /* the band it writes */
     liif_error write_err;
     cli_progress *progress;
+    /* --timing, in microseconds: reading the PNG, loading the model and starting the engine, the engine's
+     * upscale of every band, waiting for the writer after a band, finishing the file; PNG encoding on the writer
+     * thread (most of it during the next band's upscale). */
+    gint64 t_read, t_model, t_upscale, t_wait, t_finish, t_encode;
 } upscale_run;
 
 /* Wait for the band being written, if any. s is the run's status so far: it is kept when it is an error, else the
@@ -388,6 +396,8 @@ static liif_status upscale_band(upscale_run *r, const upscale_plan *p, const lii
 
 /* Writer thread: a computed band to the file's channels (gray from RGB, alpha resampled) and into the PNG
  * writer, while the engine computes the next band. Returns the status as a pointer. */
+static gpointer upscale_write_band_timed(gpointer data);
+
 static gpointer upscale_write_band(gpointer data)
 {
     upscale_run *r = data;
@@ -413,11 +423,20 @@ static gpointer upscale_write_band(gpointer data)
     return GINT_TO_POINTER((int)s);
 }
 
+static gpointer upscale_write_band_timed(gpointer data)
+{
+    upscale_run *r = data;
+    gint64 t0 = g_get_monotonic_time();
+    gpointer s = upscale_write_band(data);
+    r->t_encode += g_get_monotonic_time() - t0; /* read by the main thread after the join */
+    return s;
+}
+
 /* Hand band i to a writer thread (the previous one must be done). */
 static void upscale_start_writer(upscale_run *r, int i)
 {
     r->write_index = i;
-    r->writing = g_thread_new("liif-png-writer", upscale_write_band, r);
+    r->writing = g_thread_new("liif-png-writer", upscale_write_band_timed, r);
 }
 
 /* Model and engine; the exit code on failure (0 when ready). The engine's note on the
@@ -491,26 +510,34 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     liif_error err;
     liif_status s = liif_png_writer_open(q->out_path, q->out_w, q->out_h, ch,
                                          r->png.bit_depth, &r->writer, &err);
+    if (s == LIIF_OK)
+        liif_png_writer_set_threads(r->writer, q->threads);
     if (s == LIIF_OK && note[0] && !q->quiet) /* after the checks, so an error stays one line */
         cli_error("%s", note);
     for (int y0 = 0, i = 0; s == LIIF_OK && y0 < q->out_h; y0 += band, i ^= 1) {
         band_buf *b = &r->bands[i];
         b->y0 = y0;
         b->rows = MIN(band, q->out_h - y0);
+        gint64 t0 = g_get_monotonic_time();
         if (cli_progress_interrupted())
             s = liif_error_set(&err, LIIF_ERR_CANCELLED, "cancelled");
         else
             s = upscale_band(r, q, &o, b, &err);
+        gint64 t1 = g_get_monotonic_time();
         s = upscale_wait_writer(r, s, &err); /* the previous band, written meanwhile */
+        r->t_upscale += t1 - t0;
+        r->t_wait += g_get_monotonic_time() - t1;
         if (s == LIIF_OK)
             upscale_start_writer(r, i);
     }
+    gint64 t0 = g_get_monotonic_time();
     s = upscale_wait_writer(r, s, &err);
     if (s == LIIF_OK) {
         liif_png_writer *w = r->writer;
         r->writer = NULL; /* finish frees it whatever the outcome */
         s = liif_png_writer_finish(w, &err);
     }
+    r->t_finish = g_get_monotonic_time() - t0;
     if (s == LIIF_ERR_CANCELLED || (s != LIIF_OK && cli_progress_interrupted())) {
         cli_error("interrupted: no output written");
         return CLI_EXIT_INTERRUPTED;
@@ -525,7 +552,9 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
 static int upscale_execute(upscale_run *r, const upscale_plan *p)
 {
     liif_error err;
+    gint64 t0 = g_get_monotonic_time();
     liif_status s = liif_png_read(p->in_path, &r->png, &err);
+    r->t_read = g_get_monotonic_time() - t0;
     if (s != LIIF_OK) {
         cli_error("%s", err.msg);
         return CLI_EXIT_RUNTIME;
@@ -541,8 +570,20 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         return cli_exit_for_status(s);
     }
     char note[512] = "";
+    t0 = g_get_monotonic_time();
     int code = upscale_prepare_engine(r, &q, note, sizeof note);
+    r->t_model = g_get_monotonic_time() - t0;
     return code ? code : upscale_stream(r, &q, note);
+}
+
+/* --timing: one line on where the wall time went. The writer encodes band k while the engine upscales band
+ * k + 1, so only the wait after the last band and the file's finish add to the total. */
+static void upscale_print_timing(const upscale_run *r, gint64 total)
+{
+    printf("time: %.3f s in all: reading %.3f, model and device %.3f, upscaling %.3f, waiting for the PNG writer %.3f,"
+           " finishing the file %.3f; PNG encoding took %.3f on the writer thread (%.3f of it during the upscale)\n",
+           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_upscale * 1e-6, r->t_wait * 1e-6, r->t_finish * 1e-6,
+           r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
 
 int cli_upscale_main(int argc, char **argv)
@@ -563,8 +604,11 @@ int cli_upscale_main(int argc, char **argv)
     } else {
         upscale_run r = {0};
         r.progress = cli_progress_new(!p.quiet);
+        gint64 t0 = g_get_monotonic_time();
         code = upscale_execute(&r, &p);
         upscale_run_clear(&r);
+        if (code == CLI_EXIT_OK && p.timing)
+            upscale_print_timing(&r, g_get_monotonic_time() - t0);
     }
     g_free(p.model_path);
     upscale_args_clear(&a);
