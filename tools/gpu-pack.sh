@@ -9,7 +9,8 @@
 #
 # OUT_DIR also gets the golden tensors the GPU tests read (golden/, from ../shared/golden: the training step's, the
 # LIIF-GAN step's and the model's weights) and, when LIIF_PHOTOS names a training folder, its photos as JPEG (quality 95, 4:4:4) so
-# that everything fits the 64 MiB a device call carries. Name OUT_DIR in the device call's `carry`.
+# that everything fits the 64 MiB a device call carries, and the first of them as a 1920x1080 PNG (check.sh times the CLI
+# on it). Name OUT_DIR in the device call's `carry`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-.gpu}
@@ -49,5 +50,9 @@ if [ -n "${LIIF_PHOTOS:-}" ]; then
     elif [ ! -e "$OUT/photos/$n.jpg" ]; then convert "$f" -quality 95 -sampling-factor 1x1 "$OUT/photos/$n.jpg"; fi
   done
   cp "$LIIF_PHOTOS/LICENSES.txt" "$OUT/photos/" 2>/dev/null || true
+  # one photo as a 1920x1080 PNG, the input of check.sh's timed `liif upscale --scale 2` (a photo, because the PNG
+  # encoder's time depends on how well the output compresses)
+  first=$(ls "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg 2>/dev/null | head -1)
+  [ -z "$first" ] || convert "$first" -resize '1920x1080^' -gravity center -extent 1920x1080 +repage "$OUT/photo-1920x1080.png"
 fi
 echo "packed: $(du -sh "$OUT/liif-gpu.tar.gz" | cut -f1) tarball ($(tar tzf "$OUT/liif-gpu.tar.gz" | grep -c '/lib/.') libraries), $(du -sh "$OUT" | cut -f1) in $OUT"

@@ -64,6 +64,16 @@ for dev in cuda cpu; do
     echo "liif upscale 240x135 x4 --device $dev: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 done
 
+step "CLI wall time: 1920x1080 -> 3840x2160 (--scale 2), beside bench-cuda's time of the same upscale below"
+IN=$PACK/photo-1920x1080.png
+[ -f "$IN" ] || { IN=$W/big.png; "$BIN/mkpng" "$IN" 1920 1080 3 8; echo "(no photo in the pack: a synthetic gradient, which compresses better than a photo)"; }
+for prec in bf16 tf32 fp32; do
+    "$BIN/liif" upscale "$IN" "$W/big-$prec.png" --scale 2 --device cuda --precision $prec --quiet --timing \
+        --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" > "$W/timing-$prec.txt" || fail "liif upscale 4K --precision $prec"
+    echo "--precision $prec: $(cat "$W/timing-$prec.txt")"
+done
+echo "output $(stat -c %s "$W/big-fp32.png" 2>/dev/null) bytes; this machine has $(nproc) processors for the PNG writer"
+
 step "benchmarks"
 timeout 120 "$BIN/bench-cuda" --reps 2 || fail "bench-cuda"
 timeout 120 "$BIN/bench-train-cuda" --steps 40 || fail "bench-train-cuda"
