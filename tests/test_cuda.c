@@ -290,6 +290,22 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
             free(layers);
         }
     }
+    if (c->n_decoders == 2) { /* detail 0: decoder 1 alone; decoder 2 is not run (a NaN in it reaches nothing) */
+        liif_mlp *d2 = &m->dec[1];
+        float *bl = (float *)d2->b[d2->n_layers - 1], keep = bl[0];
+        job.alpha = 0;
+        ref->decode(ref, m, &job, want, (size_t)W * 3, &err);
+        bl[0] = NAN;
+        m->serial ^= 1ull << 62; /* changed weights: the backend uploads them again, and so encodes again */
+        snprintf(what, sizeof what, "%s: decode %dx%d at detail 0, NaN in decoder 2", tag, W, H);
+        memset(got, 0, (size_t)W * H * 3 * sizeof(float));
+        if (gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 1, &err) || gpu->decode(gpu, m, &job, got, (size_t)W * 3, &err)) {
+            printf("FAIL %s: %s\n", what, err.msg);
+            tu_failures++;
+        } else check_math(what, got, want, (size_t)W * H * 3, fast);
+        bl[0] = keep;
+        m->serial ^= 1ull << 62;
+    }
     gpu->fast_math = 0;
     ref->destroy(ref);
     free(img); free(want); free(got);

@@ -265,6 +265,19 @@ static void detail_zero(void)
                   moved);
             printf("%-11s %-15s detail 0 independent of decoder 2 (bit-exact); detail 1 moved by %.3f\n",
                    variants[v], modes[k].name, moved);
+            /* decoder 2 is not run at detail 0: a NaN in its last bias (which would reach every output sample as
+             * 0 * NaN) leaves detail 0 as it was and makes detail 1 NaN */
+            float *bl = (float *)dec2->b[dec2->n_layers - 1], keep = bl[0];
+            bl[0] = NAN;
+            o.detail = 0;
+            float *n0 = run(m, modes[k].kind, img, w, h, r, &o);
+            o.detail = 1;
+            float *n1 = run(m, modes[k].kind, img, w, h, r, &o);
+            bl[0] = keep;
+            CHECK(memcmp(n0, before[k][0], n * sizeof(float)) == 0 && isnan(n1[0]),
+                  "%s %s: decoder 2 ran at detail 0 (or a NaN in it did not reach detail 1)", variants[v],
+                  modes[k].name);
+            free(n0); free(n1);
             free(d0); free(d1);
             free(before[k][0]); free(before[k][1]);
         }

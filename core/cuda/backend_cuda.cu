@@ -435,7 +435,7 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     liif_status s = begin(cb, be->fast_math, err);
     if (s) return s;
     int layers = 0; /* a decoder takes the per-layer path, with its activation buffers */
-    for (int d = 0; d < c->n_decoders; d++) layers |= !fused_decoder(cb, &m->dec[d]);
+    for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) layers |= !fused_decoder(cb, &m->dec[d]);
     if (layers) {
         CU_TRY(dbuf_reserve(&cb->hid_a, R * maxw * sizeof(float)), "allocating decoder buffers");
         CU_TRY(dbuf_reserve(&cb->hid_b, R * maxw * sizeof(float)), "allocating decoder buffers");
@@ -443,7 +443,7 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     CU_TRY(dbuf_reserve(&cb->total, nq * 3 * sizeof(float)), "allocating decoder buffers");
     CU_TRY(dbuf_reserve(&cb->rgb, nq * 3 * sizeof(float)), "allocating decoder buffers");
     s = run_geometry(cb, c, job, err);
-    for (int d = 0; !s && d < c->n_decoders; d++) s = decoder_run(cb, m, d, job, err);
+    for (int d = 0; !s && d < liif_decoders_for(c, job->alpha); d++) s = decoder_run(cb, m, d, job, err);
     if (s) return s;
     output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
     LAUNCH_TRY("output");

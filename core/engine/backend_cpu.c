@@ -645,7 +645,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
             int rows = geometry(c, job, q0, n, g);
             float total[QUERY_BLOCK][3];
             memset(total, 0, sizeof total);
-            for (int d = 0; d < c->n_decoders; d++) {
+            for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) {
                 mlp_block(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
                 for (int q = 0; q < n; q++) {
                     float dq[3] = {0, 0, 0};

@@ -161,7 +161,7 @@ static liif_status ref_decode(liif_backend *be, const liif_model *m, const liif_
     for (int r = 0; r < job->rows; r++)
         for (int col = 0; col < job->cols; col++) {
             float total[3] = {0};
-            for (int d = 0; d < c->n_decoders; d++) {
+            for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) {
                 const float *feat = c->dec_source[d] == LIIF_FEAT_MID ? rb->feat_mid : rb->feat_last;
                 float pred[4][3], area[4], d_out[3] = {0};
                 int ns = query_inputs(rb, c, feat, job, r, col, v, area);

@@ -85,6 +85,13 @@ typedef struct {
     int precompute;     /* layer-1 precompute (fast CPU; ignored by the reference) */
 } liif_decode_job;
 
+/* Decoders a job runs: at detail (alpha) 0 the output is decoder 1's alone (MODEL.md 2.1: the structure-only
+ * image), so decoder 2 is not run at all: half the decoder's work, and its output cannot leak in (not even a NaN). */
+static inline int liif_decoders_for(const liif_config *c, float alpha)
+{
+    return alpha == 0.0f ? 1 : c->n_decoders;
+}
+
 typedef struct liif_backend liif_backend;
 struct liif_backend {
     const char *name;
