@@ -283,6 +283,16 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
             } else check_math(what, layers, want, (size_t)W * H * 3, fast);
             unsetenv("LIIF_CUDA_DECODER");
             int fused = sm >= 80 && sp->n_hidden >= 2 && sp->hidden % 16 == 0 && sp->hidden <= 256;
+            if (fused && c->n_decoders == 2) { /* both decoders in one launch: the sums of two launches, bit for bit */
+                float *sep = calloc((size_t)W * H * 3, sizeof(float));
+                setenv("LIIF_CUDA_DECODER", "separate", 1);
+                int bad = gpu->decode(gpu, m, &job, sep, (size_t)W * 3, &err) != LIIF_OK;
+                unsetenv("LIIF_CUDA_DECODER");
+                bad = bad || memcmp(got, sep, (size_t)W * H * 3 * sizeof(float)) != 0;
+                printf("  %-60s %s\n", "two decoders in one pass equal two launches (bit-exact)", bad ? "FAIL" : "ok");
+                tu_failures += bad;
+                free(sep);
+            }
             int same = !memcmp(got, layers, (size_t)W * H * 3 * sizeof(float)), ok = fused ? !same : same;
             printf("  %-60s %s\n", fused ? "fused decoder ran (differs from per layer)" : "per-layer decoder (equal)",
                    ok ? "ok" : "FAIL");

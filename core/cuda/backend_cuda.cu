@@ -338,43 +338,51 @@ static int fused_decoder(const cuda_backend *cb, const liif_mlp *mlp)
     return cb->bf16 && cb->have_pre && cb->fd_ok && fd_shape_ok(mlp) && !(env && strcmp(env, "layers") == 0);
 }
 
-static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
+/* Decoders d0 .. d0 + n - 1 in one launch of the fused bf16 decoder (LIIF-GAN's two in one pass). */
+static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d0, int n, const liif_decode_job *job,
                                  liif_error *err)
 {
     const liif_config *c = &m->cfg;
-    const liif_mlp *mlp = &m->dec[d];
-    int last = mlp->n_layers - 1, ns = c->local_ensemble ? 4 : 1;
     fd_args a;
     memset(&a, 0, sizeof a);
     size_t nw = 0;
-    for (int l = 1; l < last; l++) nw += (size_t)mlp->dims[l] * mlp->dims[l + 1];
+    for (int d = d0; d < d0 + n; d++)
+        for (int l = 1; l < m->dec[d].n_layers - 1; l++) nw += (size_t)m->dec[d].dims[l] * m->dec[d].dims[l + 1];
     CU_TRY(dbuf_reserve(&cb->w16, nw * sizeof(__nv_bfloat16)), "allocating the decoder's bf16 weights");
     __nv_bfloat16 *w16 = (__nv_bfloat16 *)cb->w16.p;
-    for (int l = 1; l < last; l++) {
-        int g = l - 1, k = mlp->dims[l], n = mlp->dims[l + 1];
-        to_bf16_kernel<<<cu_blocks((size_t)n * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)n, k, (size_t)k,
-                                                                            w16);
-        LAUNCH_TRY("bf16 decoder weights");
-        a.k[g] = k;
-        a.n[g] = n;
-        a.w16[g] = w16;
-        a.b[g] = cb->dec[d][l].b;
-        w16 += (size_t)n * k;
+    for (int i = 0; i < n; i++) {
+        int d = d0 + i;
+        const liif_mlp *mlp = &m->dec[d];
+        int last = mlp->n_layers - 1;
+        fd_dec *fd = &a.dec[i];
+        for (int l = 1; l < last; l++) {
+            int g = l - 1, k = mlp->dims[l], nn = mlp->dims[l + 1];
+            to_bf16_kernel<<<cu_blocks((size_t)nn * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)nn, k,
+                                                                                 (size_t)k, w16);
+            LAUNCH_TRY("bf16 decoder weights");
+            fd->k[g] = k;
+            fd->n[g] = nn;
+            fd->w16[g] = w16;
+            fd->b[g] = cb->dec[d][l].b;
+            w16 += (size_t)nn * k;
+        }
+        fd->n_gemm = last - 1;
+        fd->pre = DF(cb->pre[d]);
+        fd->b1 = cb->dec[d][0].b;
+        fd->wc = cb->w1_coord[d];
+        fd->h1 = mlp->dims[1];
+        fd->wl = cb->dec[d][last].w;
+        fd->bl = cb->dec[d][last].b;
     }
-    a.n_gemm = last - 1;
-    a.pre = DF(cb->pre[d]);
-    a.b1 = cb->dec[d][0].b;
-    a.wc = cb->w1_coord[d];
-    a.h1 = mlp->dims[1];
+    int ns = c->local_ensemble ? 4 : 1;
+    a.n_dec = n;
     a.n_extra = c->in_dim - c->n_feats * (c->feat_unfold ? 9 : 1);
-    a.wl = cb->dec[d][last].w;
-    a.bl = cb->dec[d][last].b;
     a.lat = (const int *)cb->lat.p;
     a.extra = DF(cb->extra);
     a.weight = DF(cb->weight);
     a.R = (long)job->rows * job->cols * ns;
     a.ns = ns;
-    a.first = d == 0;
+    a.first = d0 == 0;
     a.alpha = job->alpha;
     a.total = DF(cb->total);
     decoder_bf16_kernel<<<(unsigned long)((a.R + FD_ROWS - 1) / FD_ROWS), FD_THREADS, FD_SMEM, cb->st>>>(a);
@@ -393,7 +401,7 @@ static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, con
     int ns = c->local_ensemble ? 4 : 1, h1 = mlp->dims[1], base = c->n_feats * (c->feat_unfold ? 9 : 1);
     int last = mlp->n_layers - 1; /* the last layer; hidden layers 0 .. last - 1 */
     long nq = (long)job->rows * job->cols, R = nq * ns;
-    if (fused_decoder(cb, mlp)) return decoder_fused(cb, m, d, job, err);
+    if (fused_decoder(cb, mlp)) return decoder_fused(cb, m, d, 1, job, err);
     float *cur = DF(cb->hid_a), *other = DF(cb->hid_b);
     liif_status s = LIIF_OK;
     if (cb->have_pre) {
@@ -443,7 +451,12 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     CU_TRY(dbuf_reserve(&cb->total, nq * 3 * sizeof(float)), "allocating decoder buffers");
     CU_TRY(dbuf_reserve(&cb->rgb, nq * 3 * sizeof(float)), "allocating decoder buffers");
     s = run_geometry(cb, c, job, err);
-    for (int d = 0; !s && d < liif_decoders_for(c, job->alpha); d++) s = decoder_run(cb, m, d, job, err);
+    int nd = liif_decoders_for(c, job->alpha);
+    const char *env = getenv("LIIF_CUDA_DECODER"); /* "separate": one fused launch per decoder (tests, benchmarks) */
+    if (!s && nd == 2 && !layers && !(env && strcmp(env, "separate") == 0))
+        s = decoder_fused(cb, m, 0, 2, job, err); /* both decoders in one pass */
+    else
+        for (int d = 0; !s && d < nd; d++) s = decoder_run(cb, m, d, job, err);
     if (s) return s;
     output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
     LAUNCH_TRY("output");

@@ -37,11 +37,12 @@ static float *test_image(int w, int h)
 /* Best of reps seconds for one whole upscale (after one warm-up run). */
 static const char *const math_name[] = {"fp32", "TF32", "bf16"};
 
-static double time_upscale(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int math, int pre,
-                           int reps)
+static double time_upscale_detail(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int math,
+                                  int pre, int reps, double detail)
 {
     liif_options o;
     liif_options_init(&o);
+    o.detail = detail;
     o.precision = math == 2 ? LIIF_PRECISION_BF16 : math ? LIIF_PRECISION_TF32 : LIIF_PRECISION_FP32;
     o.precompute = pre;
     liif_error err;
@@ -56,6 +57,12 @@ static double time_upscale(liif_engine *e, const liif_image *in, const liif_regi
         if (i > 0 && t < best) best = t;
     }
     return best;
+}
+
+static double time_upscale(liif_engine *e, const liif_image *in, const liif_region *r, float *out, int math, int pre,
+                           int reps)
+{
+    return time_upscale_detail(e, in, r, out, math, pre, reps, 1.0);
 }
 
 int main(int argc, char **argv)
@@ -167,6 +174,29 @@ int main(int argc, char **argv)
     }
     liif_engine_free(e);
     liif_model_free(m);
+
+    /* LIIF-GAN (two decoders, random weights of the official shape), bf16 with the precompute: both decoders in one
+     * pass of the fused decoder, one launch each (LIIF_CUDA_DECODER=separate), and detail 0 (decoder 1 alone) */
+    if (mkdtemp(strcpy(tmp, "/tmp/liif-bench-cuda-XXXXXX"))) {
+        snprintf(path, sizeof path, "%s/edsr-baseline-liif-gan.safetensors", tmp);
+        rm_spec sp = {64, 16, 4, 256, 1, 1, 1, "liif-gan", 2, 3.0f};
+        int ok = rm_write(path, &sp) == 0 && liif_model_load(path, &m, &err) == LIIF_OK;
+        unlink(path);
+        rmdir(tmp);
+        if (ok && liif_engine_new(m, LIIF_BACKEND_CUDA, &e, NULL, 0, &err) == LIIF_OK) {
+            for (int run = 0; run < 3; run++) {
+                if (run == 1) setenv("LIIF_CUDA_DECODER", "separate", 1);
+                double t = time_upscale_detail(e, &in, &r, out[0], 2, 1, reps, run == 2 ? 0.0 : 1.0);
+                unsetenv("LIIF_CUDA_DECODER");
+                printf("LIIF-GAN upscale %dx%d -> %dx%d bf16 precompute, %s: %.3f s, %.2f Mpx/s\n", w, h, W, H,
+                       run == 0 ? "detail 1, both decoders in one pass" : run == 1 ? "detail 1, one launch per decoder"
+                                                                          : "detail 0 (decoder 1 alone)",
+                       t, (double)W * H / t / 1e6);
+            }
+            liif_engine_free(e);
+        } else printf("FAIL LIIF-GAN model: %s\n", err.msg);
+        if (ok) liif_model_free(m);
+    }
     free(out[0]); free(out[1]); free(out[2]); free(img);
     return 0;
 }
