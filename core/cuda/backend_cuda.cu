@@ -51,6 +51,18 @@ typedef struct {
     /* Host copies for the features() test hook. */
     float *host_feat;
     size_t host_feat_cap;
+    /* Outputs in flight (liif_backend.deferred): a decode queues its copy into pinned[k] and returns at once, so the
+     * host prepares and launches the next call while the GPU computes; slot k's rows land in their place (pend[k])
+     * when k comes round again or at flush. */
+    float *pinned[2];
+    size_t pinned_floats[2];
+    cudaEvent_t done[2];
+    struct {
+        float *dst;
+        size_t stride;
+        int rows, cols;
+    } pend[2];
+    int turn;
 } cuda_backend;
 
 /* ------------------------------------------------------------ weights */
@@ -431,6 +443,20 @@ static liif_status decoder_run(cuda_backend *cb, const liif_model *m, int d, con
     return LIIF_OK;
 }
 
+/* Slot k's rows, once its copy has finished, from page-locked memory to their place; nothing when k is free. The slot
+ * is free afterwards whatever happened (a failed copy's rows are not written). */
+static liif_status land(cuda_backend *cb, int k, liif_error *err)
+{
+    if (!cb->pend[k].dst) return LIIF_OK;
+    float *dst = cb->pend[k].dst;
+    cb->pend[k].dst = NULL;
+    CU_TRY(cudaEventSynchronize(cb->done[k]), "running the decoder");
+    size_t row = (size_t)cb->pend[k].cols * 3;
+    for (int r = 0; r < cb->pend[k].rows; r++)
+        memcpy(dst + (size_t)r * cb->pend[k].stride, cb->pinned[k] + (size_t)r * row, row * sizeof(float));
+    return LIIF_OK;
+}
+
 static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif_decode_job *job, float *out,
                                size_t out_stride, liif_error *err)
 {
@@ -460,9 +486,41 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     if (s) return s;
     output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
     LAUNCH_TRY("output");
+    if (be->deferred && cb->done[0] && cb->done[1]) {
+        int k = cb->turn;
+        s = land(cb, k, err); /* the call before last: its copy is long done */
+        if (s) return s;
+        if (cb->pinned_floats[k] < (size_t)nq * 3) {
+            cudaFreeHost(cb->pinned[k]);
+            cb->pinned[k] = NULL;
+            cb->pinned_floats[k] = 0;
+            CU_TRY(cudaHostAlloc((void **)&cb->pinned[k], (size_t)nq * 3 * sizeof(float), cudaHostAllocDefault),
+                   "allocating page-locked output memory");
+            cb->pinned_floats[k] = (size_t)nq * 3;
+        }
+        CU_TRY(cudaMemcpyAsync(cb->pinned[k], cb->rgb.p, (size_t)nq * 3 * sizeof(float), cudaMemcpyDeviceToHost, cb->st),
+               "downloading the output");
+        CU_TRY(cudaEventRecord(cb->done[k], cb->st), "recording the output's event");
+        cb->pend[k].dst = out;
+        cb->pend[k].stride = out_stride;
+        cb->pend[k].rows = job->rows;
+        cb->pend[k].cols = job->cols;
+        cb->turn = k ^ 1;
+        return LIIF_OK;
+    }
     CU_TRY(cudaMemcpy2DAsync(out, out_stride * sizeof(float), cb->rgb.p, (size_t)job->cols * 3 * sizeof(float),
                              (size_t)job->cols * 3 * sizeof(float), job->rows, cudaMemcpyDeviceToHost, cb->st),
            "downloading the output");
+    return finish(cb, "running the decoder", err);
+}
+
+/* Every output in flight in its place (the older first), then the stream's errors, if any. */
+static liif_status cuda_flush(liif_backend *be, liif_error *err)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    CU_TRY(cudaSetDevice(cb->dev), "selecting the device");
+    liif_status s = land(cb, cb->turn, err), s2 = land(cb, cb->turn ^ 1, err);
+    if (s || s2) return s ? s : s2;
     return finish(cb, "running the decoder", err);
 }
 
@@ -515,6 +573,10 @@ static void cuda_destroy(liif_backend *be)
     cuda_backend *cb = (cuda_backend *)be;
     cudaSetDevice(cb->dev);
     cudaStreamSynchronize(cb->st);
+    for (int k = 0; k < 2; k++) {
+        if (cb->done[k]) cudaEventDestroy(cb->done[k]);
+        cudaFreeHost(cb->pinned[k]);
+    }
     dbuf *all[] = {&cb->wts, &cb->x, &cb->head, &cb->t, &cb->u, &cb->a, &cb->feat_last, &cb->feat_mid, &cb->pre[0],
                    &cb->pre[1], &cb->col, &cb->lat, &cb->ij, &cb->extra, &cb->weight, &cb->hid_a, &cb->hid_b,
                    &cb->total, &cb->rgb, &cb->h16, &cb->w16};
@@ -569,6 +631,8 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
         cuda_destroy(&cb->base);
         return NULL;
     }
+    for (int k = 0; k < 2 && e == cudaSuccess; k++) /* without them, decode is synchronous */
+        if (cudaEventCreateWithFlags(&cb->done[k], cudaEventDisableTiming) != cudaSuccess) cb->done[k] = NULL;
     if (cb->sm >= 80) /* the fused decoder's shared memory (above the default 48 KiB): granted, or that path is off */
         cb->fd_ok = cudaFuncSetAttribute(decoder_bf16_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, FD_SMEM) ==
                     cudaSuccess;
@@ -589,6 +653,7 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
     cb->base.maths = 1u << LIIF_MATH_TF32 | 1u << LIIF_MATH_BF16;
     cb->base.encode = cuda_encode;
     cb->base.decode = cuda_decode;
+    cb->base.flush = cuda_flush;
     cb->base.bytes_per_tile_px = cuda_bytes_per_tile_px;
     cb->base.memory_budget = cuda_memory_budget;
     cb->base.features = cuda_features;

@@ -180,6 +180,9 @@ static int report(const liif_options *o, double done, double total)
     return o->progress ? o->progress(o->progress_user, total > 0 ? done / total : 1.0) : 0;
 }
 
+static liif_status upscale_tiles(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
+                                 size_t out_stride, const liif_options *opts, int t, liif_error *err);
+
 liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
                                 size_t out_stride, const liif_options *opts, liif_error *err)
 {
@@ -188,7 +191,6 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
         liif_options_init(&defaults);
         opts = &defaults;
     }
-    const liif_config *c = &e->m->cfg;
     liif_status s = liif_check_size(in->w, in->h, r->out_w, r->out_h, err);
     if (s) return s;
     if (!in->data || in->stride < (size_t)in->w * 3)
@@ -207,12 +209,33 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
     e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
     e->be->fast_math = math_of(e, opts->fast_math ? LIIF_PRECISION_FAST : opts->precision, NULL, 0);
     int t = plan_tile(e, opts);
+    if (report(opts, 0, (double)r->w * r->h)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
+    /* A backend that can may return from decode before the rows land (the GPU computes the next call meanwhile):
+     * every path out of the region flushes them, so out is complete, or untouched after, when this returns. */
+    e->be->deferred = e->be->flush != NULL;
+    s = upscale_tiles(e, in, r, out, out_stride, opts, t, err);
+    if (e->be->flush) {
+        liif_error ferr;
+        liif_status fs = e->be->flush(e->be, s ? &ferr : err);
+        s = s ? s : fs;
+    }
+    e->be->deferred = 0;
+    if (s) return s;
+    if (report(opts, 1, 1)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
+    return LIIF_OK;
+}
+
+/* The tiles of liif_upscale_region, t latents a side. */
+static liif_status upscale_tiles(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
+                                 size_t out_stride, const liif_options *opts, int t, liif_error *err)
+{
+    const liif_config *c = &e->m->cfg;
+    liif_status s;
     /* Output rows/cols per tile so that a tile reads about t latents per side. */
     int step_y = (int)((double)t * r->out_h / in->h), step_x = (int)((double)t * r->out_w / in->w);
     step_y = step_y < 1 ? 1 : step_y;
     step_x = step_x < 1 ? 1 : step_x;
     double total = (double)r->w * r->h, done = 0;
-    if (report(opts, 0, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
 
     for (int ty0 = r->y; ty0 < r->y + r->h; ty0 += step_y) {
         int ty1 = ty0 + step_y < r->y + r->h ? ty0 + step_y : r->y + r->h;
@@ -244,6 +267,5 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
             }
         }
     }
-    if (report(opts, total, total)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
     return LIIF_OK;
 }

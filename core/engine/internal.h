@@ -98,9 +98,14 @@ struct liif_backend {
     /* Run the encoder on an LR tile: rgb is [th, tw, 3] HWC in [0,1], rows `stride` floats apart. */
     liif_status (*encode)(liif_backend *be, const liif_model *m, const float *rgb, size_t stride,
                           int th, int tw, int precompute, liif_error *err);
-    /* Decode a job into out: float RGB HWC in [0,1], rows out_stride floats apart. */
+    /* Decode a job into out: float RGB HWC in [0,1], rows out_stride floats apart. With `deferred` set, the rows may
+     * land in out only by the next flush (out must stay valid until then). */
     liif_status (*decode)(liif_backend *be, const liif_model *m, const liif_decode_job *job,
                           float *out, size_t out_stride, liif_error *err);
+    /* Optional (NULL: decode is always synchronous): puts every deferred output in its place and reports what
+     * failed on the device meanwhile. */
+    liif_status (*flush)(liif_backend *be, liif_error *err);
+    int deferred; /* set by the engine around a region: decode may return before its rows land (then flush) */
     /* Bytes of working memory per LR tile pixel (for tile planning; decoder buffers are fixed per call). */
     size_t (*bytes_per_tile_px)(const liif_backend *be, const liif_model *m);
     /* Tests: the current tile's encoder features, [th, tw, F] HWC in host memory (mid = 1: the

@@ -114,6 +114,18 @@ static inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (void *)1; return cudaSuccess; }
 static inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = (void *)1; return cudaSuccess; }
+enum { cudaEventDisableTiming = 2, cudaHostAllocDefault = 0 };
+static inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { *e = (void *)1; return cudaSuccess; }
+/* Page-locked host memory: NaN-filled like device memory, so a row read before a copy wrote it shows. */
+static inline cudaError_t cudaHostAlloc(void **pp, size_t n, unsigned)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) return cudaErrorMemoryAllocation;
+    memset(p, 0xff, n);
+    *pp = p;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
 static inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) { *ms = 0; return cudaSuccess; }
