@@ -206,7 +206,11 @@ static size_t encoder_floats_per_px(const liif_config *c)
 static liif_status reserve_encoder(cuda_backend *cb, const liif_config *c, size_t np, liif_error *err)
 {
     size_t F = c->n_feats, col_px = np < COL_PX_MAX ? np : COL_PX_MAX;
-    size_t kk = 9 * (size_t)(c->n_feats > c->in_ch ? c->n_feats : c->in_ch);
+    /* im2col: the head's (its 3 input channels never suit the implicit-GEMM kernel), and the wide convolutions' where
+     * that kernel does not take them (float32, before sm_80, odd widths): 288 MiB less on a GPU that runs TF32/bf16 */
+    int wide_igemm = conv_igemm_takes(cb->igemm, c->n_feats, c->n_feats) &&
+                     (!c->feat_unfold || conv_igemm_takes(cb->igemm, c->n_feats, c->hidden[0]));
+    size_t kk = 9 * (size_t)(wide_igemm || c->n_feats < c->in_ch ? c->in_ch : c->n_feats);
     CU_TRY(dbuf_reserve(&cb->col, col_px * kk * sizeof(float)), "allocating the im2col buffer");
     cb->col_px = cb->col.bytes / (kk * sizeof(float));
     if (np <= cb->cap_px) return LIIF_OK;

@@ -222,12 +222,18 @@ static int conv_igemm_kind(int math, int sm)
 /* The implicit-GEMM convolution (weights as conv3x3_igemm_kernel's) for a kind of conv_igemm_kind, when it applies:
  * TF32 or bf16 (math), cin a multiple of the step's channels, cout of 16, out not aliasing in. 1 if it ran (or
  * failed: *s says), 0 if it does not apply. */
+/* Whether the implicit-GEMM kernel of kind math takes a 3x3 convolution of cin -> cout channels. */
+static int conv_igemm_takes(int math, int cin, int cout)
+{
+    int kk = math == LIIF_MATH_BF16 ? (int)igemm_bf16::KK : math == LIIF_MATH_TF32 ? (int)igemm_tf32::KK : 0;
+    return kk && cin % kk == 0 && cout % 16 == 0;
+}
+
 static int conv_igemm(cudaStream_t st, int math, const float *in, int B, int h, int w, int cin, const float *wp,
                       long sn, long stp, long sc, const float *bias, const float *res, int relu, int cout, float *out,
                       liif_status *s, liif_error *err)
 {
-    int kk = math == LIIF_MATH_BF16 ? (int)igemm_bf16::KK : math == LIIF_MATH_TF32 ? (int)igemm_tf32::KK : 0;
-    if (!kk || cin % kk || cout % 16 || out == in || B < 1 || h < 1 || w < 1) return 0;
+    if (!conv_igemm_takes(math, cin, cout) || out == in || B < 1 || h < 1 || w < 1) return 0;
     int tiles_x = (w + IG_T - 1) / IG_T, tiles = tiles_x * ((h + IG_T - 1) / IG_T), nbn = (cout + IG_BN - 1) / IG_BN;
     unsigned long blocks = (unsigned long)B * tiles * nbn;
     if (math == LIIF_MATH_BF16)
