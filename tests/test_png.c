@@ -932,6 +932,33 @@ static void test_parallel_idat(int ch, int depth)
     check(leftovers() == 0, "no temporary file left after the parallel writes");
 }
 
+/* Calls with no rows (before the first, between bands, after the last) change nothing: the stream ends once. */
+static void test_zero_row_calls(void)
+{
+    const int w = 300, h = 200, ch = 3;
+    float *px = mixed_image(w, h, ch, 255);
+    liif_error err = {{0}};
+    const char *ref = path_in("zero-ref.png"), *p = path_in("zero.png");
+    int ok = write_banded(ref, px, w, h, ch, 8, h, 2, &err) == LIIF_OK;
+    liif_png_writer *wr;
+    ok = ok && liif_png_writer_open(p, w, h, ch, 8, &wr, &err) == LIIF_OK;
+    if (ok) {
+        liif_status st = liif_png_writer_rows(wr, px, 0, (size_t)w * ch, &err);
+        for (int y = 0; st == LIIF_OK && y < h; y += 50) {
+            st = liif_png_writer_rows(wr, px + (size_t)y * w * ch, 50, (size_t)w * ch, &err);
+            if (st == LIIF_OK) st = liif_png_writer_rows(wr, px, 0, (size_t)w * ch, &err);
+        }
+        ok = st == LIIF_OK && liif_png_writer_finish(wr, &err) == LIIF_OK;
+        if (st != LIIF_OK) liif_png_writer_abort(wr);
+    }
+    size_t na = 0, nb = 0;
+    unsigned char *a = slurp(ref, &na), *b = ok ? slurp(p, &nb) : NULL;
+    check(a && b && na == nb && memcmp(a, b, na) == 0, "calls with no rows change nothing (%s)", err.msg);
+    free(a);
+    free(b);
+    free(px);
+}
+
 /* Each filter against the PNG specification's definition, on bytes where every edge case (left edge
  * within bpp, no previous row, Paeth ties) occurs. */
 static void test_filters(void)
@@ -992,6 +1019,7 @@ int main(void)
     test_parallel_idat(3, 8);
     test_parallel_idat(4, 16);
     test_parallel_idat(1, 8);
+    test_zero_row_calls();
     test_palette();
     test_gray();
     test_colour();

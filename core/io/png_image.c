@@ -585,8 +585,12 @@ static liif_status put_idat(liif_png_writer *wr, liif_error *err)
     return LIIF_OK;
 }
 
-static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
-                              liif_error *err)
+/* Rows are packed and compressed at most LIIF_PNG_SLICE_BYTES of them at a time, so that the writer's own buffers
+ * stay bounded whatever the caller hands in at once (the pieces are cut at fixed offsets: same bytes either way). */
+#define LIIF_PNG_SLICE_BYTES ((size_t)32 << 20)
+
+static liif_status write_slice(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
+                               liif_error *err)
 {
     size_t rowbytes = wr->idat.rowbytes;
     if ((size_t)n_rows * rowbytes > wr->raw_cap) {
@@ -610,6 +614,17 @@ static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows
     }
     wr->rows_done += n_rows;
     return put_idat(wr, err);
+}
+
+static liif_status write_rows(liif_png_writer *wr, const float *rows, int n_rows, size_t stride,
+                              liif_error *err)
+{
+    size_t per = LIIF_PNG_SLICE_BYTES / wr->idat.rowbytes;
+    int slice = per < 1 ? 1 : (per > (size_t)n_rows ? n_rows : (int)per);
+    liif_status st = LIIF_OK;
+    for (int y = 0; st == LIIF_OK && y < n_rows; y += slice) /* no rows: nothing (the stream ends with the last row) */
+        st = write_slice(wr, rows + (size_t)y * stride, slice < n_rows - y ? slice : n_rows - y, stride, err);
+    return st;
 }
 
 void liif_png_writer_set_threads(liif_png_writer *wr, int threads)
