@@ -490,18 +490,24 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     if (s) return s;
     output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
     LAUNCH_TRY("output");
+    int k = cb->turn;
     if (be->deferred && cb->done[0] && cb->done[1]) {
-        int k = cb->turn;
         s = land(cb, k, err); /* the call before last: its copy is long done */
         if (s) return s;
         if (cb->pinned_floats[k] < (size_t)nq * 3) {
             cudaFreeHost(cb->pinned[k]);
             cb->pinned[k] = NULL;
             cb->pinned_floats[k] = 0;
-            CU_TRY(cudaHostAlloc((void **)&cb->pinned[k], (size_t)nq * 3 * sizeof(float), cudaHostAllocDefault),
-                   "allocating page-locked output memory");
-            cb->pinned_floats[k] = (size_t)nq * 3;
+            if (cudaHostAlloc((void **)&cb->pinned[k], (size_t)nq * 3 * sizeof(float), cudaHostAllocDefault) ==
+                cudaSuccess) {
+                cb->pinned_floats[k] = (size_t)nq * 3;
+            } else { /* no page-locked memory: this call copies directly */
+                cb->pinned[k] = NULL;
+                (void)cudaGetLastError();
+            }
         }
+    }
+    if (be->deferred && cb->done[0] && cb->done[1] && cb->pinned[k]) {
         CU_TRY(cudaMemcpyAsync(cb->pinned[k], cb->rgb.p, (size_t)nq * 3 * sizeof(float), cudaMemcpyDeviceToHost, cb->st),
                "downloading the output");
         CU_TRY(cudaEventRecord(cb->done[k], cb->st), "recording the output's event");
