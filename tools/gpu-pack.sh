@@ -7,10 +7,15 @@
 #
 #   tools/gpu-pack.sh [OUT_DIR]      (default .gpu, ignored by git; build folder $LIIF_GPU_BUILD, default build)
 #
-# OUT_DIR also gets the golden tensors the GPU tests read (golden/, from ../shared/golden: the training step's, the
-# LIIF-GAN step's and the model's weights) and, when LIIF_PHOTOS names a training folder, its photos as JPEG (quality 95, 4:4:4) so
-# that everything fits the 64 MiB a device call carries, and the first of them as a 1920x1080 PNG (check.sh times the CLI
-# on it). Name OUT_DIR in the device call's `carry`.
+# OUT_DIR gets four folders, because a device call carries at most 64 MiB with the working tree and all four together
+# are more than that:
+#   bin/     the tarball (binaries, CUDA module, libraries)                       every call
+#   golden/  the tensors the GPU tests read (from ../shared/golden: the training    tests/gpu/check.sh
+#            step's, the LIIF-GAN step's and the model's weights)
+#   bench/   one training photo as a 1920x1080 PNG (check.sh times the CLI on it)  tests/gpu/check.sh
+#   photos/  with LIIF_PHOTOS: the training photos as JPEG (quality 95, 4:4:4)      tools/gpu-train.sh
+# so the check carries [OUT/bin, OUT/golden, OUT/bench] and a training leg [OUT/bin, OUT/photos]; the script prints the
+# size of each set with the working tree and fails when one is over the limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-.gpu}
@@ -24,7 +29,7 @@ ninja -C "$B" >/dev/null
 BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-cuda-train-gan tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng tests/mkvgg"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/liif/bin" "$stage/liif/lib" "$OUT"
+mkdir -p "$stage/liif/bin" "$stage/liif/lib" "$OUT/bin"
 for b in $BINS; do cp "$B/$b" "$stage/liif/bin/"; done
 cp "$B/core/cuda/liif-cuda.so" "$stage/liif/lib/"
 # the libraries they load, but the C/C++ runtime (newer on the GPU image) and CUDA's own (the toolkit's there)
@@ -35,7 +40,7 @@ done | sort -u | while read -r lib; do
   base=$(basename "$lib")
   echo "$base" | grep -Eq "$skip" || cp -L "$lib" "$stage/liif/lib/$base"
 done
-tar czf "$OUT/liif-gpu.tar.gz" -C "$stage" liif
+tar czf "$OUT/bin/liif-gpu.tar.gz" -C "$stage" liif
 mkdir -p "$OUT/golden/liif-edsr-baseline" "$OUT/golden/liif-edsr-baseline-train"
 cp "$GOLDEN/liif-edsr-baseline/weights.safetensors" "$OUT/golden/liif-edsr-baseline/"
 cp "$GOLDEN/liif-edsr-baseline-train/"*.safetensors "$OUT/golden/liif-edsr-baseline-train/"
@@ -52,7 +57,26 @@ if [ -n "${LIIF_PHOTOS:-}" ]; then
   cp "$LIIF_PHOTOS/LICENSES.txt" "$OUT/photos/" 2>/dev/null || true
   # one photo as a 1920x1080 PNG, the input of check.sh's timed `liif upscale --scale 2` (a photo, because the PNG
   # encoder's time depends on how well the output compresses)
-  first=$(ls "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg 2>/dev/null | head -1)
-  [ -z "$first" ] || convert "$first" -resize '1920x1080^' -gravity center -extent 1920x1080 +repage "$OUT/photo-1920x1080.png"
+  for f in "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg; do
+    [ -e "$f" ] || continue
+    mkdir -p "$OUT/bench"
+    convert "$f" -resize '1920x1080^' -gravity center -extent 1920x1080 +repage "$OUT/bench/photo-1920x1080.png"
+    break
+  done
 fi
-echo "packed: $(du -sh "$OUT/liif-gpu.tar.gz" | cut -f1) tarball ($(tar tzf "$OUT/liif-gpu.tar.gz" | grep -c '/lib/.') libraries), $(du -sh "$OUT" | cut -f1) in $OUT"
+echo "packed: $(du -sh "$OUT/bin/liif-gpu.tar.gz" | cut -f1) tarball ($(tar tzf "$OUT/bin/liif-gpu.tar.gz" | grep -c '/lib/.') libraries) in $OUT/bin"
+# what each call carries, with the working tree (tracked and untracked files that git does not ignore)
+tree=$(git ls-files -co --exclude-standard -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+over=0
+for set in "bin golden bench" "bin photos"; do
+  bytes=$tree paths=""
+  for d in $set; do
+    [ -e "$OUT/$d" ] || continue
+    bytes=$((bytes + $(du -sb "$OUT/$d" | cut -f1)))
+    paths="$paths${paths:+, }'$OUT/$d'"
+  done
+  mib=$((bytes / 1048576))
+  echo "carry [$paths]: $mib MiB with the working tree (limit 64)"
+  [ "$mib" -lt 64 ] || over=1
+done
+[ "$over" -eq 0 ] || { echo "gpu-pack: a carry set is over the 64 MiB a device call takes" >&2; exit 1; }

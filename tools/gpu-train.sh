@@ -1,14 +1,16 @@
 #!/bin/sh
 # tools/gpu-train.sh: one leg of a long `liif train --device cuda` run on a lent GPU machine, from tools/gpu-pack.sh's
 # pack: trains for at most SECONDS (liif train --time-limit: last.safetensors is written), and copies the run's
-# log.csv and last.safetensors, split into parts of 15 MB (a device call returns files of at most 16 MB), to $OUT.
+# log.csv, its generator as model.safetensors and, when it fits what a call returns, last.safetensors split into
+# parts of 15 MB (a device call returns files of at most 16 MB, 64 MiB together), to $OUT.
 # Join them again with `cat last.safetensors.part-* > last.safetensors` and resume the next leg from it.
-# usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (from the repo root; unpacks $LIIF_GPU_PACK, default .gpu, when needed)
+# usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (from the repo root; unpacks $LIIF_GPU_PACK, default .gpu, when needed;
+# the call carries [.gpu/bin, .gpu/photos] and, to resume, the folder holding CKPT)
 set -u
 [ $# -ge 2 ] || { echo "usage: $0 CONFIG SECONDS [CKPT]" >&2; exit 2; }
 W=${TMPDIR:-/tmp}/liif-gpu
 PACK=${LIIF_GPU_PACK:-.gpu}
-[ -x "$W/liif/bin/liif" ] || { mkdir -p "$W" && tar xzf "$PACK/liif-gpu.tar.gz" -C "$W"; } || exit 1
+[ -x "$W/liif/bin/liif" ] || { mkdir -p "$W" && tar xzf "$PACK/bin/liif-gpu.tar.gz" -C "$W"; } || exit 1
 export LD_LIBRARY_PATH="$W/liif/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LIIF_CUDA_MODULE="$W/liif/lib/liif-cuda.so"
 out=$(sed -n 's/^ *output *= *//p' "$1" | tail -1)
@@ -26,7 +28,17 @@ echo "liif train exited $rc"
 tail -2 "$out/log.csv"
 if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
   cp "$out/log.csv" "$OUT/log.csv"
-  split -b 15000000 -d "$out/last.safetensors" "$OUT/last.safetensors.part-"
+  # The generator alone (float32; `liif upscale` reads it, `init_from` starts a run from it) always comes back. The
+  # whole checkpoint (Adam moments; a LIIF-GAN's discriminator: 114 MB) comes back only when it fits what a call
+  # returns (8 files, 64 MiB together, with the log and the model): a LIIF run's does (19 MB), a LIIF-GAN run's
+  # does not, so a LIIF-GAN run is one leg per session, or goes on from its generator with a fresh discriminator.
+  "$W/liif/bin/liif" export "$out/last.safetensors" "$OUT/model.safetensors" || echo "gpu-train: export failed"
+  ck=$(stat -c %s "$out/last.safetensors")
+  if [ "$ck" -le $((48 * 1048576)) ]; then
+    split -b 15000000 -d "$out/last.safetensors" "$OUT/last.safetensors.part-"
+  else
+    echo "gpu-train: the checkpoint ($((ck / 1048576)) MiB) is more than a call can return: only the model comes back"
+  fi
   ls -l "$OUT"
 fi
 [ $rc -eq 0 ]

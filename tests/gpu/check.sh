@@ -6,7 +6,8 @@
 # the PyTorch goldens on the GPU, the CLI on the GPU, the inference and training benchmarks, a 300-step
 # `liif train --device cuda` whose loss must fall, then resumed, and 100 LIIF-GAN steps (w_per = 0) from the golden
 # LIIF model, resumed on the GPU and, for one step, on the CPU. Prints every figure; exit 0 only if all passed.
-# usage: tests/gpu/check.sh [PACK_DIR]   (default .gpu; PACK_DIR/photos, when present, is the smoke run's data)
+# usage: tests/gpu/check.sh [PACK_DIR]   (default .gpu, carried as [.gpu/bin, .gpu/golden, .gpu/bench]; PACK_DIR/photos,
+# when present, is the smoke run's data, else synthetic images)
 # Designed to take about 3 minutes on one H200, leaving most of a 10-minute device call to tools/gpu-train.sh.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +19,7 @@ step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 fail() { echo "CHECK FAILED: $1"; status=1; }
 
 rm -rf "$W" && mkdir -p "$W" "$(dirname "$LOG")"
-tar xzf "$PACK/liif-gpu.tar.gz" -C "$W" || { echo "no pack at $PACK (run tools/gpu-pack.sh first)"; exit 1; }
+tar xzf "$PACK/bin/liif-gpu.tar.gz" -C "$W" || { echo "no pack at $PACK (run tools/gpu-pack.sh first)"; exit 1; }
 export LD_LIBRARY_PATH="$W/liif/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LIIF_CUDA_MODULE="$W/liif/lib/liif-cuda.so"
 BIN=$W/liif/bin
@@ -65,7 +66,7 @@ for dev in cuda cpu; do
 done
 
 step "CLI wall time: 1920x1080 -> 3840x2160 (--scale 2), beside bench-cuda's time of the same upscale below"
-IN=$PACK/photo-1920x1080.png
+IN=$PACK/bench/photo-1920x1080.png
 [ -f "$IN" ] || { IN=$W/big.png; "$BIN/mkpng" "$IN" 1920 1080 3 8; echo "(no photo in the pack: a synthetic gradient, which compresses better than a photo)"; }
 for prec in bf16 tf32 fp32; do
     "$BIN/liif" upscale "$IN" "$W/big-$prec.png" --scale 2 --device cuda --precision $prec --quiet --timing \
