@@ -273,7 +273,8 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
             printf("FAIL %s: %s\n", what, err.msg);
             tu_failures++;
         } else check_math(what, got, want, (size_t)W * H * 3, fast);
-        if (pre && fast == 2) { /* bf16 with the precompute: the fused decoder where the shape allows, else per layer */
+        if (pre && fast >= 1) { /* TF32 or bf16 with the precompute: the fused decoder where the shape allows, else
+                                 * per layer */
             float *layers = calloc((size_t)W * H * 3, sizeof(float));
             setenv("LIIF_CUDA_DECODER", "layers", 1);
             snprintf(what, sizeof what, "%s: decode %dx%d (precompute, per layer)", tag, W, H);
@@ -444,6 +445,8 @@ int main(int argc, char **argv)
     test_backend_model("liif EDSR-baseline shape [tf32]", &models[6].sp, 1);
     test_backend_model("liif EDSR-baseline shape [bf16]", &models[6].sp, 2);
     test_backend_model("liif-gan (mid + last) [bf16]", &models[1].sp, 2);
+    test_backend_model("liif-gan (mid + last) [tf32]", &models[1].sp, 1);
+    test_backend_model("liif no_unfold [tf32]", &models[3].sp, 1);
     test_backend_model("liif [bf16]", &models[0].sp, 2);
     test_backend_model("liif no_unfold [bf16]", &models[3].sp, 2);
     rm_spec one_hidden = {16, 2, 1, 32, 1, 1, 1, "liif", 8, 3.0f}; /* layer 1 feeds the last layer: float32 */

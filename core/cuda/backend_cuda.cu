@@ -44,9 +44,10 @@ typedef struct {
      * implicit-GEMM convolutions this run (0: im2col + GEMM), set by begin; sm: the device's compute capability. */
     int bf16, igemm, sm;
     dbuf h16;
-    /* The fused bf16 decoder (decoder.cuh): its shared memory granted at creation; the hidden layers' weights in
-     * bf16 for a call. */
-    int fd_ok;
+    /* The fused decoder (decoder.cuh) for bf16 and TF32 runs: fd_ok has a bit (1 << LIIF_MATH_*) per kind whose shared
+     * memory was granted at creation; math is this run's LIIF_MATH_* kind; w16: the hidden layers' weights in the
+     * operand type for a call. */
+    int fd_ok, math;
     dbuf w16;
     /* Host copies for the features() test hook. */
     float *host_feat;
@@ -185,6 +186,7 @@ static liif_status begin(cuda_backend *cb, int math, liif_error *err)
     BLAS_TRY(cublasSetMathMode(cb->blas, math == LIIF_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
              "math mode");
     cb->bf16 = math == LIIF_MATH_BF16;
+    cb->math = math;
     return LIIF_OK;
 }
 
@@ -351,21 +353,22 @@ static liif_status hidden_layer(cuda_backend *cb, long R, int k, float **cur, fl
 static int fused_decoder(const cuda_backend *cb, const liif_mlp *mlp)
 {
     const char *env = getenv("LIIF_CUDA_DECODER");
-    return cb->bf16 && cb->have_pre && cb->fd_ok && fd_shape_ok(mlp) && !(env && strcmp(env, "layers") == 0);
+    return (cb->fd_ok >> cb->math & 1) && cb->have_pre && fd_shape_ok(mlp) && !(env && strcmp(env, "layers") == 0);
 }
 
-/* Decoders d0 .. d0 + n - 1 in one launch of the fused bf16 decoder (LIIF-GAN's two in one pass). */
+/* Decoders d0 .. d0 + n - 1 in one launch of the fused decoder of this run's kind, bf16 or TF32 (LIIF-GAN's two in one
+ * pass). */
 static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d0, int n, const liif_decode_job *job,
                                  liif_error *err)
 {
     const liif_config *c = &m->cfg;
     fd_args a;
     memset(&a, 0, sizeof a);
-    size_t nw = 0;
+    size_t nw = 0, esz = cb->bf16 ? sizeof(__nv_bfloat16) : sizeof(float);
     for (int d = d0; d < d0 + n; d++)
         for (int l = 1; l < m->dec[d].n_layers - 1; l++) nw += (size_t)m->dec[d].dims[l] * m->dec[d].dims[l + 1];
-    CU_TRY(dbuf_reserve(&cb->w16, nw * sizeof(__nv_bfloat16)), "allocating the decoder's bf16 weights");
-    __nv_bfloat16 *w16 = (__nv_bfloat16 *)cb->w16.p;
+    CU_TRY(dbuf_reserve(&cb->w16, nw * esz), "allocating the decoder's rounded weights");
+    char *wq = (char *)cb->w16.p;
     for (int i = 0; i < n; i++) {
         int d = d0 + i;
         const liif_mlp *mlp = &m->dec[d];
@@ -373,14 +376,18 @@ static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d0, 
         fd_dec *fd = &a.dec[i];
         for (int l = 1; l < last; l++) {
             int g = l - 1, k = mlp->dims[l], nn = mlp->dims[l + 1];
-            to_bf16_kernel<<<cu_blocks((size_t)nn * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)nn, k,
-                                                                                 (size_t)k, w16);
-            LAUNCH_TRY("bf16 decoder weights");
+            if (cb->bf16)
+                to_bf16_kernel<<<cu_blocks((size_t)nn * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)nn, k,
+                                                                                     (size_t)k, (__nv_bfloat16 *)wq);
+            else
+                to_tf32_kernel<<<cu_blocks((size_t)nn * k), CU_THREADS, 0, cb->st>>>(cb->dec[d][l].w, (size_t)nn * k,
+                                                                                     (float *)wq);
+            LAUNCH_TRY("rounded decoder weights");
             fd->k[g] = k;
             fd->n[g] = nn;
-            fd->w16[g] = w16;
+            fd->w[g] = wq;
             fd->b[g] = cb->dec[d][l].b;
-            w16 += (size_t)nn * k;
+            wq += (size_t)nn * k * esz;
         }
         fd->n_gemm = last - 1;
         fd->pre = DF(cb->pre[d]);
@@ -401,8 +408,7 @@ static liif_status decoder_fused(cuda_backend *cb, const liif_model *m, int d0, 
     a.first = d0 == 0;
     a.alpha = job->alpha;
     a.total = DF(cb->total);
-    decoder_bf16_kernel<<<(unsigned long)((a.R + FD_ROWS - 1) / FD_ROWS), FD_THREADS, FD_SMEM, cb->st>>>(a);
-    LAUNCH_TRY("fused decoder");
+    CU_TRY(fd_launch(cb->bf16, a, cb->st), "fused decoder");
     return LIIF_OK;
 }
 
@@ -644,8 +650,7 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
     for (int k = 0; k < 2 && e == cudaSuccess; k++) /* without them, decode is synchronous */
         if (cudaEventCreateWithFlags(&cb->done[k], cudaEventDisableTiming) != cudaSuccess) cb->done[k] = NULL;
     if (cb->sm >= 80) /* the fused decoder's shared memory (above the default 48 KiB): granted, or that path is off */
-        cb->fd_ok = cudaFuncSetAttribute(decoder_bf16_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, FD_SMEM) ==
-                    cudaSuccess;
+        cb->fd_ok = fd_grant();
     (void)cudaGetLastError();
     cublasStatus_t bs = cublasCreate(&cb->blas);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(cb->blas, cb->st);

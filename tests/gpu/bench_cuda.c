@@ -149,13 +149,13 @@ int main(int argc, char **argv)
     /* bf16 (and TF32) without the new kernels: the per-layer decoder (LIIF_CUDA_DECODER=layers), then also im2col
      * convolutions (LIIF_CUDA_CONV=im2col), the path before them */
     float *alt = malloc((size_t)W * H * 3 * sizeof(float));
-    for (int run = 0; run < 3; run++) {
+    for (int run = 0; run < 4; run++) { /* bf16 per layer, bf16 and im2col, TF32 per layer, TF32 and im2col */
         int fast = run < 2 ? 2 : 1;
         setenv("LIIF_CUDA_DECODER", "layers", 1);
-        if (run > 0) setenv("LIIF_CUDA_CONV", "im2col", 1);
+        if (run % 2) setenv("LIIF_CUDA_CONV", "im2col", 1);
         double t = time_upscale(e, &in, &r, alt, fast, 1, reps);
         printf("upscale %dx%d -> %dx%d %s precompute, %s: %.3f s, %.2f Mpx/s\n", w, h, W, H, math_name[fast],
-               run ? "im2col convolutions, per-layer decoder" : "per-layer decoder", t, (double)W * H / t / 1e6);
+               run % 2 ? "im2col convolutions, per-layer decoder" : "per-layer decoder", t, (double)W * H / t / 1e6);
         unsetenv("LIIF_CUDA_DECODER");
         unsetenv("LIIF_CUDA_CONV");
     }

@@ -34,7 +34,8 @@ timeout 300 "$BIN/test-cuda" "$W/no-golden" > "$W/cuda.log" 2>&1
 rc=$?
 grep -E "FAIL|device:|golden|ok$" "$W/cuda.log" | tail -30
 echo "new-kernel checks passed: implicit-GEMM convolution $(grep -c 'implicit GEMM ran.* ok$' "$W/cuda.log") (want 16 on a GPU)," \
-     "fused bf16 decoder $(grep -c 'fused decoder ran.* ok$' "$W/cuda.log") (want 4)"
+     "fused decoder $(grep -c 'fused decoder ran.* ok$' "$W/cuda.log") (want 7: 4 bf16, 3 TF32)," \
+     "LIIF-GAN's decoders in one pass $(grep -c 'one pass equal two launches.* ok$' "$W/cuda.log") (want 2)"
 [ $rc -eq 0 ] || fail "test-cuda exited $rc"
 
 step "GPU training test (ops, steps, resume vs the CPU reference)"
