@@ -1,7 +1,11 @@
 /* bench_cuda.c: CUDA engine speed, 1920x1080 -> 3840x2160, fp32, TF32 and bf16, beside cuBLAS's rates in the same run;
  * the encoder with each convolution path (implicit GEMM, im2col + cuBLAS).
- * usage: bench-cuda [MODEL.safetensors] [--reps N] [--in WxH] [--out WxH]
- * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
+ * usage: bench-cuda [MODEL.safetensors] [--reps N] [--in WxH] [--out WxH] [--photo FILE.png]
+ * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). With --photo the
+ * photo is the input (its size; the output twice that unless --out), so the agreement of TF32 and bf16 with fp32 is
+ * on a real photo's upscale, and each precision's PSNR / SSIM against the photo itself is measured from its x2
+ * bicubic downscale (benchmark protocol: Y, shave 2): the accuracy each precision costs. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,8 @@
 
 #include "cuda_util.h"
 #include "internal.h"
+#include "metrics.h"
+#include "png_image.h"
 #include "randmodel.h"
 
 /* The official model's nominal cost (as bench/bench.c): per LR pixel and per output pixel, without precompute. */
@@ -31,6 +37,24 @@ static float *test_image(int w, int h)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < 3; c++)
                 p[((size_t)y * w + x) * 3 + c] = 0.5f + 0.3f * sinf(0.01f * x + 0.013f * y + c) + 0.1f * rm_uniform(&s);
+    return p;
+}
+
+/* The photo at path as RGB floats (gray repeated, alpha dropped); its size in *w, *h. Exits on failure. */
+static float *photo_rgb(const char *path, int *w, int *h)
+{
+    liif_png png;
+    liif_error err;
+    if (liif_png_read(path, &png, &err) != LIIF_OK) {
+        printf("FAIL %s\n", err.msg);
+        exit(1);
+    }
+    float *p = malloc((size_t)png.w * png.h * 3 * sizeof(float));
+    for (size_t i = 0; i < (size_t)png.w * png.h; i++)
+        for (int c = 0; c < 3; c++) p[i * 3 + c] = png.px[i * png.channels + (png.channels >= 3 ? c : 0)];
+    *w = png.w;
+    *h = png.h;
+    liif_png_free(&png);
     return p;
 }
 
@@ -67,12 +91,13 @@ static double time_upscale(liif_engine *e, const liif_image *in, const liif_regi
 
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL;
-    int reps = 3, w = 1920, h = 1080, W = 3840, H = 2160;
+    const char *model_path = NULL, *photo = NULL;
+    int reps = 3, w = 1920, h = 1080, W = 3840, H = 2160, out_given = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--in") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &w, &h);
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) sscanf(argv[++i], "%dx%d", &W, &H);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_given = sscanf(argv[++i], "%dx%d", &W, &H) == 2;
+        else if (!strcmp(argv[i], "--photo") && i + 1 < argc) photo = argv[++i];
         else model_path = argv[i];
     }
     char tmp[] = "/tmp/liif-bench-cuda-XXXXXX", path[128];
@@ -103,7 +128,9 @@ int main(int argc, char **argv)
                mod->sgemm_gflops(be, 30000, 256, 580, fast, 5) / 1e3, mod->sgemm_gflops(be, 8192, 8192, 8192, fast, 3) / 1e3);
     }
 
-    float *img = test_image(w, h);
+    float *img = photo ? photo_rgb(photo, &w, &h) : test_image(w, h);
+    if (photo && !out_given) W = 2 * w, H = 2 * h;
+    printf("input: %s, %dx%d -> %dx%d\n", photo ? photo : "synthetic", w, h, W, H);
     /* encoder alone, on the backend: one tile of the whole image; TF32 and bf16 with the implicit-GEMM convolutions
      * (the backend's path) and with im2col + cuBLAS (LIIF_CUDA_CONV=im2col) */
     for (int run = 0; run < 5; run++) {
@@ -171,6 +198,28 @@ int main(int argc, char **argv)
         }
         printf("%s vs fp32 output: max |diff| %.3g, mean %.3g (rgb in [0,1]); 8-bit samples within one level: %.4f%%\n",
                math_name[fast], d, sum / (double)n, 100.0 * (double)within / (double)n);
+    }
+    if (photo) { /* what each precision costs against the photo itself: its x2 downscale upscaled back */
+        int lw, lh, cw, ch;
+        liif_error err2;
+        if (liif_eval_lr_size(w, h, 2.0, &lw, &lh, &cw, &ch, &err2) == LIIF_OK) {
+            float *crop = malloc((size_t)cw * ch * 3 * sizeof(float)), *lr = malloc((size_t)lw * lh * 3 * sizeof(float));
+            float *sr = malloc((size_t)cw * ch * 3 * sizeof(float));
+            liif_image lin = {lr, lw, lh, (size_t)lw * 3};
+            liif_region lreg = {cw, ch, 0, 0, cw, ch};
+            double p0 = 0;
+            if (liif_eval_make_lr(img, w, h, 2.0, crop, lr, &err2) == LIIF_OK)
+                for (int fast = 0; fast < 3; fast++) {
+                    double psnr = 0, ssim = 0;
+                    time_upscale(e, &lin, &lreg, sr, fast, 1, 0);
+                    liif_psnr(sr, crop, cw, ch, 2, LIIF_METRIC_Y, &psnr, &err2);
+                    liif_ssim(sr, crop, cw, ch, 2, LIIF_METRIC_Y, &ssim, &err2);
+                    if (fast == 0) p0 = psnr;
+                    printf("photo x2 (%dx%d -> %dx%d) %s: PSNR %.3f dB (%+.3f against fp32), SSIM %.4f (Y, shave 2)\n", lw,
+                           lh, cw, ch, math_name[fast], psnr, psnr - p0, ssim);
+                }
+            free(crop); free(lr); free(sr);
+        }
     }
     liif_engine_free(e);
     liif_model_free(m);
