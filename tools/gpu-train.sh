@@ -18,10 +18,11 @@ out=$(sed -n 's/^ *output *= *//p' "$1" | tail -1)
 if [ $# -ge 3 ] && [ ! -f "$3" ]; then
   echo "gpu-train: no checkpoint $3 here (a fresh machine?): starting the run from its config"
 fi
+dev=${LIIF_TRAIN_DEVICE:-cuda} # cpu: the same leg on the CPU (to try this script without a GPU)
 if [ $# -ge 3 ] && [ -f "$3" ]; then
-  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device cuda --time-limit "$2"
+  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device "$dev" --time-limit "$2"
 else
-  "$W/liif/bin/liif" train --config "$1" --device cuda --time-limit "$2"
+  "$W/liif/bin/liif" train --config "$1" --device "$dev" --time-limit "$2"
 fi
 rc=$?
 echo "liif train exited $rc"
