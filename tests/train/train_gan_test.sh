@@ -1,10 +1,10 @@
 #!/bin/sh
 # train_gan_test.sh: one `liif train` / `liif export` case of the GAN variants (meson suite 'train').
-# usage: train_gan_test.sh CASE LIIF MKPNG MAKE_RANDOM_MODEL MKVGG
+# usage: train_gan_test.sh CASE LIIF MKPNG MAKE_RANDOM_MODEL MKVGG STCMP
 set -u
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 src=$(cd "$(dirname "$0")/../.." && pwd)
-case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkmodel=$(abs "$4") mkvgg=$(abs "$5")
+case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkmodel=$(abs "$4") mkvgg=$(abs "$5") stcmp=$(abs "$6")
 work=$(mktemp -d /tmp/liif-train-gan-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
@@ -76,6 +76,33 @@ gan-export-upscale)
     done
   done
   cmp -s up-g-0.png up-g-1.png && fail "detail 0 and 1 give the same image"
+  ;;
+gan-export-disc)
+  # export --with-disc: the generator and the discriminator without Adam moments (a LIIF-GAN run that must go on
+  # from a lent GPU machine whose checkpoint cannot come back); init_from such a file starts a new run from both
+  config out 2 > run.ini
+  "$liif" train --config run.ini 2> /dev/null || fail "train failed"
+  "$liif" export --with-disc out/last.safetensors gd.safetensors || fail "export --with-disc"
+  grep -aq 'adam\.' gd.safetensors && fail "the export holds Adam moments"
+  "$stcmp" gd.safetensors out/last.safetensors disc. || fail "the export's discriminator is not the checkpoint's"
+  "$stcmp" gd.safetensors out/last.safetensors imnet || fail "the export's decoders are not the checkpoint's"
+  [ "$(wc -c < gd.safetensors)" -lt "$(wc -c < out/last.safetensors)" ] || fail "the export is not smaller"
+  "$liif" export --with-disc plain.safetensors x.safetensors 2> err.txt && fail "--with-disc took a plain LIIF model"
+  grep -q 'not a LIIF-GAN checkpoint' err.txt || { cat err.txt; fail "no one-line refusal: $(cat err.txt)"; }
+  # a new run from it with lr 1e-12: one step moves no weight by more than ~1e-12, so D's weights are those of the
+  # export (a random D would be ~0.1 away), G's too
+  LR=1e-12 config next 1 > next.ini
+  sed -i 's/^init_from = .*/init_from = gd.safetensors/' next.ini
+  "$liif" train --config next.ini 2> err.txt || { cat err.txt; fail "init_from the export failed"; }
+  [ "$(wc -l < next/log.csv)" -eq 2 ] || fail "the new run's log has $(wc -l < next/log.csv) lines, want 2 (step 1)"
+  for k in disc.conv disc.linear disc.bn0_1.weight imnet2.; do
+    "$stcmp" gd.safetensors next/last.safetensors $k 1e-9 || fail "$k: the new run did not start from the export"
+  done
+  # its config must match the discriminator it takes
+  config bad 1 'disc_nf = 8' > bad.ini
+  sed -i 's/^init_from = .*/init_from = gd.safetensors/' bad.ini
+  "$liif" train --config bad.ini 2> err.txt && fail "a discriminator of another width was taken"
+  [ "$(wc -l < err.txt)" -eq 1 ] && grep -q 'is not the config' err.txt || { cat err.txt; fail "no one-line error"; }
   ;;
 gan-init-liif)
   # a one-decoder LIIF model as init_from (decoder 2 = decoder 1 with a zero last layer), liif-gan-sf

@@ -394,9 +394,10 @@ static double now_s(void)
 /* ------------------------------------------------------------ GAN variants (MODEL.md 2) */
 
 /* Checkpoint of a GAN run, one safetensors file: the generator under its official keys (so
- * liif_model_load reads it), then with_train: adam.m.<key> / adam.v.<key> of every generator
- * tensor, disc.* (BN running stats included) and adam.m.disc.* / adam.v.disc.* of D's trainable
- * tensors, metadata gan.g_step / gan.d_step plus extra. fp16 stores the generator as float16. */
+ * liif_model_load reads it), then with d: disc.* (BN running stats included) and metadata gan.d_step, then
+ * with_train: adam.m.<key> / adam.v.<key> of every generator tensor and of D's trainable tensors, metadata
+ * gan.g_step; plus extra. fp16 stores the generator as float16. A file with disc.* but no moments (`liif export
+ * --with-disc`) starts a new run from both networks (init_from). */
 static const char *gen_variant(const gan_gen *g)
 {
     if (g->cfg.n_decoders == 1) return "liif-gan-s";
@@ -406,7 +407,7 @@ static const char *gen_variant(const gan_gen *g)
 static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
                             const char *const *extra, int n_extra, liif_error *err)
 {
-    int n = g->n_tensors * (with_train ? 3 : 1) + (with_train ? 3 * d->n_tensors : 0);
+    int n = g->n_tensors * (with_train ? 3 : 1) + (d ? (with_train ? 3 : 1) * d->n_tensors : 0);
     liif_st_entry *e = calloc((size_t)n, sizeof *e);
     char (*names)[80] = calloc((size_t)n, sizeof *names);
     uint16_t *half = fp16 ? malloc(g->n_params * sizeof(uint16_t)) : NULL;
@@ -428,7 +429,7 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
             memcpy(e[k].shape, t->shape, sizeof t->shape);
             k++;
         }
-    for (int pass = 0; with_train && pass < 3; pass++)
+    for (int pass = 0; d && pass < (with_train ? 3 : 1); pass++)
         for (int i = 0; i < d->n_tensors; i++) {
             const liif_train_tensor *t = &d->tensors[i];
             if (pass && !t->trainable) continue;
@@ -457,6 +458,8 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
     if (with_train) {
         meta[nm++] = "gan.g_step";
         meta[nm++] = gs;
+    }
+    if (d) {
         meta[nm++] = "gan.d_step";
         meta[nm++] = ds;
     }
@@ -564,6 +567,7 @@ static int gan_setup(run *r, const char *resume)
     liif_status st = LIIF_OK;
     char *tmp = NULL;
     const char *from = resume;
+    int init_disc = 0; /* init_from holds a discriminator too (liif export --with-disc) */
     if (!from && *c->init_from) {
         liif_st_file *f;
         if ((st = liif_st_open(c->init_from, &f, &err))) {
@@ -571,6 +575,7 @@ static int gan_setup(run *r, const char *resume)
             return cli_exit_for_status(st);
         }
         int two = liif_st_find(f, "imnet2.layers.0.weight") != NULL;
+        init_disc = liif_st_find(f, "disc.linear2.weight") != NULL;
         liif_st_close(f);
         from = c->init_from;
         if (!two && strcmp(c->variant, "liif-gan-s")) { /* LIIF-GAN-S takes a one-decoder model as it is */
@@ -608,6 +613,13 @@ static int gan_setup(run *r, const char *resume)
             r->d->step = meta_ll(f, "gan.d_step");
         }
         if (f) liif_st_close(f);
+    } else if (init_disc) { /* both networks from init_from, fresh Adam moments: a new run */
+        st = gan_disc_load(c->init_from, &r->d, &err);
+        if (!st && (r->d->P != c->patch || r->d->width[0] != c->disc_nf || r->d->hidden != c->disc_hidden)) {
+            cli_error("%s: its discriminator (patch %d, disc_nf %d, disc_hidden %d) is not the config's (%d, %d, %d)",
+                      c->init_from, r->d->P, r->d->width[0], r->d->hidden, c->patch, c->disc_nf, c->disc_hidden);
+            return CLI_EXIT_USAGE;
+        }
     } else {
         int w[GAN_DISC_STAGES], mult[GAN_DISC_STAGES] = {1, 1, 2, 2, 4, 4, 8, 8};
         for (int i = 0; i < GAN_DISC_STAGES; i++) w[i] = c->disc_nf * mult[i];
@@ -1148,7 +1160,8 @@ int cli_train_main(int argc, char **argv)
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
         "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
         "init_from may be a\n"
-        "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
+        "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one; a GAN run's\n"
+        "networks from 'liif export --with-disc' start both the generator and the discriminator.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *gerr = NULL;
@@ -1212,9 +1225,12 @@ out:
 
 int cli_export_main(int argc, char **argv)
 {
-    gboolean fp16 = FALSE;
+    gboolean fp16 = FALSE, with_disc = FALSE;
     const GOptionEntry entries[] = {
         {"fp16", 0, 0, G_OPTION_ARG_NONE, &fp16, "Store the weights as float16", NULL},
+        {"with-disc", 0, 0, G_OPTION_ARG_NONE, &with_disc,
+         "LIIF-GAN runs: the discriminator too (float32, no Adam moments: init_from starts a new run from both "
+         "networks; a third of a checkpoint's size)", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_set_prgname("liif export");
@@ -1239,16 +1255,21 @@ int cli_export_main(int argc, char **argv)
     int two = !st && (liif_st_find(f, "imnet2.layers.0.weight") || liif_st_meta(f, "gan.g_step")); /* a GAN run */
     long long gan_steps = st ? 0 : meta_ll(f, "gan.g_step");
     if (!st) liif_st_close(f);
-    if (!st && two) { /* a GAN run: the generator alone (imnet, imnet2, liif.variant) */
-        gan_gen *g;
+    if (!st && with_disc && !two)
+        st = liif_error_set(&err, LIIF_ERR_ARG, "%s: --with-disc: not a LIIF-GAN checkpoint", argv[1]);
+    if (!st && two) { /* a GAN run: the generator alone (imnet, imnet2, liif.variant), or with D */
+        gan_gen *g = NULL;
+        gan_disc *d = NULL;
         st = gan_gen_load(argv[1], &g, &err);
+        if (!st && with_disc) st = gan_disc_load(argv[1], &d, &err);
         if (!st) {
             char step[32];
             snprintf(step, sizeof step, "%lld", gan_steps);
             const char *meta[] = {"liif.trained_steps", step};
-            st = gan_save(g, NULL, argv[2], 0, fp16, meta, 1, &err);
-            gan_gen_free(g);
+            st = gan_save(g, d, argv[2], 0, fp16, meta, 1, &err);
         }
+        gan_disc_free(d);
+        gan_gen_free(g);
     } else if (!st) st = liif_train_state_load(argv[1], &s, &err);
     if (!st && !two) {
         char step[32];
