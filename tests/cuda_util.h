@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_module.h"
 
@@ -24,6 +25,15 @@ static inline liif_backend *tc_gpu_or_skip(const liif_cuda_module **mod)
     if ((*mod)->device_info(name, sizeof name, &free_b, &total_b) == 0)
         printf("device: %s, %.1f of %.1f GiB free\n", name, free_b / 1073741824.0, total_b / 1073741824.0);
     return be;
+}
+
+/* The device's compute capability (device_info's "sm_XY"; 0 if unknown): the tensor-core kernels need 80. */
+static inline int tc_device_sm(const liif_cuda_module *mod)
+{
+    char name[256];
+    size_t fr, tot;
+    const char *p = mod->device_info(name, sizeof name, &fr, &tot) == 0 ? strstr(name, "(sm_") : NULL;
+    return p ? atoi(p + 4) : 0;
 }
 
 #endif

@@ -29,13 +29,6 @@ static const char *const math_tag[] = {"", " [tf32]", " [bf16]"};
 static int quick; /* the CPU emulation: sizes that take it seconds, not minutes */
 static int sm;    /* the device's compute capability (device_info's "sm_XY"): the tensor-core kernels need 80 */
 
-static int device_sm(void)
-{
-    char name[256];
-    size_t fr, tot;
-    const char *p = mod->device_info(name, sizeof name, &fr, &tot) == 0 ? strstr(name, "(sm_") : NULL;
-    return p ? atoi(p + 4) : 0;
-}
 static const double math_tol[] = {TOL_F32, TOL_TF32, TOL_BF16};
 
 static unsigned long long rng = 12345;
@@ -421,7 +414,7 @@ int main(int argc, char **argv)
     golden = argc > 1 ? argv[1] : "";
     quick = argc > 2 && !strcmp(argv[2], "quick");
     gpu = tc_gpu_or_skip(&mod);
-    sm = device_sm();
+    sm = tc_device_sm(mod);
     printf("compute capability %d: the implicit-GEMM and fused kernels %s\n", sm, sm >= 80 ? "run" : "do not apply");
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-cuda-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;

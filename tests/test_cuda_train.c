@@ -15,6 +15,7 @@ static const liif_cuda_module *mod;
 static liif_backend *gpu;
 static char tmpdir[64];
 static unsigned long long rng = 4242;
+static int sm; /* compute capability: the implicit-GEMM kernels run on sm_80+ */
 
 /* Tolerances on max|got - want| / max|want|: float32 (sums in another order), TF32 GEMMs (10-bit mantissa). */
 #define TOL_F32 2e-5
@@ -31,9 +32,12 @@ static float *random_array(size_t n, float lo, float hi)
 
 static void test_conv(int fast)
 {
-    /* the last two take the implicit-GEMM kernel (TF32 on sm_80+) forward and for the data gradient, across tiles */
+    /* the last four take the implicit-GEMM kernel (TF32 on sm_80+) forward and for the data gradient, across tiles;
+     * the last three its weight gradient too (widths of 64), the last two over several chunks of 512 pixels and
+     * several 64-wide tiles of OC or IC */
     struct { int B, h, w, IC, OC, bias; } cases[] = {{2, 7, 5, 3, 8, 1}, {3, 6, 9, 8, 16, 1}, {1, 4, 4, 16, 12, 0},
-                                                    {2, 9, 7, 16, 24, 1}, {2, 20, 18, 64, 64, 1}};
+                                                    {2, 9, 7, 16, 24, 1}, {2, 20, 18, 64, 64, 1},
+                                                    {2, 40, 30, 64, 128, 1}, {1, 33, 35, 128, 64, 0}};
     double tol = fast ? TOL_TF32 : TOL_F32;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int B = cases[c].B, h = cases[c].h, w = cases[c].w, IC = cases[c].IC, OC = cases[c].OC;
@@ -60,6 +64,18 @@ static void test_conv(int fast)
             check_norm("  dinp", dinp, r_dinp, ni, tol);
             check_norm("  dweight", dw, r_dw, nw, tol);
             if (bias) check_norm("  dbias", db, r_db, OC, tol);
+            if (fast && sm >= 80) { /* the implicit-GEMM weight gradient ran where it applies: differs from im2col's */
+                float *dw2 = malloc(nw * 4), *o2 = malloc(no * 4), *di2 = malloc(ni * 4), *db2 = malloc(OC * 4);
+                setenv("LIIF_CUDA_CONV", "im2col", 1);
+                int bad = mod->op_conv3x3_train(gpu, inp, B, h, w, IC, OC, wt, bias, dout, o2, di2, dw2, db2, fast, &err);
+                unsetenv("LIIF_CUDA_CONV");
+                int implicit = IC % 64 == 0 && OC % 64 == 0, same = !bad && !memcmp(dw, dw2, nw * 4);
+                int ok = !bad && (implicit ? !same : same);
+                printf("    %-56s %s\n", implicit ? "implicit weight gradient ran (differs from im2col)"
+                                                  : "im2col weight gradient (equal)", ok ? "ok" : "FAIL");
+                tu_failures += !ok;
+                free(dw2); free(o2); free(di2); free(db2);
+            }
         }
         free(inp); free(wt); free(b); free(dout); free(zero); free(out); free(dinp); free(dw); free(db);
         free(r_out); free(r_dinp); free(r_dw); free(r_db);
@@ -285,6 +301,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     gpu = tc_gpu_or_skip(&mod);
+    sm = tc_device_sm(mod);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-cuda-train-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
 

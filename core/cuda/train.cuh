@@ -253,12 +253,88 @@ static liif_status tconv_forward(const tconv_ctx *x, float *out, const float *in
  * += d/dinp of conv3x3 from dout (B,h,w,OC); the data gradient as dcol = dout @ W, then col2im, or as the
  * implicit-GEMM convolution of dout with the flipped, transposed kernel (output ic, tap t, input oc at
  * W[oc * ldw + ic * 9 + 8 - t]) added onto dinp. */
+/* The weight gradient of a 3x3 convolution on the tensor cores without an im2col matrix (TF32 operands, float32 sums):
+ * block (chunk c, tap k, tile t; c fastest) sums dout^T . in_k over DW_PC pixels for a DW_T x DW_T (OC x IC) tile, where in_k is
+ * the input shifted by tap k (zeros outside the image), and writes the partial sum to part [c][k][OC][IC];
+ * tk_dw_reduce adds the chunks, in order, to dW. 4 warps, each 16 rows of OC by the tile's IC; DW_PK pixels of dout
+ * and of in_k staged in shared memory at a time, rounded to TF32. */
+enum { DW_T = 64, DW_PK = 32, DW_PC = 512, DW_LD = DW_T + 4 };
+
+static __global__ void __launch_bounds__(128)
+    tk_dw_igemm(const float *dout, const float *inp, int B, int h, int w, int IC, int OC, int nc, float *part)
+{
+#ifndef IG_NO_TENSOR_CORES
+    __shared__ __align__(128) float ds[DW_PK * DW_LD]; /* [pixel][o] */
+    __shared__ __align__(128) float xs[DW_PK * DW_LD]; /* [pixel][i] */
+    long npx = (long)B * h * w, c = (long)(blockIdx.x % nc);
+    int k = (int)(blockIdx.x / nc % 9), t = (int)(blockIdx.x / nc / 9), nit = IC / DW_T;
+    int o0 = t / nit * DW_T, i0 = t % nit * DW_T;
+    int warp = (int)(threadIdx.x / 32), dy = k / 3 - 1, dx = k % 3 - 1;
+    long p_end = (c + 1) * DW_PC < npx ? (c + 1) * DW_PC : npx;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[DW_T / 16];
+    for (int j = 0; j < DW_T / 16; j++) wmma::fill_fragment(acc[j], 0.0f);
+    for (long pb = c * DW_PC; pb < p_end; pb += DW_PK) {
+        __syncthreads(); /* the last stage's fragments are loaded */
+        for (int e = (int)threadIdx.x; e < DW_PK * DW_T; e += 128) {
+            int pp = e / DW_T, q = e % DW_T;
+            long p = pb + pp;
+            float dv = 0.0f, xv = 0.0f;
+            if (p < p_end) {
+                dv = dout[p * OC + o0 + q];
+                int x0 = (int)(p % w), y0 = (int)(p / w % h), yy = y0 + dy, xx = x0 + dx;
+                if (yy >= 0 && yy < h && xx >= 0 && xx < w) xv = inp[(p + (long)dy * w + dx) * IC + i0 + q];
+            }
+            ds[pp * DW_LD + q] = igemm_tf32::cvt(dv);
+            xs[pp * DW_LD + q] = igemm_tf32::cvt(xv);
+        }
+        __syncthreads();
+        for (int kk = 0; kk < DW_PK; kk += 8) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa;
+            wmma::load_matrix_sync(fa, ds + kk * DW_LD + warp * 16, DW_LD);
+            for (int j = 0; j < DW_T / 16; j++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+                wmma::load_matrix_sync(fb, xs + kk * DW_LD + j * 16, DW_LD);
+                wmma::mma_sync(acc[j], fa, fb, acc[j]);
+            }
+        }
+    }
+    float *dst = part + (((size_t)c * 9 + k) * OC + o0 + warp * 16) * IC + i0;
+    for (int j = 0; j < DW_T / 16; j++) wmma::store_matrix_sync(dst + j * 16, acc[j], IC, wmma::mem_row_major);
+#endif
+}
+
+/* dW (OC, IC * 9, rows ldw apart; PyTorch's [o][i][tap]) += the sum over the nc chunks of part, in chunk order. */
+static __global__ void tk_dw_reduce(const float *part, int nc, int IC, int OC, float *dW, int ldw)
+{
+    size_t total = (size_t)OC * IC * 9;
+    GRID_LOOP(idx, total) {
+        int o = (int)(idx / ((size_t)IC * 9)), r = (int)(idx % ((size_t)IC * 9)), i = r / 9, k = r % 9;
+        float acc = 0.0f;
+        for (int c = 0; c < nc; c++) acc = __fadd_rn(acc, part[(((size_t)c * 9 + k) * OC + o) * IC + i]);
+        float *d = dW + (size_t)o * ldw + r;
+        *d = __fadd_rn(*d, acc);
+    }
+}
+
 static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, float *db, const float *dout,
                                   const float *inp, const float *W, int ldw, int B, int h, int w, int IC, int OC,
                                   liif_error *err)
 {
     size_t npx = (size_t)B * h * w;
     int kk = 9 * IC;
+    unsigned nc = (unsigned)((npx + DW_PC - 1) / DW_PC);
+    const char *env = getenv("LIIF_CUDA_CONV");
+    /* the partial sums go into the im2col scratch (npx * 9 * IC floats), 32-byte aligned for wmma */
+    float *part = (float *)(((uintptr_t)x->col + 31) & ~(uintptr_t)31);
+    if (dW && x->igemm == LIIF_MATH_TF32 && IC % DW_T == 0 && OC % DW_T == 0 &&
+        (size_t)nc * OC * 9 * IC + 8 <= npx * 9 * IC && !(env && strcmp(env, "im2col") == 0)) {
+        unsigned long blocks = (unsigned long)nc * 9 * (OC / DW_T) * (IC / DW_T); /* chunk, then tap, then tile */
+        tk_dw_igemm<<<blocks, 128, 0, x->st>>>(dout, inp, B, h, w, IC, OC, (int)nc, part);
+        LAUNCH_TRY("implicit-GEMM weight gradient");
+        tk_dw_reduce<<<cu_blocks((size_t)OC * IC * 9), CU_THREADS, 0, x->st>>>(part, (int)nc, IC, OC, dW, ldw);
+        LAUNCH_TRY("weight-gradient sum");
+        dW = NULL; /* done */
+    }
     if (dW) {
         tk_im2col<<<cu_blocks(npx * kk), CU_THREADS, 0, x->st>>>(inp, B, h, w, IC, x->col);
         LAUNCH_TRY("training im2col");

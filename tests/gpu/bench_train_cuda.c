@@ -140,7 +140,9 @@ int main(int argc, char **argv)
     double px = (double)B * L * L, rows = (double)nq * 4;
     double flop = 2 * 3 * (px * 9 * 64 * 64 * 34 + px * 9 * 64 * 256 + rows * (3 * 256.0 * 256 + 256 * 3));
     liif_adam_config opt = liif_adam_defaults();
-    for (int fast = 0; fast < 2; fast++) {
+    for (int run = 0; run < 3; run++) { /* fp32, TF32, TF32 with im2col + cuBLAS convolutions (LIIF_CUDA_CONV=im2col) */
+        int fast = run > 0;
+        if (run == 2) setenv("LIIF_CUDA_CONV", "im2col", 1);
         liif_train_gpu *g;
         if (liif_train_gpu_new(s, B, L, L, Q, fast, &g, &err)) {
             printf("FAIL %s\n", err.msg);
@@ -161,7 +163,8 @@ int main(int argc, char **argv)
         }
         t = (now() - t) / steps;
         printf("LIIF step %s (batch %d, %dx%d, %d queries): %.2f ms/step (%.1f TFLOP/s on %.0f GFLOP), loss %.4f\n",
-               fast ? "TF32" : "fp32", B, L, L, Q, t * 1e3, flop / t / 1e12, flop / 1e9, loss);
+               run == 2 ? "TF32, im2col convolutions" : fast ? "TF32" : "fp32", B, L, L, Q, t * 1e3, flop / t / 1e12,
+               flop / 1e9, loss);
         /* per phase, from CUDA events of steps waited for one by one (as `liif train` runs them) */
         for (int i = 0; i < 10; i++)
             if (liif_train_gpu_step(g, inp, coord, cell, gt, &opt, &err) || liif_train_gpu_wait(g, &loss, &err)) {
@@ -175,6 +178,7 @@ int main(int argc, char **argv)
         liif_train_gpu_profile(g, ms, &n);
         print_phases(phase, ms, LIIF_TRAIN_GPU_PHASES, n);
         liif_train_gpu_free(g);
+        unsetenv("LIIF_CUDA_CONV");
     }
     free(inp); free(coord); free(cell); free(gt);
     liif_train_state_free(s);

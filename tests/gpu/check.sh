@@ -42,6 +42,7 @@ step "GPU training test (ops, steps, resume vs the CPU reference)"
 timeout 300 "$BIN/test-cuda-train" > "$W/cuda-train.log" 2>&1
 rc=$?
 cat "$W/cuda-train.log"
+echo "implicit-GEMM weight gradient checks passed: $(grep -c 'implicit weight gradient ran.* ok$' "$W/cuda-train.log") (want 3)"
 [ $rc -eq 0 ] || fail "test-cuda-train exited $rc (77 = skipped: no usable GPU)"
 
 step "GPU GAN training test (D ops, VGG19, LIIF-GAN steps, gradient blocking, golden step, resume vs the CPU)"
