@@ -71,7 +71,8 @@ static double libpng_write(const char *path, const float *px, long *bytes)
     for (int y = 0; y < H; y++) {
         for (int i = 0; i < W * 3; i++) {
             float v = px[(size_t)y * W * 3 + i];
-            row[i] = (unsigned char)(v > 0 ? (v >= 1 ? 255 : (int)((double)v * 255 + 0.5)) : 0); /* the writer's rounding */
+            /* the writer's rounding */
+            row[i] = (unsigned char)(v > 0 ? (v >= 1 ? 255 : (int)((double)v * 255 + 0.5)) : 0);
         }
         png_write_row(png, row);
     }

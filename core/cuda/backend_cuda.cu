@@ -478,8 +478,8 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     size_t maxw = widest(c, !cb->have_pre);
     liif_status s = begin(cb, be->fast_math, err);
     if (s) return s;
-    int layers = 0; /* a decoder takes the per-layer path, with its activation buffers */
-    for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) layers |= !fused_decoder(cb, &m->dec[d]);
+    int layers = 0, nd = liif_decoders_for(c, job->alpha); /* layers: a decoder takes the per-layer path */
+    for (int d = 0; d < nd; d++) layers |= !fused_decoder(cb, &m->dec[d]);
     if (layers) {
         CU_TRY(dbuf_reserve(&cb->hid_a, R * maxw * sizeof(float)), "allocating decoder buffers");
         CU_TRY(dbuf_reserve(&cb->hid_b, R * maxw * sizeof(float)), "allocating decoder buffers");
@@ -487,7 +487,6 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     CU_TRY(dbuf_reserve(&cb->total, nq * 3 * sizeof(float)), "allocating decoder buffers");
     CU_TRY(dbuf_reserve(&cb->rgb, nq * 3 * sizeof(float)), "allocating decoder buffers");
     s = run_geometry(cb, c, job, err);
-    int nd = liif_decoders_for(c, job->alpha);
     const char *env = getenv("LIIF_CUDA_DECODER"); /* "separate": one fused launch per decoder (tests, benchmarks) */
     if (!s && nd == 2 && !layers && !(env && strcmp(env, "separate") == 0))
         s = decoder_fused(cb, m, 0, 2, job, err); /* both decoders in one pass */
@@ -496,8 +495,8 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     if (s) return s;
     output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
     LAUNCH_TRY("output");
-    int k = cb->turn;
-    if (be->deferred && cb->done[0] && cb->done[1]) {
+    int k = cb->turn, defer = be->deferred && cb->done[0] && cb->done[1];
+    if (defer) {
         s = land(cb, k, err); /* the call before last: its copy is long done */
         if (s) return s;
         if (cb->pinned_floats[k] < (size_t)nq * 3) {
@@ -513,9 +512,9 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
             }
         }
     }
-    if (be->deferred && cb->done[0] && cb->done[1] && cb->pinned[k]) {
-        CU_TRY(cudaMemcpyAsync(cb->pinned[k], cb->rgb.p, (size_t)nq * 3 * sizeof(float), cudaMemcpyDeviceToHost, cb->st),
-               "downloading the output");
+    if (defer && cb->pinned[k]) {
+        size_t bytes = (size_t)nq * 3 * sizeof(float);
+        CU_TRY(cudaMemcpyAsync(cb->pinned[k], cb->rgb.p, bytes, cudaMemcpyDeviceToHost, cb->st), "downloading the output");
         CU_TRY(cudaEventRecord(cb->done[k], cb->st), "recording the output's event");
         cb->pend[k].dst = out;
         cb->pend[k].stride = out_stride;

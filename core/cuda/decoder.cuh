@@ -37,7 +37,8 @@ typedef struct {
     /* layer 1 from the precompute: pre (latents, h1), bias b1, coordinate/cell weights wc (n_extra, h1) */
     const float *pre, *b1, *wc;
     int h1;
-    /* the hidden GEMM layers: k[g] -> n[g], weights w[g] [n][k] in the operand type (T::smem_t, rounded), biases b[g] */
+    /* the hidden GEMM layers: k[g] -> n[g], weights w[g] [n][k] in the operand type (T::smem_t, rounded), biases
+     * b[g] */
     int n_gemm, k[FD_MAX_GEMMS], n[FD_MAX_GEMMS];
     const void *w[FD_MAX_GEMMS];
     const float *b[FD_MAX_GEMMS];

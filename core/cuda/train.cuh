@@ -254,8 +254,8 @@ static liif_status tconv_forward(const tconv_ctx *x, float *out, const float *in
  * implicit-GEMM convolution of dout with the flipped, transposed kernel (output ic, tap t, input oc at
  * W[oc * ldw + ic * 9 + 8 - t]) added onto dinp. */
 /* The weight gradient of a 3x3 convolution on the tensor cores without an im2col matrix (TF32 operands, float32 sums):
- * block (chunk c, tap k, tile t; c fastest) sums dout^T . in_k over DW_PC pixels for a DW_T x DW_T (OC x IC) tile, where in_k is
- * the input shifted by tap k (zeros outside the image), and writes the partial sum to part [c][k][OC][IC];
+ * block (chunk c, tap k, tile t; c fastest) sums dout^T . in_k over DW_PC pixels for a DW_T x DW_T (OC x IC) tile,
+ * where in_k is the input shifted by tap k (zeros outside the image), and writes the partial sum to part [c][k][OC][IC];
  * tk_dw_reduce adds the chunks, in order, to dW. 4 warps, each 16 rows of OC by the tile's IC; DW_PK pixels of dout
  * and of in_k staged in shared memory at a time, rounded to TF32. */
 enum { DW_T = 64, DW_PK = 32, DW_PC = 512, DW_LD = DW_T + 4 };
@@ -323,11 +323,11 @@ static liif_status tconv_backward(const tconv_ctx *x, float *dinp, float *dW, fl
     size_t npx = (size_t)B * h * w;
     int kk = 9 * IC;
     unsigned nc = (unsigned)((npx + DW_PC - 1) / DW_PC);
-    const char *env = getenv("LIIF_CUDA_CONV");
-    /* the partial sums go into the im2col scratch (npx * 9 * IC floats), 32-byte aligned for wmma */
+    /* the partial sums go into the im2col scratch (npx * 9 * IC floats), 32-byte aligned for wmma; x->igemm is 0
+     * under LIIF_CUDA_CONV=im2col (conv_igemm_kind) */
     float *part = (float *)(((uintptr_t)x->col + 31) & ~(uintptr_t)31);
     if (dW && x->igemm == LIIF_MATH_TF32 && IC % DW_T == 0 && OC % DW_T == 0 &&
-        (size_t)nc * OC * 9 * IC + 8 <= npx * 9 * IC && !(env && strcmp(env, "im2col") == 0)) {
+        (size_t)nc * OC * 9 * IC + 8 <= npx * 9 * IC) {
         unsigned long blocks = (unsigned long)nc * 9 * (OC / DW_T) * (IC / DW_T); /* chunk, then tap, then tile */
         tk_dw_igemm<<<blocks, 128, 0, x->st>>>(dout, inp, B, h, w, IC, OC, (int)nc, part);
         LAUNCH_TRY("implicit-GEMM weight gradient");

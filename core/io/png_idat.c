@@ -114,7 +114,8 @@ static int deflate_piece(liif_idat *z, int k, size_t at, const uint8_t *src, siz
 {
     z_stream s;
     memset(&s, 0, sizeof s);
-    if (deflateInit2(&s, z->level, Z_DEFLATED, -15, 8, Z_FILTERED) != Z_OK) return -1; /* libpng's strategy for filtered rows */
+    /* raw deflate (the zlib header and trailer are the stream's), libpng's strategy for filtered rows */
+    if (deflateInit2(&s, z->level, Z_DEFLATED, -15, 8, Z_FILTERED) != Z_OK) return -1;
     int ok = dict == 0 || deflateSetDictionary(&s, src - dict, (uInt)dict) == Z_OK;
     size_t need = at + deflateBound(&s, (uLong)n) + 64;
     ok = ok && reserve(&z->out[k], &z->out_cap[k], need) == 0;
@@ -137,6 +138,12 @@ static int deflate_piece(liif_idat *z, int k, size_t at, const uint8_t *src, siz
     z->out_len[k] = z->out_cap[k] - s.avail_out;
     deflateEnd(&s);
     return ok ? 0 : -1;
+}
+
+/* Bytes of piece k when `whole` pieces of LIIF_IDAT_PIECE are complete: the last of a final call is the rest. */
+static size_t piece_len(const liif_idat *z, size_t whole, int k)
+{
+    return (size_t)k < whole ? LIIF_IDAT_PIECE : z->pending - whole * LIIF_IDAT_PIECE;
 }
 
 int liif_idat_rows(liif_idat *z, const uint8_t *rows, int n_rows, size_t stride, int last)
@@ -175,7 +182,7 @@ int liif_idat_rows(liif_idat *z, const uint8_t *rows, int n_rows, size_t stride,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(t) if (np > 1 && t > 1)
     for (int k = 0; k < np; k++) {
         const uint8_t *src = base + (size_t)k * P;
-        size_t n = (size_t)k < whole ? P : z->pending - whole * P, before = (size_t)(src - z->buf);
+        size_t n = piece_len(z, whole, k), before = (size_t)(src - z->buf);
         size_t at = k == 0 ? (size_t)head : 0;
         if (deflate_piece(z, k, at, src, n, before < LIIF_IDAT_WINDOW ? before : LIIF_IDAT_WINDOW,
                           last && k == np - 1) != 0) {
@@ -188,10 +195,8 @@ int liif_idat_rows(liif_idat *z, const uint8_t *rows, int n_rows, size_t stride,
         free(adl);
         return -1;
     }
-    for (int k = 0; k < np; k++) {
-        size_t n = (size_t)k < whole ? P : z->pending - whole * P;
-        z->adler = (uint32_t)adler32_combine(z->adler, adl[k], (z_off_t)n);
-    }
+    for (int k = 0; k < np; k++)
+        z->adler = (uint32_t)adler32_combine(z->adler, adl[k], (z_off_t)piece_len(z, whole, k));
     free(adl);
     if (head) { /* zlib header: deflate with a 32 KiB window, default level, no dictionary */
         z->out[0][0] = 0x78;

@@ -396,8 +396,6 @@ static liif_status upscale_band(upscale_run *r, const upscale_plan *p, const lii
 
 /* Writer thread: a computed band to the file's channels (gray from RGB, alpha resampled) and into the PNG
  * writer, while the engine computes the next band. Returns the status as a pointer. */
-static gpointer upscale_write_band_timed(gpointer data);
-
 static gpointer upscale_write_band(gpointer data)
 {
     upscale_run *r = data;
