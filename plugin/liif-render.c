@@ -455,17 +455,14 @@ liif_pixels_out_channels (const LiifPixels *pixels)
 }
 
 gboolean
-liif_render_region (LiifSession *session, const LiifPixels *px, const liif_region *r,
-                    gdouble detail, liif_progress_fn progress, void *progress_user,
-                    float *out, GError **error)
+liif_render_rgb (LiifSession *session, const LiifPixels *px, const liif_region *r, gdouble detail,
+                 gboolean unclamped, liif_progress_fn progress, void *progress_user, float *rgb,
+                 GError **error)
 {
-  gint         ch  = liif_pixels_out_channels (px);
-  gsize        n   = (gsize) r->w * (gsize) r->h;
-  liif_image   in  = { px->rgb, px->w, px->h, (size_t) px->w * 3 };
+  liif_image   in = { px->rgb, px->w, px->h, (size_t) px->w * 3 };
   liif_options opt;
-  liif_error   e   = { { 0 } };
+  liif_error   e  = { { 0 } };
   liif_status  st;
-  float       *rgb = out;
 
   liif_options_init (&opt);
   opt.detail        = CLAMP (detail, 0.0, 1.0);
@@ -473,39 +470,9 @@ liif_render_region (LiifSession *session, const LiifPixels *px, const liif_regio
   opt.progress_user = progress_user;
   opt.reuse_key     = px->id; /* preview: a detail or scale change re-runs only the decoder */
   opt.precision     = session->precision;
-
-  if (ch != 3)
-    {
-      rgb = g_try_new (float, n * 3);
-      if (rgb == NULL)
-        {
-          g_set_error (error, LIIF_GIMP_ERROR, LIIF_ERR_NOMEM,
-                       _("Not enough memory for a %d × %d region."), r->w, r->h);
-          return FALSE;
-        }
-    }
+  opt.unclamped     = unclamped;
 
   st = liif_upscale_region (session->engine, &in, r, rgb, (size_t) r->w * 3, &opt, &e);
-  if (st == LIIF_OK && ch != 3)
-    {
-      /* rgb (h, w, 3) -> out (h, w, ch): RGB as is, or Rec.601 luma for gray layers. */
-      for (gsize i = 0; i < n; i++)
-        {
-          const float *p = rgb + 3 * i;
-          float       *q = out + ch * i;
-
-          if (px->gray)
-            q[0] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
-          else
-            memcpy (q, p, 3 * sizeof (float));
-        }
-      if (px->has_alpha)
-        st = liif_resample_bicubic_region (px->alpha, px->w, px->h, (size_t) px->w, 1, 0, r,
-                                           out, (size_t) r->w * ch, ch, ch - 1, &e);
-    }
-  if (rgb != out)
-    g_free (rgb);
-
   if (st == LIIF_ERR_CANCELLED)
     {
       g_set_error_literal (error, LIIF_GIMP_ERROR, st, _("Cancelled."));
@@ -517,6 +484,79 @@ liif_render_region (LiifSession *session, const LiifPixels *px, const liif_regio
       return FALSE;
     }
   return TRUE;
+}
+
+void
+liif_blend_detail (const float *a, gdouble detail_a, const float *b, gdouble detail_b, gdouble detail,
+                   gsize n, float *out)
+{
+  float f = (float) ((detail - detail_a) / (detail_b - detail_a));
+
+  for (gsize i = 0; i < n; i++)
+    out[i] = a[i] + f * (b[i] - a[i]);
+}
+
+gboolean
+liif_render_finish (const LiifPixels *px, const liif_region *r, float *rgb, float *out, GError **error)
+{
+  gint       ch = liif_pixels_out_channels (px);
+  gsize      n  = (gsize) r->w * (gsize) r->h;
+  liif_error e  = { { 0 } };
+
+  for (gsize i = 0; i < 3 * n; i++)
+    rgb[i] = CLAMP (rgb[i], 0.0f, 1.0f);
+  if (ch == 3)
+    {
+      if (out != rgb)
+        memcpy (out, rgb, 3 * n * sizeof (float));
+      return TRUE;
+    }
+  /* rgb (h, w, 3) -> out (h, w, ch): RGB as is, or Rec.601 luma for gray layers. */
+  for (gsize i = 0; i < n; i++)
+    {
+      const float *p = rgb + 3 * i;
+      float       *q = out + ch * i;
+
+      if (px->gray)
+        q[0] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+      else
+        memcpy (q, p, 3 * sizeof (float));
+    }
+  if (px->has_alpha &&
+      liif_resample_bicubic_region (px->alpha, px->w, px->h, (size_t) px->w, 1, 0, r,
+                                    out, (size_t) r->w * ch, ch, ch - 1, &e) != LIIF_OK)
+    {
+      g_set_error (error, LIIF_GIMP_ERROR, LIIF_ERR_ARG, _("Upscaling failed: %s"), e.msg);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+liif_render_region (LiifSession *session, const LiifPixels *px, const liif_region *r,
+                    gdouble detail, liif_progress_fn progress, void *progress_user,
+                    float *out, GError **error)
+{
+  gint     ch  = liif_pixels_out_channels (px);
+  gsize    n   = (gsize) r->w * (gsize) r->h;
+  float   *rgb = out;
+  gboolean ok;
+
+  if (ch != 3)
+    {
+      rgb = g_try_new (float, n * 3);
+      if (rgb == NULL)
+        {
+          g_set_error (error, LIIF_GIMP_ERROR, LIIF_ERR_NOMEM,
+                       _("Not enough memory for a %d × %d region."), r->w, r->h);
+          return FALSE;
+        }
+    }
+  ok = liif_render_rgb (session, px, r, detail, FALSE, progress, progress_user, rgb, error) &&
+       liif_render_finish (px, r, rgb, out, error);
+  if (rgb != out)
+    g_free (rgb);
+  return ok;
 }
 
 /* ------------------------------------------------------------ final render */

@@ -95,6 +95,22 @@ gboolean liif_render_region      (LiifSession *session, const LiifPixels *pixels
                                   liif_progress_fn progress, void *progress_user,
                                   float *out, GError **error);
 
+/* The two halves of liif_render_region. liif_render_rgb: the model's RGB of region r as (r.h, r.w, 3)
+ * floats; unclamped: as the model computes it (it may leave [0,1] a little), which is linear in the
+ * detail, so two renders at different details give any other with liif_blend_detail (the preview's
+ * instant detail slider). liif_render_finish: clamps rgb in place and writes the layer's channels
+ * (luma for gray layers, the alpha resampled) to out, which may be rgb for RGB layers. */
+gboolean liif_render_rgb         (LiifSession *session, const LiifPixels *pixels,
+                                  const liif_region *r, gdouble detail, gboolean unclamped,
+                                  liif_progress_fn progress, void *progress_user,
+                                  float *rgb, GError **error);
+gboolean liif_render_finish      (const LiifPixels *pixels, const liif_region *r, float *rgb,
+                                  float *out, GError **error);
+/* out = a + (detail - detail_a) / (detail_b - detail_a) * (b - a), n floats: the unclamped render at
+ * `detail` from unclamped renders at detail_a != detail_b (to float rounding). */
+void     liif_blend_detail       (const float *a, gdouble detail_a, const float *b, gdouble detail_b,
+                                  gdouble detail, gsize n, float *out);
+
 /* The whole operation: upscale the layers with LIIF and scale the image around them,
  * as one undo step. Nothing in the image changes unless everything was computed. */
 gboolean liif_upscale_image      (GimpImage *image, GimpDrawable **drawables,

@@ -310,6 +310,36 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
         bl[0] = keep;
         m->serial ^= 1ull << 62;
     }
+    { /* liif_options.unclamped: the same values without the clamp (the GIMP preview blends two details with it).
+       * Decoder 1's last layer x8 makes the output overshoot [0,1] whatever the model. */
+        liif_mlp *d1 = &m->dec[0];
+        int last = d1->n_layers - 1, outside = 0, want_outside = 0;
+        float *wl = (float *)d1->w[last];
+        size_t nw = (size_t)d1->dims[last] * d1->dims[last + 1], n = (size_t)W * H * 3;
+        for (size_t i = 0; i < nw; i++) wl[i] *= 8.0f;
+        m->serial ^= 1ull << 61; /* changed weights: uploaded again */
+        job.alpha = 0.7f;
+        job.unclamped = 1;
+        snprintf(what, sizeof what, "%s: decode %dx%d unclamped", tag, W, H);
+        memset(got, 0, n * sizeof(float));
+        int bad = ref->decode(ref, m, &job, want, (size_t)W * 3, &err) != LIIF_OK ||
+                  gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 1, &err) != LIIF_OK ||
+                  gpu->decode(gpu, m, &job, got, (size_t)W * 3, &err) != LIIF_OK;
+        if (bad) {
+            printf("FAIL %s: %s\n", what, err.msg);
+            tu_failures++;
+        } else check_math(what, got, want, n, fast);
+        for (size_t i = 0; !bad && i < n; i++) {
+            outside += got[i] < 0.0f || got[i] > 1.0f;
+            want_outside += want[i] < 0.0f || want[i] > 1.0f;
+        }
+        int ok = !bad && want_outside > 0 && outside > 0;
+        printf("  %-60s %s\n", "unclamped: outside [0,1] as the reference is", ok ? "ok" : "FAIL");
+        tu_failures += !ok;
+        for (size_t i = 0; i < nw; i++) wl[i] /= 8.0f;
+        m->serial ^= 1ull << 61;
+        job.unclamped = 0;
+    }
     gpu->fast_math = 0;
     ref->destroy(ref);
     free(img); free(want); free(got);

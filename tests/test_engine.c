@@ -1,5 +1,5 @@
 /* test_engine.c: fast CPU vs reference on random models, exact tiling, regions, precompute, cancel, bad arguments,
- * detail 0 = decoder 1 alone. */
+ * detail 0 = decoder 1 alone, the unclamped output. */
 #include <string.h>
 #include <unistd.h>
 
@@ -286,6 +286,69 @@ static void detail_zero(void)
     }
 }
 
+/* liif_options.unclamped: the output without the clamp. Clamped afterwards it is the normal output to the bit; it
+ * does leave [0,1] (random models overshoot, as trained ones do at edges), and it is linear in the detail: the
+ * renders at 0 and 1 give the one at 0.3, and the renders at 1 and 0.3 give the one at 0 (what the GIMP preview's
+ * instant detail slider does), to float rounding. On every CPU backend and precision. */
+static void unclamped(void)
+{
+    static const char *variants[] = {"liif", "liif-gan", "liif-gan-sf"};
+    for (size_t v = 0; v < 3; v++) {
+        rm_spec sp = {16, 2, 2, 32, 1, 1, 1, variants[v], 41 + (unsigned)v, 12.0f}; /* overshoots */
+        liif_model *m = rm_load(tmpdir, &sp);
+        int w = 14, h = 12, W = 37, H = 31;
+        float *img = rm_image(w, h, 9 + (unsigned)v);
+        liif_region r = {W, H, 0, 0, W, H};
+        size_t n = (size_t)W * H * 3;
+        struct { liif_backend_kind kind; liif_precision prec; const char *name; } modes[] = {
+            {LIIF_BACKEND_CPU_REF, LIIF_PRECISION_FP32, "reference"},
+            {LIIF_BACKEND_CPU, LIIF_PRECISION_FP32, "fast fp32"},
+            {LIIF_BACKEND_CPU, LIIF_PRECISION_FAST, "fast precision"},
+        };
+        for (int k = 0; k < 3; k++) {
+            liif_options o;
+            liif_options_init(&o);
+            o.precision = modes[k].prec;
+            o.detail = 0.3;
+            float *clamped = run(m, modes[k].kind, img, w, h, r, &o);
+            o.unclamped = 1;
+            float *raw[3]; /* details 0, 1, 0.3 */
+            static const double details[3] = {0, 1, 0.3};
+            for (int d = 0; d < 3; d++) {
+                o.detail = details[d];
+                raw[d] = run(m, modes[k].kind, img, w, h, r, &o);
+            }
+            size_t outside = 0, differ = 0;
+            double lerp_err = 0, extra_err = 0;
+            for (size_t i = 0; i < n; i++) {
+                float p = raw[2][i], c = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+                outside += p < 0.0f || p > 1.0f;
+                differ += memcmp(&c, &clamped[i], sizeof c) != 0;
+                lerp_err = fmax(lerp_err, fabs(raw[0][i] + 0.3 * (raw[1][i] - raw[0][i]) - raw[2][i]));
+                extra_err = fmax(extra_err, fabs(raw[1][i] + (0.0 - 1.0) / (0.3 - 1.0) * (raw[2][i] - raw[1][i]) -
+                                                 raw[0][i]));
+            }
+            CHECK(differ == 0, "%s %s: %zu samples of the clamped unclamped output differ from the clamped one",
+                  variants[v], modes[k].name, differ);
+            CHECK(outside > 0, "%s %s: no sample outside [0,1]: the test shows nothing", variants[v], modes[k].name);
+            if (m->cfg.n_decoders == 2) {
+                CHECK(lerp_err < 1e-5 && extra_err < 1e-5,
+                      "%s %s: not linear in the detail: blend of 0 and 1 at 0.3 off by %g, from 1 and 0.3 to 0 by %g",
+                      variants[v], modes[k].name, lerp_err, extra_err);
+                double moved = 0;
+                for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs(raw[1][i] - raw[0][i]));
+                CHECK(moved > 1e-2, "%s %s: detail 0 and 1 differ by only %g", variants[v], modes[k].name, moved);
+            }
+            printf("%-11s %-15s unclamped: clamped equals the output (bit-exact), %zu of %zu samples outside [0,1]; "
+                   "linear in detail to %.1e / %.1e\n", variants[v], modes[k].name, outside, n, lerp_err, extra_err);
+            free(clamped);
+            for (int d = 0; d < 3; d++) free(raw[d]);
+        }
+        free(img);
+        liif_model_free(m);
+    }
+}
+
 /* One fast CPU backend across models, each used at the address of the one before (the struct of the new model
  * copied over the old one's, as a freed model's address can come back for the next): the backend must prepare
  * the new model's weights and buffers (it knows them by the model's serial, not its address). Each result equals
@@ -334,7 +397,7 @@ int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse},
-        {"detail-zero", detail_zero}, {"models-in-turn", models_in_turn}};
+        {"detail-zero", detail_zero}, {"unclamped", unclamped}, {"models-in-turn", models_in_turn}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;

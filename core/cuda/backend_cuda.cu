@@ -493,7 +493,8 @@ static liif_status cuda_decode(liif_backend *be, const liif_model *m, const liif
     else
         for (int d = 0; !s && d < nd; d++) s = decoder_run(cb, m, d, job, err);
     if (s) return s;
-    output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3, DF(cb->rgb));
+    output_kernel<<<cu_blocks((size_t)nq * 3), CU_THREADS, 0, cb->st>>>(DF(cb->total), (size_t)nq * 3,
+                                                                         DF(cb->rgb), job->unclamped);
     LAUNCH_TRY("output");
     int k = cb->turn, defer = be->deferred && cb->done[0] && cb->done[1];
     if (defer) {

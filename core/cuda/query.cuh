@@ -155,12 +155,12 @@ __global__ void last_blend_kernel(const float *hid, int k, const float *w, const
     }
 }
 
-/* rgb (n) = clamp(total * 0.5 + 0.5, 0, 1), the denormalisation. */
-__global__ void output_kernel(const float *total, size_t n, float *rgb)
+/* rgb (n) = clamp(total * 0.5 + 0.5, 0, 1), the denormalisation; without the clamp when `unclamped`. */
+__global__ void output_kernel(const float *total, size_t n, float *rgb, int unclamped)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float p = __fadd_rn(__fmul_rn(total[i], 0.5f), 0.5f);
-        rgb[i] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+        rgb[i] = unclamped ? p : (p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p));
     }
 }
 

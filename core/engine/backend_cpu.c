@@ -658,10 +658,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
             for (int q = 0; q < n; q++) {
                 long gq = q0 + q;
                 float *o = out + (size_t)(gq / job->cols) * out_stride + (size_t)(gq % job->cols) * 3;
-                for (int ch = 0; ch < 3; ch++) {
-                    float p = total[q][ch] * 0.5f + 0.5f;
-                    o[ch] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-                }
+                for (int ch = 0; ch < 3; ch++) o[ch] = liif_output_value(job, total[q][ch]);
             }
         }
         free(g); free(bufa); free(bufb); free(pred); free(x16);

@@ -176,10 +176,7 @@ static liif_status ref_decode(liif_backend *be, const liif_model *m, const liif_
                 for (int ch = 0; ch < 3; ch++) total[ch] += d == 0 ? d_out[ch] : job->alpha * d_out[ch];
             }
             float *o = out + (size_t)r * out_stride + (size_t)col * 3;
-            for (int ch = 0; ch < 3; ch++) {
-                float p = total[ch] * 0.5f + 0.5f;
-                o[ch] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-            }
+            for (int ch = 0; ch < 3; ch++) o[ch] = liif_output_value(job, total[ch]);
         }
     free(v);
     free(scratch);

@@ -259,6 +259,7 @@ static liif_status upscale_tiles(liif_engine *e, const liif_image *in, const lii
                     .ty = ya, .tx = xa, .th = yb - ya, .tw = xb - xa,
                     .y0 = y, .x0 = tx0, .rows = y + rows_per_call < ty1 ? rows_per_call : ty1 - y, .cols = cols,
                     .alpha = (float)opts->detail, .precompute = opts->precompute,
+                    .unclamped = opts->unclamped != 0,
                 };
                 float *dst = out + (size_t)(y - r->y) * out_stride + (size_t)(tx0 - r->x) * 3;
                 s = e->be->decode(e->be, e->m, &job, dst, out_stride, err);

@@ -83,7 +83,15 @@ typedef struct {
     int y0, x0, rows, cols;
     float alpha;        /* weight of decoder 2 */
     int precompute;     /* layer-1 precompute (fast CPU; ignored by the reference) */
+    int unclamped;      /* 1: out = total * 0.5 + 0.5 as is (liif_options.unclamped); 0: clamped to [0,1] */
 } liif_decode_job;
+
+/* The denormalised output value of a decoder total: clamped to [0,1] unless the job says not. */
+static inline float liif_output_value(const liif_decode_job *job, float total)
+{
+    float p = total * 0.5f + 0.5f;
+    return job->unclamped ? p : (p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p));
+}
 
 /* Decoders a job runs: at detail (alpha) 0 the output is decoder 1's alone (MODEL.md 2.1: the structure-only
  * image), so decoder 2 is not run at all: half the decoder's work, and its output cannot leak in (not even a NaN). */

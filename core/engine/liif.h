@@ -126,6 +126,11 @@ typedef struct {
      * interactive preview then re-runs only the decoder when the detail or a nearby scale
      * changes). 0: always encode. */
     uint64_t reuse_key;
+    /* Non-zero: out holds the model's value, d1 + detail*d2 denormalised, without the clamp to [0,1] (it may
+     * overshoot a little at edges). The output is linear in detail, so two such renders at details a != b give
+     * every other detail t as out_a + (t-a)/(b-a) * (out_b - out_a), clamped afterwards: the GIMP preview's
+     * instant detail slider. 0 (default): clamped to [0,1]. */
+    int unclamped;
 } liif_options;
 
 void liif_options_init(liif_options *o);

@@ -2,7 +2,8 @@
 # tests/gimp/test-dialog-ui.sh BUILD_DIR: what a user sees in the dialog, under Xvfb: the preview grows with the
 # dialog and shows Cubic and the model side by side; the header names the layer; no GPU is offered without
 # CUDA; a model given by path is listed; x20 is shown as limited to x16 (and OK gives x16); an empty layer gets
-# a note; the dialog in German and French. Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr}.png.
+# a note; the dialog in German and French; with a LIIF-GAN model a detail change shows at once, blended from two
+# kept renders, equal to the model's render. Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr,gan}.png.
 set -u
 . "$(dirname "$0")/common.sh"
 for p in xvfb-run xdotool import; do command -v $p > /dev/null || { echo "SKIP: $p not installed"; exit 77; }; done
@@ -117,7 +118,43 @@ for loc in de_DE fr_FR; do
 done
 TITLE="LIIF Upscale"
 
-# 4. x20 asked (by a script or the last run) with a model given by path (what Browse… sets): the path is
+# 4. A LIIF-GAN model (two decoders: PyTorch's golden one): after the first render the preview renders the view
+# again at a second detail, in the background; a detail typed into the field then shows at once, blended from the
+# two renders with no model run, and equals the model's own render at that detail (LIIF_PREVIEW_VERIFY renders it
+# and compares the two 8-bit pictures).
+GAN=${LIIF_GOLDEN_DIR:-$SRC/../shared/golden}/components/gan_weights.safetensors
+L=$W/gan.log
+open_dialog "$L" "$PHOTO" "$W/gan-out.png" LIIF_MODEL=$GAN LIIF_SCALE=3 LIIF_PREVIEW_VERIFY=1 || exit 1
+wait_for "$L" '^liif-preview: kept the render at detail' || fail "no second render for the detail control"
+# settled: the last render is a kept second detail, and nothing follows it for a second (the dialog's first
+# layout change may re-render the view, and a second detail follows)
+for i in $(seq 1 120); do
+  n=$(grep -cE '^liif-preview: (region|second detail|kept)' "$L"); last=$(grep -E '^liif-preview: (region|second detail|kept)' "$L" | tail -1)
+  sleep 1
+  [ "$(grep -cE '^liif-preview: (region|second detail|kept)' "$L")" = "$n" ] && [[ $last == *kept* ]] && break
+done
+grep -E '^liif-dialog: (model|detail field)|^liif-preview: (region|second detail|kept)' "$L"
+grep -q '^liif-dialog: model .*: 2 decoders, detail enabled' "$L" || fail "the LIIF-GAN model's detail is not enabled"
+read -r fx fy <<< "$(grep '^liif-dialog: detail field at' "$L" | tail -1 | sed -E 's/.* at ([0-9]+),([0-9]+)$/\1 \2/')"
+renders=$(grep -c '^liif-preview: region' "$L")
+for t in 0.3 0.75; do
+  xdotool windowfocus --sync "$wid"
+  xdotool mousemove --window "$wid" "${fx:-0}" "${fy:-0}" click --repeat 3 1 sleep 0.3 key ctrl+a type "$t"
+  xdotool key Tab                                          # the field takes the value when it loses the focus
+  wait_for "$L" "^liif-preview: verify detail $(printf '%.2f' $t)" || fail "detail $t: no blend shown and verified"
+done
+shot gan
+grep -E '^liif-preview: (detail .* blended|verify detail)' "$L"
+[ "$(grep -c '^liif-preview: detail .* blended .*(no model run)' "$L")" -ge 2 ] || fail "the detail changes were not blended"
+[ "$(grep -c '^liif-preview: region' "$L")" = "$renders" ] || fail "a detail change ran the model for the view"
+# the blend equals the render: at most one level off (float rounding at a rounding boundary), in at most 0.1%
+while read -r differ total worst; do
+  [ "$worst" -le 1 ] && [ $((differ * 1000)) -le "$total" ] || fail "blend vs render: $differ of $total samples, up to $worst levels"
+done < <(grep '^liif-preview: verify detail' "$L" | sed -E 's/.*differ in ([0-9]+) of ([0-9]+) samples, by at most ([0-9]+) levels/\1 \2 \3/')
+close_dialog Escape
+no_crash "$L" || fails=$((fails + 1))
+
+# 5. x20 asked (by a script or the last run) with a model given by path (what Browse… sets): the path is
 # listed, the note says x16, OK gives x16. Last, since OK saves x16 as the last values.
 L=$W/x20.log
 open_dialog "$L" "$W/small.png" "$W/x20-out.png" LIIF_MODEL=$LIIF_TEST_MODEL LIIF_SCALE=20 || exit 1
@@ -131,4 +168,4 @@ size=$(identify -format '%wx%h' "$W/x20-out.png" 2>/dev/null); echo "x20 request
 [ "$size" = 592x464 ] || fail "x20: expected the clamped 592x464 (37x29 x16)"
 
 [ $fails = 0 ] || { echo "FAIL: $fails checks failed"; exit 1; }
-echo "PASS: preview grows and splits Cubic | model; header, devices, model by path, x20 clamp, empty-layer note, de/fr"
+echo "PASS: preview grows and splits Cubic | model; header, devices, model by path, x20 clamp, empty-layer note, de/fr, instant detail"

@@ -276,6 +276,19 @@ limit_scale (Dialog *d, gdouble s)
   return s;
 }
 
+/* LIIF_PREVIEW_LOG: a point in the text of the detail field (left of its - and + buttons), in the dialog's window,
+ * for the tests that type into it. */
+static void
+detail_allocated (GtkWidget *spin, GdkRectangle *alloc, Dialog *d)
+{
+  gint x, y;
+
+  (void) d;
+  if (gtk_widget_translate_coordinates (spin, gtk_widget_get_toplevel (spin), alloc->width / 6, alloc->height / 2,
+                                        &x, &y))
+    fprintf (stderr, "liif-dialog: detail field at %d,%d\n", x, y);
+}
+
 /* The scale slider drives both axes; the size fields follow it. */
 static void
 config_notify (GimpProcedureConfig *config, GParamSpec *pspec, Dialog *d)
@@ -296,7 +309,12 @@ config_notify (GimpProcedureConfig *config, GParamSpec *pspec, Dialog *d)
   if (! d->syncing)
     {
       update_notes (d);
-      schedule_preview (d);
+      /* the detail blends two kept renders when it can: shown at once, no pause for the slider to settle */
+      if (g_strcmp0 (pspec->name, "detail") == 0 && d->preview != NULL && d->preview_timeout == 0 &&
+          liif_preview_detail_is_instant (LIIF_PREVIEW (d->preview)))
+        update_preview (d);
+      else
+        schedule_preview (d);
     }
 }
 
@@ -819,6 +837,9 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   d.detail = gimp_procedure_dialog_get_scale_entry (GIMP_PROCEDURE_DIALOG (d.dialog), "detail", 1.0);
   gtk_box_pack_start (GTK_BOX (controls), model_choice (&d), FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (controls), d.detail, FALSE, FALSE, 0);
+  if (logging ())
+    g_signal_connect_after (gimp_label_spin_get_spin_button (GIMP_LABEL_SPIN (d.detail)), "size-allocate",
+                            G_CALLBACK (detail_allocated), &d);
   model_changed (GTK_COMBO_BOX (d.model_combo), &d);
   g_signal_connect (d.model_combo, "changed", G_CALLBACK (model_changed), &d);
   gtk_box_pack_start (GTK_BOX (controls), device_choice (&d), FALSE, FALSE, 0);

@@ -12,6 +12,15 @@
 #define PREVIEW_MIN  256 /* smallest view, per side; the view grows with the dialog */
 #define GRAB_PIXELS  6   /* how close to the divider a press grabs it */
 #define DETAIL_BLOCK 64  /* input pixels per side of the blocks searched for detail */
+#define MIN_SPREAD   0.05 /* least detail between two renders that are blended (their rounding grows as 1/spread) */
+
+/* Why the worker renders a request. */
+typedef enum
+{
+  RENDER_SHOW,        /* the current parameters: shown */
+  RENDER_COMPLEMENT,  /* the same view at a second detail, kept so that detail changes blend at once */
+  RENDER_VERIFY,      /* LIIF_PREVIEW_VERIFY: the shown blend rendered directly, compared in the log */
+} RenderKind;
 
 /* What the worker is asked to render. */
 typedef struct
@@ -21,6 +30,7 @@ typedef struct
   liif_backend_kind device;
   gdouble           detail;
   liif_region       region;
+  RenderKind        kind;
 } Request;
 
 /* What it hands back to the main loop. */
@@ -29,10 +39,24 @@ typedef struct
   LiifPreview *preview;    /* a reference */
   gint         gen;
   liif_region  region;
-  float       *pixels;     /* (region.h, region.w, channels) */
+  gdouble      detail;
+  RenderKind   kind;
+  gint         decoders;   /* of the model: 2 = a detail control */
+  float       *rgb;        /* (region.h, region.w, 3), unclamped */
   GError      *error;
   gdouble      seconds;    /* render time, model loading excluded */
 } Result;
+
+/* An unclamped model render of one rectangle of the output at one detail: the output is linear in the detail,
+ * so two at different details give every other (liif_blend_detail) without running the model. */
+typedef struct
+{
+  gchar      *model;
+  liif_backend_kind device;
+  liif_region region;      /* out_w, out_h: the output it belongs to */
+  gdouble     detail;
+  float      *rgb;         /* (region.h, region.w, 3) */
+} Render;
 
 /* Bytes of one rectangle of the output, (h, w, channels) as the preview area draws them. */
 typedef struct
@@ -64,6 +88,9 @@ struct _LiifPreview
 
   Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
   Picture        liif;       /* the latest model result */
+  Render         renders[2]; /* the latest unclamped render, and one of the same rectangle at another detail */
+  gint           decoders;   /* of the current model (from its renders); 2: detail changes can blend */
+  gdouble        seconds;    /* the time of the latest render shown */
   guint          render_timeout; /* a render after the view's size settles */
 
   enum { DRAG_NONE, DRAG_PAN, DRAG_SPLIT } drag;
@@ -145,34 +172,37 @@ render_request (LiifPreview *self, Request *req)
 {
   Result     *res    = g_new0 (Result, 1);
   CancelCheck cancel = { self, req->gen };
-  gint        ch     = liif_pixels_out_channels (self->input);
   gint        repeat = 1;
   const char *bench  = g_getenv ("LIIF_PREVIEW_BENCH"); /* re-render N times and log each, for bench */
 
   res->gen    = req->gen;
   res->region = req->region;
+  res->detail = req->detail;
+  res->kind   = req->kind;
   if (bench != NULL)
     repeat = MAX (1, atoi (bench));
 
   if (ensure_session (self, req, &res->error))
     {
-      res->pixels = g_try_new (float, (gsize) req->region.w * req->region.h * ch);
+      res->decoders = liif_model_config (self->session->model)->n_decoders;
+      res->rgb      = g_try_new (float, (gsize) req->region.w * req->region.h * 3);
       for (gint i = 0; i < repeat && res->error == NULL; i++)
         {
           gint64 t0 = g_get_monotonic_time ();
 
-          if (res->pixels == NULL ||
-              ! liif_render_region (self->session, self->input, &req->region, req->detail,
-                                    stale, &cancel, res->pixels, &res->error))
+          if (res->rgb == NULL ||
+              ! liif_render_rgb (self->session, self->input, &req->region, req->detail, TRUE,
+                                 stale, &cancel, res->rgb, &res->error))
             break;
           res->seconds = (g_get_monotonic_time () - t0) / 1e6;
           if (logging () || bench != NULL)
-            fprintf (stderr, "liif-preview: region %dx%d at (%d,%d) of %dx%d on %s: %.3f s\n",
+            fprintf (stderr, "liif-preview: %s %dx%d at (%d,%d) of %dx%d on %s: %.3f s (detail %.2f)\n",
+                     req->kind == RENDER_SHOW ? "region" : req->kind == RENDER_COMPLEMENT ? "second detail" : "verify",
                      req->region.w, req->region.h, req->region.x, req->region.y,
                      req->region.out_w, req->region.out_h,
-                     liif_engine_backend_name (self->session->engine), res->seconds);
+                     liif_engine_backend_name (self->session->engine), res->seconds, req->detail);
         }
-      if (res->pixels == NULL && res->error == NULL)
+      if (res->rgb == NULL && res->error == NULL)
         g_set_error_literal (&res->error, LIIF_GIMP_ERROR, LIIF_ERR_NOMEM, _("Not enough memory."));
     }
   if (res->error != NULL && logging ())
@@ -239,6 +269,73 @@ picture_clear (Picture *pic)
 {
   g_clear_pointer (&pic->bytes, g_free);
   pic->w = pic->h = 0;
+}
+
+/* pic takes the unclamped model RGB of rectangle r (modified: clamped), in the layer's channels. */
+static gboolean
+picture_from_rgb (LiifPreview *self, Picture *pic, const liif_region *r, float *rgb)
+{
+  gint   ch  = liif_pixels_out_channels (self->input);
+  float *out = ch == 3 ? rgb : g_try_new (float, (gsize) r->w * r->h * ch);
+  gboolean ok = out != NULL && liif_render_finish (self->input, r, rgb, out, NULL);
+
+  if (ok)
+    picture_set (pic, r, out, ch);
+  if (out != rgb)
+    g_free (out);
+  return ok;
+}
+
+static void
+render_clear (Render *r)
+{
+  g_clear_pointer (&r->rgb, g_free);
+  g_clear_pointer (&r->model, g_free);
+}
+
+/* Whether render r is of rectangle `region` under model and device. */
+static gboolean
+render_matches (const Render *r, const gchar *model, liif_backend_kind device, const liif_region *region)
+{
+  return r->rgb != NULL && g_strcmp0 (r->model, model) == 0 && r->device == device &&
+         memcmp (&r->region, region, sizeof *region) == 0;
+}
+
+/* Keep a new render (takes rgb): it becomes renders[0]; of the two before, the one of the same rectangle
+ * farthest from its detail (at least MIN_SPREAD away) stays as renders[1], for blending. */
+static void
+keep_render (LiifPreview *self, const Result *res, float *rgb)
+{
+  Render  fresh = { g_strdup (self->model), self->device, res->region, res->detail, rgb };
+  Render *best  = NULL;
+
+  for (gint i = 0; i < 2; i++)
+    {
+      Render *r = &self->renders[i];
+
+      if (render_matches (r, fresh.model, fresh.device, &fresh.region) &&
+          fabs (r->detail - fresh.detail) >= MIN_SPREAD &&
+          (best == NULL || fabs (r->detail - fresh.detail) > fabs (best->detail - fresh.detail)))
+        best = r;
+    }
+  if (best != NULL && best != &self->renders[1])
+    {
+      render_clear (&self->renders[1]);
+      self->renders[1] = *best;
+      *best = (Render) { 0 };
+    }
+  else if (best == NULL)
+    render_clear (&self->renders[1]);
+  render_clear (&self->renders[0]);
+  self->renders[0] = fresh;
+}
+
+/* Whether the kept renders blend to any detail of the model's half of the view as it is now. */
+static gboolean
+can_blend (LiifPreview *self, const liif_region *region)
+{
+  return self->decoders == 2 && render_matches (&self->renders[0], self->model, self->device, region) &&
+         render_matches (&self->renders[1], self->model, self->device, region);
 }
 
 /* Where the view is now: its rectangle of the output. */
@@ -384,11 +481,57 @@ static void
 set_status (LiifPreview *self, const gchar *text, gboolean busy)
 {
   gtk_label_set_text (GTK_LABEL (self->status), text);
+  gtk_widget_set_tooltip_text (self->status, text); /* the whole line where a narrow view ellipsizes it */
   if (busy)
     gtk_spinner_start (GTK_SPINNER (self->spinner));
   else
     gtk_spinner_stop (GTK_SPINNER (self->spinner));
 }
+
+/* The status line after a render of the current view. */
+static void
+render_status (LiifPreview *self)
+{
+  gchar *text;
+
+  if (self->decoders == 2 && ! can_blend (self, &self->renders[0].region))
+    text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s; preparing instant detail changes…"),
+                            self->seconds);
+  else if (self->decoders == 2)
+    text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s; detail changes show at once"),
+                            self->seconds);
+  else
+    text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s"), self->seconds);
+  set_status (self, text, self->decoders == 2 && ! can_blend (self, &self->renders[0].region));
+  g_free (text);
+}
+
+/* LIIF_PREVIEW_VERIFY: the picture shown (a blend) against the same detail rendered by the model. */
+static void
+verify_blend (LiifPreview *self, Result *res)
+{
+  Picture direct = { 0 };
+  gint    ch     = liif_pixels_out_channels (self->input);
+  gsize   n      = (gsize) res->region.w * res->region.h * ch, differ = 0;
+  gint    worst  = 0;
+
+  if (self->liif.bytes == NULL || self->liif.x != res->region.x || self->liif.y != res->region.y ||
+      self->liif.w != res->region.w || self->liif.h != res->region.h ||
+      ! picture_from_rgb (self, &direct, &res->region, res->rgb))
+    return;
+  for (gsize i = 0; i < n; i++)
+    {
+      gint d = abs ((gint) direct.bytes[i] - (gint) self->liif.bytes[i]);
+
+      differ += d != 0;
+      worst = MAX (worst, d);
+    }
+  fprintf (stderr, "liif-preview: verify detail %.2f: the blend shown and the model's render differ in %"
+           G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " samples, by at most %d levels\n", res->detail, differ, n, worst);
+  picture_clear (&direct);
+}
+
+static void queue_request (LiifPreview *self, RenderKind kind, gdouble detail);
 
 static gboolean
 deliver (gpointer data)
@@ -402,35 +545,54 @@ deliver (gpointer data)
         {
           set_status (self, res->error->message, FALSE);
         }
+      else if (res->kind == RENDER_VERIFY)
+        {
+          verify_blend (self, res);
+        }
       else
         {
-          gdouble rate = res->seconds / ((gdouble) res->region.w * res->region.h);
-          gchar  *text = g_strdup_printf (_("Right of the line: the model, computed in %.1f s"), res->seconds);
+          gdouble rate  = res->seconds / ((gdouble) res->region.w * res->region.h);
+          gsize   n     = (gsize) res->region.w * res->region.h * 3;
+          float  *shown = res->kind == RENDER_SHOW ? g_memdup2 (res->rgb, n * sizeof (float)) : NULL;
 
-          picture_set (&self->liif, &res->region, res->pixels, liif_pixels_out_channels (self->input));
-          compose (self);
-          set_status (self, text, FALSE);
-          g_free (text);
-          if (logging ())
-            fprintf (stderr, "liif-preview: shown %dx%d (model region %dx%d): Cubic left of column %d, the model right of it\n",
-                     self->view_w, self->view_h, res->region.w, res->region.h, split_column (self));
-          if (rate > self->seconds_per_pixel)
+          self->decoders = res->decoders;
+          keep_render (self, res, res->rgb);
+          res->rgb = NULL;
+          if (shown != NULL)
             {
-              self->seconds_per_pixel = rate;
-              g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
+              self->seconds = res->seconds;
+              picture_from_rgb (self, &self->liif, &res->region, shown);
+              g_free (shown);
+              compose (self);
+              if (logging ())
+                fprintf (stderr, "liif-preview: shown %dx%d (model region %dx%d): Cubic left of column %d, the model right of it\n",
+                         self->view_w, self->view_h, res->region.w, res->region.h, split_column (self));
+              if (rate > self->seconds_per_pixel)
+                {
+                  self->seconds_per_pixel = rate;
+                  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
+                }
             }
+          else if (logging ())
+            fprintf (stderr, "liif-preview: kept the render at detail %.2f beside the one at %.2f: detail changes blend\n",
+                     res->detail, self->renders[1].detail);
+          render_status (self);
+          /* A detail control: the same view at a second detail, in the background, so that moving the detail
+           * blends the two at once. The farther of 0 and 1 keeps the blend's rounding small. */
+          if (self->decoders == 2 && ! can_blend (self, &res->region))
+            queue_request (self, RENDER_COMPLEMENT, res->detail >= 0.5 ? 0.0 : 1.0);
         }
     }
   g_clear_error (&res->error);
-  g_free (res->pixels);
+  g_free (res->rgb);
   g_object_unref (res->preview);
   g_free (res);
   return G_SOURCE_REMOVE;
 }
 
-/* Ask for the visible region under the current parameters; the worker drops stale work. */
+/* Ask the worker for the model's half of the view at a detail; the worker drops stale work. */
 static void
-queue_render (LiifPreview *self)
+queue_request (LiifPreview *self, RenderKind kind, gdouble detail)
 {
   Request *req;
 
@@ -440,7 +602,8 @@ queue_render (LiifPreview *self)
   req->gen     = g_atomic_int_add (&self->generation, 1) + 1; /* also stops the one in flight */
   req->model   = g_strdup (self->model);
   req->device  = self->device;
-  req->detail  = self->detail;
+  req->detail  = detail;
+  req->kind    = kind;
   req->region  = model_region (self);
   if (req->region.w <= 0 || req->region.h <= 0)
     {
@@ -448,13 +611,51 @@ queue_render (LiifPreview *self)
       request_free (req);
       return;
     }
-  set_status (self, _("Rendering the model’s half…"), TRUE);
+  if (kind == RENDER_SHOW)
+    set_status (self, _("Rendering the model’s half…"), TRUE);
 
   g_mutex_lock (&self->lock);
   request_free (self->pending);
   self->pending = req;
   g_cond_signal (&self->cond);
   g_mutex_unlock (&self->lock);
+}
+
+/* Ask for the visible region under the current parameters. */
+static void
+queue_render (LiifPreview *self)
+{
+  queue_request (self, RENDER_SHOW, self->detail);
+}
+
+/* The current detail from the two kept renders, without the model: shown at once. */
+static void
+show_blend (LiifPreview *self)
+{
+  liif_region r   = model_region (self);
+  gsize       n   = (gsize) r.w * r.h * 3;
+  float      *rgb = g_try_new (float, n);
+  gint64      t0  = g_get_monotonic_time ();
+
+  if (rgb == NULL)
+    {
+      queue_render (self);
+      return;
+    }
+  g_atomic_int_inc (&self->generation); /* what is in flight was for another detail */
+  liif_blend_detail (self->renders[0].rgb, self->renders[0].detail, self->renders[1].rgb, self->renders[1].detail,
+                     self->detail, n, rgb);
+  picture_from_rgb (self, &self->liif, &r, rgb);
+  g_free (rgb);
+  compose (self);
+  gtk_widget_queue_draw (self->area);
+  render_status (self);
+  if (logging ())
+    fprintf (stderr, "liif-preview: detail %.2f blended from the renders at %.2f and %.2f in %.1f ms (no model run)\n",
+             self->detail, self->renders[0].detail, self->renders[1].detail,
+             (g_get_monotonic_time () - t0) / 1e3);
+  if (g_getenv ("LIIF_PREVIEW_VERIFY") != NULL)
+    queue_request (self, RENDER_VERIFY, self->detail);
 }
 
 /* The view moved: Cubic at once; the model when the user lets go. */
@@ -540,6 +741,9 @@ liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kin
     {
       self->seconds_per_pixel = 0.0; /* measured again for this model and device */
       picture_clear (&self->liif);
+      render_clear (&self->renders[0]);
+      render_clear (&self->renders[1]);
+      self->decoders = 0;
       g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
     }
   g_free (self->model);
@@ -553,10 +757,24 @@ liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kin
       self->out_h = h;
       relayout (self, FALSE);
     }
+  else if (liif_preview_detail_is_instant (self))
+    {
+      show_blend (self); /* only the detail changed, or nothing did: no model run */
+    }
   else
     {
       queue_render (self);
     }
+}
+
+gboolean
+liif_preview_detail_is_instant (LiifPreview *self)
+{
+  liif_region r;
+
+  g_return_val_if_fail (LIIF_IS_PREVIEW (self), FALSE);
+  r = model_region (self);
+  return self->have_params && r.w > 0 && r.h > 0 && can_blend (self, &r);
 }
 
 gdouble
@@ -710,6 +928,8 @@ liif_preview_finalize (GObject *object)
   liif_pixels_free (self->input);
   picture_clear (&self->cubic);
   picture_clear (&self->liif);
+  render_clear (&self->renders[0]);
+  render_clear (&self->renders[1]);
   g_free (self->model);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);

@@ -21,5 +21,8 @@ void       liif_preview_set_params (LiifPreview *preview, const gchar *model, li
 /* Seconds per output pixel the model took here (the slowest render so far with this model and
  * device; 0 before the first): what the dialog's time estimate scales. Property "seconds-per-pixel". */
 gdouble    liif_preview_get_seconds_per_pixel (LiifPreview *preview);
+/* Whether a detail change shows at once: the model has a detail control and the preview holds renders of the
+ * view at two details, which blend exactly to any other (the output is linear in the detail). */
+gboolean   liif_preview_detail_is_instant (LiifPreview *preview);
 
 #endif
