@@ -163,6 +163,16 @@ err-truncated-model)
     mkpng "$T/in.png" 9 7 3 8
     expect_error 1 "truncated\.safetensors" upscale "$T/in.png" "$OUTDIR/out.png" \
         --model "$T/truncated.safetensors" --scale 2 ;;
+err-input-and-model)
+    # the input is read while the model loads: with both bad, the one line names the input (what to fix first);
+    # with the input good and too large an output, the size (not the model)
+    need_model
+    head -c 3000 "$MODEL" >"$T/truncated.safetensors"
+    echo "this is not a PNG image" >"$T/in.png"
+    expect_error 1 "in\.png" upscale "$T/in.png" "$OUTDIR/out.png" --model "$T/truncated.safetensors" --scale 2
+    grep -q "truncated" "$T/stderr" && fail "the model's error came before the input's"
+    mkpng "$T/ok.png" 9 7 3 8
+    expect_error 2 "65536" upscale "$T/ok.png" "$OUTDIR/out.png" --model "$T/truncated.safetensors" --scale 10000 ;;
 err-missing-model)
     mkpng "$T/in.png" 9 7 3 8
     expect_error 1 "nomodel\.safetensors" upscale "$T/in.png" "$OUTDIR/out.png" \
@@ -356,7 +366,7 @@ timing)
     [ ! -s "$T/stderr" ] || fail "stderr is not empty with --quiet"
     [ "$(wc -l <"$T/stdout")" -eq 1 ] || fail "expected one line on stdout"
     n='[0-9]+\.[0-9]{3}'
-    grep -Eq "^time: $n s in all: reading $n, model and device $n, upscaling $n, waiting for the PNG writer $n, finishing the file $n; PNG encoding took $n on the writer thread \($n of it during the upscale\)$" \
+    grep -Eq "^time: $n s in all: reading $n, model and device $n \(side by side: $n\), upscaling $n, waiting for the PNG writer $n, finishing the file $n; PNG encoding took $n on the writer thread \($n of it during the upscale\)$" \
         "$T/stdout" || fail "unexpected --timing line: $(cat "$T/stdout")"
     expect_info "$OUTDIR/out.png" "120 90 3 8"
     ;;

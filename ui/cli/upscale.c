@@ -332,10 +332,11 @@ typedef struct {
     int write_index;   /* the band it writes */
     liif_error write_err;
     cli_progress *progress;
-    /* --timing, in microseconds: reading the PNG, loading the model and starting the engine, the engine's
+    /* --timing, in microseconds: reading the PNG, loading the model and starting the engine (side by side), the engine's
      * upscale of every band, waiting for the writer after a band, finishing the file; PNG encoding on the writer
      * thread (most of it during the next band's upscale). */
     gint64 t_read, t_model, t_upscale, t_wait, t_finish, t_encode;
+    gint64 t_start;    /* the wall time of reading and model + device, which run side by side */
 } upscale_run;
 
 /* Wait for the band being written, if any. s is the run's status so far: it is kept when it is an error, else the
@@ -437,20 +438,17 @@ static void upscale_start_writer(upscale_run *r, int i)
     r->writing = g_thread_new("liif-png-writer", upscale_write_band_timed, r);
 }
 
-/* Model and engine; the exit code on failure (0 when ready). The engine's note on the
- * device it chose goes to note. */
-static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *note,
-                                  size_t note_size)
+/* Model and engine; the exit code on failure (0 when ready), with the one-line message in *err (printed by the
+ * caller, after any error of the input, which is read meanwhile). The engine's note on the device it chose goes to
+ * note. */
+static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *note, size_t note_size,
+                                  liif_error *err)
 {
-    liif_error err;
-    liif_status s = liif_model_load(p->model_path, &r->model, &err);
-    if (s != LIIF_OK) {
-        cli_error("%s", err.msg);
+    liif_status s = liif_model_load(p->model_path, &r->model, err);
+    if (s != LIIF_OK)
         return CLI_EXIT_RUNTIME;
-    }
-    s = liif_engine_new(r->model, p->backend, &r->engine, note, note_size, &err);
+    s = liif_engine_new(r->model, p->backend, &r->engine, note, note_size, err);
     if (s != LIIF_OK) {
-        cli_error("%s", err.msg);
         if (s == LIIF_ERR_UNSUPPORTED && p->backend == LIIF_BACKEND_CUDA)
             return CLI_EXIT_NO_CUDA;
         return cli_exit_for_status(s);
@@ -547,17 +545,45 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     return CLI_EXIT_OK;
 }
 
+/* The input, read on a thread of its own while the main thread loads the model and starts the device (a GPU's
+ * context and uploads take as long as decoding a photo). */
+typedef struct {
+    upscale_run *r;
+    const char *path;
+    liif_status status;
+    liif_error err;
+} png_job;
+
+static gpointer upscale_read_input(gpointer data)
+{
+    png_job *j = data;
+    gint64 t0 = g_get_monotonic_time();
+    j->status = liif_png_read(j->path, &j->r->png, &j->err);
+    j->r->t_read = g_get_monotonic_time() - t0;
+    return NULL;
+}
+
 static int upscale_execute(upscale_run *r, const upscale_plan *p)
 {
-    liif_error err;
+    liif_error err, model_err;
+    png_job job = {r, p->in_path, LIIF_OK, {{0}}};
+    GThread *reader = g_thread_try_new("liif-png-reader", upscale_read_input, &job, NULL);
+    char note[512] = "";
     gint64 t0 = g_get_monotonic_time();
-    liif_status s = liif_png_read(p->in_path, &r->png, &err);
-    r->t_read = g_get_monotonic_time() - t0;
-    if (s != LIIF_OK) {
-        cli_error("%s", err.msg);
+    if (!reader) /* no thread to be had: one after the other */
+        upscale_read_input(&job);
+    int code = upscale_prepare_engine(r, p, note, sizeof note, &model_err);
+    r->t_model = g_get_monotonic_time() - t0;
+    if (reader)
+        g_thread_join(reader);
+    r->t_start = g_get_monotonic_time() - t0;
+    /* Errors in the order a user fixes them: the input, its output size, then the model and device. */
+    if (job.status != LIIF_OK) {
+        cli_error("%s", job.err.msg);
         return CLI_EXIT_RUNTIME;
     }
     r->have_png = 1;
+    liif_status s;
     upscale_plan q = *p; /* the plan with the output size filled in */
     if (q.by_scale)
         s = liif_size_for_scale(r->png.w, r->png.h, q.sx, q.sy, &q.out_w, &q.out_h, &err);
@@ -567,21 +593,22 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         cli_error("%s", err.msg);
         return cli_exit_for_status(s);
     }
-    char note[512] = "";
-    t0 = g_get_monotonic_time();
-    int code = upscale_prepare_engine(r, &q, note, sizeof note);
-    r->t_model = g_get_monotonic_time() - t0;
-    return code ? code : upscale_stream(r, &q, note);
+    if (code) {
+        cli_error("%s", model_err.msg);
+        return code;
+    }
+    return upscale_stream(r, &q, note);
 }
 
 /* --timing: one line on where the wall time went. The writer encodes band k while the engine upscales band
  * k + 1, so only the wait after the last band and the file's finish add to the total. */
 static void upscale_print_timing(const upscale_run *r, gint64 total)
 {
-    printf("time: %.3f s in all: reading %.3f, model and device %.3f, upscaling %.3f, waiting for the PNG writer %.3f,"
-           " finishing the file %.3f; PNG encoding took %.3f on the writer thread (%.3f of it during the upscale)\n",
-           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_upscale * 1e-6, r->t_wait * 1e-6, r->t_finish * 1e-6,
-           r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
+    printf("time: %.3f s in all: reading %.3f, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting for"
+           " the PNG writer %.3f, finishing the file %.3f; PNG encoding took %.3f on the writer thread (%.3f of it"
+           " during the upscale)\n",
+           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, r->t_wait * 1e-6,
+           r->t_finish * 1e-6, r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
 
 int cli_upscale_main(int argc, char **argv)
