@@ -312,15 +312,19 @@ liif_model_card_title (const gchar *file)
 }
 
 gint
-liif_model_decoders (const gchar *model)
+liif_model_decoders (const gchar *model, gdouble *default_detail)
 {
   gchar      *file = liif_model_resolve (model, NULL);
   liif_model *m    = NULL;
   gint        n    = 0;
 
+  if (default_detail != NULL)
+    *default_detail = 1.0;
   if (file != NULL && liif_model_load (file, &m, NULL) == LIIF_OK)
     {
       n = liif_model_config (m)->n_decoders;
+      if (default_detail != NULL)
+        *default_detail = liif_model_default_detail (m);
       liif_model_free (m);
     }
   g_free (file);

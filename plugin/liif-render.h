@@ -55,8 +55,10 @@ gchar   *liif_model_resolve      (const gchar *model, GError **error);
 /* The first "# " heading of the model card beside a model file (NAME.md; for a folder model
  * also its README.md): a one-line description; NULL when there is no card. */
 gchar   *liif_model_card_title   (const gchar *file);
-/* Decoders of a model name or path (1: LIIF, 2: LIIF-GAN with a detail control); 0 when it cannot be loaded. */
-gint     liif_model_decoders     (const gchar *model);
+/* Decoders of a model name or path (1: LIIF, 2: LIIF-GAN with a detail control); 0 when it cannot be loaded.
+ * default_detail (may be NULL): the detail the model is meant to be used at (liif_model_default_detail; 1 when
+ * the file says none or cannot be loaded). */
+gint     liif_model_decoders     (const gchar *model, gdouble *default_detail);
 
 /* A loaded model and an engine on the chosen device. */
 typedef struct

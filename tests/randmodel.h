@@ -55,7 +55,8 @@ static void rm_conv(liif_st_entry *e, int *n, const char *prefix, int cin, int c
 
 /* Writes the model to path with an encoder reading in_ch channels and decoders writing out_dim (3 for any
  * usable model; others test that loading refuses them); returns 0 on success (prints the error otherwise). */
-static int rm_write_channels(const char *path, const rm_spec *sp, int in_ch, int out_dim)
+/* detail: metadata liif.detail when not NULL. */
+static int rm_write_meta(const char *path, const rm_spec *sp, int in_ch, int out_dim, const char *detail)
 {
     int cap = 16 + 4 * sp->n_resblocks + 4 * (sp->n_hidden + 1), n = 0, npool = 0;
     liif_st_entry *e = calloc(cap, sizeof *e);
@@ -84,17 +85,22 @@ static int rm_write_channels(const char *path, const rm_spec *sp, int in_ch, int
             snprintf(name, sizeof name, "%s.layers.%d.bias", d ? "imnet2" : "imnet", 2 * l);
             rm_add(e, &n, name, 1, bs, k, 1.0f, &rng, pool, &npool);
         }
-    const char *meta[8] = {"liif.variant", sp->variant, "liif.local_ensemble", sp->local_ensemble ? "true" : "false",
-                           "liif.feat_unfold", sp->feat_unfold ? "true" : "false", "liif.cell_decode",
-                           sp->cell_decode ? "true" : "false"};
+    const char *meta[10] = {"liif.variant", sp->variant, "liif.local_ensemble", sp->local_ensemble ? "true" : "false",
+                            "liif.feat_unfold", sp->feat_unfold ? "true" : "false", "liif.cell_decode",
+                            sp->cell_decode ? "true" : "false", "liif.detail", detail};
     liif_error err;
-    liif_status s = liif_st_write(path, e, n, meta, 4, &err);
+    liif_status s = liif_st_write(path, e, n, meta, detail ? 5 : 4, &err);
     if (s) printf("rm_write: %s\n", err.msg);
     for (int i = 0; i < n; i++) free((char *)e[i].name);
     for (int i = 0; i < npool; i++) free(pool[i]);
     free(e);
     free(pool);
     return s ? 1 : 0;
+}
+
+static inline int rm_write_channels(const char *path, const rm_spec *sp, int in_ch, int out_dim)
+{
+    return rm_write_meta(path, sp, in_ch, out_dim, NULL);
 }
 
 /* Writes the model to path; returns 0 on success (prints the error otherwise). */

@@ -349,6 +349,42 @@ static void unclamped(void)
     }
 }
 
+/* liif.detail, the detail a LIIF-GAN model is meant to be used at: 1 without it, the value with it; a value that is
+ * not a number in [0,1], or one on a model without a detail decoder, is a one-line load error naming the file and
+ * the metadata. */
+static void default_detail(void)
+{
+    struct { const char *variant, *value; double want; } cases[] = {
+        {"liif-gan", NULL, 1.0}, {"liif-gan", "0.4", 0.4}, {"liif-gan-sf", "0", 0.0}, {"liif", NULL, 1.0},
+        {"liif-gan", "1.5", -1}, {"liif-gan", "-0.1", -1}, {"liif-gan", "nan", -1}, {"liif-gan", "abc", -1},
+        {"liif-gan", "", -1}, {"liif-gan", "0.5x", -1}, {"liif-gan", ".", -1}, {"liif-gan", "0,5", -1},
+        {"liif-gan", "1e-1", -1}, {"liif-gan", "0.5.1", -1}, {"liif", "0.5", -1}, {"liif-gan-s", "0.5", -1},
+        {"liif-gan", ".25", 0.25}, {"liif-gan", "1.000", 1.0},
+    };
+    char path[128];
+    snprintf(path, sizeof path, "%s/detail.safetensors", tmpdir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rm_spec sp = {8, 2, 1, 16, 1, 1, 1, cases[i].variant, 3, 3.0f};
+        liif_model *m = NULL;
+        liif_error err = {{0}};
+        CHECK(rm_write_meta(path, &sp, 3, 3, cases[i].value) == 0, "cannot write the model");
+        liif_status s = liif_model_load(path, &m, &err);
+        if (cases[i].want >= 0) {
+            CHECK(s == LIIF_OK && liif_model_default_detail(m) == cases[i].want, "%s liif.detail=%s: %s, detail %g",
+                  cases[i].variant, cases[i].value ? cases[i].value : "(none)", s ? err.msg : "loaded",
+                  m ? liif_model_default_detail(m) : -1.0);
+        } else {
+            CHECK(s == LIIF_ERR_MODEL && strstr(err.msg, path) && strstr(err.msg, "liif.detail") && !strchr(err.msg, '\n'),
+                  "%s liif.detail='%s': expected a one-line error naming the file, got %d '%s'", cases[i].variant,
+                  cases[i].value, (int)s, err.msg);
+        }
+        printf("%-11s liif.detail=%-6s -> %s\n", cases[i].variant, cases[i].value ? cases[i].value : "(none)",
+               s ? err.msg : "loaded");
+        liif_model_free(m);
+    }
+    unlink(path);
+}
+
 /* One fast CPU backend across models, each used at the address of the one before (the struct of the new model
  * copied over the old one's, as a freed model's address can come back for the next): the backend must prepare
  * the new model's weights and buffers (it knows them by the model's serial, not its address). Each result equals
@@ -397,7 +433,8 @@ int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse},
-        {"detail-zero", detail_zero}, {"unclamped", unclamped}, {"models-in-turn", models_in_turn}};
+        {"detail-zero", detail_zero}, {"unclamped", unclamped}, {"default-detail", default_detail},
+        {"models-in-turn", models_in_turn}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;

@@ -12,7 +12,9 @@
 # sentence about the run (e.g. legs on a lent GPU). A LIIF-GAN checkpoint (variant liif-gan*) is evaluated at
 # detail 0 (decoder 1 alone), 0.5 and 1, each a table; the run's log.csv, when there, becomes the card's learning
 # curve (docs/NAME-learning-curve.png, tools/plot-log.sh) unless LIIF_SHIP_PLOT=0. LIIF_SHIP_OUT writes the model
-# and card into another folder than data/models, LIIF_BIN names the liif binary (tests).
+# and card into another folder than data/models, LIIF_BIN names the liif binary (tests). LIIF_SHIP_DETAIL=D (LIIF-GAN)
+# stores D as the model's own detail (liif export --default-detail: what the CLI and a GIMP user picking the model
+# get when they give none); LIIF_SHIP_DETAIL_WHY says in the card why that value.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 CHECKPOINT NAME TITLE [PHOTOS_DIR]" >&2; exit 2; }
 ckpt=$1 name=$2 title=$3 photos=${4:-/var/cache/liif-photos}
@@ -44,7 +46,7 @@ step=$(meta adam.step)
 [ -n "$step" ] || step=$(meta gan.g_step)
 config=$(meta train.config)
 
-"$liif" export --fp16 "$ckpt" "$work/model.safetensors"
+"$liif" export --fp16 ${LIIF_SHIP_DETAIL:+--default-detail "$LIIF_SHIP_DETAIL"} "$ckpt" "$work/model.safetensors"
 case $variant in liif-gan*) details="0 0.5 1" ;; *) details=1 ;; esac
 for set in Set5 Set14; do
   for d in $details; do
@@ -74,7 +76,12 @@ size=$(stat -c %s "$work/model.safetensors")
   liif-gan*)
     echo "(EDSR-baseline encoder, 16 residual blocks of 64 features; two MLP decoders 580-256-256-256-256-3 with"
     echo "feature unfolding, local ensemble and cell decoding, decoder 1 \`imnet\` for the structure and decoder 2"
-    echo "\`imnet2\` for the detail, out = d1 + detail * d2: MODEL.md section 2; the official LIIF key names)." ;;
+    echo "\`imnet2\` for the detail, out = d1 + detail * d2: MODEL.md section 2; the official LIIF key names)."
+    if [ -n "${LIIF_SHIP_DETAIL:-}" ]; then
+      echo
+      echo "Its own detail is **$LIIF_SHIP_DETAIL** (metadata \`liif.detail\`): what \`liif upscale\` and \`liif eval\` use"
+      echo "without \`--detail\`, and what the GIMP dialog sets when the model is picked.${LIIF_SHIP_DETAIL_WHY:+ $LIIF_SHIP_DETAIL_WHY}"
+    fi ;;
   *)
     echo "(EDSR-baseline encoder, 16 residual blocks of 64 features; MLP decoder 580-256-256-256-256-3 with"
     echo "feature unfolding, local ensemble and cell decoding: the official LIIF shape and key names)." ;;

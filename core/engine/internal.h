@@ -31,6 +31,7 @@ struct liif_model {
     liif_conv *body;        /* 2 * n_resblocks convs: block i is body[2i], body[2i+1] */
     liif_conv tail;         /* encoder.body.<n_resblocks>: F -> F */
     liif_mlp dec[2];
+    double default_detail;  /* liif.detail: the detail the model is meant to be used at (1 when the file says none) */
 };
 
 /* Number of stacked 3x3 convolutions in the encoder (34 for EDSR-baseline). */

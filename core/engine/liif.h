@@ -86,6 +86,10 @@ void liif_model_free(liif_model *m);
 const liif_config *liif_model_config(const liif_model *m);
 /* LR pixels of context an exact tile needs around the latents it reads (34 convs + unfold + ensemble = 36). */
 int liif_model_halo(const liif_model *m);
+/* The detail a LIIF-GAN model is meant to be used at: its metadata 'liif.detail' (a number in [0,1], written by
+ * `liif export --default-detail`), 1 when it has none; 1 for one-decoder models. What `liif upscale` and `liif eval`
+ * use when --detail is not given, and what the GIMP dialog sets when the user picks the model. */
+double liif_model_default_detail(const liif_model *m);
 
 /* ----------------------------------------------------------------- engine */
 

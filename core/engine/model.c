@@ -199,6 +199,45 @@ static liif_status read_config(const liif_st_file *f, liif_config *c, liif_mlp d
     return infer_variant(f, c, err);
 }
 
+/* A plain decimal number ("0.35", "1", ".5"), read the same in every locale (strtod follows LC_NUMERIC, which a GIMP
+ * plug-in sets from the user's language); -1 when the text is anything else. */
+static double parse_decimal(const char *t)
+{
+    double v = 0, scale = 1;
+    int digits = 0, point = 0;
+    for (; *t; t++) {
+        if (*t == '.' && !point) {
+            point = 1;
+        } else if (*t >= '0' && *t <= '9' && digits < 18) {
+            v = v * 10 + (*t - '0');
+            if (point) scale *= 10;
+            digits++;
+        } else {
+            return -1;
+        }
+    }
+    return digits ? v / scale : -1;
+}
+
+/* The detail a two-decoder model is meant to be used at (metadata liif.detail, chosen by whoever shipped it): a
+ * decimal number in [0,1]; 1 when absent. */
+static liif_status read_default_detail(const liif_st_file *f, const liif_config *c, double *out, liif_error *err)
+{
+    const char *v = liif_st_meta(f, "liif.detail");
+    *out = 1.0;
+    if (!v) return LIIF_OK;
+    char q[64];
+    double d = parse_decimal(v);
+    if (!(d >= 0.0 && d <= 1.0))
+        return liif_error_set(err, LIIF_ERR_MODEL, "%s: metadata 'liif.detail' = '%s' is not a detail in [0, 1]",
+                              liif_st_path(f), liif_printable(v, q, sizeof q));
+    if (c->n_decoders != 2)
+        return liif_error_set(err, LIIF_ERR_MODEL, "%s: metadata 'liif.detail' on a model without a detail decoder",
+                              liif_st_path(f));
+    *out = d;
+    return LIIF_OK;
+}
+
 /* ------------------------------------------------------------ parameters */
 
 typedef struct {
@@ -276,6 +315,7 @@ liif_status liif_model_load(const char *path, liif_model **out, liif_error *err)
     static _Atomic uint64_t next_serial;
     m->serial = atomic_fetch_add(&next_serial, 1) + 1;
     s = read_config(f, &m->cfg, m->dec, err);
+    if (!s) s = read_default_detail(f, &m->cfg, &m->default_detail, err);
     if (!s) {
         m->body = calloc(2 * (size_t)m->cfg.n_resblocks + 1, sizeof *m->body);
         param_reader count = {f, NULL, 0};
@@ -306,6 +346,8 @@ void liif_model_free(liif_model *m)
 }
 
 const liif_config *liif_model_config(const liif_model *m) { return &m->cfg; }
+
+double liif_model_default_detail(const liif_model *m) { return m->default_detail; }
 
 int liif_model_halo(const liif_model *m)
 {

@@ -466,6 +466,22 @@ detail)
         expect_info "$T/d$a.png" "24 18 3 8"
     done
     ! cmp -s "$T/d0.png" "$T/d1.png" || fail "--detail 0 and --detail 1 give the same image"
+    # the model's own detail (liif export --default-detail: metadata liif.detail) is what no --detail gives
+    run export --default-detail 0.25 "$GAN_MODEL" "$T/g25.safetensors"
+    [ "$RC" -eq 0 ] || fail "export --default-detail: exit $RC: $(cat "$T/stderr")"
+    expect_ok upscale "$T/in.png" "$T/own.png" --model "$T/g25.safetensors" --scale 2
+    expect_ok upscale "$T/in.png" "$T/d25.png" --model "$T/g25.safetensors" --scale 2 --detail 0.25
+    expect_ok upscale "$T/in.png" "$T/g1.png" --model "$T/g25.safetensors" --scale 2 --detail 1
+    cmp -s "$T/own.png" "$T/d25.png" || fail "no --detail did not give the model's detail 0.25"
+    ! cmp -s "$T/own.png" "$T/g1.png" || fail "the model's detail 0.25 gave detail 1's image"
+    cmp -s "$T/g1.png" "$T/d1.png" || fail "the exported model is not the same network"
+    # a one-decoder model takes no default detail; a bad value is a usage error
+    if [ -f "${GOLDEN:-}/weights.safetensors" ]; then           # the golden LIIF: one decoder
+        run export --default-detail 0.5 "$GOLDEN/weights.safetensors" "$T/x.safetensors"
+        [ "$RC" -ne 0 ] && grep -q "not a LIIF-GAN" "$T/stderr" || fail "export --default-detail on plain LIIF: exit $RC"
+    fi
+    run export --default-detail 1.5 "$GAN_MODEL" "$T/x.safetensors"
+    [ "$RC" -eq 2 ] || fail "export --default-detail 1.5: exit $RC"
     ;;
 golden-96x80)
     golden_case 80x96 case_default_96x80.safetensors ;;

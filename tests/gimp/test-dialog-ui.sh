@@ -3,11 +3,13 @@
 # dialog and shows Cubic and the model side by side; the header names the layer; no GPU is offered without
 # CUDA; a model given by path is listed; x20 is shown as limited to x16 (and OK gives x16); an empty layer gets
 # a note; the dialog in German and French; with a LIIF-GAN model a detail change shows at once, blended from two
-# kept renders, equal to the model's render. Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr,gan}.png.
+# kept renders, equal to the model's render, and a model picked brings its own detail.
+# Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr,gan}.png.
 set -u
 . "$(dirname "$0")/common.sh"
 for p in xvfb-run xdotool import; do command -v $p > /dev/null || { echo "SKIP: $p not installed"; exit 77; }; done
 if [ -z "${DISPLAY:-}" ]; then exec xvfb-run -a -s "-screen 0 1400x1000x24" bash "$0" "$@"; fi
+CLI=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 liif_gimp_setup "$1"
 PHOTO=$SRC/../shared/data/benchmark/Set14/baboon.png            # a 500x480 photo
 [ -f "$PHOTO" ] || { python3 "$SRC/tests/gimp/mkpng.py" "$W/photo.png" 500 480 3 8; PHOTO=$W/photo.png; }
@@ -123,6 +125,10 @@ TITLE="LIIF Upscale"
 # two renders with no model run, and equals the model's own render at that detail (LIIF_PREVIEW_VERIFY renders it
 # and compares the two 8-bit pictures).
 GAN=${LIIF_GOLDEN_DIR:-$SRC/../shared/golden}/components/gan_weights.safetensors
+# the same network with its own detail, 0.25 (liif export --default-detail), in the user's models folder
+mkdir -p "$GIMP3_DIRECTORY/liif/models"
+"$CLI" export --default-detail 0.25 "$GAN" "$GIMP3_DIRECTORY/liif/models/gan-quarter.safetensors" \
+  || fail "liif export --default-detail failed"
 L=$W/gan.log
 open_dialog "$L" "$PHOTO" "$W/gan-out.png" LIIF_MODEL=$GAN LIIF_SCALE=3 LIIF_PREVIEW_VERIFY=1 || exit 1
 wait_for "$L" '^liif-preview: kept the render at detail' || fail "no second render for the detail control"
@@ -151,6 +157,21 @@ grep -E '^liif-preview: (detail .* blended|verify detail)' "$L"
 while read -r differ total worst; do
   [ "$worst" -le 1 ] && [ $((differ * 1000)) -le "$total" ] || fail "blend vs render: $differ of $total samples, up to $worst levels"
 done < <(grep '^liif-preview: verify detail' "$L" | sed -E 's/.*differ in ([0-9]+) of ([0-9]+) samples, by at most ([0-9]+) levels/\1 \2 \3/')
+# The user picks the model with its own detail (a click opens the list, Up moves one model up, Return takes it):
+# the detail becomes 0.25, and the preview renders at 0.25.
+mapfile -t listed < <(grep '^liif-dialog: model listed: ' "$L" | sed 's/^liif-dialog: model listed: //')
+steps=0
+for i in "${!listed[@]}"; do [ "${listed[$i]}" = gan-quarter ] && steps=$(( ${#listed[@]} - 1 - i )); done
+read -r mx my <<< "$(grep '^liif-dialog: model list at' "$L" | tail -1 | sed -E 's/.* at ([0-9]+),([0-9]+)$/\1 \2/')"
+echo "models listed: ${listed[*]}; gan-quarter $steps up from the last"
+[ "$steps" -gt 0 ] || fail "gan-quarter is not listed above the model given by path"
+xdotool mousemove --window "$wid" "${mx:-0}" "${my:-0}"
+xdotool click 1; sleep 1
+for i in $(seq 1 "$steps"); do xdotool key Up; sleep 0.3; done
+xdotool key Return
+wait_for "$L" "^liif-dialog: detail set to the model's own, 0.25" || fail "picking gan-quarter did not set its detail"
+wait_for "$L" '^liif-preview: region .*(detail 0.25)' || fail "no render at the model's detail 0.25"
+grep -E "^liif-dialog: (model gan-quarter|detail set)|^liif-preview: region .*detail 0.25" "$L"
 close_dialog Escape
 no_crash "$L" || fails=$((fails + 1))
 

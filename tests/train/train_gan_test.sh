@@ -212,16 +212,17 @@ gan-cuda-emu)
     { paste -d, gpu-per/log.csv cpu-per/log.csv; fail "with w_per, the emulated GPU run and the CPU run differ"; }
   ;;
 gan-ship)
-  # tools/ship-model.sh on a LIIF-GAN checkpoint: an fp16 export and a card with one table per detail (0, 0.5, 1) on
-  # Set5 and Set14 (x2 only: LIIF_SHIP_SCALES), each detail's numbers its own (detail 0 is decoder 1 alone).
+  # tools/ship-model.sh on a LIIF-GAN checkpoint: an fp16 export with its own detail (LIIF_SHIP_DETAIL) and a card
+  # with one table per detail (0, 0.5, 1) on Set5 and Set14 (x2 only: LIIF_SHIP_SCALES), each detail's numbers its own
+  # (detail 0 is decoder 1 alone).
   [ -d "$src/../shared/data/benchmark/Set5" ] || { echo "SKIP: no ../shared/data/benchmark next to the source tree"; exit 77; }
   config out 2 'w_per = 0' 'w_fm = 0.5' > run.ini
   "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
   mkdir photos ship
   printf 'file\tpackage\tversion\tlicence\tcopyright\n' > photos/LICENSES.txt
   printf 'pkg__a.png\tpkg\t1.0\tCC0-1.0\tnobody\n' >> photos/LICENSES.txt
-  LIIF_SHIP_OUT="$work/ship" LIIF_BIN="$liif" LIIF_SHIP_SCALES=2 LIIF_SHIP_PLOT=0 \
-    "$src/tools/ship-model.sh" "$work/out/last.safetensors" gan-test "Test GAN" "$work/photos" > ship.txt 2>&1 ||
+  LIIF_SHIP_OUT="$work/ship" LIIF_BIN="$liif" LIIF_SHIP_SCALES=2 LIIF_SHIP_PLOT=0 LIIF_SHIP_DETAIL=0.6 \
+    LIIF_SHIP_DETAIL_WHY="(test)" "$src/tools/ship-model.sh" "$work/out/last.safetensors" gan-test "Test GAN" "$work/photos" > ship.txt 2>&1 ||
     { cat ship.txt; fail "ship-model failed"; }
   card=ship/gan-test.md
   [ -s ship/gan-test.safetensors ] || fail "no model written"
@@ -230,6 +231,8 @@ gan-ship)
     grep -q "^### $t" "$card" || { cat "$card"; fail "the card has no table '$t'"; }
   done
   grep -q "w_fm = 0.5" "$card" || fail "the card does not show the run's settings"
+  grep -aq '"liif.detail":"0.6000"' ship/gan-test.safetensors || fail "the shipped model does not carry its detail 0.6"
+  grep -q 'Its own detail is \*\*0.6\*\*.*' "$card" || { cat "$card"; fail "the card does not give the model's own detail"; }
   # the model rows of Set5 at detail 0 and at detail 1 differ (decoder 2 adds something after two steps at lr 1e-3)
   p0=$(awk '/^### Set5, detail 0:/ { f = 1 } f && /^\| model/ { print; exit }' "$card")
   p1=$(awk '/^### Set5, detail 1:/ { f = 1 } f && /^\| model/ { print; exit }' "$card")

@@ -96,7 +96,7 @@ static GOptionContext *eval_context(eval_args *a)
         {"protocol", 0, 0, G_OPTION_ARG_STRING, &a->protocol,
          "benchmark (Y, shave ceil(s); default) or div2k (RGB, shave ceil(s)+6)", "P"},
         {"detail", 'd', 0, G_OPTION_ARG_STRING, &a->detail,
-         "LIIF-GAN detail weight in [0,1] (default 1)", "A"},
+         "LIIF-GAN detail weight in [0,1] (default: the model's own, its liif.detail metadata, else 1)", "A"},
         {"lpips", 0, 0, G_OPTION_ARG_FILENAME, &a->lpips,
          "AlexNet-LPIPS v0.1 weights (safetensors, keys of the lpips package's alex.pth)", "FILE"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &a->threads, "CPU threads (default 0: all cores)",
@@ -169,7 +169,7 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
             return 0;
         }
     }
-    p->detail = 1;
+    p->detail = -1; /* the model's own */
     if (a->detail) {
         char *end = NULL;
         p->detail = g_ascii_strtod(a->detail, &end);
@@ -400,6 +400,7 @@ typedef struct {
     int n_strip_images; /* images that go into the strips */
     int images_done;    /* images read successfully */
     GString *per_image; /* per_image.csv: image,scale,method,psnr,ssim,sharpness,detail_psnr[,lpips] */
+    double detail;      /* --detail, or the model's own (liif_model_default_detail) */
 } eval_run;
 
 /* Buffers of one (image, scale) measurement. */
@@ -445,7 +446,7 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
 
     liif_options o;
     liif_options_init(&o);
-    o.detail = p->detail;
+    o.detail = r->detail;
     o.threads = p->threads;
     o.progress = cli_progress_update;
     o.progress_user = r->progress;
@@ -566,6 +567,7 @@ static int eval_execute(eval_run *r, const eval_plan *p)
         goto done;
     }
     if (note[0] && !p->quiet) cli_error("%s", note);
+    r->detail = p->detail >= 0 ? p->detail : liif_model_default_detail(r->model);
     r->n_strip_images = p->out_dir ? MIN(p->strips, (int)files->len) : 0;
     for (int j = 0; j < p->n_scales && r->n_strip_images; j++)
         if (!strip_alloc(&r->strips[j], p, r->n_strip_images))

@@ -1226,8 +1226,12 @@ out:
 int cli_export_main(int argc, char **argv)
 {
     gboolean fp16 = FALSE, with_disc = FALSE;
+    char *detail_text = NULL;
     const GOptionEntry entries[] = {
         {"fp16", 0, 0, G_OPTION_ARG_NONE, &fp16, "Store the weights as float16", NULL},
+        {"default-detail", 0, 0, G_OPTION_ARG_STRING, &detail_text,
+         "LIIF-GAN models: the detail in [0,1] that 'liif upscale', 'liif eval' and the GIMP dialog use when none is "
+         "given (metadata liif.detail; without it they use 1)", "D"},
         {"with-disc", 0, 0, G_OPTION_ARG_NONE, &with_disc,
          "LIIF-GAN runs: the discriminator too (float32, no Adam moments: init_from starts a new run from both "
          "networks; a third of a checkpoint's size)", NULL},
@@ -1246,7 +1250,18 @@ int cli_export_main(int argc, char **argv)
     }
     if (argc != 3) {
         cli_error("need a checkpoint and an output file (try 'liif export --help')");
+        g_free(detail_text);
         return CLI_EXIT_USAGE;
+    }
+    char detail[32] = "";
+    if (detail_text) {
+        char *end;
+        double d = g_ascii_strtod(detail_text, &end);
+        int bad = end == detail_text || *end || !(d >= 0 && d <= 1);
+        if (bad) cli_error("--default-detail must be a number in [0, 1], got '%s'", detail_text);
+        g_free(detail_text);
+        if (bad) return CLI_EXIT_USAGE;
+        g_ascii_formatd(detail, sizeof detail, "%.4f", d); /* plain decimals: what the loader reads */
     }
     liif_train_state *s;
     liif_error err;
@@ -1257,16 +1272,22 @@ int cli_export_main(int argc, char **argv)
     if (!st) liif_st_close(f);
     if (!st && with_disc && !two)
         st = liif_error_set(&err, LIIF_ERR_ARG, "%s: --with-disc: not a LIIF-GAN checkpoint", argv[1]);
+    if (!st && detail[0] && !two)
+        st = liif_error_set(&err, LIIF_ERR_ARG, "%s: --default-detail: not a LIIF-GAN checkpoint (one decoder)",
+                            argv[1]);
     if (!st && two) { /* a GAN run: the generator alone (imnet, imnet2, liif.variant), or with D */
         gan_gen *g = NULL;
         gan_disc *d = NULL;
         st = gan_gen_load(argv[1], &g, &err);
         if (!st && with_disc) st = gan_disc_load(argv[1], &d, &err);
+        if (!st && detail[0] && g->cfg.n_decoders != 2)
+            st = liif_error_set(&err, LIIF_ERR_ARG, "%s: --default-detail: a LIIF-GAN-S model has no detail decoder",
+                                argv[1]);
         if (!st) {
             char step[32];
             snprintf(step, sizeof step, "%lld", gan_steps);
-            const char *meta[] = {"liif.trained_steps", step};
-            st = gan_save(g, d, argv[2], 0, fp16, meta, 1, &err);
+            const char *meta[] = {"liif.trained_steps", step, "liif.detail", detail};
+            st = gan_save(g, d, argv[2], 0, fp16, meta, detail[0] ? 2 : 1, &err);
         }
         gan_disc_free(d);
         gan_gen_free(g);

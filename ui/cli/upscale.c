@@ -25,7 +25,7 @@ typedef struct {
     int out_w, out_h;
     liif_backend_kind backend;
     liif_precision precision;
-    double detail;
+    double detail;        /* < 0: the model's default */
     int threads, tile;
     size_t memory_budget; /* bytes; 0 = engine default */
     int band_rows;        /* 0 = from the memory budget */
@@ -79,7 +79,8 @@ static GOptionContext *upscale_context(upscale_args *a)
         {"scale-y", 0, 0, G_OPTION_ARG_STRING, &a->scale_y, "Vertical scale (with --scale-x)",
          "SY"},
         {"detail", 'd', 0, G_OPTION_ARG_STRING, &a->detail,
-         "LIIF-GAN detail weight in [0,1] (default 1; no effect on plain LIIF models)", "A"},
+         "LIIF-GAN detail weight in [0,1] (default: the model's own, its liif.detail metadata, else 1; no effect on "
+         "plain LIIF models)", "A"},
         {"threads", 't', 0, G_OPTION_ARG_INT, &a->threads, "CPU threads (default 0: all cores)",
          "N"},
         {"tile", 0, 0, G_OPTION_ARG_INT, &a->tile,
@@ -274,7 +275,7 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
     p->out_path = a->files[1];
     if (!plan_size(a, p))
         return 0;
-    p->detail = 1;
+    p->detail = -1; /* the model's own, once it is loaded */
     if (a->detail) {
         if (!parse_real("--detail", a->detail, &p->detail))
             return 0;
@@ -597,6 +598,8 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         cli_error("%s", model_err.msg);
         return code;
     }
+    if (q.detail < 0)
+        q.detail = liif_model_default_detail(r->model);
     return upscale_stream(r, &q, note);
 }
 

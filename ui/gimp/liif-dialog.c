@@ -26,6 +26,7 @@ typedef struct
   GtkWidget           *dialog, *scale, *width_spin, *height_spin, *chain, *unit;
   GtkWidget           *size_note, *memory_note, *time_note;
   GtkWidget           *detail, *model_combo, *model_about;
+  gboolean             picked;  /* the model list is the user's: a model chosen brings its own detail */
   GtkWidget           *preview;   /* NULL when no layer could be read */
   gboolean             syncing;   /* true while the dialog itself writes the config */
   gboolean             percent;   /* the size fields show % of the image instead of pixels */
@@ -276,17 +277,16 @@ limit_scale (Dialog *d, gdouble s)
   return s;
 }
 
-/* LIIF_PREVIEW_LOG: a point in the text of the detail field (left of its - and + buttons), in the dialog's window,
- * for the tests that type into it. */
+/* LIIF_PREVIEW_LOG: a point in a control (for a spin button: in its text, left of its - and + buttons), in the
+ * dialog's window, for the tests that type into it or scroll over it. name: what the log calls it. */
 static void
-detail_allocated (GtkWidget *spin, GdkRectangle *alloc, Dialog *d)
+control_allocated (GtkWidget *widget, GdkRectangle *alloc, const gchar *name)
 {
   gint x, y;
 
-  (void) d;
-  if (gtk_widget_translate_coordinates (spin, gtk_widget_get_toplevel (spin), alloc->width / 6, alloc->height / 2,
-                                        &x, &y))
-    fprintf (stderr, "liif-dialog: detail field at %d,%d\n", x, y);
+  if (gtk_widget_translate_coordinates (widget, gtk_widget_get_toplevel (widget), alloc->width / 6,
+                                        alloc->height / 2, &x, &y))
+    fprintf (stderr, "liif-dialog: %s at %d,%d\n", name, x, y);
 }
 
 /* The scale slider drives both axes; the size fields follow it. */
@@ -455,13 +455,16 @@ size_fields (Dialog *d)
 
 /* ------------------------------------------------------------ model */
 
-/* Detail means something only for two-decoder (LIIF-GAN) models; known before the preview loads it. */
+/* Detail means something only for two-decoder (LIIF-GAN) models; known before the preview loads it. A model the user
+ * picks brings its own detail (liif.detail in its file, else 1); at the dialog's start the detail stays what the
+ * caller or the last run gave. */
 static void
 model_changed (GtkComboBox *combo, Dialog *d)
 {
   const gchar *id = gtk_combo_box_get_active_id (combo);
   gchar       *file, *title = NULL;
   gint         decoders;
+  gdouble      detail;
 
   if (id == NULL)
     return;
@@ -473,7 +476,13 @@ model_changed (GtkComboBox *combo, Dialog *d)
                       title ? title : _("No description (no model card beside the file)."));
   gtk_widget_set_tooltip_text (GTK_WIDGET (combo), file);
 
-  decoders = liif_model_decoders (id);
+  decoders = liif_model_decoders (id, &detail);
+  if (decoders == 2 && d->picked)
+    {
+      g_object_set (d->config, "detail", detail, NULL);
+      if (logging ())
+        fprintf (stderr, "liif-dialog: detail set to the model's own, %.2f\n", detail);
+    }
   gtk_widget_set_sensitive (d->detail, decoders == 2);
   gtk_widget_set_tooltip_text (d->detail, decoders == 2
     ? _("How much fine texture the model invents: 0 = faithful to the original, "
@@ -838,9 +847,13 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   gtk_box_pack_start (GTK_BOX (controls), model_choice (&d), FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (controls), d.detail, FALSE, FALSE, 0);
   if (logging ())
-    g_signal_connect_after (gimp_label_spin_get_spin_button (GIMP_LABEL_SPIN (d.detail)), "size-allocate",
-                            G_CALLBACK (detail_allocated), &d);
+    {
+      g_signal_connect_after (gimp_label_spin_get_spin_button (GIMP_LABEL_SPIN (d.detail)), "size-allocate",
+                              G_CALLBACK (control_allocated), (gpointer) "detail field");
+      g_signal_connect_after (d.model_combo, "size-allocate", G_CALLBACK (control_allocated), (gpointer) "model list");
+    }
   model_changed (GTK_COMBO_BOX (d.model_combo), &d);
+  d.picked = TRUE; /* from now on a change of model is the user's */
   g_signal_connect (d.model_combo, "changed", G_CALLBACK (model_changed), &d);
   gtk_box_pack_start (GTK_BOX (controls), device_choice (&d), FALSE, FALSE, 0);
   precision = gimp_procedure_dialog_get_widget (GIMP_PROCEDURE_DIALOG (d.dialog), "precision", G_TYPE_NONE);
