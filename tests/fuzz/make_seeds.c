@@ -47,6 +47,7 @@ static void models(void)
         snprintf(name, sizeof name, "%s-%zu.safetensors", specs[i].variant, i);
         if (rm_write(at("model", name), &specs[i])) exit(1);
     }
+    if (rm_write_meta(at("model", "liif-gan-detail.safetensors"), &specs[1], 3, 3, "0.35")) exit(1); /* liif.detail */
     static const char tiny[] = "\x2a\0\0\0\0\0\0\0{\"__metadata__\":{\"liif.variant\":\"liif\"}}  ";
     spit(at("model", "metadata-only.safetensors"), tiny, sizeof tiny - 1);
 }
