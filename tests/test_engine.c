@@ -215,6 +215,13 @@ static void reuse(void)
 }
 
 /* usage: test-engine [PART]: fast-vs-ref, tiling, cancel, bad-args; all parts without one. */
+/* The CPU backends and precisions the detail tests run on. */
+static const struct { liif_backend_kind kind; liif_precision prec; const char *name; } modes[] = {
+    {LIIF_BACKEND_CPU_REF, LIIF_PRECISION_FP32, "reference"},
+    {LIIF_BACKEND_CPU, LIIF_PRECISION_FP32, "fast fp32"},
+    {LIIF_BACKEND_CPU, LIIF_PRECISION_FAST, "fast precision"},
+};
+
 /* Detail 0 is decoder 1's output alone (MODEL.md: out = d1 + detail * d2): with decoder 2's weights
  * and biases changed, the output at detail 0 stays the same to the bit on every backend and precision,
  * while at detail 1 it changes (so the change is not a no-op). */
@@ -229,11 +236,6 @@ static void detail_zero(void)
         float *img = rm_image(w, h, 5 + (unsigned)v);
         liif_region r = {W, H, 0, 0, W, H};
         size_t n = (size_t)W * H * 3;
-        struct { liif_backend_kind kind; liif_precision prec; const char *name; } modes[] = {
-            {LIIF_BACKEND_CPU_REF, LIIF_PRECISION_FP32, "reference"},
-            {LIIF_BACKEND_CPU, LIIF_PRECISION_FP32, "fast fp32"},
-            {LIIF_BACKEND_CPU, LIIF_PRECISION_FAST, "fast precision"},
-        };
         float *before[3][2];
         for (int k = 0; k < 3; k++)
             for (int d = 0; d < 2; d++) {
@@ -300,11 +302,6 @@ static void unclamped(void)
         float *img = rm_image(w, h, 9 + (unsigned)v);
         liif_region r = {W, H, 0, 0, W, H};
         size_t n = (size_t)W * H * 3;
-        struct { liif_backend_kind kind; liif_precision prec; const char *name; } modes[] = {
-            {LIIF_BACKEND_CPU_REF, LIIF_PRECISION_FP32, "reference"},
-            {LIIF_BACKEND_CPU, LIIF_PRECISION_FP32, "fast fp32"},
-            {LIIF_BACKEND_CPU, LIIF_PRECISION_FAST, "fast precision"},
-        };
         for (int k = 0; k < 3; k++) {
             liif_options o;
             liif_options_init(&o);
