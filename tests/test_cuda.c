@@ -235,13 +235,13 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
     liif_error err;
     char what[160];
     gpu->fast_math = fast;
-    ref->encode(ref, m, img, (size_t)w * 3, h, w, 0, &err);
+    ref->encode(ref, m, img, (size_t)w * 3, h, w, 0, 0, &err);
     liif_decode_job job = {.H = H, .W = W, .h = h, .w = w, .ty = 0, .tx = 0, .th = h, .tw = w,
                            .y0 = 0, .x0 = 0, .rows = H, .cols = W, .alpha = 0.7f};
     float *want = malloc((size_t)W * H * 3 * sizeof(float)), *got = malloc((size_t)W * H * 3 * sizeof(float));
     ref->decode(ref, m, &job, want, (size_t)W * 3, &err);
     for (int pre = 0; pre < 2; pre++) {
-        if (gpu->encode(gpu, m, img, (size_t)w * 3, h, w, pre, &err)) {
+        if (gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 0, pre, &err)) {
             printf("FAIL %s: encode: %s\n", tag, err.msg);
             tu_failures++;
             break;
@@ -303,7 +303,7 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
         m->serial ^= 1ull << 62; /* changed weights: the backend uploads them again, and so encodes again */
         snprintf(what, sizeof what, "%s: decode %dx%d at detail 0, NaN in decoder 2", tag, W, H);
         memset(got, 0, (size_t)W * H * 3 * sizeof(float));
-        if (gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 1, &err) || gpu->decode(gpu, m, &job, got, (size_t)W * 3, &err)) {
+        if (gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 0, 1, &err) || gpu->decode(gpu, m, &job, got, (size_t)W * 3, &err)) {
             printf("FAIL %s: %s\n", what, err.msg);
             tu_failures++;
         } else check_math(what, got, want, (size_t)W * H * 3, fast);
@@ -323,7 +323,7 @@ static void test_backend_model(const char *tag, const rm_spec *sp, int fast)
         snprintf(what, sizeof what, "%s: decode %dx%d unclamped", tag, W, H);
         memset(got, 0, n * sizeof(float));
         int bad = ref->decode(ref, m, &job, want, (size_t)W * 3, &err) != LIIF_OK ||
-                  gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 1, &err) != LIIF_OK ||
+                  gpu->encode(gpu, m, img, (size_t)w * 3, h, w, 0, 1, &err) != LIIF_OK ||
                   gpu->decode(gpu, m, &job, got, (size_t)W * 3, &err) != LIIF_OK;
         if (bad) {
             printf("FAIL %s: %s\n", what, err.msg);
@@ -408,7 +408,7 @@ static void test_golden(void)
     liif_error err;
     int64_t n;
     gpu->fast_math = 0;
-    if (gpu->encode(gpu, def, img, 60, 24, 20, 0, &err)) { printf("FAIL golden encode: %s\n", err.msg); tu_failures++; }
+    if (gpu->encode(gpu, def, img, 60, 24, 20, 0, 0, &err)) { printf("FAIL golden encode: %s\n", err.msg); tu_failures++; }
     else {
         float *want = read_tensor("encoder.safetensors", "feat", &n), *hwc = malloc(n * sizeof(float));
         for (int c = 0; c < 64; c++)

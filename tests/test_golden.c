@@ -11,7 +11,7 @@ static void check_features(liif_backend *be, const liif_model *m, const float *i
 {
     liif_error err;
     int64_t n;
-    if (be->encode(be, m, img, (size_t)w * 3, h, w, 0, &err)) { printf("FAIL %s\n", err.msg); tu_failures++; return; }
+    if (be->encode(be, m, img, (size_t)w * 3, h, w, 0, 0, &err)) { printf("FAIL %s\n", err.msg); tu_failures++; return; }
     float *want = read_tensor("encoder.safetensors", "feat", &n);
     const float *got = be->features(be, 0);
     float *hwc = malloc(n * sizeof(float));
@@ -29,7 +29,7 @@ static void check_mlp_inputs(const liif_model *m, const float *img, int w, int h
     liif_backend *be = liif_backend_ref_new();
     liif_error err;
     int64_t n_idx, n_in;
-    be->encode(be, m, img, (size_t)w * 3, h, w, 0, &err);
+    be->encode(be, m, img, (size_t)w * 3, h, w, 0, 0, &err);
     float *idx = read_tensor("case_default_61x50.safetensors", "debug_idx", &n_idx);
     float *want = read_tensor("case_default_61x50.safetensors", "debug_imnet_in", &n_in); /* [4, 48, 580] */
     float *got = malloc(n_in * sizeof(float)), rows[4 * 580];

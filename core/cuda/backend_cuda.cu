@@ -227,8 +227,9 @@ static liif_status reserve_encoder(cuda_backend *cb, const liif_config *c, size_
 }
 
 static liif_status cuda_encode(liif_backend *be, const liif_model *m, const float *rgb, size_t stride, int th,
-                               int tw, int precompute, liif_error *err)
+                               int tw, int y0, int precompute, liif_error *err)
 {
+    (void)y0;
     cuda_backend *cb = (cuda_backend *)be;
     const liif_config *c = &m->cfg;
     size_t np = (size_t)th * tw;

@@ -14,7 +14,7 @@ extern "C" {
 /* Bumped whenever this struct or the structs it passes (liif_backend, liif_model, liif_decode_job) change.
  * 3: the LIIF-GAN trainer (gan_*) and its test ops; 7: VGG19's perceptual loss in it (vgg, w_per, op_vgg_perceptual);
  * 8: liif_decode_job.unclamped, liif_model.default_detail. */
-#define LIIF_CUDA_ABI 8
+#define LIIF_CUDA_ABI 9
 /* op_conv3x3: take the im2col + cuBLAS path whatever the kind. */
 #define LIIF_CUDA_OP_IM2COL 0x100
 

@@ -19,7 +19,13 @@ dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t M, dnnl
 
 /* Pixels per convolution block and queries per decoder block: each thread runs a whole block
  * (im2col + GEMM + epilogue, or the whole MLP) while its data sits in L2, with a single-threaded
- * sgemm (oneDNN runs single-threaded inside an OpenMP parallel region). */
+ * sgemm (oneDNN runs single-threaded inside an OpenMP parallel region).
+ * oneDNN sums a row in an order that depends on its place in the call (on AVX2, rows that fall in a short
+ * tail of its 6-row kernel, or of the chunks it cuts M into, are summed differently), so the blocks are
+ * aligned to the whole image: a pixel's block and place in it follow from its row in the LR image (queries:
+ * from their output row), every GEMM has the full block's rows (a tile's first and last blocks are padded
+ * with zero rows), and an output is the same to the bit whatever the tiles and bands (--band-rows, the
+ * memory budget, the GIMP preview's regions). Without it cli-bands-large saw 16-bit outputs differ by one. */
 enum { CONV_BLOCK = 256, QUERY_BLOCK = 64 };
 
 /* Weights rearranged once per model for the im2col layout used here: a 3x3 conv weight
@@ -241,29 +247,48 @@ static void im2col(const void *in, size_t es, int h, int w, int cin, size_t p0, 
 /* out = act(conv3x3(in) + bias + res) (ksize 3) or act(in @ W^T + bias + res) (ksize 1).
  * in (h, w, cin), out and res (h, w, cout), HWC. wp is [cout, ksize^2 * cin] rows ldw apart.
  * bf16 products when both in.h and wp.h are given. bias and res may be NULL. Blocks of
- * CONV_BLOCK pixels run in parallel. */
-static liif_status conv_fast(operand in, int h, int w, int cin, int ksize, operand wp, int ldw,
+ * CONV_BLOCK pixels run in parallel, aligned to the image: the tile's rows are rows y0.. of it. */
+static liif_status conv_fast(operand in, int h, int w, int y0, int cin, int ksize, operand wp, int ldw,
                              const float *bias, const float *res, int relu, int cout, float *out, int threads)
 {
     size_t np = (size_t)h * w, es = in.h && wp.h ? sizeof(uint16_t) : sizeof(float);
-    long nblocks = (long)((np + CONV_BLOCK - 1) / CONV_BLOCK);
-    int kk = ksize * ksize * cin, failed = 0;
+    size_t first = (size_t)y0 * w, b0 = first / CONV_BLOCK; /* the tile's pixels are [first, first + np) */
+    long nblocks = (long)((first + np + CONV_BLOCK - 1) / CONV_BLOCK - b0);
+    int kk = ksize * ksize * cin, lda = ksize == 3 ? kk : cin, failed = 0;
+    int partial = first % CONV_BLOCK || (first + np) % CONV_BLOCK;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        void *col = ksize == 3 ? malloc((size_t)CONV_BLOCK * kk * es) : NULL;
-        if (ksize == 3 && !col) failed = 1;
+        /* the im2col block, or a partial block's rows with zero rows around them, and a whole block of output */
+        void *col = ksize == 3 || partial ? malloc((size_t)CONV_BLOCK * lda * es) : NULL;
+        float *whole = partial ? malloc((size_t)CONV_BLOCK * cout * sizeof(float)) : NULL;
+        if ((ksize == 3 || partial) && !col) failed = 1;
+        if (partial && !whole) failed = 1;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
             if (failed) continue;
-            size_t p0 = (size_t)blk * CONV_BLOCK;
-            int n = (int)(np - p0 < CONV_BLOCK ? np - p0 : CONV_BLOCK);
+            size_t lo = (b0 + blk) * CONV_BLOCK, hi = lo + CONV_BLOCK; /* the block, in image pixels */
+            size_t skip = lo < first ? first - lo : 0;                 /* its rows before the tile */
+            lo = lo < first ? first : lo;
+            hi = hi > first + np ? first + np : hi;
+            size_t p0 = lo - first; /* the first of its pixels in the tile */
+            int n = (int)(hi - lo), full = n == CONV_BLOCK;
             operand a = {in.f + p0 * cin, in.h && wp.h ? in.h + p0 * cin : NULL};
-            if (ksize == 3) {
-                im2col(a.h ? (const void *)in.h : (const void *)in.f, es, h, w, cin, p0, n, col);
+            char *rows = (char *)col + skip * lda * es;
+            if (ksize == 3)
+                im2col(a.h ? (const void *)in.h : (const void *)in.f, es, h, w, cin, p0, n, rows);
+            else if (!full)
+                memcpy(rows, a.h ? (const void *)a.h : (const void *)a.f, (size_t)n * cin * es);
+            if (ksize == 3 || !full)
                 a = a.h ? (operand){NULL, col} : (operand){col, NULL};
-            }
             float *o = out + p0 * cout;
-            gemm_nt(n, cout, kk, a, ksize == 3 ? kk : cin, wp, ldw, o, cout);
+            if (full) {
+                gemm_nt(n, cout, kk, a, lda, wp, ldw, o, cout);
+            } else {
+                memset(col, 0, skip * lda * es);
+                memset(rows + (size_t)n * lda * es, 0, (CONV_BLOCK - skip - n) * lda * es);
+                gemm_nt(CONV_BLOCK, cout, kk, a, lda, wp, ldw, whole, cout);
+                memcpy(o, whole + skip * cout, (size_t)n * cout * sizeof(float));
+            }
             for (int p = 0; p < n; p++) {
                 float *row = o + (size_t)p * cout;
                 const float *r = res ? res + (p0 + p) * cout : NULL;
@@ -274,6 +299,7 @@ static liif_status conv_fast(operand in, int h, int w, int cin, int ksize, opera
             }
         }
         free(col);
+        free(whole);
     }
     return failed ? LIIF_ERR_NOMEM : LIIF_OK;
 }
@@ -329,7 +355,7 @@ static operand conv_input(cpu_backend *cb, const float *x, size_t n, int threads
 }
 
 static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float *rgb, size_t stride, int th,
-                              int tw, int precompute, liif_error *err)
+                              int tw, int y0, int precompute, liif_error *err)
 {
     cpu_backend *cb = (cpu_backend *)be;
     const liif_config *c = &m->cfg;
@@ -346,27 +372,27 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     for (int y = 0; y < th; y++)
         for (int i = 0; i < tw * c->in_ch; i++) cb->x[(size_t)y * tw * c->in_ch + i] = (rgb[y * stride + i] - 0.5f) / 0.5f;
     int nc = liif_model_n_convs(c);
-    s = conv_fast(conv_input(cb, cb->x, 0, T), th, tw, c->in_ch, 3, conv_weight(cb, 0), 9 * c->in_ch,
+    s = conv_fast(conv_input(cb, cb->x, 0, T), th, tw, y0, c->in_ch, 3, conv_weight(cb, 0), 9 * c->in_ch,
                   m->head.b, NULL, 0, F, cb->head, T);
     const float *t = cb->head;
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == cb->t ? cb->u : cb->t;
         const liif_conv *c1 = &m->body[2 * b], *c2 = &m->body[2 * b + 1];
-        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, F, 3, conv_weight(cb, 1 + 2 * b), 9 * F, c1->b,
+        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, y0, F, 3, conv_weight(cb, 1 + 2 * b), 9 * F, c1->b,
                       NULL, 1, F, cb->a, T);
         if (!s)
-            s = conv_fast(conv_input(cb, cb->a, np * F, T), th, tw, F, 3, conv_weight(cb, 2 + 2 * b), 9 * F,
+            s = conv_fast(conv_input(cb, cb->a, np * F, T), th, tw, y0, F, 3, conv_weight(cb, 2 + 2 * b), 9 * F,
                           c2->b, t, 0, F, next, T);
         t = next;
         if (cb->feat_mid && b == c->mid_block && c->n_decoders == 2 && c->dec_source[0] == LIIF_FEAT_MID)
             memcpy(cb->feat_mid, t, np * F * sizeof(float));
     }
     if (!s)
-        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, F, 3, conv_weight(cb, nc - 1), 9 * F, m->tail.b,
+        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, y0, F, 3, conv_weight(cb, nc - 1), 9 * F, m->tail.b,
                       cb->head, 0, F, cb->feat_last, T);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? cb->feat_mid : cb->feat_last;
-        s = conv_fast(conv_input(cb, src, np * F, T), th, tw, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
+        s = conv_fast(conv_input(cb, src, np * F, T), th, tw, y0, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
                       c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
     }
     if (s) return liif_error_set(err, s, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
@@ -627,7 +653,9 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
     const liif_config *c = &m->cfg;
     int ns = c->local_ensemble ? 4 : 1, maxw = c->in_dim;
     for (int l = 0; l < c->n_hidden; l++) maxw = c->hidden[l] > maxw ? c->hidden[l] : maxw;
-    long nq = (long)job->rows * job->cols, nblocks = (nq + QUERY_BLOCK - 1) / QUERY_BLOCK;
+    /* blocks aligned to the output image (see CONV_BLOCK): the job's queries are [first, first + nq) of its columns' */
+    long nq = (long)job->rows * job->cols, first = (long)job->y0 * job->cols, b0 = first / QUERY_BLOCK;
+    long nblocks = (first + nq + QUERY_BLOCK - 1) / QUERY_BLOCK - b0;
     size_t rows_max = (size_t)QUERY_BLOCK * ns;
     int failed = 0, threads = liif_omp_threads(be->threads);
 #pragma omp parallel num_threads(threads) reduction(| : failed)
@@ -640,18 +668,26 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
             if (failed) continue;
-            long q0 = blk * QUERY_BLOCK;
-            int n = (int)(nq - q0 < QUERY_BLOCK ? nq - q0 : QUERY_BLOCK);
-            int rows = geometry(c, job, q0, n, g);
+            long lo = (b0 + blk) * QUERY_BLOCK, hi = lo + QUERY_BLOCK;
+            int skip = (int)(lo < first ? first - lo : 0); /* the block's places before the job's first query */
+            lo = lo < first ? first : lo;
+            hi = hi > first + nq ? first + nq : hi;
+            long q0 = lo - first;
+            int n = (int)(hi - lo);
+            query_geom *gq = g + (size_t)skip * ns; /* the block's queries; the other places copy the first */
+            int rows = geometry(c, job, q0, n, gq);
+            for (int r = 0; r < (int)rows_max; r++)
+                if (r < skip * ns || r >= skip * ns + rows) g[r] = gq[0];
+            const float *pq = pred + (size_t)skip * ns * 3;
             float total[QUERY_BLOCK][3];
             memset(total, 0, sizeof total);
             for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) {
-                mlp_block(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
+                mlp_block(cb, m, d, job, g, (int)rows_max, bufa, bufb, x16, pred);
                 for (int q = 0; q < n; q++) {
                     float dq[3] = {0, 0, 0};
                     for (int k = 0; k < ns; k++)
                         for (int ch = 0; ch < 3; ch++)
-                            dq[ch] = dq[ch] + pred[((size_t)q * ns + k) * 3 + ch] * g[q * ns + k].weight;
+                            dq[ch] = dq[ch] + pq[((size_t)q * ns + k) * 3 + ch] * gq[q * ns + k].weight;
                     for (int ch = 0; ch < 3; ch++) total[q][ch] += d == 0 ? dq[ch] : job->alpha * dq[ch];
                 }
             }

@@ -168,7 +168,7 @@ static liif_status encode_span(liif_engine *e, const liif_image *in, const liif_
     }
     h->key = 0; /* a failed or cancelled encode leaves nothing reusable */
     liif_status s = e->be->encode(e->be, e->m, in->data + (size_t)*ya * in->stride + (size_t)*xa * 3, in->stride,
-                                  *yb - *ya, *xb - *xa, o->precompute, err);
+                                  *yb - *ya, *xb - *xa, *ya, o->precompute, err);
     if (s) return s;
     e->n_encodes++;
     *h = (encoded_span){o->reuse_key, *ya, *yb, *xa, *xb, in->w, in->h, o->precompute, e->be->fast_math};

@@ -104,9 +104,10 @@ static inline int liif_decoders_for(const liif_config *c, float alpha)
 typedef struct liif_backend liif_backend;
 struct liif_backend {
     const char *name;
-    /* Run the encoder on an LR tile: rgb is [th, tw, 3] HWC in [0,1], rows `stride` floats apart. */
+    /* Run the encoder on an LR tile: rgb is [th, tw, 3] HWC in [0,1], rows `stride` floats apart; y0 is the tile's
+     * first row in the whole LR image (the fast CPU backend aligns its GEMM blocks to it: see CONV_BLOCK). */
     liif_status (*encode)(liif_backend *be, const liif_model *m, const float *rgb, size_t stride,
-                          int th, int tw, int precompute, liif_error *err);
+                          int th, int tw, int y0, int precompute, liif_error *err);
     /* Decode a job into out: float RGB HWC in [0,1], rows out_stride floats apart. With `deferred` set, the rows may
      * land in out only by the next flush (out must stay valid until then). */
     liif_status (*decode)(liif_backend *be, const liif_model *m, const liif_decode_job *job,

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
         double best = 1e30;
         for (int i = 0; i <= reps; i++) {
             double t = now();
-            if (be->encode(be, m, img, (size_t)w * 3, h, w, 1, &err)) {
+            if (be->encode(be, m, img, (size_t)w * 3, h, w, 0, 1, &err)) {
                 printf("FAIL encode: %s\n", err.msg);
                 return 1;
             }
