@@ -13,6 +13,7 @@
 
 #include "png_idat.h"
 #include "png_image.h"
+#include "outfile.h"
 
 /* ------------------------------------------------------------ libpng glue */
 
@@ -332,10 +333,8 @@ void liif_png_free(liif_png *img)
 /* ------------------------------------------------------------------ writing */
 
 struct liif_png_writer {
-    png_fault fault; /* libpng's error and mem pointers point here */
-    char *path;      /* destination */
-    char *tmp_path;  /* temporary file beside it; NULL once renamed or removed */
-    FILE *fp;
+    png_fault fault;   /* libpng's error and mem pointers point here */
+    liif_outfile file; /* the destination and its temporary file */
     png_structp png;
     png_infop info;
     uint8_t *raw;       /* packed output rows of the current call */
@@ -351,7 +350,7 @@ struct liif_png_writer {
 static void write_bytes(png_structp png, png_bytep data, size_t n)
 {
     liif_png_writer *wr = png_get_io_ptr(png);
-    if (fwrite(data, 1, n, wr->fp) != n) {
+    if (fwrite(data, 1, n, wr->file.fp) != n) {
         wr->fault.sys_errno = errno ? errno : EIO;
         png_error(png, "write failed");
     }
@@ -360,35 +359,20 @@ static void write_bytes(png_structp png, png_bytep data, size_t n)
 static void flush_bytes(png_structp png)
 {
     liif_png_writer *wr = png_get_io_ptr(png);
-    if (fflush(wr->fp) != 0) {
+    if (fflush(wr->file.fp) != 0) {
         wr->fault.sys_errno = errno ? errno : EIO;
         png_error(png, "write failed");
     }
 }
 
-/* Closes and removes the temporary file; the destination is never touched here. */
-static void writer_discard(liif_png_writer *wr)
-{
-    if (wr->fp) {
-        fclose(wr->fp); /* the data is being thrown away: a close error changes nothing */
-        wr->fp = NULL;
-    }
-    if (wr->tmp_path) {
-        unlink(wr->tmp_path);
-        free(wr->tmp_path);
-        wr->tmp_path = NULL;
-    }
-}
-
 static void writer_free(liif_png_writer *wr)
 {
-    writer_discard(wr);
+    liif_outfile_free(&wr->file);
     if (wr->png)
         png_destroy_write_struct(&wr->png, wr->info ? &wr->info : NULL);
     if (wr->idat_ready)
         liif_idat_free(&wr->idat);
     free(wr->raw);
-    free(wr->path);
     free(wr);
 }
 
@@ -397,68 +381,8 @@ static void writer_free(liif_png_writer *wr)
 static liif_status writer_fail(liif_png_writer *wr, liif_status st)
 {
     wr->failed = 1;
-    writer_discard(wr);
+    liif_outfile_discard(&wr->file);
     return st;
-}
-
-/* "<syscall-ish step> failed" with errno, naming the destination. */
-static liif_status writer_sys_fail(liif_png_writer *wr, const char *what, int e, liif_error *err)
-{
-    liif_error_set(err, LIIF_ERR_IO, "%s: %s: %s", wr->path, what, strerror(e));
-    return writer_fail(wr, LIIF_ERR_IO);
-}
-
-/* "<dir>/.<base>.XXXXXX": same folder as the destination, so rename() is atomic (one
- * file system), and hidden, so a crash leaves a dot-file rather than a half image. */
-static char *temp_template(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-    const char *base = path + dir_len;
-    size_t len = dir_len + 1 + strlen(base) + 8 + 1;
-    char *t = malloc(len);
-    if (t)
-        snprintf(t, len, "%.*s.%s.XXXXXX", (int)dir_len, path, base);
-    return t;
-}
-
-/* Permissions the result should get: an existing file keeps its own, a new one gets
- * what fopen() would give (0666 less the umask), not mkstemp's private 0600. umask()
- * can only be read by setting it, so it is set back at once. */
-static mode_t output_mode(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        return st.st_mode & 0777; /* not set-id bits */
-    mode_t mask = umask(077);
-    umask(mask);
-    return 0666 & ~mask;
-}
-
-static liif_status create_temp(liif_png_writer *wr, liif_error *err)
-{
-    struct stat st;
-    if (stat(wr->path, &st) == 0 && S_ISDIR(st.st_mode))
-        return liif_error_set(err, LIIF_ERR_IO, "%s: is a directory", wr->path);
-    mode_t mode = output_mode(wr->path);
-    wr->tmp_path = temp_template(wr->path);
-    if (!wr->tmp_path)
-        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
-    int fd = mkstemp(wr->tmp_path);
-    if (fd < 0) {
-        int e = errno;
-        free(wr->tmp_path); /* nothing was created: nothing to unlink */
-        wr->tmp_path = NULL;
-        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot create temporary file: %s", wr->path,
-                              strerror(e));
-    }
-    if (fchmod(fd, mode) != 0 || !(wr->fp = fdopen(fd, "wb"))) {
-        int e = errno;
-        close(fd);
-        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot create temporary file: %s", wr->path,
-                              strerror(e));
-    }
-    return LIIF_OK;
 }
 
 static int color_type_for(int channels)
@@ -472,7 +396,7 @@ static int color_type_for(int channels)
 static liif_status start_stream(liif_png_writer *wr, liif_error *err)
 {
     if (setjmp(png_jmpbuf(wr->png)))
-        return fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+        return fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
     png_set_write_fn(wr->png, wr, write_bytes, flush_bytes);
     png_set_IHDR(wr->png, wr->info, (png_uint_32)wr->w, (png_uint_32)wr->h, wr->bit_depth,
                  color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
@@ -507,18 +431,15 @@ static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
     int bpp = wr->channels * (wr->bit_depth / 8);
     if (liif_idat_init(&wr->idat, (size_t)wr->w * (size_t)bpp, bpp, 6, 0) != 0) {
         liif_idat_free(&wr->idat);
-        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->file.path);
     }
     wr->idat_ready = 1;
-    liif_status st = create_temp(wr, err);
-    if (st != LIIF_OK)
-        return st;
     wr->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &wr->fault, on_png_error,
                                         on_png_warning, &wr->fault, on_png_malloc, on_png_free);
     if (wr->png)
         wr->info = png_create_info_struct(wr->png);
     if (!wr->png || !wr->info)
-        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->file.path);
     return start_stream(wr, err);
 }
 
@@ -536,9 +457,9 @@ liif_status liif_png_writer_open(const char *path, int w, int h, int channels, i
     wr->h = h;
     wr->channels = channels;
     wr->bit_depth = bit_depth;
-    wr->path = strdup(path);
-    st = wr->path ? writer_setup(wr, err)
-                  : liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
+    st = liif_outfile_open(&wr->file, path, err);
+    if (st == LIIF_OK)
+        st = writer_setup(wr, err);
     if (st != LIIF_OK) {
         writer_free(wr);
         return st;
@@ -547,27 +468,16 @@ liif_status liif_png_writer_open(const char *path, int w, int h, int channels, i
     return LIIF_OK;
 }
 
-/* [0,1] -> 0..maxv, round to nearest, NaN and below 0 -> 0. Double keeps v / maxv -> v
- * exact for every 16-bit v. */
-static unsigned quantize(float x, unsigned maxv)
-{
-    if (!(x > 0.0f))
-        return 0;
-    if (x >= 1.0f)
-        return maxv;
-    return (unsigned)((double)x * maxv + 0.5);
-}
-
 static void pack_row(const liif_png_writer *wr, const float *src, unsigned char *dst)
 {
     size_t n = (size_t)wr->w * (size_t)wr->channels;
     if (wr->bit_depth == 8) {
         for (size_t i = 0; i < n; i++)
-            dst[i] = (unsigned char)quantize(src[i], 255);
+            dst[i] = (unsigned char)liif_quantize(src[i], 255);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        unsigned v = quantize(src[i], 65535); /* PNG stores 16-bit samples big-endian */
+        unsigned v = liif_quantize(src[i], 65535); /* PNG stores 16-bit samples big-endian */
         dst[2 * i] = (unsigned char)(v >> 8);
         dst[2 * i + 1] = (unsigned char)(v & 0xff);
     }
@@ -577,7 +487,7 @@ static void pack_row(const liif_png_writer *wr, const float *src, unsigned char 
 static liif_status put_idat(liif_png_writer *wr, liif_error *err)
 {
     if (setjmp(png_jmpbuf(wr->png))) {
-        liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+        liif_status st = fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
         return writer_fail(wr, st);
     }
     for (int i = 0; i < wr->idat.n_out; i++)
@@ -598,7 +508,7 @@ static liif_status write_slice(liif_png_writer *wr, const float *rows, int n_row
         wr->raw_cap = 0;
         wr->raw = malloc((size_t)n_rows * rowbytes);
         if (!wr->raw) {
-            liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->path);
+            liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->file.path);
             return writer_fail(wr, LIIF_ERR_NOMEM);
         }
         wr->raw_cap = (size_t)n_rows * rowbytes;
@@ -609,7 +519,7 @@ static liif_status write_slice(liif_png_writer *wr, const float *rows, int n_row
         pack_row(wr, rows + (size_t)i * stride, wr->raw + (size_t)i * rowbytes);
     wr->idat.threads = t;
     if (liif_idat_rows(&wr->idat, wr->raw, n_rows, rowbytes, wr->rows_done + n_rows == wr->h) != 0) {
-        liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory compressing the image", wr->path);
+        liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory compressing the image", wr->file.path);
         return writer_fail(wr, LIIF_ERR_NOMEM);
     }
     wr->rows_done += n_rows;
@@ -639,15 +549,15 @@ liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_r
     if (!wr)
         return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no writer");
     if (wr->failed)
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->path);
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
     if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->path, n_rows,
+        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->file.path, n_rows,
                        wr->rows_done, wr->h);
         return writer_fail(wr, LIIF_ERR_ARG);
     }
     if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
         liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)",
-                       wr->path, stride, wr->w, wr->channels);
+                       wr->file.path, stride, wr->w, wr->channels);
         return writer_fail(wr, LIIF_ERR_ARG);
     }
     return write_rows(wr, rows, n_rows, stride, err);
@@ -657,64 +567,26 @@ liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_r
 static liif_status end_stream(liif_png_writer *wr, liif_error *err)
 {
     if (setjmp(png_jmpbuf(wr->png))) {
-        liif_status st = fault_report(&wr->fault, wr->path, LIIF_ERR_IO, err);
+        liif_status st = fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
         return writer_fail(wr, st);
     }
     png_write_chunk(wr->png, (png_const_bytep) "IEND", NULL, 0); /* the IDATs are ours: png_write_end would refuse */
     return LIIF_OK;
 }
 
-/* Makes the data durable before the rename publishes it: otherwise a crash soon after
- * could leave the new name pointing at an empty file. */
-static liif_status close_temp(liif_png_writer *wr, liif_error *err)
-{
-    if (fflush(wr->fp) != 0)
-        return writer_sys_fail(wr, "write failed", errno, err);
-    if (fsync(fileno(wr->fp)) != 0)
-        return writer_sys_fail(wr, "write failed (fsync)", errno, err);
-    FILE *fp = wr->fp;
-    wr->fp = NULL; /* fclose releases the stream even when it fails */
-    if (fclose(fp) != 0)
-        return writer_sys_fail(wr, "write failed (close)", errno, err);
-    return LIIF_OK;
-}
-
-/* Best effort: persists the rename itself. The new file is already in place, so a
- * failure here is not reported as a failed write. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 static liif_status finish_stream(liif_png_writer *wr, liif_error *err)
 {
     if (wr->failed)
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->path);
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
     if (wr->rows_done != wr->h) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: only %d of %d rows were written", wr->path,
+        liif_error_set(err, LIIF_ERR_ARG, "%s: only %d of %d rows were written", wr->file.path,
                        wr->rows_done, wr->h);
         return writer_fail(wr, LIIF_ERR_ARG);
     }
     liif_status st = end_stream(wr, err);
-    if (st == LIIF_OK)
-        st = close_temp(wr, err);
-    if (st != LIIF_OK)
-        return st;
-    if (rename(wr->tmp_path, wr->path) != 0)
-        return writer_sys_fail(wr, "cannot replace the file", errno, err);
-    free(wr->tmp_path); /* it is the destination now: writer_free must not unlink it */
-    wr->tmp_path = NULL;
-    sync_parent_dir(wr->path);
-    return LIIF_OK;
+    if (st == LIIF_OK && (st = liif_outfile_commit(&wr->file, err)) != LIIF_OK)
+        wr->failed = 1;
+    return st;
 }
 
 liif_status liif_png_writer_finish(liif_png_writer *wr, liif_error *err)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # cli_test.sh: one test case of the liif command; run by meson as
-#   sh cli_test.sh CASE LIIF MKPNG PNGINFO MODEL [GOLDEN [GAN_MODEL]]
+#   sh cli_test.sh CASE LIIF MKPNG PNGINFO MODEL [GOLDEN [GAN_MODEL [MKJPEG]]]
 # MODEL is a model file for the cases that run the engine; GOLDEN the folder of the LIIF
 # golden vectors (golden/liif-edsr-baseline) for the cases that compare with PyTorch's
 # output; GAN_MODEL a two-decoder model for --detail. A case whose files are missing
@@ -15,6 +15,7 @@ PNGINFO=$4
 MODEL=${5:-}
 GOLDEN=${6:-}
 GAN_MODEL=${7:-}
+MKJPEG=${8:-}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/liif-cli-test.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -146,7 +147,7 @@ err-unknown-option)
     expect_error 2 "--frobnicate" upscale "$T/in.png" "$OUTDIR/out.png" --scale 2 --frobnicate ;;
 err-missing-output-arg)
     mkpng "$T/in.png" 9 7 3 8
-    expect_error 2 "IN.png and OUT.png" upscale "$T/in.png" --scale 2 ;;
+    expect_error 2 "IN and OUT" upscale "$T/in.png" --scale 2 ;;
 
 # ------------------------------------------------------- bad inputs
 err-not-png)
@@ -489,6 +490,86 @@ golden-61x50-bands)
     golden_case 50x61 case_default_61x50.safetensors --band-rows 7 ;;
 golden-61x50-ref)
     golden_case 50x61 case_default_61x50.safetensors --device cpu-ref ;;
+
+# ------------------------------------------------------- JPEG in and out
+jpeg-in)
+    # A JPEG input gives the same output, byte for byte, as a PNG of the pixels it decodes to.
+    need_model
+    "$MKJPEG" "$T/in.jpg" 21 14 || fail mkjpeg
+    "$PNGINFO" "$T/in.jpg" topng "$T/same.png" || fail "pnginfo topng"
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_info "$OUTDIR/out.png" "42 28 3 8"
+    expect_ok upscale "$T/same.png" "$T/from-png.png" --model "$MODEL" --scale 2
+    cmp -s "$OUTDIR/out.png" "$T/from-png.png" || fail "the JPEG's output differs from its pixels' as PNG"
+    ;;
+jpeg-out)
+    # OUT.jpg is a JPEG of the PNG output's pixels (quality 95: within a few levels); --quality 20 is smaller.
+    need_model
+    mkpng "$T/in.png" 24 18 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 3
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 3
+    expect_ok upscale "$T/in.png" "$OUTDIR/low.JPEG" --model "$MODEL" --scale 3 --quality 20
+    [ "$("$PNGINFO" "$OUTDIR/out.jpg" image)" = "JPEG 72 54 3 8" ] || fail "out.jpg: $("$PNGINFO" "$OUTDIR/out.jpg" image)"
+    set -- $("$PNGINFO" "$OUTDIR/out.jpg" versus "$OUTDIR/out.png") || fail "pnginfo versus"
+    echo "quality 95 against the PNG: max $1, mean $2 levels" >&2
+    awk -v m="$1" -v a="$2" 'BEGIN { exit !(m <= 16 && a <= 2) }' || fail "out.jpg is $1 (mean $2) levels off the PNG"
+    set -- $("$PNGINFO" "$OUTDIR/low.JPEG" versus "$OUTDIR/out.png")
+    awk -v a="$2" 'BEGIN { exit !(a > 2) }' || fail "quality 20 is as close as 95 (mean $2)"
+    [ "$(wc -c <"$OUTDIR/low.JPEG")" -lt "$(wc -c <"$OUTDIR/out.jpg")" ] || fail "quality 20 is not smaller"
+    [ "$(ls -A "$OUTDIR" | tr '\n' ' ')" = "low.JPEG out.jpg out.png " ] || fail "leftovers: $(ls -A "$OUTDIR")"
+    ;;
+jpeg-orientation)
+    # EXIF orientation 6 (turn 90 degrees clockwise): the output stands turned, with a note, and equals the
+    # upscale of the turned pixels.
+    need_model
+    "$MKJPEG" "$T/in.jpg" 21 14 6 || fail mkjpeg
+    [ "$("$PNGINFO" "$T/in.jpg" image)" = "JPEG 14 21 3 8" ] || fail "in.jpg reads as $("$PNGINFO" "$T/in.jpg" image)"
+    "$PNGINFO" "$T/in.jpg" topng "$T/turned.png" || fail "pnginfo topng"
+    run upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2 --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^liif: note: .*in\.jpg: EXIF orientation 6 applied" "$T/stderr" || fail "no note on the orientation"
+    expect_info "$OUTDIR/out.png" "28 42 3 8"
+    expect_ok upscale "$T/turned.png" "$T/turned-out.png" --model "$MODEL" --scale 2 --device cpu
+    cmp -s "$OUTDIR/out.png" "$T/turned-out.png" || fail "not the upscale of the turned pixels"
+    ;;
+jpeg-gray)
+    need_model
+    "$MKJPEG" "$T/in.jpg" 16 12 0 gray || fail mkjpeg
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2
+    [ "$("$PNGINFO" "$OUTDIR/out.jpg" image)" = "JPEG 32 24 1 8" ] || fail "out.jpg: $("$PNGINFO" "$OUTDIR/out.jpg" image)"
+    ;;
+jpeg-16bit-note)
+    need_model
+    mkpng "$T/in.png" 11 8 3 16
+    run upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2 --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^liif: note: .*in\.png is 16-bit; a JPEG holds 8 bits" "$T/stderr" || fail "no note on the bit depth"
+    [ "$("$PNGINFO" "$OUTDIR/out.jpg" image)" = "JPEG 22 16 3 8" ] || fail "out.jpg: $("$PNGINFO" "$OUTDIR/out.jpg" image)"
+    ;;
+err-jpeg-alpha)
+    need_model
+    mkpng "$T/in.png" 9 7 4 8 alpha=0.5
+    expect_error 2 "out\.jpg: a JPEG has no alpha channel and .*in\.png has one: name the output \.png" \
+        upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2 ;;
+err-output-format)
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 2 "out\.tif: cannot write '\.tif' files: name it \.png or \.jpg" upscale "$T/in.png" "$OUTDIR/out.tif" --scale 2 ;;
+err-quality)
+    upscale_rgb_error 2 "--quality must be 1 to 100, got 101" --scale 2 --quality 101 ;;
+err-truncated-jpeg)
+    need_model
+    "$MKJPEG" "$T/full.jpg" 200 150 || fail mkjpeg
+    head -c "$(($(wc -c <"$T/full.jpg") * 3 / 4))" "$T/full.jpg" >"$T/in.jpg"
+    expect_error 1 "in\.jpg: corrupt or truncated JPEG data" upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2 ;;
+eval-jpeg)
+    # liif eval takes JPEG HR images beside PNGs.
+    need_model
+    mkdir "$T/hr" && "$MKJPEG" "$T/hr/a.jpg" 48 40 && mkpng "$T/hr/b.png" 40 48 3 8 || fail "images"
+    run eval --model "$MODEL" --data "$T/hr" --scales 2 --quiet --out "$T/ev"
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "a\.jpg" "$T/ev/per_image.csv" && grep -q "b\.png" "$T/ev/per_image.csv" ||
+        fail "not both images measured: $(cat "$T/ev/per_image.csv")"
+    ;;
 *)
     fail "unknown test case" ;;
 esac

@@ -5,7 +5,12 @@
  *                              (0..255 for 8-bit, 0..65535 for 16-bit)
  *   pnginfo FILE diff ST NAME -> largest |difference| between the image and tensor NAME
  *                              of safetensors file ST (float, shape [1, H*W, C], values in
- *                              [0,1]), in sample units */
+ *                              [0,1]), in sample units
+ *   pnginfo FILE image      -> "FORMAT W H CHANNELS BITS" of a PNG or JPEG as the CLI reads it
+ *                              (a JPEG's EXIF orientation applied)
+ *   pnginfo FILE topng OUT  -> the pixels the CLI reads from FILE, written as a PNG
+ *   pnginfo FILE versus OTHER -> "MAX MEAN" |difference| of two images of one size, in 8-bit levels
+ * stats reads PNG or JPEG. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +18,7 @@
 
 #include <png.h>
 
-#include "png_image.h"
+#include "image.h"
 #include "safetensors.h"
 
 static int header(const char *path)
@@ -49,7 +54,7 @@ static int stats(const char *path, int ch)
 {
     liif_png img;
     liif_error err;
-    if (liif_png_read(path, &img, &err) != LIIF_OK) {
+    if (liif_image_read(path, &img, NULL, NULL, &err) != LIIF_OK) {
         fprintf(stderr, "pnginfo: %s\n", err.msg);
         return 1;
     }
@@ -102,14 +107,60 @@ done:
     return rc;
 }
 
+static int image(const char *path, const char *topng, const char *other)
+{
+    liif_png img, b;
+    liif_error err;
+    liif_image_format fmt;
+    if (liif_image_read(path, &img, &fmt, NULL, &err) != LIIF_OK) {
+        fprintf(stderr, "pnginfo: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (topng) {
+        rc = liif_png_write(topng, &img, &err) != LIIF_OK;
+    } else if (other) {
+        rc = liif_image_read(other, &b, NULL, NULL, &err) != LIIF_OK;
+        if (!rc && (b.w != img.w || b.h != img.h || b.channels != img.channels)) {
+            snprintf(err.msg, sizeof err.msg, "%s and %s differ in size or channels", path, other);
+            liif_png_free(&b);
+            rc = 1;
+        }
+        if (!rc) {
+            double worst = 0, sum = 0;
+            size_t n = (size_t)img.w * img.h * img.channels;
+            for (size_t i = 0; i < n; i++) {
+                double d = fabs((double)img.px[i] - b.px[i]) * 255;
+                worst = fmax(worst, d);
+                sum += d;
+            }
+            printf("%.3f %.4f\n", worst, sum / n);
+            liif_png_free(&b);
+        }
+    } else {
+        printf("%s %d %d %d %d\n", liif_image_format_name(fmt), img.w, img.h, img.channels, img.bit_depth);
+    }
+    if (rc)
+        fprintf(stderr, "pnginfo: %s\n", err.msg);
+    liif_png_free(&img);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[2], "image") == 0)
+        return image(argv[1], NULL, NULL);
+    if (argc == 4 && strcmp(argv[2], "topng") == 0)
+        return image(argv[1], argv[3], NULL);
+    if (argc == 4 && strcmp(argv[2], "versus") == 0)
+        return image(argv[1], NULL, argv[3]);
     if (argc == 2)
         return header(argv[1]);
     if (argc == 4 && strcmp(argv[2], "stats") == 0)
         return stats(argv[1], atoi(argv[3]));
     if (argc == 5 && strcmp(argv[2], "diff") == 0)
         return diff(argv[1], argv[3], argv[4]);
-    fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME]\n");
+    fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME | image | topng OUT.png |"
+                    " versus OTHER]\n");
     return 2;
 }

@@ -1,5 +1,5 @@
 /* make_seeds.c: writes the fuzz targets' seed corpora (small valid inputs of every kind) at build time.
- * usage: make-fuzz-seeds OUTDIR  ->  OUTDIR/{model,png,config,train-data,weights}/ */
+ * usage: make-fuzz-seeds OUTDIR  ->  OUTDIR/{model,png,image,config,train-data,weights}/ */
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -132,6 +132,29 @@ static void train_data(void)
     free(p), free(j), free(pack);
 }
 
+/* JPEGs for the image reader: baseline RGB, gray, progressive, EXIF orientations in both byte orders, and a PNG. */
+static void images(void)
+{
+    static const struct {
+        const char *name;
+        int components, progressive, orientation, little;
+    } jpegs[] = {{"rgb.jpg", 3, 0, 0, 0},   {"gray.jpg", 1, 0, 0, 0},  {"progressive.jpg", 3, 1, 0, 0},
+                 {"exif6-ii.jpg", 3, 0, 6, 1}, {"exif8-mm.jpg", 3, 0, 8, 0}, {"exif5-gray.jpg", 1, 1, 5, 1}};
+    for (size_t i = 0; i < sizeof jpegs / sizeof jpegs[0]; i++) {
+        unsigned char exif[64];
+        tj_layout l = {jpegs[i].components, jpegs[i].progressive, jpegs[i].orientation ? exif : NULL,
+                       jpegs[i].orientation ? tj_exif_orientation(exif, jpegs[i].orientation, jpegs[i].little) : 0};
+        unsigned long n;
+        unsigned char *j = tj_encode_ex(13, 9, 80, pattern, &l, &n);
+        spit(at("image", jpegs[i].name), j, n);
+        free(j);
+    }
+    size_t np;
+    unsigned char *p = slurp(at("png", "c4-d16.png"), &np);
+    spit(at("image", "c4-d16.png"), p, np);
+    free(p);
+}
+
 static void configs(void)
 {
     static const char *texts[] = {
@@ -160,6 +183,7 @@ int main(int argc, char **argv)
     weights();
     pngs();
     train_data();
+    images();
     configs();
     spit(argv[2], "", 0);
     return 0;

@@ -68,6 +68,14 @@ png-chunk-*)
   upscale 1 "bomb\.png: " bomb.png good.safetensors ;;
 png-lying-header) "$mk" png-lying big.png 20000 20000 && upscale 1 "big\.png: a 20000x20000 image .*(bomb|corrupt)" big.png good.safetensors ;;
 png-zeros-bomb) "$mk" png-zeros zeros.png 12000 12000 && upscale 1 "zeros\.png: a 12000x12000 image .*bomb" zeros.png good.safetensors ;;
+jpeg-lying-header) "$mk" jpeg big.jpg 16 16 20000 20000 && upscale 1 "big\.jpg: a 20000x20000 image cannot come from a [0-9]*-byte file" big.jpg good.safetensors ;;
+jpeg-truncated)
+  "$mk" jpeg full.jpg 200 160 && head -c "$(($(wc -c <full.jpg) * 3 / 4))" full.jpg >half.jpg
+  upscale 1 "half\.jpg: corrupt or truncated JPEG data" half.jpg good.safetensors ;;
+jpeg-many-scans)
+  "$mk" jpeg-scans scans.jpg 64 48 || fail "mkhostile jpeg-scans"
+  [ "$(wc -c <scans.jpg)" -le 131072 ] || fail "scans.jpg is $(wc -c <scans.jpg) bytes"
+  upscale 1 "scans\.jpg: more than 100 scans" scans.jpg good.safetensors ;;
 train-jpeg-truncated)
   mkdir data && "$mk" jpeg full.jpg 64 64 && head -c "$(($(wc -c <full.jpg) / 2))" full.jpg >data/half.jpg
   train "none of its 1 images is usable" "data/half\.jpg: corrupt or truncated" ;;

@@ -4,6 +4,7 @@
  *   mkhostile png-lying OUT W H                 an RGB PNG header of W x H with a few bytes of image data
  *   mkhostile png-zeros OUT W H                 a valid all-black gray PNG (a decompression bomb)
  *   mkhostile jpeg OUT W H [CLAIM_W CLAIM_H]    a W x H JPEG, its header patched to claim CLAIM_W x CLAIM_H
+ *   mkhostile jpeg-scans OUT W H              a W x H progressive JPEG of 2090 scans
  *   mkhostile st-header OUT BYTES               a safetensors file whose header is BYTES of "[0,0,...]"
  *   mkhostile measure -- CMD...                 runs CMD; prints "<exit> <ms> <peak RSS KiB>" on fd 3 */
 #include <errno.h>
@@ -123,6 +124,48 @@ static int jpeg_claiming(const char *out, int w, int h, int cw, int ch)
     return rc;
 }
 
+/* A w x h progressive JPEG of the busy pattern in 2090 scans, every scan libjpeg allows: for each component and
+ * each of the 63 AC coefficients on its own, a first scan at 10 bits of shift and its 10 refinements, and the same
+ * for the three DC coefficients together. Valid, small, and a pass over the whole image per scan. */
+static int jpeg_many_scans(const char *out, int w, int h)
+{
+    enum { AL = 10, PER = AL + 1 };
+    static jpeg_scan_info scans[PER + 3 * 63 * PER];
+    int n = 0;
+    for (int a = AL; a >= 0; a--, n++)
+        scans[n] = (jpeg_scan_info){3, {0, 1, 2, 0}, 0, 0, a == AL ? 0 : a + 1, a};
+    for (int c = 0; c < 3; c++)
+        for (int k = 1; k < 64; k++)
+            for (int a = AL; a >= 0; a--, n++)
+                scans[n] = (jpeg_scan_info){1, {c, 0, 0, 0}, k, k, a == AL ? 0 : a + 1, a};
+    unsigned char *buf = NULL, *row = malloc((size_t)w * 3);
+    unsigned long len = 0;
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr e;
+    ci.err = jpeg_std_error(&e);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &buf, &len);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    ci.scan_info = scans;
+    ci.num_scans = n;
+    jpeg_start_compress(&ci, TRUE);
+    for (int y = 0; y < h; y++) {
+        for (int i = 0; i < w * 3; i++) row[i] = busy(i / 3, y, i % 3);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    int rc = tj_save(out, buf, len);
+    free(buf);
+    free(row);
+    return rc;
+}
+
 static int st_header(const char *out, size_t bytes)
 {
     FILE *f = create(out);
@@ -171,6 +214,7 @@ int main(int argc, char **argv)
         int w = atoi(argv[3]), h = atoi(argv[4]);
         return jpeg_claiming(argv[2], w, h, argc == 7 ? atoi(argv[5]) : w, argc == 7 ? atoi(argv[6]) : h);
     }
+    if (!strcmp(what, "jpeg-scans") && argc == 5) return jpeg_many_scans(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (!strcmp(what, "st-header") && argc == 4) return st_header(argv[2], (size_t)atol(argv[3]));
     fprintf(stderr, "usage: see mkhostile.c\n");
     return 2;

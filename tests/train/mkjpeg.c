@@ -1,4 +1,7 @@
-/* mkjpeg.c: writes a W x H RGB test JPEG (a smooth gradient with a checker) for the training tests. usage: mkjpeg OUT.jpg W H */
+/* mkjpeg.c: writes a W x H test JPEG (a smooth gradient with a checker) for the training and CLI tests, RGB or gray,
+ * with an EXIF orientation when one is given. usage: mkjpeg OUT.jpg W H [ORIENTATION [gray]] */
+#include <string.h>
+
 #include "../jpeg_util.h"
 
 static int W, H;
@@ -12,14 +15,17 @@ static unsigned char gradient_checker(int x, int y, int c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: mkjpeg OUT.jpg W H\n");
+    if (argc < 4 || argc > 6 || (argc == 6 && strcmp(argv[5], "gray"))) {
+        fprintf(stderr, "usage: mkjpeg OUT.jpg W H [ORIENTATION [gray]]\n");
         return 2;
     }
     W = atoi(argv[2]), H = atoi(argv[3]);
-    if (W < 1 || H < 1) return 1;
+    int o = argc >= 5 ? atoi(argv[4]) : 0;
+    if (W < 1 || H < 1 || o < 0 || o > 8) return 1;
+    unsigned char exif[64];
+    tj_layout l = {argc == 6 ? 1 : 3, 0, o ? exif : NULL, o ? tj_exif_orientation(exif, o, 1) : 0};
     unsigned long n = 0;
-    unsigned char *buf = tj_encode(W, H, 95, gradient_checker, &n);
+    unsigned char *buf = tj_encode_ex(W, H, 95, gradient_checker, &l, &n);
     int rc = tj_save(argv[1], buf, n);
     free(buf);
     return rc;

@@ -1,4 +1,4 @@
-/* eval.c: `liif eval`: PSNR/SSIM, sharpness and detail PSNR (and LPIPS) of a model and of bicubic on a folder of HR PNGs, tables and comparison strips. */
+/* eval.c: `liif eval`: PSNR/SSIM, sharpness and detail PSNR (and LPIPS) of a model and of bicubic on a folder of HR PNG or JPEG images, tables and comparison strips. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include "eval.h"
 #include "lpips.h"
 #include "metrics.h"
-#include "png_image.h"
+#include "image.h"
 #include "resize.h"
 
 enum { MAX_SCALES = 64, STRIP_SEP = 2 };
@@ -48,7 +48,7 @@ typedef struct {
 /* ------------------------------------------------------------ options */
 
 static const char eval_description[] =
-    "For each PNG in DIR (sorted by name) and each scale s: the HR image is cropped to a\n"
+    "For each PNG or JPEG in DIR (sorted by name) and each scale s: the HR image is cropped to a\n"
     "multiple of the LR size (h = floor(H/s + 1e-9), crop round(h s)), the LR image made\n"
     "with PIL-compatible bicubic downsampling (8-bit), then the model predicts the whole HR\n"
     "grid (float, clamped to [0,1]) and bicubic upsampling of the LR image is the baseline.\n"
@@ -88,7 +88,7 @@ static GOptionContext *eval_context(eval_args *a)
     const GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model,
          "Model weights (safetensors; default $LIIF_MODEL)", "FILE"},
-        {"data", 0, 0, G_OPTION_ARG_FILENAME, &a->data, "Folder of HR PNG images", "DIR"},
+        {"data", 0, 0, G_OPTION_ARG_FILENAME, &a->data, "Folder of HR PNG or JPEG images", "DIR"},
         {"scales", 0, 0, G_OPTION_ARG_STRING, &a->scales,
          "Comma-separated scales >= 1 (default 2,3,4)", "S,S,..."},
         {"out", 'o', 0, G_OPTION_ARG_FILENAME, &a->out,
@@ -221,7 +221,7 @@ static gint compare_names(gconstpointer a, gconstpointer b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* PNG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
+/* PNG and JPEG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
 GPtrArray *cli_list_pngs(const char *dir)
 {
     GStatBuf st;
@@ -239,14 +239,15 @@ GPtrArray *cli_list_pngs(const char *dir)
     const char *name;
     while ((name = g_dir_read_name(d))) {
         char *lower = g_ascii_strdown(name, -1);
-        if (g_str_has_suffix(lower, ".png") && name[0] != '.')
+        if ((g_str_has_suffix(lower, ".png") || g_str_has_suffix(lower, ".jpg") || g_str_has_suffix(lower, ".jpeg")) &&
+            name[0] != '.')
             g_ptr_array_add(files, g_build_filename(dir, name, NULL));
         g_free(lower);
     }
     g_dir_close(d);
     g_ptr_array_sort(files, compare_names);
     if (files->len == 0) {
-        cli_error("no PNG images in data folder %s", dir);
+        cli_error("no PNG or JPEG images in data folder %s", dir);
         g_ptr_array_free(files, TRUE);
         return NULL;
     }
@@ -504,7 +505,7 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
 {
     liif_png png;
     liif_error err;
-    if (liif_png_read(path, &png, &err) != LIIF_OK) {
+    if (liif_image_read(path, &png, NULL, NULL, &err) != LIIF_OK) {
         warn(p, "skipped: %s", err.msg); /* the message names the file */
         return LIIF_OK;
     }
@@ -591,7 +592,7 @@ static int eval_execute(eval_run *r, const eval_plan *p)
         goto done;
     }
     if (r->images_done == 0) {
-        cli_error("no readable PNG images in data folder %s", p->data_dir);
+        cli_error("no readable PNG or JPEG images in data folder %s", p->data_dir);
         code = CLI_EXIT_RUNTIME;
         goto done;
     }

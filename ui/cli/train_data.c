@@ -1,13 +1,12 @@
 /* train_data.c: the training images (a folder of PNG and JPEG, loaded once as 8-bit RGB) and LIIF's sample recipe (MODEL.md 3). */
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <glib.h>
-#include <jpeglib.h>
 
+#include "jpeg_image.h"
 #include "png_image.h"
 #include "resize.h"
 #include "train_cli.h"
@@ -28,116 +27,25 @@ static size_t rng_below(uint64_t *s, size_t n) { return (size_t)(train_rng_unifo
 
 /* ------------------------------------------------------------ loading */
 
-typedef struct {
-    struct jpeg_error_mgr mgr;
-    jmp_buf jump;
-    char msg[JMSG_LENGTH_MAX];
-} jpeg_err;
-
-static void jpeg_fail(j_common_ptr cinfo)
+/* err's message without the "<printable path>: " it starts with (the caller names the file). */
+static void reason(const char *path, const liif_error *err, char *msg, size_t msg_n)
 {
-    jpeg_err *e = (jpeg_err *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, e->msg);
-    longjmp(e->jump, 1);
+    char name[768];
+    size_t skip = strlen(liif_printable(path, name, sizeof name));
+    int named = strncmp(err->msg, name, skip) == 0 && err->msg[skip] == ':' && err->msg[skip + 1] == ' ';
+    snprintf(msg, msg_n, "%s", named ? err->msg + skip + 2 : err->msg);
 }
 
-/* libjpeg's messages are not shown, but its warnings (corrupt data, a truncated file padded
- * with grey) are counted as its default handler does, so load_jpeg can refuse the image. */
-static void jpeg_quiet(j_common_ptr cinfo, int level)
-{
-    if (level < 0)
-        cinfo->err->num_warnings++;
-}
-
-/* The RGB8 pixels a training image may take: TRAIN_PX_BASE + TRAIN_PX_PER_FILE_BYTE bytes per byte
- * of the file (a photo needs ~10), so a small file with a huge header is refused before allocating. */
-enum { TRAIN_PX_BASE = 32 << 20, TRAIN_PX_PER_FILE_BYTE = 128 };
-
-static int jpeg_fits(const struct jpeg_decompress_struct *cinfo, size_t file_size, char *msg, size_t msg_n)
-{
-    uint64_t w = cinfo->image_width, h = cinfo->image_height, bytes = w * h * 3;
-    if (w > LIIF_MAX_SIDE || h > LIIF_MAX_SIDE || (int64_t)(w * h) > LIIF_MAX_PIXELS) {
-        snprintf(msg, msg_n, "image too large (%llux%llu; at most %d per side and %lld pixels)", (unsigned long long)w,
-                 (unsigned long long)h, LIIF_MAX_SIDE, (long long)LIIF_MAX_PIXELS);
-        return 0;
-    }
-    if (bytes > TRAIN_PX_BASE + (uint64_t)file_size * TRAIN_PX_PER_FILE_BYTE) {
-        snprintf(msg, msg_n, "a %llux%llu image cannot come from a %zu-byte file (corrupt header or a "
-                 "decompression bomb)", (unsigned long long)w, (unsigned long long)h, file_size);
-        return 0;
-    }
-    return 1;
-}
-
-/* An RGB8 copy of a JPEG, or NULL with msg set (corrupt, truncated, too large, CMYK). */
+/* An RGB8 copy of a JPEG (EXIF orientation applied), or NULL with msg set (corrupt, truncated, too large, CMYK). */
 static uint8_t *load_jpeg(const char *path, int *w, int *h, char *msg, size_t msg_n)
 {
-    liif_error oerr;
-    size_t file_size = 0;
-    int fd = liif_open_regular(path, &file_size, &oerr);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        char name[200]; /* oerr.msg is "<printable path>: <why>"; the caller names the file */
-        size_t skip = strlen(liif_printable(path, name, sizeof name)) + 2;
-        snprintf(msg, msg_n, "%s", fd < 0 && strlen(oerr.msg) > skip ? oerr.msg + skip : "cannot open");
-        if (fd >= 0) close(fd);
+    liif_error err;
+    uint8_t *px;
+    int c;
+    if (liif_jpeg_read8(path, 1, w, h, &c, &px, NULL, &err)) {
+        reason(path, &err, msg, msg_n);
         return NULL;
     }
-    struct jpeg_decompress_struct cinfo;
-    jpeg_err e;
-    uint8_t *volatile px = NULL;
-    cinfo.err = jpeg_std_error(&e.mgr);
-    e.mgr.error_exit = jpeg_fail;
-    e.mgr.emit_message = jpeg_quiet;
-    if (setjmp(e.jump)) {
-        snprintf(msg, msg_n, "%s", e.msg);
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        free(px);
-        return NULL;
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_stdio_src(&cinfo, f);
-    jpeg_read_header(&cinfo, TRUE);
-    if (!jpeg_fits(&cinfo, file_size, msg, msg_n)) { /* before libjpeg sizes its buffers from the header */
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        return NULL;
-    }
-    cinfo.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    if (cinfo.output_components != 3 || cinfo.output_width > 65535 || cinfo.output_height > 65535) {
-        snprintf(msg, msg_n, "unsupported JPEG colour layout");
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        return NULL;
-    }
-    *w = (int)cinfo.output_width;
-    *h = (int)cinfo.output_height;
-    px = malloc((size_t)*w * *h * 3);
-    if (!px) {
-        snprintf(msg, msg_n, "out of memory");
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        return NULL;
-    }
-    while (cinfo.output_scanline < cinfo.output_height && !e.mgr.num_warnings) {
-        JSAMPROW row = px + (size_t)cinfo.output_scanline * *w * 3;
-        jpeg_read_scanlines(&cinfo, &row, 1);
-    }
-    /* libjpeg pads a truncated file with grey and decodes corrupt data as noise: not a photo to
-     * learn from. Skipped (with a warning naming it) rather than refused: the other photos of a
-     * large folder stay usable, and a run only fails when none is. */
-    if (e.mgr.num_warnings) {
-        snprintf(msg, msg_n, "corrupt or truncated JPEG data");
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        free(px);
-        return NULL;
-    }
-    jpeg_finish_decompress(&cinfo);
-    jpeg_destroy_decompress(&cinfo);
-    fclose(f);
     return px;
 }
 
@@ -147,7 +55,7 @@ static uint8_t *load_png(const char *path, int *w, int *h, char *msg, size_t msg
     liif_png img;
     liif_error err;
     if (liif_png_read(path, &img, &err)) {
-        snprintf(msg, msg_n, "%s", err.msg);
+        reason(path, &err, msg, msg_n);
         return NULL;
     }
     uint8_t *px = malloc((size_t)img.w * img.h * 3);

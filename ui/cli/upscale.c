@@ -1,4 +1,4 @@
-/* upscale.c: `liif upscale IN.png OUT.png`: options, then the output streamed in bands of rows. */
+/* upscale.c: `liif upscale IN OUT` (PNG or JPEG): options, then the output streamed in bands of rows. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "liif-config.h"
-#include "png_image.h"
+#include "image.h"
 
 #define MIB ((size_t)1 << 20)
 #define DEFAULT_MEMORY_MIB 512 /* the engine's own default budget */
@@ -31,13 +31,15 @@ typedef struct {
     int band_rows;        /* 0 = from the memory budget */
     int quiet;
     int timing;           /* print where the wall time went */
+    liif_image_format out_format; /* by OUT's extension */
+    int quality;          /* JPEG quality */
 } upscale_plan;
 
 /* ------------------------------------------------------------ options */
 
 typedef struct {
     char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
-    int threads, tile, memory_mib, band_rows;
+    int threads, tile, memory_mib, band_rows, quality;
     gboolean quiet, timing;
     char **files;
 } upscale_args;
@@ -47,11 +49,16 @@ static const char upscale_description[] =
     "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
     "2^30 pixels in all.\n"
     "\n"
+    "IN is a PNG or a JPEG (told by its bytes). A JPEG's EXIF orientation is applied, so the\n"
+    "output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or .jpeg:\n"
+    "then a JPEG at --quality (default 95), chroma at full resolution (4:4:4), 8 bits, and\n"
+    "no alpha (an input with alpha needs a .png output). Other extensions are refused.\n"
+    "\n"
     "The model sees RGB: gray images are upscaled as RGB and turned back to gray (Rec.601\n"
     "luma); alpha is resampled bicubically. The output keeps the input's channels (a palette\n"
-    "image becomes RGB or RGBA) and bit depth (8 or 16). It is written band by band to a\n"
-    "temporary file that is renamed into place at the end: a failed or interrupted run never\n"
-    "leaves a partial file.\n"
+    "image becomes RGB or RGBA) and, as PNG, its bit depth (8 or 16). It is written band by\n"
+    "band to a temporary file that is renamed into place at the end: a failed or interrupted\n"
+    "run never leaves a partial file.\n"
     "\n"
     "Model: --model FILE, else $LIIF_MODEL, else default.safetensors in\n"
     "  " LIIF_SOURCE_MODEL_DIR " (source tree), else in\n"
@@ -96,14 +103,15 @@ static GOptionContext *upscale_context(upscale_args *a)
          "P"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress bar and no notes", NULL},
         {"timing", 0, 0, G_OPTION_ARG_NONE, &a->timing,
-         "At the end, say where the time went (reading, model, upscaling, PNG encoding)", NULL},
+         "At the end, say where the time went (reading, model, upscaling, encoding)", NULL},
+        {"quality", 0, 0, G_OPTION_ARG_INT, &a->quality, "JPEG quality of a .jpg OUT, 1 to 100 (default 95)", "Q"},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
         {"band-rows", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a->band_rows, NULL, "N"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->files, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    GOptionContext *ctx = g_option_context_new("IN.png OUT.png");
-    g_option_context_set_summary(ctx, "Upscale a PNG image by any factor with a LIIF / LIIF-GAN "
+    GOptionContext *ctx = g_option_context_new("IN OUT");
+    g_option_context_set_summary(ctx, "Upscale a PNG or JPEG image by any factor with a LIIF / LIIF-GAN "
                                       "model.");
     g_option_context_set_description(ctx, upscale_description);
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -266,13 +274,25 @@ static char *find_model(const char *given)
 static int plan_from_args(const upscale_args *a, upscale_plan *p)
 {
     if (!a->files || g_strv_length(a->files) != 2) {
-        cli_error("upscale needs exactly two files, IN.png and OUT.png (got %u; try 'liif "
+        cli_error("upscale needs exactly two files, IN and OUT (got %u; try 'liif "
                   "upscale --help')",
                   a->files ? g_strv_length(a->files) : 0);
         return 0;
     }
     p->in_path = a->files[0];
     p->out_path = a->files[1];
+    liif_error err;
+    if (liif_image_format_for_name(p->out_path, &p->out_format, &err) != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return 0;
+    }
+    p->quality = a->quality ? a->quality : 95;
+    if (p->quality < 1 || p->quality > 100) {
+        cli_error("--quality must be 1 to 100, got %d", a->quality);
+        return 0;
+    }
+    if (a->quality && p->out_format != LIIF_IMAGE_JPEG && !a->quiet)
+        cli_error("note: --quality is for JPEG output; %s is written as PNG (lossless)", p->out_path);
     if (!plan_size(a, p))
         return 0;
     p->detail = -1; /* the model's own, once it is loaded */
@@ -321,12 +341,13 @@ typedef struct {
 
 /* Everything a run holds, freed in one place. */
 typedef struct {
-    liif_png png;
+    liif_png png;     /* the input, PNG or JPEG */
     int have_png;     /* png was read and must be freed */
+    int orientation;  /* the input's EXIF orientation (1: none), applied when it was read */
     float *rgb;       /* the model's view of a non-RGB input: png.w * png.h * 3 */
     liif_model *model;
     liif_engine *engine;
-    liif_png_writer *writer;
+    liif_image_writer *writer;
     band_buf bands[2]; /* the band being computed and the band being written, in turn */
     const upscale_plan *plan;
     GThread *writing;  /* the thread writing a band, or NULL */
@@ -360,7 +381,7 @@ static void upscale_run_clear(upscale_run *r)
     liif_error ignored;
     upscale_wait_writer(r, LIIF_OK, &ignored);
     if (r->writer)
-        liif_png_writer_abort(r->writer);
+        liif_image_writer_abort(r->writer);
     cli_progress_free(r->progress);
     for (int i = 0; i < 2; i++) {
         g_free(r->bands[i].out);
@@ -408,7 +429,7 @@ static gpointer upscale_write_band(gpointer data)
     liif_error *err = &r->write_err;
     liif_status s;
     if (ch == 3) {
-        s = liif_png_writer_rows(r->writer, b->rgb, b->rows, (size_t)p->out_w * 3, err);
+        s = liif_image_writer_rows(r->writer, b->rgb, b->rows, (size_t)p->out_w * 3, err);
         return GINT_TO_POINTER((int)s);
     }
     size_t stride = (size_t)p->out_w * ch;
@@ -419,7 +440,7 @@ static gpointer upscale_write_band(gpointer data)
         s = liif_resample_bicubic_region(in->px, in->w, in->h, (size_t)in->w * ch, ch, ch - 1, &reg, b->out, stride,
                                          ch, ch - 1, err);
     if (s == LIIF_OK)
-        s = liif_png_writer_rows(r->writer, b->out, b->rows, stride, err);
+        s = liif_image_writer_rows(r->writer, b->out, b->rows, stride, err);
     return GINT_TO_POINTER((int)s);
 }
 
@@ -436,7 +457,7 @@ static gpointer upscale_write_band_timed(gpointer data)
 static void upscale_start_writer(upscale_run *r, int i)
 {
     r->write_index = i;
-    r->writing = g_thread_new("liif-png-writer", upscale_write_band_timed, r);
+    r->writing = g_thread_new("liif-writer", upscale_write_band_timed, r);
 }
 
 /* Model and engine; the exit code on failure (0 when ready), with the one-line message in *err (printed by the
@@ -505,12 +526,20 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     o.progress_user = r->progress;
 
     liif_error err;
-    liif_status s = liif_png_writer_open(q->out_path, q->out_w, q->out_h, ch,
-                                         r->png.bit_depth, &r->writer, &err);
+    int jpeg = q->out_format == LIIF_IMAGE_JPEG;
+    liif_status s = liif_image_writer_open(q->out_path, q->out_format, q->out_w, q->out_h, ch,
+                                           jpeg ? 8 : r->png.bit_depth, q->quality, &r->writer, &err);
     if (s == LIIF_OK)
-        liif_png_writer_set_threads(r->writer, q->threads);
-    if (s == LIIF_OK && note[0] && !q->quiet) /* after the checks, so an error stays one line */
-        cli_error("%s", note);
+        liif_image_writer_set_threads(r->writer, q->threads);
+    if (s == LIIF_OK && !q->quiet) { /* after the checks, so an error stays one line */
+        if (note[0])
+            cli_error("%s", note);
+        if (r->orientation != 1)
+            cli_error("note: %s: EXIF orientation %d applied: the output stands as viewers show the photo",
+                      q->in_path, r->orientation);
+        if (jpeg && r->png.bit_depth == 16)
+            cli_error("note: %s is 16-bit; a JPEG holds 8 bits (name the output .png to keep 16)", q->in_path);
+    }
     for (int y0 = 0, i = 0; s == LIIF_OK && y0 < q->out_h; y0 += band, i ^= 1) {
         band_buf *b = &r->bands[i];
         b->y0 = y0;
@@ -530,9 +559,9 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     gint64 t0 = g_get_monotonic_time();
     s = upscale_wait_writer(r, s, &err);
     if (s == LIIF_OK) {
-        liif_png_writer *w = r->writer;
+        liif_image_writer *w = r->writer;
         r->writer = NULL; /* finish frees it whatever the outcome */
-        s = liif_png_writer_finish(w, &err);
+        s = liif_image_writer_finish(w, &err);
     }
     r->t_finish = g_get_monotonic_time() - t0;
     if (s == LIIF_ERR_CANCELLED || (s != LIIF_OK && cli_progress_interrupted())) {
@@ -559,7 +588,7 @@ static gpointer upscale_read_input(gpointer data)
 {
     png_job *j = data;
     gint64 t0 = g_get_monotonic_time();
-    j->status = liif_png_read(j->path, &j->r->png, &j->err);
+    j->status = liif_image_read(j->path, &j->r->png, NULL, &j->r->orientation, &j->err);
     j->r->t_read = g_get_monotonic_time() - t0;
     return NULL;
 }
@@ -568,7 +597,7 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
 {
     liif_error err, model_err;
     png_job job = {r, p->in_path, LIIF_OK, {{0}}};
-    GThread *reader = g_thread_try_new("liif-png-reader", upscale_read_input, &job, NULL);
+    GThread *reader = g_thread_try_new("liif-reader", upscale_read_input, &job, NULL);
     char note[512] = "";
     gint64 t0 = g_get_monotonic_time();
     if (!reader) /* no thread to be had: one after the other */
@@ -594,6 +623,12 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         cli_error("%s", err.msg);
         return cli_exit_for_status(s);
     }
+    int ch = r->png.channels;
+    if (q.out_format == LIIF_IMAGE_JPEG && (ch == 2 || ch == 4)) {
+        cli_error("%s: a JPEG has no alpha channel and %s has one: name the output .png to keep it", q.out_path,
+                  q.in_path);
+        return CLI_EXIT_USAGE;
+    }
     if (code) {
         cli_error("%s", model_err.msg);
         return code;
@@ -605,13 +640,14 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
 
 /* --timing: one line on where the wall time went. The writer encodes band k while the engine upscales band
  * k + 1, so only the wait after the last band and the file's finish add to the total. */
-static void upscale_print_timing(const upscale_run *r, gint64 total)
+static void upscale_print_timing(const upscale_run *r, const upscale_plan *p, gint64 total)
 {
+    const char *f = liif_image_format_name(p->out_format);
     printf("time: %.3f s in all: reading %.3f, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting for"
-           " the PNG writer %.3f, finishing the file %.3f; PNG encoding took %.3f on the writer thread (%.3f of it"
+           " the %s writer %.3f, finishing the file %.3f; %s encoding took %.3f on the writer thread (%.3f of it"
            " during the upscale)\n",
-           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, r->t_wait * 1e-6,
-           r->t_finish * 1e-6, r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
+           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, f, r->t_wait * 1e-6,
+           r->t_finish * 1e-6, f, r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
 
 int cli_upscale_main(int argc, char **argv)
@@ -636,7 +672,7 @@ int cli_upscale_main(int argc, char **argv)
         code = upscale_execute(&r, &p);
         upscale_run_clear(&r);
         if (code == CLI_EXIT_OK && p.timing)
-            upscale_print_timing(&r, g_get_monotonic_time() - t0);
+            upscale_print_timing(&r, &p, g_get_monotonic_time() - t0);
     }
     g_free(p.model_path);
     upscale_args_clear(&a);

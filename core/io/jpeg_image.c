@@ -1,0 +1,465 @@
+/* jpeg_image.c: JPEG reading (EXIF orientation applied) into 8-bit or float pixels, and atomic streaming JPEG
+ * writing, with libjpeg. Every libjpeg call that can fail runs under one setjmp per function, with all the state
+ * it changes in a struct outside that function, as png_image.c does with libpng. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "jpeg_image.h"
+#include "outfile.h"
+
+/* ------------------------------------------------------------ libjpeg glue */
+
+/* At most this many scans: a progressive file may hold thousands of tiny ones, each a pass over the whole
+ * coefficient buffer (a few kilobytes that keep a decoder busy for minutes on a large image). Encoders write
+ * about 10 (libjpeg's progressive script for colour) to 20; ImageMagick stops at 100 too. */
+enum { JPEG_MAX_SCANS = 100 };
+
+typedef struct {
+    struct jpeg_error_mgr mgr;
+    struct jpeg_progress_mgr progress;
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+    int sys_errno; /* errno when a write failed */
+    int bad_data;  /* a warning that means missing or corrupt image data (msg holds it) */
+} jpeg_fault;
+
+/* libjpeg's default handler prints and exits; core/ does neither: the text is kept and control goes back. */
+static void on_jpeg_error(j_common_ptr c)
+{
+    jpeg_fault *f = (jpeg_fault *)c->err;
+    int e = errno;
+    (*c->err->format_message)(c, f->msg);
+    if (c->err->msg_code == JERR_FILE_WRITE)
+        f->sys_errno = e ? e : EIO;
+    longjmp(f->jump, 1);
+}
+
+/* Warnings that mean the pixels are not the file's (a truncated file padded with grey, corrupt entropy data decoded
+ * as noise) stop the read; benign ones (extraneous bytes before a marker, an unknown JFIF revision) do not. */
+static void on_jpeg_message(j_common_ptr c, int level)
+{
+    jpeg_fault *f = (jpeg_fault *)c->err;
+    if (level >= 0)
+        return; /* trace messages */
+    c->err->num_warnings++;
+    switch (c->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+    case JWRN_ARITH_BAD_CODE:
+        if (!f->bad_data)
+            (*c->err->format_message)(c, f->msg);
+        f->bad_data = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_jpeg_progress(j_common_ptr c)
+{
+    if (c->is_decompressor && ((j_decompress_ptr)c)->input_scan_number > JPEG_MAX_SCANS)
+        ERREXIT1(c, JERR_NOT_COMPILED, 0); /* any error: the message is replaced by the caller */
+}
+
+static void fault_init(jpeg_fault *f, struct jpeg_error_mgr **err)
+{
+    *err = jpeg_std_error(&f->mgr);
+    f->mgr.error_exit = on_jpeg_error;
+    f->mgr.emit_message = on_jpeg_message;
+    f->progress.progress_monitor = on_jpeg_progress;
+}
+
+/* "<path>: <libjpeg text>[: <strerror>]" with the status its cause calls for. */
+static liif_status fault_report(const jpeg_fault *f, const char *path, liif_status otherwise, liif_error *err)
+{
+    char text[JMSG_LENGTH_MAX];
+    liif_printable(f->msg, text, sizeof text);
+    if (f->mgr.msg_code == JERR_OUT_OF_MEMORY)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%s)", path, text);
+    if (f->sys_errno)
+        return liif_error_set(err, LIIF_ERR_IO, "%s: write failed: %s", path, strerror(f->sys_errno));
+    return liif_error_set(err, otherwise, "%s: %s", path, text);
+}
+
+/* ------------------------------------------------------------ EXIF orientation */
+
+static unsigned get16(const uint8_t *p, int le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static uint32_t get32(const uint8_t *p, int le)
+{
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Tag 0x0112 of IFD0 in an APP1 "Exif\0\0" TIFF block of n bytes: 1..8, or 1 for anything missing or malformed. */
+static int exif_orientation(const uint8_t *d, size_t n)
+{
+    if (n < 6 + 8 || memcmp(d, "Exif\0\0", 6) != 0)
+        return 1;
+    d += 6;
+    n -= 6;
+    int le = d[0] == 'I' && d[1] == 'I';
+    if ((!le && !(d[0] == 'M' && d[1] == 'M')) || get16(d + 2, le) != 42)
+        return 1;
+    uint32_t ifd = get32(d + 4, le);
+    if (ifd < 8 || ifd > n - 2)
+        return 1;
+    unsigned count = get16(d + ifd, le);
+    for (unsigned i = 0; i < count; i++) {
+        size_t e = ifd + 2 + (size_t)12 * i;
+        if (e + 12 > n)
+            break;
+        if (get16(d + e, le) != 0x0112)
+            continue;
+        /* SHORT, one value, stored left-justified in the 4-byte value field */
+        unsigned v = get16(d + e + 2, le) == 3 && get32(d + e + 4, le) == 1 ? get16(d + e + 8, le) : 1;
+        return v >= 1 && v <= 8 ? (int)v : 1;
+    }
+    return 1;
+}
+
+/* The stored w x h image (c bytes per pixel) as a viewer shows it under EXIF orientation o: the output pixel (x, y)
+ * comes from the stored (sx, sy). 5..8 swap the sides. Returns a new buffer, or NULL when out of memory. */
+static uint8_t *orient(const uint8_t *src, int w, int h, int c, int o, int *ow, int *oh)
+{
+    int swap = o >= 5;
+    *ow = swap ? h : w;
+    *oh = swap ? w : h;
+    uint8_t *dst = malloc((size_t)w * h * c);
+    if (!dst)
+        return NULL;
+    for (int y = 0; y < *oh; y++)
+        for (int x = 0; x < *ow; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x, sy = y; break;                 /* mirrored left-right */
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;         /* turned 180 degrees */
+            case 4: sx = x, sy = h - 1 - y; break;                 /* mirrored top-bottom */
+            case 5: sx = y, sy = x; break;                         /* transposed */
+            case 6: sx = y, sy = h - 1 - x; break;                 /* to be turned 90 degrees clockwise */
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;         /* transversed */
+            case 8: sx = w - 1 - y, sy = x; break;                 /* to be turned 90 degrees anticlockwise */
+            default: sx = x, sy = y; break;
+            }
+            memcpy(dst + ((size_t)y * *ow + x) * c, src + ((size_t)sy * w + sx) * c, (size_t)c);
+        }
+    return dst;
+}
+
+/* ------------------------------------------------------------ reading */
+
+typedef struct {
+    jpeg_fault fault; /* cinfo.err points here */
+    struct jpeg_decompress_struct cinfo;
+    int cinfo_ready;
+    const char *path;
+    FILE *fp;
+    size_t file_size;
+    int rgb;
+    uint8_t *px; /* stored orientation */
+    int w, h, channels, orientation;
+} jpeg_reader;
+
+static liif_status check_header(jpeg_reader *r, liif_error *err)
+{
+    const struct jpeg_decompress_struct *ci = &r->cinfo;
+    uint64_t w = ci->image_width, h = ci->image_height;
+    if (w == 0 || h == 0)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: empty image (%llux%llu)", r->path, (unsigned long long)w,
+                              (unsigned long long)h);
+    if (w > LIIF_MAX_SIDE || h > LIIF_MAX_SIDE || (int64_t)(w * h) > LIIF_MAX_PIXELS)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: image too large (%llux%llu; at most %d per side and %lld "
+                              "pixels)", r->path, (unsigned long long)w, (unsigned long long)h, LIIF_MAX_SIDE,
+                              (long long)LIIF_MAX_PIXELS);
+    if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: a CMYK JPEG (print colours): convert it to RGB first", r->path);
+    if (ci->jpeg_color_space == JCS_UNKNOWN || (ci->num_components != 1 && ci->num_components != 3))
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: unsupported JPEG colour layout (%d components)", r->path,
+                              ci->num_components);
+    uint64_t c = r->rgb || ci->num_components == 3 ? 3 : 1;
+    uint64_t need = w * h * c * sizeof(float), cap = LIIF_JPEG_MEM_BASE + (uint64_t)r->file_size * LIIF_JPEG_MEM_PER_FILE_BYTE;
+    if (cap > LIIF_PNG_MEM_MAX)
+        cap = LIIF_PNG_MEM_MAX;
+    if (need > cap)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: a %llux%llu image cannot come from a %zu-byte file (corrupt "
+                              "header or a decompression bomb)", r->path, (unsigned long long)w, (unsigned long long)h,
+                              r->file_size);
+    return LIIF_OK;
+}
+
+/* The only setjmp of reading. */
+static liif_status decode(jpeg_reader *r, liif_error *err)
+{
+    if (setjmp(r->fault.jump)) {
+        if (r->cinfo_ready && r->cinfo.input_scan_number > JPEG_MAX_SCANS)
+            return liif_error_set(err, LIIF_ERR_FORMAT, "%s: more than %d scans (a crafted file?)", r->path,
+                                  JPEG_MAX_SCANS);
+        return fault_report(&r->fault, r->path, LIIF_ERR_FORMAT, err);
+    }
+    fault_init(&r->fault, &r->cinfo.err);
+    jpeg_create_decompress(&r->cinfo);
+    r->cinfo_ready = 1;
+    r->cinfo.progress = &r->fault.progress;
+    jpeg_stdio_src(&r->cinfo, r->fp);
+    jpeg_save_markers(&r->cinfo, JPEG_APP0 + 1, 0xffff);
+    jpeg_read_header(&r->cinfo, TRUE);
+    liif_status st = check_header(r, err); /* before libjpeg sizes its buffers from the header */
+    if (st != LIIF_OK)
+        return st;
+    r->orientation = 1;
+    for (jpeg_saved_marker_ptr m = r->cinfo.marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && (r->orientation = exif_orientation(m->data, m->data_length)) != 1)
+            break;
+    r->cinfo.out_color_space = r->rgb || r->cinfo.num_components == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_start_decompress(&r->cinfo);
+    r->w = (int)r->cinfo.output_width;
+    r->h = (int)r->cinfo.output_height;
+    r->channels = r->cinfo.output_components;
+    if (r->channels != 1 && r->channels != 3)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: unsupported JPEG colour layout", r->path);
+    if (!(r->px = malloc((size_t)r->w * r->h * r->channels)))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%dx%d image)", r->path, r->w, r->h);
+    while (r->cinfo.output_scanline < r->cinfo.output_height && !r->fault.bad_data) {
+        JSAMPROW row = r->px + (size_t)r->cinfo.output_scanline * r->w * r->channels;
+        jpeg_read_scanlines(&r->cinfo, &row, 1);
+    }
+    if (r->fault.bad_data) {
+        char text[JMSG_LENGTH_MAX];
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: corrupt or truncated JPEG data (%s)", r->path,
+                              liif_printable(r->fault.msg, text, sizeof text));
+    }
+    jpeg_finish_decompress(&r->cinfo);
+    return LIIF_OK;
+}
+
+liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
+                            int *orientation, liif_error *err)
+{
+    *px = NULL;
+    jpeg_reader r;
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    r.rgb = rgb;
+    int fd = liif_open_regular(path, &r.file_size, err);
+    if (fd < 0)
+        return LIIF_ERR_IO;
+    if (!(r.fp = fdopen(fd, "rb"))) {
+        close(fd);
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    liif_status st = decode(&r, err);
+    if (r.cinfo_ready)
+        jpeg_destroy_decompress(&r.cinfo);
+    fclose(r.fp);
+    if (st == LIIF_OK && r.orientation != 1) {
+        int ow, oh;
+        uint8_t *o = orient(r.px, r.w, r.h, r.channels, r.orientation, &ow, &oh);
+        if (!o)
+            st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%dx%d image)", path, r.w, r.h);
+        free(r.px);
+        r.px = o;
+        r.w = ow;
+        r.h = oh;
+    }
+    if (st != LIIF_OK) {
+        free(r.px);
+        return st;
+    }
+    *w = r.w;
+    *h = r.h;
+    *channels = r.channels;
+    *px = r.px;
+    if (orientation)
+        *orientation = r.orientation;
+    return LIIF_OK;
+}
+
+liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
+{
+    memset(img, 0, sizeof *img);
+    uint8_t *px;
+    int w, h, c;
+    liif_status st = liif_jpeg_read8(path, 0, &w, &h, &c, &px, orientation, err);
+    if (st != LIIF_OK)
+        return st;
+    size_t n = (size_t)w * h * c;
+    img->px = malloc(n * sizeof(float));
+    if (!img->px) {
+        free(px);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%dx%d image)", path, w, h);
+    }
+    for (size_t i = 0; i < n; i++)
+        img->px[i] = px[i] * (1.0f / 255.0f);
+    free(px);
+    img->w = w;
+    img->h = h;
+    img->channels = c;
+    img->bit_depth = 8;
+    return LIIF_OK;
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Above this many samples the Huffman tables are libjpeg's standard ones: optimizing them keeps every DCT
+ * coefficient of the image in memory until the end (2 bytes a sample: 128 MiB here). */
+#define JPEG_OPTIMIZE_MAX_SAMPLES ((int64_t)64 << 20)
+
+struct liif_jpeg_writer {
+    jpeg_fault fault; /* cinfo.err points here */
+    struct jpeg_compress_struct cinfo;
+    int cinfo_ready;
+    liif_outfile file;
+    uint8_t *row;
+    int w, h, channels, quality;
+    int rows_done;
+    int failed; /* a step failed: the temporary file is gone and only free remains */
+};
+
+static void jwriter_free(liif_jpeg_writer *wr)
+{
+    if (wr->cinfo_ready)
+        jpeg_destroy_compress(&wr->cinfo);
+    liif_outfile_free(&wr->file);
+    free(wr->row);
+    free(wr);
+}
+
+static liif_status jwriter_fail(liif_jpeg_writer *wr, liif_status st)
+{
+    wr->failed = 1;
+    liif_outfile_discard(&wr->file);
+    return st;
+}
+
+/* The only setjmp of open(). */
+static liif_status jstart(liif_jpeg_writer *wr, liif_error *err)
+{
+    if (setjmp(wr->fault.jump))
+        return jwriter_fail(wr, fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err));
+    fault_init(&wr->fault, &wr->cinfo.err);
+    jpeg_create_compress(&wr->cinfo);
+    wr->cinfo_ready = 1;
+    jpeg_stdio_dest(&wr->cinfo, wr->file.fp);
+    wr->cinfo.image_width = (JDIMENSION)wr->w;
+    wr->cinfo.image_height = (JDIMENSION)wr->h;
+    wr->cinfo.input_components = wr->channels;
+    wr->cinfo.in_color_space = wr->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&wr->cinfo);
+    jpeg_set_quality(&wr->cinfo, wr->quality, TRUE);
+    for (int i = 0; i < wr->cinfo.num_components; i++)
+        wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor = 1; /* 4:4:4 */
+    wr->cinfo.optimize_coding = (int64_t)wr->w * wr->h * wr->channels <= JPEG_OPTIMIZE_MAX_SAMPLES;
+    jpeg_start_compress(&wr->cinfo, TRUE);
+    return LIIF_OK;
+}
+
+liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
+                                  liif_error *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no file name");
+    if (path[strlen(path) - 1] == '/')
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    if (channels != 1 && channels != 3)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: %d channels (JPEG holds gray or RGB, no alpha)", path, channels);
+    if (quality < 1 || quality > 100)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: JPEG quality %d (1 to 100)", path, quality);
+    if (w < 1 || h < 1 || w > JPEG_MAX_DIMENSION || h > JPEG_MAX_DIMENSION)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: %dx%d: a JPEG holds 1 to %d pixels per side", path, w, h,
+                              (int)JPEG_MAX_DIMENSION);
+    liif_jpeg_writer *wr = calloc(1, sizeof *wr);
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
+    wr->w = w;
+    wr->h = h;
+    wr->channels = channels;
+    wr->quality = quality;
+    liif_status st = liif_outfile_open(&wr->file, path, err);
+    if (st == LIIF_OK && !(wr->row = malloc((size_t)w * channels)))
+        st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
+    if (st == LIIF_OK)
+        st = jstart(wr, err);
+    if (st != LIIF_OK) {
+        jwriter_free(wr);
+        return st;
+    }
+    *out = wr;
+    return LIIF_OK;
+}
+
+/* The only setjmp of rows(). */
+static liif_status jrows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride, liif_error *err)
+{
+    if (setjmp(wr->fault.jump))
+        return jwriter_fail(wr, fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err));
+    size_t n = (size_t)wr->w * wr->channels;
+    for (int y = 0; y < n_rows; y++) {
+        const float *src = rows + (size_t)y * stride;
+        for (size_t i = 0; i < n; i++)
+            wr->row[i] = (uint8_t)liif_quantize(src[i], 255);
+        JSAMPROW row = wr->row;
+        jpeg_write_scanlines(&wr->cinfo, &row, 1);
+        wr->rows_done++;
+    }
+    return LIIF_OK;
+}
+
+liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
+                                  liif_error *err)
+{
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no writer");
+    if (wr->failed)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
+    if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
+        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->file.path, n_rows, wr->rows_done,
+                       wr->h);
+        return jwriter_fail(wr, LIIF_ERR_ARG);
+    }
+    if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
+        liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)", wr->file.path, stride,
+                       wr->w, wr->channels);
+        return jwriter_fail(wr, LIIF_ERR_ARG);
+    }
+    return jrows(wr, rows, n_rows, stride, err);
+}
+
+/* The only setjmp of finish(). */
+static liif_status jend(liif_jpeg_writer *wr, liif_error *err)
+{
+    if (setjmp(wr->fault.jump))
+        return jwriter_fail(wr, fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err));
+    jpeg_finish_compress(&wr->cinfo); /* flushes libjpeg's buffer into the stdio stream */
+    return LIIF_OK;
+}
+
+liif_status liif_jpeg_writer_finish(liif_jpeg_writer *wr, liif_error *err)
+{
+    if (!wr)
+        return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no writer");
+    liif_status st;
+    if (wr->failed)
+        st = liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
+    else if (wr->rows_done != wr->h)
+        st = jwriter_fail(wr, liif_error_set(err, LIIF_ERR_ARG, "%s: only %d of %d rows were written", wr->file.path,
+                                             wr->rows_done, wr->h));
+    else if ((st = jend(wr, err)) == LIIF_OK)
+        st = liif_outfile_commit(&wr->file, err);
+    jwriter_free(wr);
+    return st;
+}
+
+void liif_jpeg_writer_abort(liif_jpeg_writer *wr)
+{
+    if (wr)
+        jwriter_free(wr);
+}

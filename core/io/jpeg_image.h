@@ -1,0 +1,45 @@
+/* jpeg_image.h: JPEG reading (EXIF orientation applied) and atomic streaming JPEG writing, with libjpeg. */
+#ifndef LIIF_JPEG_IMAGE_H
+#define LIIF_JPEG_IMAGE_H
+
+#include <stdint.h>
+
+#include "liif.h"
+#include "png_image.h"
+
+/* What a JPEG file may make the reader allocate: at most LIIF_MAX_SIDE pixels per side and
+ * LIIF_MAX_PIXELS in all, and the decoded float pixels at most LIIF_JPEG_MEM_BASE +
+ * LIIF_JPEG_MEM_PER_FILE_BYTE bytes per byte of the file (a photo needs ~40-150, a very smooth
+ * one ~400: JPEG compresses more than PNG, whose reader allows 128), never more than
+ * LIIF_PNG_MEM_MAX. A larger claim is refused before the pixel buffer is allocated. */
+#define LIIF_JPEG_MEM_BASE ((size_t)64 << 20)
+#define LIIF_JPEG_MEM_PER_FILE_BYTE 512
+
+/* 8-bit pixels of a JPEG: channels 1 (gray) or 3 (RGB; rgb != 0 asks for RGB from gray too),
+ * row-major, malloc'd into *px. The EXIF orientation (APP1) is applied, so the pixels stand as
+ * a viewer shows them; *orientation (may be NULL) gets its value (1 = as stored, 1..8). A file
+ * that is not a JPEG, is truncated or corrupt (libjpeg's warnings for bad data or a premature
+ * end: it would pad with grey or decode noise), is CMYK, or breaks a limit above gives
+ * LIIF_ERR_FORMAT (LIIF_ERR_IO when it cannot be opened or is not a regular file) with a one-line
+ * message naming the file; nothing is kept on failure. */
+liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
+                            int *orientation, liif_error *err);
+
+/* The same as floats in [0,1] (img->bit_depth 8, channels 1 or 3). */
+liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err);
+
+/* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
+ * folder renamed into place by finish(); abort() or any failure removes it. channels 1 (gray) or
+ * 3 (RGB), 8 bits; quality 1..100 (libjpeg's scale); chroma is not subsampled (4:4:4), since an
+ * upscaler's output is all fine detail, and the Huffman tables are optimized. */
+typedef struct liif_jpeg_writer liif_jpeg_writer;
+
+liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
+                                  liif_error *err);
+/* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
+liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
+                                  liif_error *err);
+liif_status liif_jpeg_writer_finish(liif_jpeg_writer *wr, liif_error *err);
+void liif_jpeg_writer_abort(liif_jpeg_writer *wr);
+
+#endif

@@ -1,0 +1,365 @@
+/* test_jpeg.c: JPEG reading and writing (core/io/jpeg_image.c) and the PNG-or-JPEG layer (core/io/image.c):
+ * round trips in gray and RGB, every EXIF orientation in both byte orders against the stored image turned by
+ * hand, malformed EXIF ignored, and the failures (truncated, CMYK, lying header, not an image, alpha, bad
+ * quality, too few rows, a missing folder) each one line naming the file, leaving no file behind.
+ * usage: test-jpeg */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "jpeg_util.h"
+
+static int failures;
+static char dir[] = "/tmp/liif-test-jpeg.XXXXXX";
+
+#define check(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            failures++;                                                                                                \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
+            printf(__VA_ARGS__);                                                                                       \
+            printf("\n");                                                                                              \
+        }                                                                                                              \
+    } while (0)
+
+static const char *path_in(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static int files_in_dir(void)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A stored 24x16 picture whose every pixel differs from its mirror images: the red ramp runs left to right, the
+ * green one top to bottom, blue marks the top-left quarter. Flat 8x8 blocks keep JPEG from blurring it much. */
+static unsigned char stored(int x, int y, int c)
+{
+    if (c == 0) return (unsigned char)(20 + 200 * (x / 8) / 2);
+    if (c == 1) return (unsigned char)(20 + 200 * (y / 8));
+    return (x < 8 && y < 8) ? 230 : 30;
+}
+
+static int save(const char *name, const unsigned char *buf, unsigned long n)
+{
+    return tj_save(path_in(name), buf, n);
+}
+
+/* ------------------------------------------------------------ round trips */
+
+static float smooth(int x, int y, int c, int w, int h)
+{
+    return (float)(0.1 + 0.8 * (c == 0 ? (double)x / (w - 1) : c == 1 ? (double)y / (h - 1) : 0.5 + 0.3 * sin(x * 0.05)));
+}
+
+static void round_trip(int channels, int quality, int stripes, double tol)
+{
+    int w = 67, h = 41;
+    float *px = malloc(sizeof(float) * w * h * channels);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < channels; c++)
+                px[((size_t)y * w + x) * channels + c] = smooth(x, y, c, w, h);
+    liif_error err;
+    liif_image_writer *wr;
+    const char *p = path_in("rt.jpg");
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, &wr, &err);
+    check(st == LIIF_OK, "open %d channels: %s", channels, err.msg);
+    if (st != LIIF_OK) {
+        free(px);
+        return;
+    }
+    for (int y = 0; st == LIIF_OK && y < h; y += stripes) /* rows handed in stripes: the file is the same */
+        st = liif_image_writer_rows(wr, px + (size_t)y * w * channels, y + stripes > h ? h - y : stripes,
+                                    (size_t)w * channels, &err);
+    if (st == LIIF_OK)
+        st = liif_image_writer_finish(wr, &err);
+    else
+        liif_image_writer_abort(wr);
+    check(st == LIIF_OK, "write %d channels: %s", channels, err.msg);
+    liif_png img;
+    liif_image_format fmt;
+    int o = 0;
+    st = liif_image_read(p, &img, &fmt, &o, &err);
+    check(st == LIIF_OK && fmt == LIIF_IMAGE_JPEG && o == 1, "read back: %s", err.msg);
+    if (st == LIIF_OK) {
+        check(img.w == w && img.h == h && img.channels == channels && img.bit_depth == 8, "%dx%d c%d d%d", img.w,
+              img.h, img.channels, img.bit_depth);
+        double worst = 0, sum = 0;
+        for (size_t i = 0; img.channels == channels && i < (size_t)w * h * channels; i++) {
+            double d = fabs(img.px[i] - px[i]) * 255;
+            worst = d > worst ? d : worst;
+            sum += d;
+        }
+        printf("jpeg round trip: %d channels, quality %d, rows in stripes of %d: max %.2f, mean %.3f levels\n",
+               channels, quality, stripes, worst, sum / ((double)w * h * channels));
+        check(worst <= tol, "%d channels at quality %d: max error %.2f levels > %.1f", channels, quality, worst, tol);
+        liif_png_free(&img);
+    }
+    free(px);
+    unlink(p);
+}
+
+/* ------------------------------------------------------------ EXIF orientation */
+
+/* Where the viewer's pixel (x, y) comes from in the stored w x h image, as the EXIF standard (and PIL's
+ * exif_transpose) has it. */
+static void source_of(int o, int x, int y, int w, int h, int *sx, int *sy)
+{
+    switch (o) {
+    case 2: *sx = w - 1 - x, *sy = y; break;
+    case 3: *sx = w - 1 - x, *sy = h - 1 - y; break;
+    case 4: *sx = x, *sy = h - 1 - y; break;
+    case 5: *sx = y, *sy = x; break;
+    case 6: *sx = y, *sy = h - 1 - x; break;
+    case 7: *sx = w - 1 - y, *sy = h - 1 - x; break;
+    case 8: *sx = w - 1 - y, *sy = x; break;
+    default: *sx = x, *sy = y; break;
+    }
+}
+
+static void orientations(void)
+{
+    const int w = 24, h = 16;
+    const tj_layout plain = {3, 0, NULL, 0};
+    unsigned long n;
+    unsigned char *buf = tj_encode_ex(w, h, 95, stored, &plain, &n);
+    save("o1.jpg", buf, n);
+    free(buf);
+    liif_png ref;
+    liif_error err;
+    int o = 0;
+    if (liif_image_read(path_in("o1.jpg"), &ref, NULL, &o, &err) != LIIF_OK) {
+        check(0, "plain: %s", err.msg);
+        return;
+    }
+    check(o == 1, "no EXIF: orientation %d", o);
+    /* the picture itself: the top-left quarter is blue, the red ramp grows to the right */
+    check(ref.px[2] > 0.8f && ref.px[((size_t)15 * w + 23) * 3 + 2] < 0.2f, "stored picture");
+    for (int little = 0; little <= 1; little++)
+        for (int want = 1; want <= 8; want++) {
+            unsigned char exif[64];
+            tj_layout l = {3, 0, exif, tj_exif_orientation(exif, want, little)};
+            buf = tj_encode_ex(w, h, 95, stored, &l, &n);
+            save("o.jpg", buf, n);
+            free(buf);
+            liif_png img;
+            liif_status st = liif_image_read(path_in("o.jpg"), &img, NULL, &o, &err);
+            check(st == LIIF_OK && o == want, "orientation %d (%s): got %d, %s", want, little ? "II" : "MM", o,
+                  st ? err.msg : "ok");
+            if (st != LIIF_OK)
+                continue;
+            int ow = want >= 5 ? h : w, oh = want >= 5 ? w : h, bad = 0;
+            check(img.w == ow && img.h == oh, "orientation %d: %dx%d, want %dx%d", want, img.w, img.h, ow, oh);
+            for (int y = 0; img.w == ow && y < oh; y++)
+                for (int x = 0; x < ow; x++) {
+                    int sx, sy;
+                    source_of(want, x, y, w, h, &sx, &sy);
+                    bad += memcmp(img.px + ((size_t)y * ow + x) * 3, ref.px + ((size_t)sy * w + sx) * 3,
+                                  3 * sizeof(float)) != 0;
+                }
+            check(bad == 0, "orientation %d (%s): %d pixels are not the stored ones turned", want,
+                  little ? "II" : "MM", bad);
+            liif_png_free(&img);
+        }
+    printf("jpeg orientation: 8 EXIF orientations x 2 byte orders turned as the standard says\n");
+
+    /* malformed EXIF: ignored (orientation 1, the stored picture), never a crash or a read outside the block */
+    unsigned char exif[64];
+    struct {
+        const char *what;
+        int at, value, at2, value2, len;
+    } broken[] = { /* bytes of the little-endian block: TIFF at 6, IFD0 at 14, its entry at 16 (value at 24) */
+        {"IFD offset past the end", 10, 0xff, 0, 0, 32},
+        {"no entries", 14, 0, 0, 0, 32},
+        {"entry count past the end, no orientation tag", 14, 0x7f, 16, 0x13, 32},
+        {"type LONG", 18, 4, 0, 0, 32},
+        {"orientation 9", 24, 9, 0, 0, 32},
+        {"cut short", 0, 0, 0, 0, 20},
+        {"not II or MM", 6, 'X', 0, 0, 32},
+        {"TIFF magic 43", 8, 43, 0, 0, 32},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        tj_exif_orientation(exif, 6, 1);
+        if (broken[i].at)
+            exif[broken[i].at] = (unsigned char)broken[i].value;
+        if (broken[i].at2)
+            exif[broken[i].at2] = (unsigned char)broken[i].value2;
+        tj_layout l = {3, 0, exif, (unsigned)broken[i].len};
+        buf = tj_encode_ex(w, h, 95, stored, &l, &n);
+        save("bad-exif.jpg", buf, n);
+        free(buf);
+        liif_png img;
+        liif_status st = liif_image_read(path_in("bad-exif.jpg"), &img, NULL, &o, &err);
+        check(st == LIIF_OK && o == 1 && img.w == w && memcmp(img.px, ref.px, sizeof(float) * w * h * 3) == 0,
+              "EXIF %s: status %d, orientation %d", broken[i].what, st, o);
+        if (st == LIIF_OK)
+            liif_png_free(&img);
+    }
+    liif_png_free(&ref);
+    unlink(path_in("o1.jpg"));
+    unlink(path_in("o.jpg"));
+    unlink(path_in("bad-exif.jpg"));
+}
+
+/* ------------------------------------------------------------ failures */
+
+/* The call failed with status want, one line naming the file and containing `words`. */
+static void expect_error(liif_status st, liif_status want, const liif_error *err, const char *file, const char *words)
+{
+    check(st == want, "%s: status %d, want %d (%s)", file, st, want, err->msg);
+    check(strstr(err->msg, file) && strstr(err->msg, words) && !strchr(err->msg, '\n'), "%s: message '%s' lacks '%s'",
+          file, err->msg, words);
+}
+
+static void reading_errors(void)
+{
+    liif_png img;
+    liif_error err;
+    unsigned long n;
+    const tj_layout rgb = {3, 0, NULL, 0}, prog = {3, 1, NULL, 0}, cmyk = {4, 0, NULL, 0}, gray = {1, 0, NULL, 0};
+    unsigned char *buf = tj_encode_ex(256, 192, 90, stored, &rgb, &n);
+    tj_save(path_in("half.jpg"), buf, n * 3 / 4); /* cut in the image data: libjpeg would pad it with grey */
+    expect_error(liif_image_read(path_in("half.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "half.jpg",
+                 "corrupt or truncated JPEG data");
+    /* the header claims 20000x20000 of a few hundred bytes */
+    /* SOF0: FF C0, length, precision, height, width */
+    for (unsigned long i = 2; i + 9 < n; i++)
+        if (buf[i] == 0xff && buf[i + 1] == 0xc0) {
+            buf[i + 5] = 20000 >> 8, buf[i + 6] = 20000 & 0xff, buf[i + 7] = 20000 >> 8, buf[i + 8] = 20000 & 0xff;
+            break;
+        }
+    tj_save(path_in("liar.jpg"), buf, n);
+    expect_error(liif_image_read(path_in("liar.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "liar.jpg",
+                 "a 20000x20000 image cannot come from");
+    free(buf);
+    buf = tj_encode_ex(16, 16, 90, stored, &cmyk, &n);
+    tj_save(path_in("cmyk.jpg"), buf, n);
+    free(buf);
+    expect_error(liif_image_read(path_in("cmyk.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "cmyk.jpg",
+                 "CMYK");
+    tj_save(path_in("text.jpg"), (const unsigned char *)"hello, not an image\n", 20);
+    expect_error(liif_image_read(path_in("text.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "text.jpg",
+                 "not a PNG or JPEG image");
+    expect_error(liif_image_read(path_in("missing.jpg"), &img, NULL, NULL, &err), LIIF_ERR_IO, &err, "missing.jpg",
+                 "");
+    /* progressive and gray JPEGs read; gray stays one channel unless RGB is asked for */
+    buf = tj_encode_ex(40, 30, 90, stored, &prog, &n);
+    tj_save(path_in("prog.jpg"), buf, n);
+    free(buf);
+    liif_status st = liif_image_read(path_in("prog.jpg"), &img, NULL, NULL, &err);
+    check(st == LIIF_OK && img.w == 40 && img.h == 30 && img.channels == 3, "progressive: %s", err.msg);
+    if (st == LIIF_OK)
+        liif_png_free(&img);
+    buf = tj_encode_ex(40, 30, 90, stored, &gray, &n);
+    tj_save(path_in("gray.jpg"), buf, n);
+    free(buf);
+    st = liif_image_read(path_in("gray.jpg"), &img, NULL, NULL, &err);
+    check(st == LIIF_OK && img.channels == 1, "gray: %s", err.msg);
+    if (st == LIIF_OK)
+        liif_png_free(&img);
+    int w, h, c;
+    uint8_t *px8;
+    st = liif_jpeg_read8(path_in("gray.jpg"), 1, &w, &h, &c, &px8, NULL, &err);
+    check(st == LIIF_OK && c == 3 && px8[0] == px8[1] && px8[1] == px8[2], "gray as RGB: %s", err.msg);
+    if (st == LIIF_OK)
+        free(px8);
+    const char *names[] = {"half.jpg", "liar.jpg", "cmyk.jpg", "text.jpg", "prog.jpg", "gray.jpg"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(path_in(names[i]));
+    printf("jpeg reading errors: truncated, lying header, CMYK, not an image, missing file\n");
+}
+
+static void writing_errors(void)
+{
+    liif_error err;
+    liif_image_writer *wr;
+    const char *p = path_in("w.jpg");
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 4, 8, 90, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+                 "no alpha");
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 16, 90, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+                 "bit depth 16");
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 0, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+                 "quality 0");
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 70000, 8, 3, 8, 90, &wr, &err), LIIF_ERR_ARG, &err,
+                 "w.jpg", "65500");
+    expect_error(liif_image_writer_open(path_in("no/such/dir/w.jpg"), LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err),
+                 LIIF_ERR_IO, &err, "w.jpg", "cannot create temporary file");
+    /* too few rows: finish fails, nothing is left and an existing file keeps its bytes */
+    tj_save(p, (const unsigned char *)"old", 3);
+    float row[8 * 3] = {0};
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
+    check(st == LIIF_OK, "open: %s", err.msg);
+    if (st == LIIF_OK) {
+        st = liif_image_writer_rows(wr, row, 1, 24, &err);
+        check(st == LIIF_OK, "one row: %s", err.msg);
+        expect_error(liif_image_writer_finish(wr, &err), LIIF_ERR_ARG, &err, "w.jpg", "only 1 of 8 rows");
+    }
+    FILE *f = fopen(p, "rb");
+    char old[8] = {0};
+    check(f && fread(old, 1, sizeof old, f) == 3 && !memcmp(old, "old", 3), "the existing file was touched");
+    if (f)
+        fclose(f);
+    /* abort leaves only the old file */
+    st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
+    if (st == LIIF_OK)
+        liif_image_writer_abort(wr);
+    check(files_in_dir() == 1, "%d files in the folder after a failed and an aborted write (want the old one)",
+          files_in_dir());
+    unlink(p);
+    /* output names */
+    static const struct {
+        const char *name;
+        int ok;
+        liif_image_format fmt;
+    } names[] = {{"a.png", 1, LIIF_IMAGE_PNG},   {"a.PNG", 1, LIIF_IMAGE_PNG},      {"out", 1, LIIF_IMAGE_PNG},
+                 {"dir.v2/out", 1, LIIF_IMAGE_PNG}, {".hidden", 1, LIIF_IMAGE_PNG},  {"a.jpg", 1, LIIF_IMAGE_JPEG},
+                 {"a.JPEG", 1, LIIF_IMAGE_JPEG}, {"x/a.jpe", 1, LIIF_IMAGE_JPEG},   {"a.jfif", 1, LIIF_IMAGE_JPEG},
+                 {"a.tif", 0, LIIF_IMAGE_PNG},   {"a.webp", 0, LIIF_IMAGE_PNG},     {"a.jpg.txt", 0, LIIF_IMAGE_PNG}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        liif_image_format fmt;
+        st = liif_image_format_for_name(names[i].name, &fmt, &err);
+        check((st == LIIF_OK) == names[i].ok && (!names[i].ok || fmt == names[i].fmt), "name %s: status %d, format %d",
+              names[i].name, st, fmt);
+        if (!names[i].ok)
+            check(strstr(err.msg, names[i].name) && strstr(err.msg, ".png or .jpg"), "name %s: '%s'", names[i].name,
+                  err.msg);
+    }
+    printf("jpeg writing errors: alpha, 16 bits, quality, size, missing folder, too few rows, abort; output names\n");
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    round_trip(3, 100, 41, 4.5); /* YCbCr's rounding: a few levels even at quality 100 */
+    round_trip(3, 95, 7, 5.0);
+    round_trip(1, 100, 5, 2.0);
+    orientations();
+    reading_errors();
+    writing_errors();
+    rmdir(dir);
+    if (failures) {
+        printf("%d failures\n", failures);
+        return 1;
+    }
+    printf("PASS jpeg\n");
+    return 0;
+}
