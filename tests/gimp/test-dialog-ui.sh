@@ -55,7 +55,12 @@ read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E '
 rw0=$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*\(model region ([0-9]+)x.*/\1/')
 # Pan: drag the picture (left of the divider) by (+80, +50): Cubic follows while dragging, the model renders on
 # release, 80 output pixels further left and 50 up.
-sleep 3                                                     # the render after the first layout change
+# The estimate that the first render brings changes no layout (the notes keep their size): no new view size and
+# no second render while nothing changes.
+sleep 3
+[ "$(awk '/^liif-preview: shown/ { s = 1 } s && /^liif-preview: view/' "$L" | wc -l)" = 0 ] ||
+  fail "the preview changed size after its first render: $(grep '^liif-preview: view' "$L" | tr '\n' ' ')"
+[ "$(grep -c '^liif-preview: region' "$L")" = 1 ] || fail "the preview rendered again with nothing changed"
 x0=$(grep '^liif-preview: region' "$L" | tail -1 | sed -E 's/.* at \(([0-9]+),([0-9]+)\).*/\1 \2/')
 n=$(grep -c '^liif-preview: region' "$L")
 xdotool mousemove --window "$wid" 60 200 mousedown 1 sleep 0.3 mousemove --window "$wid" 100 225 sleep 0.3 \
@@ -132,8 +137,7 @@ mkdir -p "$GIMP3_DIRECTORY/liif/models"
 L=$W/gan.log
 open_dialog "$L" "$PHOTO" "$W/gan-out.png" LIIF_MODEL=$GAN LIIF_SCALE=3 LIIF_PREVIEW_VERIFY=1 || exit 1
 wait_for "$L" '^liif-preview: kept the render at detail' || fail "no second render for the detail control"
-# settled: the last render is a kept second detail, and nothing follows it for a second (the dialog's first
-# layout change may re-render the view, and a second detail follows)
+# settled: the last render is a kept second detail, and nothing follows it for a second
 for i in $(seq 1 120); do
   n=$(grep -cE '^liif-preview: (region|second detail|kept)' "$L"); last=$(grep -E '^liif-preview: (region|second detail|kept)' "$L" | tail -1)
   sleep 1
@@ -143,6 +147,8 @@ grep -E '^liif-dialog: (model|detail field)|^liif-preview: (region|second detail
 grep -q '^liif-dialog: model .*: 2 decoders, detail enabled' "$L" || fail "the LIIF-GAN model's detail is not enabled"
 read -r fx fy <<< "$(grep '^liif-dialog: detail field at' "$L" | tail -1 | sed -E 's/.* at ([0-9]+),([0-9]+)$/\1 \2/')"
 renders=$(grep -c '^liif-preview: region' "$L")
+[ "$renders" = 1 ] && [ "$(grep -c '^liif-preview: second detail' "$L")" = 1 ] ||
+  fail "$renders renders of the view and $(grep -c '^liif-preview: second detail' "$L") second details: want one each"
 for t in 0.3 0.75; do
   xdotool windowfocus --sync "$wid"
   xdotool mousemove --window "$wid" "${fx:-0}" "${fy:-0}" click --repeat 3 1 sleep 0.3 key ctrl+a type "$t"

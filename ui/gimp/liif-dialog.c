@@ -60,6 +60,29 @@ hint_label (const gchar *text)
   return label;
 }
 
+/* A hint label for a note whose text changes with the size and the preview's measurements: always as wide as its
+ * longest line may be and at least `lines` lines high, so that a new text (the time estimate once the first render
+ * has measured the machine) does not move the other controls or resize the preview, which would render it again. */
+static GtkWidget *
+note_label (gint lines)
+{
+  GtkWidget   *label = hint_label (NULL);
+  GString     *sample = g_string_new ("Xg");
+  PangoLayout *layout;
+  gint         height;
+
+  gtk_label_set_width_chars (GTK_LABEL (label), 44);
+  for (gint i = 1; i < lines; i++)
+    g_string_append (sample, "\nXg");
+  layout = gtk_widget_create_pango_layout (label, sample->str);
+  pango_layout_set_attributes (layout, gtk_label_get_attributes (GTK_LABEL (label)));
+  pango_layout_get_pixel_size (layout, NULL, &height);
+  gtk_widget_set_size_request (label, -1, height);
+  g_object_unref (layout);
+  g_string_free (sample, TRUE);
+  return label;
+}
+
 /* A label with a mnemonic for widget, at the start of a row. */
 static GtkWidget *
 row_label (const gchar *text, GtkWidget *widget)
@@ -837,8 +860,8 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   gtk_box_pack_start (GTK_BOX (controls), d.scale, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (controls), size_fields (&d), FALSE, FALSE, 0);
   d.size_note   = hint_label (NULL);
-  d.memory_note = hint_label (NULL);
-  d.time_note   = hint_label (NULL);
+  d.memory_note = note_label (2);
+  d.time_note   = note_label (2);
   gtk_box_pack_start (GTK_BOX (controls), d.size_note, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (controls), d.memory_note, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (controls), d.time_note, FALSE, FALSE, 0);
