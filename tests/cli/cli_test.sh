@@ -126,7 +126,7 @@ help-upscale)
     run upscale --help
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     for opt in --model --scale --size --scale-x --scale-y --detail --threads --tile --memory \
-        --device --precision --quiet --timing LIIF_MODEL "Exit status"; do
+        --device --precision --quiet --timing --quality JPEG EXIF LIIF_MODEL "Exit status"; do
         grep -q -- "$opt" "$T/stdout" || fail "liif upscale --help does not mention $opt"
     done
     for dev in auto cpu cpu-ref cuda; do

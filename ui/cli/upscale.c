@@ -71,7 +71,8 @@ static const char upscale_description[] =
     "AVX512-BF16 or AMX); a device without the one asked for computes fp32, with a note.\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error (I/O, bad model, bad image), 2 usage error (bad\n"
-    "option, scale or size), 3 CUDA requested but unavailable, 130 interrupted (Ctrl-C).\n";
+    "option, scale, size or output format), 3 CUDA requested but unavailable, 130\n"
+    "interrupted (Ctrl-C).\n";
 
 static GOptionContext *upscale_context(upscale_args *a)
 {
