@@ -12,19 +12,9 @@
 
 #include "image.h"
 #include "jpeg_util.h"
+#include "testutil.h"
 
-static int failures;
 static char dir[] = "/tmp/liif-test-jpeg.XXXXXX";
-
-#define check(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            failures++;                                                                                                \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
 static const char *path_in(const char *name)
 {
@@ -79,7 +69,7 @@ static void round_trip(int channels, int quality, int stripes, double tol)
     liif_image_writer *wr;
     const char *p = path_in("rt.jpg");
     liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, &wr, &err);
-    check(st == LIIF_OK, "open %d channels: %s", channels, err.msg);
+    CHECK(st == LIIF_OK, "open %d channels: %s", channels, err.msg);
     if (st != LIIF_OK) {
         free(px);
         return;
@@ -91,14 +81,14 @@ static void round_trip(int channels, int quality, int stripes, double tol)
         st = liif_image_writer_finish(wr, &err);
     else
         liif_image_writer_abort(wr);
-    check(st == LIIF_OK, "write %d channels: %s", channels, err.msg);
+    CHECK(st == LIIF_OK, "write %d channels: %s", channels, err.msg);
     liif_png img;
     liif_image_format fmt;
     int o = 0;
     st = liif_image_read(p, &img, &fmt, &o, &err);
-    check(st == LIIF_OK && fmt == LIIF_IMAGE_JPEG && o == 1, "read back: %s", err.msg);
+    CHECK(st == LIIF_OK && fmt == LIIF_IMAGE_JPEG && o == 1, "read back: %s", err.msg);
     if (st == LIIF_OK) {
-        check(img.w == w && img.h == h && img.channels == channels && img.bit_depth == 8, "%dx%d c%d d%d", img.w,
+        CHECK(img.w == w && img.h == h && img.channels == channels && img.bit_depth == 8, "%dx%d c%d d%d", img.w,
               img.h, img.channels, img.bit_depth);
         double worst = 0, sum = 0;
         for (size_t i = 0; img.channels == channels && i < (size_t)w * h * channels; i++) {
@@ -108,7 +98,7 @@ static void round_trip(int channels, int quality, int stripes, double tol)
         }
         printf("jpeg round trip: %d channels, quality %d, rows in stripes of %d: max %.2f, mean %.3f levels\n",
                channels, quality, stripes, worst, sum / ((double)w * h * channels));
-        check(worst <= tol, "%d channels at quality %d: max error %.2f levels > %.1f", channels, quality, worst, tol);
+        CHECK(worst <= tol, "%d channels at quality %d: max error %.2f levels > %.1f", channels, quality, worst, tol);
         liif_png_free(&img);
     }
     free(px);
@@ -145,12 +135,12 @@ static void orientations(void)
     liif_error err;
     int o = 0;
     if (liif_image_read(path_in("o1.jpg"), &ref, NULL, &o, &err) != LIIF_OK) {
-        check(0, "plain: %s", err.msg);
+        CHECK(0, "plain: %s", err.msg);
         return;
     }
-    check(o == 1, "no EXIF: orientation %d", o);
+    CHECK(o == 1, "no EXIF: orientation %d", o);
     /* the picture itself: the top-left quarter is blue, the red ramp grows to the right */
-    check(ref.px[2] > 0.8f && ref.px[((size_t)15 * w + 23) * 3 + 2] < 0.2f, "stored picture");
+    CHECK(ref.px[2] > 0.8f && ref.px[((size_t)15 * w + 23) * 3 + 2] < 0.2f, "stored picture");
     for (int little = 0; little <= 1; little++)
         for (int want = 1; want <= 8; want++) {
             unsigned char exif[64];
@@ -160,12 +150,12 @@ static void orientations(void)
             free(buf);
             liif_png img;
             liif_status st = liif_image_read(path_in("o.jpg"), &img, NULL, &o, &err);
-            check(st == LIIF_OK && o == want, "orientation %d (%s): got %d, %s", want, little ? "II" : "MM", o,
+            CHECK(st == LIIF_OK && o == want, "orientation %d (%s): got %d, %s", want, little ? "II" : "MM", o,
                   st ? err.msg : "ok");
             if (st != LIIF_OK)
                 continue;
             int ow = want >= 5 ? h : w, oh = want >= 5 ? w : h, bad = 0;
-            check(img.w == ow && img.h == oh, "orientation %d: %dx%d, want %dx%d", want, img.w, img.h, ow, oh);
+            CHECK(img.w == ow && img.h == oh, "orientation %d: %dx%d, want %dx%d", want, img.w, img.h, ow, oh);
             for (int y = 0; img.w == ow && y < oh; y++)
                 for (int x = 0; x < ow; x++) {
                     int sx, sy;
@@ -173,7 +163,7 @@ static void orientations(void)
                     bad += memcmp(img.px + ((size_t)y * ow + x) * 3, ref.px + ((size_t)sy * w + sx) * 3,
                                   3 * sizeof(float)) != 0;
                 }
-            check(bad == 0, "orientation %d (%s): %d pixels are not the stored ones turned", want,
+            CHECK(bad == 0, "orientation %d (%s): %d pixels are not the stored ones turned", want,
                   little ? "II" : "MM", bad);
             liif_png_free(&img);
         }
@@ -206,7 +196,7 @@ static void orientations(void)
         free(buf);
         liif_png img;
         liif_status st = liif_image_read(path_in("bad-exif.jpg"), &img, NULL, &o, &err);
-        check(st == LIIF_OK && o == 1 && img.w == w && memcmp(img.px, ref.px, sizeof(float) * w * h * 3) == 0,
+        CHECK(st == LIIF_OK && o == 1 && img.w == w && memcmp(img.px, ref.px, sizeof(float) * w * h * 3) == 0,
               "EXIF %s: status %d, orientation %d", broken[i].what, st, o);
         if (st == LIIF_OK)
             liif_png_free(&img);
@@ -222,8 +212,8 @@ static void orientations(void)
 /* The call failed with status want, one line naming the file and containing `words`. */
 static void expect_error(liif_status st, liif_status want, const liif_error *err, const char *file, const char *words)
 {
-    check(st == want, "%s: status %d, want %d (%s)", file, st, want, err->msg);
-    check(strstr(err->msg, file) && strstr(err->msg, words) && !strchr(err->msg, '\n'), "%s: message '%s' lacks '%s'",
+    CHECK(st == want, "%s: status %d, want %d (%s)", file, st, want, err->msg);
+    CHECK(strstr(err->msg, file) && strstr(err->msg, words) && !strchr(err->msg, '\n'), "%s: message '%s' lacks '%s'",
           file, err->msg, words);
 }
 
@@ -263,20 +253,20 @@ static void reading_errors(void)
     tj_save(path_in("prog.jpg"), buf, n);
     free(buf);
     liif_status st = liif_image_read(path_in("prog.jpg"), &img, NULL, NULL, &err);
-    check(st == LIIF_OK && img.w == 40 && img.h == 30 && img.channels == 3, "progressive: %s", err.msg);
+    CHECK(st == LIIF_OK && img.w == 40 && img.h == 30 && img.channels == 3, "progressive: %s", err.msg);
     if (st == LIIF_OK)
         liif_png_free(&img);
     buf = tj_encode_ex(40, 30, 90, stored, &gray, &n);
     tj_save(path_in("gray.jpg"), buf, n);
     free(buf);
     st = liif_image_read(path_in("gray.jpg"), &img, NULL, NULL, &err);
-    check(st == LIIF_OK && img.channels == 1, "gray: %s", err.msg);
+    CHECK(st == LIIF_OK && img.channels == 1, "gray: %s", err.msg);
     if (st == LIIF_OK)
         liif_png_free(&img);
     int w, h, c;
     uint8_t *px8;
     st = liif_jpeg_read8(path_in("gray.jpg"), 1, &w, &h, &c, &px8, NULL, &err);
-    check(st == LIIF_OK && c == 3 && px8[0] == px8[1] && px8[1] == px8[2], "gray as RGB: %s", err.msg);
+    CHECK(st == LIIF_OK && c == 3 && px8[0] == px8[1] && px8[1] == px8[2], "gray as RGB: %s", err.msg);
     if (st == LIIF_OK)
         free(px8);
     const char *names[] = {"half.jpg", "liar.jpg", "cmyk.jpg", "text.jpg", "prog.jpg", "gray.jpg"};
@@ -304,22 +294,22 @@ static void writing_errors(void)
     tj_save(p, (const unsigned char *)"old", 3);
     float row[8 * 3] = {0};
     liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
-    check(st == LIIF_OK, "open: %s", err.msg);
+    CHECK(st == LIIF_OK, "open: %s", err.msg);
     if (st == LIIF_OK) {
         st = liif_image_writer_rows(wr, row, 1, 24, &err);
-        check(st == LIIF_OK, "one row: %s", err.msg);
+        CHECK(st == LIIF_OK, "one row: %s", err.msg);
         expect_error(liif_image_writer_finish(wr, &err), LIIF_ERR_ARG, &err, "w.jpg", "only 1 of 8 rows");
     }
     FILE *f = fopen(p, "rb");
     char old[8] = {0};
-    check(f && fread(old, 1, sizeof old, f) == 3 && !memcmp(old, "old", 3), "the existing file was touched");
+    CHECK(f && fread(old, 1, sizeof old, f) == 3 && !memcmp(old, "old", 3), "the existing file was touched");
     if (f)
         fclose(f);
     /* abort leaves only the old file */
     st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
     if (st == LIIF_OK)
         liif_image_writer_abort(wr);
-    check(files_in_dir() == 1, "%d files in the folder after a failed and an aborted write (want the old one)",
+    CHECK(files_in_dir() == 1, "%d files in the folder after a failed and an aborted write (want the old one)",
           files_in_dir());
     unlink(p);
     /* output names */
@@ -334,10 +324,10 @@ static void writing_errors(void)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         liif_image_format fmt;
         st = liif_image_format_for_name(names[i].name, &fmt, &err);
-        check((st == LIIF_OK) == names[i].ok && (!names[i].ok || fmt == names[i].fmt), "name %s: status %d, format %d",
+        CHECK((st == LIIF_OK) == names[i].ok && (!names[i].ok || fmt == names[i].fmt), "name %s: status %d, format %d",
               names[i].name, st, fmt);
         if (!names[i].ok)
-            check(strstr(err.msg, names[i].name) && strstr(err.msg, ".png or .jpg"), "name %s: '%s'", names[i].name,
+            CHECK(strstr(err.msg, names[i].name) && strstr(err.msg, ".png or .jpg"), "name %s: '%s'", names[i].name,
                   err.msg);
     }
     printf("jpeg writing errors: alpha, 16 bits, quality, size, missing folder, too few rows, abort; output names\n");
@@ -356,10 +346,5 @@ int main(void)
     reading_errors();
     writing_errors();
     rmdir(dir);
-    if (failures) {
-        printf("%d failures\n", failures);
-        return 1;
-    }
-    printf("PASS jpeg\n");
-    return 0;
+    return tu_finish("jpeg");
 }
