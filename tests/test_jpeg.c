@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "icc_util.h"
 #include "image.h"
 #include "jpeg_util.h"
 #include "testutil.h"
@@ -68,7 +69,7 @@ static void round_trip(int channels, int quality, int stripes, double tol)
     liif_error err;
     liif_image_writer *wr;
     const char *p = path_in("rt.jpg");
-    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, &wr, &err);
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, NULL, 0, NULL, &wr, &err);
     CHECK(st == LIIF_OK, "open %d channels: %s", channels, err.msg);
     if (st != LIIF_OK) {
         free(px);
@@ -280,20 +281,20 @@ static void writing_errors(void)
     liif_error err;
     liif_image_writer *wr;
     const char *p = path_in("w.jpg");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 4, 8, 90, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 4, 8, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "no alpha");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 16, 90, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 16, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "bit depth 16");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 0, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 0, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "quality 0");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 70000, 8, 3, 8, 90, &wr, &err), LIIF_ERR_ARG, &err,
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 70000, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err,
                  "w.jpg", "65500");
-    expect_error(liif_image_writer_open(path_in("no/such/dir/w.jpg"), LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err),
+    expect_error(liif_image_writer_open(path_in("no/such/dir/w.jpg"), LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err),
                  LIIF_ERR_IO, &err, "w.jpg", "cannot create temporary file");
     /* too few rows: finish fails, nothing is left and an existing file keeps its bytes */
     tj_save(p, (const unsigned char *)"old", 3);
     float row[8 * 3] = {0};
-    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err);
     CHECK(st == LIIF_OK, "open: %s", err.msg);
     if (st == LIIF_OK) {
         st = liif_image_writer_rows(wr, row, 1, 24, &err);
@@ -306,7 +307,7 @@ static void writing_errors(void)
     if (f)
         fclose(f);
     /* abort leaves only the old file */
-    st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, &wr, &err);
+    st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err);
     if (st == LIIF_OK)
         liif_image_writer_abort(wr);
     CHECK(files_in_dir() == 1, "%d files in the folder after a failed and an aborted write (want the old one)",
@@ -333,6 +334,72 @@ static void writing_errors(void)
     printf("jpeg writing errors: alpha, 16 bits, quality, size, missing folder, too few rows, abort; output names\n");
 }
 
+/* ------------------------------------------------------------ ICC profiles */
+
+/* Writes a w x h gray-ramp image of `channels` to path in fmt with the profile; whether it went in. */
+static int write_with_icc(const char *path, liif_image_format fmt, int channels, const unsigned char *icc, size_t n)
+{
+    enum { W = 12, H = 9 };
+    float px[W * H * 3];
+    for (int i = 0; i < W * H * channels; i++) px[i] = (float)(i % 37) / 36.0f;
+    liif_error err;
+    liif_image_writer *wr;
+    int kept = -1;
+    liif_status st = liif_image_writer_open(path, fmt, W, H, channels, 8, 90, icc, n, &kept, &wr, &err);
+    if (st == LIIF_OK && (st = liif_image_writer_rows(wr, px, H, (size_t)W * channels, &err)) == LIIF_OK)
+        st = liif_image_writer_finish(wr, &err);
+    else if (st == LIIF_OK)
+        liif_image_writer_abort(wr);
+    CHECK(st == LIIF_OK, "%s: %s", path, err.msg);
+    return kept;
+}
+
+/* The profile read back from path equals icc (n bytes; n = 0: the file has none). */
+static void expect_icc(const char *path, const unsigned char *icc, size_t n, const char *what)
+{
+    liif_png img;
+    liif_error err;
+    liif_status st = liif_image_read(path, &img, NULL, NULL, &err);
+    CHECK(st == LIIF_OK, "%s: %s", what, err.msg);
+    if (st != LIIF_OK)
+        return;
+    CHECK(img.icc_len == n && (n == 0 ? img.icc == NULL : img.icc && memcmp(img.icc, icc, n) == 0),
+          "%s: profile of %zu bytes read back, want %zu", what, img.icc_len, n);
+    liif_png_free(&img);
+}
+
+static void icc_profiles(void)
+{
+    static unsigned char rgb[560], gray[560], big[150000], junk[200]; /* libpng reads no profile under ~200 bytes */
+    tu_icc_profile(rgb, sizeof rgb, 0, 1);
+    tu_icc_profile(gray, sizeof gray, 1, 2);
+    tu_icc_profile(big, sizeof big, 0, 3); /* more than one APP2 marker holds (65519 bytes each) */
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 13 + 5);
+    const char *png = path_in("icc.png"), *jpg = path_in("icc.jpg");
+    CHECK(write_with_icc(png, LIIF_IMAGE_PNG, 3, rgb, sizeof rgb) == 1, "PNG: an RGB profile was left out");
+    expect_icc(png, rgb, sizeof rgb, "PNG, RGB profile");
+    CHECK(write_with_icc(png, LIIF_IMAGE_PNG, 1, gray, sizeof gray) == 1, "PNG: a gray profile was left out");
+    expect_icc(png, gray, sizeof gray, "PNG, gray profile");
+    CHECK(write_with_icc(jpg, LIIF_IMAGE_JPEG, 3, rgb, sizeof rgb) == 1, "JPEG: the profile was left out");
+    expect_icc(jpg, rgb, sizeof rgb, "JPEG, RGB profile");
+    CHECK(write_with_icc(jpg, LIIF_IMAGE_JPEG, 3, big, sizeof big) == 1, "JPEG: the 150 kB profile was left out");
+    expect_icc(jpg, big, sizeof big, "JPEG, a profile over 3 APP2 markers");
+    /* what libpng refuses is left out and the file is still written: junk, an RGB profile on a gray image */
+    CHECK(write_with_icc(png, LIIF_IMAGE_PNG, 3, junk, sizeof junk) == 0, "PNG: a junk profile went in");
+    expect_icc(png, NULL, 0, "PNG, junk profile left out");
+    CHECK(write_with_icc(png, LIIF_IMAGE_PNG, 1, rgb, sizeof rgb) == 0, "PNG: an RGB profile went into a gray image");
+    expect_icc(png, NULL, 0, "PNG, RGB profile on gray left out");
+    CHECK(write_with_icc(png, LIIF_IMAGE_PNG, 3, NULL, 0) == 0, "PNG without a profile");
+    expect_icc(png, NULL, 0, "PNG without a profile");
+    /* a JPEG carries whatever it is given (libjpeg does not look inside), and reads back the same */
+    CHECK(write_with_icc(jpg, LIIF_IMAGE_JPEG, 3, junk, sizeof junk) == 1, "JPEG: the junk profile was left out");
+    expect_icc(jpg, junk, sizeof junk, "JPEG, junk profile");
+    unlink(png);
+    unlink(jpg);
+    printf("icc profiles: PNG and JPEG carry them (RGB, gray, 150 kB over 3 markers); PNG leaves out what libpng "
+           "refuses\n");
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -345,6 +412,7 @@ int main(void)
     orientations();
     reading_errors();
     writing_errors();
+    icc_profiles();
     rmdir(dir);
     return tu_finish("jpeg");
 }

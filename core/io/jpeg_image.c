@@ -164,8 +164,11 @@ typedef struct {
     FILE *fp;
     size_t file_size;
     int rgb;
+    int want_icc;
     uint8_t *px; /* stored orientation */
     int w, h, channels, orientation;
+    JOCTET *icc; /* the APP2 profile (malloc'd by libjpeg) */
+    unsigned icc_len;
 } jpeg_reader;
 
 static liif_status check_header(jpeg_reader *r, liif_error *err)
@@ -210,6 +213,8 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     r->cinfo.progress = &r->fault.progress;
     jpeg_stdio_src(&r->cinfo, r->fp);
     jpeg_save_markers(&r->cinfo, JPEG_APP0 + 1, 0xffff);
+    if (r->want_icc)
+        jpeg_save_markers(&r->cinfo, JPEG_APP0 + 2, 0xffff); /* held in memory: at most the file's size */
     jpeg_read_header(&r->cinfo, TRUE);
     liif_status st = check_header(r, err); /* before libjpeg sizes its buffers from the header */
     if (st != LIIF_OK)
@@ -218,6 +223,12 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     for (jpeg_saved_marker_ptr m = r->cinfo.marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && (r->orientation = exif_orientation(m->data, m->data_length)) != 1)
             break;
+    /* a profile split over APP2 markers, joined (libjpeg checks their sequence numbers; a bad set gives none) */
+    if (r->want_icc && (!jpeg_read_icc_profile(&r->cinfo, &r->icc, &r->icc_len) || r->icc_len > LIIF_PNG_CHUNK_MAX)) {
+        free(r->icc);
+        r->icc = NULL;
+        r->icc_len = 0;
+    }
     r->cinfo.out_color_space = r->rgb || r->cinfo.num_components == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_start_decompress(&r->cinfo);
     r->w = (int)r->cinfo.output_width;
@@ -240,14 +251,16 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     return LIIF_OK;
 }
 
-liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
-                            int *orientation, liif_error *err)
+/* liif_jpeg_read8, and the ICC profile into *icc when icc is not NULL. */
+static liif_status read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px, int *orientation,
+                         unsigned char **icc, size_t *icc_len, liif_error *err)
 {
     *px = NULL;
     jpeg_reader r;
     memset(&r, 0, sizeof r);
     r.path = path;
     r.rgb = rgb;
+    r.want_icc = icc != NULL;
     int fd = liif_open_regular(path, &r.file_size, err);
     if (fd < 0)
         return LIIF_ERR_IO;
@@ -271,6 +284,7 @@ liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *chan
     }
     if (st != LIIF_OK) {
         free(r.px);
+        free(r.icc);
         return st;
     }
     *w = r.w;
@@ -279,7 +293,17 @@ liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *chan
     *px = r.px;
     if (orientation)
         *orientation = r.orientation;
+    if (icc) {
+        *icc = r.icc;
+        *icc_len = r.icc_len;
+    }
     return LIIF_OK;
+}
+
+liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
+                            int *orientation, liif_error *err)
+{
+    return read8(path, rgb, w, h, channels, px, orientation, NULL, NULL, err);
 }
 
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
@@ -287,13 +311,14 @@ liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, li
     memset(img, 0, sizeof *img);
     uint8_t *px;
     int w, h, c;
-    liif_status st = liif_jpeg_read8(path, 0, &w, &h, &c, &px, orientation, err);
+    liif_status st = read8(path, 0, &w, &h, &c, &px, orientation, &img->icc, &img->icc_len, err);
     if (st != LIIF_OK)
         return st;
     size_t n = (size_t)w * h * c;
     img->px = malloc(n * sizeof(float));
     if (!img->px) {
         free(px);
+        liif_png_free(img);
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (%dx%d image)", path, w, h);
     }
     for (size_t i = 0; i < n; i++)
@@ -321,6 +346,8 @@ struct liif_jpeg_writer {
     int w, h, channels, quality;
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
+    const unsigned char *icc; /* the profile to write (the caller's, during open only) */
+    size_t icc_len;
 };
 
 static void jwriter_free(liif_jpeg_writer *wr)
@@ -358,11 +385,20 @@ static liif_status jstart(liif_jpeg_writer *wr, liif_error *err)
         wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor = 1; /* 4:4:4 */
     wr->cinfo.optimize_coding = (int64_t)wr->w * wr->h * wr->channels <= JPEG_OPTIMIZE_MAX_SAMPLES;
     jpeg_start_compress(&wr->cinfo, TRUE);
+    if (wr->icc) /* the input's colour profile, so that colour-managed viewers show the colours it had */
+        jpeg_write_icc_profile(&wr->cinfo, wr->icc, (unsigned)wr->icc_len);
     return LIIF_OK;
 }
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err)
+{
+    return liif_jpeg_writer_open_icc(path, w, h, channels, quality, NULL, 0, out, err);
+}
+
+liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
+                                      const unsigned char *icc, size_t icc_len, liif_jpeg_writer **out,
+                                      liif_error *err)
 {
     *out = NULL;
     if (!path || !*path)
@@ -383,11 +419,14 @@ liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, 
     wr->h = h;
     wr->channels = channels;
     wr->quality = quality;
+    wr->icc = icc_len && icc_len <= LIIF_PNG_CHUNK_MAX ? icc : NULL;
+    wr->icc_len = icc_len;
     liif_status st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK && !(wr->row = malloc((size_t)w * channels)))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     if (st == LIIF_OK)
         st = jstart(wr, err);
+    wr->icc = NULL; /* the caller's buffer: not kept past open */
     if (st != LIIF_OK) {
         jwriter_free(wr);
         return st;

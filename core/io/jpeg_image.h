@@ -25,7 +25,8 @@
 liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
                             int *orientation, liif_error *err);
 
-/* The same as floats in [0,1] (img->bit_depth 8, channels 1 or 3). */
+/* The same as floats in [0,1] (img->bit_depth 8, channels 1 or 3), with the file's ICC profile (APP2) in
+ * img->icc when it has one of at most LIIF_PNG_CHUNK_MAX bytes. */
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err);
 
 /* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
@@ -36,6 +37,10 @@ typedef struct liif_jpeg_writer liif_jpeg_writer;
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err);
+/* The same with an ICC colour profile written as APP2 markers (icc NULL: none). */
+liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
+                                      const unsigned char *icc, size_t icc_len, liif_jpeg_writer **out,
+                                      liif_error *err);
 /* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
 liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
                                   liif_error *err);

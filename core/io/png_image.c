@@ -294,6 +294,16 @@ static liif_status decode(png_reader *r, liif_png *img, liif_error *err)
     img->h = (int)h;
     img->channels = png_get_channels(r->png, r->info);
     img->bit_depth = png_get_bit_depth(r->png, r->info) == 16 ? 16 : 8;
+    png_charp icc_name;
+    int icc_compression;
+    png_bytep icc;
+    png_uint_32 icc_len;
+    /* the profile as libpng accepted it (it checks the header and tags and drops a bad one with a warning) */
+    if (png_get_iCCP(r->png, r->info, &icc_name, &icc_compression, &icc, &icc_len) && icc_len > 0 &&
+        (img->icc = malloc(icc_len))) {
+        memcpy(img->icc, icc, icc_len);
+        img->icc_len = icc_len;
+    }
     st = alloc_pixels(r, img, err);
     if (st != LIIF_OK)
         return st;
@@ -327,6 +337,7 @@ void liif_png_free(liif_png *img)
     if (!img)
         return;
     free(img->px);
+    free(img->icc);
     memset(img, 0, sizeof *img);
 }
 
@@ -345,6 +356,9 @@ struct liif_png_writer {
     int w, h, channels, bit_depth;
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
+    const unsigned char *icc; /* the profile to write (the caller's, during open only) */
+    size_t icc_len;
+    int icc_kept;
 };
 
 static void write_bytes(png_structp png, png_bytep data, size_t n)
@@ -392,18 +406,43 @@ static int color_type_for(int channels)
     return types[channels - 1];
 }
 
+/* Whether libpng takes the profile for an image of this colour type: tried on a scratch write struct, since
+ * libpng's checks of a profile end in png_error on a write struct, which would fail the real file. */
+static int icc_accepted(const unsigned char *icc, size_t len, int color_type, int bit_depth)
+{
+    png_fault fault = {{0}, 0, 0};
+    png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &fault, on_png_error, on_png_warning, &fault,
+                                                on_png_malloc, on_png_free);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    volatile int ok = 0;
+    if (png && info && !setjmp(png_jmpbuf(png))) {
+        png_set_IHDR(png, info, 1, 1, bit_depth, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                     PNG_FILTER_TYPE_DEFAULT);
+        png_set_iCCP(png, info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, icc, (png_uint_32)len);
+        ok = png_get_valid(png, info, PNG_INFO_iCCP) != 0;
+    }
+    if (png)
+        png_destroy_write_struct(&png, info ? &info : NULL);
+    return ok;
+}
+
 /* The only setjmp of open(): header out through libpng. State lives in *wr. */
 static liif_status start_stream(liif_png_writer *wr, liif_error *err)
 {
+    wr->icc_kept = wr->icc && wr->icc_len <= LIIF_PNG_CHUNK_MAX &&
+                   icc_accepted(wr->icc, wr->icc_len, color_type_for(wr->channels), wr->bit_depth);
     if (setjmp(png_jmpbuf(wr->png)))
         return fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
     png_set_write_fn(wr->png, wr, write_bytes, flush_bytes);
     png_set_IHDR(wr->png, wr->info, (png_uint_32)wr->w, (png_uint_32)wr->h, wr->bit_depth,
                  color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
+    /* The input's colour profile, so that colour-managed viewers show the colours the input had. */
+    if (wr->icc_kept)
+        png_set_iCCP(wr->png, wr->info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, wr->icc, (png_uint_32)wr->icc_len);
     /* The image data itself is made by png_idat.c (adaptive filtering as libpng's
      * PNG_ALL_FILTERS, zlib level 6, on several threads) and written as IDAT chunks through
-     * libpng. No gAMA/sRGB/iCCP: the samples are written as given, like the input was read. */
+     * libpng. No gAMA/sRGB: the samples are written as given, like the input was read. */
     png_write_info(wr->png, wr->info);
     return LIIF_OK;
 }
@@ -446,7 +485,16 @@ static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
                                  liif_png_writer **out, liif_error *err)
 {
+    return liif_png_writer_open_icc(path, w, h, channels, bit_depth, NULL, 0, NULL, out, err);
+}
+
+liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channels, int bit_depth,
+                                     const unsigned char *icc, size_t icc_len, int *icc_kept,
+                                     liif_png_writer **out, liif_error *err)
+{
     *out = NULL;
+    if (icc_kept)
+        *icc_kept = 0;
     liif_status st = check_writer_args(path, w, h, channels, bit_depth, err);
     if (st != LIIF_OK)
         return st;
@@ -457,9 +505,14 @@ liif_status liif_png_writer_open(const char *path, int w, int h, int channels, i
     wr->h = h;
     wr->channels = channels;
     wr->bit_depth = bit_depth;
+    wr->icc = icc_len ? icc : NULL;
+    wr->icc_len = icc_len;
     st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK)
         st = writer_setup(wr, err);
+    wr->icc = NULL; /* the caller's buffer: not kept past open */
+    if (st == LIIF_OK && icc_kept)
+        *icc_kept = wr->icc_kept;
     if (st != LIIF_OK) {
         writer_free(wr);
         return st;
@@ -609,8 +662,8 @@ liif_status liif_png_write(const char *path, const liif_png *img, liif_error *er
     if (!img || !img->px)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: no image to write", path ? path : "PNG");
     liif_png_writer *wr;
-    liif_status st = liif_png_writer_open(path, img->w, img->h, img->channels, img->bit_depth,
-                                          &wr, err);
+    liif_status st = liif_png_writer_open_icc(path, img->w, img->h, img->channels, img->bit_depth, img->icc,
+                                              img->icc_len, NULL, &wr, err);
     if (st != LIIF_OK)
         return st;
     st = liif_png_writer_rows(wr, img->px, img->h, (size_t)img->w * (size_t)img->channels, err);

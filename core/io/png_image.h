@@ -13,6 +13,8 @@ typedef struct {
     int channels;
     int bit_depth;
     float *px; /* w * h * channels floats, row-major */
+    unsigned char *icc; /* the file's ICC colour profile (PNG iCCP, JPEG APP2), or NULL; freed with the image */
+    size_t icc_len;
 } liif_png;
 
 /* What a PNG file may make the reader allocate. Every ancillary chunk (text, ICC profile, ...)
@@ -46,6 +48,12 @@ typedef struct liif_png_writer liif_png_writer;
 
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
                                  liif_png_writer **out, liif_error *err);
+/* The same with an ICC colour profile for the iCCP chunk (icc NULL: none). A profile libpng refuses for
+ * this image (malformed, or a colour space other than the image's) is left out, not an error: *icc_kept
+ * (may be NULL) says whether it went in. */
+liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channels, int bit_depth,
+                                     const unsigned char *icc, size_t icc_len, int *icc_kept,
+                                     liif_png_writer **out, liif_error *err);
 /* Threads that filter and deflate the rows (0, the default: all processors). The file does not
  * depend on it: pieces are cut at fixed offsets (png_idat.h). */
 void liif_png_writer_set_threads(liif_png_writer *wr, int threads);
@@ -57,7 +65,7 @@ liif_status liif_png_writer_finish(liif_png_writer *wr, liif_error *err);
 /* Removes the temporary file and frees wr. */
 void liif_png_writer_abort(liif_png_writer *wr);
 
-/* Whole-image convenience: open + rows + finish. */
+/* Whole-image convenience: open + rows + finish (with img->icc when libpng takes it). */
 liif_status liif_png_write(const char *path, const liif_png *img, liif_error *err);
 
 #endif

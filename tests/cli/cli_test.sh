@@ -561,6 +561,25 @@ err-truncated-jpeg)
     "$MKJPEG" "$T/full.jpg" 200 150 || fail mkjpeg
     head -c "$(($(wc -c <"$T/full.jpg") * 3 / 4))" "$T/full.jpg" >"$T/in.jpg"
     expect_error 1 "in\.jpg: corrupt or truncated JPEG data" upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2 ;;
+icc)
+    # The input's ICC colour profile goes into the output: PNG to PNG and to JPEG, JPEG to PNG, gray too.
+    need_model
+    mkpng "$T/in.png" 12 9 3 8 icc
+    want=$("$PNGINFO" "$T/in.png" icc)
+    [ "$want" != none ] || fail "mkpng wrote no profile"
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_ok upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2
+    expect_ok upscale "$OUTDIR/out.jpg" "$T/again.png" --model "$MODEL" --scale 1.5
+    for f in "$OUTDIR/out.png" "$OUTDIR/out.jpg" "$T/again.png"; do
+        [ "$("$PNGINFO" "$f" icc)" = "$want" ] || fail "$f: profile '$("$PNGINFO" "$f" icc)', want '$want'"
+    done
+    mkpng "$T/gray.png" 12 9 1 8 icc
+    expect_ok upscale "$T/gray.png" "$OUTDIR/gray.png" --model "$MODEL" --scale 2
+    [ "$("$PNGINFO" "$OUTDIR/gray.png" icc)" = "$("$PNGINFO" "$T/gray.png" icc)" ] || fail "gray: the profile was lost"
+    mkpng "$T/plain.png" 12 9 3 8
+    expect_ok upscale "$T/plain.png" "$OUTDIR/plain.png" --model "$MODEL" --scale 2
+    [ "$("$PNGINFO" "$OUTDIR/plain.png" icc)" = none ] || fail "a profile appeared from nowhere"
+    ;;
 eval-jpeg)
     # liif eval takes JPEG HR images beside PNGs.
     need_model

@@ -3,7 +3,8 @@
  * CHANNELS: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA, P palette, PA palette with tRNS (alpha).
  * BITS: 8 or 16 (palette: 8).
  * PATTERN: gradient (default; smooth colours, opaque alpha), const=V (every sample V in
- * [0,1]), alpha=V (gradient colours, constant alpha V). */
+ * [0,1]), alpha=V (gradient colours, constant alpha V), icc (the gradient with a 560-byte ICC
+ * profile, tests/icc_util.h's: RGB, or gray for 1 and 2 channels). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +12,19 @@
 
 #include <png.h>
 
+#include "../icc_util.h"
 #include "png_image.h"
 
 typedef struct {
     int constant; /* 1: every sample is value */
     double value;
     double alpha; /* alpha of the gradient pattern */
+    int icc;      /* embed a profile */
 } pattern;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mkpng OUT.png W H 1|2|3|4|P|PA 8|16 [gradient|const=V|alpha=V]\n");
+    fprintf(stderr, "usage: mkpng OUT.png W H 1|2|3|4|P|PA 8|16 [gradient|const=V|alpha=V|icc]\n");
     return 2;
 }
 
@@ -45,7 +48,10 @@ static double sample(const pattern *pt, int x, int y, int w, int h, int c, int c
 static int write_plain(const char *path, int w, int h, int channels, int bits,
                        const pattern *pt)
 {
-    liif_png img = {w, h, channels, bits, malloc(sizeof(float) * w * h * channels)};
+    static unsigned char icc[560];
+    tu_icc_profile(icc, sizeof icc, channels < 3, 9);
+    liif_png img = {w, h, channels, bits, malloc(sizeof(float) * w * h * channels), pt->icc ? icc : NULL,
+                    pt->icc ? sizeof icc : 0};
     if (!img.px)
         return 1;
     for (int y = 0; y < h; y++)
@@ -114,13 +120,15 @@ int main(int argc, char **argv)
         return usage();
     int w = atoi(argv[2]), h = atoi(argv[3]), bits = atoi(argv[5]);
     const char *ch = argv[4];
-    pattern pt = {0, 0, 1};
+    pattern pt = {0, 0, 1, 0};
     if (argc == 7) {
         if (strncmp(argv[6], "const=", 6) == 0) {
             pt.constant = 1;
             pt.value = atof(argv[6] + 6);
         } else if (strncmp(argv[6], "alpha=", 6) == 0) {
             pt.alpha = atof(argv[6] + 6);
+        } else if (strcmp(argv[6], "icc") == 0) {
+            pt.icc = 1;
         } else if (strcmp(argv[6], "gradient") != 0) {
             return usage();
         }

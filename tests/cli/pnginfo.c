@@ -10,6 +10,7 @@
  *                              (a JPEG's EXIF orientation applied)
  *   pnginfo FILE topng OUT  -> the pixels the CLI reads from FILE, written as a PNG
  *   pnginfo FILE versus OTHER -> "MAX MEAN" |difference| of two images of one size, in 8-bit levels
+ *   pnginfo FILE icc        -> "BYTES SUM" of the file's ICC profile (SUM: a checksum), or "none"
  * stats reads PNG or JPEG. */
 #include <math.h>
 #include <stdio.h>
@@ -107,7 +108,7 @@ done:
     return rc;
 }
 
-static int image(const char *path, const char *topng, const char *other)
+static int image(const char *path, const char *topng, const char *other, int icc)
 {
     liif_png img, b;
     liif_error err;
@@ -137,6 +138,11 @@ static int image(const char *path, const char *topng, const char *other)
             printf("%.3f %.4f\n", worst, sum / n);
             liif_png_free(&b);
         }
+    } else if (icc) {
+        unsigned long sum = 0;
+        for (size_t i = 0; i < img.icc_len; i++) sum = (sum * 31 + img.icc[i]) % 1000000007ul;
+        if (img.icc) printf("%zu %lu\n", img.icc_len, sum);
+        else printf("none\n");
     } else {
         printf("%s %d %d %d %d\n", liif_image_format_name(fmt), img.w, img.h, img.channels, img.bit_depth);
     }
@@ -149,11 +155,13 @@ static int image(const char *path, const char *topng, const char *other)
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[2], "image") == 0)
-        return image(argv[1], NULL, NULL);
+        return image(argv[1], NULL, NULL, 0);
+    if (argc == 3 && strcmp(argv[2], "icc") == 0)
+        return image(argv[1], NULL, NULL, 1);
     if (argc == 4 && strcmp(argv[2], "topng") == 0)
-        return image(argv[1], argv[3], NULL);
+        return image(argv[1], argv[3], NULL, 0);
     if (argc == 4 && strcmp(argv[2], "versus") == 0)
-        return image(argv[1], NULL, argv[3]);
+        return image(argv[1], NULL, argv[3], 0);
     if (argc == 2)
         return header(argv[1]);
     if (argc == 4 && strcmp(argv[2], "stats") == 0)
@@ -161,6 +169,6 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[2], "diff") == 0)
         return diff(argv[1], argv[3], argv[4]);
     fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME | image | topng OUT.png |"
-                    " versus OTHER]\n");
+                    " versus OTHER | icc]\n");
     return 2;
 }

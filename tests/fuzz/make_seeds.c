@@ -6,6 +6,8 @@
 #include "../jpeg_util.h"
 #include "../randmodel.h"
 #include "disc.h"
+#include "../icc_util.h"
+#include "jpeg_image.h"
 #include "png_image.h"
 #include "train.h"
 
@@ -105,7 +107,7 @@ static void pngs(void)
             int w = 9 + ch, h = 8 + depth / 8;
             float *px = malloc((size_t)w * h * ch * sizeof(float));
             for (int i = 0; i < w * h * ch; i++) px[i] = (float)((i * 29) % 256) / 255.0f;
-            liif_png img = {w, h, ch, depth, px};
+            liif_png img = {w, h, ch, depth, px, NULL, 0};
             char name[64];
             liif_error err;
             snprintf(name, sizeof name, "c%d-d%d.png", ch, depth);
@@ -153,6 +155,18 @@ static void images(void)
     unsigned char *p = slurp(at("png", "c4-d16.png"), &np);
     spit(at("image", "c4-d16.png"), p, np);
     free(p);
+    /* ICC profiles: a PNG's iCCP and a JPEG's APP2 markers */
+    static unsigned char icc[560];
+    static float px[13 * 9 * 3];
+    tu_icc_profile(icc, sizeof icc, 0, 4);
+    for (size_t i = 0; i < sizeof px / sizeof px[0]; i++) px[i] = (float)(i % 11) / 10.0f;
+    liif_png img = {13, 9, 3, 8, px, icc, sizeof icc};
+    liif_error err;
+    liif_jpeg_writer *jw;
+    if (liif_png_write(at("image", "icc.png"), &img, &err) ||
+        liif_jpeg_writer_open_icc(at("image", "icc.jpg"), 13, 9, 3, 80, icc, sizeof icc, &jw, &err) ||
+        liif_jpeg_writer_rows(jw, px, 9, 39, &err) || liif_jpeg_writer_finish(jw, &err))
+        exit(1);
 }
 
 static void configs(void)

@@ -53,6 +53,7 @@ static const char upscale_description[] =
     "output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or .jpeg:\n"
     "then a JPEG at --quality (default 95), chroma at full resolution (4:4:4), 8 bits, and\n"
     "no alpha (an input with alpha needs a .png output). Other extensions are refused.\n"
+    "The input's ICC colour profile goes into the output.\n"
     "\n"
     "The model sees RGB: gray images are upscaled as RGB and turned back to gray (Rec.601\n"
     "luma); alpha is resampled bicubically. The output keeps the input's channels (a palette\n"
@@ -528,8 +529,10 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
 
     liif_error err;
     int jpeg = q->out_format == LIIF_IMAGE_JPEG;
+    int icc_kept = 0;
     liif_status s = liif_image_writer_open(q->out_path, q->out_format, q->out_w, q->out_h, ch,
-                                           jpeg ? 8 : r->png.bit_depth, q->quality, &r->writer, &err);
+                                           jpeg ? 8 : r->png.bit_depth, q->quality, r->png.icc, r->png.icc_len,
+                                           &icc_kept, &r->writer, &err);
     if (s == LIIF_OK)
         liif_image_writer_set_threads(r->writer, q->threads);
     if (s == LIIF_OK && !q->quiet) { /* after the checks, so an error stays one line */
@@ -538,6 +541,9 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
         if (r->orientation != 1)
             cli_error("note: %s: EXIF orientation %d applied: the output stands as viewers show the photo",
                       q->in_path, r->orientation);
+        if (r->png.icc && !icc_kept)
+            cli_error("note: %s: its ICC colour profile is not valid for a PNG of this image and was left out;"
+                      " colour-managed viewers may show other colours", q->in_path);
         if (jpeg && r->png.bit_depth == 16)
             cli_error("note: %s is 16-bit; a JPEG holds 8 bits (name the output .png to keep 16)", q->in_path);
     }
