@@ -24,8 +24,10 @@ dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t M, dnnl
  * tail of its 6-row kernel, or of the chunks it cuts M into, are summed differently), so the blocks are
  * aligned to the whole image: a pixel's block and place in it follow from its row in the LR image (queries:
  * from their output row), every GEMM has the full block's rows (a tile's first and last blocks are padded
- * with zero rows), and an output is the same to the bit whatever the tiles and bands (--band-rows, the
- * memory budget, the GIMP preview's regions). Without it cli-bands-large saw 16-bit outputs differ by one. */
+ * with zero rows), and an output is the same to the bit whatever the bands and threads (--band-rows) for
+ * one tile width. Another tile width (--tile, or a memory budget that changes it) moves pixels within
+ * their blocks again: a few samples then differ in their last bit. Without the alignment cli-bands-large
+ * saw 16-bit outputs differ by one. */
 enum { CONV_BLOCK = 256, QUERY_BLOCK = 64 };
 
 /* Weights rearranged once per model for the im2col layout used here: a 3x3 conv weight
