@@ -26,7 +26,7 @@ command -v nvcc >/dev/null || { echo "gpu-pack: nvcc not found (CUDA toolkit at 
 [ -f "$B/build.ninja" ] || meson setup "$B" -Dcuda=enabled >/dev/null
 ninja -C "$B" >/dev/null
 [ -f "$B/core/cuda/liif-cuda.so" ] || { echo "gpu-pack: $B has no CUDA module (meson configure $B -Dcuda=enabled)" >&2; exit 1; }
-BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-cuda-train-gan tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng tests/mkvgg"
+BINS="ui/cli/liif tests/test-cuda tests/test-cuda-train tests/test-cuda-train-gan tests/test-train-golden tests/bench-cuda tests/bench-train-cuda tests/mkpng tests/pnginfo tests/mkvgg"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/liif/bin" "$stage/liif/lib" "$OUT/bin"
