@@ -222,7 +222,7 @@ static gint compare_names(gconstpointer a, gconstpointer b)
 }
 
 /* PNG and JPEG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
-GPtrArray *cli_list_pngs(const char *dir)
+GPtrArray *cli_list_images(const char *dir)
 {
     GStatBuf st;
     if (g_stat(dir, &st) != 0) {
@@ -539,7 +539,7 @@ static liif_status eval_image(eval_run *r, const eval_plan *p, const char *path,
 
 static int eval_execute(eval_run *r, const eval_plan *p)
 {
-    GPtrArray *files = cli_list_pngs(p->data_dir);
+    GPtrArray *files = cli_list_images(p->data_dir);
     if (!files) return CLI_EXIT_RUNTIME;
     int code = CLI_EXIT_OK;
     liif_error err;

@@ -7,8 +7,8 @@ int cli_eval_main(int argc, char **argv);
 
 #include <glib.h>
 
-/* The *.png files of dir (not hidden), sorted by name; NULL after a one-line error when the folder
+/* The *.png, *.jpg and *.jpeg files of dir (not hidden), sorted by name; NULL after a one-line error when the folder
  * cannot be read or holds none. */
-GPtrArray *cli_list_pngs(const char *dir);
+GPtrArray *cli_list_images(const char *dir);
 
 #endif

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "metrics.h"
-#include "png_image.h"
+#include "image.h"
 #include "resize.h"
 #include "gan_gpu.h"
 #include "gan_step.h"
@@ -702,13 +702,13 @@ static int val_setup(run *r)
     const run_config *c = &r->cfg;
     if (!*c->val_data) return 0;
     r->n_val_scales = parse_val_scales(c->val_scales, r->val_scale); /* checked by config_parse */
-    GPtrArray *files = cli_list_pngs(c->val_data);
+    GPtrArray *files = cli_list_images(c->val_data);
     if (!files) return CLI_EXIT_USAGE;
     r->val = g_ptr_array_new_with_free_func(png_free_item);
     for (guint i = 0; i < files->len; i++) {
         liif_png *png = g_new0(liif_png, 1);
         liif_error err;
-        if (liif_png_read(g_ptr_array_index(files, i), png, &err)) {
+        if (liif_image_read(g_ptr_array_index(files, i), png, NULL, NULL, &err)) {
             cli_error("%s", err.msg);
             g_free(png);
             g_ptr_array_free(files, TRUE);
