@@ -70,10 +70,8 @@ liif_status liif_image_writer_open(const char *path, liif_image_format fmt, int 
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path ? path : "image");
     liif_status st =
         fmt == LIIF_IMAGE_JPEG
-            ? liif_jpeg_writer_open_icc(path, w, h, channels, quality, icc, icc_len, &wr->jpeg, err)
+            ? liif_jpeg_writer_open_icc(path, w, h, channels, quality, icc, icc_len, icc_kept, &wr->jpeg, err)
             : liif_png_writer_open_icc(path, w, h, channels, bit_depth, icc, icc_len, icc_kept, &wr->png, err);
-    if (st == LIIF_OK && fmt == LIIF_IMAGE_JPEG && icc_kept)
-        *icc_kept = icc != NULL && icc_len > 0 && icc_len <= LIIF_PNG_CHUNK_MAX;
     if (st != LIIF_OK) {
         free(wr);
         return st;

@@ -346,8 +346,6 @@ struct liif_jpeg_writer {
     int w, h, channels, quality;
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
-    const unsigned char *icc; /* the profile to write (the caller's, during open only) */
-    size_t icc_len;
 };
 
 static void jwriter_free(liif_jpeg_writer *wr)
@@ -366,8 +364,8 @@ static liif_status jwriter_fail(liif_jpeg_writer *wr, liif_status st)
     return st;
 }
 
-/* The only setjmp of open(). */
-static liif_status jstart(liif_jpeg_writer *wr, liif_error *err)
+/* The only setjmp of open(); the profile (icc NULL: none) goes in as APP2 markers. */
+static liif_status jstart(liif_jpeg_writer *wr, const unsigned char *icc, size_t icc_len, liif_error *err)
 {
     if (setjmp(wr->fault.jump))
         return jwriter_fail(wr, fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err));
@@ -385,22 +383,24 @@ static liif_status jstart(liif_jpeg_writer *wr, liif_error *err)
         wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor = 1; /* 4:4:4 */
     wr->cinfo.optimize_coding = (int64_t)wr->w * wr->h * wr->channels <= JPEG_OPTIMIZE_MAX_SAMPLES;
     jpeg_start_compress(&wr->cinfo, TRUE);
-    if (wr->icc) /* the input's colour profile, so that colour-managed viewers show the colours it had */
-        jpeg_write_icc_profile(&wr->cinfo, wr->icc, (unsigned)wr->icc_len);
+    if (icc) /* the input's colour profile, so that colour-managed viewers show the colours it had */
+        jpeg_write_icc_profile(&wr->cinfo, icc, (unsigned)icc_len);
     return LIIF_OK;
 }
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err)
 {
-    return liif_jpeg_writer_open_icc(path, w, h, channels, quality, NULL, 0, out, err);
+    return liif_jpeg_writer_open_icc(path, w, h, channels, quality, NULL, 0, NULL, out, err);
 }
 
 liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
-                                      const unsigned char *icc, size_t icc_len, liif_jpeg_writer **out,
-                                      liif_error *err)
+                                      const unsigned char *icc, size_t icc_len, int *icc_kept,
+                                      liif_jpeg_writer **out, liif_error *err)
 {
     *out = NULL;
+    if (icc_kept)
+        *icc_kept = 0;
     if (!path || !*path)
         return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no file name");
     if (path[strlen(path) - 1] == '/')
@@ -419,18 +419,18 @@ liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channe
     wr->h = h;
     wr->channels = channels;
     wr->quality = quality;
-    wr->icc = icc_len && icc_len <= LIIF_PNG_CHUNK_MAX ? icc : NULL;
-    wr->icc_len = icc_len;
+    int keep = icc && icc_len > 0 && icc_len <= LIIF_PNG_CHUNK_MAX;
     liif_status st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK && !(wr->row = malloc((size_t)w * channels)))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     if (st == LIIF_OK)
-        st = jstart(wr, err);
-    wr->icc = NULL; /* the caller's buffer: not kept past open */
+        st = jstart(wr, keep ? icc : NULL, icc_len, err);
     if (st != LIIF_OK) {
         jwriter_free(wr);
         return st;
     }
+    if (icc_kept)
+        *icc_kept = keep;
     *out = wr;
     return LIIF_OK;
 }

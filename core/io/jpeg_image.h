@@ -37,10 +37,11 @@ typedef struct liif_jpeg_writer liif_jpeg_writer;
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err);
-/* The same with an ICC colour profile written as APP2 markers (icc NULL: none). */
+/* The same with an ICC colour profile written as APP2 markers (icc NULL: none); *icc_kept (may be NULL) says
+ * whether it went in (one over LIIF_PNG_CHUNK_MAX bytes does not). */
 liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
-                                      const unsigned char *icc, size_t icc_len, liif_jpeg_writer **out,
-                                      liif_error *err);
+                                      const unsigned char *icc, size_t icc_len, int *icc_kept,
+                                      liif_jpeg_writer **out, liif_error *err);
 /* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
 liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
                                   liif_error *err);

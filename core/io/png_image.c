@@ -356,9 +356,6 @@ struct liif_png_writer {
     int w, h, channels, bit_depth;
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
-    const unsigned char *icc; /* the profile to write (the caller's, during open only) */
-    size_t icc_len;
-    int icc_kept;
 };
 
 static void write_bytes(png_structp png, png_bytep data, size_t n)
@@ -426,11 +423,10 @@ static int icc_accepted(const unsigned char *icc, size_t len, int color_type, in
     return ok;
 }
 
-/* The only setjmp of open(): header out through libpng. State lives in *wr. */
-static liif_status start_stream(liif_png_writer *wr, liif_error *err)
+/* The only setjmp of open(): header out through libpng, with the profile when keep_icc. State lives in *wr. */
+static liif_status start_stream(liif_png_writer *wr, const unsigned char *icc, size_t icc_len, int keep_icc,
+                                liif_error *err)
 {
-    wr->icc_kept = wr->icc && wr->icc_len <= LIIF_PNG_CHUNK_MAX &&
-                   icc_accepted(wr->icc, wr->icc_len, color_type_for(wr->channels), wr->bit_depth);
     if (setjmp(png_jmpbuf(wr->png)))
         return fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
     png_set_write_fn(wr->png, wr, write_bytes, flush_bytes);
@@ -438,8 +434,8 @@ static liif_status start_stream(liif_png_writer *wr, liif_error *err)
                  color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
     /* The input's colour profile, so that colour-managed viewers show the colours the input had. */
-    if (wr->icc_kept)
-        png_set_iCCP(wr->png, wr->info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, wr->icc, (png_uint_32)wr->icc_len);
+    if (keep_icc)
+        png_set_iCCP(wr->png, wr->info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, icc, (png_uint_32)icc_len);
     /* The image data itself is made by png_idat.c (adaptive filtering as libpng's
      * PNG_ALL_FILTERS, zlib level 6, on several threads) and written as IDAT chunks through
      * libpng. No gAMA/sRGB: the samples are written as given, like the input was read. */
@@ -464,7 +460,8 @@ static liif_status check_writer_args(const char *path, int w, int h, int channel
     return check_dims(path, (uint32_t)w, (uint32_t)h, LIIF_ERR_ARG, err);
 }
 
-static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
+static liif_status writer_setup(liif_png_writer *wr, const unsigned char *icc, size_t icc_len, int keep_icc,
+                                liif_error *err)
 {
     /* w * channels * 2 <= 65536 * 8: no overflow possible after check_writer_args */
     int bpp = wr->channels * (wr->bit_depth / 8);
@@ -479,7 +476,7 @@ static liif_status writer_setup(liif_png_writer *wr, liif_error *err)
         wr->info = png_create_info_struct(wr->png);
     if (!wr->png || !wr->info)
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->file.path);
-    return start_stream(wr, err);
+    return start_stream(wr, icc, icc_len, keep_icc, err);
 }
 
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
@@ -505,14 +502,13 @@ liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channel
     wr->h = h;
     wr->channels = channels;
     wr->bit_depth = bit_depth;
-    wr->icc = icc_len ? icc : NULL;
-    wr->icc_len = icc_len;
+    int keep = icc && icc_len > 0 && icc_len <= LIIF_PNG_CHUNK_MAX &&
+               icc_accepted(icc, icc_len, color_type_for(channels), bit_depth);
     st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK)
-        st = writer_setup(wr, err);
-    wr->icc = NULL; /* the caller's buffer: not kept past open */
+        st = writer_setup(wr, icc, icc_len, keep, err);
     if (st == LIIF_OK && icc_kept)
-        *icc_kept = wr->icc_kept;
+        *icc_kept = keep;
     if (st != LIIF_OK) {
         writer_free(wr);
         return st;

@@ -164,7 +164,7 @@ static void images(void)
     liif_error err;
     liif_jpeg_writer *jw;
     if (liif_png_write(at("image", "icc.png"), &img, &err) ||
-        liif_jpeg_writer_open_icc(at("image", "icc.jpg"), 13, 9, 3, 80, icc, sizeof icc, &jw, &err) ||
+        liif_jpeg_writer_open_icc(at("image", "icc.jpg"), 13, 9, 3, 80, icc, sizeof icc, NULL, &jw, &err) ||
         liif_jpeg_writer_rows(jw, px, 9, 39, &err) || liif_jpeg_writer_finish(jw, &err))
         exit(1);
 }
