@@ -10,12 +10,14 @@
 /* Sample c (0..2) of pixel (x, y). */
 typedef unsigned char (*tj_sample_fn)(int x, int y, int c);
 
-/* How tj_encode_ex writes: components 1 (gray), 3 (RGB) or 4 (CMYK), progressive scans, and an APP1
- * marker of app1_n bytes (an EXIF block, say) when app1 is not NULL. */
+/* How tj_encode_ex writes: components 1 (gray), 3 (RGB) or 4 (CMYK), progressive scans, an APP1
+ * marker of app1_n bytes (an EXIF block, say) when app1 is not NULL, and a JFIF density of dpi dots per
+ * inch when dpi > 0. */
 typedef struct {
     int components, progressive;
     const unsigned char *app1;
     unsigned app1_n;
+    int dpi;
 } tj_layout;
 
 /* A w x h JPEG of px at the given quality, in memory (*n bytes, free() it). */
@@ -36,6 +38,10 @@ static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_f
     jpeg_set_quality(&c, quality, TRUE);
     if (l->progressive)
         jpeg_simple_progression(&c);
+    if (l->dpi > 0) {
+        c.density_unit = 1;
+        c.X_density = c.Y_density = (UINT16)l->dpi;
+    }
     jpeg_start_compress(&c, TRUE);
     if (l->app1)
         jpeg_write_marker(&c, JPEG_APP0 + 1, l->app1, l->app1_n);
@@ -55,7 +61,7 @@ static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_f
 /* An RGB JPEG, baseline, no markers. */
 static inline unsigned char *tj_encode(int w, int h, int quality, tj_sample_fn px, unsigned long *n)
 {
-    const tj_layout rgb = {3, 0, NULL, 0};
+    const tj_layout rgb = {3, 0, NULL, 0, 0};
     return tj_encode_ex(w, h, quality, px, &rgb, n);
 }
 

@@ -69,7 +69,7 @@ static void round_trip(int channels, int quality, int stripes, double tol)
     liif_error err;
     liif_image_writer *wr;
     const char *p = path_in("rt.jpg");
-    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, NULL, 0, NULL, &wr, &err);
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, w, h, channels, 8, quality, NULL, NULL, &wr, &err);
     CHECK(st == LIIF_OK, "open %d channels: %s", channels, err.msg);
     if (st != LIIF_OK) {
         free(px);
@@ -127,7 +127,7 @@ static void source_of(int o, int x, int y, int w, int h, int *sx, int *sy)
 static void orientations(void)
 {
     const int w = 24, h = 16;
-    const tj_layout plain = {3, 0, NULL, 0};
+    const tj_layout plain = {3, 0, NULL, 0, 0};
     unsigned long n;
     unsigned char *buf = tj_encode_ex(w, h, 95, stored, &plain, &n);
     save("o1.jpg", buf, n);
@@ -145,7 +145,7 @@ static void orientations(void)
     for (int little = 0; little <= 1; little++)
         for (int want = 1; want <= 8; want++) {
             unsigned char exif[64];
-            tj_layout l = {3, 0, exif, tj_exif_orientation(exif, want, little)};
+            tj_layout l = {3, 0, exif, tj_exif_orientation(exif, want, little), 0};
             buf = tj_encode_ex(w, h, 95, stored, &l, &n);
             save("o.jpg", buf, n);
             free(buf);
@@ -191,7 +191,7 @@ static void orientations(void)
             exif[broken[i].at] = (unsigned char)broken[i].value;
         if (broken[i].at2)
             exif[broken[i].at2] = (unsigned char)broken[i].value2;
-        tj_layout l = {3, 0, exif, (unsigned)broken[i].len};
+        tj_layout l = {3, 0, exif, (unsigned)broken[i].len, 0};
         buf = tj_encode_ex(w, h, 95, stored, &l, &n);
         save("bad-exif.jpg", buf, n);
         free(buf);
@@ -223,7 +223,8 @@ static void reading_errors(void)
     liif_png img;
     liif_error err;
     unsigned long n;
-    const tj_layout rgb = {3, 0, NULL, 0}, prog = {3, 1, NULL, 0}, cmyk = {4, 0, NULL, 0}, gray = {1, 0, NULL, 0};
+    const tj_layout rgb = {3, 0, NULL, 0, 0}, prog = {3, 1, NULL, 0, 0}, cmyk = {4, 0, NULL, 0, 0},
+                    gray = {1, 0, NULL, 0, 0};
     unsigned char *buf = tj_encode_ex(256, 192, 90, stored, &rgb, &n);
     tj_save(path_in("half.jpg"), buf, n * 3 / 4); /* cut in the image data: libjpeg would pad it with grey */
     expect_error(liif_image_read(path_in("half.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "half.jpg",
@@ -281,20 +282,20 @@ static void writing_errors(void)
     liif_error err;
     liif_image_writer *wr;
     const char *p = path_in("w.jpg");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 4, 8, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 4, 8, 90, NULL, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "no alpha");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 16, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 16, 90, NULL, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "bit depth 16");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 0, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 0, NULL, NULL, &wr, &err), LIIF_ERR_ARG, &err, "w.jpg",
                  "quality 0");
-    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 70000, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err), LIIF_ERR_ARG, &err,
+    expect_error(liif_image_writer_open(p, LIIF_IMAGE_JPEG, 70000, 8, 3, 8, 90, NULL, NULL, &wr, &err), LIIF_ERR_ARG, &err,
                  "w.jpg", "65500");
-    expect_error(liif_image_writer_open(path_in("no/such/dir/w.jpg"), LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err),
+    expect_error(liif_image_writer_open(path_in("no/such/dir/w.jpg"), LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, NULL, &wr, &err),
                  LIIF_ERR_IO, &err, "w.jpg", "cannot create temporary file");
     /* too few rows: finish fails, nothing is left and an existing file keeps its bytes */
     tj_save(p, (const unsigned char *)"old", 3);
     float row[8 * 3] = {0};
-    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err);
+    liif_status st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, NULL, &wr, &err);
     CHECK(st == LIIF_OK, "open: %s", err.msg);
     if (st == LIIF_OK) {
         st = liif_image_writer_rows(wr, row, 1, 24, &err);
@@ -307,7 +308,7 @@ static void writing_errors(void)
     if (f)
         fclose(f);
     /* abort leaves only the old file */
-    st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, 0, NULL, &wr, &err);
+    st = liif_image_writer_open(p, LIIF_IMAGE_JPEG, 8, 8, 3, 8, 90, NULL, NULL, &wr, &err);
     if (st == LIIF_OK)
         liif_image_writer_abort(wr);
     CHECK(files_in_dir() == 1, "%d files in the folder after a failed and an aborted write (want the old one)",
@@ -344,14 +345,15 @@ static int write_with_icc(const char *path, liif_image_format fmt, int channels,
     for (int i = 0; i < W * H * channels; i++) px[i] = (float)(i % 37) / 36.0f;
     liif_error err;
     liif_image_writer *wr;
-    int kept = -1;
-    liif_status st = liif_image_writer_open(path, fmt, W, H, channels, 8, 90, icc, n, &kept, &wr, &err);
+    unsigned kept = 0;
+    liif_image_meta meta = {.icc = (unsigned char *)icc, .icc_len = n};
+    liif_status st = liif_image_writer_open(path, fmt, W, H, channels, 8, 90, &meta, &kept, &wr, &err);
     if (st == LIIF_OK && (st = liif_image_writer_rows(wr, px, H, (size_t)W * channels, &err)) == LIIF_OK)
         st = liif_image_writer_finish(wr, &err);
     else if (st == LIIF_OK)
         liif_image_writer_abort(wr);
     CHECK(st == LIIF_OK, "%s: %s", path, err.msg);
-    return kept;
+    return (kept & LIIF_META_ICC) != 0;
 }
 
 /* The profile read back from path equals icc (n bytes; n = 0: the file has none). */
@@ -363,8 +365,8 @@ static void expect_icc(const char *path, const unsigned char *icc, size_t n, con
     CHECK(st == LIIF_OK, "%s: %s", what, err.msg);
     if (st != LIIF_OK)
         return;
-    CHECK(img.icc_len == n && (n == 0 ? img.icc == NULL : img.icc && memcmp(img.icc, icc, n) == 0),
-          "%s: profile of %zu bytes read back, want %zu", what, img.icc_len, n);
+    CHECK(img.meta.icc_len == n && (n == 0 ? img.meta.icc == NULL : img.meta.icc && memcmp(img.meta.icc, icc, n) == 0),
+          "%s: profile of %zu bytes read back, want %zu", what, img.meta.icc_len, n);
     liif_png_free(&img);
 }
 

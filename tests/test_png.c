@@ -270,7 +270,8 @@ static void test_round_trip(int ch, int depth)
     unsigned maxv = depth == 16 ? 65535u : 255u;
     int w = depth == 16 ? 256 : 37, h = depth == 16 ? 256 : 23;
     /* 256x256 gray visits every 16-bit value once; the mixing multiplier hits all 8-bit values */
-    liif_png img = {w, h, ch, depth, ramp(w, h, ch, maxv, depth == 16 ? 1 : 97), NULL, 0};
+    liif_png img = {.w = w, .h = h, .channels = ch, .bit_depth = depth,
+                    .px = ramp(w, h, ch, maxv, depth == 16 ? 1 : 97)};
     liif_error err = {{0}};
     const char *p = path_in("rt.png");
     liif_status st = liif_png_write(p, &img, &err);
@@ -303,7 +304,7 @@ static void test_quantize(int depth)
     static const float in[10] = {-0.5f, NAN, 0.0f, 0.2f, 0.5f, 1.0f, 1.5f, 0.0019f, 0.0021f, INFINITY};
     static const unsigned want8[10] = {0, 0, 0, 51, 128, 255, 255, 0, 1, 255};
     static const unsigned want16[10] = {0, 0, 0, 13107, 32768, 65535, 65535, 125, 138, 65535};
-    liif_png img = {10, 1, 1, depth, (float *)in, NULL, 0};
+    liif_png img = {.w = 10, .h = 1, .channels = 1, .bit_depth = depth, .px = (float *)in};
     liif_error err = {{0}};
     const char *p = path_in("q.png");
     check(liif_png_write(p, &img, &err) == LIIF_OK, "write %d-bit clamp/round row", depth);
@@ -563,7 +564,7 @@ static void test_bad_input(void)
     float *px = ramp(64, 64, 3, 255, 1);
     for (size_t i = 0; i < 64 * 64 * 3; i++)
         px[i] = (float)(rng() % 256) / 255.0f;
-    liif_png noisy = {64, 64, 3, 8, px, NULL, 0};
+    liif_png noisy = {.w = 64, .h = 64, .channels = 3, .bit_depth = 8, .px = px};
     const char *good = path_in("good.png"), *bad = path_in("bad.png");
     size_t n = 0;
     unsigned char *bytes = NULL;
@@ -721,7 +722,7 @@ static void test_write_failure(void)
     float *px = malloc((size_t)w * h * 3 * sizeof *px);
     for (size_t i = 0; i < (size_t)w * h * 3; i++)
         px[i] = (float)(rng() % 256) / 255.0f; /* incompressible: ~120 KB */
-    liif_png img = {w, h, 3, 8, px, NULL, 0};
+    liif_png img = {.w = w, .h = h, .channels = 3, .bit_depth = 8, .px = px};
     const char *p = path_in("full.png");
     spit(p, k_old, sizeof k_old);
 
@@ -748,7 +749,7 @@ static void test_permissions(void)
 {
     mode_t prev = umask(022);
     float px[3] = {0.1f, 0.2f, 0.3f};
-    liif_png img = {1, 1, 3, 8, px, NULL, 0};
+    liif_png img = {.w = 1, .h = 1, .channels = 3, .bit_depth = 8, .px = px};
     liif_error err;
     const char *p = path_in("mode.png");
     struct stat st;

@@ -2,8 +2,8 @@
 # tools/fuzz.sh: builds the libFuzzer harnesses (tests/fuzz) with clang, ASan and UBSan in build-fuzz/, and
 # runs each target for SECONDS (default 15) from its seed corpus plus what earlier runs found.
 #
-#   tools/fuzz.sh                    the short run of .ci/run (about a minute and a half for the six targets)
-#   tools/fuzz.sh 3600 model png     a long run: an hour per named target (model png image config train-data weights)
+#   tools/fuzz.sh                    the short run of .ci/run (about a minute and three quarters for the seven targets)
+#   tools/fuzz.sh 3600 model png     a long run: an hour per named target (model png image exif config train-data weights)
 #   LIIF_FUZZ_JOBS=4 tools/fuzz.sh 3600   4 parallel workers per target
 #
 # Corpora grow in build-fuzz/corpus/<target>; a crash, leak, timeout or out-of-memory input lands in
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 shift || true
-targets=${*:-model png image config train-data weights}
+targets=${*:-model png image exif config train-data weights}
 command -v clang >/dev/null || { echo "tools/fuzz.sh: clang is missing (tools/install-deps.sh installs it)" >&2; exit 1; }
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang meson setup build-fuzz -Dfuzz=true -Dcuda=disabled -Dgimp=disabled -Dbuildtype=debugoptimized \

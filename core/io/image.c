@@ -57,21 +57,20 @@ struct liif_image_writer {
 };
 
 liif_status liif_image_writer_open(const char *path, liif_image_format fmt, int w, int h, int channels, int bit_depth,
-                                   int quality, const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                   liif_image_writer **out, liif_error *err)
+                                   int quality, const liif_image_meta *meta, unsigned *kept, liif_image_writer **out,
+                                   liif_error *err)
 {
     *out = NULL;
-    if (icc_kept)
-        *icc_kept = 0;
+    if (kept)
+        *kept = 0;
     if (fmt == LIIF_IMAGE_JPEG && bit_depth != 8)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: bit depth %d (a JPEG holds 8)", path ? path : "JPEG", bit_depth);
     liif_image_writer *wr = calloc(1, sizeof *wr);
     if (!wr)
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path ? path : "image");
-    liif_status st =
-        fmt == LIIF_IMAGE_JPEG
-            ? liif_jpeg_writer_open_icc(path, w, h, channels, quality, icc, icc_len, icc_kept, &wr->jpeg, err)
-            : liif_png_writer_open_icc(path, w, h, channels, bit_depth, icc, icc_len, icc_kept, &wr->png, err);
+    liif_status st = fmt == LIIF_IMAGE_JPEG
+                         ? liif_jpeg_writer_open_meta(path, w, h, channels, quality, meta, kept, &wr->jpeg, err)
+                         : liif_png_writer_open_meta(path, w, h, channels, bit_depth, meta, kept, &wr->png, err);
     if (st != LIIF_OK) {
         free(wr);
         return st;

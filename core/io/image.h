@@ -20,14 +20,14 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
                             liif_error *err);
 
 /* One streaming writer for both: PNG takes 1-4 channels at 8 or 16 bits, JPEG 1 or 3 channels at 8 bits
- * with `quality` (1..100; ignored for PNG). Threads apply to PNG's deflate. icc (NULL: none) is an ICC colour
- * profile to embed, the input's; *icc_kept (may be NULL) says whether it went in (PNG leaves out one that
- * libpng refuses for the image). */
+ * with `quality` (1..100; ignored for PNG). Threads apply to PNG's deflate. meta (NULL: none) is the input's
+ * metadata to carry over (liif_png_writer_open_meta, liif_jpeg_writer_open_meta say what each format takes);
+ * *kept (may be NULL) gets the LIIF_META_* bits of what went in. */
 typedef struct liif_image_writer liif_image_writer;
 
 liif_status liif_image_writer_open(const char *path, liif_image_format fmt, int w, int h, int channels, int bit_depth,
-                                   int quality, const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                   liif_image_writer **out, liif_error *err);
+                                   int quality, const liif_image_meta *meta, unsigned *kept, liif_image_writer **out,
+                                   liif_error *err);
 void liif_image_writer_set_threads(liif_image_writer *wr, int threads);
 liif_status liif_image_writer_rows(liif_image_writer *wr, const float *rows, int n_rows, size_t stride,
                                    liif_error *err);

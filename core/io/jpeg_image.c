@@ -11,6 +11,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "exif.h"
 #include "jpeg_image.h"
 #include "outfile.h"
 
@@ -90,41 +91,7 @@ static liif_status fault_report(const jpeg_fault *f, const char *path, liif_stat
     return liif_error_set(err, otherwise, "%s: %s", path, text);
 }
 
-/* ------------------------------------------------------------ EXIF orientation */
-
-static unsigned get16(const uint8_t *p, int le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
-static uint32_t get32(const uint8_t *p, int le)
-{
-    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
-              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Tag 0x0112 of IFD0 in an APP1 "Exif\0\0" TIFF block of n bytes: 1..8, or 1 for anything missing or malformed. */
-static int exif_orientation(const uint8_t *d, size_t n)
-{
-    if (n < 6 + 8 || memcmp(d, "Exif\0\0", 6) != 0)
-        return 1;
-    d += 6;
-    n -= 6;
-    int le = d[0] == 'I' && d[1] == 'I';
-    if ((!le && !(d[0] == 'M' && d[1] == 'M')) || get16(d + 2, le) != 42)
-        return 1;
-    uint32_t ifd = get32(d + 4, le);
-    if (ifd < 8 || ifd > n - 2)
-        return 1;
-    unsigned count = get16(d + ifd, le);
-    for (unsigned i = 0; i < count; i++) {
-        size_t e = ifd + 2 + (size_t)12 * i;
-        if (e + 12 > n)
-            break;
-        if (get16(d + e, le) != 0x0112)
-            continue;
-        /* SHORT, one value, stored left-justified in the 4-byte value field */
-        unsigned v = get16(d + e + 2, le) == 3 && get32(d + e + 4, le) == 1 ? get16(d + e + 8, le) : 1;
-        return v >= 1 && v <= 8 ? (int)v : 1;
-    }
-    return 1;
-}
+/* ------------------------------------------------------------ orientation and density */
 
 /* The stored w x h image (c bytes per pixel) as a viewer shows it under EXIF orientation o: the output pixel (x, y)
  * comes from the stored (sx, sy). 5..8 swap the sides. Returns a new buffer, or NULL when out of memory. */
@@ -154,6 +121,47 @@ static uint8_t *orient(const uint8_t *src, int w, int h, int c, int o, int *ow, 
     return dst;
 }
 
+/* A JFIF density in pixels per metre or as a ratio (exact both ways for whole dots per inch or per cm). */
+static void density_from_jfif(int unit, unsigned x, unsigned y, liif_image_meta *m)
+{
+    if (x == 0 || y == 0 || unit < 0 || unit > 2 || (unit == 0 && x == y))
+        return; /* 1:1 with no unit is libjpeg's default: it says nothing */
+    m->density_unit = unit == 0 ? LIIF_DENSITY_ASPECT : LIIF_DENSITY_PER_METRE;
+    m->density_x = unit == 1 ? (uint32_t)(x / 0.0254 + 0.5) : unit == 2 ? x * 100u : x;
+    m->density_y = unit == 1 ? (uint32_t)(y / 0.0254 + 0.5) : unit == 2 ? y * 100u : y;
+}
+
+/* The density as JFIF's unit (0 ratio, 1 per inch, 2 per cm) and 16-bit values: dots per inch when they fit, else
+ * per cm; 0 when it cannot be said in 16 bits. */
+static int density_to_jfif(const liif_image_meta *m, unsigned *x, unsigned *y)
+{
+    if (m->density_unit == LIIF_DENSITY_ASPECT) {
+        uint32_t a = m->density_x, b = m->density_y;
+        while (a > 0xffff || b > 0xffff) { /* the ratio, near enough */
+            a = (a + 1) / 2;
+            b = (b + 1) / 2;
+        }
+        *x = a ? a : 1;
+        *y = b ? b : 1;
+        return 1;
+    }
+    if (m->density_unit != LIIF_DENSITY_PER_METRE)
+        return 0;
+    double ix = m->density_x * 0.0254, iy = m->density_y * 0.0254;
+    if (ix >= 0.5 && iy >= 0.5 && ix < 65535.5 && iy < 65535.5) {
+        *x = (unsigned)(ix + 0.5);
+        *y = (unsigned)(iy + 0.5);
+        return 2; /* unit 1 */
+    }
+    double cx = m->density_x / 100.0, cy = m->density_y / 100.0;
+    if (cx >= 0.5 && cy >= 0.5 && cx < 65535.5 && cy < 65535.5) {
+        *x = (unsigned)(cx + 0.5);
+        *y = (unsigned)(cy + 0.5);
+        return 3; /* unit 2 */
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ reading */
 
 typedef struct {
@@ -164,11 +172,14 @@ typedef struct {
     FILE *fp;
     size_t file_size;
     int rgb;
-    int want_icc;
+    int want_meta; /* the ICC profile, EXIF and density too */
     uint8_t *px; /* stored orientation */
     int w, h, channels, orientation;
     JOCTET *icc; /* the APP2 profile (malloc'd by libjpeg) */
     unsigned icc_len;
+    uint8_t *exif; /* the first APP1 "Exif" marker's TIFF block, made upright (liif_exif_for_image), or NULL */
+    size_t exif_len;
+    liif_image_meta density; /* only the density fields */
 } jpeg_reader;
 
 static liif_status check_header(jpeg_reader *r, liif_error *err)
@@ -213,7 +224,7 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     r->cinfo.progress = &r->fault.progress;
     jpeg_stdio_src(&r->cinfo, r->fp);
     jpeg_save_markers(&r->cinfo, JPEG_APP0 + 1, 0xffff);
-    if (r->want_icc)
+    if (r->want_meta)
         jpeg_save_markers(&r->cinfo, JPEG_APP0 + 2, 0xffff); /* held in memory: at most the file's size */
     jpeg_read_header(&r->cinfo, TRUE);
     liif_status st = check_header(r, err); /* before libjpeg sizes its buffers from the header */
@@ -221,10 +232,21 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
         return st;
     r->orientation = 1;
     for (jpeg_saved_marker_ptr m = r->cinfo.marker_list; m; m = m->next)
-        if (m->marker == JPEG_APP0 + 1 && (r->orientation = exif_orientation(m->data, m->data_length)) != 1)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0 &&
+            liif_exif_check(m->data + 6, m->data_length - 6)) {
+            const uint8_t *t = m->data + 6;
+            size_t n = m->data_length - 6;
+            r->orientation = liif_exif_orientation(t, n);
+            int turned = r->orientation != 1, swap = r->orientation >= 5;
+            int w = (int)r->cinfo.image_width, h = (int)r->cinfo.image_height;
+            if (r->want_meta && liif_exif_for_image(t, n, swap ? h : w, swap ? w : h, turned, &r->exif, &r->exif_len))
+                r->exif = NULL; /* out of memory: the output goes without */
             break;
+        }
+    if (r->cinfo.saw_JFIF_marker)
+        density_from_jfif(r->cinfo.density_unit, r->cinfo.X_density, r->cinfo.Y_density, &r->density);
     /* a profile split over APP2 markers, joined (libjpeg checks their sequence numbers; a bad set gives none) */
-    if (r->want_icc && (!jpeg_read_icc_profile(&r->cinfo, &r->icc, &r->icc_len) || r->icc_len > LIIF_PNG_CHUNK_MAX)) {
+    if (r->want_meta && (!jpeg_read_icc_profile(&r->cinfo, &r->icc, &r->icc_len) || r->icc_len > LIIF_PNG_CHUNK_MAX)) {
         free(r->icc);
         r->icc = NULL;
         r->icc_len = 0;
@@ -251,16 +273,16 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     return LIIF_OK;
 }
 
-/* liif_jpeg_read8, and the ICC profile into *icc when icc is not NULL. */
+/* liif_jpeg_read8, and the metadata into *meta when meta is not NULL. */
 static liif_status read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px, int *orientation,
-                         unsigned char **icc, size_t *icc_len, liif_error *err)
+                         liif_image_meta *meta, liif_error *err)
 {
     *px = NULL;
     jpeg_reader r;
     memset(&r, 0, sizeof r);
     r.path = path;
     r.rgb = rgb;
-    r.want_icc = icc != NULL;
+    r.want_meta = meta != NULL;
     int fd = liif_open_regular(path, &r.file_size, err);
     if (fd < 0)
         return LIIF_ERR_IO;
@@ -285,6 +307,7 @@ static liif_status read8(const char *path, int rgb, int *w, int *h, int *channel
     if (st != LIIF_OK) {
         free(r.px);
         free(r.icc);
+        free(r.exif);
         return st;
     }
     *w = r.w;
@@ -293,9 +316,12 @@ static liif_status read8(const char *path, int rgb, int *w, int *h, int *channel
     *px = r.px;
     if (orientation)
         *orientation = r.orientation;
-    if (icc) {
-        *icc = r.icc;
-        *icc_len = r.icc_len;
+    if (meta) {
+        *meta = r.density;
+        meta->icc = r.icc;
+        meta->icc_len = r.icc_len;
+        meta->exif = r.exif;
+        meta->exif_len = r.exif_len;
     }
     return LIIF_OK;
 }
@@ -303,7 +329,7 @@ static liif_status read8(const char *path, int rgb, int *w, int *h, int *channel
 liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
                             int *orientation, liif_error *err)
 {
-    return read8(path, rgb, w, h, channels, px, orientation, NULL, NULL, err);
+    return read8(path, rgb, w, h, channels, px, orientation, NULL, err);
 }
 
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
@@ -311,7 +337,7 @@ liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, li
     memset(img, 0, sizeof *img);
     uint8_t *px;
     int w, h, c;
-    liif_status st = read8(path, 0, &w, &h, &c, &px, orientation, &img->icc, &img->icc_len, err);
+    liif_status st = read8(path, 0, &w, &h, &c, &px, orientation, &img->meta, err);
     if (st != LIIF_OK)
         return st;
     size_t n = (size_t)w * h * c;
@@ -364,8 +390,10 @@ static liif_status jwriter_fail(liif_jpeg_writer *wr, liif_status st)
     return st;
 }
 
-/* The only setjmp of open(); the profile (icc NULL: none) goes in as APP2 markers. */
-static liif_status jstart(liif_jpeg_writer *wr, const unsigned char *icc, size_t icc_len, liif_error *err)
+/* The only setjmp of open(): the header, the density, then EXIF (app1: "Exif\0\0" and its block) and the profile
+ * as APP2 markers (NULL: none). */
+static liif_status jstart(liif_jpeg_writer *wr, const liif_image_meta *m, unsigned keep, const uint8_t *app1,
+                          size_t app1_len, liif_error *err)
 {
     if (setjmp(wr->fault.jump))
         return jwriter_fail(wr, fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err));
@@ -382,25 +410,52 @@ static liif_status jstart(liif_jpeg_writer *wr, const unsigned char *icc, size_t
     for (int i = 0; i < wr->cinfo.num_components; i++)
         wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor = 1; /* 4:4:4 */
     wr->cinfo.optimize_coding = (int64_t)wr->w * wr->h * wr->channels <= JPEG_OPTIMIZE_MAX_SAMPLES;
+    unsigned dx, dy;
+    int unit = (keep & LIIF_META_DENSITY) ? density_to_jfif(m, &dx, &dy) : 0;
+    if (unit) {
+        wr->cinfo.density_unit = (UINT8)(unit - 1);
+        wr->cinfo.X_density = (UINT16)dx;
+        wr->cinfo.Y_density = (UINT16)dy;
+    }
     jpeg_start_compress(&wr->cinfo, TRUE);
-    if (icc) /* the input's colour profile, so that colour-managed viewers show the colours it had */
-        jpeg_write_icc_profile(&wr->cinfo, icc, (unsigned)icc_len);
+    if (app1)
+        jpeg_write_marker(&wr->cinfo, JPEG_APP0 + 1, app1, (unsigned)app1_len);
+    if (keep & LIIF_META_ICC) /* the input's colour profile, so that colour-managed viewers show the colours it had */
+        jpeg_write_icc_profile(&wr->cinfo, m->icc, (unsigned)m->icc_len);
     return LIIF_OK;
 }
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err)
 {
-    return liif_jpeg_writer_open_icc(path, w, h, channels, quality, NULL, 0, NULL, out, err);
+    return liif_jpeg_writer_open_meta(path, w, h, channels, quality, NULL, NULL, out, err);
 }
 
-liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
-                                      const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                      liif_jpeg_writer **out, liif_error *err)
+/* "Exif\0\0" and the block for a w x h image in one malloc'd APP1 payload, or NULL (too large for a marker,
+ * malformed, or out of memory). */
+static uint8_t *exif_app1(const liif_image_meta *m, int w, int h, size_t *len)
+{
+    uint8_t *t;
+    size_t n;
+    if (m->exif_len > LIIF_EXIF_JPEG_MAX || liif_exif_for_image(m->exif, m->exif_len, w, h, 0, &t, &n) != 0)
+        return NULL;
+    uint8_t *a = malloc(6 + n);
+    if (a) {
+        memcpy(a, "Exif\0\0", 6);
+        memcpy(a + 6, t, n);
+        *len = 6 + n;
+    }
+    free(t);
+    return a;
+}
+
+liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int channels, int quality,
+                                       const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out,
+                                       liif_error *err)
 {
     *out = NULL;
-    if (icc_kept)
-        *icc_kept = 0;
+    if (kept)
+        *kept = 0;
     if (!path || !*path)
         return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no file name");
     if (path[strlen(path) - 1] == '/')
@@ -419,18 +474,29 @@ liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channe
     wr->h = h;
     wr->channels = channels;
     wr->quality = quality;
-    int keep = icc && icc_len > 0 && icc_len <= LIIF_PNG_CHUNK_MAX;
+    /* no colour chunks: a JPEG without a profile is sRGB, and a PNG's gAMA or cHRM has no place here */
+    unsigned keep = liif_image_meta_has(meta) & ~(unsigned)LIIF_META_COLOUR;
+    if (meta && meta->icc_len > LIIF_PNG_CHUNK_MAX)
+        keep &= ~(unsigned)LIIF_META_ICC;
+    uint8_t *app1 = NULL;
+    size_t app1_len = 0;
+    if ((keep & LIIF_META_EXIF) && !(app1 = exif_app1(meta, w, h, &app1_len)))
+        keep &= ~(unsigned)LIIF_META_EXIF;
+    unsigned dx, dy;
+    if ((keep & LIIF_META_DENSITY) && !density_to_jfif(meta, &dx, &dy))
+        keep &= ~(unsigned)LIIF_META_DENSITY;
     liif_status st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK && !(wr->row = malloc((size_t)w * channels)))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     if (st == LIIF_OK)
-        st = jstart(wr, keep ? icc : NULL, icc_len, err);
+        st = jstart(wr, meta, keep, app1, app1_len, err);
+    free(app1);
     if (st != LIIF_OK) {
         jwriter_free(wr);
         return st;
     }
-    if (icc_kept)
-        *icc_kept = keep;
+    if (kept)
+        *kept = keep;
     *out = wr;
     return LIIF_OK;
 }

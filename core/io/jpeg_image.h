@@ -25,8 +25,9 @@
 liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
                             int *orientation, liif_error *err);
 
-/* The same as floats in [0,1] (img->bit_depth 8, channels 1 or 3), with the file's ICC profile (APP2) in
- * img->icc when it has one of at most LIIF_PNG_CHUNK_MAX bytes. */
+/* The same as floats in [0,1] (img->bit_depth 8, channels 1 or 3), with the file's metadata in img->meta: its ICC
+ * profile (APP2) when one of at most LIIF_PNG_CHUNK_MAX bytes; its EXIF (APP1) when well formed, made upright
+ * (Orientation 1, no thumbnail) when the orientation was applied; the JFIF density. */
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err);
 
 /* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
@@ -37,11 +38,13 @@ typedef struct liif_jpeg_writer liif_jpeg_writer;
 
 liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, int quality, liif_jpeg_writer **out,
                                   liif_error *err);
-/* The same with an ICC colour profile written as APP2 markers (icc NULL: none); *icc_kept (may be NULL) says
- * whether it went in (one over LIIF_PNG_CHUNK_MAX bytes does not). */
-liif_status liif_jpeg_writer_open_icc(const char *path, int w, int h, int channels, int quality,
-                                      const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                      liif_jpeg_writer **out, liif_error *err);
+/* The same with the input's metadata (meta NULL: none): the ICC profile as APP2 markers, EXIF as APP1
+ * (liif_exif_for_image: the size made w x h; left out when over LIIF_EXIF_JPEG_MAX bytes), the density in the JFIF
+ * header (dots per inch, or per cm when dpi do not fit 16 bits). PNG's sRGB, gAMA and cHRM have no place in a JPEG.
+ * *kept (may be NULL) gets the LIIF_META_* bits of what went in. */
+liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int channels, int quality,
+                                       const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out,
+                                       liif_error *err);
 /* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
 liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
                                   liif_error *err);

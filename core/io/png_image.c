@@ -13,6 +13,7 @@
 
 #include "png_idat.h"
 #include "png_image.h"
+#include "exif.h"
 #include "outfile.h"
 
 /* ------------------------------------------------------------ libpng glue */
@@ -277,6 +278,49 @@ static liif_status alloc_pixels(png_reader *r, liif_png *img, liif_error *err)
     return LIIF_OK;
 }
 
+/* A malloc'd copy of n bytes into *dst (left NULL, the item dropped, when memory runs out). */
+static void keep_copy(unsigned char **dst, size_t *dst_n, const void *src, size_t n)
+{
+    if (n > 0 && (*dst = malloc(n))) {
+        memcpy(*dst, src, n);
+        *dst_n = n;
+    }
+}
+
+/* What goes on to the output, from the chunks before the image data, as libpng accepted them (it checks a profile's
+ * header and tags, gAMA and cHRM values, and drops a bad chunk with a warning). */
+static void read_meta(png_reader *r, liif_image_meta *m)
+{
+    png_charp icc_name;
+    int icc_compression;
+    png_bytep icc;
+    png_uint_32 icc_len;
+    if (png_get_iCCP(r->png, r->info, &icc_name, &icc_compression, &icc, &icc_len))
+        keep_copy(&m->icc, &m->icc_len, icc, icc_len);
+    png_bytep exif;
+    png_uint_32 exif_len;
+    if (png_get_eXIf_1(r->png, r->info, &exif_len, &exif) && liif_exif_check(exif, exif_len))
+        keep_copy(&m->exif, &m->exif_len, exif, exif_len);
+    png_uint_32 x, y;
+    int unit;
+    if (png_get_pHYs(r->png, r->info, &x, &y, &unit) && x > 0 && y > 0 && x <= INT32_MAX && y <= INT32_MAX &&
+        (unit == PNG_RESOLUTION_METER || x != y)) { /* an aspect of 1:1 says nothing */
+        m->density_unit = unit == PNG_RESOLUTION_METER ? LIIF_DENSITY_PER_METRE : LIIF_DENSITY_ASPECT;
+        m->density_x = x;
+        m->density_y = y;
+    }
+    int intent;
+    png_fixed_point gamma, c[8];
+    if (png_get_sRGB(r->png, r->info, &intent) && intent >= 0 && intent <= 3)
+        m->srgb = 1 + intent;
+    if (png_get_gAMA_fixed(r->png, r->info, &gamma) && gamma > 0)
+        m->gamma = (uint32_t)gamma;
+    if (png_get_cHRM_fixed(r->png, r->info, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7])) {
+        m->has_chrm = 1;
+        memcpy(m->chrm, c, sizeof m->chrm);
+    }
+}
+
 /* The only function that calls setjmp on the read side; see png_reader. */
 static liif_status decode(png_reader *r, liif_png *img, liif_error *err)
 {
@@ -294,16 +338,7 @@ static liif_status decode(png_reader *r, liif_png *img, liif_error *err)
     img->h = (int)h;
     img->channels = png_get_channels(r->png, r->info);
     img->bit_depth = png_get_bit_depth(r->png, r->info) == 16 ? 16 : 8;
-    png_charp icc_name;
-    int icc_compression;
-    png_bytep icc;
-    png_uint_32 icc_len;
-    /* the profile as libpng accepted it (it checks the header and tags and drops a bad one with a warning) */
-    if (png_get_iCCP(r->png, r->info, &icc_name, &icc_compression, &icc, &icc_len) && icc_len > 0 &&
-        (img->icc = malloc(icc_len))) {
-        memcpy(img->icc, icc, icc_len);
-        img->icc_len = icc_len;
-    }
+    read_meta(r, &img->meta);
     st = alloc_pixels(r, img, err);
     if (st != LIIF_OK)
         return st;
@@ -337,7 +372,8 @@ void liif_png_free(liif_png *img)
     if (!img)
         return;
     free(img->px);
-    free(img->icc);
+    free(img->meta.icc);
+    free(img->meta.exif);
     memset(img, 0, sizeof *img);
 }
 
@@ -403,9 +439,35 @@ static int color_type_for(int channels)
     return types[channels - 1];
 }
 
-/* Whether libpng takes the profile for an image of this colour type: tried on a scratch write struct, since
- * libpng's checks of a profile end in png_error on a write struct, which would fail the real file. */
-static int icc_accepted(const unsigned char *icc, size_t len, int color_type, int bit_depth)
+/* The metadata items of `want` (LIIF_META_* bits) into png's info; exif is the block for this image
+ * (liif_exif_for_image). Colour chunks go in only without a profile: a profile says all they say. */
+static void set_meta(png_structp png, png_infop info, const liif_image_meta *m, unsigned want,
+                     const unsigned char *exif, size_t exif_len)
+{
+    if (want & LIIF_META_ICC)
+        png_set_iCCP(png, info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, m->icc, (png_uint_32)m->icc_len);
+    if ((want & LIIF_META_COLOUR) && !(want & LIIF_META_ICC)) {
+        if (m->srgb) {
+            png_set_sRGB(png, info, m->srgb - 1);
+        } else {
+            if (m->gamma)
+                png_set_gAMA_fixed(png, info, (png_fixed_point)m->gamma);
+            if (m->has_chrm)
+                png_set_cHRM_fixed(png, info, m->chrm[0], m->chrm[1], m->chrm[2], m->chrm[3], m->chrm[4], m->chrm[5],
+                                   m->chrm[6], m->chrm[7]);
+        }
+    }
+    if ((want & LIIF_META_EXIF) && exif)
+        png_set_eXIf_1(png, info, (png_uint_32)exif_len, (png_bytep)exif);
+    if (want & LIIF_META_DENSITY)
+        png_set_pHYs(png, info, m->density_x, m->density_y,
+                     m->density_unit == LIIF_DENSITY_PER_METRE ? PNG_RESOLUTION_METER : PNG_RESOLUTION_UNKNOWN);
+}
+
+/* Whether libpng takes these items for an image of this colour type: tried on a scratch write struct, since
+ * libpng's checks of a profile or of colour chunks end in png_error on a write struct, which would fail the real
+ * file. */
+static int meta_accepted(const liif_image_meta *m, unsigned want, int color_type, int bit_depth)
 {
     png_fault fault = {{0}, 0, 0};
     png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &fault, on_png_error, on_png_warning, &fault,
@@ -415,17 +477,37 @@ static int icc_accepted(const unsigned char *icc, size_t len, int color_type, in
     if (png && info && !setjmp(png_jmpbuf(png))) {
         png_set_IHDR(png, info, 1, 1, bit_depth, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                      PNG_FILTER_TYPE_DEFAULT);
-        png_set_iCCP(png, info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, icc, (png_uint_32)len);
-        ok = png_get_valid(png, info, PNG_INFO_iCCP) != 0;
+        set_meta(png, info, m, want, NULL, 0);
+        ok = (!(want & LIIF_META_ICC) || png_get_valid(png, info, PNG_INFO_iCCP)) &&
+             (!(want & LIIF_META_COLOUR) || (want & LIIF_META_ICC) ||
+              png_get_valid(png, info, PNG_INFO_sRGB | PNG_INFO_gAMA | PNG_INFO_cHRM));
     }
     if (png)
         png_destroy_write_struct(&png, info ? &info : NULL);
     return ok;
 }
 
-/* The only setjmp of open(): header out through libpng, with the profile when keep_icc. State lives in *wr. */
-static liif_status start_stream(liif_png_writer *wr, const unsigned char *icc, size_t icc_len, int keep_icc,
-                                liif_error *err)
+/* The items of m this writer puts in: what m has, less a profile or colour chunks libpng refuses. */
+static unsigned meta_to_keep(const liif_image_meta *m, int color_type, int bit_depth)
+{
+    unsigned want = liif_image_meta_has(m);
+    if (m && m->icc_len > LIIF_PNG_CHUNK_MAX)
+        want &= ~(unsigned)LIIF_META_ICC;
+    if (m && m->exif_len > LIIF_PNG_CHUNK_MAX)
+        want &= ~(unsigned)LIIF_META_EXIF;
+    if ((want & LIIF_META_ICC) && !meta_accepted(m, LIIF_META_ICC, color_type, bit_depth))
+        want &= ~(unsigned)LIIF_META_ICC;
+    if ((want & LIIF_META_COLOUR) && !(want & LIIF_META_ICC) &&
+        !meta_accepted(m, LIIF_META_COLOUR, color_type, bit_depth))
+        want &= ~(unsigned)LIIF_META_COLOUR;
+    if (want & LIIF_META_ICC)
+        want &= ~(unsigned)LIIF_META_COLOUR; /* said by the profile */
+    return want;
+}
+
+/* The only setjmp of open(): header out through libpng, with the metadata items of `keep`. State lives in *wr. */
+static liif_status start_stream(liif_png_writer *wr, const liif_image_meta *m, unsigned keep, const unsigned char *exif,
+                                size_t exif_len, liif_error *err)
 {
     if (setjmp(png_jmpbuf(wr->png)))
         return fault_report(&wr->fault, wr->file.path, LIIF_ERR_IO, err);
@@ -433,12 +515,13 @@ static liif_status start_stream(liif_png_writer *wr, const unsigned char *icc, s
     png_set_IHDR(wr->png, wr->info, (png_uint_32)wr->w, (png_uint_32)wr->h, wr->bit_depth,
                  color_type_for(wr->channels), PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    /* The input's colour profile, so that colour-managed viewers show the colours the input had. */
-    if (keep_icc)
-        png_set_iCCP(wr->png, wr->info, "ICC profile", PNG_COMPRESSION_TYPE_BASE, icc, (png_uint_32)icc_len);
+    /* The input's colour description, so that colour-managed viewers show the colours the input had: the samples
+     * are written in the encoding they were read in. */
+    if (keep)
+        set_meta(wr->png, wr->info, m, keep, exif, exif_len);
     /* The image data itself is made by png_idat.c (adaptive filtering as libpng's
      * PNG_ALL_FILTERS, zlib level 6, on several threads) and written as IDAT chunks through
-     * libpng. No gAMA/sRGB: the samples are written as given, like the input was read. */
+     * libpng. */
     png_write_info(wr->png, wr->info);
     return LIIF_OK;
 }
@@ -460,8 +543,8 @@ static liif_status check_writer_args(const char *path, int w, int h, int channel
     return check_dims(path, (uint32_t)w, (uint32_t)h, LIIF_ERR_ARG, err);
 }
 
-static liif_status writer_setup(liif_png_writer *wr, const unsigned char *icc, size_t icc_len, int keep_icc,
-                                liif_error *err)
+static liif_status writer_setup(liif_png_writer *wr, const liif_image_meta *m, unsigned keep,
+                                const unsigned char *exif, size_t exif_len, liif_error *err)
 {
     /* w * channels * 2 <= 65536 * 8: no overflow possible after check_writer_args */
     int bpp = wr->channels * (wr->bit_depth / 8);
@@ -476,22 +559,22 @@ static liif_status writer_setup(liif_png_writer *wr, const unsigned char *icc, s
         wr->info = png_create_info_struct(wr->png);
     if (!wr->png || !wr->info)
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", wr->file.path);
-    return start_stream(wr, icc, icc_len, keep_icc, err);
+    return start_stream(wr, m, keep, exif, exif_len, err);
 }
 
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
                                  liif_png_writer **out, liif_error *err)
 {
-    return liif_png_writer_open_icc(path, w, h, channels, bit_depth, NULL, 0, NULL, out, err);
+    return liif_png_writer_open_meta(path, w, h, channels, bit_depth, NULL, NULL, out, err);
 }
 
-liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channels, int bit_depth,
-                                     const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                     liif_png_writer **out, liif_error *err)
+liif_status liif_png_writer_open_meta(const char *path, int w, int h, int channels, int bit_depth,
+                                      const liif_image_meta *meta, unsigned *kept, liif_png_writer **out,
+                                      liif_error *err)
 {
     *out = NULL;
-    if (icc_kept)
-        *icc_kept = 0;
+    if (kept)
+        *kept = 0;
     liif_status st = check_writer_args(path, w, h, channels, bit_depth, err);
     if (st != LIIF_OK)
         return st;
@@ -502,17 +585,21 @@ liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channel
     wr->h = h;
     wr->channels = channels;
     wr->bit_depth = bit_depth;
-    int keep = icc && icc_len > 0 && icc_len <= LIIF_PNG_CHUNK_MAX &&
-               icc_accepted(icc, icc_len, color_type_for(channels), bit_depth);
+    unsigned keep = meta_to_keep(meta, color_type_for(channels), bit_depth);
+    uint8_t *exif = NULL;
+    size_t exif_len = 0;
+    if ((keep & LIIF_META_EXIF) && liif_exif_for_image(meta->exif, meta->exif_len, w, h, 0, &exif, &exif_len) != 0)
+        keep &= ~(unsigned)LIIF_META_EXIF;
     st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK)
-        st = writer_setup(wr, icc, icc_len, keep, err);
-    if (st == LIIF_OK && icc_kept)
-        *icc_kept = keep;
+        st = writer_setup(wr, meta, keep, exif, exif_len, err);
+    free(exif); /* libpng keeps its own copy */
     if (st != LIIF_OK) {
         writer_free(wr);
         return st;
     }
+    if (kept)
+        *kept = keep;
     *out = wr;
     return LIIF_OK;
 }
@@ -658,8 +745,8 @@ liif_status liif_png_write(const char *path, const liif_png *img, liif_error *er
     if (!img || !img->px)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: no image to write", path ? path : "PNG");
     liif_png_writer *wr;
-    liif_status st = liif_png_writer_open_icc(path, img->w, img->h, img->channels, img->bit_depth, img->icc,
-                                              img->icc_len, NULL, &wr, err);
+    liif_status st = liif_png_writer_open_meta(path, img->w, img->h, img->channels, img->bit_depth, &img->meta, NULL,
+                                               &wr, err);
     if (st != LIIF_OK)
         return st;
     st = liif_png_writer_rows(wr, img->px, img->h, (size_t)img->w * (size_t)img->channels, err);

@@ -3,6 +3,7 @@
 #define LIIF_PNG_IMAGE_H
 
 #include "liif.h"
+#include "meta.h"
 
 /* A decoded image: interleaved float samples in [0,1].
  * channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA. Palette images come back as RGB or
@@ -13,8 +14,7 @@ typedef struct {
     int channels;
     int bit_depth;
     float *px; /* w * h * channels floats, row-major */
-    unsigned char *icc; /* the file's ICC colour profile (PNG iCCP, JPEG APP2), or NULL; freed with the image */
-    size_t icc_len;
+    liif_image_meta meta; /* the file's colour profile and chunks, EXIF and density; freed with the image */
 } liif_png;
 
 /* What a PNG file may make the reader allocate. Every ancillary chunk (text, ICC profile, ...)
@@ -48,12 +48,13 @@ typedef struct liif_png_writer liif_png_writer;
 
 liif_status liif_png_writer_open(const char *path, int w, int h, int channels, int bit_depth,
                                  liif_png_writer **out, liif_error *err);
-/* The same with an ICC colour profile for the iCCP chunk (icc NULL: none). A profile libpng refuses for
- * this image (malformed, or a colour space other than the image's) is left out, not an error: *icc_kept
- * (may be NULL) says whether it went in. */
-liif_status liif_png_writer_open_icc(const char *path, int w, int h, int channels, int bit_depth,
-                                     const unsigned char *icc, size_t icc_len, int *icc_kept,
-                                     liif_png_writer **out, liif_error *err);
+/* The same with the input's metadata (meta NULL: none): the ICC profile as iCCP; without one, the sRGB, or gAMA
+ * and cHRM, chunks; EXIF as eXIf (liif_exif_for_image: the size made w x h); the density as pHYs. What libpng
+ * refuses for this image (a profile that is malformed or of another colour space) is left out, not an error:
+ * *kept (may be NULL) gets the LIIF_META_* bits of what went in. */
+liif_status liif_png_writer_open_meta(const char *path, int w, int h, int channels, int bit_depth,
+                                      const liif_image_meta *meta, unsigned *kept, liif_png_writer **out,
+                                      liif_error *err);
 /* Threads that filter and deflate the rows (0, the default: all processors). The file does not
  * depend on it: pieces are cut at fixed offsets (png_idat.h). */
 void liif_png_writer_set_threads(liif_png_writer *wr, int threads);
@@ -65,7 +66,7 @@ liif_status liif_png_writer_finish(liif_png_writer *wr, liif_error *err);
 /* Removes the temporary file and frees wr. */
 void liif_png_writer_abort(liif_png_writer *wr);
 
-/* Whole-image convenience: open + rows + finish (with img->icc when libpng takes it). */
+/* Whole-image convenience: open + rows + finish (with img->meta, as far as libpng takes it). */
 liif_status liif_png_write(const char *path, const liif_png *img, liif_error *err);
 
 #endif

@@ -580,6 +580,45 @@ icc)
     expect_ok upscale "$T/plain.png" "$OUTDIR/plain.png" --model "$MODEL" --scale 2
     [ "$("$PNGINFO" "$OUTDIR/plain.png" icc)" = none ] || fail "a profile appeared from nowhere"
     ;;
+metadata)
+    # What the input says of itself goes into the output: EXIF with the output's size (a photo turned upright:
+    # orientation 1 and no thumbnail), the density, PNG's gamma; --no-exif leaves the EXIF out, nothing else.
+    need_model
+    expect_meta() {
+        got=$("$PNGINFO" "$1" meta) || fail "pnginfo $1 meta"
+        [ "$got" = "$2" ] || fail "$1: '$got', want '$2'"
+    }
+    "$MKJPEG" "$T/in.jpg" 21 14 6 camera || fail mkjpeg
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2
+    expect_meta "$OUTDIR/out.jpg" "exif 1 28 42 3 0 1 1; density 2 11811 11811; colour 0 0 0"
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2
+    expect_meta "$OUTDIR/out.png" "exif 1 28 42 3 0 1 1; density 2 11811 11811; colour 0 0 0"
+    mkpng "$T/in.png" 12 9 3 8 meta
+    expect_meta "$T/in.png" "exif 1 12 9 3 130 1 1; density 2 11811 11811; colour 0 100000 0"
+    expect_ok upscale "$T/in.png" "$OUTDIR/p.png" --model "$MODEL" --scale 2.5
+    expect_meta "$OUTDIR/p.png" "exif 1 30 23 3 130 1 1; density 2 11811 11811; colour 0 100000 0"
+    expect_ok upscale "$T/in.png" "$OUTDIR/p.jpg" --model "$MODEL" --scale 2.5
+    expect_meta "$OUTDIR/p.jpg" "exif 1 30 23 3 130 1 1; density 2 11811 11811; colour 0 0 0"
+    expect_ok upscale "$T/in.png" "$OUTDIR/no.png" --model "$MODEL" --scale 2 --no-exif
+    expect_meta "$OUTDIR/no.png" "exif none; density 2 11811 11811; colour 0 100000 0"
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/no.jpg" --model "$MODEL" --scale 2 --no-exif
+    expect_meta "$OUTDIR/no.jpg" "exif none; density 2 11811 11811; colour 0 0 0"
+    mkpng "$T/plain.png" 12 9 3 8
+    expect_ok upscale "$T/plain.png" "$OUTDIR/plain.jpg" --model "$MODEL" --scale 2
+    expect_meta "$OUTDIR/plain.jpg" "exif none; density 0 0 0; colour 0 0 0"
+    ;;
+metadata-notes)
+    # A PNG's gamma that a JPEG cannot carry is said; an sRGB-like one is not.
+    need_model
+    mkpng "$T/in.png" 12 9 3 8 meta
+    run upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2 --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^liif: note: .*in\.png: its colour encoding (PNG gAMA) cannot be said in .*out\.jpg" "$T/stderr" ||
+        fail "no note on the gamma"
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2 --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    ! grep -q "note: .*colour" "$T/stderr" || fail "a note on colour for a PNG output"
+    ;;
 eval-jpeg)
     # liif eval takes JPEG HR images beside PNGs.
     need_model

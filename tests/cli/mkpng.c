@@ -4,7 +4,8 @@
  * BITS: 8 or 16 (palette: 8).
  * PATTERN: gradient (default; smooth colours, opaque alpha), const=V (every sample V in
  * [0,1]), alpha=V (gradient colours, constant alpha V), icc (the gradient with a 560-byte ICC
- * profile, tests/icc_util.h's: RGB, or gray for 1 and 2 channels). */
+ * profile, tests/icc_util.h's: RGB, or gray for 1 and 2 channels), meta (the gradient with tests/exif_util.h's
+ * camera EXIF, big-endian, orientation 1, W x H, a thumbnail IFD; 300 dots per inch; gamma 1.0). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <png.h>
 
+#include "../exif_util.h"
 #include "../icc_util.h"
 #include "png_image.h"
 
@@ -20,11 +22,12 @@ typedef struct {
     double value;
     double alpha; /* alpha of the gradient pattern */
     int icc;      /* embed a profile */
+    int meta;     /* EXIF, density and gamma */
 } pattern;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mkpng OUT.png W H 1|2|3|4|P|PA 8|16 [gradient|const=V|alpha=V|icc]\n");
+    fprintf(stderr, "usage: mkpng OUT.png W H 1|2|3|4|P|PA 8|16 [gradient|const=V|alpha=V|icc|meta]\n");
     return 2;
 }
 
@@ -50,8 +53,21 @@ static int write_plain(const char *path, int w, int h, int channels, int bits,
 {
     static unsigned char icc[560];
     tu_icc_profile(icc, sizeof icc, channels < 3, 9);
-    liif_png img = {w, h, channels, bits, malloc(sizeof(float) * w * h * channels), pt->icc ? icc : NULL,
-                    pt->icc ? sizeof icc : 0};
+    liif_png img = {.w = w, .h = h, .channels = channels, .bit_depth = bits,
+                    .px = malloc(sizeof(float) * w * h * channels)};
+    if (pt->icc) {
+        img.meta.icc = icc;
+        img.meta.icc_len = sizeof icc;
+    }
+    unsigned char exif[160];
+    if (pt->meta) {
+        tx_spec s = {0, 1, w, h, 0, 1};
+        img.meta.exif = exif;
+        img.meta.exif_len = tx_build(exif, &s);
+        img.meta.density_unit = LIIF_DENSITY_PER_METRE;
+        img.meta.density_x = img.meta.density_y = 11811; /* 300 dpi */
+        img.meta.gamma = 100000;
+    }
     if (!img.px)
         return 1;
     for (int y = 0; y < h; y++)
@@ -120,7 +136,7 @@ int main(int argc, char **argv)
         return usage();
     int w = atoi(argv[2]), h = atoi(argv[3]), bits = atoi(argv[5]);
     const char *ch = argv[4];
-    pattern pt = {0, 0, 1, 0};
+    pattern pt = {0, 0, 1, 0, 0};
     if (argc == 7) {
         if (strncmp(argv[6], "const=", 6) == 0) {
             pt.constant = 1;
@@ -129,6 +145,8 @@ int main(int argc, char **argv)
             pt.alpha = atof(argv[6] + 6);
         } else if (strcmp(argv[6], "icc") == 0) {
             pt.icc = 1;
+        } else if (strcmp(argv[6], "meta") == 0) {
+            pt.meta = 1;
         } else if (strcmp(argv[6], "gradient") != 0) {
             return usage();
         }

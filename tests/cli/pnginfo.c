@@ -11,6 +11,10 @@
  *   pnginfo FILE topng OUT  -> the pixels the CLI reads from FILE, written as a PNG
  *   pnginfo FILE versus OTHER -> "MAX MEAN" |difference| of two images of one size, in 8-bit levels
  *   pnginfo FILE icc        -> "BYTES SUM" of the file's ICC profile (SUM: a checksum), or "none"
+ *   pnginfo FILE meta       -> "exif ORIENTATION W H TYPE IFD1 MAKE DATE | exif none; density UNIT X Y;
+ *                              colour SRGB GAMMA CHRM" (tests/exif_util.h's tx_read of the EXIF; the density
+ *                              unit 0 none, 1 aspect, 2 per metre; colour: sRGB 1 + intent, gAMA x 100000,
+ *                              cHRM 1/0)
  * stats reads PNG or JPEG. */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 
 #include <png.h>
 
+#include "../exif_util.h"
 #include "image.h"
 #include "safetensors.h"
 
@@ -108,6 +113,19 @@ done:
     return rc;
 }
 
+/* The "meta" line. */
+static void print_meta(const liif_image_meta *m)
+{
+    if (m->exif) {
+        tx_info x = tx_read(m->exif, m->exif_len);
+        printf("exif %d %ld %ld %d %lu %d %d; ", x.orientation, x.w, x.h, x.dims_type, x.ifd1, x.make_ok, x.date_ok);
+    } else {
+        printf("exif none; ");
+    }
+    printf("density %d %u %u; colour %d %u %d\n", m->density_unit, m->density_x, m->density_y, m->srgb, m->gamma,
+           m->has_chrm);
+}
+
 static int image(const char *path, const char *topng, const char *other, int icc)
 {
     liif_png img, b;
@@ -138,10 +156,12 @@ static int image(const char *path, const char *topng, const char *other, int icc
             printf("%.3f %.4f\n", worst, sum / n);
             liif_png_free(&b);
         }
+    } else if (icc == 2) {
+        print_meta(&img.meta);
     } else if (icc) {
         unsigned long sum = 0;
-        for (size_t i = 0; i < img.icc_len; i++) sum = (sum * 31 + img.icc[i]) % 1000000007ul;
-        if (img.icc) printf("%zu %lu\n", img.icc_len, sum);
+        for (size_t i = 0; i < img.meta.icc_len; i++) sum = (sum * 31 + img.meta.icc[i]) % 1000000007ul;
+        if (img.meta.icc) printf("%zu %lu\n", img.meta.icc_len, sum);
         else printf("none\n");
     } else {
         printf("%s %d %d %d %d\n", liif_image_format_name(fmt), img.w, img.h, img.channels, img.bit_depth);
@@ -158,6 +178,8 @@ int main(int argc, char **argv)
         return image(argv[1], NULL, NULL, 0);
     if (argc == 3 && strcmp(argv[2], "icc") == 0)
         return image(argv[1], NULL, NULL, 1);
+    if (argc == 3 && strcmp(argv[2], "meta") == 0)
+        return image(argv[1], NULL, NULL, 2);
     if (argc == 4 && strcmp(argv[2], "topng") == 0)
         return image(argv[1], argv[3], NULL, 0);
     if (argc == 4 && strcmp(argv[2], "versus") == 0)
@@ -169,6 +191,6 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[2], "diff") == 0)
         return diff(argv[1], argv[3], argv[4]);
     fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME | image | topng OUT.png |"
-                    " versus OTHER | icc]\n");
+                    " versus OTHER | icc | meta]\n");
     return 2;
 }

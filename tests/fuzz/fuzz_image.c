@@ -1,5 +1,9 @@
 /* fuzz_image.c: libFuzzer harness: the CLI's image reader (PNG or JPEG by the first bytes; JPEG with its EXIF
- * orientation, scan limit and memory cap) on any bytes. */
+ * orientation, scan limit and memory cap; the metadata for the output) on any bytes, and the EXIF edit a writer
+ * makes of what it read. */
+#include <stdlib.h>
+
+#include "exif.h"
 #include "fuzz_util.h"
 #include "image.h"
 
@@ -19,6 +23,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++)
             if (!(img.px[i] >= 0.0f && img.px[i] <= 1.0f))
                 abort();
+        const liif_image_meta *m = &img.meta;
+        if ((m->exif && !liif_exif_check(m->exif, m->exif_len)) || (m->icc && !m->icc_len) ||
+            m->density_unit < LIIF_DENSITY_NONE || m->density_unit > LIIF_DENSITY_PER_METRE || m->srgb < 0 ||
+            m->srgb > 4)
+            abort();
+        uint8_t *out;
+        size_t out_n;
+        if (m->exif) {
+            if (liif_exif_for_image(m->exif, m->exif_len, img.w * 3, img.h * 3, 0, &out, &out_n) != 0)
+                abort();
+            free(out);
+        }
         liif_png_free(&img);
     }
     return 0;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "../exif_util.h"
 #include "../jpeg_util.h"
 #include "../randmodel.h"
 #include "disc.h"
@@ -107,7 +108,7 @@ static void pngs(void)
             int w = 9 + ch, h = 8 + depth / 8;
             float *px = malloc((size_t)w * h * ch * sizeof(float));
             for (int i = 0; i < w * h * ch; i++) px[i] = (float)((i * 29) % 256) / 255.0f;
-            liif_png img = {w, h, ch, depth, px, NULL, 0};
+            liif_png img = {.w = w, .h = h, .channels = ch, .bit_depth = depth, .px = px};
             char name[64];
             liif_error err;
             snprintf(name, sizeof name, "c%d-d%d.png", ch, depth);
@@ -145,12 +146,36 @@ static void images(void)
     for (size_t i = 0; i < sizeof jpegs / sizeof jpegs[0]; i++) {
         unsigned char exif[64];
         tj_layout l = {jpegs[i].components, jpegs[i].progressive, jpegs[i].orientation ? exif : NULL,
-                       jpegs[i].orientation ? tj_exif_orientation(exif, jpegs[i].orientation, jpegs[i].little) : 0};
+                       jpegs[i].orientation ? tj_exif_orientation(exif, jpegs[i].orientation, jpegs[i].little) : 0,
+                       0};
         unsigned long n;
         unsigned char *j = tj_encode_ex(13, 9, 80, pattern, &l, &n);
         spit(at("image", jpegs[i].name), j, n);
         free(j);
     }
+    /* camera-like EXIF (a thumbnail IFD, the Exif IFD's pixel sizes) with a density, in a JPEG and a PNG */
+    unsigned char camera[6 + 160];
+    tx_spec cs = {0, 6, 13, 9, 0, 1};
+    size_t cn = tx_build(camera + 6, &cs) + 6;
+    memcpy(camera, "Exif\0\0", 6);
+    tj_layout cl = {3, 0, camera, (unsigned)cn, 300};
+    unsigned long cjn;
+    unsigned char *cj = tj_encode_ex(13, 9, 80, pattern, &cl, &cjn);
+    spit(at("image", "camera6.jpg"), cj, cjn);
+    for (int i = 0; i < 4; i++) { /* the EXIF editor's own seeds: both byte orders, SHORT and LONG sizes */
+        unsigned char b[160];
+        tx_spec bs = {i & 1, 1 + 2 * i, 640, 480, i >> 1, i != 2};
+        char name[32];
+        snprintf(name, sizeof name, "block-%d.tif", i);
+        spit(at("exif", name), b, tx_build(b, &bs));
+    }
+    free(cj);
+    static float cpx[13 * 9 * 3];
+    liif_png cimg = {13, 9, 3, 8, cpx, {.exif = camera + 6, .exif_len = cn - 6, .density_unit = LIIF_DENSITY_PER_METRE,
+                                         .density_x = 11811, .density_y = 11811, .gamma = 100000}};
+    liif_error cerr;
+    if (liif_png_write(at("image", "camera.png"), &cimg, &cerr))
+        exit(1);
     size_t np;
     unsigned char *p = slurp(at("png", "c4-d16.png"), &np);
     spit(at("image", "c4-d16.png"), p, np);
@@ -160,11 +185,11 @@ static void images(void)
     static float px[13 * 9 * 3];
     tu_icc_profile(icc, sizeof icc, 0, 4);
     for (size_t i = 0; i < sizeof px / sizeof px[0]; i++) px[i] = (float)(i % 11) / 10.0f;
-    liif_png img = {13, 9, 3, 8, px, icc, sizeof icc};
+    liif_png img = {13, 9, 3, 8, px, {.icc = icc, .icc_len = sizeof icc}};
     liif_error err;
     liif_jpeg_writer *jw;
     if (liif_png_write(at("image", "icc.png"), &img, &err) ||
-        liif_jpeg_writer_open_icc(at("image", "icc.jpg"), 13, 9, 3, 80, icc, sizeof icc, NULL, &jw, &err) ||
+        liif_jpeg_writer_open_meta(at("image", "icc.jpg"), 13, 9, 3, 80, &img.meta, NULL, &jw, &err) ||
         liif_jpeg_writer_rows(jw, px, 9, 39, &err) || liif_jpeg_writer_finish(jw, &err))
         exit(1);
 }

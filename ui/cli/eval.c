@@ -311,7 +311,8 @@ static int strip_write(const eval_strip *s, const eval_plan *p, const char *labe
 {
     if (!s->px || s->rows == 0) return 1;
     int c = strip_cell(p);
-    liif_png img = {s->width, s->rows * c + (s->rows - 1) * STRIP_SEP, 3, 8, s->px, NULL, 0};
+    liif_png img = {.w = s->width, .h = s->rows * c + (s->rows - 1) * STRIP_SEP, .channels = 3, .bit_depth = 8,
+                    .px = s->px};
     char *name = g_strdup_printf("strip_%s.png", label);
     char *path = g_build_filename(p->out_dir, name, NULL);
     liif_error err;

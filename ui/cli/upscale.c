@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "liif-config.h"
+#include "exif.h"
 #include "image.h"
 
 #define MIB ((size_t)1 << 20)
@@ -33,6 +34,7 @@ typedef struct {
     int timing;           /* print where the wall time went */
     liif_image_format out_format; /* by OUT's extension */
     int quality;          /* JPEG quality */
+    int no_exif;          /* leave the input's EXIF out */
 } upscale_plan;
 
 /* ------------------------------------------------------------ options */
@@ -40,7 +42,7 @@ typedef struct {
 typedef struct {
     char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows, quality;
-    gboolean quiet, timing;
+    gboolean quiet, timing, no_exif;
     char **files;
 } upscale_args;
 
@@ -53,7 +55,11 @@ static const char upscale_description[] =
     "output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or .jpeg:\n"
     "then a JPEG at --quality (default 95), chroma at full resolution (4:4:4), 8 bits, and\n"
     "no alpha (an input with alpha needs a .png output). Other extensions are refused.\n"
-    "The input's ICC colour profile goes into the output.\n"
+    "What the input says of itself goes into the output: its ICC colour profile (or PNG's\n"
+    "sRGB, gAMA and cHRM chunks), its pixel density (a print keeps its pixels per inch, as\n"
+    "GIMP's Scale Image does) and its EXIF (camera, date, place: --no-exif leaves it out),\n"
+    "with the new pixel size in it and, for a JPEG turned upright, orientation 1 and no\n"
+    "thumbnail. XMP and text chunks are not copied.\n"
     "\n"
     "The model sees RGB: gray images are upscaled as RGB and turned back to gray (Rec.601\n"
     "luma); alpha is resampled bicubically. The output keeps the input's channels (a palette\n"
@@ -107,6 +113,8 @@ static GOptionContext *upscale_context(upscale_args *a)
         {"timing", 0, 0, G_OPTION_ARG_NONE, &a->timing,
          "At the end, say where the time went (reading, model, upscaling, encoding)", NULL},
         {"quality", 0, 0, G_OPTION_ARG_INT, &a->quality, "JPEG quality of a .jpg OUT, 1 to 100 (default 95)", "Q"},
+        {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
+         "Leave the input's EXIF (camera, date, GPS position, ...) out of OUT", NULL},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
         {"band-rows", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a->band_rows, NULL, "N"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->files, NULL, NULL},
@@ -325,6 +333,7 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
     p->band_rows = a->band_rows;
     p->memory_budget = (size_t)a->memory_mib * MIB;
     p->quiet = a->quiet;
+    p->no_exif = a->no_exif;
     p->timing = a->timing;
     p->backend = LIIF_BACKEND_AUTO;
     p->precision = LIIF_PRECISION_FP32;
@@ -506,6 +515,20 @@ static int upscale_alloc(upscale_run *r, int band, int out_w)
     return bad;
 }
 
+/* Whether a PNG's gAMA or cHRM says something other than sRGB (a JPEG without a profile is taken as sRGB). */
+static int colour_differs_from_srgb(const liif_image_meta *m)
+{
+    static const int32_t srgb_chrm[8] = {31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000};
+    if (m->srgb)
+        return 0;
+    if (m->gamma && (m->gamma < 44000 || m->gamma > 46500)) /* 1/2.2 is 45455 */
+        return 1;
+    for (int i = 0; m->has_chrm && i < 8; i++)
+        if (abs(m->chrm[i] - srgb_chrm[i]) > 1000)
+            return 1;
+    return 0;
+}
+
 /* Compute and write the output band by band, each band written by a thread while the engine
  * computes the next (PNG filtering and deflate overlap the model); the exit code. */
 static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *note)
@@ -529,10 +552,15 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
 
     liif_error err;
     int jpeg = q->out_format == LIIF_IMAGE_JPEG;
-    int icc_kept = 0;
+    liif_image_meta meta = r->png.meta;
+    if (q->no_exif) {
+        meta.exif = NULL;
+        meta.exif_len = 0;
+    }
+    unsigned kept = 0, lost = liif_image_meta_has(&meta);
     liif_status s = liif_image_writer_open(q->out_path, q->out_format, q->out_w, q->out_h, ch,
-                                           jpeg ? 8 : r->png.bit_depth, q->quality, r->png.icc, r->png.icc_len,
-                                           &icc_kept, &r->writer, &err);
+                                           jpeg ? 8 : r->png.bit_depth, q->quality, &meta, &kept, &r->writer, &err);
+    lost &= ~kept;
     if (s == LIIF_OK)
         liif_image_writer_set_threads(r->writer, q->threads);
     if (s == LIIF_OK && !q->quiet) { /* after the checks, so an error stays one line */
@@ -541,9 +569,16 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
         if (r->orientation != 1)
             cli_error("note: %s: EXIF orientation %d applied: the output stands as viewers show the photo",
                       q->in_path, r->orientation);
-        if (r->png.icc && !icc_kept)
+        if (lost & LIIF_META_ICC)
             cli_error("note: %s: its ICC colour profile is not valid for a PNG of this image and was left out;"
                       " colour-managed viewers may show other colours", q->in_path);
+        if ((lost & LIIF_META_COLOUR) && !(kept & LIIF_META_ICC) && colour_differs_from_srgb(&meta))
+            cli_error("note: %s: its colour encoding (PNG %s) cannot be said in %s; viewers will take it as sRGB",
+                      q->in_path, meta.gamma ? "gAMA" : "cHRM", q->out_path);
+        if (lost & LIIF_META_EXIF)
+            cli_error("note: %s: its EXIF (%zu bytes) %s and was left out of %s", q->in_path, meta.exif_len,
+                      jpeg && meta.exif_len > LIIF_EXIF_JPEG_MAX ? "is too large for a JPEG marker" : "is malformed",
+                      q->out_path);
         if (jpeg && r->png.bit_depth == 16)
             cli_error("note: %s is 16-bit; a JPEG holds 8 bits (name the output .png to keep 16)", q->in_path);
     }
