@@ -1,4 +1,5 @@
 /* image.c: PNG or JPEG reading by content, writing by the name's extension. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,19 +37,25 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
     int fd = liif_open_regular(path, &size, err);
     if (fd < 0)
         return LIIF_ERR_IO;
-    ssize_t n = read(fd, magic, sizeof magic);
-    close(fd);
+    ssize_t n = pread(fd, magic, sizeof magic, 0); /* the readers start from the file's start: one open, one file */
+    if (n < 0) {
+        int e = errno;
+        close(fd);
+        return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", path, strerror(e));
+    }
     int jpeg = n >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
     if (fmt)
         *fmt = jpeg ? LIIF_IMAGE_JPEG : LIIF_IMAGE_PNG;
     if (orientation)
         *orientation = 1;
     if (jpeg)
-        return liif_jpeg_read(path, img, orientation, err);
+        return liif_jpeg_read_fd(path, fd, size, img, orientation, err);
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 8 || memcmp(magic, png_sig, 8) != 0)
+    if (n < 8 || memcmp(magic, png_sig, 8) != 0) {
+        close(fd);
         return liif_error_set(err, LIIF_ERR_FORMAT, "%s: not a PNG or JPEG image", path);
-    return liif_png_read(path, img, err);
+    }
+    return liif_png_read_fd(path, fd, size, img, err);
 }
 
 struct liif_image_writer {

@@ -274,8 +274,8 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
 }
 
 /* liif_jpeg_read8, and the metadata into *meta when meta is not NULL. */
-static liif_status read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px, int *orientation,
-                         liif_image_meta *meta, liif_error *err)
+static liif_status read8(const char *path, int fd, size_t file_size, int rgb, int *w, int *h, int *channels,
+                         uint8_t **px, int *orientation, liif_image_meta *meta, liif_error *err)
 {
     *px = NULL;
     jpeg_reader r;
@@ -283,9 +283,7 @@ static liif_status read8(const char *path, int rgb, int *w, int *h, int *channel
     r.path = path;
     r.rgb = rgb;
     r.want_meta = meta != NULL;
-    int fd = liif_open_regular(path, &r.file_size, err);
-    if (fd < 0)
-        return LIIF_ERR_IO;
+    r.file_size = file_size;
     if (!(r.fp = fdopen(fd, "rb"))) {
         close(fd);
         return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -329,15 +327,32 @@ static liif_status read8(const char *path, int rgb, int *w, int *h, int *channel
 liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
                             int *orientation, liif_error *err)
 {
-    return read8(path, rgb, w, h, channels, px, orientation, NULL, err);
+    size_t size;
+    int fd = liif_open_regular(path, &size, err);
+    if (fd < 0) {
+        *px = NULL;
+        return LIIF_ERR_IO;
+    }
+    return read8(path, fd, size, rgb, w, h, channels, px, orientation, NULL, err);
 }
 
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
 {
     memset(img, 0, sizeof *img);
+    size_t size;
+    int fd = liif_open_regular(path, &size, err);
+    if (fd < 0)
+        return LIIF_ERR_IO;
+    return liif_jpeg_read_fd(path, fd, size, img, orientation, err);
+}
+
+liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_png *img, int *orientation,
+                              liif_error *err)
+{
+    memset(img, 0, sizeof *img);
     uint8_t *px;
     int w, h, c;
-    liif_status st = read8(path, 0, &w, &h, &c, &px, orientation, &img->meta, err);
+    liif_status st = read8(path, fd, file_size, 0, &w, &h, &c, &px, orientation, &img->meta, err);
     if (st != LIIF_OK)
         return st;
     size_t n = (size_t)w * h * c;

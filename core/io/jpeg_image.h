@@ -29,6 +29,10 @@ liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *chan
  * profile (APP2) when one of at most LIIF_PNG_CHUNK_MAX bytes; its EXIF (APP1) when well formed, made upright
  * (Orientation 1, no thumbnail) when the orientation was applied; the JFIF density. */
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err);
+/* The same from fd, a regular file of file_size bytes opened by liif_open_regular at its start (path names it in
+ * messages); fd is closed whatever the outcome. */
+liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_png *img, int *orientation,
+                              liif_error *err);
 
 /* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
  * folder renamed into place by finish(); abort() or any failure removes it. channels 1 (gray) or

@@ -146,12 +146,9 @@ static void read_bytes(png_structp png, png_bytep data, size_t n)
     png_error(png, "file is truncated");
 }
 
-/* Opens a regular file for reading; a FIFO or device is refused without blocking on it. */
-static liif_status open_regular(png_reader *r, liif_error *err)
+/* The reader's stream on fd (a regular file, liif_open_regular's), which it now owns. */
+static liif_status open_stream(png_reader *r, int fd, liif_error *err)
 {
-    int fd = liif_open_regular(r->path, &r->file_size, err);
-    if (fd < 0)
-        return LIIF_ERR_IO;
     if (!(r->fp = fdopen(fd, "rb"))) {
         int e = errno;
         close(fd);
@@ -350,13 +347,24 @@ static liif_status decode(png_reader *r, liif_png *img, liif_error *err)
 
 liif_status liif_png_read(const char *path, liif_png *img, liif_error *err)
 {
-    png_reader r;
     if (!path || !img)
         return liif_error_set(err, LIIF_ERR_ARG, "PNG input: no file name or image");
+    memset(img, 0, sizeof *img);
+    size_t size;
+    int fd = liif_open_regular(path, &size, err); /* a FIFO or device is refused without blocking on it */
+    if (fd < 0)
+        return LIIF_ERR_IO;
+    return liif_png_read_fd(path, fd, size, img, err);
+}
+
+liif_status liif_png_read_fd(const char *path, int fd, size_t file_size, liif_png *img, liif_error *err)
+{
+    png_reader r;
     memset(&r, 0, sizeof r);
     memset(img, 0, sizeof *img);
     r.path = path;
-    liif_status st = open_regular(&r, err);
+    r.file_size = file_size;
+    liif_status st = open_stream(&r, fd, err);
     if (st == LIIF_OK)
         st = reader_start(&r, err);
     if (st == LIIF_OK)

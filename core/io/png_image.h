@@ -38,6 +38,9 @@ size_t liif_png_memory_cap(size_t file_size);
  * when it cannot be opened or is not a regular file: a FIFO or device is never opened
  * for reading) with a one-line message naming the file; nothing is kept on failure. */
 liif_status liif_png_read(const char *path, liif_png *img, liif_error *err);
+/* The same from fd, a regular file of file_size bytes opened by liif_open_regular at its start (path names it in
+ * messages); fd is closed whatever the outcome. */
+liif_status liif_png_read_fd(const char *path, int fd, size_t file_size, liif_png *img, liif_error *err);
 void liif_png_free(liif_png *img);
 
 /* Streaming writer: rows are appended in order, so an output larger than memory can
