@@ -21,7 +21,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all" >/dev/null
 fi
-nice meson compile -C build-fuzz $(for t in $targets; do echo "tests/fuzz/fuzz-$t"; done) tests/fuzz/fuzz-seeds >/dev/null
+# regenerate first when a meson.build changed (a new target is not found otherwise); meson prints its errors
+# on stdout, so a failed build shows its log's end
+ninja -C build-fuzz build.ninja >/dev/null
+nice meson compile -C build-fuzz $(for t in $targets; do echo "tests/fuzz/fuzz-$t"; done) tests/fuzz/fuzz-seeds \
+  >build-fuzz/compile.log 2>&1 || { tail -20 build-fuzz/compile.log >&2; echo "tools/fuzz.sh: the build failed" >&2; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 for t in $targets; do
