@@ -619,6 +619,74 @@ metadata-notes)
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     ! grep -q "note: .*colour" "$T/stderr" || fail "a note on colour for a PNG output"
     ;;
+batch)
+    # --output-dir: every input under its own name, the same bytes as one run each; a broken input is said and
+    # the others go on (exit 1); a name that is no image format's becomes NAME.png.
+    need_model
+    "$MKJPEG" "$T/a.jpg" 21 14 6 camera && mkpng "$T/b.png" 12 9 4 16 alpha=0.5 && mkpng "$T/c.img" 10 7 1 8 ||
+        fail "inputs"
+    echo "not an image" >"$T/bad.png"
+    run upscale "$T/a.jpg" "$T/bad.png" "$T/b.png" "$T/c.img" --model "$MODEL" --scale 2.5 -o "$OUTDIR" --device cpu
+    [ "$RC" -eq 1 ] || fail "exit code $RC, expected 1"
+    grep -q "^liif: .*bad\.png: not a PNG or JPEG image" "$T/stderr" || fail "the broken input is not named"
+    grep -q "^liif: 1 of 4 images failed (said above); 3 written" "$T/stderr" || fail "no summary"
+    grep -q "^liif: \[4/4\] .*c\.img -> .*c\.png" "$T/stderr" || fail "no line for the fourth image"
+    [ "$(ls -A "$OUTDIR" | tr '\n' ' ')" = "a.jpg b.png c.png " ] || fail "outputs: $(ls -A "$OUTDIR")"
+    for f in a.jpg b.png c.img; do
+        o=$f
+        [ "$f" = c.img ] && o=c.png
+        expect_ok upscale "$T/$f" "$T/one-$o" --model "$MODEL" --scale 2.5 --device cpu
+        cmp -s "$T/one-$o" "$OUTDIR/$o" || fail "$o differs from a run of its own"
+    done
+    ;;
+batch-interrupt)
+    # Ctrl-C during the second image: exit 130, the first output kept, no second one and no temporary file.
+    need_model
+    mkpng "$T/a.png" 8 8 3 8 && mkpng "$T/b.png" 512 512 3 8 || fail "inputs"
+    "$LIIF" upscale "$T/a.png" "$T/b.png" --model "$MODEL" --scale 64 -o "$OUTDIR" --device cpu \
+        >"$T/stdout" 2>"$T/stderr" &
+    pid=$!
+    waited=0
+    while ! grep -q "\[2/2\]" "$T/stderr" && [ "$waited" -lt 600 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    sleep 1
+    kill -INT "$pid" 2>/dev/null || fail "liif ended before the signal"
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 60 ]; do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        fail "liif did not stop within 60 s of SIGINT"
+    fi
+    wait "$pid"
+    RC=$?
+    sed 's/^/  stderr: /' "$T/stderr" >&2
+    [ "$RC" -eq 130 ] || fail "exit code $RC, expected 130"
+    grep -q '^liif: the batch stopped: 1 of 2 images written' "$T/stderr" || fail "no word on the stop"
+    [ "$(ls -A "$OUTDIR")" = "a.png" ] || fail "in the output folder: $(ls -A "$OUTDIR")"
+    ;;
+err-batch-same-output)
+    mkpng "$T/a.png" 9 7 3 8
+    mkdir "$T/x" && mkpng "$T/x/a.png" 9 7 3 8
+    expect_error 2 "a\.png and .*x/a\.png would both be written to .*/out/a\.png" \
+        upscale "$T/a.png" "$T/x/a.png" --scale 2 -o "$OUTDIR" ;;
+err-batch-replaces-input)
+    mkpng "$OUTDIR/a.png" 9 7 3 8
+    run upscale "$OUTDIR/a.png" --scale 2 -o "$OUTDIR"
+    [ "$RC" -eq 2 ] || fail "exit code $RC, expected 2"
+    grep -q "^liif: .*a\.png would replace its input .*a\.png: choose another --output-dir" "$T/stderr" ||
+        fail "no message"
+    [ "$(ls -A "$OUTDIR")" = "a.png" ] || fail "in the output folder: $(ls -A "$OUTDIR")"
+    ;;
+err-batch-no-dir)
+    mkpng "$T/a.png" 9 7 3 8
+    expect_error 2 "nowhere: not a folder \(--output-dir\)" upscale "$T/a.png" --scale 2 -o "$T/nowhere" ;;
+err-batch-no-input)
+    expect_error 2 "--output-dir needs at least one input image" upscale --scale 2 -o "$OUTDIR" ;;
 eval-jpeg)
     # liif eval takes JPEG HR images beside PNGs.
     need_model

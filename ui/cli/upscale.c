@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "cli.h"
 #include "liif-config.h"
@@ -43,11 +44,17 @@ typedef struct {
     char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows, quality;
     gboolean quiet, timing, no_exif;
+    char *output_dir;
     char **files;
 } upscale_args;
 
 static const char upscale_description[] =
     "Give the output size one way: --scale S, --size WxH, or --scale-x SX with --scale-y SY.\n"
+    "With --output-dir DIR, every IN is upscaled into DIR under its own name (its extension\n"
+    "says the format, as for OUT; one with another extension becomes NAME.png), the model\n"
+    "loaded once. An image that fails is reported and the others go on; the exit status is\n"
+    "then 1. Two inputs of one output name, or an output that would replace its input, are\n"
+    "refused before anything is done.\n"
     "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
     "2^30 pixels in all.\n"
     "\n"
@@ -113,6 +120,8 @@ static GOptionContext *upscale_context(upscale_args *a)
         {"timing", 0, 0, G_OPTION_ARG_NONE, &a->timing,
          "At the end, say where the time went (reading, model, upscaling, encoding)", NULL},
         {"quality", 0, 0, G_OPTION_ARG_INT, &a->quality, "JPEG quality of a .jpg OUT, 1 to 100 (default 95)", "Q"},
+        {"output-dir", 'o', 0, G_OPTION_ARG_FILENAME, &a->output_dir,
+         "Upscale every IN into DIR, under its own name (the model is loaded once)", "DIR"},
         {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
          "Leave the input's EXIF (camera, date, GPS position, ...) out of OUT", NULL},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
@@ -120,7 +129,7 @@ static GOptionContext *upscale_context(upscale_args *a)
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->files, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    GOptionContext *ctx = g_option_context_new("IN OUT");
+    GOptionContext *ctx = g_option_context_new("IN OUT | IN... --output-dir DIR");
     g_option_context_set_summary(ctx, "Upscale a PNG or JPEG image by any factor with a LIIF / LIIF-GAN "
                                       "model.");
     g_option_context_set_description(ctx, upscale_description);
@@ -138,6 +147,7 @@ static void upscale_args_clear(upscale_args *a)
     g_free(a->detail);
     g_free(a->device);
     g_free(a->precision);
+    g_free(a->output_dir);
     g_strfreev(a->files);
 }
 
@@ -283,17 +293,15 @@ static char *find_model(const char *given)
 /* Options -> plan; 0 (message printed) on a usage error. */
 static int plan_from_args(const upscale_args *a, upscale_plan *p)
 {
-    if (!a->files || g_strv_length(a->files) != 2) {
-        cli_error("upscale needs exactly two files, IN and OUT (got %u; try 'liif "
-                  "upscale --help')",
-                  a->files ? g_strv_length(a->files) : 0);
+    unsigned n_files = a->files ? g_strv_length(a->files) : 0;
+    if (a->output_dir && n_files == 0) {
+        cli_error("--output-dir needs at least one input image (try 'liif upscale --help')");
         return 0;
     }
-    p->in_path = a->files[0];
-    p->out_path = a->files[1];
-    liif_error err;
-    if (liif_image_format_for_name(p->out_path, &p->out_format, &err) != LIIF_OK) {
-        cli_error("%s", err.msg);
+    if (!a->output_dir && n_files != 2) {
+        cli_error("upscale needs exactly two files, IN and OUT, or inputs and --output-dir DIR (got %u; try 'liif "
+                  "upscale --help')",
+                  n_files);
         return 0;
     }
     p->quality = a->quality ? a->quality : 95;
@@ -301,8 +309,17 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
         cli_error("--quality must be 1 to 100, got %d", a->quality);
         return 0;
     }
-    if (a->quality && p->out_format != LIIF_IMAGE_JPEG && !a->quiet)
-        cli_error("note: --quality is for JPEG output; %s is written as PNG (lossless)", p->out_path);
+    if (!a->output_dir) {
+        p->in_path = a->files[0];
+        p->out_path = a->files[1];
+        liif_error err;
+        if (liif_image_format_for_name(p->out_path, &p->out_format, &err) != LIIF_OK) {
+            cli_error("%s", err.msg);
+            return 0;
+        }
+        if (a->quality && p->out_format != LIIF_IMAGE_JPEG && !a->quiet)
+            cli_error("note: --quality is for JPEG output; %s is written as PNG (lossless)", p->out_path);
+    }
     if (!plan_size(a, p))
         return 0;
     p->detail = -1; /* the model's own, once it is loaded */
@@ -387,22 +404,34 @@ static liif_status upscale_wait_writer(upscale_run *r, liif_status s, liif_error
     return s;
 }
 
-static void upscale_run_clear(upscale_run *r)
+/* Frees what one image holds; the model, engine and progress stay for the next. */
+static void upscale_image_clear(upscale_run *r)
 {
     liif_error ignored;
     upscale_wait_writer(r, LIIF_OK, &ignored);
     if (r->writer)
         liif_image_writer_abort(r->writer);
-    cli_progress_free(r->progress);
+    r->writer = NULL;
     for (int i = 0; i < 2; i++) {
         g_free(r->bands[i].out);
         g_free(r->bands[i].rgb);
+        r->bands[i].out = r->bands[i].rgb = NULL;
     }
-    liif_engine_free(r->engine);
-    liif_model_free(r->model);
     g_free(r->rgb);
+    r->rgb = NULL;
     if (r->have_png)
         liif_png_free(&r->png);
+    r->have_png = 0;
+    r->orientation = 1;
+    r->t_read = r->t_model = r->t_upscale = r->t_wait = r->t_finish = r->t_encode = r->t_start = 0;
+}
+
+static void upscale_run_clear(upscale_run *r)
+{
+    upscale_image_clear(r);
+    cli_progress_free(r->progress);
+    liif_engine_free(r->engine);
+    liif_model_free(r->model);
 }
 
 /* Rows per band: each band's float buffers stay within a quarter of the memory budget and
@@ -607,7 +636,7 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     }
     r->t_finish = g_get_monotonic_time() - t0;
     if (s == LIIF_ERR_CANCELLED || (s != LIIF_OK && cli_progress_interrupted())) {
-        cli_error("interrupted: no output written");
+        cli_error("interrupted: %s not written", q->out_path);
         return CLI_EXIT_INTERRUPTED;
     }
     if (s != LIIF_OK) {
@@ -635,9 +664,33 @@ static gpointer upscale_read_input(gpointer data)
     return NULL;
 }
 
+/* The plan for the image read into r->png: q is p with the output size; the exit code of a bad size, or of alpha
+ * asked into a JPEG (0 when it can go on). */
+static int upscale_plan_image(const upscale_run *r, const upscale_plan *p, upscale_plan *q)
+{
+    liif_error err;
+    liif_status s;
+    *q = *p;
+    if (q->by_scale)
+        s = liif_size_for_scale(r->png.w, r->png.h, q->sx, q->sy, &q->out_w, &q->out_h, &err);
+    else
+        s = liif_check_size(r->png.w, r->png.h, q->out_w, q->out_h, &err);
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(s);
+    }
+    int ch = r->png.channels;
+    if (q->out_format == LIIF_IMAGE_JPEG && (ch == 2 || ch == 4)) {
+        cli_error("%s: a JPEG has no alpha channel and %s has one: name the output .png to keep it", q->out_path,
+                  q->in_path);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int upscale_execute(upscale_run *r, const upscale_plan *p)
 {
-    liif_error err, model_err;
+    liif_error model_err;
     png_job job = {r, p->in_path, LIIF_OK, {{0}}};
     GThread *reader = g_thread_try_new("liif-reader", upscale_read_input, &job, NULL);
     char note[512] = "";
@@ -655,22 +708,10 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         return CLI_EXIT_RUNTIME;
     }
     r->have_png = 1;
-    liif_status s;
-    upscale_plan q = *p; /* the plan with the output size filled in */
-    if (q.by_scale)
-        s = liif_size_for_scale(r->png.w, r->png.h, q.sx, q.sy, &q.out_w, &q.out_h, &err);
-    else
-        s = liif_check_size(r->png.w, r->png.h, q.out_w, q.out_h, &err);
-    if (s != LIIF_OK) {
-        cli_error("%s", err.msg);
-        return cli_exit_for_status(s);
-    }
-    int ch = r->png.channels;
-    if (q.out_format == LIIF_IMAGE_JPEG && (ch == 2 || ch == 4)) {
-        cli_error("%s: a JPEG has no alpha channel and %s has one: name the output .png to keep it", q.out_path,
-                  q.in_path);
-        return CLI_EXIT_USAGE;
-    }
+    upscale_plan q; /* the plan with the output size filled in */
+    int bad = upscale_plan_image(r, p, &q);
+    if (bad)
+        return bad;
     if (code) {
         cli_error("%s", model_err.msg);
         return code;
@@ -692,6 +733,111 @@ static void upscale_print_timing(const upscale_run *r, const upscale_plan *p, gi
            r->t_finish * 1e-6, f, r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
 
+/* --output-dir: the output path of each input (DIR/its name; NAME.png when its extension is not an image format's)
+ * and its format, into out[] and fmt[]; 0 (message printed) when two inputs would have one output or an output
+ * would replace its input. */
+static int batch_outputs(const upscale_args *a, char **out, liif_image_format *fmt)
+{
+    unsigned n = g_strv_length(a->files);
+    for (unsigned i = 0; i < n; i++) {
+        char *base = g_path_get_basename(a->files[i]);
+        liif_error err;
+        if (liif_image_format_for_name(base, &fmt[i], &err) != LIIF_OK) {
+            char *dot = strrchr(base, '.');
+            *dot = '\0'; /* there is one: a name without an extension is a PNG's */
+            char *png = g_strconcat(base, ".png", NULL);
+            g_free(base);
+            base = png;
+            fmt[i] = LIIF_IMAGE_PNG;
+        }
+        out[i] = g_build_filename(a->output_dir, base, NULL);
+        g_free(base);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        GStatBuf si, so;
+        if (g_stat(a->files[i], &si) == 0 && g_stat(out[i], &so) == 0 && si.st_dev == so.st_dev &&
+            si.st_ino == so.st_ino) {
+            cli_error("%s would replace its input %s: choose another --output-dir", out[i], a->files[i]);
+            return 0;
+        }
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(out[i], out[j]) == 0) {
+                cli_error("%s and %s would both be written to %s", a->files[j], a->files[i], out[i]);
+                return 0;
+            }
+    }
+    return 1;
+}
+
+/* liif upscale IN... --output-dir DIR: the model loaded once, each image read, upscaled and written in turn. An image
+ * that fails is reported and the others go on (exit 1 at the end); Ctrl-C stops the batch (130). */
+static int upscale_batch(const upscale_args *a, const upscale_plan *p)
+{
+    if (!g_file_test(a->output_dir, G_FILE_TEST_IS_DIR)) {
+        cli_error("%s: not a folder (--output-dir)", a->output_dir);
+        return CLI_EXIT_USAGE;
+    }
+    unsigned n = g_strv_length(a->files);
+    char **out = g_new0(char *, n + 1);
+    liif_image_format *fmt = g_new0(liif_image_format, n);
+    upscale_run r = {0};
+    int code = batch_outputs(a, out, fmt) ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    char note[512] = "";
+    liif_error err;
+    if (code == CLI_EXIT_OK) {
+        r.progress = cli_progress_new(!p->quiet);
+        if ((code = upscale_prepare_engine(&r, p, note, sizeof note, &err)))
+            cli_error("%s", err.msg);
+    }
+    unsigned failed = 0, written = 0;
+    for (unsigned i = 0; code == CLI_EXIT_OK && i < n && !cli_progress_interrupted(); i++) {
+        upscale_plan q = *p;
+        q.in_path = a->files[i];
+        q.out_path = out[i];
+        q.out_format = fmt[i];
+        if (!p->quiet)
+            cli_error("[%u/%u] %s -> %s", i + 1, n, q.in_path, q.out_path);
+        gint64 t0 = g_get_monotonic_time();
+        int c;
+        if (liif_image_read(q.in_path, &r.png, NULL, &r.orientation, &err) != LIIF_OK) {
+            cli_error("%s", err.msg);
+            c = CLI_EXIT_RUNTIME;
+        } else {
+            r.have_png = 1;
+            r.t_read = g_get_monotonic_time() - t0;
+            upscale_plan qi;
+            if (!(c = upscale_plan_image(&r, &q, &qi))) {
+                if (qi.detail < 0)
+                    qi.detail = liif_model_default_detail(r.model);
+                c = upscale_stream(&r, &qi, i == 0 ? note : "");
+                if (c == CLI_EXIT_OK && p->timing)
+                    upscale_print_timing(&r, &qi, g_get_monotonic_time() - t0);
+            }
+        }
+        upscale_image_clear(&r);
+        if (c == CLI_EXIT_INTERRUPTED) {
+            cli_error("the batch stopped: %u of %u images written", written, n);
+            code = c;
+        }
+        else if (c)
+            failed++;
+        else
+            written++;
+    }
+    if (code == CLI_EXIT_OK && cli_progress_interrupted()) {
+        cli_error("interrupted after %u of %u images", written + failed, n);
+        code = CLI_EXIT_INTERRUPTED;
+    }
+    if (code == CLI_EXIT_OK && failed) {
+        cli_error("%u of %u images failed (said above); %u written", failed, n, written);
+        code = CLI_EXIT_RUNTIME;
+    }
+    upscale_run_clear(&r);
+    g_strfreev(out);
+    g_free(fmt);
+    return code;
+}
+
 int cli_upscale_main(int argc, char **argv)
 {
     upscale_args a = {0};
@@ -707,6 +853,8 @@ int cli_upscale_main(int argc, char **argv)
         code = CLI_EXIT_USAGE;
     } else if (!(p.model_path = find_model(a.model))) {
         code = CLI_EXIT_RUNTIME;
+    } else if (a.output_dir) {
+        code = upscale_batch(&a, &p);
     } else {
         upscale_run r = {0};
         r.progress = cli_progress_new(!p.quiet);
