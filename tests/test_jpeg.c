@@ -247,7 +247,7 @@ static void reading_errors(void)
                  "CMYK");
     tj_save(path_in("text.jpg"), (const unsigned char *)"hello, not an image\n", 20);
     expect_error(liif_image_read(path_in("text.jpg"), &img, NULL, NULL, &err), LIIF_ERR_FORMAT, &err, "text.jpg",
-                 "not a PNG or JPEG image");
+                 "not a PNG, JPEG or WebP image");
     expect_error(liif_image_read(path_in("missing.jpg"), &img, NULL, NULL, &err), LIIF_ERR_IO, &err, "missing.jpg",
                  "");
     /* progressive and gray JPEGs read; gray stays one channel unless RGB is asked for */
@@ -322,14 +322,15 @@ static void writing_errors(void)
     } names[] = {{"a.png", 1, LIIF_IMAGE_PNG},   {"a.PNG", 1, LIIF_IMAGE_PNG},      {"out", 1, LIIF_IMAGE_PNG},
                  {"dir.v2/out", 1, LIIF_IMAGE_PNG}, {".hidden", 1, LIIF_IMAGE_PNG},  {"a.jpg", 1, LIIF_IMAGE_JPEG},
                  {"a.JPEG", 1, LIIF_IMAGE_JPEG}, {"x/a.jpe", 1, LIIF_IMAGE_JPEG},   {"a.jfif", 1, LIIF_IMAGE_JPEG},
-                 {"a.tif", 0, LIIF_IMAGE_PNG},   {"a.webp", 0, LIIF_IMAGE_PNG},     {"a.jpg.txt", 0, LIIF_IMAGE_PNG}};
+                 {"a.tif", 0, LIIF_IMAGE_PNG},   {"a.WebP", 1, LIIF_IMAGE_WEBP},    {"a.jpg.txt", 0, LIIF_IMAGE_PNG},
+                 {"a.webm", 0, LIIF_IMAGE_PNG}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         liif_image_format fmt;
         st = liif_image_format_for_name(names[i].name, &fmt, &err);
         CHECK((st == LIIF_OK) == names[i].ok && (!names[i].ok || fmt == names[i].fmt), "name %s: status %d, format %d",
               names[i].name, st, fmt);
         if (!names[i].ok)
-            CHECK(strstr(err.msg, names[i].name) && strstr(err.msg, ".png or .jpg"), "name %s: '%s'", names[i].name,
+            CHECK(strstr(err.msg, names[i].name) && strstr(err.msg, ".png, .jpg or .webp"), "name %s: '%s'", names[i].name,
                   err.msg);
     }
     printf("jpeg writing errors: alpha, 16 bits, quality, size, missing folder, too few rows, abort; output names\n");

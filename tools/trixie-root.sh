@@ -30,7 +30,7 @@ if [ -z "$MIRROR" ] && [ "${1:-}" = setup ]; then
   exit 1
 fi
 # What the whole project needs to build and test in the root; changing this list re-runs apt.
-PKGS="gimp libgimp-3.0-dev meson ninja-build gcc g++ pkg-config libpng-dev libjpeg-dev libglib2.0-dev libdnnl-dev
+PKGS="gimp libgimp-3.0-dev meson ninja-build gcc g++ pkg-config libpng-dev libjpeg-dev libwebp-dev libglib2.0-dev libdnnl-dev
  gettext python3 python3-gi xvfb xauth imagemagick xdotool x11-utils locales"
 PKGS=$(echo $PKGS)
 

@@ -1,4 +1,4 @@
-/* image.c: PNG or JPEG reading by content, writing by the name's extension. */
+/* image.c: PNG, JPEG or WebP reading by content, writing by the name's extension. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,10 @@ liif_status liif_image_format_for_name(const char *path, liif_image_format *fmt,
     *fmt = LIIF_IMAGE_PNG;
     if (!dot || dot == base || !strcasecmp(dot, ".png"))
         return LIIF_OK; /* no extension (or a dot-file): PNG, as before there was a choice */
+    if (!strcasecmp(dot, ".webp")) {
+        *fmt = LIIF_IMAGE_WEBP;
+        return LIIF_OK;
+    }
     static const char *const jpeg[] = {".jpg", ".jpeg", ".jpe", ".jfif"};
     for (size_t i = 0; i < sizeof jpeg / sizeof jpeg[0]; i++)
         if (!strcasecmp(dot, jpeg[i])) {
@@ -22,11 +26,14 @@ liif_status liif_image_format_for_name(const char *path, liif_image_format *fmt,
             return LIIF_OK;
         }
     char name[64];
-    return liif_error_set(err, LIIF_ERR_ARG, "%s: cannot write '%s' files: name it .png or .jpg", path,
+    return liif_error_set(err, LIIF_ERR_ARG, "%s: cannot write '%s' files: name it .png, .jpg or .webp", path,
                           liif_printable(dot, name, sizeof name));
 }
 
-const char *liif_image_format_name(liif_image_format fmt) { return fmt == LIIF_IMAGE_JPEG ? "JPEG" : "PNG"; }
+const char *liif_image_format_name(liif_image_format fmt)
+{
+    return fmt == LIIF_IMAGE_JPEG ? "JPEG" : fmt == LIIF_IMAGE_WEBP ? "WebP" : "PNG";
+}
 
 liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *fmt, int *orientation,
                             liif_error *err)
@@ -43,17 +50,21 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
         close(fd);
         return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", path, strerror(e));
     }
+    unsigned char riff[12] = {0};
     int jpeg = n >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+    int webp = n >= 4 && !memcmp(magic, "RIFF", 4) && pread(fd, riff, 12, 0) == 12 && !memcmp(riff + 8, "WEBP", 4);
     if (fmt)
-        *fmt = jpeg ? LIIF_IMAGE_JPEG : LIIF_IMAGE_PNG;
+        *fmt = jpeg ? LIIF_IMAGE_JPEG : webp ? LIIF_IMAGE_WEBP : LIIF_IMAGE_PNG;
     if (orientation)
         *orientation = 1;
     if (jpeg)
         return liif_jpeg_read_fd(path, fd, size, img, orientation, err);
+    if (webp)
+        return liif_webp_read_fd(path, fd, size, img, err);
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (n < 8 || memcmp(magic, png_sig, 8) != 0) {
         close(fd);
-        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: not a PNG or JPEG image", path);
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: not a PNG, JPEG or WebP image", path);
     }
     return liif_png_read_fd(path, fd, size, img, err);
 }
@@ -61,6 +72,7 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
 struct liif_image_writer {
     liif_png_writer *png;
     liif_jpeg_writer *jpeg;
+    liif_webp_writer *webp;
 };
 
 liif_status liif_image_writer_open(const char *path, liif_image_format fmt, int w, int h, int channels, int bit_depth,
@@ -70,13 +82,16 @@ liif_status liif_image_writer_open(const char *path, liif_image_format fmt, int 
     *out = NULL;
     if (kept)
         *kept = 0;
-    if (fmt == LIIF_IMAGE_JPEG && bit_depth != 8)
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: bit depth %d (a JPEG holds 8)", path ? path : "JPEG", bit_depth);
+    if (fmt != LIIF_IMAGE_PNG && bit_depth != 8)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: bit depth %d (a %s holds 8)", path ? path : "image", bit_depth,
+                              liif_image_format_name(fmt));
     liif_image_writer *wr = calloc(1, sizeof *wr);
     if (!wr)
         return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path ? path : "image");
     liif_status st = fmt == LIIF_IMAGE_JPEG
                          ? liif_jpeg_writer_open_meta(path, w, h, channels, quality, meta, kept, &wr->jpeg, err)
+                     : fmt == LIIF_IMAGE_WEBP
+                         ? liif_webp_writer_open_meta(path, w, h, channels, quality, meta, kept, &wr->webp, err)
                          : liif_png_writer_open_meta(path, w, h, channels, bit_depth, meta, kept, &wr->png, err);
     if (st != LIIF_OK) {
         free(wr);
@@ -98,14 +113,17 @@ liif_status liif_image_writer_rows(liif_image_writer *wr, const float *rows, int
     if (!wr)
         return liif_error_set(err, LIIF_ERR_ARG, "image output: no writer");
     return wr->jpeg ? liif_jpeg_writer_rows(wr->jpeg, rows, n_rows, stride, err)
-                    : liif_png_writer_rows(wr->png, rows, n_rows, stride, err);
+           : wr->webp ? liif_webp_writer_rows(wr->webp, rows, n_rows, stride, err)
+                      : liif_png_writer_rows(wr->png, rows, n_rows, stride, err);
 }
 
 liif_status liif_image_writer_finish(liif_image_writer *wr, liif_error *err)
 {
     if (!wr)
         return liif_error_set(err, LIIF_ERR_ARG, "image output: no writer");
-    liif_status st = wr->jpeg ? liif_jpeg_writer_finish(wr->jpeg, err) : liif_png_writer_finish(wr->png, err);
+    liif_status st = wr->jpeg   ? liif_jpeg_writer_finish(wr->jpeg, err)
+                     : wr->webp ? liif_webp_writer_finish(wr->webp, err)
+                                : liif_png_writer_finish(wr->png, err);
     free(wr);
     return st;
 }
@@ -115,6 +133,7 @@ void liif_image_writer_abort(liif_image_writer *wr)
     if (!wr)
         return;
     liif_jpeg_writer_abort(wr->jpeg);
+    liif_webp_writer_abort(wr->webp);
     liif_png_writer_abort(wr->png);
     free(wr);
 }

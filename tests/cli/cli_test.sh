@@ -553,7 +553,7 @@ err-jpeg-alpha)
         upscale "$T/in.png" "$OUTDIR/out.jpg" --model "$MODEL" --scale 2 ;;
 err-output-format)
     mkpng "$T/in.png" 9 7 3 8
-    expect_error 2 "out\.tif: cannot write '\.tif' files: name it \.png or \.jpg" upscale "$T/in.png" "$OUTDIR/out.tif" --scale 2 ;;
+    expect_error 2 "out\.tif: cannot write '\.tif' files: name it \.png, \.jpg or \.webp" upscale "$T/in.png" "$OUTDIR/out.tif" --scale 2 ;;
 err-quality)
     upscale_rgb_error 2 "--quality must be 1 to 100, got 101" --scale 2 --quality 101 ;;
 err-truncated-jpeg)
@@ -593,6 +593,8 @@ metadata)
     expect_meta "$OUTDIR/out.jpg" "exif 1 28 42 3 0 1 1; density 2 11811 11811; colour 0 0 0"
     expect_ok upscale "$T/in.jpg" "$OUTDIR/out.png" --model "$MODEL" --scale 2
     expect_meta "$OUTDIR/out.png" "exif 1 28 42 3 0 1 1; density 2 11811 11811; colour 0 0 0"
+    expect_ok upscale "$T/in.jpg" "$OUTDIR/out.webp" --model "$MODEL" --scale 2
+    expect_meta "$OUTDIR/out.webp" "exif 1 28 42 3 0 1 1; density 0 0 0; colour 0 0 0"
     mkpng "$T/in.png" 12 9 3 8 meta
     expect_meta "$T/in.png" "exif 1 12 9 3 130 1 1; density 2 11811 11811; colour 0 100000 0"
     expect_ok upscale "$T/in.png" "$OUTDIR/p.png" --model "$MODEL" --scale 2.5
@@ -619,6 +621,46 @@ metadata-notes)
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     ! grep -q "note: .*colour" "$T/stderr" || fail "a note on colour for a PNG output"
     ;;
+webp-in)
+    # A WebP in gives the same bytes as a PNG of its decoded pixels.
+    need_model
+    mkpng "$T/src.png" 21 14 3 8
+    expect_ok upscale "$T/src.png" "$T/in.webp" --model "$MODEL" --scale 1.5 --quality 80
+    [ "$("$PNGINFO" "$T/in.webp" image)" = "WebP 32 21 3 8" ] || fail "in.webp: $("$PNGINFO" "$T/in.webp" image)"
+    "$PNGINFO" "$T/in.webp" topng "$T/decoded.png" || fail "pnginfo topng"
+    expect_ok upscale "$T/in.webp" "$OUTDIR/a.png" --model "$MODEL" --scale 2
+    expect_ok upscale "$T/decoded.png" "$OUTDIR/b.png" --model "$MODEL" --scale 2
+    cmp -s "$OUTDIR/a.png" "$OUTDIR/b.png" || fail "not the upscale of the decoded pixels"
+    ;;
+webp-out)
+    # .webp: lossless at --quality 100 (the PNG's pixels exactly), lossy at 95 by default (near them).
+    need_model
+    mkpng "$T/in.png" 24 18 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/ref.png" --model "$MODEL" --scale 2
+    expect_ok upscale "$T/in.png" "$OUTDIR/exact.webp" --model "$MODEL" --scale 2 --quality 100
+    d=$("$PNGINFO" "$OUTDIR/exact.webp" versus "$OUTDIR/ref.png") || fail "pnginfo versus"
+    [ "$d" = "0.000 0.0000" ] || fail "lossless WebP differs from the PNG: $d"
+    expect_ok upscale "$T/in.png" "$OUTDIR/lossy.webp" --model "$MODEL" --scale 2
+    d=$("$PNGINFO" "$OUTDIR/lossy.webp" versus "$OUTDIR/ref.png") || fail "pnginfo versus"
+    echo "lossy WebP vs PNG: max mean = $d levels" >&2
+    echo "$d" | awk '{ exit !($1 <= 16 && $2 <= 2) }' || fail "lossy WebP too far from the PNG: $d"
+    [ "$(wc -c <"$OUTDIR/lossy.webp")" -lt "$(wc -c <"$OUTDIR/exact.webp")" ] || fail "lossy is not smaller"
+    ;;
+webp-alpha)
+    # Alpha goes through a WebP (a JPEG would refuse it); a 16-bit input gets a note.
+    need_model
+    mkpng "$T/in.png" 12 9 4 16 alpha=0.5
+    run upscale "$T/in.png" "$OUTDIR/out.webp" --model "$MODEL" --scale 2 --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^liif: note: .*in\.png is 16-bit; a WebP holds 8 bits" "$T/stderr" || fail "no note on the bit depth"
+    [ "$("$PNGINFO" "$OUTDIR/out.webp" image)" = "WebP 24 18 4 8" ] || fail "out.webp: $("$PNGINFO" "$OUTDIR/out.webp" image)"
+    [ "$(stats "$OUTDIR/out.webp" 3)" = "128 128 128.00" ] || fail "alpha: $(stats "$OUTDIR/out.webp" 3)"
+    ;;
+err-webp-too-large)
+    need_model
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 2 "out\.webp: 16389x12747: a WebP holds 1 to 16383 pixels per side" \
+        upscale "$T/in.png" "$OUTDIR/out.webp" --model "$MODEL" --scale 1821 ;;
 batch)
     # --output-dir: every input under its own name, the same bytes as one run each; a broken input is said and
     # the others go on (exit 1); a name that is no image format's becomes NAME.png.
@@ -628,7 +670,7 @@ batch)
     echo "not an image" >"$T/bad.png"
     run upscale "$T/a.jpg" "$T/bad.png" "$T/b.png" "$T/c.img" --model "$MODEL" --scale 2.5 -o "$OUTDIR" --device cpu
     [ "$RC" -eq 1 ] || fail "exit code $RC, expected 1"
-    grep -q "^liif: .*bad\.png: not a PNG or JPEG image" "$T/stderr" || fail "the broken input is not named"
+    grep -q "^liif: .*bad\.png: not a PNG, JPEG or WebP image" "$T/stderr" || fail "the broken input is not named"
     grep -q "^liif: 1 of 4 images failed (said above); 3 written" "$T/stderr" || fail "no summary"
     grep -q "^liif: \[4/4\] .*c\.img -> .*c\.png" "$T/stderr" || fail "no line for the fourth image"
     [ "$(ls -A "$OUTDIR" | tr '\n' ' ')" = "a.jpg b.png c.png " ] || fail "outputs: $(ls -A "$OUTDIR")"

@@ -1,4 +1,4 @@
-/* fuzz_image.c: libFuzzer harness: the CLI's image reader (PNG or JPEG by the first bytes; JPEG with its EXIF
+/* fuzz_image.c: libFuzzer harness: the CLI's image reader (PNG, JPEG or WebP by the first bytes; JPEG with its EXIF
  * orientation, scan limit and memory cap; the metadata for the output) on any bytes, and the EXIF edit a writer
  * makes of what it read. */
 #include <stdlib.h>
@@ -15,10 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int orientation = 0;
     if (liif_image_read(fuzz_as_file(data, size), &img, &fmt, &orientation, &err) == LIIF_OK) {
         size_t n = (size_t)img.w * img.h * img.channels;
-        size_t cap = fmt == LIIF_IMAGE_JPEG ? LIIF_JPEG_MEM_BASE + size * (size_t)LIIF_JPEG_MEM_PER_FILE_BYTE
-                                            : liif_png_memory_cap(size);
+        size_t cap = fmt == LIIF_IMAGE_JPEG   ? LIIF_JPEG_MEM_BASE + size * (size_t)LIIF_JPEG_MEM_PER_FILE_BYTE
+                     : fmt == LIIF_IMAGE_WEBP ? LIIF_WEBP_MEM_BASE + size * (size_t)LIIF_WEBP_MEM_PER_FILE_BYTE
+                                              : liif_png_memory_cap(size);
         if (img.w < 1 || img.h < 1 || img.channels < 1 || img.channels > 4 || n * sizeof(float) > cap ||
-            orientation < 1 || orientation > 8 || (fmt == LIIF_IMAGE_JPEG && img.channels != 1 && img.channels != 3))
+            orientation < 1 || orientation > 8 || (fmt == LIIF_IMAGE_JPEG && img.channels != 1 && img.channels != 3) ||
+            (fmt == LIIF_IMAGE_WEBP && (img.channels < 3 || img.w > LIIF_WEBP_MAX_SIDE || img.h > LIIF_WEBP_MAX_SIDE)))
             abort();
         for (size_t i = 0; i < n; i++)
             if (!(img.px[i] >= 0.0f && img.px[i] <= 1.0f))

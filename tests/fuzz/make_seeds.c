@@ -10,6 +10,7 @@
 #include "../icc_util.h"
 #include "jpeg_image.h"
 #include "png_image.h"
+#include "webp_image.h"
 #include "train.h"
 
 static char out[512];
@@ -176,6 +177,26 @@ static void images(void)
     liif_error cerr;
     if (liif_png_write(at("image", "camera.png"), &cimg, &cerr))
         exit(1);
+    /* WebP: lossy RGB with the camera EXIF and a profile, lossless RGBA */
+    static unsigned char wicc[560];
+    tu_icc_profile(wicc, sizeof wicc, 0, 6);
+    cimg.meta.icc = wicc;
+    cimg.meta.icc_len = sizeof wicc;
+    static float apx[13 * 9 * 4];
+    for (size_t i = 0; i < sizeof apx / sizeof apx[0]; i++) apx[i] = (float)(i % 7) / 6.0f;
+    const struct {
+        const char *name;
+        int channels, quality;
+        const float *px;
+    } webps[] = {{"camera.webp", 3, 80, cpx}, {"lossless-alpha.webp", 4, 100, apx}};
+    for (size_t i = 0; i < 2; i++) {
+        liif_webp_writer *ww;
+        if (liif_webp_writer_open_meta(at("image", webps[i].name), 13, 9, webps[i].channels, webps[i].quality,
+                                       i == 0 ? &cimg.meta : NULL, NULL, &ww, &cerr) ||
+            liif_webp_writer_rows(ww, webps[i].px, 9, (size_t)13 * webps[i].channels, &cerr) ||
+            liif_webp_writer_finish(ww, &cerr))
+            exit(1);
+    }
     size_t np;
     unsigned char *p = slurp(at("png", "c4-d16.png"), &np);
     spit(at("image", "c4-d16.png"), p, np);

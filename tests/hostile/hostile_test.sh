@@ -69,6 +69,10 @@ png-chunk-*)
 png-lying-header) "$mk" png-lying big.png 20000 20000 && upscale 1 "big\.png: a 20000x20000 image .*(bomb|corrupt)" big.png good.safetensors ;;
 png-zeros-bomb) "$mk" png-zeros zeros.png 12000 12000 && upscale 1 "zeros\.png: a 12000x12000 image .*bomb" zeros.png good.safetensors ;;
 jpeg-lying-header) "$mk" jpeg big.jpg 16 16 20000 20000 && upscale 1 "big\.jpg: a 20000x20000 image cannot come from a [0-9]*-byte file" big.jpg good.safetensors ;;
+webp-lying-header) # a lossless header that says 16383 x 16383, in 40 bytes
+  { printf 'RIFF\040\000\000\000WEBPVP8L\024\000\000\000\057\376\277\377\017'; head -c 15 /dev/zero; } >big.webp
+  [ "$(wc -c <big.webp)" -eq 40 ] || fail "big.webp is $(wc -c <big.webp) bytes"
+  upscale 1 "big\.webp: a 16383x16383 image cannot come from a 40-byte file" big.webp good.safetensors ;;
 jpeg-truncated)
   "$mk" jpeg full.jpg 200 160 && head -c "$(($(wc -c <full.jpg) * 3 / 4))" full.jpg >half.jpg
   upscale 1 "half\.jpg: corrupt or truncated JPEG data" half.jpg good.safetensors ;;

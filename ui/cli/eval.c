@@ -221,7 +221,7 @@ static gint compare_names(gconstpointer a, gconstpointer b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* PNG and JPEG files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
+/* PNG, JPEG and WebP files of dir, sorted; NULL (message printed) when the folder cannot be read or holds none. */
 GPtrArray *cli_list_images(const char *dir)
 {
     GStatBuf st;
@@ -239,7 +239,8 @@ GPtrArray *cli_list_images(const char *dir)
     const char *name;
     while ((name = g_dir_read_name(d))) {
         char *lower = g_ascii_strdown(name, -1);
-        if ((g_str_has_suffix(lower, ".png") || g_str_has_suffix(lower, ".jpg") || g_str_has_suffix(lower, ".jpeg")) &&
+        if ((g_str_has_suffix(lower, ".png") || g_str_has_suffix(lower, ".jpg") || g_str_has_suffix(lower, ".jpeg") ||
+             g_str_has_suffix(lower, ".webp")) &&
             name[0] != '.')
             g_ptr_array_add(files, g_build_filename(dir, name, NULL));
         g_free(lower);

@@ -1,4 +1,5 @@
-/* upscale.c: `liif upscale IN OUT` (PNG or JPEG): options, then the output streamed in bands of rows. */
+/* upscale.c: `liif upscale IN OUT` (PNG, JPEG or WebP) and its batches: options, then the output streamed in bands
+ * of rows. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -50,18 +51,20 @@ typedef struct {
 
 static const char upscale_description[] =
     "Give the output size one way: --scale S, --size WxH, or --scale-x SX with --scale-y SY.\n"
+    "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
+    "2^30 pixels in all.\n"
     "With --output-dir DIR, every IN is upscaled into DIR under its own name (its extension\n"
     "says the format, as for OUT; one with another extension becomes NAME.png), the model\n"
     "loaded once. An image that fails is reported and the others go on; the exit status is\n"
     "then 1. Two inputs of one output name, or an output that would replace its input, are\n"
     "refused before anything is done.\n"
-    "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
-    "2^30 pixels in all.\n"
     "\n"
-    "IN is a PNG or a JPEG (told by its bytes). A JPEG's EXIF orientation is applied, so the\n"
-    "output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or .jpeg:\n"
-    "then a JPEG at --quality (default 95), chroma at full resolution (4:4:4), 8 bits, and\n"
-    "no alpha (an input with alpha needs a .png output). Other extensions are refused.\n"
+    "IN is a PNG, a JPEG or a WebP (told by its bytes). A JPEG's EXIF orientation is applied,\n"
+    "so the output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or\n"
+    ".jpeg: then a JPEG at --quality (default 95), chroma at full resolution (4:4:4), 8 bits\n"
+    "and no alpha (an input with alpha needs a .png or .webp output); or .webp: a WebP with\n"
+    "alpha, lossy at --quality (default 95; 100 is lossless), 8 bits, at most 16383 px per\n"
+    "side. Other extensions are refused.\n"
     "What the input says of itself goes into the output: its ICC colour profile (or PNG's\n"
     "sRGB, gAMA and cHRM chunks), its pixel density (a print keeps its pixels per inch, as\n"
     "GIMP's Scale Image does) and its EXIF (camera, date, place: --no-exif leaves it out),\n"
@@ -119,7 +122,8 @@ static GOptionContext *upscale_context(upscale_args *a)
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress bar and no notes", NULL},
         {"timing", 0, 0, G_OPTION_ARG_NONE, &a->timing,
          "At the end, say where the time went (reading, model, upscaling, encoding)", NULL},
-        {"quality", 0, 0, G_OPTION_ARG_INT, &a->quality, "JPEG quality of a .jpg OUT, 1 to 100 (default 95)", "Q"},
+        {"quality", 0, 0, G_OPTION_ARG_INT, &a->quality,
+         "Quality of a .jpg or .webp OUT, 1 to 100 (default 95; WebP: 100 is lossless)", "Q"},
         {"output-dir", 'o', 0, G_OPTION_ARG_FILENAME, &a->output_dir,
          "Upscale every IN into DIR, under its own name (the model is loaded once)", "DIR"},
         {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
@@ -130,7 +134,7 @@ static GOptionContext *upscale_context(upscale_args *a)
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx = g_option_context_new("IN OUT | IN... --output-dir DIR");
-    g_option_context_set_summary(ctx, "Upscale a PNG or JPEG image by any factor with a LIIF / LIIF-GAN "
+    g_option_context_set_summary(ctx, "Upscale a PNG, JPEG or WebP image by any factor with a LIIF / LIIF-GAN "
                                       "model.");
     g_option_context_set_description(ctx, upscale_description);
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -317,8 +321,8 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
             cli_error("%s", err.msg);
             return 0;
         }
-        if (a->quality && p->out_format != LIIF_IMAGE_JPEG && !a->quiet)
-            cli_error("note: --quality is for JPEG output; %s is written as PNG (lossless)", p->out_path);
+        if (a->quality && p->out_format == LIIF_IMAGE_PNG && !a->quiet)
+            cli_error("note: --quality is for JPEG and WebP output; %s is written as PNG (lossless)", p->out_path);
     }
     if (!plan_size(a, p))
         return 0;
@@ -369,7 +373,7 @@ typedef struct {
 
 /* Everything a run holds, freed in one place. */
 typedef struct {
-    liif_png png;     /* the input, PNG or JPEG */
+    liif_png png;     /* the input, PNG, JPEG or WebP */
     int have_png;     /* png was read and must be freed */
     int orientation;  /* the input's EXIF orientation (1: none), applied when it was read */
     float *rgb;       /* the model's view of a non-RGB input: png.w * png.h * 3 */
@@ -588,7 +592,8 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     }
     unsigned kept = 0, lost = liif_image_meta_has(&meta);
     liif_status s = liif_image_writer_open(q->out_path, q->out_format, q->out_w, q->out_h, ch,
-                                           jpeg ? 8 : r->png.bit_depth, q->quality, &meta, &kept, &r->writer, &err);
+                                           q->out_format != LIIF_IMAGE_PNG ? 8 : r->png.bit_depth, q->quality, &meta,
+                                           &kept, &r->writer, &err);
     lost &= ~kept;
     if (s == LIIF_OK)
         liif_image_writer_set_threads(r->writer, q->threads);
@@ -608,8 +613,9 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
             cli_error("note: %s: its EXIF (%zu bytes) %s and was left out of %s", q->in_path, meta.exif_len,
                       jpeg && meta.exif_len > LIIF_EXIF_JPEG_MAX ? "is too large for a JPEG marker" : "is malformed",
                       q->out_path);
-        if (jpeg && r->png.bit_depth == 16)
-            cli_error("note: %s is 16-bit; a JPEG holds 8 bits (name the output .png to keep 16)", q->in_path);
+        if (q->out_format != LIIF_IMAGE_PNG && r->png.bit_depth == 16)
+            cli_error("note: %s is 16-bit; a %s holds 8 bits (name the output .png to keep 16)", q->in_path,
+                      liif_image_format_name(q->out_format));
     }
     for (int y0 = 0, i = 0; s == LIIF_OK && y0 < q->out_h; y0 += band, i ^= 1) {
         band_buf *b = &r->bands[i];
