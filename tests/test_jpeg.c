@@ -14,28 +14,7 @@
 #include "image.h"
 #include "jpeg_util.h"
 #include "testutil.h"
-
-static char dir[] = "/tmp/liif-test-jpeg.XXXXXX";
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static int files_in_dir(void)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
-    if (d)
-        closedir(d);
-    return n;
-}
+#include "tmpdir_util.h"
 
 /* A stored 24x16 picture whose every pixel differs from its mirror images: the red ramp runs left to right, the
  * green one top to bottom, blue marks the top-left quarter. Flat 8x8 blocks keep JPEG from blurring it much. */

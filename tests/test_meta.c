@@ -12,17 +12,7 @@
 #include "image.h"
 #include "jpeg_util.h"
 #include "testutil.h"
-
-static char dir[] = "/tmp/liif-test-meta.XXXXXX";
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#include "tmpdir_util.h"
 
 /* ------------------------------------------------------------ the EXIF block */
 

@@ -17,28 +17,7 @@
 #include "icc_util.h"
 #include "image.h"
 #include "testutil.h"
-
-static char dir[] = "/tmp/liif-test-webp.XXXXXX";
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static int files_in_dir(void)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    if (d)
-        closedir(d);
-    return n;
-}
+#include "tmpdir_util.h"
 
 static int save(const char *name, const void *buf, size_t n)
 {

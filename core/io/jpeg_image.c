@@ -471,10 +471,9 @@ liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int chann
     *out = NULL;
     if (kept)
         *kept = 0;
-    if (!path || !*path)
-        return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no file name");
-    if (path[strlen(path) - 1] == '/')
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    liif_status st = liif_outfile_check_name(path, "JPEG", err);
+    if (st != LIIF_OK)
+        return st;
     if (channels != 1 && channels != 3)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: %d channels (JPEG holds gray or RGB, no alpha)", path, channels);
     if (quality < 1 || quality > 100)
@@ -500,7 +499,7 @@ liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int chann
     unsigned dx, dy;
     if ((keep & LIIF_META_DENSITY) && !density_to_jfif(meta, &dx, &dy))
         keep &= ~(unsigned)LIIF_META_DENSITY;
-    liif_status st = liif_outfile_open(&wr->file, path, err);
+    st = liif_outfile_open(&wr->file, path, err);
     if (st == LIIF_OK && !(wr->row = malloc((size_t)w * channels)))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory", path);
     if (st == LIIF_OK)
@@ -540,16 +539,10 @@ liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n
         return liif_error_set(err, LIIF_ERR_ARG, "JPEG output: no writer");
     if (wr->failed)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
-    if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->file.path, n_rows, wr->rows_done,
-                       wr->h);
-        return jwriter_fail(wr, LIIF_ERR_ARG);
-    }
-    if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)", wr->file.path, stride,
-                       wr->w, wr->channels);
-        return jwriter_fail(wr, LIIF_ERR_ARG);
-    }
+    liif_status st = liif_outfile_check_rows(wr->file.path, wr->rows_done, wr->h, n_rows, rows, stride, wr->w,
+                                             wr->channels, err);
+    if (st != LIIF_OK)
+        return jwriter_fail(wr, st);
     return jrows(wr, rows, n_rows, stride, err);
 }
 

@@ -123,3 +123,23 @@ liif_status liif_outfile_commit(liif_outfile *f, liif_error *err)
     sync_parent_dir(f->path);
     return LIIF_OK;
 }
+
+liif_status liif_outfile_check_name(const char *path, const char *format, liif_error *err)
+{
+    if (!path || !*path)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s output: no file name", format);
+    if (path[strlen(path) - 1] == '/')
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    return LIIF_OK;
+}
+
+liif_status liif_outfile_check_rows(const char *path, int rows_done, int h, int n_rows, const float *rows,
+                                    size_t stride, int w, int channels, liif_error *err)
+{
+    if (n_rows < 0 || n_rows > h - rows_done)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", path, n_rows, rows_done, h);
+    if (n_rows > 0 && (!rows || stride < (size_t)w * (size_t)channels))
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)", path, stride, w,
+                              channels);
+    return LIIF_OK;
+}

@@ -27,6 +27,13 @@ void liif_outfile_discard(liif_outfile *f);
 /* discard() and frees path. */
 void liif_outfile_free(liif_outfile *f);
 
+/* The checks every writer makes of its arguments, one message each (LIIF_ERR_ARG): a destination name
+ * ("<FORMAT> output: no file name", "<path>: not a file name" for one ending in '/'), and a rows() call
+ * (n_rows more rows after rows_done of h, in rows of w * channels floats `stride` apart). */
+liif_status liif_outfile_check_name(const char *path, const char *format, liif_error *err);
+liif_status liif_outfile_check_rows(const char *path, int rows_done, int h, int n_rows, const float *rows,
+                                    size_t stride, int w, int channels, liif_error *err);
+
 /* A sample in [0,1] as 0..maxv, rounded to nearest; NaN and below 0 give 0. Double keeps
  * v / maxv -> v exact for every 16-bit v. Both writers store samples this way. */
 static inline unsigned liif_quantize(float x, unsigned maxv)

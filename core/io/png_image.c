@@ -537,10 +537,9 @@ static liif_status start_stream(liif_png_writer *wr, const liif_image_meta *m, u
 static liif_status check_writer_args(const char *path, int w, int h, int channels, int bit_depth,
                                      liif_error *err)
 {
-    if (!path || !*path)
-        return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no file name");
-    if (path[strlen(path) - 1] == '/')
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    liif_status st = liif_outfile_check_name(path, "PNG", err);
+    if (st != LIIF_OK)
+        return st;
     if (channels < 1 || channels > 4)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: %d channels (PNG has 1 to 4)", path, channels);
     if (bit_depth != 8 && bit_depth != 16)
@@ -694,16 +693,10 @@ liif_status liif_png_writer_rows(liif_png_writer *wr, const float *rows, int n_r
         return liif_error_set(err, LIIF_ERR_ARG, "PNG output: no writer");
     if (wr->failed)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
-    if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->file.path, n_rows,
-                       wr->rows_done, wr->h);
-        return writer_fail(wr, LIIF_ERR_ARG);
-    }
-    if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)",
-                       wr->file.path, stride, wr->w, wr->channels);
-        return writer_fail(wr, LIIF_ERR_ARG);
-    }
+    liif_status st = liif_outfile_check_rows(wr->file.path, wr->rows_done, wr->h, n_rows, rows, stride, wr->w,
+                                             wr->channels, err);
+    if (st != LIIF_OK)
+        return writer_fail(wr, st);
     return write_rows(wr, rows, n_rows, stride, err);
 }
 

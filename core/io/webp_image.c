@@ -188,10 +188,9 @@ liif_status liif_webp_writer_open_meta(const char *path, int w, int h, int chann
     *out = NULL;
     if (kept)
         *kept = 0;
-    if (!path || !*path)
-        return liif_error_set(err, LIIF_ERR_ARG, "WebP output: no file name");
-    if (path[strlen(path) - 1] == '/')
-        return liif_error_set(err, LIIF_ERR_ARG, "%s: not a file name", path);
+    liif_status st = liif_outfile_check_name(path, "WebP", err);
+    if (st != LIIF_OK)
+        return st;
     if (channels < 1 || channels > 4)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: %d channels (1 to 4)", path, channels);
     if (quality < 1 || quality > 100)
@@ -217,7 +216,7 @@ liif_status liif_webp_writer_open_meta(const char *path, int w, int h, int chann
     if ((keep & LIIF_META_EXIF) && (meta->exif_len > LIIF_PNG_CHUNK_MAX ||
                                     liif_exif_for_image(meta->exif, meta->exif_len, w, h, 0, &wr->exif, &wr->exif_len)))
         keep &= ~(unsigned)LIIF_META_EXIF;
-    liif_status st = LIIF_OK;
+    st = LIIF_OK;
     if (!(wr->px = malloc((size_t)w * h * wr->c)))
         st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory for a %dx%d picture", path, w, h);
     if (st == LIIF_OK)
@@ -239,16 +238,10 @@ liif_status liif_webp_writer_rows(liif_webp_writer *wr, const float *rows, int n
         return liif_error_set(err, LIIF_ERR_ARG, "WebP output: no writer");
     if (wr->failed)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: writing already failed", wr->file.path);
-    if (n_rows < 0 || n_rows > wr->h - wr->rows_done) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: %d more rows after %d of %d", wr->file.path, n_rows, wr->rows_done,
-                       wr->h);
-        return wwriter_fail(wr, LIIF_ERR_ARG);
-    }
-    if (n_rows > 0 && (!rows || stride < (size_t)wr->w * (size_t)wr->channels)) {
-        liif_error_set(err, LIIF_ERR_ARG, "%s: bad row buffer (stride %zu for %d x %d floats)", wr->file.path, stride,
-                       wr->w, wr->channels);
-        return wwriter_fail(wr, LIIF_ERR_ARG);
-    }
+    liif_status st = liif_outfile_check_rows(wr->file.path, wr->rows_done, wr->h, n_rows, rows, stride, wr->w,
+                                             wr->channels, err);
+    if (st != LIIF_OK)
+        return wwriter_fail(wr, st);
     int k = wr->channels, gray = k <= 2;
     for (int y = 0; y < n_rows; y++) {
         const float *src = rows + (size_t)y * stride;

@@ -94,6 +94,22 @@ expect_ok() {
     [ ! -s "$T/stderr" ] || fail "stderr is not empty with --quiet"
 }
 
+# wait_after_sigint PID: liif must stop within 60 s of the SIGINT it was sent; its exit code into RC.
+wait_after_sigint() {
+    waited=0
+    while kill -0 "$1" 2>/dev/null && [ "$waited" -lt 60 ]; do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1"
+        fail "liif did not stop within 60 s of SIGINT"
+    fi
+    wait "$1"
+    RC=$?
+    sed 's/^/  stderr: /' "$T/stderr" >&2
+}
+
 # expect_info FILE "W H C BITS"
 expect_info() {
     info=$("$PNGINFO" "$1") || fail "pnginfo $1"
@@ -429,18 +445,7 @@ interrupt)
     pid=$!
     sleep 2
     kill -INT "$pid" 2>/dev/null || fail "liif ended before the signal"
-    waited=0
-    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 60 ]; do
-        sleep 1
-        waited=$((waited + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid"
-        fail "liif did not stop within 60 s of SIGINT"
-    fi
-    wait "$pid"
-    RC=$?
-    sed 's/^/  stderr: /' "$T/stderr" >&2
+    wait_after_sigint "$pid"
     [ "$RC" -eq 130 ] || fail "exit code $RC, expected 130"
     grep -q '^liif: interrupted' "$T/stderr" || fail "no 'interrupted' message"
     out_dir_empty
@@ -695,18 +700,7 @@ batch-interrupt)
     done
     sleep 1
     kill -INT "$pid" 2>/dev/null || fail "liif ended before the signal"
-    waited=0
-    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 60 ]; do
-        sleep 1
-        waited=$((waited + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid"
-        fail "liif did not stop within 60 s of SIGINT"
-    fi
-    wait "$pid"
-    RC=$?
-    sed 's/^/  stderr: /' "$T/stderr" >&2
+    wait_after_sigint "$pid"
     [ "$RC" -eq 130 ] || fail "exit code $RC, expected 130"
     grep -q '^liif: the batch stopped: 1 of 2 images written' "$T/stderr" || fail "no word on the stop"
     [ "$(ls -A "$OUTDIR")" = "a.png" ] || fail "in the output folder: $(ls -A "$OUTDIR")"
