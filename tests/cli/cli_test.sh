@@ -626,6 +626,37 @@ metadata-notes)
     [ "$RC" -eq 0 ] || fail "exit code $RC"
     ! grep -q "note: .*colour" "$T/stderr" || fail "a note on colour for a PNG output"
     ;;
+preview)
+    # --preview: the 512x512 centre of the output as the whole run makes it (within a level: another tile width
+    # may move the last bit), a time for the whole, and OUT not written.
+    need_model
+    mkpng "$T/in.png" 30 26 3 8
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 20 --preview "$OUTDIR/p.png" --quiet
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^preview: the 512x512 centre of the 600x520 output, in .*p\.png (.* s); the whole output would take about .* here (without --preview, .*out\.png is written)" \
+        "$T/stdout" || fail "no preview line: $(cat "$T/stdout")"
+    [ "$(ls -A "$OUTDIR")" = "p.png" ] || fail "in the output folder: $(ls -A "$OUTDIR")"
+    expect_ok upscale "$T/in.png" "$T/full.png" --model "$MODEL" --scale 20
+    "$PNGINFO" "$T/full.png" crop 44 4 512 512 "$T/centre.png" || fail "pnginfo crop"
+    d=$("$PNGINFO" "$OUTDIR/p.png" versus "$T/centre.png") || fail "pnginfo versus"
+    echo "preview vs the output's centre: max mean = $d levels" >&2
+    echo "$d" | awk '{ exit !($1 <= 1.001 && $2 <= 0.01) }' || fail "the preview is not the output's centre: $d"
+    ;;
+preview-small)
+    # An output smaller than the crop: the preview is the whole output, to the bit; alpha and gray go through.
+    need_model
+    mkpng "$T/in.png" 12 9 2 8 alpha=0.5
+    expect_ok upscale "$T/in.png" "$T/full.png" --model "$MODEL" --scale 2
+    run upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --scale 2 --preview "$T/p.png" --quiet
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "^preview: the 24x18 centre of the 24x18 output" "$T/stdout" || fail "no preview line: $(cat "$T/stdout")"
+    cmp -s "$T/p.png" "$T/full.png" || fail "the preview of a small output is not the output"
+    out_dir_empty
+    ;;
+err-preview-batch)
+    mkpng "$T/in.png" 9 7 3 8
+    expect_error 2 "--preview is for one image, not for --output-dir" \
+        upscale "$T/in.png" --scale 2 -o "$OUTDIR" --preview "$T/p.png" ;;
 webp-in)
     # A WebP in gives the same bytes as a PNG of its decoded pixels.
     need_model

@@ -11,6 +11,7 @@
  *   pnginfo FILE topng OUT  -> the pixels the CLI reads from FILE, written as a PNG
  *   pnginfo FILE versus OTHER -> "MAX MEAN" |difference| of two images of one size, in 8-bit levels
  *   pnginfo FILE icc        -> "BYTES SUM" of the file's ICC profile (SUM: a checksum), or "none"
+ *   pnginfo FILE crop X Y W H OUT -> the W x H pixels at (X, Y) of FILE (PNG or JPEG) as a PNG of its depth
  *   pnginfo FILE meta       -> "exif ORIENTATION W H TYPE IFD1 MAKE DATE | exif none; density UNIT X Y;
  *                              colour SRGB GAMMA CHRM" (tests/exif_util.h's tx_read of the EXIF; the density
  *                              unit 0 none, 1 aspect, 2 per metre; colour: sRGB 1 + intent, gAMA x 100000,
@@ -172,8 +173,34 @@ static int image(const char *path, const char *topng, const char *other, int icc
     return rc;
 }
 
+static int crop(const char *path, int x, int y, int w, int h, const char *out)
+{
+    liif_png img;
+    liif_error err;
+    if (liif_image_read(path, &img, NULL, NULL, &err) != LIIF_OK) {
+        fprintf(stderr, "pnginfo: %s\n", err.msg);
+        return 1;
+    }
+    int rc = x < 0 || y < 0 || w < 1 || h < 1 || x + w > img.w || y + h > img.h;
+    if (rc)
+        fprintf(stderr, "pnginfo: %dx%d at (%d, %d) is not inside %s (%dx%d)\n", w, h, x, y, path, img.w, img.h);
+    liif_png c = {.w = w, .h = h, .channels = img.channels, .bit_depth = img.bit_depth};
+    if (!rc && (c.px = malloc(sizeof(float) * w * h * img.channels))) {
+        for (int r = 0; r < h; r++)
+            memcpy(c.px + (size_t)r * w * img.channels, img.px + ((size_t)(y + r) * img.w + x) * img.channels,
+                   sizeof(float) * w * img.channels);
+        if ((rc = liif_png_write(out, &c, &err) != LIIF_OK))
+            fprintf(stderr, "pnginfo: %s\n", err.msg);
+        free(c.px);
+    }
+    liif_png_free(&img);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 8 && strcmp(argv[2], "crop") == 0)
+        return crop(argv[1], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7]);
     if (argc == 3 && strcmp(argv[2], "image") == 0)
         return image(argv[1], NULL, NULL, 0);
     if (argc == 3 && strcmp(argv[2], "icc") == 0)
@@ -191,6 +218,6 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[2], "diff") == 0)
         return diff(argv[1], argv[3], argv[4]);
     fprintf(stderr, "usage: pnginfo FILE [stats CHANNEL | diff TENSORS.safetensors NAME | image | topng OUT.png |"
-                    " versus OTHER | icc | meta]\n");
+                    " versus OTHER | icc | meta | crop X Y W H OUT.png]\n");
     return 2;
 }

@@ -18,6 +18,7 @@
 #define DEFAULT_MEMORY_MIB 512 /* the engine's own default budget */
 #define MAX_MEMORY_MIB (1 << 20)
 #define MAX_BAND_BYTES (64 * MIB) /* float buffers of one band of output rows */
+#define PREVIEW_SIDE 512 /* --preview: the side of the crop */
 
 /* What the options ask for, validated; everything but the files is checked before any I/O. */
 typedef struct {
@@ -37,6 +38,8 @@ typedef struct {
     liif_image_format out_format; /* by OUT's extension */
     int quality;          /* JPEG quality */
     int no_exif;          /* leave the input's EXIF out */
+    const char *preview_path;          /* --preview: only a crop of the output, here; NULL: the whole output */
+    liif_image_format preview_format;
 } upscale_plan;
 
 /* ------------------------------------------------------------ options */
@@ -45,7 +48,7 @@ typedef struct {
     char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows, quality;
     gboolean quiet, timing, no_exif;
-    char *output_dir;
+    char *output_dir, *preview;
     char **files;
 } upscale_args;
 
@@ -58,6 +61,8 @@ static const char upscale_description[] =
     "loaded once. An image that fails is reported and the others go on; the exit status is\n"
     "then 1. Two inputs of one output name, or an output that would replace its input, are\n"
     "refused before anything is done.\n"
+    "Before a long job, --preview FILE makes only the " G_STRINGIFY(PREVIEW_SIDE) " px square at the centre of the\n"
+    "output (as the whole run makes it) into FILE and says how long the whole would take.\n"
     "\n"
     "IN is a PNG, a JPEG or a WebP (told by its bytes). A JPEG's EXIF orientation is applied,\n"
     "so the output stands as viewers show the photo. OUT is a PNG unless it is named .jpg or\n"
@@ -126,6 +131,9 @@ static GOptionContext *upscale_context(upscale_args *a)
          "Quality of a .jpg or .webp OUT, 1 to 100 (default 95; WebP: 100 is lossless)", "Q"},
         {"output-dir", 'o', 0, G_OPTION_ARG_FILENAME, &a->output_dir,
          "Upscale every IN into DIR, under its own name (the model is loaded once)", "DIR"},
+        {"preview", 0, 0, G_OPTION_ARG_FILENAME, &a->preview,
+         "Make only a crop of the output, " G_STRINGIFY(PREVIEW_SIDE) " px square from its centre, into FILE (OUT is "
+         "not written) and say how long the whole would take", "FILE"},
         {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
          "Leave the input's EXIF (camera, date, GPS position, ...) out of OUT", NULL},
         /* hidden, for tests: force bands of N output rows (banded output must equal one band) */
@@ -152,6 +160,7 @@ static void upscale_args_clear(upscale_args *a)
     g_free(a->device);
     g_free(a->precision);
     g_free(a->output_dir);
+    g_free(a->preview);
     g_strfreev(a->files);
 }
 
@@ -312,6 +321,18 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
     if (p->quality < 1 || p->quality > 100) {
         cli_error("--quality must be 1 to 100, got %d", a->quality);
         return 0;
+    }
+    if (a->preview && a->output_dir) {
+        cli_error("--preview is for one image, not for --output-dir");
+        return 0;
+    }
+    if (a->preview) {
+        liif_error err;
+        if (liif_image_format_for_name(a->preview, &p->preview_format, &err) != LIIF_OK) {
+            cli_error("%s", err.msg);
+            return 0;
+        }
+        p->preview_path = a->preview;
     }
     if (!a->output_dir) {
         p->in_path = a->files[0];
@@ -530,15 +551,21 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
 }
 
 /* Buffers of the run; 0 when they could all be had. */
+/* The model's view of a non-RGB input into r->rgb (RGB input is its own); 0 when it could be had. */
+static int upscale_model_view(upscale_run *r)
+{
+    int ch = r->png.channels;
+    if (ch == 3 || r->rgb)
+        return 0;
+    r->rgb = g_try_malloc_n((size_t)r->png.w * r->png.h, 3 * sizeof(float));
+    if (r->rgb)
+        cli_pixels_to_rgb(r->png.px, r->png.w, r->png.h, ch, r->rgb);
+    return !r->rgb;
+}
+
 static int upscale_alloc(upscale_run *r, int band, int out_w)
 {
-    int ch = r->png.channels, bad = 0;
-    if (ch != 3) { /* RGB input is the model's view as it is */
-        r->rgb = g_try_malloc_n((size_t)r->png.w * r->png.h, 3 * sizeof(float));
-        if (r->rgb)
-            cli_pixels_to_rgb(r->png.px, r->png.w, r->png.h, ch, r->rgb);
-        bad |= !r->rgb;
-    }
+    int ch = r->png.channels, bad = upscale_model_view(r);
     for (int i = 0; i < 2; i++) {
         r->bands[i].rgb = g_try_malloc_n((size_t)band * out_w, 3 * sizeof(float));
         if (ch != 3)
@@ -670,6 +697,86 @@ static gpointer upscale_read_input(gpointer data)
     return NULL;
 }
 
+/* "1.5 s", "2 min 5 s", "1 h 20 min". */
+static void format_duration(double s, char *buf, size_t n)
+{
+    if (s < 60)
+        snprintf(buf, n, "%.*f s", s < 10 ? 1 : 0, s);
+    else if (s < 3600)
+        snprintf(buf, n, "%d min %d s", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(buf, n, "%d h %d min", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+/* --preview: the output's centre, at most PREVIEW_SIDE px square, computed as the whole run would compute it (the
+ * same engine, options and channels), written to q->preview_path; then how long the whole output would take, from
+ * the crop's rate. */
+static int upscale_preview(upscale_run *r, const upscale_plan *q, const char *note)
+{
+    const liif_png *in = &r->png;
+    int ch = in->channels, pw = MIN(q->out_w, PREVIEW_SIDE), ph = MIN(q->out_h, PREVIEW_SIDE);
+    liif_region reg = {q->out_w, q->out_h, (q->out_w - pw) / 2, (q->out_h - ph) / 2, pw, ph};
+    float *rgb = g_try_malloc_n((size_t)pw * ph, 3 * sizeof(float));
+    float *out = ch == 3 ? rgb : g_try_malloc_n((size_t)pw * ph, ch * sizeof(float));
+    if (!rgb || !out || upscale_model_view(r)) {
+        g_free(rgb);
+        if (out != rgb)
+            g_free(out);
+        cli_error("out of memory for a %dx%d preview", pw, ph);
+        return CLI_EXIT_RUNTIME;
+    }
+    if (!q->quiet && note[0])
+        cli_error("%s", note);
+    liif_options o;
+    liif_options_init(&o);
+    o.detail = q->detail;
+    o.threads = q->threads;
+    o.tile = q->tile;
+    o.memory_budget = q->memory_budget;
+    o.precision = q->precision;
+    o.progress = cli_progress_update;
+    o.progress_user = r->progress;
+    liif_error err;
+    liif_image img = {ch == 3 ? in->px : r->rgb, in->w, in->h, (size_t)in->w * 3};
+    gint64 t0 = g_get_monotonic_time();
+    liif_status s = liif_upscale_region(r->engine, &img, &reg, rgb, (size_t)pw * 3, &o, &err);
+    double secs = (g_get_monotonic_time() - t0) * 1e-6;
+    if (s == LIIF_OK && ch != 3) {
+        cli_pixels_from_rgb(rgb, (size_t)pw * ph, ch, out);
+        if (ch == 2 || ch == 4)
+            s = liif_resample_bicubic_region(in->px, in->w, in->h, (size_t)in->w * ch, ch, ch - 1, &reg, out,
+                                             (size_t)pw * ch, ch, ch - 1, &err);
+    }
+    liif_image_writer *wr = NULL;
+    int depth = q->preview_format == LIIF_IMAGE_PNG ? in->bit_depth : 8;
+    if (s == LIIF_OK)
+        s = liif_image_writer_open(q->preview_path, q->preview_format, pw, ph, ch, depth, q->quality, &in->meta, NULL,
+                                   &wr, &err);
+    if (s == LIIF_OK && (s = liif_image_writer_rows(wr, out, ph, (size_t)pw * ch, &err)) == LIIF_OK) {
+        s = liif_image_writer_finish(wr, &err);
+        wr = NULL;
+    }
+    liif_image_writer_abort(wr);
+    if (out != rgb)
+        g_free(out);
+    g_free(rgb);
+    if (s == LIIF_ERR_CANCELLED || (s != LIIF_OK && cli_progress_interrupted())) {
+        cli_error("interrupted: %s not written", q->preview_path);
+        return CLI_EXIT_INTERRUPTED;
+    }
+    if (s != LIIF_OK) {
+        cli_error("%s", err.msg);
+        return cli_exit_for_status(s);
+    }
+    char crop[32], whole[32];
+    format_duration(secs, crop, sizeof crop);
+    format_duration(secs * ((double)q->out_w * q->out_h) / ((double)pw * ph), whole, sizeof whole);
+    printf("preview: the %dx%d centre of the %dx%d output, in %s (%s); the whole output would take about %s here "
+           "(without --preview, %s is written)\n",
+           pw, ph, q->out_w, q->out_h, q->preview_path, crop, whole, q->out_path);
+    return CLI_EXIT_OK;
+}
+
 /* The plan for the image read into r->png: q is p with the output size; the exit code of a bad size, or of alpha
  * asked into a JPEG (0 when it can go on). */
 static int upscale_plan_image(const upscale_run *r, const upscale_plan *p, upscale_plan *q)
@@ -724,7 +831,7 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
     }
     if (q.detail < 0)
         q.detail = liif_model_default_detail(r->model);
-    return upscale_stream(r, &q, note);
+    return q.preview_path ? upscale_preview(r, &q, note) : upscale_stream(r, &q, note);
 }
 
 /* --timing: one line on where the wall time went. The writer encodes band k while the engine upscales band
