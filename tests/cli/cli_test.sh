@@ -758,10 +758,11 @@ eval-jpeg)
     # liif eval takes JPEG HR images beside PNGs.
     need_model
     mkdir "$T/hr" && "$MKJPEG" "$T/hr/a.jpg" 48 40 && mkpng "$T/hr/b.png" 40 48 3 8 || fail "images"
+    expect_ok upscale "$T/hr/b.png" "$T/hr/c.webp" --model "$MODEL" --scale 1 --quality 100
     run eval --model "$MODEL" --data "$T/hr" --scales 2 --quiet --out "$T/ev"
     [ "$RC" -eq 0 ] || fail "exit code $RC"
-    grep -q "a\.jpg" "$T/ev/per_image.csv" && grep -q "b\.png" "$T/ev/per_image.csv" ||
-        fail "not both images measured: $(cat "$T/ev/per_image.csv")"
+    grep -q "a\.jpg" "$T/ev/per_image.csv" && grep -q "b\.png" "$T/ev/per_image.csv" &&
+        grep -q "c\.webp" "$T/ev/per_image.csv" || fail "not every image measured: $(cat "$T/ev/per_image.csv")"
     ;;
 *)
     fail "unknown test case" ;;

@@ -141,14 +141,14 @@ err-missing-data)
 err-no-images)
     mkdir "$T/empty"
     echo text >"$T/empty/readme.txt"
-    expect_error 1 "no PNG or JPEG images.*$T/empty" --model "$MODEL" --data "$T/empty" --out "$T/out"
+    expect_error 1 "no PNG, JPEG or WebP images.*$T/empty" --model "$MODEL" --data "$T/empty" --out "$T/out"
     ;;
 err-no-readable-images)
     mkdir "$T/bad"
     echo "not a png" >"$T/bad/x.png"
     run --model "$MODEL" --data "$T/bad" --out "$T/out"
     [ "$RC" -eq 1 ] || fail "exit $RC"
-    tail -n 1 "$T/stderr" | grep -q "^liif: no readable PNG or JPEG images in data folder $T/bad" || fail "last message"
+    tail -n 1 "$T/stderr" | grep -q "^liif: no readable PNG, JPEG or WebP images in data folder $T/bad" || fail "last message"
     [ ! -e "$T/out/table.md" ] || fail "table written"
     ;;
 err-scale-zero)

@@ -1,4 +1,4 @@
-/* eval.c: `liif eval`: PSNR/SSIM, sharpness and detail PSNR (and LPIPS) of a model and of bicubic on a folder of HR PNG or JPEG images, tables and comparison strips. */
+/* eval.c: `liif eval`: PSNR/SSIM, sharpness and detail PSNR (and LPIPS) of a model and of bicubic on a folder of HR PNG, JPEG or WebP images, tables and comparison strips. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -48,7 +48,7 @@ typedef struct {
 /* ------------------------------------------------------------ options */
 
 static const char eval_description[] =
-    "For each PNG or JPEG in DIR (sorted by name) and each scale s: the HR image is cropped to a\n"
+    "For each PNG, JPEG or WebP in DIR (sorted by name) and each scale s: the HR image is cropped to a\n"
     "multiple of the LR size (h = floor(H/s + 1e-9), crop round(h s)), the LR image made\n"
     "with PIL-compatible bicubic downsampling (8-bit), then the model predicts the whole HR\n"
     "grid (float, clamped to [0,1]) and bicubic upsampling of the LR image is the baseline.\n"
@@ -88,7 +88,7 @@ static GOptionContext *eval_context(eval_args *a)
     const GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &a->model,
          "Model weights (safetensors; default $LIIF_MODEL)", "FILE"},
-        {"data", 0, 0, G_OPTION_ARG_FILENAME, &a->data, "Folder of HR PNG or JPEG images", "DIR"},
+        {"data", 0, 0, G_OPTION_ARG_FILENAME, &a->data, "Folder of HR PNG, JPEG or WebP images", "DIR"},
         {"scales", 0, 0, G_OPTION_ARG_STRING, &a->scales,
          "Comma-separated scales >= 1 (default 2,3,4)", "S,S,..."},
         {"out", 'o', 0, G_OPTION_ARG_FILENAME, &a->out,
@@ -248,7 +248,7 @@ GPtrArray *cli_list_images(const char *dir)
     g_dir_close(d);
     g_ptr_array_sort(files, compare_names);
     if (files->len == 0) {
-        cli_error("no PNG or JPEG images in data folder %s", dir);
+        cli_error("no PNG, JPEG or WebP images in data folder %s", dir);
         g_ptr_array_free(files, TRUE);
         return NULL;
     }
@@ -594,7 +594,7 @@ static int eval_execute(eval_run *r, const eval_plan *p)
         goto done;
     }
     if (r->images_done == 0) {
-        cli_error("no readable PNG or JPEG images in data folder %s", p->data_dir);
+        cli_error("no readable PNG, JPEG or WebP images in data folder %s", p->data_dir);
         code = CLI_EXIT_RUNTIME;
         goto done;
     }
