@@ -287,8 +287,8 @@ int main(void)
     round_trip(4, 100, 0.0, 0.0);
     round_trip(1, 100, 0.0, 0.0);
     round_trip(2, 100, 0.0, 0.0);
-    round_trip(3, 95, 12.0, 1.5);
-    round_trip(4, 95, 12.0, 1.5);
+    round_trip(3, 95, 16.0, 2.0);
+    round_trip(4, 95, 16.0, 2.0);
     metadata();
     failures();
     rmdir(dir);
