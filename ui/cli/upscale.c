@@ -550,6 +550,19 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
     return 0;
 }
 
+/* The engine's options for the plan, with the run's progress bar. */
+static void upscale_options(upscale_run *r, const upscale_plan *q, liif_options *o)
+{
+    liif_options_init(o);
+    o->detail = q->detail;
+    o->threads = q->threads;
+    o->tile = q->tile;
+    o->memory_budget = q->memory_budget;
+    o->precision = q->precision;
+    o->progress = cli_progress_update;
+    o->progress_user = r->progress;
+}
+
 /* Buffers of the run; 0 when they could all be had. */
 /* The model's view of a non-RGB input into r->rgb (RGB input is its own); 0 when it could be had. */
 static int upscale_model_view(upscale_run *r)
@@ -601,14 +614,7 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     }
     r->plan = q;
     liif_options o;
-    liif_options_init(&o);
-    o.detail = q->detail;
-    o.threads = q->threads;
-    o.tile = q->tile;
-    o.memory_budget = q->memory_budget;
-    o.precision = q->precision;
-    o.progress = cli_progress_update;
-    o.progress_user = r->progress;
+    upscale_options(r, q, &o);
 
     liif_error err;
     int jpeg = q->out_format == LIIF_IMAGE_JPEG;
@@ -728,14 +734,7 @@ static int upscale_preview(upscale_run *r, const upscale_plan *q, const char *no
     if (!q->quiet && note[0])
         cli_error("%s", note);
     liif_options o;
-    liif_options_init(&o);
-    o.detail = q->detail;
-    o.threads = q->threads;
-    o.tile = q->tile;
-    o.memory_budget = q->memory_budget;
-    o.precision = q->precision;
-    o.progress = cli_progress_update;
-    o.progress_user = r->progress;
+    upscale_options(r, q, &o);
     liif_error err;
     liif_image img = {ch == 3 ? in->px : r->rgb, in->w, in->h, (size_t)in->w * 3};
     gint64 t0 = g_get_monotonic_time();
