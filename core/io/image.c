@@ -39,7 +39,7 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
                             liif_error *err)
 {
     memset(img, 0, sizeof *img);
-    unsigned char magic[8] = {0};
+    unsigned char magic[12] = {0}; /* PNG's signature is 8 bytes; a WebP says so at bytes 8-11 ("RIFF" size "WEBP") */
     size_t size;
     int fd = liif_open_regular(path, &size, err);
     if (fd < 0)
@@ -50,9 +50,8 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
         close(fd);
         return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", path, strerror(e));
     }
-    unsigned char riff[12] = {0};
     int jpeg = n >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
-    int webp = n >= 4 && !memcmp(magic, "RIFF", 4) && pread(fd, riff, 12, 0) == 12 && !memcmp(riff + 8, "WEBP", 4);
+    int webp = n >= 12 && !memcmp(magic, "RIFF", 4) && !memcmp(magic + 8, "WEBP", 4);
     if (fmt)
         *fmt = jpeg ? LIIF_IMAGE_JPEG : webp ? LIIF_IMAGE_WEBP : LIIF_IMAGE_PNG;
     if (orientation)

@@ -550,11 +550,11 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
     return 0;
 }
 
-/* The engine's options for the plan, with the run's progress bar. */
+/* The engine's options for the plan (detail < 0: the model's own), with the run's progress bar. */
 static void upscale_options(upscale_run *r, const upscale_plan *q, liif_options *o)
 {
     liif_options_init(o);
-    o->detail = q->detail;
+    o->detail = q->detail >= 0 ? q->detail : liif_model_default_detail(r->model);
     o->threads = q->threads;
     o->tile = q->tile;
     o->memory_budget = q->memory_budget;
@@ -828,8 +828,6 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
         cli_error("%s", model_err.msg);
         return code;
     }
-    if (q.detail < 0)
-        q.detail = liif_model_default_detail(r->model);
     return q.preview_path ? upscale_preview(r, &q, note) : upscale_stream(r, &q, note);
 }
 
@@ -919,8 +917,6 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
             r.t_read = g_get_monotonic_time() - t0;
             upscale_plan qi;
             if (!(c = upscale_plan_image(&r, &q, &qi))) {
-                if (qi.detail < 0)
-                    qi.detail = liif_model_default_detail(r.model);
                 c = upscale_stream(&r, &qi, i == 0 ? note : "");
                 if (c == CLI_EXIT_OK && p->timing)
                     upscale_print_timing(&r, &qi, g_get_monotonic_time() - t0);
