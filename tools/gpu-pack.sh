@@ -79,4 +79,11 @@ for set in "bin golden bench" "bin photos"; do
   echo "carry [$paths]: $mib MiB with the working tree (limit 64)"
   [ "$mib" -lt 64 ] || over=1
 done
+# a later training leg also carries what it resumes from: a LIIF checkpoint (19 MB with its Adam moments) or a
+# LIIF-GAN run's networks from `liif export --with-disc --fp16` (19 MB: generator 3.8, discriminator 15.2)
+if [ -e "$OUT/photos" ]; then
+  room=$(( (64 * 1048576 - tree - $(du -sb "$OUT/bin" | cut -f1) - $(du -sb "$OUT/photos" | cut -f1)) / 1048576 ))
+  echo "a training leg has $room MiB left for the checkpoint it resumes from (a LIIF-GAN run's networks in fp16: 19 MB;" \
+    "make the photos with JPEG_QUALITY=90 if that is short)"
+fi
 [ "$over" -eq 0 ] || { echo "gpu-pack: a carry set is over the 64 MiB a device call takes" >&2; exit 1; }

@@ -3,7 +3,7 @@
 # pack: trains for at most SECONDS (liif train --time-limit: last.safetensors is written), and copies the run's
 # log.csv, its generator as model.safetensors and last.safetensors split into parts of 15 MB (a device call returns
 # files of at most 16 MB, 64 MiB together), to $OUT: the checkpoint when it fits, else (LIIF-GAN) its two networks
-# without Adam moments, from which the next leg (CKPT) starts a new run.
+# in float16 without Adam moments, from which the next leg (CKPT) goes on with the same run and fresh moments.
 # Join them again with `cat last.safetensors.part-* > last.safetensors` and resume the next leg from it.
 # usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (from the repo root; unpacks $LIIF_GPU_PACK, default .gpu, when needed;
 # the call carries [.gpu/bin, .gpu/photos] and, to resume, the folder holding CKPT)
@@ -20,8 +20,12 @@ if [ $# -ge 3 ] && [ ! -f "$3" ]; then
   echo "gpu-train: no checkpoint $3 here (a fresh machine?): starting the run from its config"
 fi
 dev=${LIIF_TRAIN_DEVICE:-cuda} # cpu: the same leg on the CPU (to try this script without a GPU)
-if [ $# -ge 3 ] && [ -f "$3" ] && ! grep -aq 'adam\.m\.' "$3"; then
-  # the last leg's networks without their Adam moments (liif export --with-disc): a new run from them
+if [ $# -ge 3 ] && [ -f "$3" ] && ! grep -aq 'adam\.m\.' "$3" && grep -aq '"train\.rng"' "$3"; then
+  # the last leg's networks without their Adam moments (liif export --with-disc): the same run goes on (its step,
+  # RNG and schedule) with fresh moments
+  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device "$dev" --time-limit "$2"
+elif [ $# -ge 3 ] && [ -f "$3" ] && ! grep -aq 'adam\.m\.' "$3"; then
+  # networks without the run's metadata (an export of before 2026-12-07): a new run from them
   cfg=${TMPDIR:-/tmp}/gpu-train-$$.ini
   sed "s|^ *init_from *=.*|init_from = $3|" "$1" > "$cfg"
   echo "gpu-train: $3 has no Adam moments: a new run from its generator and discriminator (init_from)"
@@ -39,15 +43,16 @@ if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
   # The generator alone (float32; `liif upscale` reads it) always comes back. The whole checkpoint (Adam moments) comes
   # back when it fits what a call returns (8 files, 64 MiB together, with the log and the model): a LIIF run's does
   # (19 MB); a LIIF-GAN run's (108 MiB: its discriminator and every moment) does not, so its two networks come back
-  # without moments (liif export --with-disc, 38 MB), from which the next leg starts a new run (init_from).
+  # without moments and in float16 (liif export --with-disc --fp16, 19 MB, small enough to travel with the next
+  # leg's photos), from which the next leg goes on with the same run and fresh Adam moments.
   "$W/liif/bin/liif" export "$out/last.safetensors" "$OUT/model.safetensors" || echo "gpu-train: export failed"
   ck=$(stat -c %s "$out/last.safetensors")
   if [ "$ck" -le $((40 * 1048576)) ]; then
     split -b 15000000 -d "$out/last.safetensors" "$OUT/last.safetensors.part-"
   else
     echo "gpu-train: the checkpoint ($((ck / 1048576)) MiB) is more than a call can return: its networks come back" \
-      "without Adam moments (the next leg starts a new run from them)"
-    "$W/liif/bin/liif" export --with-disc "$out/last.safetensors" "$W/networks.safetensors" &&
+      "in float16 without Adam moments (the next leg goes on from them with fresh moments)"
+    "$W/liif/bin/liif" export --with-disc --fp16 "$out/last.safetensors" "$W/networks.safetensors" &&
       split -b 15000000 -d "$W/networks.safetensors" "$OUT/last.safetensors.part-"
   fi
   ls -l "$OUT"

@@ -7,8 +7,10 @@
 # default Lanczos filter for shrinking) and stored as PNG: a 48 s crop of a 6000 px wallpaper is
 # mostly smooth bokeh and sky, while DIV2K-sized photos put texture in most crops, and shrinking
 # also averages away the JPEG blocks. Without it the files are copied as they are.
-# --jpeg JPEG_DIR also writes the same pixels as JPEG (quality 95, 4:4:4 chroma) with its own
-# LICENSES.txt: about 30% of the PNGs' size, for a device that receives 64 MiB per call.
+# --jpeg JPEG_DIR also writes the same pixels as JPEG (quality $JPEG_QUALITY, default 95, 4:4:4 chroma) with its own
+# LICENSES.txt: about 30% of the PNGs' size, for a device that receives 64 MiB per call. The 43 photos of 2026-12 at
+# 2040 px: 35.6 MB at quality 95 (43-48 dB from the PNGs), 23.6 MB at 90 (40-47 dB), which leaves a LIIF-GAN
+# leg room for the networks it resumes from (tools/gpu-pack.sh prints the room).
 #
 # The packages are downloaded and unpacked into a temporary folder, never installed (only
 # ImageMagick is, when missing). A package is taken from this machine's release when it has it,
@@ -163,11 +165,13 @@ done
 n=$(($(wc -l < "$lic") - 1))
 echo "$n photographs in $out (licences in $lic)"
 [ "$n" -gt 0 ]
-if [ -n "$jpeg_dir" ]; then   # the same pixels as JPEG, quality 95 without chroma subsampling
+JPEG_QUALITY=${JPEG_QUALITY:-95}
+case $JPEG_QUALITY in ''|*[!0-9]*) echo "make-photo-set: JPEG_QUALITY must be 1..100" >&2; exit 2 ;; esac
+if [ -n "$jpeg_dir" ]; then   # the same pixels as JPEG without chroma subsampling
   mkdir -p "$jpeg_dir"
   awk -F'\t' -v OFS='\t' 'NR > 1 { sub(/\.[^.]*$/, ".jpg", $1) } { print }' "$lic" > "$jpeg_dir/LICENSES.txt"
   tail -n +2 "$lic" | cut -f1 | while read -r f; do
-    "$convert" -quiet "$out/$f" -quality 95 -sampling-factor 1x1 "$jpeg_dir/${f%.*}.jpg"
+    "$convert" -quiet "$out/$f" -quality "$JPEG_QUALITY" -sampling-factor 1x1 "$jpeg_dir/${f%.*}.jpg"
   done
-  echo "$n photographs as JPEG in $jpeg_dir ($(du -sh "$jpeg_dir" | cut -f1))"
+  echo "$n photographs as JPEG (quality $JPEG_QUALITY) in $jpeg_dir ($(du -sh "$jpeg_dir" | cut -f1))"
 fi

@@ -104,6 +104,50 @@ gan-export-disc)
   "$liif" train --config bad.ini 2> err.txt && fail "a discriminator of another width was taken"
   [ "$(wc -l < err.txt)" -eq 1 ] && grep -q 'is not the config' err.txt || { cat err.txt; fail "no one-line error"; }
   ;;
+gan-resume-networks)
+  # a run whose checkpoint (moments included) cannot come back from a lent GPU goes on from its networks alone:
+  # export --with-disc keeps the run's config, RNG and step; --resume with it continues the step count and the batch
+  # sequence with fresh Adam moments. lr 1e-12: the weights stay put, so the straight run's losses at steps 3 and 4
+  # are what the continued run must log if it draws the same batches.
+  LR=1e-12 config straight 4 > s.ini
+  "$liif" train --config s.ini 2> /dev/null || fail "straight run failed"
+  LR=1e-12 config half 2 > h.ini
+  "$liif" train --config h.ini 2> /dev/null || fail "first half failed"
+  "$liif" export --with-disc half/last.safetensors gd.safetensors || fail "export --with-disc"
+  "$liif" export --with-disc --fp16 half/last.safetensors gd16.safetensors || fail "export --with-disc --fp16"
+  grep -aq 'adam\.' gd16.safetensors && fail "the export holds Adam moments"
+  grep -aq '"train.step_base":"2"' gd.safetensors || fail "the export does not say the run's step (2)"
+  grep -aq '"train.rng":' gd.safetensors || fail "the export lacks the run's RNG state"
+  s32=$(wc -c < gd.safetensors) s16=$(wc -c < gd16.safetensors)
+  [ $((s16 * 100)) -lt $((s32 * 55)) ] || fail "--fp16 with --with-disc: $s16 bytes against $s32 (want about half)"
+  for f in gd gd16; do
+    LR=1e-12 config cont-$f 4 > c.ini
+    "$liif" train --config c.ini --resume $f.safetensors 2> err-$f.txt || { cat err-$f.txt; fail "resume from $f failed"; }
+    grep -q 'has no Adam moments (liif export --with-disc): the run goes on from step 2 with fresh ones' err-$f.txt ||
+      { cat err-$f.txt; fail "no note that the moments start afresh"; }
+    [ "$(cut -d, -f1 cont-$f/log.csv | tr '\n' ' ')" = "step 3 4 " ] ||
+      { cat cont-$f/log.csv; fail "$f: the continued run does not log steps 3 and 4"; }
+    grep -aq '"train.step_base":"2"' cont-$f/last.safetensors && grep -aq '"gan.g_step":"2"' cont-$f/last.safetensors ||
+      fail "$f: the continued run's checkpoint does not say 2 steps before its moments and 2 with them"
+  done
+  # the same batches as the straight run: every loss column (l1, adv, d_real, d_fake) of steps 3 and 4, within
+  # float32 noise from the float32 networks and within float16 rounding of the weights from the --fp16 ones
+  for f in gd:1e-5 gd16:2e-3; do
+    tail -n 2 straight/log.csv > s.csv
+    tail -n 2 cont-${f%%:*}/log.csv > c.csv
+    paste -d, s.csv c.csv | awk -F, -v tol=${f#*:} -v n=11 '
+      { for (i = 6; i <= 10; i++) { if (i == 8) continue; d = $i - $(i + n); if (d < 0) d = -d
+          if (d > tol * ($i < 0 ? -$i : $i) + 1e-7) { print "column " i ": " $i " against " $(i + n); bad = 1 } } }
+      END { exit bad }' || { cat straight/log.csv cont-${f%%:*}/log.csv; fail "${f%%:*}: the continued run drew other batches"; }
+  done
+  # a normal resume of the continued run keeps counting from its base
+  LR=1e-12 config cont-gd 6 > c6.ini
+  "$liif" train --config c6.ini --resume cont-gd/last.safetensors 2> err.txt || { cat err.txt; fail "second resume failed"; }
+  [ "$(tail -n 1 cont-gd/log.csv | cut -d, -f1)" = 6 ] || { cat cont-gd/log.csv; fail "the second resume did not reach step 6"; }
+  "$liif" export cont-gd/last.safetensors g.safetensors || fail "export"
+  grep -aq '"liif.trained_steps":"6"' g.safetensors || fail "the export does not say 6 trained steps"
+  echo "resume from networks: steps 3-4 continue the batch sequence (float32 and float16 exports)"
+  ;;
 gan-init-liif)
   # a one-decoder LIIF model as init_from (decoder 2 = decoder 1 with a zero last layer), liif-gan-sf
   config out 2 > run.ini

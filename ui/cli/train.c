@@ -306,11 +306,14 @@ typedef struct {
     float *lr_nchw;
     gan_gpu *ggpu;                    /* GAN variants on the GPU, or NULL */
     gan_gpu_losses gl;                /* the last GAN step's losses (either device) */
+    long long step_base;              /* steps of the run before its Adam moments began (a resume from a file
+                                       * without moments, liif export --with-disc); the run's step is this plus
+                                       * the optimiser's own count */
 } run;
 
 enum { DEV_AUTO, DEV_CPU, DEV_CUDA };
 
-static long long run_step(const run *r) { return r->cfg.gan ? r->g->step : r->s->step; }
+static long long run_step(const run *r) { return r->step_base + (r->cfg.gan ? r->g->step : r->s->step); }
 static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *path, int with_train, int fp16,
                             const char *const *extra, int n_extra, liif_error *err);
 
@@ -357,18 +360,19 @@ static double lr_at(const run_config *c, long long step)
 /* OUT/name, atomically, with everything a resume needs in the metadata. */
 static int save_checkpoint(run *r, const char *name)
 {
-    char epoch[32], rng[32], path_buf[4096];
+    char epoch[32], rng[32], base[32], path_buf[4096];
     snprintf(epoch, sizeof epoch, "%lld", run_step(r) / r->cfg.epoch_iters);
     snprintf(rng, sizeof rng, "%llu", (unsigned long long)r->rng_saved);
-    const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text};
+    snprintf(base, sizeof base, "%lld", r->step_base);
+    const char *meta[] = {"train.epoch", epoch, "train.rng", rng, "train.config", r->config_text, "train.step_base", base};
     snprintf(path_buf, sizeof path_buf, "%s/%s", r->cfg.output, name);
     liif_error err;
     if ((r->gpu && liif_train_gpu_pull(r->gpu, r->s, &err)) || (r->ggpu && gan_gpu_pull(r->ggpu, r->g, r->d, 0, &err))) {
         cli_error("%s", err.msg);
         return -1;
     }
-    if (r->cfg.gan ? gan_save(r->g, r->d, path_buf, 1, 0, meta, 3, &err)
-                   : liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 3, &err)) {
+    if (r->cfg.gan ? gan_save(r->g, r->d, path_buf, 1, 0, meta, 4, &err)
+                   : liif_train_state_save_ex(r->s, path_buf, 1, 0, meta, 4, &err)) {
         cli_error("%s", err.msg);
         return -1;
     }
@@ -396,8 +400,9 @@ static double now_s(void)
 /* Checkpoint of a GAN run, one safetensors file: the generator under its official keys (so
  * liif_model_load reads it), then with d: disc.* (BN running stats included) and metadata gan.d_step, then
  * with_train: adam.m.<key> / adam.v.<key> of every generator tensor and of D's trainable tensors, metadata
- * gan.g_step; plus extra. fp16 stores the generator as float16. A file with disc.* but no moments (`liif export
- * --with-disc`) starts a new run from both networks (init_from). */
+ * gan.g_step; plus extra. fp16 stores the generator and D's trainable tensors as float16 (BatchNorm's running
+ * statistics stay float32). A file with disc.* but no moments (`liif export --with-disc`) goes on with fresh moments
+ * (--resume: its train.* metadata) or starts a new run from both networks (init_from). */
 static const char *gen_variant(const gan_gen *g)
 {
     if (g->cfg.n_decoders == 1) return "liif-gan-s";
@@ -411,13 +416,16 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
     liif_st_entry *e = calloc((size_t)n, sizeof *e);
     char (*names)[80] = calloc((size_t)n, sizeof *names);
     uint16_t *half = fp16 ? malloc(g->n_params * sizeof(uint16_t)) : NULL;
+    uint16_t *dhalf = fp16 && d ? malloc(d->n_params * sizeof(uint16_t)) : NULL;
     const char **meta = calloc(16 + 2 * (size_t)n_extra, sizeof *meta);
-    if (!e || !names || !meta || (fp16 && !half)) {
-        free(e); free(names); free(half); free(meta);
+    if (!e || !names || !meta || (fp16 && !half) || (fp16 && d && !dhalf)) {
+        free(e); free(names); free(half); free(dhalf); free(meta);
         return liif_error_set(err, LIIF_ERR_NOMEM, "checkpoint: out of memory");
     }
     if (half)
         for (size_t i = 0; i < g->n_params; i++) half[i] = liif_f32_to_f16(g->params[i]);
+    if (dhalf)
+        for (size_t i = 0; i < d->n_params; i++) dhalf[i] = liif_f32_to_f16(d->params[i]);
     int k = 0;
     for (int pass = 0; pass < (with_train ? 3 : 1); pass++) /* params, adam.m, adam.v */
         for (int i = 0; i < g->n_tensors; i++) {
@@ -436,6 +444,8 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
             snprintf(names[k], sizeof names[k], "%s%s", pass == 0 ? "" : pass == 1 ? "adam.m." : "adam.v.", t->name);
             const float *buf = pass == 0 ? d->params : pass == 1 ? d->m : d->v;
             e[k] = (liif_st_entry){names[k], LIIF_DT_F32, t->ndim, {0}, buf + t->offset};
+            if (pass == 0 && dhalf && t->trainable) /* BatchNorm's running statistics stay float32 */
+                e[k].dtype = LIIF_DT_F16, e[k].data = dhalf + t->offset;
             memcpy(e[k].shape, t->shape, sizeof t->shape);
             k++;
         }
@@ -465,7 +475,7 @@ static liif_status gan_save(const gan_gen *g, const gan_disc *d, const char *pat
     }
     for (int i = 0; i < 2 * n_extra; i++) meta[nm++] = extra[i];
     liif_status st = liif_st_write(path, e, k, meta, nm / 2, err);
-    free(e); free(names); free(half); free(meta);
+    free(e); free(names); free(half); free(dhalf); free(meta);
     return st;
 }
 
@@ -604,13 +614,24 @@ static int gan_setup(run *r, const char *resume)
     }
     if (resume) {
         liif_st_file *f;
+        char first[96];
         st = liif_st_open(resume, &f, &err);
         if (!st) st = gan_disc_from_file(f, &r->d, &err);
-        if (!st) st = read_moments(f, r->g->tensors, r->g->n_tensors, r->g->m, r->g->v, &err);
-        if (!st) st = read_moments(f, r->d->tensors, r->d->n_tensors, r->d->m, r->d->v, &err);
+        snprintf(first, sizeof first, "adam.m.%s", r->g->tensors[0].name);
+        int moments = !st && liif_st_find(f, first);
+        if (!st && moments) st = read_moments(f, r->g->tensors, r->g->n_tensors, r->g->m, r->g->v, &err);
+        if (!st && moments) st = read_moments(f, r->d->tensors, r->d->n_tensors, r->d->m, r->d->v, &err);
         if (!st) {
-            r->g->step = meta_ll(f, "gan.g_step");
-            r->d->step = meta_ll(f, "gan.d_step");
+            /* without moments (liif export --with-disc): both optimisers start afresh (Adam's bias correction
+             * counts from 1 again) while the run's step, RNG and schedule go on from train.step_base */
+            r->g->step = moments ? meta_ll(f, "gan.g_step") : 0;
+            r->d->step = moments ? meta_ll(f, "gan.d_step") : 0;
+            r->step_base = meta_ll(f, "train.step_base");
+            if (r->step_base < 0 || r->step_base > (1LL << 50) || r->g->step < 0 || r->d->step < 0)
+                st = liif_error_set(&err, LIIF_ERR_MODEL, "%s: a negative step count in its metadata", resume);
+            if (!st && !moments)
+                cli_error("note: %s has no Adam moments (liif export --with-disc): the run goes on from step %lld "
+                          "with fresh ones", resume, r->step_base);
         }
         if (f) liif_st_close(f);
     } else if (init_disc) { /* both networks from init_from, fresh Adam moments: a new run */
@@ -812,14 +833,14 @@ static int gpu_step(run *r, const train_recipe *rec, liif_adam_config *opt, doub
         use_buf(r, r->cur);
         if (fill_batch(r, rec, 0, err)) return -1;
     }
-    opt->lr = lr_at(c, r->s->step);
+    opt->lr = lr_at(c, run_step(r));
     float *const *b = r->buf[r->cur];
     if (liif_train_gpu_step(r->gpu, b[0], b[1], b[2], b[3], opt, err)) return -1;
     r->s->step++; /* the device's count; the parameters come back with liif_train_gpu_pull */
     r->rng_saved = r->rng;
     r->cur ^= 1;
     r->ahead = 0;
-    if (r->s->step < c->steps) {
+    if (run_step(r) < c->steps) {
         use_buf(r, r->cur);
         if (fill_batch(r, rec, 0, err)) return -1;
         r->ahead = 1;
@@ -853,7 +874,7 @@ static int gan_gpu_train_step(run *r, const train_recipe *rec, double lr, double
     r->rng_saved = r->rng;
     r->cur ^= 1;
     r->ahead = 0;
-    if (r->g->step < c->steps) {
+    if (run_step(r) < c->steps) {
         use_buf(r, r->cur);
         if (fill_batch(r, rec, c->patch, err)) return -1;
         r->ahead = 1;
@@ -1034,7 +1055,7 @@ static int train_loop(run *r)
         }
         liif_train_zero_grad(r->s);
         liif_train_backward(r->s, r->a);
-        opt.lr = lr_at(c, r->s->step);
+        opt.lr = lr_at(c, run_step(r));
         liif_adam_update(r->s, &opt);
         loss = r->a->loss;
     stepped:;
@@ -1161,7 +1182,8 @@ int cli_train_main(int argc, char **argv)
         "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
         "init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one; a GAN run's\n"
-        "networks from 'liif export --with-disc' start both the generator and the discriminator.\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
+        "networks from 'liif export --with-disc' start both the generator and the discriminator (--resume with that\n"
+        "file instead goes on with the same run: its step, RNG and config, with fresh Adam moments).\nWrites OUT/log.csv, OUT/ckpt-STEP.safetensors and OUT/last.safetensors; Ctrl-C saves\n"
         "OUT/last.safetensors and exits 130.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *gerr = NULL;
@@ -1233,8 +1255,9 @@ int cli_export_main(int argc, char **argv)
          "LIIF-GAN models: the detail in [0,1] that 'liif upscale', 'liif eval' and the GIMP dialog use when none is "
          "given (metadata liif.detail; without it they use 1)", "D"},
         {"with-disc", 0, 0, G_OPTION_ARG_NONE, &with_disc,
-         "LIIF-GAN runs: the discriminator too (float32, no Adam moments: init_from starts a new run from both "
-         "networks; a third of a checkpoint's size)", NULL},
+         "LIIF-GAN runs: the discriminator too, without Adam moments (a third of a checkpoint's size; a sixth with "
+         "--fp16): 'liif train --resume' goes on with the same run and fresh moments, init_from starts a new run from "
+         "both networks", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_set_prgname("liif export");
@@ -1268,7 +1291,12 @@ int cli_export_main(int argc, char **argv)
     liif_st_file *f;
     liif_status st = liif_st_open(argv[1], &f, &err);
     int two = !st && (liif_st_find(f, "imnet2.layers.0.weight") || liif_st_meta(f, "gan.g_step")); /* a GAN run */
-    long long gan_steps = st ? 0 : meta_ll(f, "gan.g_step");
+    long long gan_steps = st ? 0 : meta_ll(f, "train.step_base") + meta_ll(f, "gan.g_step"); /* the run's step */
+    /* --with-disc keeps what --resume needs to go on with the same run (config, RNG, step; moments start afresh) */
+    char *run_meta[3] = {NULL, NULL, NULL};
+    static const char *const run_keys[3] = {"train.config", "train.rng", "train.epoch"};
+    for (int i = 0; !st && with_disc && i < 3; i++)
+        if (liif_st_meta(f, run_keys[i])) run_meta[i] = g_strdup(liif_st_meta(f, run_keys[i]));
     if (!st) liif_st_close(f);
     if (!st && with_disc && !two)
         st = liif_error_set(&err, LIIF_ERR_ARG, "%s: --with-disc: not a LIIF-GAN checkpoint", argv[1]);
@@ -1286,12 +1314,18 @@ int cli_export_main(int argc, char **argv)
         if (!st) {
             char step[32];
             snprintf(step, sizeof step, "%lld", gan_steps);
-            const char *meta[] = {"liif.trained_steps", step, "liif.detail", detail};
-            st = gan_save(g, d, argv[2], 0, fp16, meta, detail[0] ? 2 : 1, &err);
+            const char *meta[12] = {"liif.trained_steps", step};
+            int nm = 1;
+            if (detail[0]) meta[2 * nm] = "liif.detail", meta[2 * nm + 1] = detail, nm++;
+            if (with_disc) meta[2 * nm] = "train.step_base", meta[2 * nm + 1] = step, nm++;
+            for (int i = 0; i < 3; i++)
+                if (run_meta[i]) meta[2 * nm] = run_keys[i], meta[2 * nm + 1] = run_meta[i], nm++;
+            st = gan_save(g, d, argv[2], 0, fp16, meta, nm, &err);
         }
         gan_disc_free(d);
         gan_gen_free(g);
     } else if (!st) st = liif_train_state_load(argv[1], &s, &err);
+    for (int i = 0; i < 3; i++) g_free(run_meta[i]);
     if (!st && !two) {
         char step[32];
         snprintf(step, sizeof step, "%lld", (long long)s->step);
