@@ -1,4 +1,4 @@
-/* bench.c: end-to-end speed of the fast CPU engine (fp32 and the fast precision) beside the machine's sgemm rate measured in the same run.
+/* bench.c: end-to-end speed of the fast CPU engine (fp32, the fast precision and int8) beside the machine's sgemm rate measured in the same run.
  * usage: liif-bench [MODEL.safetensors] [--threads N] [--reps N]
  * Without a model it writes a random model of the official EDSR-baseline LIIF shape (same FLOPs). */
 #include <stdio.h>
@@ -82,19 +82,24 @@ int main(int argc, char **argv)
     printf("%-22s %-11s %-9s %9s %9s %12s %9s %9s\n", "case", "precompute", "precision", "seconds", "out MP/s",
            "eff GFLOP/s", "% sgemm", "vs fp32");
     struct { int w, h, s; } cases[] = {{128, 128, 4}, {256, 256, 2}};
+    /* fp32, the fast precision where it is not fp32, and int8 where fast is not int8 already */
+    const liif_precision precs[3] = {LIIF_PRECISION_FP32, LIIF_PRECISION_FAST, LIIF_PRECISION_INT8};
+    const char *names[3];
+    for (int p = 0; p < 3; p++) names[p] = liif_engine_precision_name(e, precs[p], NULL, 0);
     for (int c = 0; c < 2; c++)
         for (int pre = 1; pre >= 0; pre--) {
             double t32 = 0;
-            for (int fa = 0; fa <= 1; fa++) {
+            for (int fa = 0; fa < 3; fa++) {
+                if ((fa == 1 && !strcmp(names[1], "fp32")) || (fa == 2 && !strcmp(names[1], "int8"))) continue;
                 int w = cases[c].w, h = cases[c].h, s = cases[c].s;
-                double t = run_case(e, w, h, s, threads, reps, pre, fa ? LIIF_PRECISION_FAST : LIIF_PRECISION_FP32);
+                double t = run_case(e, w, h, s, threads, reps, pre, precs[fa]);
                 t32 = fa ? t32 : t;
                 double out_px = (double)w * s * h * s;
                 double flop = ENC_FLOP_PER_LR_PX * w * h + DEC_FLOP_PER_OUT_PX * out_px;
                 char name[64];
                 snprintf(name, sizeof name, "%dx%d -> x%d", w, h, s);
                 printf("%-22s %-11s %-9s %9.3f %9.3f %12.1f %8.0f%% %8.2fx\n", name, pre ? "yes" : "no",
-                       fa ? fast : "fp32", t, out_px / t / 1e6, flop / t / 1e9, 100.0 * flop / t / 1e9 / gf, t32 / t);
+                       names[fa], t, out_px / t / 1e6, flop / t / 1e9, 100.0 * flop / t / 1e9 / gf, t32 / t);
             }
         }
     liif_engine_free(e);

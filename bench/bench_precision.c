@@ -1,5 +1,5 @@
 /* bench_precision.c: what the fast precision costs in accuracy on real photos: 8-bit differences to fp32 and the PSNR change.
- * usage: liif-bench-precision MODEL.safetensors DIR... [--scales 2,4] [--threads N]
+ * usage: liif-bench-precision MODEL.safetensors DIR... [--scales 2,4] [--threads N] [--precision fast|bf16|int8]
  * For every RGB PNG in each DIR (Set5, Set14) and scale: the benchmark protocol's LR image (MODEL.md 4),
  * upscaled by the fast CPU engine in fp32 and in the fast precision; both outputs quantised to 8 bits
  * as a PNG would be, compared sample by sample; PSNR (Y, shave ceil(s)) of each against the HR crop. */
@@ -16,6 +16,8 @@
 typedef struct {
     double max_levels, sum_levels, n, within1, exact, dpsnr_sum, dpsnr_max, images;
 } totals;
+
+static liif_precision compared = LIIF_PRECISION_FAST; /* --precision: what fp32 is compared with */
 
 static int level(float v) { return (int)lrintf((v < 0 ? 0 : (v > 1 ? 1 : v)) * 255.0f); }
 
@@ -43,7 +45,7 @@ static int measure(liif_engine *e, const char *path, double s, int threads, tota
         liif_options o;
         liif_options_init(&o);
         o.threads = threads;
-        o.precision = p ? LIIF_PRECISION_FAST : LIIF_PRECISION_FP32;
+        o.precision = p ? compared : LIIF_PRECISION_FP32;
         liif_image in = {lr, lw, lh, (size_t)lw * 3};
         liif_region r = {cw, ch, 0, 0, cw, ch};
         st = liif_upscale_region(e, &in, &r, out[p], (size_t)cw * 3, &o, &err);
@@ -108,6 +110,11 @@ int main(int argc, char **argv)
     int n_dirs = 0, n_scales = 2, threads = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            const char *p = argv[++i];
+            compared = !strcmp(p, "int8") ? LIIF_PRECISION_INT8 : !strcmp(p, "bf16") ? LIIF_PRECISION_BF16
+                                                                                   : LIIF_PRECISION_FAST;
+        }
         else if (!strcmp(argv[i], "--scales") && i + 1 < argc) {
             n_scales = 0;
             for (char *tok = strtok(argv[++i], ","); tok && n_scales < 8; tok = strtok(NULL, ","))
@@ -116,7 +123,8 @@ int main(int argc, char **argv)
         else if (n_dirs < 16) dirs[n_dirs++] = argv[i];
     }
     if (!model_path || !n_dirs) {
-        fprintf(stderr, "usage: liif-bench-precision MODEL.safetensors DIR... [--scales 2,4] [--threads N]\n");
+        fprintf(stderr, "usage: liif-bench-precision MODEL.safetensors DIR... [--scales 2,4] [--threads N] "
+                        "[--precision fast|bf16|int8]\n");
         return 2;
     }
     liif_model *m;
@@ -127,8 +135,8 @@ int main(int argc, char **argv)
         return 1;
     }
     char note[200];
-    const char *fast = liif_engine_precision_name(e, LIIF_PRECISION_FAST, note, sizeof note);
-    printf("fast precision: %s%s%s; differences in 8-bit levels, PSNR on Y (shave ceil(s))\n", fast,
+    const char *fast = liif_engine_precision_name(e, compared, note, sizeof note);
+    printf("compared precision: %s%s%s; differences in 8-bit levels, PSNR on Y (shave ceil(s))\n", fast,
            note[0] ? ": " : "", note);
     printf("%-16s %-5s %11s %4s %9s %10s %10s %8s %8s %8s\n", "image", "scale", "size", "max", "mean", "<=1 level",
            "equal", "PSNR32", "PSNRfast", "dPSNR");

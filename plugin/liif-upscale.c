@@ -105,9 +105,10 @@ add_arguments (GimpProcedure *procedure)
                                         "gpu",  LIIF_BACKEND_CUDA, _("GPU (CUDA)"), NULL,
                                         NULL),
                                       "auto", G_PARAM_READWRITE);
-  /* Fast: bf16 products on processors with AVX512-BF16 or AMX, TF32 on CUDA, fp32 elsewhere; measured
-   * invisible at 8 bits (README, "Precision"), so it is the default. Previews always use it. TF32 and
-   * bf16 by name for scripts (a device without the kind computes fp32). */
+  /* Fast: bf16 products on processors with AVX512-BF16 or AMX, int8 hidden products on other CPUs, TF32 on
+   * CUDA; measured within a level of fp32 on nearly every 8-bit sample (README, "Precision"), so it is the
+   * default. Previews always use it. TF32, bf16 and int8 by name for scripts (a device without the kind
+   * computes fp32). */
   gimp_procedure_add_choice_argument (procedure, "precision", _("_Precision"),
                                       _("Arithmetic of the final render"),
                                       gimp_choice_new_with_values (
@@ -115,6 +116,7 @@ add_arguments (GimpProcedure *procedure)
                                         "fp32", LIIF_PRECISION_FP32, _("Exact (fp32)"), NULL,
                                         "tf32", LIIF_PRECISION_TF32, _("TF32 (GPU only)"), NULL,
                                         "bf16", LIIF_PRECISION_BF16, _("bf16"), NULL,
+                                        "int8", LIIF_PRECISION_INT8, _("int8 (CPU only)"), NULL,
                                         NULL),
                                       "fast", G_PARAM_READWRITE);
   /* The dialog's one scale slider (both axes); saved with the other values. */

@@ -1,4 +1,4 @@
-/* backend_cpu.c: the fast CPU backend: oneDNN sgemm (or bf16 GEMM) on cache-sized blocks, OpenMP threads, layer-1 precompute. */
+/* backend_cpu.c: the fast CPU backend: oneDNN sgemm (or bf16 / int8 GEMM) on cache-sized blocks, OpenMP threads, layer-1 precompute. */
 #include <dnnl.h>
 #include <omp.h>
 #include <stdio.h>
@@ -48,6 +48,11 @@ typedef struct {
     uint16_t **conv16;
     uint16_t *w1_16[2];
     uint16_t *hid16[2][LIIF_MAX_HIDDEN + 1];
+    /* The int8 precision's hidden layers 1 .. n_layers-2: weights as int8 in [-127, 127] with one scale per
+     * output (its largest |w| / 127). */
+    int have_int8;
+    int8_t *hid8[2][LIIF_MAX_HIDDEN + 1];
+    float *hid8_scale[2][LIIF_MAX_HIDDEN + 1];
 } prepared;
 
 typedef struct {
@@ -59,6 +64,8 @@ typedef struct {
     uint16_t *x16;
     int th, tw, have_pre;
     int bf16;              /* the current encode / decode computes its products in bf16 */
+    int int8;              /* the current decode computes its hidden products on integers */
+    int avx2;              /* the processor has AVX2 (the decoder's element-wise work uses it) */
 } cpu_backend;
 
 /* Inlined into the per-block code so that its AVX-512 build (mlp_block_avx512) compiles them too. */
@@ -139,7 +146,11 @@ static void prepared_free(prepared *p, int n_convs)
         free(p->w1[d]);
         free(p->w1_coord[d]);
         free(p->w1_16[d]);
-        for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) free(p->hid16[d][l]);
+        for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) {
+            free(p->hid16[d][l]);
+            free(p->hid8[d][l]);
+            free(p->hid8_scale[d][l]);
+        }
     }
     memset(p, 0, sizeof *p);
 }
@@ -226,6 +237,115 @@ static liif_status prepare_bf16(cpu_backend *cb, const liif_model *m, liif_error
     }
     p->have_bf16 = 1;
     return LIIF_OK;
+}
+
+/* ------------------------------------------------------------ int8 */
+
+/* The int8 precision: a hidden layer's product y = x . W^T with x >= 0 (a ReLU's output) as 7-bit unsigned
+ * integers, one scale per row (its largest value / 127), and W as 8-bit signed integers, one scale per output
+ * (its largest |w| / 127); oneDNN's u8 x s8 GEMM sums them exactly in 32 bits (at most 256 * 127 * 127, so
+ * the sum converts to float exactly too), and y = sum * row scale * output scale. 7 bits rather than 8: on
+ * AVX2 without VNNI the GEMM adds pairs of u8 * s8 products in 16 bits with saturation, which 255 * 127 * 2
+ * overflows and 127 * 127 * 2 does not; so the integers, and the output, are the same on every x86-64
+ * processor and for any blocking or thread count. */
+enum { Q_ACT = 127, Q_W = 127 };
+
+/* The int8 weights of the prepared model's hidden layers, once per model. */
+static liif_status prepare_int8(cpu_backend *cb, const liif_model *m, liif_error *err)
+{
+    liif_status s = prepare(cb, m, err);
+    prepared *p = &cb->prep;
+    if (s || p->have_int8) return s;
+    const liif_config *c = &m->cfg;
+    int ok = 1;
+    for (int d = 0; ok && d < c->n_decoders; d++) {
+        const liif_mlp *mlp = &m->dec[d];
+        for (int l = 1; ok && l < mlp->n_layers - 1; l++) {
+            int n = mlp->dims[l + 1], k = mlp->dims[l];
+            p->hid8[d][l] = malloc((size_t)n * k);
+            p->hid8_scale[d][l] = malloc((size_t)n * sizeof(float));
+            if (!(ok = p->hid8[d][l] && p->hid8_scale[d][l])) break;
+            for (int o = 0; o < n; o++) {
+                const float *w = mlp->w[l] + (size_t)o * k;
+                float mx = 0.0f;
+                for (int i = 0; i < k; i++) mx = fabsf(w[i]) > mx ? fabsf(w[i]) : mx;
+                float inv = mx > 0.0f ? (float)Q_W / mx : 0.0f;
+                for (int i = 0; i < k; i++) p->hid8[d][l][(size_t)o * k + i] = (int8_t)lrintf(w[i] * inv);
+                p->hid8_scale[d][l][o] = mx / (float)Q_W;
+            }
+        }
+    }
+    if (!ok) {
+        prepared_free(p, liif_model_n_convs(c));
+        return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing int8 weights");
+    }
+    p->have_int8 = 1;
+    return LIIF_OK;
+}
+
+/* The largest of n values >= 0 (0 for none above 0), in 16 lanes so that the loop vectorises. */
+INLINE float row_max(const float *v, int n)
+{
+    float m16[16] = {0}, mx = 0.0f;
+    int k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int j = 0; j < 16; j++) m16[j] = v[k + j] > m16[j] ? v[k + j] : m16[j];
+    for (; k < n; k++) mx = v[k] > mx ? v[k] : mx;
+    for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
+    return mx;
+}
+
+/* A row of n values >= 0, whose largest is mx, as 7-bit integers q (rounded to nearest); returns its scale. */
+INLINE float quantize_row(const float *v, int n, float mx, uint8_t *q)
+{
+    float inv = mx > 0.0f ? (float)Q_ACT / mx : 0.0f;
+    for (int k = 0; k < n; k++) { /* rounded by truncating v * inv + 0.5, at most 127.5 (NaN: 0) */
+        float t = v[k] * inv + 0.5f;
+        t = t > 0.0f ? t : 0.0f;
+        t = t < (float)Q_ACT ? t : (float)Q_ACT;
+        q[k] = (uint8_t)(int)t;
+    }
+    return mx / (float)Q_ACT;
+}
+
+INLINE void quantize_rows(const float *x, int rows, int n, uint8_t *q, float *scale)
+{
+    for (int r = 0; r < rows; r++)
+        scale[r] = quantize_row(x + (size_t)r * n, n, row_max(x + (size_t)r * n, n), q + (size_t)r * n);
+}
+
+/* y[M,N] = x[M,K] . W[N,K]^T from their integers and scales; y's memory holds the int32 sums first. With
+ * next (a hidden layer that feeds another): y = relu(y + bias) too, and its integers and row scales go to
+ * next / next_scale (x and xs may be them: the product has read them by then). */
+INLINE void gemm_int8(int M, int N, int K, const uint8_t *x, const float *xs, const int8_t *w, const float *ws,
+                      const float *bias, float *y, uint8_t *next, float *next_scale)
+{
+    int32_t *acc = (int32_t *)y, zero = 0;
+    dnnl_gemm_u8s8s32('N', 'T', 'F', M, N, K, 1.0f, x, K, 0, w, K, 0, 0.0f, acc, N, &zero);
+    for (int r = 0; r < M; r++) {
+        float s = xs[r], m16[16] = {0}, mx = 0.0f;
+        float *o = y + (size_t)r * N;
+        const int32_t *a = acc + (size_t)r * N;
+        if (!next) {
+            for (int k = 0; k < N; k++) o[k] = (float)a[k] * s * ws[k];
+            continue;
+        }
+        int k = 0;
+        for (; k + 16 <= N; k += 16) /* dequantise, bias, ReLU and the row's maximum in one pass */
+            for (int j = 0; j < 16; j++) {
+                float v = (float)a[k + j] * s * ws[k + j] + bias[k + j];
+                v = v < 0.0f ? 0.0f : v;
+                o[k + j] = v;
+                m16[j] = v > m16[j] ? v : m16[j];
+            }
+        for (; k < N; k++) {
+            float v = (float)a[k] * s * ws[k] + bias[k];
+            o[k] = v < 0.0f ? 0.0f : v;
+            mx = o[k] > mx ? o[k] : mx;
+        }
+        for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
+        next_scale[r] = quantize_row(o, N, mx, next + (size_t)r * N);
+    }
 }
 
 /* ------------------------------------------------------------ convolution */
@@ -364,7 +484,8 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     size_t np = (size_t)th * tw;
     int F = c->n_feats, T = liif_omp_threads(be->threads);
     cb->bf16 = be->fast_math == LIIF_MATH_BF16 && be->fast_name; /* the engine asks only where it is supported */
-    liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : prepare(cb, m, err);
+    cb->int8 = be->fast_math == LIIF_MATH_INT8;
+    liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : cb->int8 ? prepare_int8(cb, m, err) : prepare(cb, m, err);
     if (s) return s;
     if (reserve(cb, c, np))
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
@@ -457,19 +578,30 @@ INLINE void layer1_finish(const float *pre, int by_lat, const float *bias, const
     for (int r = 0; r < rows; r++) {
         const float *p = pre + (by_lat ? g[r].lat : (size_t)r) * out;
         float *o = h + (size_t)r * out;
-        if (h16 && n_extra == 4) {
-            /* One pass, bf16 result only (all the next product reads): the same additions in the
-             * same order as the general loops below, so the same bits. */
+        if (n_extra == 4) {
+            /* One pass (with h16, the bf16 result only: all the next product reads): the same additions
+             * in the same order as the general loops below, so the same bits. */
             const float *w0 = wc, *w1 = wc + out, *w2 = wc + 2 * (size_t)out, *w3 = wc + 3 * (size_t)out;
             float v0 = g[r].extra[0], v1 = g[r].extra[1], v2 = g[r].extra[2], v3 = g[r].extra[3];
-            uint16_t *o16 = h16 + (size_t)r * out;
-            for (int k = 0; k < out; k++) {
-                float t = p[k] + bias[k];
-                t += v0 * w0[k];
-                t += v1 * w1[k];
-                t += v2 * w2[k];
-                t += v3 * w3[k];
-                o16[k] = bf16_round(t < 0.0f ? 0.0f : t);
+            if (h16) {
+                uint16_t *o16 = h16 + (size_t)r * out;
+                for (int k = 0; k < out; k++) {
+                    float t = p[k] + bias[k];
+                    t += v0 * w0[k];
+                    t += v1 * w1[k];
+                    t += v2 * w2[k];
+                    t += v3 * w3[k];
+                    o16[k] = bf16_round(t < 0.0f ? 0.0f : t);
+                }
+            } else {
+                for (int k = 0; k < out; k++) {
+                    float t = p[k] + bias[k];
+                    t += v0 * w0[k];
+                    t += v1 * w1[k];
+                    t += v2 * w2[k];
+                    t += v3 * w3[k];
+                    o[k] = t < 0.0f ? 0.0f : t;
+                }
             }
             continue;
         }
@@ -587,9 +719,11 @@ INLINE void last_layer(float *y, const float *bh, int rows, int k, const float *
 
 /* Decoder d on `rows` (query, shift) rows; the prediction of row r goes to pred[r*out_dim]. In bf16
  * mode, x16 holds the bf16 copy of each hidden product's input (layer 1's extra inputs and the last
- * layer stay float32). */
+ * layer stay float32); in int8 mode, x8 and s8 the integers and row scales of each hidden product's
+ * input (layer 1 and the last layer stay float32). */
 INLINE void mlp_block_impl(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
-                           const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
+                           const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, uint8_t *x8,
+                           float *s8, float *pred)
 {
     const liif_config *c = &m->cfg;
     const liif_mlp *mlp = &m->dec[d];
@@ -612,12 +746,17 @@ INLINE void mlp_block_impl(const cpu_backend *cb, const liif_model *m, int d, co
     }
     float *x = bufa, *y = bufb;
     const float *bh = NULL; /* the last hidden layer's bias, left for last_layer */
+    int q8 = cb->int8 && mlp->n_layers > 2;
+    if (q8) quantize_rows(bufa, rows, h1, x8, s8);
     for (int l = 1; l < mlp->n_layers - 1; l++) {
         int k = mlp->dims[l], n = mlp->dims[l + 1];
         const uint16_t *w16 = cb->bf16 ? cb->prep.hid16[d][l] : NULL;
-        gemm_nt(rows, n, k, (operand){x, w16 ? x16 : NULL}, k, (operand){mlp->w[l], w16}, k, y, n);
-        if (l + 1 < mlp->n_layers - 1) bias_relu(y, rows, n, mlp->b[l], 1, w16 ? x16 : NULL);
-        else bh = mlp->b[l];
+        int more = l + 1 < mlp->n_layers - 1; /* another hidden layer follows */
+        if (q8) gemm_int8(rows, n, k, x8, s8, cb->prep.hid8[d][l], cb->prep.hid8_scale[d][l], mlp->b[l], y,
+                          more ? x8 : NULL, s8);
+        else gemm_nt(rows, n, k, (operand){x, w16 ? x16 : NULL}, k, (operand){mlp->w[l], w16}, k, y, n);
+        if (!more) bh = mlp->b[l];
+        else if (!q8) bias_relu(y, rows, n, mlp->b[l], 1, w16 ? x16 : NULL);
         float *t = x; x = y; y = t;
     }
     int l = mlp->n_layers - 1;
@@ -629,12 +768,21 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) static 
 mlp_block_avx512(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job, const query_geom *g,
                  int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
 {
-    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
+    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, NULL, NULL, pred);
+}
+
+/* The same for fp32 and int8 where the processor has AVX2: twice the lanes for the element-wise work. */
+__attribute__((target("avx2"))) static void
+mlp_block_avx2(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job, const query_geom *g,
+               int rows, float *bufa, float *bufb, uint8_t *x8, float *s8, float *pred)
+{
+    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, NULL, x8, s8, pred);
 }
 #endif
 
 static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const liif_decode_job *job,
-                      const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, float *pred)
+                      const query_geom *g, int rows, float *bufa, float *bufb, uint16_t *x16, uint8_t *x8, float *s8,
+                      float *pred)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
     /* bf16 mode runs only where the processor has AVX512-BF16, so there its element-wise work (layer 1's
@@ -644,8 +792,12 @@ static void mlp_block(const cpu_backend *cb, const liif_model *m, int d, const l
         mlp_block_avx512(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
         return;
     }
+    if (cb->avx2) {
+        mlp_block_avx2(cb, m, d, job, g, rows, bufa, bufb, x8, s8, pred);
+        return;
+    }
 #endif
-    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, pred);
+    mlp_block_impl(cb, m, d, job, g, rows, bufa, bufb, x16, x8, s8, pred);
 }
 
 static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_decode_job *job, float *out,
@@ -666,7 +818,9 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
         float *bufa = malloc(rows_max * maxw * sizeof(float)), *bufb = malloc(rows_max * maxw * sizeof(float));
         float *pred = malloc(rows_max * 3 * sizeof(float));
         uint16_t *x16 = cb->bf16 ? malloc(rows_max * maxw * sizeof *x16) : NULL;
-        if (!g || !bufa || !bufb || !pred || (cb->bf16 && !x16)) failed = 1;
+        uint8_t *x8 = cb->int8 ? malloc(rows_max * maxw) : NULL;
+        float *s8 = cb->int8 ? malloc(rows_max * sizeof *s8) : NULL;
+        if (!g || !bufa || !bufb || !pred || (cb->bf16 && !x16) || (cb->int8 && (!x8 || !s8))) failed = 1;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
             if (failed) continue;
@@ -684,7 +838,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
             float total[QUERY_BLOCK][3];
             memset(total, 0, sizeof total);
             for (int d = 0; d < liif_decoders_for(c, job->alpha); d++) {
-                mlp_block(cb, m, d, job, g, (int)rows_max, bufa, bufb, x16, pred);
+                mlp_block(cb, m, d, job, g, (int)rows_max, bufa, bufb, x16, x8, s8, pred);
                 for (int q = 0; q < n; q++) {
                     float dq[3] = {0, 0, 0};
                     for (int k = 0; k < ns; k++)
@@ -699,7 +853,7 @@ static liif_status cpu_decode(liif_backend *be, const liif_model *m, const liif_
                 for (int ch = 0; ch < 3; ch++) o[ch] = liif_output_value(job, total[q][ch]);
             }
         }
-        free(g); free(bufa); free(bufb); free(pred); free(x16);
+        free(g); free(bufa); free(bufb); free(pred); free(x16); free(x8); free(s8);
     }
     if (failed) return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU decoder: out of memory");
     return LIIF_OK;
@@ -739,9 +893,17 @@ liif_backend *liif_backend_cpu_new(int threads)
     cb->base.features = cpu_features;
     cb->base.destroy = cpu_destroy;
     cb->base.threads = threads > 0 ? threads : omp_get_num_procs();
+    /* FAST: bf16 where the processor has it (twice fp32's speed, within a level of it), else int8 (1.4-1.6x on
+     * AVX2, 99.95% of samples within a level); fast_note keeps why bf16 is missing for --precision bf16. */
+    cb->base.maths = 1u << LIIF_MATH_INT8;
     if (bf16_supported(cb->base.fast_note, sizeof cb->base.fast_note)) {
         cb->base.fast_name = "bf16";
-        cb->base.maths = 1u << LIIF_MATH_BF16;
+        cb->base.maths |= 1u << LIIF_MATH_BF16;
+    } else {
+        cb->base.fast_name = "int8";
     }
+#if defined(__GNUC__) && defined(__x86_64__)
+    cb->avx2 = __builtin_cpu_supports("avx2");
+#endif
     return &cb->base;
 }

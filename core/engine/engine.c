@@ -72,17 +72,23 @@ void liif_engine_free(liif_engine *e)
 
 const char *liif_engine_backend_name(const liif_engine *e) { return e->be->name; }
 
-static const char *const math_names[] = {"fp32", "tf32", "bf16"};
+static const char *const math_names[] = {"fp32", "tf32", "bf16", "int8"};
 
 /* The LIIF_MATH_* kind precision p computes with on this engine; why, where p asked for a kind the
  * backend lacks (else empty). */
 static int math_of(const liif_engine *e, liif_precision p, char *why, size_t why_size)
 {
     const liif_backend *be = e->be;
-    int want = p == LIIF_PRECISION_TF32 ? LIIF_MATH_TF32 : p == LIIF_PRECISION_BF16 ? LIIF_MATH_BF16 : LIIF_MATH_FP32;
+    int want = p == LIIF_PRECISION_TF32   ? LIIF_MATH_TF32
+               : p == LIIF_PRECISION_BF16 ? LIIF_MATH_BF16
+               : p == LIIF_PRECISION_INT8 ? LIIF_MATH_INT8
+                                          : LIIF_MATH_FP32;
     if (why && why_size) why[0] = '\0';
     if (p == LIIF_PRECISION_FAST) {
-        if (be->fast_name) return !strcmp(be->fast_name, "tf32") ? LIIF_MATH_TF32 : LIIF_MATH_BF16;
+        if (be->fast_name)
+            return !strcmp(be->fast_name, "tf32") ? LIIF_MATH_TF32
+                   : !strcmp(be->fast_name, "int8") ? LIIF_MATH_INT8
+                                                    : LIIF_MATH_BF16;
         if (why && why_size) snprintf(why, why_size, "%s", be->fast_note);
         return LIIF_MATH_FP32;
     }
@@ -202,7 +208,7 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
         return liif_error_set(err, LIIF_ERR_ARG, "output row stride %zu is below 3 * region width", out_stride);
     if (!(opts->detail >= 0.0 && opts->detail <= 1.0))
         return liif_error_set(err, LIIF_ERR_ARG, "detail must be between 0 and 1, got %g", opts->detail);
-    if ((unsigned)opts->precision > LIIF_PRECISION_BF16)
+    if ((unsigned)opts->precision > LIIF_PRECISION_INT8)
         return liif_error_set(err, LIIF_ERR_ARG, "unknown precision %d", (int)opts->precision);
     if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
 

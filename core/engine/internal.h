@@ -131,12 +131,13 @@ struct liif_backend {
     int fast_math;        /* set by the engine for each run: the LIIF_MATH_* kind the products use (1: CUDA's
                            * TF32; tests may set it directly) */
     unsigned maths;       /* bits (1u << LIIF_MATH_*) of the kinds beyond fp32 the backend computes */
-    const char *fast_name; /* the arithmetic of LIIF_PRECISION_FAST ("bf16", "tf32"); NULL: fp32 */
-    char fast_note[160];  /* with fast_name NULL: why FAST computes in fp32 here */
+    const char *fast_name; /* the arithmetic of LIIF_PRECISION_FAST ("bf16", "tf32", "int8"); NULL: fp32 */
+    char fast_note[160];  /* with fast_name NULL: why FAST computes in fp32 here; the fast CPU backend: why it
+                           * has no bf16 (FAST is int8 there) */
 };
 
 /* The arithmetic kinds of liif_backend.fast_math. */
-enum { LIIF_MATH_FP32 = 0, LIIF_MATH_TF32 = 1, LIIF_MATH_BF16 = 2 };
+enum { LIIF_MATH_FP32 = 0, LIIF_MATH_TF32 = 1, LIIF_MATH_BF16 = 2, LIIF_MATH_INT8 = 3 };
 
 liif_backend *liif_backend_ref_new(void);
 /* For tests: how many LR tiles the engine has encoded (reuse_key skips some). */

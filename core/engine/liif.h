@@ -105,11 +105,15 @@ typedef enum {
 typedef enum {
     LIIF_PRECISION_FP32 = 0, /* float32 throughout (default) */
     LIIF_PRECISION_FAST,     /* the fastest arithmetic the backend has: fast CPU bf16 products with
-                              * float32 sums where the processor has AVX512-BF16 or AMX-BF16 (else
-                              * float32; ~4e-3 relative per product), CUDA TF32 tensor cores (~1e-3) */
+                              * float32 sums where the processor has AVX512-BF16 or AMX-BF16 (~4e-3
+                              * relative per product), else int8 (below); CUDA TF32 tensor cores (~1e-3) */
     LIIF_PRECISION_TF32,     /* TF32 tensor-core GEMMs (10-bit mantissas, float32 sums): CUDA only */
     LIIF_PRECISION_BF16,     /* bf16 GEMM operands (7-bit mantissas), float32 sums: CUDA, and the fast
                               * CPU backend where the processor has AVX512-BF16 or AMX-BF16 */
+    LIIF_PRECISION_INT8,     /* fast CPU: the decoders' hidden 256x256 products on integers: activations
+                              * as 7-bit unsigned with one scale per row, weights as 8-bit with one scale
+                              * per output, exact 32-bit sums (every x86-64 processor; twice sgemm's rate
+                              * on AVX2, more with VNNI). Encoder, layer 1 and the last layer stay float32. */
 } liif_precision;
 
 /* Return non-zero to cancel; polled between tiles and query batches. fraction in [0,1]. */
@@ -148,8 +152,8 @@ liif_status liif_engine_new(const liif_model *m, liif_backend_kind kind, liif_en
 void liif_engine_free(liif_engine *e);
 const char *liif_engine_backend_name(const liif_engine *e);
 /* The arithmetic precision p gets on this engine: "fp32", "bf16" (fast CPU with AVX512-BF16 or
- * AMX-BF16) or "tf32" (CUDA). When FAST falls back to fp32, one line saying why is written to
- * note (when non-NULL); otherwise note is emptied. */
+ * AMX-BF16), "int8" (fast CPU) or "tf32" (CUDA). When p falls back to fp32, one line saying why is
+ * written to note (when non-NULL); otherwise note is emptied. */
 const char *liif_engine_precision_name(const liif_engine *e, liif_precision p, char *note, size_t note_size);
 
 /* Whether the CUDA backend can run on this machine: 1 with device 0's name in name, else 0 with

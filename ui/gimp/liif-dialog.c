@@ -880,8 +880,9 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   g_signal_connect (d.model_combo, "changed", G_CALLBACK (model_changed), &d);
   gtk_box_pack_start (GTK_BOX (controls), device_choice (&d), FALSE, FALSE, 0);
   precision = gimp_procedure_dialog_get_widget (GIMP_PROCEDURE_DIALOG (d.dialog), "precision", G_TYPE_NONE);
-  gtk_widget_set_tooltip_text (precision, _("Fast: bf16 products on processors that have them, TF32 on a GPU; "
-                                            "at most one level in 255 from Exact. The preview always uses Fast."));
+  gtk_widget_set_tooltip_text (precision, _("Fast: bf16 products on processors that have them, integer products on "
+                                            "other processors, TF32 on a GPU; within one level in 255 of Exact on "
+                                            "nearly every pixel. The preview always uses Fast."));
   gtk_box_pack_start (GTK_BOX (controls), precision, FALSE, FALSE, 0);
 
   help_uri = liif_help_page_uri ();
