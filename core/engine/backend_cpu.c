@@ -893,7 +893,7 @@ liif_backend *liif_backend_cpu_new(int threads)
     cb->base.features = cpu_features;
     cb->base.destroy = cpu_destroy;
     cb->base.threads = threads > 0 ? threads : omp_get_num_procs();
-    /* FAST: bf16 where the processor has it (twice fp32's speed, within a level of it), else int8 (1.4-1.6x on
+    /* FAST: bf16 where the processor has it (twice fp32's speed, within a level of it), else int8 (1.3-1.6x on
      * AVX2, 99.95% of samples within a level); fast_note keeps why bf16 is missing for --precision bf16. */
     cb->base.maths = 1u << LIIF_MATH_INT8;
     if (bf16_supported(cb->base.fast_note, sizeof cb->base.fast_note)) {

@@ -89,7 +89,7 @@ static const char upscale_description[] =
     "--precision fast computes the matrix products in bf16 with float32 sums on processors\n"
     "with AVX512-BF16 or AMX (about twice as fast; 8-bit output within one level of fp32 on\n"
     "nearly every pixel, see the README), in int8 on other CPUs and in TF32 on CUDA.\n"
-    "int8 computes the decoders' hidden products on integers (any x86-64 CPU; 1.4-1.6x as fast on\n"
+    "int8 computes the decoders' hidden products on integers (any x86-64 CPU; 1.3-1.6x as fast on\n"
     "AVX2; 99.95% of 8-bit samples within one level of fp32, a few up to 4 levels).\n"
     "tf32 asks for TF32 tensor cores (CUDA only), bf16 for bf16 products (CUDA, and CPUs with\n"
     "AVX512-BF16 or AMX); a device without the one asked for computes fp32, with a note.\n"
