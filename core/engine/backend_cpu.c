@@ -570,6 +570,18 @@ static int geometry(const liif_config *c, const liif_decode_job *job, long q0, i
     return n * ns;
 }
 
+/* Unit k of layer 1 with 4 extra inputs v: relu(p + bias + v . W_coord), added in the order of the general loops
+ * of layer1_finish. */
+INLINE float layer1_unit(const float *p, const float *bias, const float *wc, int out, const float v[4], int k)
+{
+    float t = p[k] + bias[k];
+    t += v[0] * wc[k];
+    t += v[1] * wc[(size_t)out + k];
+    t += v[2] * wc[2 * (size_t)out + k];
+    t += v[3] * wc[3 * (size_t)out + k];
+    return t < 0.0f ? 0.0f : t;
+}
+
 /* Layer 1 from its feature term: h = relu(P + b + W_coord . extra), where P is the precomputed row
  * of the query's latent (by_lat) or row r of pre (pre may be h). With h16, also h's bf16 copy. */
 INLINE void layer1_finish(const float *pre, int by_lat, const float *bias, const float *wc, int out, int n_extra,
@@ -581,28 +593,11 @@ INLINE void layer1_finish(const float *pre, int by_lat, const float *bias, const
         if (n_extra == 4) {
             /* One pass (with h16, the bf16 result only: all the next product reads): the same additions
              * in the same order as the general loops below, so the same bits. */
-            const float *w0 = wc, *w1 = wc + out, *w2 = wc + 2 * (size_t)out, *w3 = wc + 3 * (size_t)out;
-            float v0 = g[r].extra[0], v1 = g[r].extra[1], v2 = g[r].extra[2], v3 = g[r].extra[3];
-            if (h16) {
-                uint16_t *o16 = h16 + (size_t)r * out;
-                for (int k = 0; k < out; k++) {
-                    float t = p[k] + bias[k];
-                    t += v0 * w0[k];
-                    t += v1 * w1[k];
-                    t += v2 * w2[k];
-                    t += v3 * w3[k];
-                    o16[k] = bf16_round(t < 0.0f ? 0.0f : t);
-                }
-            } else {
-                for (int k = 0; k < out; k++) {
-                    float t = p[k] + bias[k];
-                    t += v0 * w0[k];
-                    t += v1 * w1[k];
-                    t += v2 * w2[k];
-                    t += v3 * w3[k];
-                    o[k] = t < 0.0f ? 0.0f : t;
-                }
-            }
+            float v[4] = {g[r].extra[0], g[r].extra[1], g[r].extra[2], g[r].extra[3]};
+            if (h16)
+                for (int k = 0; k < out; k++) h16[(size_t)r * out + k] = bf16_round(layer1_unit(p, bias, wc, out, v, k));
+            else
+                for (int k = 0; k < out; k++) o[k] = layer1_unit(p, bias, wc, out, v, k);
             continue;
         }
         for (int k = 0; k < out; k++) o[k] = p[k] + bias[k];
