@@ -141,7 +141,7 @@ help)
 help-upscale)
     run upscale --help
     [ "$RC" -eq 0 ] || fail "exit code $RC"
-    for opt in --model --scale --size --scale-x --scale-y --detail --threads --tile --memory \
+    for opt in --model --scale --size --fit --scale-x --scale-y --detail --threads --tile --memory \
         --device --precision --quiet --timing --quality JPEG EXIF LIIF_MODEL "Exit status"; do
         grep -q -- "$opt" "$T/stdout" || fail "liif upscale --help does not mention $opt"
     done
@@ -214,6 +214,12 @@ err-too-many-pixels)
     upscale_rgb_error 2 "1073741824 pixels" --size 40000x40000 ;;
 err-bad-size)
     upscale_rgb_error 2 "--size '12by5'" --size 12by5 ;;
+err-size-zero)
+    upscale_rgb_error 2 "--size 0x5: each side must be at least 1 px" --size 0x5 ;;
+err-bad-fit)
+    upscale_rgb_error 2 "invalid --fit '30x': expected WxH" --fit 30x ;;
+err-conflicting-fit)
+    upscale_rgb_error 2 "conflicting size options" --size 40x --fit 30x30 ;;
 err-conflicting-size)
     upscale_rgb_error 2 "conflicting size options" --scale 2 --size 20x20 ;;
 err-conflicting-scale-xy)
@@ -286,6 +292,47 @@ size)
     mkpng "$T/in.png" 13 9 3 8
     expect_ok upscale "$T/in.png" "$OUTDIR/out.png" --model "$MODEL" --size 40x17
     expect_info "$OUTDIR/out.png" "40 17 3 8"
+    ;;
+size-one-side)
+    # --size Wx / xH: that side, the other from the input's aspect ratio (13x9: 40 wide is 27.7 high, 27 high is
+    # 39 wide)
+    need_model
+    mkpng "$T/in.png" 13 9 3 8
+    expect_ok upscale "$T/in.png" "$OUTDIR/w.png" --model "$MODEL" --size 40x
+    expect_info "$OUTDIR/w.png" "40 28 3 8"
+    expect_ok upscale "$T/in.png" "$OUTDIR/h.png" --model "$MODEL" --size x27
+    expect_info "$OUTDIR/h.png" "39 27 3 8"
+    # x27 is exactly --scale 3
+    expect_ok upscale "$T/in.png" "$OUTDIR/s.png" --model "$MODEL" --scale 3
+    cmp "$OUTDIR/h.png" "$OUTDIR/s.png" || fail "--size x27 of a 13x9 image differs from --scale 3"
+    ;;
+fit)
+    # --fit: the largest size within the box with the input's aspect ratio, landscape and portrait
+    need_model
+    mkpng "$T/l.png" 13 9 3 8 && mkpng "$T/p.png" 9 13 3 8 || fail "inputs"
+    expect_ok upscale "$T/l.png" "$OUTDIR/l.png" --model "$MODEL" --fit 30x30
+    expect_info "$OUTDIR/l.png" "30 21 3 8"
+    expect_ok upscale "$T/p.png" "$OUTDIR/p.png" --model "$MODEL" --fit 30x30
+    expect_info "$OUTDIR/p.png" "21 30 3 8"
+    expect_ok upscale "$T/l.png" "$OUTDIR/w.png" --model "$MODEL" --fit 26x100
+    expect_info "$OUTDIR/w.png" "26 18 3 8"
+    ;;
+batch-fit)
+    # one --fit for photos of both orientations; one --size stretches the one whose aspect ratio differs, with a note
+    need_model
+    mkpng "$T/w.png" 20 10 3 8 && mkpng "$T/t.png" 10 21 3 8 || fail "inputs"
+    run upscale "$T/w.png" "$T/t.png" --model "$MODEL" --fit 30x30 -o "$OUTDIR" --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    grep -q "stretches" "$T/stderr" && fail "a note on --fit: $(cat "$T/stderr")"
+    expect_info "$OUTDIR/w.png" "30 15 3 8"
+    expect_info "$OUTDIR/t.png" "14 30 3 8"
+    rm -f "$OUTDIR"/*
+    run upscale "$T/w.png" "$T/t.png" --model "$MODEL" --size 40x20 -o "$OUTDIR" --device cpu
+    [ "$RC" -eq 0 ] || fail "exit code $RC"
+    [ "$(grep -c stretches "$T/stderr")" -eq 1 ] &&
+        grep -q "^liif: note: .*t\.png is 10x21: --size 40x20 stretches it (--fit 40x20 keeps its aspect ratio)" \
+            "$T/stderr" || fail "no one note for the stretched image: $(cat "$T/stderr")"
+    expect_info "$OUTDIR/t.png" "40 20 3 8"
     ;;
 scale-xy)
     need_model

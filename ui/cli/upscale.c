@@ -1,6 +1,7 @@
 /* upscale.c: `liif upscale IN OUT` (PNG, JPEG or WebP) and its batches: options, then the output streamed in bands
  * of rows. */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,11 @@
 typedef struct {
     const char *in_path, *out_path;
     char *model_path;
-    int by_scale;     /* 1: sx, sy give the size; 0: out_w x out_h given */
+    int by_scale;     /* 1: sx, sy give the size; 0: out_w x out_h given (size_mode says how) */
     double sx, sy;
     int out_w, out_h;
+    int size_mode;    /* SZ_*: with by_scale 0, how out_w x out_h make an image's size */
+    int batch;        /* --output-dir: one plan for many images */
     liif_backend_kind backend;
     liif_precision precision;
     double detail;        /* < 0: the model's default */
@@ -42,10 +45,14 @@ typedef struct {
     liif_image_format preview_format;
 } upscale_plan;
 
+/* --size WxH (exactly), --size Wx / xH (that side, the other keeping the input's aspect ratio), --fit WxH (the
+ * largest size within the box that keeps it). */
+enum { SZ_EXACT, SZ_WIDTH, SZ_HEIGHT, SZ_FIT };
+
 /* ------------------------------------------------------------ options */
 
 typedef struct {
-    char *model, *scale, *size, *scale_x, *scale_y, *detail, *device, *precision;
+    char *model, *scale, *size, *fit, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows, quality;
     gboolean quiet, timing, no_exif;
     char *output_dir, *preview;
@@ -53,9 +60,11 @@ typedef struct {
 } upscale_args;
 
 static const char upscale_description[] =
-    "Give the output size one way: --scale S, --size WxH, or --scale-x SX with --scale-y SY.\n"
-    "Sizes are round(input side x scale), halves rounded up; at most 65536 px per side and\n"
-    "2^30 pixels in all.\n"
+    "Give the output size one way: --scale S, --size WxH, --fit WxH, or --scale-x SX with\n"
+    "--scale-y SY. --size 1920x gives the width (the height keeps the input's aspect ratio),\n"
+    "--size x1080 the height; --fit 3840x2160 the largest size within that box with the input's\n"
+    "aspect ratio (a portrait photo 2160 high). Sizes are round(input side x scale), halves rounded\n"
+    "up; at most 65536 px per side and 2^30 pixels in all.\n"
     "With --output-dir DIR, every IN is upscaled into DIR under its own name (its extension\n"
     "says the format, as for OUT; one with another extension becomes NAME.png), the model\n"
     "loaded once. An image that fails is reported and the others go on; the exit status is\n"
@@ -105,7 +114,10 @@ static GOptionContext *upscale_context(upscale_args *a)
          "Model weights (safetensors)", "FILE"},
         {"scale", 's', 0, G_OPTION_ARG_STRING, &a->scale,
          "Scale both sides by S (any real number > 0)", "S"},
-        {"size", 0, 0, G_OPTION_ARG_STRING, &a->size, "Output size in pixels", "WxH"},
+        {"size", 0, 0, G_OPTION_ARG_STRING, &a->size,
+         "Output size in pixels; Wx or xH: that side, the other keeping the input's aspect ratio", "WxH"},
+        {"fit", 0, 0, G_OPTION_ARG_STRING, &a->fit,
+         "The largest output within WxH that keeps the input's aspect ratio", "WxH"},
         {"scale-x", 0, 0, G_OPTION_ARG_STRING, &a->scale_x, "Horizontal scale (with --scale-y)",
          "SX"},
         {"scale-y", 0, 0, G_OPTION_ARG_STRING, &a->scale_y, "Vertical scale (with --scale-x)",
@@ -156,6 +168,7 @@ static void upscale_args_clear(upscale_args *a)
     g_free(a->model);
     g_free(a->scale);
     g_free(a->size);
+    g_free(a->fit);
     g_free(a->scale_x);
     g_free(a->scale_y);
     g_free(a->detail);
@@ -179,33 +192,41 @@ static int parse_real(const char *option, const char *text, double *out)
     return 1;
 }
 
-/* --size WxH: two positive decimal integers. Limits are checked by liif_check_size. */
-static int parse_size(const char *text, int *w, int *h)
+/* OPT WxH: two positive decimal integers; with one_side, one of them may be left out (0). Limits are checked by
+ * liif_check_size. */
+static int parse_size(const char *opt, const char *text, int one_side, int *w, int *h)
 {
     const char *p = text;
-    long long v[2];
+    long long v[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
+        if (one_side && !g_ascii_isdigit(*p) && (i == 0 ? (*p == 'x' || *p == 'X') : !*p) && (i == 1 || p[1])) {
+            if (i == 0) p++; /* xH: no width */
+            continue;
+        }
         if (!g_ascii_isdigit(*p))
             goto bad;
         char *end;
         errno = 0;
         v[i] = strtoll(p, &end, 10);
         if (errno == ERANGE || v[i] > INT_MAX) {
-            cli_error("--size %s: %.20s is too large (the limit is %d px per side)", text, p,
-                      LIIF_MAX_SIDE);
+            cli_error("%s %s: %.20s is too large (the limit is %d px per side)", opt, text, p, LIIF_MAX_SIDE);
+            return 0;
+        }
+        if (v[i] == 0) {
+            cli_error("%s %s: each side must be at least 1 px", opt, text);
             return 0;
         }
         p = end;
         if (i == 0 && *p++ != 'x' && p[-1] != 'X')
             goto bad;
     }
-    if (*p != '\0')
+    if (*p != '\0' || (v[0] == 0 && v[1] == 0))
         goto bad;
     *w = (int)v[0];
     *h = (int)v[1];
     return 1;
 bad:
-    cli_error("invalid --size '%s': expected WxH, e.g. 1920x1080", text);
+    cli_error("invalid %s '%s': expected WxH, e.g. 1920x1080%s", opt, text, one_side ? ", or 1920x or x1080" : "");
     return 0;
 }
 
@@ -245,24 +266,26 @@ static int parse_precision(const char *text, liif_precision *out)
     return 0;
 }
 
-/* How the output size is given: exactly one of --scale, --size, --scale-x + --scale-y. */
+/* How the output size is given: exactly one of --scale, --size, --fit, --scale-x + --scale-y. */
 static int plan_size(const upscale_args *a, upscale_plan *p)
 {
-    int ways = (a->scale != NULL) + (a->size != NULL) + (a->scale_x || a->scale_y);
+    int ways = (a->scale != NULL) + (a->size != NULL) + (a->fit != NULL) + (a->scale_x || a->scale_y);
     if (ways == 0) {
-        cli_error("no output size: give --scale S, --size WxH, or --scale-x SX and --scale-y SY");
+        cli_error("no output size: give --scale S, --size WxH, --fit WxH, or --scale-x SX and --scale-y SY");
         return 0;
     }
     if (ways > 1) {
-        cli_error("conflicting size options: give only one of --scale, --size, or "
+        cli_error("conflicting size options: give only one of --scale, --size, --fit, or "
                   "--scale-x with --scale-y");
         return 0;
     }
-    if (a->size) {
+    if (a->size || a->fit) {
         liif_error err;
-        if (!parse_size(a->size, &p->out_w, &p->out_h))
+        if (!parse_size(a->size ? "--size" : "--fit", a->size ? a->size : a->fit, a->size != NULL, &p->out_w,
+                        &p->out_h))
             return 0;
-        if (liif_check_size(1, 1, p->out_w, p->out_h, &err) != LIIF_OK) {
+        p->size_mode = a->fit ? SZ_FIT : !p->out_h ? SZ_WIDTH : !p->out_w ? SZ_HEIGHT : SZ_EXACT;
+        if (liif_check_size(1, 1, MAX(p->out_w, 1), MAX(p->out_h, 1), &err) != LIIF_OK) {
             cli_error("%s", err.msg);
             return 0;
         }
@@ -319,6 +342,7 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
                   n_files);
         return 0;
     }
+    p->batch = a->output_dir != NULL;
     p->quality = a->quality ? a->quality : 95;
     if (p->quality < 1 || p->quality > 100) {
         cli_error("--quality must be 1 to 100, got %d", a->quality);
@@ -778,6 +802,35 @@ static int upscale_preview(upscale_run *r, const upscale_plan *q, const char *no
     return CLI_EXIT_OK;
 }
 
+/* round(v), halves up, and at least 1 (v > 0 and far below INT_MAX here: sides are limited before) */
+static int side_round(double v)
+{
+    double r = floor(v + 0.5);
+    return r < 1 ? 1 : r > INT_MAX ? INT_MAX : (int)r;
+}
+
+/* The output size of a w x h input by q's --size / --fit, into q->out_w x q->out_h. */
+static void size_for_mode(int w, int h, upscale_plan *q)
+{
+    switch (q->size_mode) {
+    case SZ_WIDTH: q->out_h = side_round((double)h * q->out_w / w); break;
+    case SZ_HEIGHT: q->out_w = side_round((double)w * q->out_h / h); break;
+    case SZ_FIT: {
+        double s = MIN((double)q->out_w / w, (double)q->out_h / h);
+        q->out_w = MIN(q->out_w, side_round(w * s));
+        q->out_h = MIN(q->out_h, side_round(h * s));
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Whether W x H is w x h scaled by one factor, up to rounding a side to whole pixels. */
+static int same_aspect(int w, int h, int W, int H)
+{
+    return side_round((double)h * W / w) == H || side_round((double)w * H / h) == W;
+}
+
 /* The plan for the image read into r->png: q is p with the output size; the exit code of a bad size, or of alpha
  * asked into a JPEG (0 when it can go on). */
 static int upscale_plan_image(const upscale_run *r, const upscale_plan *p, upscale_plan *q)
@@ -787,8 +840,13 @@ static int upscale_plan_image(const upscale_run *r, const upscale_plan *p, upsca
     *q = *p;
     if (q->by_scale)
         s = liif_size_for_scale(r->png.w, r->png.h, q->sx, q->sy, &q->out_w, &q->out_h, &err);
-    else
+    else {
+        size_for_mode(r->png.w, r->png.h, q);
         s = liif_check_size(r->png.w, r->png.h, q->out_w, q->out_h, &err);
+        if (!s && q->batch && q->size_mode == SZ_EXACT && !same_aspect(r->png.w, r->png.h, q->out_w, q->out_h))
+            cli_error("note: %s is %dx%d: --size %dx%d stretches it (--fit %dx%d keeps its aspect ratio)", q->in_path,
+                      r->png.w, r->png.h, q->out_w, q->out_h, q->out_w, q->out_h);
+    }
     if (s != LIIF_OK) {
         cli_error("%s", err.msg);
         return cli_exit_for_status(s);
