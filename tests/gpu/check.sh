@@ -162,6 +162,18 @@ for dev in cuda cpu; do
          for (k in c) {d = $c[k] - r[c[k]]; if (d < 0) d = -d; m = r[c[k]] < 0 ? -r[c[k]] : r[c[k]]; if (d > 2e-3 * m + 2e-6) exit 1}}' ||
         fail "step 51 resumed on $dev differs from the straight run's"
 done
+# a run whose checkpoint cannot come back goes on from its networks alone (liif export --with-disc --fp16, what
+# tools/gpu-train.sh returns): steps 51 and 52 on the GPU, step 51 drawing the straight run's batch
+"$BIN/liif" export --with-disc --fp16 "$W/gan/ckpt-00000050.safetensors" "$W/gan-nets.safetensors" ||
+    fail "liif export --with-disc --fp16"
+sed "s|^output = .*|output = $W/gan-nets|; s/^steps = .*/steps = 52/" "$W/gan.ini" > "$W/gan-nets.ini"
+"$BIN/liif" train --config "$W/gan-nets.ini" --resume "$W/gan-nets.safetensors" --device cuda ||
+    fail "resuming the GAN run from its fp16 networks on the GPU"
+awk -F, -v ref="$(sed -n 52p "$W/gan/log.csv")" 'BEGIN {split(ref, r, ",")}
+    NR == 2 {printf "from the fp16 networks: step %s l1 %s (straight %s)\n", $1, $6, r[6]
+             d = $6 - r[6]; if (d < 0) d = -d; if ($1 != 51 || d > 5e-3 * r[6]) bad = 1}
+    END {exit bad || NR != 3}' "$W/gan-nets/log.csv" ||
+    fail "the run from its networks does not go on at step 51 with the straight run's batch"
 
 step "20 LIIF-GAN steps with the perceptual loss (w_per = 1, a random full-width VGG19) on the GPU"
 "$BIN/mkvgg" "$W/vgg19.safetensors" 64 3 || fail "mkvgg"
