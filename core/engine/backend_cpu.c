@@ -243,11 +243,12 @@ static liif_status prepare_bf16(cpu_backend *cb, const liif_model *m, liif_error
 
 /* The int8 precision: a hidden layer's product y = x . W^T with x >= 0 (a ReLU's output) as 7-bit unsigned
  * integers, one scale per row (its largest value / 127), and W as 8-bit signed integers, one scale per output
- * (its largest |w| / 127); oneDNN's u8 x s8 GEMM sums them exactly in 32 bits (at most 256 * 127 * 127, so
- * the sum converts to float exactly too), and y = sum * row scale * output scale. 7 bits rather than 8: on
- * AVX2 without VNNI the GEMM adds pairs of u8 * s8 products in 16 bits with saturation, which 255 * 127 * 2
- * overflows and 127 * 127 * 2 does not; so the integers, and the output, are the same on every x86-64
- * processor and for any blocking or thread count. */
+ * (its largest |w| / 127); oneDNN's u8 x s8 GEMM sums them exactly in 32 bits (a 256-wide layer at most
+ * 256 * 127 * 127, which converts to float exactly too; up to 1040 wide it still does), and y = sum * row
+ * scale * output scale. 7 bits rather than 8: on AVX2 without VNNI the GEMM adds pairs of u8 * s8 products in
+ * 16 bits with saturation, which 255 * 127 * 2 overflows and 127 * 127 * 2 does not; so the integer sums are
+ * exact on every x86-64 processor, for any blocking or thread count (what differs between processors is the
+ * float32 encoder's last bits, as in fp32). */
 enum { Q_ACT = 127, Q_W = 127 };
 
 /* The int8 weights of the prepared model's hidden layers, once per model. */

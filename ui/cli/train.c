@@ -628,7 +628,7 @@ static int gan_setup(run *r, const char *resume)
             r->d->step = moments ? meta_ll(f, "gan.d_step") : 0;
             r->step_base = meta_ll(f, "train.step_base");
             if (r->step_base < 0 || r->step_base > (1LL << 50) || r->g->step < 0 || r->d->step < 0)
-                st = liif_error_set(&err, LIIF_ERR_MODEL, "%s: a negative step count in its metadata", resume);
+                st = liif_error_set(&err, LIIF_ERR_MODEL, "%s: a step count out of range in its metadata", resume);
             if (!st && !moments)
                 cli_error("note: %s has no Adam moments (liif export --with-disc): the run goes on from step %lld "
                           "with fresh ones", resume, r->step_base);
