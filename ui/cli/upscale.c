@@ -199,6 +199,7 @@ static int parse_size(const char *opt, const char *text, int one_side, int *w, i
     const char *p = text;
     long long v[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
+        /* one side left out: "xH" (an x with something after it) or "Wx" (nothing after the x) */
         if (one_side && !g_ascii_isdigit(*p) && (i == 0 ? (*p == 'x' || *p == 'X') : !*p) && (i == 1 || p[1])) {
             if (i == 0) p++; /* xH: no width */
             continue;
