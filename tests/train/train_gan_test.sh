@@ -140,6 +140,10 @@ gan-resume-networks)
           if (d > tol * ($i < 0 ? -$i : $i) + 1e-7) { print "column " i ": " $i " against " $(i + n); bad = 1 } } }
       END { exit bad }' || { cat straight/log.csv cont-${f%%:*}/log.csv; fail "${f%%:*}: the continued run drew other batches"; }
   done
+  # a config whose discriminator is not the file's is refused in one line, for --resume as for init_from
+  LR=1e-12 config bad 4 'disc_nf = 8' > bad.ini
+  "$liif" train --config bad.ini --resume gd16.safetensors 2> err.txt && fail "a discriminator of another width was taken"
+  [ "$(wc -l < err.txt)" -eq 1 ] && grep -q 'is not the config' err.txt || { cat err.txt; fail "no one-line error"; }
   # a normal resume of the continued run keeps counting from its base
   LR=1e-12 config cont-gd 6 > c6.ini
   "$liif" train --config c6.ini --resume cont-gd/last.safetensors 2> err.txt || { cat err.txt; fail "second resume failed"; }

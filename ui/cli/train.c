@@ -578,6 +578,7 @@ static int gan_setup(run *r, const char *resume)
     char *tmp = NULL;
     const char *from = resume;
     int init_disc = 0; /* init_from holds a discriminator too (liif export --with-disc) */
+    int fresh = 0;     /* resumed from a file without Adam moments */
     if (!from && *c->init_from) {
         liif_st_file *f;
         if ((st = liif_st_open(c->init_from, &f, &err))) {
@@ -629,24 +630,26 @@ static int gan_setup(run *r, const char *resume)
             r->step_base = meta_ll(f, "train.step_base");
             if (r->step_base < 0 || r->step_base > (1LL << 50) || r->g->step < 0 || r->d->step < 0)
                 st = liif_error_set(&err, LIIF_ERR_MODEL, "%s: a step count out of range in its metadata", resume);
-            if (!st && !moments)
-                cli_error("note: %s has no Adam moments (liif export --with-disc): the run goes on from step %lld "
-                          "with fresh ones", resume, r->step_base);
+            fresh = !st && !moments;
         }
         if (f) liif_st_close(f);
     } else if (init_disc) { /* both networks from init_from, fresh Adam moments: a new run */
         st = gan_disc_load(c->init_from, &r->d, &err);
-        if (!st && (r->d->P != c->patch || r->d->width[0] != c->disc_nf || r->d->hidden != c->disc_hidden)) {
-            cli_error("%s: its discriminator (patch %d, disc_nf %d, disc_hidden %d) is not the config's (%d, %d, %d)",
-                      c->init_from, r->d->P, r->d->width[0], r->d->hidden, c->patch, c->disc_nf, c->disc_hidden);
-            return CLI_EXIT_USAGE;
-        }
     } else {
         int w[GAN_DISC_STAGES], mult[GAN_DISC_STAGES] = {1, 1, 2, 2, 4, 4, 8, 8};
         for (int i = 0; i < GAN_DISC_STAGES; i++) w[i] = c->disc_nf * mult[i];
         st = gan_disc_new(w, c->disc_hidden, c->patch, 3, &r->d, &err);
         if (!st) disc_init(r->d, (uint64_t)c->seed);
     }
+    const char *d_from = resume ? resume : init_disc ? c->init_from : NULL; /* a discriminator from a file */
+    if (!st && d_from && (r->d->P != c->patch || r->d->width[0] != c->disc_nf || r->d->hidden != c->disc_hidden)) {
+        cli_error("%s: its discriminator (patch %d, disc_nf %d, disc_hidden %d) is not the config's (%d, %d, %d)",
+                  d_from, r->d->P, r->d->width[0], r->d->hidden, c->patch, c->disc_nf, c->disc_hidden);
+        return CLI_EXIT_USAGE;
+    }
+    if (!st && fresh)
+        cli_error("note: %s has no Adam moments (liif export --with-disc): the run goes on from step %lld with fresh "
+                  "ones", resume, r->step_base);
     if (!st && c->w_per > 0) st = gan_vgg_load(c->vgg, GAN_VGG_CONV5_4, &r->v, &err); /* else no perceptual term */
     if (!st) st = gan_step_ws_new(r->g, r->d, r->v, c->batch, c->inp_size, c->inp_size, c->patch, &r->ws, &err);
     if (!st) st = gan_step_ws_use_cpu(r->g, r->d, r->v, r->ws, c->threads, &err);
