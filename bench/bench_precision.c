@@ -112,6 +112,10 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
+            if (strcmp(p, "fast") && strcmp(p, "bf16") && strcmp(p, "int8")) {
+                fprintf(stderr, "liif-bench-precision: --precision must be fast, bf16 or int8, not '%s'\n", p);
+                return 2;
+            }
             compared = !strcmp(p, "int8") ? LIIF_PRECISION_INT8 : !strcmp(p, "bf16") ? LIIF_PRECISION_BF16
                                                                                    : LIIF_PRECISION_FAST;
         }

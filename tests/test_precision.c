@@ -198,7 +198,9 @@ static void reuse_across_precisions(void)
         char what[128];
         snprintf(what, sizeof what, "reuse key, step %d (%s): %ld encode(s), vs a fresh run", i,
                  seq[i] == LIIF_PRECISION_FP32 ? "fp32" : cur.name, encodes);
-        tu_close(what, got, fresh, 64 * 64 * 3, cur.tile_tol); /* int8's parts: fp32 steps too (1.8e-7 on AVX2) */
+        /* int8's parts run where fp32 itself moves by its last bits between tile widths (1.8e-7 on AVX2) */
+        double tol = seq[i] == LIIF_PRECISION_FP32 ? (cur.tile_tol > 0 ? 1e-6 : 0) : cur.tile_tol;
+        tu_close(what, got, fresh, 64 * 64 * 3, tol);
         CHECK(encodes == want[i], "step %d: %ld encodes, expected %d", i, encodes, want[i]);
         free(fresh);
         free(got);

@@ -34,6 +34,9 @@ fi
 [ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 [--jpeg JPEG_DIR] OUT_DIR [MAX_SIDE]" >&2; exit 2; }
 out=$1 max_side=${2:-0}
 case $max_side in ''|*[!0-9]*) echo "make-photo-set: MAX_SIDE must be a number of pixels" >&2; exit 2 ;; esac
+JPEG_QUALITY=${JPEG_QUALITY:-95} # checked before anything is downloaded
+case $JPEG_QUALITY in ''|*[!0-9]*) echo "make-photo-set: JPEG_QUALITY must be 1..100" >&2; exit 2 ;; esac
+[ "$JPEG_QUALITY" -ge 1 ] && [ "$JPEG_QUALITY" -le 100 ] || { echo "make-photo-set: JPEG_QUALITY must be 1..100" >&2; exit 2; }
 NEXT_SUITE=${NEXT_SUITE:-trixie}
 # Not lomiri-wallpapers-20.04: its one photograph, Kleiber, is held out for the README's strip
 # (tools/make-readme-strip.sh); Fossa, Infinite-Sea and Painting-Colors there are artwork.
@@ -165,8 +168,6 @@ done
 n=$(($(wc -l < "$lic") - 1))
 echo "$n photographs in $out (licences in $lic)"
 [ "$n" -gt 0 ]
-JPEG_QUALITY=${JPEG_QUALITY:-95}
-case $JPEG_QUALITY in ''|*[!0-9]*) echo "make-photo-set: JPEG_QUALITY must be 1..100" >&2; exit 2 ;; esac
 if [ -n "$jpeg_dir" ]; then   # the same pixels as JPEG without chroma subsampling
   mkdir -p "$jpeg_dir"
   awk -F'\t' -v OFS='\t' 'NR > 1 { sub(/\.[^.]*$/, ".jpg", $1) } { print }' "$lic" > "$jpeg_dir/LICENSES.txt"

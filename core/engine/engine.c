@@ -85,10 +85,8 @@ static int math_of(const liif_engine *e, liif_precision p, char *why, size_t why
                                           : LIIF_MATH_FP32;
     if (why && why_size) why[0] = '\0';
     if (p == LIIF_PRECISION_FAST) {
-        if (be->fast_name)
-            return !strcmp(be->fast_name, "tf32") ? LIIF_MATH_TF32
-                   : !strcmp(be->fast_name, "int8") ? LIIF_MATH_INT8
-                                                    : LIIF_MATH_BF16;
+        for (int k = 1; be->fast_name && k < (int)(sizeof math_names / sizeof math_names[0]); k++)
+            if (!strcmp(be->fast_name, math_names[k])) return k; /* the kind FAST names */
         if (why && why_size) snprintf(why, why_size, "%s", be->fast_note);
         return LIIF_MATH_FP32;
     }
