@@ -432,6 +432,11 @@ timing)
     n='[0-9]+\.[0-9]{3}'
     grep -Eq "^time: $n s in all: reading $n, model and device $n \(side by side: $n\), upscaling $n, waiting for the PNG writer $n, finishing the file $n; PNG encoding took $n on the writer thread \($n of it during the upscale\)$" \
         "$T/stdout" || fail "unexpected --timing line: $(cat "$T/stdout")"
+    # the parts are measured, not zeros: the upscale (a few ms at least) and the encoding took time, and the
+    # parts add up to no more than the total
+    awk '{ gsub(/[(),;:]/, " "); total = $2; up = $17; enc = $31
+           if (up <= 0 || enc <= 0 || up > total) { print "bad parts: total " total " upscaling " up " encoding " enc; exit 1 } }' \
+        "$T/stdout" >"$T/why" || fail "--timing parts: $(cat "$T/why")"
     expect_info "$OUTDIR/out.png" "120 90 3 8"
     ;;
 note-and-quiet)

@@ -1029,9 +1029,9 @@ int cli_upscale_main(int argc, char **argv)
         r.progress = cli_progress_new(!p.quiet);
         gint64 t0 = g_get_monotonic_time();
         code = upscale_execute(&r, &p);
-        upscale_run_clear(&r);
-        if (code == CLI_EXIT_OK && p.timing)
+        if (code == CLI_EXIT_OK && p.timing) /* before the clear, which zeroes the parts */
             upscale_print_timing(&r, &p, g_get_monotonic_time() - t0);
+        upscale_run_clear(&r);
     }
     g_free(p.model_path);
     upscale_args_clear(&a);
