@@ -104,9 +104,11 @@ static void vs_fp32(void)
             snprintf(what, sizeof what, "%-11s F%-2d R%d h%-3dx%d u%d e%d c%d %s: %s vs fp32 (mean %.2g)", sp.variant,
                      sp.n_feats, sp.n_resblocks, sp.hidden, sp.n_hidden, sp.feat_unfold, sp.local_ensemble,
                      sp.cell_decode, pre ? "pre  " : "plain", cur.name, mean);
-            /* int8 leaves layer 1 and the last layer in float32: without a hidden product it is fp32 to the bit */
+            /* int8 leaves layer 1 and the last layer in float32 and its encoder is float32 by Winograd's algorithm
+             * (winograd.c): without a hidden product it is fp32 within the encoder's rounding (1e-5, the bound of
+             * the fast backend against the reference; an integer step would be ~1e-3) */
             int exact = cur.p == LIIF_PRECISION_INT8 && sp.n_hidden < 2;
-            tu_close(what, b16, f32, n, exact ? 0 : cur.max_tol);
+            tu_close(what, b16, f32, n, exact ? 1e-5 : cur.max_tol);
             CHECK(mean <= cur.mean_tol, "mean |%s - fp32| %.3g above %.3g", cur.name, mean, cur.mean_tol);
             CHECK(exact || tu_maxdiff(b16, f32, n) > 0, "%s gave fp32's exact result: the mode did nothing", cur.name);
             if (i == 0 && cur.p == LIIF_PRECISION_FAST) { /* on the CPU: BF16 is FAST's bf16, TF32 is fp32, to the bit */

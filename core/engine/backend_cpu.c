@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "winograd.h"
 #include "liif-config.h"
 
 #if LIIF_HAVE_DNNL_BF16
@@ -41,6 +42,10 @@ typedef struct {
     float **conv;          /* n_convs permuted conv weights: head, body..., tail */
     float *w1[2];          /* permuted layer-1 weights, [out, in_dim] */
     float *w1_coord[2];    /* [4, out] */
+    /* The int8 precision's encoder: Winograd F(4x4, 3x3) transforms (winograd.h) of the 3x3 convs but the head
+     * (its 3 input channels make too small a GEMM) and of layer 1's unfolded-feature part (NULL: im2col) */
+    float **wino;
+    float *wino_w1[2];
     /* The fast precision's bf16 copies (made on its first use): the convs but the head (its
      * 3-channel input keeps float32: bf16 would round 8-bit pixels by up to half a level), layer 1
      * and the hidden layers 1 .. n_layers-2 (the narrow last layer stays float32). */
@@ -66,6 +71,8 @@ typedef struct {
     int bf16;              /* the current encode / decode computes its products in bf16 */
     int int8;              /* the current decode computes its hidden products on integers */
     int avx2;              /* the processor has AVX2 (the decoder's element-wise work uses it) */
+    int wino;              /* int8's encoder convs by Winograd F(4x4, 3x3) (LIIF_WINOGRAD=0 in the environment:
+                            * im2col, to compare) */
 } cpu_backend;
 
 /* Inlined into the per-block code so that its AVX-512 build (mlp_block_avx512) compiles them too. */
@@ -139,12 +146,16 @@ static void prepared_free(prepared *p, int n_convs)
     if (p->conv)
         for (int i = 0; i < n_convs; i++) free(p->conv[i]);
     free(p->conv);
+    if (p->wino)
+        for (int i = 0; i < n_convs; i++) free(p->wino[i]);
+    free(p->wino);
     if (p->conv16)
         for (int i = 0; i < n_convs; i++) free(p->conv16[i]);
     free(p->conv16);
     for (int d = 0; d < 2; d++) {
         free(p->w1[d]);
         free(p->w1_coord[d]);
+        free(p->wino_w1[d]);
         free(p->w1_16[d]);
         for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) {
             free(p->hid16[d][l]);
@@ -258,7 +269,20 @@ static liif_status prepare_int8(cpu_backend *cb, const liif_model *m, liif_error
     prepared *p = &cb->prep;
     if (s || p->have_int8) return s;
     const liif_config *c = &m->cfg;
-    int ok = 1;
+    int ok = 1, nc = liif_model_n_convs(c);
+    if (cb->wino) { /* the encoder's Winograd transforms: the convs but the head, layer 1's unfolded part */
+        ok = (p->wino = calloc((size_t)nc, sizeof *p->wino)) != NULL;
+        for (int i = 1; ok && i < nc; i++) {
+            const liif_conv *cv = conv_at(m, i);
+            ok = (p->wino[i] = malloc(liif_wino_weights_len(cv->cout, cv->cin) * sizeof(float))) != NULL;
+            if (ok) liif_wino_weights(cv->w, cv->cout, cv->cin, cv->cin * 9, p->wino[i]);
+        }
+        for (int d = 0; ok && c->feat_unfold && d < c->n_decoders; d++) {
+            const liif_mlp *mlp = &m->dec[d];
+            ok = (p->wino_w1[d] = malloc(liif_wino_weights_len(mlp->dims[1], c->n_feats) * sizeof(float))) != NULL;
+            if (ok) liif_wino_weights(mlp->w[0], mlp->dims[1], c->n_feats, mlp->dims[0], p->wino_w1[d]);
+        }
+    }
     for (int d = 0; ok && d < c->n_decoders; d++) {
         const liif_mlp *mlp = &m->dec[d];
         for (int l = 1; ok && l < mlp->n_layers - 1; l++) {
@@ -277,7 +301,7 @@ static liif_status prepare_int8(cpu_backend *cb, const liif_model *m, liif_error
         }
     }
     if (!ok) {
-        prepared_free(p, liif_model_n_convs(c));
+        prepared_free(p, nc);
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing int8 weights");
     }
     p->have_int8 = 1;
@@ -477,6 +501,17 @@ static operand conv_input(cpu_backend *cb, const float *x, size_t n, int threads
     return (operand){x, cb->x16};
 }
 
+/* Encoder conv i (not the head) of an F-channel map: Winograd in the int8 precision (its encoder is float32),
+ * else im2col (float32 or bf16 products). */
+static liif_status conv3(cpu_backend *cb, const float *x, int th, int tw, int y0, int cin, int i, const float *bias,
+                         const float *res, int relu, int cout, float *out, int T)
+{
+    if (cb->int8 && cb->prep.wino && cb->prep.wino[i])
+        return liif_conv_wino(x, th, tw, y0, cin, cb->prep.wino[i], bias, res, relu, cout, out, T);
+    return conv_fast(conv_input(cb, x, (size_t)th * tw * cin, T), th, tw, y0, cin, 3, conv_weight(cb, i), 9 * cin,
+                     bias, res, relu, cout, out, T);
+}
+
 static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float *rgb, size_t stride, int th,
                               int tw, int y0, int precompute, liif_error *err)
 {
@@ -502,22 +537,20 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     for (int b = 0; !s && b < c->n_resblocks; b++) { /* t = t + conv(relu(conv(t))) */
         float *next = t == cb->t ? cb->u : cb->t;
         const liif_conv *c1 = &m->body[2 * b], *c2 = &m->body[2 * b + 1];
-        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, y0, F, 3, conv_weight(cb, 1 + 2 * b), 9 * F, c1->b,
-                      NULL, 1, F, cb->a, T);
-        if (!s)
-            s = conv_fast(conv_input(cb, cb->a, np * F, T), th, tw, y0, F, 3, conv_weight(cb, 2 + 2 * b), 9 * F,
-                          c2->b, t, 0, F, next, T);
+        s = conv3(cb, t, th, tw, y0, F, 1 + 2 * b, c1->b, NULL, 1, F, cb->a, T);
+        if (!s) s = conv3(cb, cb->a, th, tw, y0, F, 2 + 2 * b, c2->b, t, 0, F, next, T);
         t = next;
         if (cb->feat_mid && b == c->mid_block && c->n_decoders == 2 && c->dec_source[0] == LIIF_FEAT_MID)
             memcpy(cb->feat_mid, t, np * F * sizeof(float));
     }
-    if (!s)
-        s = conv_fast(conv_input(cb, t, np * F, T), th, tw, y0, F, 3, conv_weight(cb, nc - 1), 9 * F, m->tail.b,
-                      cb->head, 0, F, cb->feat_last, T);
+    if (!s) s = conv3(cb, t, th, tw, y0, F, nc - 1, m->tail.b, cb->head, 0, F, cb->feat_last, T);
     for (int d = 0; !s && precompute && d < c->n_decoders; d++) { /* layer 1's feature part, once per latent */
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? cb->feat_mid : cb->feat_last;
-        s = conv_fast(conv_input(cb, src, np * F, T), th, tw, y0, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
-                      c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
+        if (cb->int8 && c->feat_unfold && cb->prep.wino_w1[d])
+            s = liif_conv_wino(src, th, tw, y0, F, cb->prep.wino_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
+        else
+            s = conv_fast(conv_input(cb, src, np * F, T), th, tw, y0, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
+                          c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
     }
     if (s) return liif_error_set(err, s, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
     cb->have_pre = precompute;
@@ -901,5 +934,7 @@ liif_backend *liif_backend_cpu_new(int threads)
 #if defined(__GNUC__) && defined(__x86_64__)
     cb->avx2 = __builtin_cpu_supports("avx2");
 #endif
+    const char *wino = getenv("LIIF_WINOGRAD");
+    cb->wino = !(wino && strcmp(wino, "0") == 0);
     return &cb->base;
 }

@@ -1,0 +1,25 @@
+/* winograd.h: 3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3), for the fast CPU backend's
+ * float32 encoder: 36 products where a direct 4x4 output tile takes 144, as one sgemm per transform point. */
+#ifndef LIIF_WINOGRAD_H
+#define LIIF_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "liif.h"
+
+/* Floats of the transformed weights of a cin -> cout 3x3 convolution: [36, cout, cin]. */
+static inline size_t liif_wino_weights_len(int cout, int cin) { return (size_t)36 * cout * cin; }
+
+/* Transforms the weights w[o * ldw + i * 9 + k] (output o, input i, tap k = 3 * row + column: OIHW, or a
+ * decoder's layer 1 over unfolded features) into u (liif_wino_weights_len floats), computed in double. */
+void liif_wino_weights(const float *w, int cout, int cin, int ldw, float *u);
+
+/* out = act(conv3x3(in) + bias + res) on an (h, w) HWC tile whose first row is row y0 of the image, zero
+ * outside the tile; u from liif_wino_weights; bias and res may be NULL. The 4x4 output tiles and the GEMM
+ * blocks are aligned to the image's rows (as conv_fast's blocks are), so a pixel is computed the same way
+ * to the bit whichever band of rows computes it, for one tile width. LIIF_ERR_NOMEM when its buffers
+ * cannot be had. */
+liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const float *u, const float *bias,
+                           const float *res, int relu, int cout, float *out, int threads);
+
+#endif
