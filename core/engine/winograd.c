@@ -5,22 +5,23 @@
  *
  * which is the cross-correlation the networks compute. Summed over input channels, the elementwise
  * product becomes, for each of the 36 transform points, a GEMM of (tiles x cin) by (cin x cout): 36
- * multiplies per tile and channel pair where a direct 4x4 tile takes 144. The transforms are the
- * overhead (about a tenth at 64 channels). float32 throughout; the filters are transformed in double.
- * The input transform's coefficients reach 5 and the output's 8, so a result differs from the direct sum
- * by a few units of its last place more than another summation order would (the engine's tests hold the
- * fast backend to 1e-5 of the reference on the [0, 1] output). */
+ * multiplies per tile and channel pair where a direct 4x4 tile takes 144. The transforms add little
+ * arithmetic but move 2.25x the feature map each way, so they are vectorised and read and write in place.
+ * float32 throughout; the filters are transformed in double. The transforms' coefficients (up to 5 in, 8 out)
+ * cost accuracy: a result is within about 1e-6 of the sum of its terms' magnitudes (engine-winograd), some ten
+ * times im2col's rounding. A pixel is rounded together with its 4x4 tile, so unlike im2col the last bits of
+ * pixels near a tile's zero padding reach a few rows further in than the convolution does. */
 #include <dnnl.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "winograd.h"
 
-/* WP transform points; NT tiles per GEMM block (a block's transformed input, 36 * NT * cin floats, and its
- * products stay in L2); channels are transformed CH at a time. */
-enum { WP = 36, NT = 64, CH = 8 };
+/* WP transform points; NT tiles per GEMM block (fewer, and oneDNN's packing of the filters for every call
+ * dominates: 16 tiles halve the GEMM rate here), OC output channels per pass over a block's products (so
+ * that 64 -> 256 keeps a 64 -> 64 working set: 36 * NT * OC floats); channels are transformed CH at a time. */
+enum { WP = 36, NT = 64, OC = 64, CH = 8 };
 
 void liif_wino_weights(const float *w, int cout, int cin, int ldw, float *u)
 {
@@ -134,15 +135,15 @@ WINO_CLONES static void tile_input(const float *in, int h, int w, int y0, int ci
     }
 }
 
-/* The 4x4 outputs of tile `idx` from its products (point p's cout values at m + p * ms), with bias,
- * residual and ReLU, written where they fall inside the tile. */
+/* The 4x4 outputs of tile `idx` in n channels from its products (point p's n values at m + p * ms), with
+ * bias, residual and ReLU, written where they fall inside the tile; out and res hold ld channels per pixel. */
 WINO_CLONES static void tile_output(const float *m, size_t ms, int h, int w, int y0, long idx, long ntx,
-                                    const float *bias, const float *res, int relu, int cout, float *out)
+                                    const float *bias, const float *res, int relu, int n, int ld, float *out)
 {
     int oy = (int)(idx / ntx) * 4 - y0, ox = (int)(idx % ntx) * 4;
     v8 t[4][6], e[4], vzero = {0};
-    if (oy >= 0 && oy + 4 <= h && ox + 4 <= w && cout % CH == 0) { /* inside, whole chunks */
-        for (int c0 = 0; c0 < cout; c0 += CH) {
+    if (oy >= 0 && oy + 4 <= h && ox + 4 <= w && n % CH == 0) { /* inside, whole chunks */
+        for (int c0 = 0; c0 < n; c0 += CH) {
             const float *mc = m + c0;
             for (int s = 0; s < 6; s++) { /* A^T m, a column at a time */
                 v8 col[4];
@@ -154,20 +155,20 @@ WINO_CLONES static void tile_output(const float *m, size_t ms, int h, int w, int
             v8 bi = bias ? *(const v8 *)(bias + c0) : vzero;
             for (int i = 0; i < 4; i++) {
                 OUTPUT_1D(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], e); /* (A^T m) A: row i */
-                float *o = out + ((size_t)(oy + i) * w + (size_t)ox) * cout + c0;
+                float *o = out + ((size_t)(oy + i) * w + (size_t)ox) * ld + c0;
                 const float *r = res ? res + (o - out) : NULL;
                 for (int j = 0; j < 4; j++) {
-                    v8 y = e[j] + bi + (r ? *(const v8 *)(r + (size_t)j * cout) : vzero);
+                    v8 y = e[j] + bi + (r ? *(const v8 *)(r + (size_t)j * ld) : vzero);
                     if (relu) y = (v8)((v8i)y & ~(v8i)(y < vzero));
-                    *(v8 *)(o + (size_t)j * cout) = y;
+                    *(v8 *)(o + (size_t)j * ld) = y;
                 }
             }
         }
         return;
     }
     float pad[36][CH];
-    for (int c0 = 0; c0 < cout; c0 += CH) {
-        int nc = cout - c0 < CH ? cout - c0 : CH;
+    for (int c0 = 0; c0 < n; c0 += CH) {
+        int nc = n - c0 < CH ? n - c0 : CH;
         const float *pt[36];
         for (int p = 0; p < 36; p++) {
             pt[p] = m + (size_t)p * ms + c0;
@@ -193,13 +194,13 @@ WINO_CLONES static void tile_output(const float *m, size_t ms, int h, int w, int
                 size_t px = (size_t)y * w + (size_t)(ox + j);
                 v8 r = vzero;
                 if (res) {
-                    if (nc == CH) r = *(const v8 *)(res + px * cout + c0);
-                    else memcpy(&r, res + px * cout + c0, (size_t)nc * sizeof(float));
+                    if (nc == CH) r = *(const v8 *)(res + px * ld + c0);
+                    else memcpy(&r, res + px * ld + c0, (size_t)nc * sizeof(float));
                 }
                 v8 o = e[j] + bi + r;
                 if (relu) o = (v8)((v8i)o & ~(v8i)(o < vzero)); /* v < 0 ? 0 : v, as conv_fast's */
-                if (nc == CH) *(v8 *)(out + px * cout + c0) = o;
-                else memcpy(out + px * cout + c0, &o, (size_t)nc * sizeof(float));
+                if (nc == CH) *(v8 *)(out + px * ld + c0) = o;
+                else memcpy(out + px * ld + c0, &o, (size_t)nc * sizeof(float));
             }
         }
     }
@@ -210,11 +211,10 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
 {
     /* The image's tile grid: tile rows start at image rows 4k, so a tile (and its block) is the same in every
      * band that holds it. The band's tiles are [first, last); a block's tiles outside it are zero rows. */
-    if (getenv("WINO_DEBUG")) fprintf(stderr, "wino h %d w %d y0 %d cin %d cout %d T %d\n", h, w, y0, cin, cout, threads);
     long ntx = (w + 3) / 4, first = (long)(y0 / 4) * ntx, last = (long)((y0 + h - 1) / 4 + 1) * ntx;
     long b0 = first / NT, nblocks = (last + NT - 1) / NT - b0;
     /* point strides padded by a cache line: 16 KB apart, the 36 points would share one set of L1 */
-    size_t vs = (size_t)NT * cin + CH, ms = (size_t)NT * cout + CH, plane = (size_t)cout * cin;
+    size_t vs = (size_t)NT * cin + CH, ms = (size_t)NT * OC + CH, plane = (size_t)cout * cin;
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
@@ -234,11 +234,16 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
                     for (int p = 0; p < WP; p++) memset(v + p * vs + (size_t)t * cin, 0, (size_t)cin * sizeof *v);
                 }
             }
-            for (int p = 0; p < WP; p++)
-                dnnl_sgemm('N', 'T', NT, cout, cin, 1.0f, v + p * vs, cin, u + p * plane, cin, 0.0f, m + p * ms, cout);
-            for (int t = 0; t < NT; t++)
-                if (t0 + t >= first && t0 + t < last)
-                    tile_output(m + (size_t)t * cout, ms, h, w, y0, t0 + t, ntx, bias, res, relu, cout, out);
+            for (int o0 = 0; o0 < cout; o0 += OC) { /* OC outputs at a time: the products stay near the cache */
+                int n = cout - o0 < OC ? cout - o0 : OC;
+                for (int p = 0; p < WP; p++)
+                    dnnl_sgemm('N', 'T', NT, n, cin, 1.0f, v + p * vs, cin, u + p * plane + (size_t)o0 * cin, cin,
+                               0.0f, m + p * ms, n);
+                for (int t = 0; t < NT; t++)
+                    if (t0 + t >= first && t0 + t < last)
+                        tile_output(m + (size_t)t * n, ms, h, w, y0, t0 + t, ntx, bias ? bias + o0 : NULL,
+                                    res ? res + o0 : NULL, relu, n, cout, out + o0);
+            }
         }
         free(v);
         free(m);
