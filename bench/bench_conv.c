@@ -1,6 +1,7 @@
 /* bench_conv.c: one encoder convolution (64 -> 64, and layer 1's 64 -> 256 over unfolded features) on a 256x256
- * feature map, by Winograd F(4x4, 3x3) (core/engine/winograd.c, the int8 precision's encoder) and by im2col +
- * sgemm on 256-pixel blocks (the fp32 encoder's way), interleaved, with the machine's sgemm rate from the same run.
+ * feature map by im2col + sgemm on 256-pixel blocks (the encoder's way before Winograd; bf16's still), by
+ * Winograd along rows only (fp32's encoder) and by Winograd F(4x4, 3x3) (int8's), interleaved, with the
+ * machine's sgemm rate from the same run.
  * usage: liif-bench-conv [--threads N] [--reps N] [--size S] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,20 +55,23 @@ int main(int argc, char **argv)
     }
     printf("threads %d, best of %d runs, %dx%d feature map; sgemm 30000x256x580 (oneDNN): %.1f GFLOP/s\n\n", threads,
            reps, size, size, bench_sgemm_gflops(30000, 256, 580, threads, 3));
-    printf("%-12s %12s %12s %10s %14s\n", "conv", "im2col (s)", "winograd (s)", "speed-up", "im2col GFLOP/s");
+    printf("%-12s %12s %14s %10s %14s %10s %14s\n", "conv", "im2col (s)", "rows only (s)", "speed-up", "4x4 tiles (s)",
+           "speed-up", "im2col GFLOP/s");
     int h = size, w = size, cin = 64, couts[2] = {64, 256};
     for (int c = 0; c < 2; c++) {
         int cout = couts[c];
         size_t ni = (size_t)h * w * cin, no = (size_t)h * w * cout, nw = (size_t)cout * cin * 9;
         float *in = malloc(ni * sizeof *in), *out = malloc(no * sizeof *out), *wt = malloc(nw * sizeof *wt);
         float *wp = malloc(nw * sizeof *wp), *u = malloc(liif_wino_weights_len(cout, cin) * sizeof *u);
+        float *ur = malloc(liif_wino_rows_weights_len(cout, cin) * sizeof *ur);
         for (size_t i = 0; i < ni; i++) in[i] = (float)(i % 251) / 251.0f;
         for (size_t i = 0; i < nw; i++) wt[i] = (float)(i % 17) / 17.0f - 0.5f;
         for (int o = 0; o < cout; o++) /* [cout, cin, 9] -> [cout, 9, cin], im2col's order */
             for (int i = 0; i < cin; i++)
                 for (int k = 0; k < 9; k++) wp[((size_t)o * 9 + k) * cin + i] = wt[((size_t)o * cin + i) * 9 + k];
         liif_wino_weights(wt, cout, cin, cin * 9, u);
-        double best_i = 1e30, best_w = 1e30;
+        liif_wino_rows_weights(wt, cout, cin, cin * 9, ur);
+        double best_i = 1e30, best_w = 1e30, best_r = 1e30;
         for (int r = 0; r < reps + 1; r++) { /* the first round warms up */
             double t = bench_now();
             conv_im2col(in, h, w, cin, wp, cout, out, threads);
@@ -80,12 +84,19 @@ int main(int argc, char **argv)
             }
             t = bench_now() - t;
             if (r && t < best_w) best_w = t;
+            t = bench_now();
+            if (liif_conv_wino_rows(in, h, w, cin, ur, NULL, NULL, 0, cout, out, threads) != LIIF_OK) {
+                fprintf(stderr, "liif-bench-conv: out of memory\n");
+                return 1;
+            }
+            t = bench_now() - t;
+            if (r && t < best_r) best_r = t;
         }
         char name[32];
         snprintf(name, sizeof name, "%d -> %d", cin, cout);
-        printf("%-12s %12.4f %12.4f %9.2fx %14.1f\n", name, best_i, best_w, best_i / best_w,
-               2.0 * h * w * cin * cout * 9 / best_i / 1e9);
-        free(in); free(out); free(wt); free(wp); free(u);
+        printf("%-12s %12.4f %14.4f %9.2fx %14.4f %9.2fx %14.1f\n", name, best_i, best_r, best_i / best_r, best_w,
+               best_i / best_w, 2.0 * h * w * cin * cout * 9 / best_i / 1e9);
+        free(in); free(out); free(wt); free(wp); free(u); free(ur);
     }
     return 0;
 }

@@ -491,7 +491,9 @@ static void models_in_turn(void)
  * sizes, tiles starting at image rows that are not multiples of 4, channel counts that are not multiples of 8,
  * 256 outputs (layer 1's width) and 100 (not a multiple of its 64-output passes), bias, residual and ReLU; and
  * one thread against two to the bit. The bound, 1e-5 of the largest sum of the terms' magnitudes: the
- * transforms' coefficients (up to 5 in, 8 out) cost a few float32 roundings of that magnitude. */
+ * transforms' coefficients (up to 5 in, 8 out) cost a few float32 roundings of that magnitude. The same for the
+ * variant along rows only (fp32's encoder), and there a band of rows as a tile of its own gives the whole's
+ * bits on its inner rows. */
 static void winograd(void)
 {
     struct { int h, w, y0, cin, cout, bias, res, relu; } cases[] = {
@@ -509,13 +511,28 @@ static void winograd(void)
         for (size_t i = 0; i < (size_t)cout * cin * 9; i++) wt[i] = 0.2f * rm_uniform(&seed);
         for (int i = 0; i < cout; i++) bias[i] = 0.3f * rm_uniform(&seed);
         for (size_t i = 0; i < no; i++) res[i] = rm_uniform(&seed);
+        float *ur = malloc(liif_wino_rows_weights_len(cout, cin) * sizeof *ur), *o3 = malloc(no * sizeof *o3);
+        float *o4 = malloc(no * sizeof *o4), *o5 = malloc(no * sizeof *o5);
         liif_wino_weights(wt, cout, cin, cin * 9, u);
+        liif_wino_rows_weights(wt, cout, cin, cin * 9, ur);
         const float *b = cases[k].bias ? bias : NULL, *r = cases[k].res ? res : NULL;
         int relu = cases[k].relu;
         liif_status s1 = liif_conv_wino(in, h, w, cases[k].y0, cin, u, b, r, relu, cout, o1, 1);
         liif_status s2 = liif_conv_wino(in, h, w, cases[k].y0, cin, u, b, r, relu, cout, o2, 2);
-        CHECK(s1 == LIIF_OK && s2 == LIIF_OK, "liif_conv_wino failed");
-        double worst = 0, scale = 0;
+        liif_status s3 = liif_conv_wino_rows(in, h, w, cin, ur, b, r, relu, cout, o3, 1);
+        liif_status s4 = liif_conv_wino_rows(in, h, w, cin, ur, b, r, relu, cout, o4, 2);
+        CHECK(s1 == LIIF_OK && s2 == LIIF_OK && s3 == LIIF_OK && s4 == LIIF_OK, "a Winograd convolution failed");
+        /* rows only: a band of rows [a, a + bh) as a tile of its own gives its inner rows to the bit */
+        int a = h / 3, bh = h - a > 5 ? h - a - 2 : h - a;
+        size_t differ = 0;
+        if (bh >= 3) {
+            liif_status s5 = liif_conv_wino_rows(in + (size_t)a * w * cin, bh, w, cin, ur, b, r ? r + (size_t)a * w * cout : NULL,
+                                                 relu, cout, o5, 2);
+            CHECK(s5 == LIIF_OK, "liif_conv_wino_rows failed on a band");
+            for (size_t i = (size_t)w * cout; i < (size_t)(bh - 1) * w * cout; i++)
+                differ += memcmp(&o5[i], &o3[(size_t)a * w * cout + i], sizeof(float)) != 0;
+        }
+        double worst = 0, worst_rows = 0, scale = 0;
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int o = 0; o < cout; o++) {
@@ -532,13 +549,18 @@ static void winograd(void)
                     if (r) acc += r[at];
                     if (relu && acc < 0) acc = 0;
                     worst = fmax(worst, fabs(acc - o1[at]));
+                    worst_rows = fmax(worst_rows, fabs(acc - o3[at]));
                     scale = fmax(scale, mag);
                 }
-        printf("winograd %2dx%-2d from row %d, %3d -> %3d%s%s%s: max|diff| %.3g (largest sum of |terms| %.3g)\n", h, w,
-               cases[k].y0, cin, cout, b ? " +bias" : "", r ? " +res" : "", relu ? " relu" : "", worst, scale);
+        printf("winograd %2dx%-2d from row %d, %3d -> %3d%s%s%s: max|diff| %.3g, rows only %.3g (largest sum of |terms| "
+               "%.3g); rows only, a band's inner rows: %zu differ\n", h, w, cases[k].y0, cin, cout, b ? " +bias" : "",
+               r ? " +res" : "", relu ? " relu" : "", worst, worst_rows, scale, differ);
         CHECK(worst <= 1e-5 * scale, "winograd differs from the direct convolution by %g", worst);
+        CHECK(worst_rows <= 1e-5 * scale, "winograd along rows differs from the direct convolution by %g", worst_rows);
         CHECK(!memcmp(o1, o2, no * sizeof *o1), "winograd on 1 and 2 threads differs");
-        free(in); free(wt); free(bias); free(res); free(u); free(o1); free(o2);
+        CHECK(!memcmp(o3, o4, no * sizeof *o3), "winograd along rows on 1 and 2 threads differs");
+        CHECK(differ == 0, "winograd along rows: %zu samples of a band differ from the whole", differ);
+        free(in); free(wt); free(bias); free(res); free(u); free(o1); free(o2); free(ur); free(o3); free(o4); free(o5);
     }
 }
 

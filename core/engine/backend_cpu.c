@@ -46,6 +46,11 @@ typedef struct {
      * (its 3 input channels make too small a GEMM) and of layer 1's unfolded-feature part (NULL: im2col) */
     float **wino;
     float *wino_w1[2];
+    /* fp32's encoder: the same convs by Winograd along rows only (winograd.h: bands stay bit-exact), made on
+     * its first use */
+    int have_rows;
+    float **rows;
+    float *rows_w1[2];
     /* The fast precision's bf16 copies (made on its first use): the convs but the head (its
      * 3-channel input keeps float32: bf16 would round 8-bit pixels by up to half a level), layer 1
      * and the hidden layers 1 .. n_layers-2 (the narrow last layer stays float32). */
@@ -149,6 +154,9 @@ static void prepared_free(prepared *p, int n_convs)
     if (p->wino)
         for (int i = 0; i < n_convs; i++) free(p->wino[i]);
     free(p->wino);
+    if (p->rows)
+        for (int i = 0; i < n_convs; i++) free(p->rows[i]);
+    free(p->rows);
     if (p->conv16)
         for (int i = 0; i < n_convs; i++) free(p->conv16[i]);
     free(p->conv16);
@@ -156,6 +164,7 @@ static void prepared_free(prepared *p, int n_convs)
         free(p->w1[d]);
         free(p->w1_coord[d]);
         free(p->wino_w1[d]);
+        free(p->rows_w1[d]);
         free(p->w1_16[d]);
         for (int l = 0; l <= LIIF_MAX_HIDDEN; l++) {
             free(p->hid16[d][l]);
@@ -212,6 +221,33 @@ static liif_status prepare(cpu_backend *cb, const liif_model *m, liif_error *err
         prepared_free(p, n);
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing weights");
     }
+    return LIIF_OK;
+}
+
+/* fp32's Winograd-along-rows weights, once per model (nothing where LIIF_WINOGRAD=0). */
+static liif_status prepare_fp32(cpu_backend *cb, const liif_model *m, liif_error *err)
+{
+    liif_status s = prepare(cb, m, err);
+    prepared *p = &cb->prep;
+    if (s || p->have_rows || !cb->wino) return s;
+    const liif_config *c = &m->cfg;
+    int nc = liif_model_n_convs(c);
+    int ok = (p->rows = calloc((size_t)nc, sizeof *p->rows)) != NULL;
+    for (int i = 1; ok && i < nc; i++) {
+        const liif_conv *cv = conv_at(m, i);
+        ok = (p->rows[i] = malloc(liif_wino_rows_weights_len(cv->cout, cv->cin) * sizeof(float))) != NULL;
+        if (ok) liif_wino_rows_weights(cv->w, cv->cout, cv->cin, cv->cin * 9, p->rows[i]);
+    }
+    for (int d = 0; ok && c->feat_unfold && d < c->n_decoders; d++) {
+        const liif_mlp *mlp = &m->dec[d];
+        ok = (p->rows_w1[d] = malloc(liif_wino_rows_weights_len(mlp->dims[1], c->n_feats) * sizeof(float))) != NULL;
+        if (ok) liif_wino_rows_weights(mlp->w[0], mlp->dims[1], c->n_feats, mlp->dims[0], p->rows_w1[d]);
+    }
+    if (!ok) {
+        prepared_free(p, nc);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing fp32 weights");
+    }
+    p->have_rows = 1;
     return LIIF_OK;
 }
 
@@ -502,12 +538,14 @@ static operand conv_input(cpu_backend *cb, const float *x, size_t n, int threads
 }
 
 /* Encoder conv i (not the head) of an F-channel map: Winograd in the int8 precision (its encoder is float32),
- * else im2col (float32 or bf16 products). */
+ * Winograd along rows in fp32 (bit-exact bands), else im2col (bf16 products). */
 static liif_status conv3(cpu_backend *cb, const float *x, int th, int tw, int y0, int cin, int i, const float *bias,
                          const float *res, int relu, int cout, float *out, int T)
 {
     if (cb->int8 && cb->prep.wino && cb->prep.wino[i])
         return liif_conv_wino(x, th, tw, y0, cin, cb->prep.wino[i], bias, res, relu, cout, out, T);
+    if (!cb->int8 && !cb->bf16 && cb->prep.rows && cb->prep.rows[i])
+        return liif_conv_wino_rows(x, th, tw, cin, cb->prep.rows[i], bias, res, relu, cout, out, T);
     return conv_fast(conv_input(cb, x, (size_t)th * tw * cin, T), th, tw, y0, cin, 3, conv_weight(cb, i), 9 * cin,
                      bias, res, relu, cout, out, T);
 }
@@ -521,7 +559,7 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
     int F = c->n_feats, T = liif_omp_threads(be->threads);
     cb->bf16 = be->fast_math == LIIF_MATH_BF16 && be->fast_name; /* the engine asks only where it is supported */
     cb->int8 = be->fast_math == LIIF_MATH_INT8;
-    liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : cb->int8 ? prepare_int8(cb, m, err) : prepare(cb, m, err);
+    liif_status s = cb->bf16 ? prepare_bf16(cb, m, err) : cb->int8 ? prepare_int8(cb, m, err) : prepare_fp32(cb, m, err);
     if (s) return s;
     if (reserve(cb, c, np))
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU encoder: out of memory for a %dx%d tile", tw, th);
@@ -548,6 +586,8 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
         const float *src = c->dec_source[d] == LIIF_FEAT_MID ? cb->feat_mid : cb->feat_last;
         if (cb->int8 && c->feat_unfold && cb->prep.wino_w1[d])
             s = liif_conv_wino(src, th, tw, y0, F, cb->prep.wino_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
+        else if (!cb->int8 && !cb->bf16 && c->feat_unfold && cb->prep.rows_w1[d])
+            s = liif_conv_wino_rows(src, th, tw, F, cb->prep.rows_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
         else
             s = conv_fast(conv_input(cb, src, np * F, T), th, tw, y0, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
                           c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);

@@ -21,7 +21,7 @@
 /* WP transform points; NT tiles per GEMM block (fewer, and oneDNN's packing of the filters for every call
  * dominates: 16 tiles halve the GEMM rate here), OC output channels per pass over a block's products (so
  * that 64 -> 256 keeps a 64 -> 64 working set: 36 * NT * OC floats); channels are transformed CH at a time. */
-enum { WP = 36, NT = 64, OC = 64, CH = 8 };
+enum { WP = 36, NT = 64, OC = 64, CH = 8, RT = 64 };
 
 void liif_wino_weights(const float *w, int cout, int cin, int ldw, float *u)
 {
@@ -243,6 +243,127 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
                     if (t0 + t >= first && t0 + t < last)
                         tile_output(m + (size_t)t * n, ms, h, w, y0, t0 + t, ntx, bias ? bias + o0 : NULL,
                                     res ? res + o0 : NULL, relu, n, cout, out + o0);
+            }
+        }
+        free(v);
+        free(m);
+    }
+    return failed ? LIIF_ERR_NOMEM : LIIF_OK;
+}
+
+/* ------------------------------------------------------------ along rows only: F(4, 3) */
+
+void liif_wino_rows_weights(const float *w, int cout, int cin, int ldw, float *u)
+{
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    size_t plane = (size_t)cout * 3 * cin;
+    for (int o = 0; o < cout; o++)
+        for (int i = 0; i < cin; i++)
+            for (int r = 0; r < 3; r++) { /* filter row r: its 3 taps along x */
+                const float *g = w + (size_t)o * ldw + (size_t)i * 9 + 3 * r;
+                for (int p = 0; p < 6; p++)
+                    u[(size_t)p * plane + (size_t)o * 3 * cin + (size_t)r * cin + i] =
+                        (float)(G[p][0] * g[0] + G[p][1] * g[1] + G[p][2] * g[2]);
+            }
+}
+
+/* The 6 points of row tile (y, tx): pixels 4 tx - 1 .. 4 tx + 4 of tile row y (zero outside the tile), point
+ * p's cin values at v + p * vs. */
+WINO_CLONES static void row_input(const float *in, int h, int w, int cin, int y, long tx, float *v, size_t vs)
+{
+    int x0 = (int)tx * 4 - 1;
+    v8 e[6];
+    const float *row = in + (size_t)y * w * cin;
+    if (y >= 0 && y < h && x0 >= 0 && x0 + 6 <= w && cin % CH == 0) {
+        const float *x = row + (size_t)x0 * cin;
+        for (int c0 = 0; c0 < cin; c0 += CH) {
+            INPUT_1D(*(const v8 *)(x + c0), *(const v8 *)(x + cin + c0), *(const v8 *)(x + 2 * cin + c0),
+                     *(const v8 *)(x + 3 * cin + c0), *(const v8 *)(x + 4 * cin + c0), *(const v8 *)(x + 5 * cin + c0), e);
+            for (int p = 0; p < 6; p++) *(v8 *)(v + p * vs + c0) = e[p];
+        }
+        return;
+    }
+    float pad[6][CH];
+    for (int c0 = 0; c0 < cin; c0 += CH) {
+        int nc = cin - c0 < CH ? cin - c0 : CH;
+        memset(pad, 0, sizeof pad);
+        for (int s = 0; s < 6; s++)
+            if (y >= 0 && y < h && x0 + s >= 0 && x0 + s < w)
+                memcpy(pad[s], row + (size_t)(x0 + s) * cin + c0, (size_t)nc * sizeof(float));
+        INPUT_1D(*(const v8 *)pad[0], *(const v8 *)pad[1], *(const v8 *)pad[2], *(const v8 *)pad[3], *(const v8 *)pad[4],
+                 *(const v8 *)pad[5], e);
+        for (int p = 0; p < 6; p++) memcpy(v + p * vs + c0, &e[p], (size_t)nc * sizeof(float));
+    }
+}
+
+/* Row tile (y, tx)'s 4 outputs in n channels from its products (point p's n values at m + p * ms), with bias,
+ * residual and ReLU, where they fall inside the tile; out and res hold ld channels per pixel. */
+WINO_CLONES static void row_output(const float *m, size_t ms, int w, int y, long tx, const float *bias,
+                                   const float *res, int relu, int n, int ld, float *out)
+{
+    int x0 = (int)tx * 4, nx = w - x0 < 4 ? w - x0 : 4;
+    v8 e[4], vzero = {0};
+    for (int c0 = 0; c0 < n; c0 += CH) {
+        int nc = n - c0 < CH ? n - c0 : CH;
+        v8 pt[6], bi = vzero;
+        for (int p = 0; p < 6; p++) {
+            if (nc == CH) {
+                pt[p] = *(const v8 *)(m + p * ms + c0);
+            } else {
+                pt[p] = vzero;
+                memcpy(&pt[p], m + p * ms + c0, (size_t)nc * sizeof(float));
+            }
+        }
+        OUTPUT_1D(pt[0], pt[1], pt[2], pt[3], pt[4], pt[5], e);
+        if (bias) memcpy(&bi, bias + c0, (size_t)nc * sizeof(float));
+        for (int j = 0; j < nx; j++) {
+            size_t at = ((size_t)y * w + (size_t)(x0 + j)) * ld + c0;
+            v8 r = vzero;
+            if (res) memcpy(&r, res + at, (size_t)nc * sizeof(float));
+            v8 o = e[j] + bi + r;
+            if (relu) o = (v8)((v8i)o & ~(v8i)(o < vzero));
+            memcpy(out + at, &o, (size_t)nc * sizeof(float));
+        }
+    }
+}
+
+liif_status liif_conv_wino_rows(const float *in, int h, int w, int cin, const float *u, const float *bias,
+                                const float *res, int relu, int cout, float *out, int threads)
+{
+    /* A block is up to RT row tiles of one row, cut at multiples of RT from the row's start, so its GEMMs have the
+     * same rows in every band of the same width. A tile's GEMM row holds, for one point, the points of the three
+     * input rows it reads (K = 3 cin, one product per point, against [cout, 3 cin] filters): V is 6 * RT * 3 cin. */
+    long ntx = (w + 3) / 4, nch = (ntx + RT - 1) / RT, nblocks = (long)h * nch;
+    int k3 = 3 * cin;
+    size_t vs = (size_t)RT * k3 + CH, ms = (size_t)RT * OC + CH, plane = (size_t)cout * k3;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        omp_set_num_threads(1); /* one thread per GEMM, as in liif_conv_wino */
+        float *v = malloc(6 * vs * sizeof *v), *m = malloc(6 * ms * sizeof *m);
+        if (!v || !m) failed = 1;
+#pragma omp for schedule(dynamic)
+        for (long blk = 0; blk < nblocks; blk++) {
+            if (failed) continue;
+            int y = (int)(blk / nch);
+            long tx0 = (blk % nch) * RT;
+            int nt = (int)(ntx - tx0 < RT ? ntx - tx0 : RT);
+            for (int t = 0; t < nt; t++)
+                for (int r = 0; r < 3; r++)
+                    row_input(in, h, w, cin, y + r - 1, tx0 + t, v + (size_t)t * k3 + (size_t)r * cin, vs);
+            for (int o0 = 0; o0 < cout; o0 += OC) {
+                int n = cout - o0 < OC ? cout - o0 : OC;
+                for (int p = 0; p < 6; p++)
+                    dnnl_sgemm('N', 'T', nt, n, k3, 1.0f, v + p * vs, k3, u + p * plane + (size_t)o0 * k3, k3, 0.0f,
+                               m + p * ms, n);
+                for (int t = 0; t < nt; t++)
+                    row_output(m + (size_t)t * n, ms, w, y, tx0 + t, bias ? bias + o0 : NULL, res ? res + o0 : NULL,
+                               relu, n, cout, out + o0);
             }
         }
         free(v);

@@ -22,4 +22,14 @@ void liif_wino_weights(const float *w, int cout, int cin, int ldw, float *u);
 liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const float *u, const float *bias,
                            const float *res, int relu, int cout, float *out, int threads);
 
+/* Along rows only, F(4, 3): a 3x3 convolution is three 1x3 ones (one per filter row) done as Winograd's 1D
+ * F(4, 3), 6 points per 4 outputs where direct takes 12; per point, one GEMM sums the three rows' channels.
+ * Half the products of a direct convolution (2D saves three quarters), but no rounding crosses rows: a pixel
+ * depends on exactly the rows the convolution reads, so bands of rows give the same bits as the whole image
+ * (the fp32 precision's guarantee). Weights: [6 points, cout, 3 filter rows, cin]. */
+static inline size_t liif_wino_rows_weights_len(int cout, int cin) { return (size_t)18 * cout * cin; }
+void liif_wino_rows_weights(const float *w, int cout, int cin, int ldw, float *u);
+liif_status liif_conv_wino_rows(const float *in, int h, int w, int cin, const float *u, const float *bias,
+                                const float *res, int relu, int cout, float *out, int threads);
+
 #endif
