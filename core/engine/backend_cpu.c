@@ -76,8 +76,8 @@ typedef struct {
     int bf16;              /* the current encode / decode computes its products in bf16 */
     int int8;              /* the current decode computes its hidden products on integers */
     int avx2;              /* the processor has AVX2 (the decoder's element-wise work uses it) */
-    int wino;              /* int8's encoder convs by Winograd F(4x4, 3x3) (LIIF_WINOGRAD=0 in the environment:
-                            * im2col, to compare) */
+    int wino;              /* the encoder's convs by Winograd (int8: F(4x4, 3x3); fp32: along rows); LIIF_WINOGRAD=0
+                            * in the environment: im2col, to compare */
 } cpu_backend;
 
 /* Inlined into the per-block code so that its AVX-512 build (mlp_block_avx512) compiles them too. */
