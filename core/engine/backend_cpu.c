@@ -224,26 +224,38 @@ static liif_status prepare(cpu_backend *cb, const liif_model *m, liif_error *err
     return LIIF_OK;
 }
 
+/* A conv's (or layer 1's unfolded part's) Winograd weights, along rows only (fp32's) or for 4x4 tiles (int8's). */
+static float *wino_transform(int rows, const float *w, int cout, int cin, int ldw)
+{
+    float *u = malloc((rows ? liif_wino_rows_weights_len(cout, cin) : liif_wino_weights_len(cout, cin)) * sizeof(float));
+    if (u) (rows ? liif_wino_rows_weights : liif_wino_weights)(w, cout, cin, ldw, u);
+    return u;
+}
+
+/* The encoder's Winograd weights in one form: the convs but the head (3 input channels make too small a GEMM)
+ * into convs[1 ..], layer 1's unfolded-feature part into w1[d]. 0 when out of memory (prepared_free frees it). */
+static int wino_prepare(const liif_model *m, int rows, float ***convs, float *w1[2])
+{
+    const liif_config *c = &m->cfg;
+    int nc = liif_model_n_convs(c);
+    int ok = (*convs = calloc((size_t)nc, sizeof **convs)) != NULL;
+    for (int i = 1; ok && i < nc; i++) {
+        const liif_conv *cv = conv_at(m, i);
+        ok = ((*convs)[i] = wino_transform(rows, cv->w, cv->cout, cv->cin, cv->cin * 9)) != NULL;
+    }
+    for (int d = 0; ok && c->feat_unfold && d < c->n_decoders; d++)
+        ok = (w1[d] = wino_transform(rows, m->dec[d].w[0], m->dec[d].dims[1], c->n_feats, m->dec[d].dims[0])) != NULL;
+    return ok;
+}
+
 /* fp32's Winograd-along-rows weights, once per model (nothing where LIIF_WINOGRAD=0). */
 static liif_status prepare_fp32(cpu_backend *cb, const liif_model *m, liif_error *err)
 {
     liif_status s = prepare(cb, m, err);
     prepared *p = &cb->prep;
     if (s || p->have_rows || !cb->wino) return s;
-    const liif_config *c = &m->cfg;
-    int nc = liif_model_n_convs(c);
-    int ok = (p->rows = calloc((size_t)nc, sizeof *p->rows)) != NULL;
-    for (int i = 1; ok && i < nc; i++) {
-        const liif_conv *cv = conv_at(m, i);
-        ok = (p->rows[i] = malloc(liif_wino_rows_weights_len(cv->cout, cv->cin) * sizeof(float))) != NULL;
-        if (ok) liif_wino_rows_weights(cv->w, cv->cout, cv->cin, cv->cin * 9, p->rows[i]);
-    }
-    for (int d = 0; ok && c->feat_unfold && d < c->n_decoders; d++) {
-        const liif_mlp *mlp = &m->dec[d];
-        ok = (p->rows_w1[d] = malloc(liif_wino_rows_weights_len(mlp->dims[1], c->n_feats) * sizeof(float))) != NULL;
-        if (ok) liif_wino_rows_weights(mlp->w[0], mlp->dims[1], c->n_feats, mlp->dims[0], p->rows_w1[d]);
-    }
-    if (!ok) {
+    int nc = liif_model_n_convs(&m->cfg);
+    if (!wino_prepare(m, 1, &p->rows, p->rows_w1)) {
         prepared_free(p, nc);
         return liif_error_set(err, LIIF_ERR_NOMEM, "fast CPU backend: out of memory preparing fp32 weights");
     }
@@ -306,19 +318,7 @@ static liif_status prepare_int8(cpu_backend *cb, const liif_model *m, liif_error
     if (s || p->have_int8) return s;
     const liif_config *c = &m->cfg;
     int ok = 1, nc = liif_model_n_convs(c);
-    if (cb->wino) { /* the encoder's Winograd transforms: the convs but the head, layer 1's unfolded part */
-        ok = (p->wino = calloc((size_t)nc, sizeof *p->wino)) != NULL;
-        for (int i = 1; ok && i < nc; i++) {
-            const liif_conv *cv = conv_at(m, i);
-            ok = (p->wino[i] = malloc(liif_wino_weights_len(cv->cout, cv->cin) * sizeof(float))) != NULL;
-            if (ok) liif_wino_weights(cv->w, cv->cout, cv->cin, cv->cin * 9, p->wino[i]);
-        }
-        for (int d = 0; ok && c->feat_unfold && d < c->n_decoders; d++) {
-            const liif_mlp *mlp = &m->dec[d];
-            ok = (p->wino_w1[d] = malloc(liif_wino_weights_len(mlp->dims[1], c->n_feats) * sizeof(float))) != NULL;
-            if (ok) liif_wino_weights(mlp->w[0], mlp->dims[1], c->n_feats, mlp->dims[0], p->wino_w1[d]);
-        }
-    }
+    if (cb->wino) ok = wino_prepare(m, 0, &p->wino, p->wino_w1);
     for (int d = 0; ok && d < c->n_decoders; d++) {
         const liif_mlp *mlp = &m->dec[d];
         for (int l = 1; ok && l < mlp->n_layers - 1; l++) {

@@ -23,14 +23,16 @@
  * that 64 -> 256 keeps a 64 -> 64 working set: 36 * NT * OC floats); channels are transformed CH at a time. */
 enum { WP = 36, NT = 64, OC = 64, CH = 8, RT = 64 };
 
+/* The filter transform G (6x3) of F(4, 3), in both forms (G g G^T for tiles, G g per filter row). */
+static const double G[6][3] = {{1.0 / 4, 0, 0},
+                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                               {0, 0, 1}};
+
 void liif_wino_weights(const float *w, int cout, int cin, int ldw, float *u)
 {
-    static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                   {0, 0, 1}};
     size_t plane = (size_t)cout * cin;
     for (int o = 0; o < cout; o++)
         for (int i = 0; i < cin; i++) {
@@ -255,12 +257,6 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
 
 void liif_wino_rows_weights(const float *w, int cout, int cin, int ldw, float *u)
 {
-    static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                   {0, 0, 1}};
     size_t plane = (size_t)cout * 3 * cin;
     for (int o = 0; o < cout; o++)
         for (int i = 0; i < cin; i++)
