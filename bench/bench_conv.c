@@ -3,6 +3,7 @@
  * Winograd along rows only (fp32's encoder) and by Winograd F(4x4, 3x3) (int8's), interleaved, with the
  * machine's sgemm rate from the same run.
  * usage: liif-bench-conv [--threads N] [--reps N] [--size S] */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,8 @@ int main(int argc, char **argv)
     }
     printf("threads %d, best of %d runs, %dx%d feature map; sgemm 30000x256x580 (oneDNN): %.1f GFLOP/s\n\n", threads,
            reps, size, size, bench_sgemm_gflops(30000, 256, 580, threads, 3));
-    printf("%-12s %12s %14s %10s %14s %10s %14s\n", "conv", "im2col (s)", "rows only (s)", "speed-up", "4x4 tiles (s)",
-           "speed-up", "im2col GFLOP/s");
+    printf("%-12s %12s %14s %10s %14s %10s %14s   %s\n", "conv", "im2col (s)", "rows only (s)", "speed-up", "4x4 tiles (s)",
+           "speed-up", "im2col GFLOP/s", "max|diff| rows / tiles of largest |out|");
     int h = size, w = size, cin = 64, couts[2] = {64, 256};
     for (int c = 0; c < 2; c++) {
         int cout = couts[c];
@@ -72,9 +73,11 @@ int main(int argc, char **argv)
         liif_wino_weights(wt, cout, cin, cin * 9, u);
         liif_wino_rows_weights(wt, cout, cin, cin * 9, ur);
         double best_i = 1e30, best_w = 1e30, best_r = 1e30;
+        float *ref = malloc(no * sizeof *ref);
+        double diff_r = 0, diff_w = 0; /* what is timed computes the same convolution: its largest difference */
         for (int r = 0; r < reps + 1; r++) { /* the first round warms up */
             double t = bench_now();
-            conv_im2col(in, h, w, cin, wp, cout, out, threads);
+            conv_im2col(in, h, w, cin, wp, cout, ref, threads);
             t = bench_now() - t;
             if (r && t < best_i) best_i = t;
             t = bench_now();
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
             }
             t = bench_now() - t;
             if (r && t < best_w) best_w = t;
+            for (size_t i = 0; i < no; i++) diff_w = fmax(diff_w, fabs((double)out[i] - ref[i]));
             t = bench_now();
             if (liif_conv_wino_rows(in, h, w, cin, ur, NULL, NULL, 0, cout, out, threads) != LIIF_OK) {
                 fprintf(stderr, "liif-bench-conv: out of memory\n");
@@ -91,12 +95,15 @@ int main(int argc, char **argv)
             }
             t = bench_now() - t;
             if (r && t < best_r) best_r = t;
+            for (size_t i = 0; i < no; i++) diff_r = fmax(diff_r, fabs((double)out[i] - ref[i]));
         }
         char name[32];
         snprintf(name, sizeof name, "%d -> %d", cin, cout);
-        printf("%-12s %12.4f %14.4f %9.2fx %14.4f %9.2fx %14.1f\n", name, best_i, best_r, best_i / best_r, best_w,
-               best_i / best_w, 2.0 * h * w * cin * cout * 9 / best_i / 1e9);
-        free(in); free(out); free(wt); free(wp); free(u); free(ur);
+        double mag = 0;
+        for (size_t i = 0; i < no; i++) mag = fmax(mag, fabs(ref[i]));
+        printf("%-12s %12.4f %14.4f %9.2fx %14.4f %9.2fx %14.1f   %.2g / %.2g of %.3g\n", name, best_i, best_r,
+               best_i / best_r, best_w, best_i / best_w, 2.0 * h * w * cin * cout * 9 / best_i / 1e9, diff_r, diff_w, mag);
+        free(in); free(out); free(wt); free(wp); free(u); free(ur); free(ref);
     }
     return 0;
 }
