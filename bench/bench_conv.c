@@ -89,7 +89,7 @@ int main(int argc, char **argv)
             if (r && t < best_w) best_w = t;
             for (size_t i = 0; i < no; i++) diff_w = fmax(diff_w, fabs((double)out[i] - ref[i]));
             t = bench_now();
-            if (liif_conv_wino_rows(in, h, w, cin, ur, NULL, NULL, 0, cout, out, threads) != LIIF_OK) {
+            if (liif_conv_wino_rows(in, h, w, 0, cin, ur, NULL, NULL, 0, cout, out, threads) != LIIF_OK) {
                 fprintf(stderr, "liif-bench-conv: out of memory\n");
                 return 1;
             }

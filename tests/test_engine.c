@@ -519,18 +519,28 @@ static void winograd(void)
         int relu = cases[k].relu;
         liif_status s1 = liif_conv_wino(in, h, w, cases[k].y0, cin, u, b, r, relu, cout, o1, 1);
         liif_status s2 = liif_conv_wino(in, h, w, cases[k].y0, cin, u, b, r, relu, cout, o2, 2);
-        liif_status s3 = liif_conv_wino_rows(in, h, w, cin, ur, b, r, relu, cout, o3, 1);
-        liif_status s4 = liif_conv_wino_rows(in, h, w, cin, ur, b, r, relu, cout, o4, 2);
+        liif_status s3 = liif_conv_wino_rows(in, h, w, cases[k].y0, cin, ur, b, r, relu, cout, o3, 1);
+        liif_status s4 = liif_conv_wino_rows(in, h, w, cases[k].y0, cin, ur, b, r, relu, cout, o4, 2);
         CHECK(s1 == LIIF_OK && s2 == LIIF_OK && s3 == LIIF_OK && s4 == LIIF_OK, "a Winograd convolution failed");
         /* rows only: a band of rows [a, a + bh) as a tile of its own gives its inner rows to the bit */
         int a = h / 3, bh = h - a > 5 ? h - a - 2 : h - a;
         size_t differ = 0;
         if (bh >= 3) {
-            liif_status s5 = liif_conv_wino_rows(in + (size_t)a * w * cin, bh, w, cin, ur, b, r ? r + (size_t)a * w * cout : NULL,
+            liif_status s5 = liif_conv_wino_rows(in + (size_t)a * w * cin, bh, w, cases[k].y0 + a, cin, ur, b, r ? r + (size_t)a * w * cout : NULL,
                                                  relu, cout, o5, 2);
             CHECK(s5 == LIIF_OK, "liif_conv_wino_rows failed on a band");
             for (size_t i = (size_t)w * cout; i < (size_t)(bh - 1) * w * cout; i++)
                 differ += memcmp(&o5[i], &o3[(size_t)a * w * cout + i], sizeof(float)) != 0;
+        }
+        /* rows only, in place (out += conv + bias, the trainer's input gradient): the same bits */
+        size_t inplace_differ = 0;
+        if (r) {
+            float *o6 = malloc(no * sizeof *o6);
+            memcpy(o6, r, no * sizeof *o6);
+            CHECK(liif_conv_wino_rows(in, h, w, cases[k].y0, cin, ur, b, o6, relu, cout, o6, 2) == LIIF_OK,
+                  "liif_conv_wino_rows failed in place");
+            inplace_differ = memcmp(o6, o3, no * sizeof *o6) != 0;
+            free(o6);
         }
         double worst = 0, worst_rows = 0, scale = 0;
         for (int y = 0; y < h; y++)
@@ -560,6 +570,7 @@ static void winograd(void)
         CHECK(!memcmp(o1, o2, no * sizeof *o1), "winograd on 1 and 2 threads differs");
         CHECK(!memcmp(o3, o4, no * sizeof *o3), "winograd along rows on 1 and 2 threads differs");
         CHECK(differ == 0, "winograd along rows: %zu samples of a band differ from the whole", differ);
+        CHECK(!inplace_differ, "winograd along rows in place (res = out) differs");
         free(in); free(wt); free(bias); free(res); free(u); free(o1); free(o2); free(ur); free(o3); free(o4); free(o5);
     }
 }

@@ -545,7 +545,7 @@ static liif_status conv3(cpu_backend *cb, const float *x, int th, int tw, int y0
     if (cb->int8 && cb->prep.wino && cb->prep.wino[i])
         return liif_conv_wino(x, th, tw, y0, cin, cb->prep.wino[i], bias, res, relu, cout, out, T);
     if (!cb->int8 && !cb->bf16 && cb->prep.rows && cb->prep.rows[i])
-        return liif_conv_wino_rows(x, th, tw, cin, cb->prep.rows[i], bias, res, relu, cout, out, T);
+        return liif_conv_wino_rows(x, th, tw, y0, cin, cb->prep.rows[i], bias, res, relu, cout, out, T);
     return conv_fast(conv_input(cb, x, (size_t)th * tw * cin, T), th, tw, y0, cin, 3, conv_weight(cb, i), 9 * cin,
                      bias, res, relu, cout, out, T);
 }
@@ -587,7 +587,7 @@ static liif_status cpu_encode(liif_backend *be, const liif_model *m, const float
         if (cb->int8 && c->feat_unfold && cb->prep.wino_w1[d])
             s = liif_conv_wino(src, th, tw, y0, F, cb->prep.wino_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
         else if (!cb->int8 && !cb->bf16 && c->feat_unfold && cb->prep.rows_w1[d])
-            s = liif_conv_wino_rows(src, th, tw, F, cb->prep.rows_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
+            s = liif_conv_wino_rows(src, th, tw, y0, F, cb->prep.rows_w1[d], NULL, NULL, 0, c->hidden[0], cb->pre[d], T);
         else
             s = conv_fast(conv_input(cb, src, np * F, T), th, tw, y0, F, c->feat_unfold ? 3 : 1, w1_weight(cb, d),
                           c->in_dim, NULL, NULL, 0, c->hidden[0], cb->pre[d], T);

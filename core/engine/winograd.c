@@ -217,17 +217,17 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
     long b0 = first / NT, nblocks = (last + NT - 1) / NT - b0;
     /* point strides padded by a cache line: 16 KB apart, the 36 points would share one set of L1 */
     size_t vs = (size_t)NT * cin + CH, ms = (size_t)NT * OC + CH, plane = (size_t)cout * cin;
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
+    size_t per = WP * vs + WP * ms; /* a thread's transformed inputs and products, all allocated before any write */
+    float *scratch = malloc((size_t)threads * per * sizeof *scratch);
+    if (!scratch) return LIIF_ERR_NOMEM;
+#pragma omp parallel num_threads(threads)
     {
         /* oneDNN's sgemm threads itself outside an active parallel region (a team of one), and then splits these
          * small products otherwise: one thread each, so the sums do not depend on the thread count */
         omp_set_num_threads(1);
-        float *v = malloc(WP * vs * sizeof *v), *m = malloc(WP * ms * sizeof *m);
-        if (!v || !m) failed = 1;
+        float *v = scratch + (size_t)omp_get_thread_num() * per, *m = v + WP * vs;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
-            if (failed) continue;
             long t0 = (b0 + blk) * NT;
             for (int t = 0; t < NT; t++) {
                 if (t0 + t >= first && t0 + t < last) {
@@ -247,10 +247,9 @@ liif_status liif_conv_wino(const float *in, int h, int w, int y0, int cin, const
                                     res ? res + o0 : NULL, relu, n, cout, out + o0);
             }
         }
-        free(v);
-        free(m);
     }
-    return failed ? LIIF_ERR_NOMEM : LIIF_OK;
+    free(scratch);
+    return LIIF_OK;
 }
 
 /* ------------------------------------------------------------ along rows only: F(4, 3) */
@@ -328,42 +327,49 @@ WINO_CLONES static void row_output(const float *m, size_t ms, int w, int y, long
     }
 }
 
-liif_status liif_conv_wino_rows(const float *in, int h, int w, int cin, const float *u, const float *bias,
+liif_status liif_conv_wino_rows(const float *in, int h, int w, int y0, int cin, const float *u, const float *bias,
                                 const float *res, int relu, int cout, float *out, int threads)
 {
-    /* A block is up to RT row tiles of one row, cut at multiples of RT from the row's start, so its GEMMs have the
-     * same rows in every band of the same width. A tile's GEMM row holds, for one point, the points of the three
-     * input rows it reads (K = 3 cin, one product per point, against [cout, 3 cin] filters): V is 6 * RT * 3 cin. */
-    long ntx = (w + 3) / 4, nch = (ntx + RT - 1) / RT, nblocks = (long)h * nch;
+    /* Blocks of RT row tiles in row-major order over the image (rows y0 .. of it are the tile's), cut at multiples
+     * of RT, so a tile has the same block and place in it in every band of the same width; tiles of a block outside
+     * the band are zero rows. A tile's GEMM row holds, for one point, the points of the three input rows it reads
+     * (K = 3 cin, one product per point, against [cout, 3 cin] filters): V is 6 * RT * 3 cin. */
+    long ntx = (w + 3) / 4, first = (long)y0 * ntx, last = (long)(y0 + h) * ntx;
+    long b0 = first / RT, nblocks = (last + RT - 1) / RT - b0;
     int k3 = 3 * cin;
     size_t vs = (size_t)RT * k3 + CH, ms = (size_t)RT * OC + CH, plane = (size_t)cout * k3;
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
+    size_t per = 6 * vs + 6 * ms;
+    float *scratch = malloc((size_t)threads * per * sizeof *scratch);
+    if (!scratch) return LIIF_ERR_NOMEM;
+#pragma omp parallel num_threads(threads)
     {
         omp_set_num_threads(1); /* one thread per GEMM, as in liif_conv_wino */
-        float *v = malloc(6 * vs * sizeof *v), *m = malloc(6 * ms * sizeof *m);
-        if (!v || !m) failed = 1;
+        float *v = scratch + (size_t)omp_get_thread_num() * per, *m = v + 6 * vs;
 #pragma omp for schedule(dynamic)
         for (long blk = 0; blk < nblocks; blk++) {
-            if (failed) continue;
-            int y = (int)(blk / nch);
-            long tx0 = (blk % nch) * RT;
-            int nt = (int)(ntx - tx0 < RT ? ntx - tx0 : RT);
-            for (int t = 0; t < nt; t++)
+            long t0 = (b0 + blk) * RT;
+            for (int t = 0; t < RT; t++) {
+                long idx = t0 + t;
+                if (idx < first || idx >= last) {
+                    for (int p = 0; p < 6; p++) memset(v + p * vs + (size_t)t * k3, 0, (size_t)k3 * sizeof *v);
+                    continue;
+                }
+                int y = (int)(idx / ntx) - y0;
                 for (int r = 0; r < 3; r++)
-                    row_input(in, h, w, cin, y + r - 1, tx0 + t, v + (size_t)t * k3 + (size_t)r * cin, vs);
+                    row_input(in, h, w, cin, y + r - 1, idx % ntx, v + (size_t)t * k3 + (size_t)r * cin, vs);
+            }
             for (int o0 = 0; o0 < cout; o0 += OC) {
                 int n = cout - o0 < OC ? cout - o0 : OC;
                 for (int p = 0; p < 6; p++)
-                    dnnl_sgemm('N', 'T', nt, n, k3, 1.0f, v + p * vs, k3, u + p * plane + (size_t)o0 * k3, k3, 0.0f,
+                    dnnl_sgemm('N', 'T', RT, n, k3, 1.0f, v + p * vs, k3, u + p * plane + (size_t)o0 * k3, k3, 0.0f,
                                m + p * ms, n);
-                for (int t = 0; t < nt; t++)
-                    row_output(m + (size_t)t * n, ms, w, y, tx0 + t, bias ? bias + o0 : NULL, res ? res + o0 : NULL,
-                               relu, n, cout, out + o0);
+                for (int t = 0; t < RT; t++)
+                    if (t0 + t >= first && t0 + t < last)
+                        row_output(m + (size_t)t * n, ms, w, (int)((t0 + t) / ntx) - y0, (t0 + t) % ntx,
+                                   bias ? bias + o0 : NULL, res ? res + o0 : NULL, relu, n, cout, out + o0);
             }
         }
-        free(v);
-        free(m);
     }
-    return failed ? LIIF_ERR_NOMEM : LIIF_OK;
+    free(scratch);
+    return LIIF_OK;
 }
