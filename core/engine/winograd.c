@@ -273,8 +273,8 @@ WINO_CLONES static void row_input(const float *in, int h, int w, int cin, int y,
 {
     int x0 = (int)tx * 4 - 1;
     v8 e[6];
-    const float *row = in + (size_t)y * w * cin;
-    if (y >= 0 && y < h && x0 >= 0 && x0 + 6 <= w && cin % CH == 0) {
+    const float *row = y >= 0 && y < h ? in + (size_t)y * w * cin : NULL; /* NULL: a zero row outside the tile */
+    if (row && x0 >= 0 && x0 + 6 <= w && cin % CH == 0) {
         const float *x = row + (size_t)x0 * cin;
         for (int c0 = 0; c0 < cin; c0 += CH) {
             INPUT_1D(*(const v8 *)(x + c0), *(const v8 *)(x + cin + c0), *(const v8 *)(x + 2 * cin + c0),
@@ -288,7 +288,7 @@ WINO_CLONES static void row_input(const float *in, int h, int w, int cin, int y,
         int nc = cin - c0 < CH ? cin - c0 : CH;
         memset(pad, 0, sizeof pad);
         for (int s = 0; s < 6; s++)
-            if (y >= 0 && y < h && x0 + s >= 0 && x0 + s < w)
+            if (row && x0 + s >= 0 && x0 + s < w)
                 memcpy(pad[s], row + (size_t)(x0 + s) * cin + c0, (size_t)nc * sizeof(float));
         INPUT_1D(*(const v8 *)pad[0], *(const v8 *)pad[1], *(const v8 *)pad[2], *(const v8 *)pad[3], *(const v8 *)pad[4],
                  *(const v8 *)pad[5], e);
