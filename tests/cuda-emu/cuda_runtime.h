@@ -1,16 +1,21 @@
 /* cuda_runtime.h of the CUDA emulation (tests/cuda-emu): just enough of the CUDA runtime for the kernels of
  * core/cuda/ to compile as host C++ and run in the test process. Device memory is host memory filled with 0xff
  * bytes (NaN as floats), so a kernel that reads what nothing wrote shows it. Streams and events do nothing:
- * everything runs in call order. Not a model of races, memory ordering or timing.
+ * everything runs in call order. Not a model of memory ordering or timing; races between barriers show only as
+ * results that change with the order threads run in (LIIF_EMU_ORDER, below).
  *
- * Two ways to run a kernel (rewrite.pl turns each launch into emu_launch and marks the kernels whose own body uses
- * __shfl_*, __syncthreads or __shared__ as cooperative):
+ * Two ways to run a kernel (rewrite.pl turns each launch into emu_launch and marks as cooperative the kernels that
+ * use __shfl_*, __syncthreads or __shared__, in their own body or through a __device__ helper):
  *  - serial (the rest: grid-stride loops and the block reductions of device helpers written over blockDim): every
  *    block in turn with ONE thread, blockDim 1; a shuffle there has no other lane and returns 0 (a sum adds 0);
  *  - cooperative: every block in turn with its real blockDim threads, each a fiber (ucontext) on its own stack,
  *    switched only at __syncthreads (all live threads of the block) and at warp shuffles (all live lanes of the
- *    warp, real lane exchange), so warp-per-query kernels and shared-memory tiles run as on a GPU, in a fixed
- *    order. A barrier nobody can pass is reported and aborts. */
+ *    warp, real lane exchange), so warp-per-query kernels and shared-memory tiles run as on a GPU. A barrier nobody
+ *    can pass is reported and aborts.
+ * Blocks run one after another, and between two barriers a cooperative block runs each of its threads in turn up to
+ * its next barrier, in the order LIIF_EMU_ORDER names: forward (0, 1, 2, ...; the default), reverse, or
+ * shuffle[:SEED] (a new random order each time). A correct kernel gives the same result in every order, up to
+ * atomicAdd's rounding; tests/meson.build runs the CUDA tests in all three. */
 #pragma once
 #include <math.h>
 #include <stddef.h>

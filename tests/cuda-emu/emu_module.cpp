@@ -169,8 +169,58 @@ static void fiber_start(emu_fiber *f)
 #endif
 }
 
+/* The order in which blocks run, and in which a cooperative block's runnable threads run each round, between two
+ * barriers: LIIF_EMU_ORDER = forward (default), reverse, or shuffle[:SEED] (a fresh permutation every time, from a
+ * fixed seed). A kernel is correct only if every order gives it the same result (up to atomicAdd's rounding), so the
+ * CUDA tests run again in the other orders: a read of what another thread writes between the same two barriers, or
+ * of another block's output, then reads the 0xff fill or a stale value and the test's comparison fails. */
+enum { ORDER_FORWARD, ORDER_REVERSE, ORDER_SHUFFLE };
+static int order_kind = -1;
+static uint64_t order_state;
+
+static void order_init(void)
+{
+    if (order_kind >= 0) return;
+    const char *e = getenv("LIIF_EMU_ORDER");
+    order_kind = ORDER_FORWARD;
+    order_state = 0x9e3779b97f4a7c15ull;
+    if (!e || !*e || !strcmp(e, "forward")) return;
+    if (!strcmp(e, "reverse")) {
+        order_kind = ORDER_REVERSE;
+        return;
+    }
+    if (!strncmp(e, "shuffle", 7) && (e[7] == 0 || e[7] == ':')) {
+        order_kind = ORDER_SHUFFLE;
+        if (e[7] == ':') order_state ^= strtoull(e + 8, NULL, 10) * 0xbf58476d1ce4e5b9ull;
+        return;
+    }
+    fprintf(stderr, "cuda-emu: LIIF_EMU_ORDER must be forward, reverse or shuffle[:SEED], not '%s'\n", e);
+    abort();
+}
+
+static unsigned order_rand(unsigned n) /* 0..n-1, splitmix64 */
+{
+    uint64_t z = (order_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (unsigned)((z ^ (z >> 31)) % n);
+}
+
+/* ord[0..n-1]: the order of this round (or of this launch's blocks). */
+static void order_fill(unsigned *ord, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) ord[i] = order_kind == ORDER_REVERSE ? n - 1 - i : i;
+    if (order_kind == ORDER_SHUFFLE)
+        for (unsigned i = n; i > 1; i--) {
+            unsigned j = order_rand(i), t = ord[i - 1];
+            ord[i - 1] = ord[j];
+            ord[j] = t;
+        }
+}
+
 static void run_block(unsigned n)
 {
+    static unsigned ord[EMU_MAX_THREADS];
     for (unsigned t = 0; t < n; t++) {
         emu_fiber *f = &fibers[t];
         if (!f->stack) {
@@ -185,12 +235,15 @@ static void run_block(unsigned n)
         f->state = F_RUN;
     }
     for (;;) {
-        for (unsigned t = 0; t < n; t++) /* each runnable thread until its next barrier or its end */
+        order_fill(ord, n);
+        for (unsigned i = 0; i < n; i++) { /* each runnable thread until its next barrier or its end */
+            unsigned t = ord[i];
             if (fibers[t].state == F_RUN) {
                 cur = (int)t;
                 threadIdx.x = t;
                 to_fiber((int)t);
             }
+        }
         int released = 0, live = 0, at_block = 0;
         for (unsigned w = 0; w < n; w += 32) { /* a warp whose live lanes all wait at a shuffle goes on */
             unsigned end = w + 32 < n ? w + 32 : n, lanes = 0, waiting = 0;
@@ -216,6 +269,26 @@ static void run_block(unsigned n)
         }
         for (unsigned t = 0; t < n; t++)
             if (fibers[t].state == F_WAIT_BLOCK) fibers[t].state = F_RUN;
+    }
+}
+
+/* The b-th block to run of a grid: forward, reverse, or a random rotation and stride (a permutation without a table:
+ * the stride is odd and the grid's size is made a power of two by skipping what lies past it). */
+static unsigned block_at(unsigned long b, unsigned long grid)
+{
+    if (order_kind == ORDER_FORWARD || grid < 2) return (unsigned)b;
+    if (order_kind == ORDER_REVERSE) return (unsigned)(grid - 1 - b);
+    static unsigned long pow2, stride, rot, next_i; /* of the running launch, set at its first block */
+    if (b == 0) {
+        for (pow2 = 1; pow2 < grid; pow2 <<= 1) {}
+        unsigned span = (unsigned)(pow2 < 0x40000000ul ? pow2 : 0x40000000ul);
+        stride = (order_rand(span) | 1ul) & (pow2 - 1);
+        rot = order_rand(span);
+        next_i = 0;
+    }
+    for (;;) { /* i -> (rot + i * stride) mod pow2 is a bijection of 0..pow2-1 */
+        unsigned long v = (rot + next_i++ * stride) & (pow2 - 1);
+        if (v < grid) return (unsigned)v;
     }
 }
 
@@ -255,10 +328,14 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
     if (shared) memset(dyn_shared, 0xff, shared);
     dyn_cur = shared;
     gridDim.x = (unsigned)grid;
+    order_init();
     if (!coop_kernels || !coop_kernels->count(kernel)) { /* serial: one thread per block */
         blockDim.x = 1;
         threadIdx.x = 0;
-        for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++) body();
+        for (unsigned long b = 0; b < grid; b++) {
+            blockIdx.x = block_at(b, grid);
+            body();
+        }
         return;
     }
     if (block < 1 || block > EMU_MAX_THREADS) {
@@ -268,7 +345,10 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
     blockDim.x = (unsigned)block;
     cur_body = &body;
     in_coop = 1;
-    for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++) run_block((unsigned)block);
+    for (unsigned long b = 0; b < grid; b++) {
+        blockIdx.x = block_at(b, grid);
+        run_block((unsigned)block);
+    }
     in_coop = 0;
     threadIdx.x = 0;
 }
