@@ -1,6 +1,7 @@
 /* cublas_v2.h of the CUDA emulation (tests/cuda-emu): the cuBLAS calls of the training code as plain column-major
  * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
- * too. TF32 math mode is accepted and ignored: the emulation computes in float32 throughout. */
+ * too. TF32 math mode is accepted and ignored: the emulation computes in float32 throughout. A call checks its
+ * arguments and reads alpha and beta (host pointer mode) at once, and queues the product (emu_enqueue). */
 #pragma once
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
@@ -27,18 +28,20 @@ static inline int emu_ld_ok(int ld, int rows) { return ld >= (rows > 1 ? rows : 
 
 /* op(A) and op(B) are first copied so that each output's k products are contiguous, then summed in double (four
  * partial sums: exact to far below float32's rounding, as cuBLAS's own order is not the reference's either). */
-static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                         int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
-                                         const float *beta, float *C, int ldc)
+static inline int emu_gemm_args_ok(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, int lda, int ldb,
+                                   int ldc)
 {
-    if (m < 0 || n < 0 || k < 0 || !emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) ||
-        !emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) || !emu_ld_ok(ldc, m))
-        return CUBLAS_STATUS_INVALID_VALUE;
+    return m >= 0 && n >= 0 && k >= 0 && emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) &&
+           emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) && emu_ld_ok(ldc, m);
+}
+
+static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *alpha,
+                                 const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc)
+{
     float *a = (float *)malloc(((size_t)m * k + 1) * sizeof(float)), *b = (float *)malloc(((size_t)n * k + 1) * sizeof(float));
     if (!a || !b) {
-        free(a);
-        free(b);
-        return CUBLAS_STATUS_ALLOC_FAILED;
+        fprintf(stderr, "cuda-emu: no memory for a GEMM\n");
+        abort();
     }
     for (int p = 0; p < k; p++) /* a[i*k + p] = op(A)[i][p], b[j*k + p] = op(B)[p][j] */
         for (int i = 0; i < m; i++) a[(size_t)i * k + p] = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
@@ -62,6 +65,15 @@ static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, c
         }
     free(a);
     free(b);
+}
+
+static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
+                                         const float *beta, float *C, int ldc)
+{
+    if (!emu_gemm_args_ok(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
+    float al = *alpha, be = *beta;
+    emu_enqueue([=]() { emu_sgemm_now(ta, tb, m, n, k, &al, A, lda, B, ldb, &be, C, ldc); });
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -70,11 +82,14 @@ static inline cublasStatus_t cublasSgemv(cublasHandle_t, cublasOperation_t ta, i
                                          float *y, int incy)
 {
     if (ta != CUBLAS_OP_N || !emu_ld_ok(lda, m) || incx != 1 || incy != 1) return CUBLAS_STATUS_INVALID_VALUE;
-    for (int i = 0; i < m; i++) {
-        double s = 0;
-        for (int j = 0; j < n; j++) s += (double)A[i + (size_t)j * lda] * x[j];
-        y[i] = *beta == 0.0f ? (float)(*alpha * s) : (float)(*alpha * s + (double)*beta * y[i]);
-    }
+    float al = *alpha, be = *beta;
+    emu_enqueue([=]() {
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            for (int j = 0; j < n; j++) s += (double)A[i + (size_t)j * lda] * x[j];
+            y[i] = be == 0.0f ? (float)(al * s) : (float)(al * s + (double)be * y[i]);
+        }
+    });
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -89,24 +104,23 @@ static inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta
     if (at == CUDA_R_32F)
         return cublasSgemm(h, ta, tb, m, n, k, (const float *)alpha, (const float *)A, lda, (const float *)B, ldb,
                            (const float *)beta, (float *)C, ldc);
-    if (m < 0 || n < 0 || k < 0 || !emu_ld_ok(lda, ta == CUBLAS_OP_N ? m : k) ||
-        !emu_ld_ok(ldb, tb == CUBLAS_OP_N ? k : n) || !emu_ld_ok(ldc, m))
-        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!emu_gemm_args_ok(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
+    float al = *(const float *)alpha, be = *(const float *)beta;
     /* widen the operands' stored extent (column-major: (cols - 1) * ld + rows) to float, reuse the float32 loops */
-    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m, br = tb == CUBLAS_OP_N ? k : n,
-        bc = tb == CUBLAS_OP_N ? n : k;
-    size_t na = ac ? (size_t)(ac - 1) * lda + ar : 0, nb = bc ? (size_t)(bc - 1) * ldb + br : 0;
-    float *a = (float *)malloc((na + 1) * sizeof(float)), *b = (float *)malloc((nb + 1) * sizeof(float));
-    if (!a || !b) {
+    emu_enqueue([=]() {
+        int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m, br = tb == CUBLAS_OP_N ? k : n,
+            bc = tb == CUBLAS_OP_N ? n : k;
+        size_t na = ac ? (size_t)(ac - 1) * lda + ar : 0, nb = bc ? (size_t)(bc - 1) * ldb + br : 0;
+        float *a = (float *)malloc((na + 1) * sizeof(float)), *b = (float *)malloc((nb + 1) * sizeof(float));
+        if (!a || !b) {
+            fprintf(stderr, "cuda-emu: no memory for a GEMM\n");
+            abort();
+        }
+        for (size_t i = 0; i < na; i++) a[i] = __bfloat162float(((const __nv_bfloat16 *)A)[i]);
+        for (size_t i = 0; i < nb; i++) b[i] = __bfloat162float(((const __nv_bfloat16 *)B)[i]);
+        emu_sgemm_now(ta, tb, m, n, k, &al, a, lda, b, ldb, &be, (float *)C, ldc);
         free(a);
         free(b);
-        return CUBLAS_STATUS_ALLOC_FAILED;
-    }
-    for (size_t i = 0; i < na; i++) a[i] = __bfloat162float(((const __nv_bfloat16 *)A)[i]);
-    for (size_t i = 0; i < nb; i++) b[i] = __bfloat162float(((const __nv_bfloat16 *)B)[i]);
-    cublasStatus_t s = cublasSgemm(h, ta, tb, m, n, k, (const float *)alpha, a, lda, b, ldb, (const float *)beta,
-                                   (float *)C, ldc);
-    free(a);
-    free(b);
-    return s;
+    });
+    return CUBLAS_STATUS_SUCCESS;
 }

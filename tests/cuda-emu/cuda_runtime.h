@@ -1,8 +1,8 @@
 /* cuda_runtime.h of the CUDA emulation (tests/cuda-emu): just enough of the CUDA runtime for the kernels of
  * core/cuda/ to compile as host C++ and run in the test process. Device memory is host memory filled with 0xff
- * bytes (NaN as floats), so a kernel that reads what nothing wrote shows it. Streams and events do nothing:
- * everything runs in call order. Not a model of memory ordering or timing; races between barriers show only as
- * results that change with the order threads run in (LIIF_EMU_ORDER, below).
+ * bytes (NaN as floats), so a kernel that reads what nothing wrote shows it. The device's work runs from a queue
+ * when the host waits for it (emu_enqueue, below), in call order. Not a model of memory ordering or timing; races
+ * between barriers show only as results that change with the order threads run in (LIIF_EMU_ORDER, below).
  *
  * Two ways to run a kernel (rewrite.pl turns each launch into emu_launch and marks as cooperative the kernels that
  * use __shfl_*, __syncthreads or __shared__, in their own body or through a __device__ helper):
@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include <functional>
+#include <memory>
+#include <tuple>
 
 #define __global__
 #define __device__
@@ -40,15 +42,45 @@ typedef struct {
 extern emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
 extern long emu_live_buffers;
 
-/* kernel<<<grid, block[, shared, stream]>>>(args) becomes emu_launch(&kernel, [&] { kernel(args); }, grid, block...). */
+/* The device's work queue. As on a GPU, what a stream is given (kernels, async copies and memsets, cuBLAS calls) runs
+ * later, not during the call: here, in call order, when the host waits for it (stream, event or device
+ * synchronisation, a synchronous copy or memset, a free) and at no other time. So host code that reads what a queued
+ * copy writes, or changes what a queued copy reads, before it waits, reads or sends the wrong bytes here as it would
+ * on a GPU. An async copy from pageable host memory reads its source during the call (the driver stages it), one to
+ * pageable memory waits for the queue first (it returns when done); page-locked memory (cudaHostAlloc) is read and
+ * written when the copy runs. All streams share the one queue, which is one order a GPU may choose. */
+void emu_enqueue(std::function<void()> op);
+void emu_flush(void);
+int emu_pinned(const void *p); /* inside a cudaHostAlloc block */
+
+/* kernel<<<grid, block[, shared, stream]>>>(args) becomes emu_launch(&kernel, grid, block[, shared, stream])(args): the
+ * arguments are converted to the kernel's parameter types and copied at the launch, as CUDA does, and the kernel
+ * queued. A launch asking for more shared memory than allowed fails at once (cudaGetLastError). */
 void emu_register_coop(const void *kernel);
+int emu_launch_ok(const void *kernel, size_t shared);
 void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
              size_t shared);
-template <class F>
-static inline void emu_launch(const void *kernel, F &&body, unsigned long grid, unsigned long block, size_t shared = 0,
-                              void * = NULL)
+template <class... P> struct emu_launcher {
+    void (*kernel)(P...);
+    unsigned long grid, block;
+    size_t shared;
+    void operator()(P... args) const
+    {
+        if (!emu_launch_ok((const void *)kernel, shared)) return;
+        void (*k)(P...) = kernel;
+        std::tuple<P...> a(args...);
+        unsigned long g = grid, b = block;
+        size_t sh = shared;
+        emu_enqueue([k, a, g, b, sh]() {
+            emu_run((const void *)k, std::function<void()>([&]() { std::apply(k, a); }), g, b, sh);
+        });
+    }
+};
+template <class... P>
+static inline emu_launcher<P...> emu_launch(void (*kernel)(P...), unsigned long grid, unsigned long block,
+                                            size_t shared = 0, void * = NULL)
 {
-    emu_run(kernel, std::function<void()>(body), grid, block, shared);
+    return emu_launcher<P...>{kernel, grid, block, shared};
 }
 /* Dynamic shared memory: rewrite.pl turns `extern __shared__ T name[];` into `T *name = (T *)emu_dynamic_shared();`,
  * the launch's bytes, 0xff-filled at each launch. A launch asking for more than 48 KiB fails (cudaGetLastError) unless
@@ -85,22 +117,59 @@ static inline cudaError_t cudaMalloc(void *pp, size_t n)
 template <class T> static inline cudaError_t cudaMalloc(T **pp, size_t n) { return cudaMalloc((void *)pp, n); }
 static inline cudaError_t cudaFree(void *p)
 {
+    emu_flush(); /* cudaFree waits for the device */
     if (p) {
         emu_live_buffers--;
         free(p);
     }
     return cudaSuccess;
 }
-static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { memcpy(d, s, n); return cudaSuccess; }
-static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t)
+static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
 {
+    emu_flush();
     memcpy(d, s, n);
     return cudaSuccess;
 }
-static inline cudaError_t cudaMemset(void *d, int v, size_t n) { memset(d, v, n); return cudaSuccess; }
-static inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { memset(d, v, n); return cudaSuccess; }
-static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-static inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+/* height rows of width bytes, pitches dp and sp: queued (see emu_enqueue) as a GPU would run it. */
+static inline cudaError_t emu_copy_async(void *d, size_t dp, const void *s, size_t sp, size_t width, size_t height,
+                                         cudaMemcpyKind kind)
+{
+    if (kind == cudaMemcpyDeviceToHost && !emu_pinned(d)) { /* to pageable memory: returns when done */
+        emu_flush();
+        for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, width);
+        return cudaSuccess;
+    }
+    if (kind == cudaMemcpyHostToDevice && !emu_pinned(s)) { /* from pageable memory: staged now, landed later */
+        std::shared_ptr<char> stage((char *)malloc(width * height + 1), free);
+        if (!stage) return cudaErrorMemoryAllocation;
+        for (size_t r = 0; r < height; r++) memcpy(stage.get() + r * width, (const char *)s + r * sp, width);
+        emu_enqueue([=]() {
+            for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, stage.get() + r * width, width);
+        });
+        return cudaSuccess;
+    }
+    emu_enqueue([=]() {
+        for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, width);
+    });
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind kind, cudaStream_t)
+{
+    return emu_copy_async(d, n, s, n, n, 1, kind);
+}
+static inline cudaError_t cudaMemset(void *d, int v, size_t n)
+{
+    emu_flush();
+    memset(d, v, n);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t)
+{
+    emu_enqueue([=]() { memset(d, v, n); });
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { emu_flush(); return cudaSuccess; }
+static inline cudaError_t cudaDeviceSynchronize(void) { emu_flush(); return cudaSuccess; }
 extern cudaError_t emu_last_error; /* a failed launch's, until cudaGetLastError reads it */
 static inline cudaError_t cudaGetLastError(void)
 {
@@ -117,20 +186,29 @@ template <class T> static inline cudaError_t cudaFuncSetAttribute(T *kernel, cud
 static inline const char *cudaGetErrorString(cudaError_t) { return "CUDA emulation error"; }
 static inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (void *)1; return cudaSuccess; }
-static inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+static inline cudaError_t cudaStreamDestroy(cudaStream_t) { emu_flush(); return cudaSuccess; }
 static inline cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = (void *)1; return cudaSuccess; }
 enum { cudaEventDisableTiming = 2, cudaHostAllocDefault = 0 };
 static inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { *e = (void *)1; return cudaSuccess; }
-/* Page-locked host memory: NaN-filled like device memory, so a row read before a copy wrote it shows. */
+/* Page-locked host memory: NaN-filled like device memory, so a row read before a copy wrote it shows; async copies
+ * to and from it run when the queue does (emu_enqueue). */
+void emu_pin(const void *p, size_t n, int on);
 static inline cudaError_t cudaHostAlloc(void **pp, size_t n, unsigned)
 {
     void *p = malloc(n ? n : 1);
     if (!p) return cudaErrorMemoryAllocation;
     memset(p, 0xff, n);
+    emu_pin(p, n ? n : 1, 1);
     *pp = p;
     return cudaSuccess;
 }
-static inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
+static inline cudaError_t cudaFreeHost(void *p)
+{
+    emu_flush(); /* waits for the device, as cudaFreeHost does */
+    if (p) emu_pin(p, 0, 0);
+    free(p);
+    return cudaSuccess;
+}
 static inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) { *ms = 0; return cudaSuccess; }
@@ -197,10 +275,9 @@ static inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
     return cudaSuccess;
 }
 static inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dpitch, const void *s, size_t spitch, size_t width,
-                                            size_t height, cudaMemcpyKind, cudaStream_t)
+                                            size_t height, cudaMemcpyKind kind, cudaStream_t)
 {
     if (width > dpitch || width > spitch) return cudaErrorInvalidValue;
-    for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dpitch, (const char *)s + r * spitch, width);
-    return cudaSuccess;
+    return emu_copy_async(d, dpitch, s, spitch, width, height, kind);
 }
-static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { emu_flush(); return cudaSuccess; }

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <set>
+#include <vector>
 
 #include "cuda_runtime.h"
 #include "mma.h"
@@ -292,6 +293,46 @@ static unsigned block_at(unsigned long b, unsigned long grid)
     }
 }
 
+/* ------------------------------------------------------------ the work queue (cuda_runtime.h: emu_enqueue) */
+
+static std::vector<std::function<void()>> *work;
+static std::map<uintptr_t, size_t> *pinned; /* cudaHostAlloc blocks: start -> bytes */
+static int flushing;
+
+void emu_enqueue(std::function<void()> op)
+{
+    if (!work) work = new std::vector<std::function<void()>>;
+    work->push_back(std::move(op));
+}
+
+void emu_flush(void)
+{
+    if (flushing || !work) return; /* an op's own waits (a cuBLAS call's copies) are already in order */
+    flushing = 1;
+    for (size_t i = 0; i < work->size(); i++) { /* an op may queue more (none does today): they run too */
+        std::function<void()> op = std::move((*work)[i]);
+        op();
+    }
+    work->clear();
+    flushing = 0;
+}
+
+void emu_pin(const void *p, size_t n, int on)
+{
+    if (!pinned) pinned = new std::map<uintptr_t, size_t>;
+    if (on) (*pinned)[(uintptr_t)p] = n;
+    else pinned->erase((uintptr_t)p);
+}
+
+int emu_pinned(const void *p)
+{
+    if (!pinned || pinned->empty()) return 0;
+    auto it = pinned->upper_bound((uintptr_t)p);
+    if (it == pinned->begin()) return 0;
+    --it;
+    return (uintptr_t)p - it->first < it->second;
+}
+
 cudaError_t emu_last_error = cudaSuccess;
 static std::map<const void *, int> *dyn_limit;
 static unsigned char *dyn_shared; /* 128-byte aligned, as a GPU's shared memory is at least */
@@ -307,15 +348,20 @@ cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes)
 
 void *emu_dynamic_shared(void) { return dyn_cur ? dyn_shared : NULL; }
 
-void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
-             size_t shared)
+int emu_launch_ok(const void *kernel, size_t shared)
 {
     size_t limit = 48 << 10;
     if (dyn_limit && dyn_limit->count(kernel)) limit = (size_t)(*dyn_limit)[kernel];
     if (shared > limit) { /* the launch fails, as on a GPU */
         emu_last_error = cudaErrorInvalidValue;
-        return;
+        return 0;
     }
+    return 1;
+}
+
+void emu_run(const void *kernel, const std::function<void()> &body, unsigned long grid, unsigned long block,
+             size_t shared)
+{
     if (shared > dyn_shared_bytes) {
         free(dyn_shared);
         dyn_shared = (unsigned char *)aligned_alloc(128, (shared + 127) / 128 * 128);

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # rewrite.pl IN OUT: a CUDA source of core/cuda/ for the CUDA emulation (tests/cuda-emu/cuda_runtime.h):
 #  - each launch kernel[<template args>]<<<grid, block[, shared, stream]>>>(args) becomes
-#    emu_launch((const void *)&kernel, [&] { kernel(args); }, grid, block[, shared, stream]);
+#    emu_launch(&kernel, grid, block[, shared, stream])(args) (arguments converted and copied at the launch);
 #  - each kernel whose own body uses __shfl_*, __syncthreads or __shared__, or calls a __device__ function of the
 #    module (any source beside IN) that does, directly or through another, is registered as cooperative (run with its
 #    real block size, one fiber per thread) by a static emu_coop_reg right after its definition; for a kernel template,
@@ -62,7 +62,7 @@ $s =~ s{((template\s*<[^>]*>\s*)?__global__\s+(?:static\s+)?void\s+(?:__launch_b
     }
 }ge;
 $s =~ s/extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([\w ]*?\w)\s+(\w+)\s*\[\s*\]\s*;/$1 *$2 = ($1 *)emu_dynamic_shared();/g;
-my $launches = ($s =~ s/(\w+(?:$targs)?)<<<([^;]*?)>>>$parens/emu_launch((const void *)&$1, [&] { $1$3; }, $2)/g) || 0;
+my $launches = ($s =~ s/(\w+(?:$targs)?)<<<([^;]*?)>>>$parens/emu_launch(&$1, $2)$3/g) || 0;
 die "rewrite.pl: $in: a launch was left unrewritten\n" if $s =~ /<<</;
 open(my $g, '>', $out) or die "rewrite.pl: $out: $!\n";
 print $g $s;
