@@ -152,6 +152,30 @@ gan-resume-networks)
   grep -aq '"liif.trained_steps":"6"' g.safetensors || fail "the export does not say 6 trained steps"
   echo "resume from networks: steps 3-4 continue the batch sequence (float32 and float16 exports)"
   ;;
+warmup)
+  # warmup = 4: the lr column rises as lr * k / 4 over the optimiser's first 4 steps; a resume from a checkpoint
+  # (moments kept) goes on with the count, one from networks without moments (export --with-disc) warms up again;
+  # plain LIIF runs warm up too
+  lrs() { cut -d, -f4 "$1" | tail -n +2 | awk '{ printf "%s%.6g", (NR > 1 ? " " : ""), $1 / 1e-3 }'; }
+  config full 5 'warmup = 4' > f.ini
+  "$liif" train --config f.ini 2> /dev/null || fail "warm-up run failed"
+  [ "$(lrs full/log.csv)" = "0.25 0.5 0.75 1 1" ] || { cat full/log.csv; fail "lr over steps 1-5: $(lrs full/log.csv)"; }
+  config half 2 'warmup = 4' > h.ini
+  "$liif" train --config h.ini 2> /dev/null || fail "first half failed"
+  cp -r half half2
+  config half 5 'warmup = 4' > r.ini
+  "$liif" train --config r.ini --resume half/last.safetensors 2> /dev/null || fail "resume failed"
+  [ "$(lrs half/log.csv)" = "0.25 0.5 0.75 1 1" ] || { cat half/log.csv; fail "resumed with moments: $(lrs half/log.csv)"; }
+  "$liif" export --with-disc half2/last.safetensors gd.safetensors || fail "export --with-disc"
+  config cont 5 'warmup = 4' > c.ini
+  "$liif" train --config c.ini --resume gd.safetensors 2> /dev/null || fail "resume from networks failed"
+  [ "$(lrs cont/log.csv)" = "0.25 0.5 0.75" ] || { cat cont/log.csv; fail "fresh moments at step 3: $(lrs cont/log.csv)"; }
+  config plain 3 'warmup = 2' 'sample_q = 64' > p.ini
+  sed -i 's/^init_from = .*/init_from = plain.safetensors/; s/^variant = .*/variant = liif/; /^vgg/d' p.ini
+  "$liif" train --config p.ini 2> err.txt || { cat err.txt; fail "LIIF run failed"; }
+  [ "$(lrs plain/log.csv)" = "0.5 1 1" ] || { cat plain/log.csv; fail "LIIF lr over steps 1-3: $(lrs plain/log.csv)"; }
+  echo "warm-up: 0.25 0.5 0.75 1 1; kept through a checkpoint resume, again after a resume from networks; LIIF too"
+  ;;
 gan-init-liif)
   # a one-decoder LIIF model as init_from (decoder 2 = decoder 1 with a zero last layer), liif-gan-sf
   config out 2 > run.ini

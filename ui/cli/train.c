@@ -32,6 +32,7 @@ typedef struct {
     int batch, inp_size, sample_q, threads;
     double scale_min, scale_max, lr, beta1, beta2, eps;
     int lr_halve_every;          /* epochs */
+    int warmup;                  /* optimiser steps of linear learning-rate warm-up after fresh Adam moments */
     int epoch_iters;             /* iterations per epoch */
     int epochs;                  /* total epochs, when steps is 0 */
     long long steps;             /* total steps (0: epochs * epoch_iters) */
@@ -64,6 +65,7 @@ static const key_spec keys[] = {
     {"lr", K_DBL, RC(lr), "1e-4"},            {"beta1", K_DBL, RC(beta1), "0.9"},
     {"beta2", K_DBL, RC(beta2), "0.999"},     {"eps", K_DBL, RC(eps), "1e-8"},
     {"lr_halve_every", K_INT, RC(lr_halve_every), "200"}, {"epoch_iters", K_INT, RC(epoch_iters), "1000"},
+    {"warmup", K_INT, RC(warmup), "0"},
     {"epochs", K_INT, RC(epochs), "1000"},    {"steps", K_LL, RC(steps), "0"},
     {"checkpoint_every", K_LL, RC(checkpoint_every), "1000"}, {"seed", K_LL, RC(seed), "0"},
     {"threads", K_INT, RC(threads), "0"},     {"n_feats", K_INT, RC(n_feats), "64"},
@@ -90,6 +92,7 @@ static const struct {
     {"scale_max", 1, 64},        {"sample_q", 1, 262144},      {"lr", 1e-12, 1},
     {"beta1", 0, 0.999999},      {"beta2", 0, 0.999999},       {"eps", 1e-30, 1},
     {"lr_halve_every", 1, 1e9},  {"epoch_iters", 1, 1e9},      {"epochs", 1, 1e9},
+    {"warmup", 0, 1e9},
     {"steps", 0, 1e15},          {"checkpoint_every", 1, 1e15}, {"seed", 0, 2147483647},
     {"threads", 0, 4096},        {"n_feats", 1, LIIF_MAX_FEATS}, {"n_resblocks", 0, LIIF_MAX_RESBLOCKS},
     {"hidden", 1, LIIF_MAX_WIDTH}, {"n_hidden", 1, LIIF_MAX_HIDDEN}, {"w_adv", 0, 1e6},
@@ -355,6 +358,19 @@ static double lr_at(const run_config *c, long long step)
 {
     long long epoch = step / c->epoch_iters;
     return c->lr * pow(0.5, (double)(epoch / c->lr_halve_every));
+}
+
+/* The learning rate of the run's next step: the schedule's, times (k + 1) / warmup for the first warmup steps k of
+ * the optimiser's own count, which starts at 0 with fresh Adam moments (a new run, init_from, or a resume from
+ * networks without moments) and goes on through a resume from a checkpoint. Fresh moments make Adam's first updates
+ * about lr on every weight whatever its gradient's noise (m / sqrt(v) is +-1 at the first step); on a trained network
+ * that is a jolt, which the warm-up spreads out while the moments settle. */
+static double lr_now(const run *r)
+{
+    const run_config *c = &r->cfg;
+    long long k = c->gan ? r->g->step : r->s->step;
+    double lr = lr_at(c, run_step(r));
+    return k < c->warmup ? lr * (double)(k + 1) / c->warmup : lr;
 }
 
 /* OUT/name, atomically, with everything a resume needs in the metadata. */
@@ -836,7 +852,7 @@ static int gpu_step(run *r, const train_recipe *rec, liif_adam_config *opt, doub
         use_buf(r, r->cur);
         if (fill_batch(r, rec, 0, err)) return -1;
     }
-    opt->lr = lr_at(c, run_step(r));
+    opt->lr = lr_now(r);
     float *const *b = r->buf[r->cur];
     if (liif_train_gpu_step(r->gpu, b[0], b[1], b[2], b[3], opt, err)) return -1;
     r->s->step++; /* the device's count; the parameters come back with liif_train_gpu_pull */
@@ -1028,7 +1044,7 @@ static int train_loop(run *r)
     while (run_step(r) < c->steps) {
         double t0 = now_s(), loss;
         if (c->gan) {
-            opt.lr = lr_at(c, run_step(r));
+            opt.lr = lr_now(r);
             if ((r->ggpu ? gan_gpu_train_step : gan_train_step)(r, &rec, opt.lr, &loss, &err)) {
                 cli_error("%s", err.msg);
                 rc = CLI_EXIT_RUNTIME;
@@ -1058,7 +1074,7 @@ static int train_loop(run *r)
         }
         liif_train_zero_grad(r->s);
         liif_train_backward(r->s, r->a);
-        opt.lr = lr_at(c, run_step(r));
+        opt.lr = lr_now(r);
         liif_adam_update(r->s, &opt);
         loss = r->a->loss;
     stepped:;
@@ -1174,6 +1190,8 @@ int cli_train_main(int argc, char **argv)
         "Keys of [train], with defaults: data (required), output=train-out, init_from=, batch=16, inp_size=48,\n"
         "scale_min=1, scale_max=4, sample_q=2304, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, lr_halve_every=200\n"
         "(epochs), epoch_iters=1000, epochs=1000, steps=0 (= epochs * epoch_iters), checkpoint_every=1000, seed=0,\n"
+        "warmup=0 (steps over which the learning rate rises linearly whenever Adam's moments start afresh: a new run,\n"
+        "init_from, or --resume from networks without moments),\n"
         "threads=0 (all cores), and without init_from the model shape n_feats=64, n_resblocks=16, hidden=256,\n"
         "n_hidden=4. GAN variants (MODEL.md 2): variant=liif|liif-gan|liif-gan-s|liif-gan-sf,\n"
         "w_adv=5e-3, w_per=1.0, adv_loss=non-saturating|minimax, patch=48 (RGS patch side, a multiple of 16),\n"
