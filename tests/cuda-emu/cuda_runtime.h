@@ -83,10 +83,12 @@ static inline emu_launcher<P...> emu_launch(void (*kernel)(P...), unsigned long 
     return emu_launcher<P...>{kernel, grid, block, shared};
 }
 /* Dynamic shared memory: rewrite.pl turns `extern __shared__ T name[];` into `T *name = (T *)emu_dynamic_shared();`,
- * the launch's bytes, 0xff-filled at each launch. A launch asking for more than 48 KiB fails (cudaGetLastError) unless
+ * the launch's bytes, 0xff-filled for each block. A launch asking for more than 48 KiB fails (cudaGetLastError) unless
  * cudaFuncSetAttribute raised the kernel's limit, at most EMU_MAX_DYNAMIC_SHARED: the opt-in maximum of sm_86 and
  * sm_89 (99 KiB), the smallest of the GPUs the module's tensor-core kernels run on. */
 void *emu_dynamic_shared(void);
+/* Static shared memory (rewrite.pl): n bytes at p filled with 0xff the first time each block gets here. */
+void emu_shared_fresh(void *p, size_t n);
 enum { EMU_MAX_DYNAMIC_SHARED = 101376 };
 struct emu_coop_reg {
     explicit emu_coop_reg(const void *kernel) { emu_register_coop(kernel); }

@@ -348,6 +348,26 @@ cudaError_t emu_func_set_dynamic_shared(const void *kernel, int bytes)
 
 void *emu_dynamic_shared(void) { return dyn_cur ? dyn_shared : NULL; }
 
+static unsigned long block_serial = 1; /* of the running block, counting every block of every launch */
+
+void emu_shared_fresh(void *p, size_t n)
+{
+    static std::map<void *, unsigned long> *filled; /* array -> the block that last filled it */
+    if (!filled) filled = new std::map<void *, unsigned long>;
+    unsigned long &b = (*filled)[p];
+    if (b != block_serial) {
+        memset(p, 0xff, n);
+        b = block_serial;
+    }
+}
+
+/* A new block: its shared memory, static and dynamic, holds nothing it wrote. */
+static void block_begins(void)
+{
+    block_serial++;
+    if (dyn_cur) memset(dyn_shared, 0xff, dyn_cur);
+}
+
 int emu_launch_ok(const void *kernel, size_t shared)
 {
     size_t limit = 48 << 10;
@@ -380,6 +400,7 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
         threadIdx.x = 0;
         for (unsigned long b = 0; b < grid; b++) {
             blockIdx.x = block_at(b, grid);
+            block_begins();
             body();
         }
         return;
@@ -393,6 +414,7 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
     in_coop = 1;
     for (unsigned long b = 0; b < grid; b++) {
         blockIdx.x = block_at(b, grid);
+        block_begins();
         run_block((unsigned)block);
     }
     in_coop = 0;

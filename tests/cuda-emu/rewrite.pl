@@ -7,7 +7,8 @@
 #    real block size, one fiber per thread) by a static emu_coop_reg right after its definition; for a kernel template,
 #    one per instantiation that this file launches (one launched from another file would run serially, and its
 #    barriers or wmma calls abort there);
-#  - `extern __shared__ [__align__(n)] T name[];` (dynamic shared memory) becomes `T *name = (T *)emu_dynamic_shared();`.
+#  - `extern __shared__ [__align__(n)] T name[];` (dynamic shared memory) becomes `T *name = (T *)emu_dynamic_shared();`;
+#  - each `__shared__ T name[...];` is followed by `emu_shared_fresh(&name, sizeof name);` (0xff at each block).
 # Everything else is copied as it is.
 use strict;
 use warnings;
@@ -62,6 +63,9 @@ $s =~ s{((template\s*<[^>]*>\s*)?__global__\s+(?:static\s+)?void\s+(?:__launch_b
     }
 }ge;
 $s =~ s/extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([\w ]*?\w)\s+(\w+)\s*\[\s*\]\s*;/$1 *$2 = ($1 *)emu_dynamic_shared();/g;
+# What a block's static shared memory holds before it writes there is undefined: each array is filled with 0xff bytes
+# when a block first reaches its declaration (emu_shared_fresh), so a read before a write shows.
+$s =~ s/(__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?[\w ]*?\w\s+(\w+)\s*(?:\[[^\]]*\])*\s*;)/$1 emu_shared_fresh(&$2, sizeof $2);/g;
 my $launches = ($s =~ s/(\w+(?:$targs)?)<<<([^;]*?)>>>$parens/emu_launch(&$1, $2)$3/g) || 0;
 die "rewrite.pl: $in: a launch was left unrewritten\n" if $s =~ /<<</;
 open(my $g, '>', $out) or die "rewrite.pl: $out: $!\n";
