@@ -70,7 +70,8 @@ done
 # kernels by the matrix sizes, so the GPU may not. Reported, and at most one 8-bit level allowed.
 "$BIN/liif" upscale "$W/in.png" "$W/out-bands.png" --scale 4 --device cuda --quiet --band-rows 7 \
     --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" || fail "liif upscale --band-rows 7 --device cuda"
-read -r bmax bmean <<< "$("$BIN/pnginfo" "$W/out-bands.png" versus "$W/out-cuda.png")"
+bdiff=$("$BIN/pnginfo" "$W/out-bands.png" versus "$W/out-cuda.png") # "MAX MEAN"
+bmax=${bdiff%% *} bmean=${bdiff#* }
 echo "cuda, bands of 7 rows vs one band: $(cmp -s "$W/out-bands.png" "$W/out-cuda.png" && echo identical bytes || echo "max $bmax, mean $bmean levels")"
 awk -v m="${bmax:-99}" 'BEGIN { exit !(m <= 1) }' || fail "bands on the GPU differ by $bmax levels"
 # JPEG in and out on the device's libjpeg
