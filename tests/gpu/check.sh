@@ -8,7 +8,8 @@
 # LIIF model, resumed on the GPU and, for one step, on the CPU. Prints every figure; exit 0 only if all passed.
 # usage: tests/gpu/check.sh [PACK_DIR]   (default .gpu, carried as [.gpu/bin, .gpu/golden, .gpu/bench]; PACK_DIR/photos,
 # when present, is the smoke run's data, else synthetic images)
-# Designed to take about 3 minutes on one H200, leaving most of a 10-minute device call to tools/gpu-train.sh.
+# Designed to take about 3 minutes on one H200, leaving most of a 10-minute device call to tools/gpu-train.sh. Every
+# command runs under a timeout (a hung kernel costs two minutes, not the call), and the log goes to $OUT as it grows.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PACK=${1:-$ROOT/.gpu}
@@ -62,22 +63,22 @@ step "CLI on the GPU"
 "$BIN/mkpng" "$W/in.png" 240 135 3 8
 for dev in cuda cpu; do
     t0=$(date +%s%N)
-    "$BIN/liif" upscale "$W/in.png" "$W/out-$dev.png" --scale 4 --device $dev --quiet \
+    timeout 120 "$BIN/liif" upscale "$W/in.png" "$W/out-$dev.png" --scale 4 --device $dev --quiet \
         --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" || fail "liif upscale --device $dev"
     echo "liif upscale 240x135 x4 --device $dev: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 done
 # Bands on the GPU: the CPU backend gives the same bits whatever --band-rows (engine-bands); cuBLAS picks its
 # kernels by the matrix sizes, so the GPU may not. Reported, and at most one 8-bit level allowed.
-"$BIN/liif" upscale "$W/in.png" "$W/out-bands.png" --scale 4 --device cuda --quiet --band-rows 7 \
+timeout 120 "$BIN/liif" upscale "$W/in.png" "$W/out-bands.png" --scale 4 --device cuda --quiet --band-rows 7 \
     --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" || fail "liif upscale --band-rows 7 --device cuda"
 bdiff=$("$BIN/pnginfo" "$W/out-bands.png" versus "$W/out-cuda.png") # "MAX MEAN"
 bmax=${bdiff%% *} bmean=${bdiff#* }
 echo "cuda, bands of 7 rows vs one band: $(cmp -s "$W/out-bands.png" "$W/out-cuda.png" && echo identical bytes || echo "max $bmax, mean $bmean levels")"
 awk -v m="${bmax:-99}" 'BEGIN { exit !(m <= 1) }' || fail "bands on the GPU differ by $bmax levels"
 # JPEG in and out on the device's libjpeg
-"$BIN/liif" upscale "$W/out-cuda.png" "$W/x.jpg" --scale 0.5 --device cuda --quiet \
+timeout 120 "$BIN/liif" upscale "$W/out-cuda.png" "$W/x.jpg" --scale 0.5 --device cuda --quiet \
     --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" &&
-    "$BIN/liif" upscale "$W/x.jpg" "$W/x2.png" --scale 2 --device cuda --quiet \
+    timeout 120 "$BIN/liif" upscale "$W/x.jpg" "$W/x2.png" --scale 2 --device cuda --quiet \
         --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" &&
     echo "JPEG out and in: $("$BIN/pnginfo" "$W/x.jpg" image) -> $("$BIN/pnginfo" "$W/x2.png" image)" ||
     fail "liif upscale with JPEG on the device"
@@ -86,7 +87,7 @@ step "CLI wall time: 1920x1080 -> 3840x2160 (--scale 2), beside bench-cuda's tim
 IN=$PACK/bench/photo-1920x1080.png
 [ -f "$IN" ] || { IN=$W/big.png; "$BIN/mkpng" "$IN" 1920 1080 3 8; echo "(no photo in the pack: a synthetic gradient, which compresses better than a photo)"; }
 for prec in bf16 tf32 fp32; do
-    "$BIN/liif" upscale "$IN" "$W/big-$prec.png" --scale 2 --device cuda --precision $prec --quiet --timing \
+    timeout 120 "$BIN/liif" upscale "$IN" "$W/big-$prec.png" --scale 2 --device cuda --precision $prec --quiet --timing \
         --model "$GOLDEN/liif-edsr-baseline/weights.safetensors" > "$W/timing-$prec.txt" || fail "liif upscale 4K --precision $prec"
     echo "--precision $prec: $(cat "$W/timing-$prec.txt")"
 done
@@ -120,12 +121,12 @@ val_data = $W/val
 val_scales = 2,4
 val_every = 150
 EOF
-"$BIN/liif" train --config "$W/smoke.ini" --device cuda || fail "liif train --device cuda"
+timeout 120 "$BIN/liif" train --config "$W/smoke.ini" --device cuda || fail "liif train --device cuda"
 awk -F, 'NR>=2 && NR<=21 {a+=$3} NR>=282 && NR<=301 {b+=$3} NR>=12 {t+=$5; n++}
      END {printf "smoke: mean L1 steps 1-20 %.4f, steps 281-300 %.4f; %.2f ms per step with the data pipeline\n", a/20, b/20, 1000*t/n;
           exit !(b < a)}' "$W/smoke/log.csv" || fail "the loss did not fall"
 sed -i 's/steps = 300/steps = 320/' "$W/smoke.ini"
-"$BIN/liif" train --config "$W/smoke.ini" --resume "$W/smoke/last.safetensors" --device cuda || fail "resume on the GPU"
+timeout 120 "$BIN/liif" train --config "$W/smoke.ini" --resume "$W/smoke/last.safetensors" --device cuda || fail "resume on the GPU"
 [ "$(wc -l < "$W/smoke/log.csv")" -eq 321 ] || fail "the resumed run's log has $(wc -l < "$W/smoke/log.csv") lines, want 321"
 cat "$W/smoke/val.csv"
 [ "$(wc -l < "$W/smoke/val.csv")" -eq 7 ] || fail "val.csv (PSNR on the GPU at steps 150, 300, 320) has $(wc -l < "$W/smoke/val.csv") lines, want 7"
@@ -142,7 +143,7 @@ steps = 100
 checkpoint_every = 50
 seed = 5
 EOF
-"$BIN/liif" train --config "$W/gan.ini" --device cuda || fail "liif train liif-gan --device cuda"
+timeout 120 "$BIN/liif" train --config "$W/gan.ini" --device cuda || fail "liif train liif-gan --device cuda"
 awk -F, 'NR == 1 {next} {for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad = 1}
      NR == 2 {first = $3} {last = $3} NR >= 12 {t += $5; n++}
      END {printf "gan: %d steps, loss_g %s at step 1, %s at step 100; %.1f ms per step with the data pipeline\n",
@@ -152,7 +153,7 @@ awk -F, 'NR == 1 {next} {for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 
 # step 51 again from the step-50 checkpoint, on the GPU and on the CPU: the same batch, nearly the same losses
 for dev in cuda cpu; do
     sed "s|^output = .*|output = $W/gan-$dev|; s/^steps = .*/steps = 51/" "$W/gan.ini" > "$W/gan-$dev.ini"
-    "$BIN/liif" train --config "$W/gan-$dev.ini" --resume "$W/gan/ckpt-00000050.safetensors" --device $dev ||
+    timeout 120 "$BIN/liif" train --config "$W/gan-$dev.ini" --resume "$W/gan/ckpt-00000050.safetensors" --device $dev ||
         fail "resuming the GAN run on $dev"
     tail -n 1 "$W/gan-$dev/log.csv" | awk -F, -v dev=$dev -v ref="$(sed -n 52p "$W/gan/log.csv")" '
         BEGIN {split(ref, r, ",")}
@@ -165,10 +166,10 @@ for dev in cuda cpu; do
 done
 # a run whose checkpoint cannot come back goes on from its networks alone (liif export --with-disc --fp16, what
 # tools/gpu-train.sh returns): steps 51 and 52 on the GPU, step 51 drawing the straight run's batch
-"$BIN/liif" export --with-disc --fp16 "$W/gan/ckpt-00000050.safetensors" "$W/gan-nets.safetensors" ||
+timeout 120 "$BIN/liif" export --with-disc --fp16 "$W/gan/ckpt-00000050.safetensors" "$W/gan-nets.safetensors" ||
     fail "liif export --with-disc --fp16"
 sed "s|^output = .*|output = $W/gan-nets|; s/^steps = .*/steps = 52/" "$W/gan.ini" > "$W/gan-nets.ini"
-"$BIN/liif" train --config "$W/gan-nets.ini" --resume "$W/gan-nets.safetensors" --device cuda ||
+timeout 120 "$BIN/liif" train --config "$W/gan-nets.ini" --resume "$W/gan-nets.safetensors" --device cuda ||
     fail "resuming the GAN run from its fp16 networks on the GPU"
 awk -F, -v ref="$(sed -n 52p "$W/gan/log.csv")" 'BEGIN {split(ref, r, ",")}
     NR == 2 {printf "from the fp16 networks: step %s l1 %s (straight %s)\n", $1, $6, r[6]
@@ -179,7 +180,7 @@ awk -F, -v ref="$(sed -n 52p "$W/gan/log.csv")" 'BEGIN {split(ref, r, ",")}
 step "20 LIIF-GAN steps with the perceptual loss (w_per = 1, a random full-width VGG19) on the GPU"
 "$BIN/mkvgg" "$W/vgg19.safetensors" 64 3 || fail "mkvgg"
 { grep -vE '^(output|steps|w_per) =' "$W/gan.ini"; printf 'output = %s\nsteps = 20\nw_per = 1\nvgg = %s\n' "$W/gan-per" "$W/vgg19.safetensors"; } > "$W/gan-per.ini"
-"$BIN/liif" train --config "$W/gan-per.ini" --device cuda || fail "liif train liif-gan --device cuda with w_per = 1"
+timeout 120 "$BIN/liif" train --config "$W/gan-per.ini" --device cuda || fail "liif train liif-gan --device cuda with w_per = 1"
 awk -F, 'NR == 1 {next} !($8 > 0) || $3 !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ {bad = 1} NR >= 7 {t += $5; n++}
      END {printf "gan with VGG19: %d steps, per %s at the last; %.1f ms per step with the data pipeline\n", NR - 1, $8,
                  n ? 1000 * t / n : 0; exit bad || NR != 21}' "$W/gan-per/log.csv" ||
