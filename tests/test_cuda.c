@@ -1,7 +1,7 @@
 /* test_cuda.c: every CUDA op and the whole CUDA model against the CPU reference and the PyTorch goldens.
  * usage: test-cuda GOLDEN_DIR [quick]. Exits 77 with the reason when the CUDA module or a GPU is unavailable.
  * quick (for the CPU emulation of the module, tests/cuda-emu, where a 96x80 decode takes seconds): the PyTorch
- * cases at 61x50 and the tiled 96x80 one, not the untiled 96x80 and TF32 ones (TF32 is float32 there). */
+ * cases at 61x50 and the tiled 96x80 one, not the untiled 96x80 ones (float32 and TF32). */
 #include <string.h>
 #include <unistd.h>
 

@@ -1,12 +1,17 @@
 /* cublas_v2.h of the CUDA emulation (tests/cuda-emu): the cuBLAS calls of the training code as plain column-major
  * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
- * too. TF32 math mode is accepted and ignored: the emulation computes in float32 throughout. A call checks its
+ * too. In TF32 math mode (cublasSetMathMode) the float32 GEMMs round both operands to TF32 first (10 fraction bits,
+ * to nearest, ties away from zero: what cvt.rna.tf32.f32 does; which rounding cuBLAS's tensor cores apply is not
+ * documented, and truncation would at most double the error), as cuBLAS's TF32 kernels consume them; products and
+ * sums stay exact in double, so this is the error of the operands alone. GEMV has no TF32 form. A call checks its
  * arguments and reads alpha and beta (host pointer mode) at once, and queues the product (emu_enqueue). */
 #pragma once
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
-typedef void *cublasHandle_t;
+typedef struct emu_blas {
+    int tf32;
+} *cublasHandle_t;
 typedef enum {
     CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1, CUBLAS_STATUS_ALLOC_FAILED = 3,
     CUBLAS_STATUS_INVALID_VALUE = 7, CUBLAS_STATUS_ARCH_MISMATCH = 8, CUBLAS_STATUS_EXECUTION_FAILED = 13,
@@ -15,10 +20,34 @@ typedef enum {
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
 typedef enum { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 } cublasMath_t;
 
-static inline cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (void *)1; return CUBLAS_STATUS_SUCCESS; }
-static inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+    *h = (cublasHandle_t)calloc(1, sizeof **h);
+    return *h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
+}
+static inline cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+    emu_flush();
+    free(h);
+    return CUBLAS_STATUS_SUCCESS;
+}
 static inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
-static inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m)
+{
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->tf32 = m == CUBLAS_TF32_TENSOR_OP_MATH;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* Round to TF32: 10 fraction bits, to nearest, ties away from zero (cvt.rna.tf32.f32). */
+static inline float emu_blas_tf32(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
@@ -36,7 +65,8 @@ static inline int emu_gemm_args_ok(cublasOperation_t ta, cublasOperation_t tb, i
 }
 
 static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *alpha,
-                                 const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc)
+                                 const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc,
+                                 int tf32)
 {
     float *a = (float *)malloc(((size_t)m * k + 1) * sizeof(float)), *b = (float *)malloc(((size_t)n * k + 1) * sizeof(float));
     if (!a || !b) {
@@ -47,6 +77,10 @@ static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int
         for (int i = 0; i < m; i++) a[(size_t)i * k + p] = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
     for (int j = 0; j < n; j++)
         for (int p = 0; p < k; p++) b[(size_t)j * k + p] = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
+    if (tf32) {
+        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = emu_blas_tf32(a[i]);
+        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = emu_blas_tf32(b[i]);
+    }
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             const float *ai = a + (size_t)i * k, *bj = b + (size_t)j * k;
@@ -67,13 +101,14 @@ static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int
     free(b);
 }
 
-static inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+static inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
                                          const float *beta, float *C, int ldc)
 {
     if (!emu_gemm_args_ok(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
     float al = *alpha, be = *beta;
-    emu_enqueue([=]() { emu_sgemm_now(ta, tb, m, n, k, &al, A, lda, B, ldb, &be, C, ldc); });
+    int tf32 = h && h->tf32;
+    emu_enqueue([=]() { emu_sgemm_now(ta, tb, m, n, k, &al, A, lda, B, ldb, &be, C, ldc, tf32); });
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -118,7 +153,7 @@ static inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta
         }
         for (size_t i = 0; i < na; i++) a[i] = __bfloat162float(((const __nv_bfloat16 *)A)[i]);
         for (size_t i = 0; i < nb; i++) b[i] = __bfloat162float(((const __nv_bfloat16 *)B)[i]);
-        emu_sgemm_now(ta, tb, m, n, k, &al, a, lda, b, ldb, &be, (float *)C, ldc);
+        emu_sgemm_now(ta, tb, m, n, k, &al, a, lda, b, ldb, &be, (float *)C, ldc, 0);
         free(a);
         free(b);
     });
