@@ -39,15 +39,6 @@ static inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m)
     return CUBLAS_STATUS_SUCCESS;
 }
 
-/* Round to TF32: 10 fraction bits, to nearest, ties away from zero (cvt.rna.tf32.f32). */
-static inline float emu_blas_tf32(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
@@ -78,8 +69,8 @@ static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int
     for (int j = 0; j < n; j++)
         for (int p = 0; p < k; p++) b[(size_t)j * k + p] = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
     if (tf32) {
-        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = emu_blas_tf32(a[i]);
-        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = emu_blas_tf32(b[i]);
+        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = emu_tf32(a[i]);
+        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = emu_tf32(b[i]);
     }
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {

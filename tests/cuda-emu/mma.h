@@ -55,15 +55,7 @@ template <class Use, int M, int N, int K, class T, class Layout = void> struct f
 
 static inline unsigned emu_lane(void) { return threadIdx.x & 31u; }
 
-/* Round to TF32 (10 fraction bits), to nearest with ties away from zero, as cvt.rna.tf32.f32. */
-static inline float __float_to_tf32(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static inline float __float_to_tf32(float f) { return emu_tf32(f); }
 
 /* The hardware's rules for a load or store: the pointer 256-bit aligned, ldm a multiple of 16 bytes. */
 static inline void emu_check_ptr(const void *p, unsigned ldm, size_t elem, const char *what)
