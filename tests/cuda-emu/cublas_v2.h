@@ -1,8 +1,8 @@
 /* cublas_v2.h of the CUDA emulation (tests/cuda-emu): the cuBLAS calls of the training code as plain column-major
  * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
- * too. In TF32 math mode (cublasSetMathMode) the float32 GEMMs cut both operands to TF32 first (the top 10
- * fraction bits, truncated: PyTorch's notes say the tensor cores read only those; cuBLAS documents no rounding, and
- * truncation's error is the larger, up to twice rounding's), as cuBLAS's TF32 kernels consume them; products and
+ * too. In TF32 math mode (cublasSetMathMode) the float32 GEMMs round both operands to TF32 first (10 fraction bits,
+ * to nearest, ties away from zero: what cvt.rna.tf32.f32 does; which rounding cuBLAS's tensor cores apply is not
+ * documented, and truncation would at most double the error), as cuBLAS's TF32 kernels consume them; products and
  * sums stay exact in double, so this is the error of the operands alone. GEMV has no TF32 form. A call checks its
  * arguments and reads alpha and beta (host pointer mode) at once, and queues the product (emu_enqueue). */
 #pragma once
@@ -69,8 +69,8 @@ static inline void emu_sgemm_now(cublasOperation_t ta, cublasOperation_t tb, int
     for (int j = 0; j < n; j++)
         for (int p = 0; p < k; p++) b[(size_t)j * k + p] = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
     if (tf32) {
-        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = emu_tf32_cut(a[i]);
-        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = emu_tf32_cut(b[i]);
+        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = emu_tf32(a[i]);
+        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = emu_tf32(b[i]);
     }
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {

@@ -215,18 +215,16 @@ static inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) { *ms = 0; return cudaSuccess; }
 
-/* To TF32 (10 fraction bits): rounded to nearest with ties away from zero, as cvt.rna.tf32.f32 (the tensor-core
- * kernels' operands, mma.h's __float_to_tf32), or truncated (cuBLAS's in TF32 math mode, cublas_v2.h). */
-static inline float emu_tf32_bits(float f, uint32_t add)
+/* Round to TF32 (10 fraction bits), to nearest with ties away from zero, as cvt.rna.tf32.f32: the tensor-core
+ * kernels' operands (mma.h's __float_to_tf32) and cuBLAS's in TF32 math mode (cublas_v2.h). */
+static inline float emu_tf32(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + add) & 0xffffe000u;
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
     memcpy(&f, &u, 4);
     return f;
 }
-static inline float emu_tf32(float f) { return emu_tf32_bits(f, 0x1000u); }
-static inline float emu_tf32_cut(float f) { return emu_tf32_bits(f, 0); }
 
 /* Round-to-nearest intrinsics: the host's IEEE arithmetic (built with -ffp-contract=off, as the module is). */
 static inline float __fadd_rn(float a, float b) { return a + b; }
