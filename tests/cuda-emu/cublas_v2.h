@@ -1,10 +1,11 @@
 /* cublas_v2.h of the CUDA emulation (tests/cuda-emu): the cuBLAS calls of the training code as plain column-major
  * loops with double sums, refusing the arguments cuBLAS refuses (leading dimensions), so a wrong lda shows here
  * too. In TF32 math mode (cublasSetMathMode) the float32 GEMMs round both operands to TF32 first (10 fraction bits,
- * to nearest, ties away from zero: what cvt.rna.tf32.f32 does; which rounding cuBLAS's tensor cores apply is not
- * documented, and truncation would at most double the error), as cuBLAS's TF32 kernels consume them; products and
- * sums stay exact in double, so this is the error of the operands alone. GEMV has no TF32 form. A call checks its
- * arguments and reads alpha and beta (host pointer mode) at once, and queues the product (emu_enqueue). */
+ * to nearest, ties away from zero: what cvt.rna.tf32.f32 does; cuBLAS documents no rounding, but on the H200 one op
+ * case's TF32 error matched rounded operands; truncation would at most double it), as cuBLAS's TF32 kernels consume
+ * them; products and sums stay exact in double, so this is the error of the operands alone. GEMV has no TF32 form.
+ * A call checks its arguments and reads alpha and beta (host pointer mode) at once, and queues the product
+ * (emu_enqueue). */
 #pragma once
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
