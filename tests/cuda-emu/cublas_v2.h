@@ -40,7 +40,6 @@ static inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m)
     return CUBLAS_STATUS_SUCCESS;
 }
 
-
 typedef enum { CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;

@@ -67,12 +67,10 @@ template <class... P> struct emu_launcher {
     void operator()(P... args) const
     {
         if (!emu_launch_ok((const void *)kernel, shared)) return;
-        void (*k)(P...) = kernel;
         std::tuple<P...> a(args...);
-        unsigned long g = grid, b = block;
-        size_t sh = shared;
-        emu_enqueue([k, a, g, b, sh]() {
-            emu_run((const void *)k, std::function<void()>([&]() { std::apply(k, a); }), g, b, sh);
+        emu_enqueue([l = *this, a]() {
+            emu_run((const void *)l.kernel, std::function<void()>([&]() { std::apply(l.kernel, a); }), l.grid, l.block,
+                    l.shared);
         });
     }
 };
@@ -132,27 +130,27 @@ static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcp
     memcpy(d, s, n);
     return cudaSuccess;
 }
+static inline void emu_copy_rows(void *d, size_t dp, const void *s, size_t sp, size_t width, size_t height)
+{
+    for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, width);
+}
 /* height rows of width bytes, pitches dp and sp: queued (see emu_enqueue) as a GPU would run it. */
 static inline cudaError_t emu_copy_async(void *d, size_t dp, const void *s, size_t sp, size_t width, size_t height,
                                          cudaMemcpyKind kind)
 {
     if (kind == cudaMemcpyDeviceToHost && !emu_pinned(d)) { /* to pageable memory: returns when done */
         emu_flush();
-        for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, width);
+        emu_copy_rows(d, dp, s, sp, width, height);
         return cudaSuccess;
     }
     if (kind == cudaMemcpyHostToDevice && !emu_pinned(s)) { /* from pageable memory: staged now, landed later */
         std::shared_ptr<char> stage((char *)malloc(width * height + 1), free);
         if (!stage) return cudaErrorMemoryAllocation;
-        for (size_t r = 0; r < height; r++) memcpy(stage.get() + r * width, (const char *)s + r * sp, width);
-        emu_enqueue([=]() {
-            for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, stage.get() + r * width, width);
-        });
+        emu_copy_rows(stage.get(), width, s, sp, width, height);
+        emu_enqueue([=]() { emu_copy_rows(d, dp, stage.get(), width, width, height); });
         return cudaSuccess;
     }
-    emu_enqueue([=]() {
-        for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dp, (const char *)s + r * sp, width);
-    });
+    emu_enqueue([=]() { emu_copy_rows(d, dp, s, sp, width, height); });
     return cudaSuccess;
 }
 static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind kind, cudaStream_t)

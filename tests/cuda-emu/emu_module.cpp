@@ -307,7 +307,7 @@ void emu_enqueue(std::function<void()> op)
 
 void emu_flush(void)
 {
-    if (flushing || !work) return; /* an op's own waits (a cuBLAS call's copies) are already in order */
+    if (flushing || !work) return; /* a wait inside a queued op (none has one) would find its own queue running */
     flushing = 1;
     for (size_t i = 0; i < work->size(); i++) { /* an op may queue more (none does today): they run too */
         std::function<void()> op = std::move((*work)[i]);
@@ -391,8 +391,7 @@ void emu_run(const void *kernel, const std::function<void()> &body, unsigned lon
         }
         dyn_shared_bytes = shared;
     }
-    if (shared) memset(dyn_shared, 0xff, shared);
-    dyn_cur = shared;
+    dyn_cur = shared; /* 0xff-filled for each block (block_begins) */
     gridDim.x = (unsigned)grid;
     order_init();
     if (!coop_kernels || !coop_kernels->count(kernel)) { /* serial: one thread per block */
