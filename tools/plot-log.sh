@@ -6,8 +6,8 @@
 # loss (the l1 column of a LIIF-GAN log, else loss) against the step, every step in grey and its
 # moving average over WINDOW steps (default 200) in colour, on a log scale. A step logged twice (a run
 # resumed from a checkpoint repeats the steps after it) counts once, with its last value. When a
-# val.csv (step,scale,psnr_y,bicubic_psnr_y,images) lies next to the log, a second panel shows the
-# validation PSNR per scale, with bicubic's as dashed lines of the same colour.
+# val.csv (liif train's validation) lies next to the log, a second panel shows the validation PSNR per
+# scale (and per detail, for a two-decoder model), with bicubic's as dashed lines of the same colour.
 # Needs gnuplot: installs gnuplot-nox with apt when it is missing.
 set -euo pipefail
 [ $# -eq 2 ] || [ $# -eq 3 ] || { echo "usage: $0 LOG.csv OUT.png [WINDOW]" >&2; exit 2; }
@@ -48,17 +48,26 @@ ytics=$(awk -v lo="$ylo" -v hi="$yhi" 'BEGIN {
   print l }')
 last_avg=$(tail -n 1 "$work/loss.dat" | awk '{ printf "%.5f", $3 }')
 
-# validation: one file per scale (step, psnr_y, bicubic_psnr_y)
+# validation: one file per scale and detail (step, psnr_y, bicubic_psnr_y); columns found by name, so a val.csv of
+# before the detail column (step,scale,psnr_y,bicubic_psnr_y,images) plots too; "SCALE" or "SCALE@DETAIL" series
 val=$(dirname "$log")/val.csv
-scales=""
+series=""
 if [ -r "$val" ]; then
-  scales=$(awk -F, -v dir="$work" 'NR > 1 && $1 ~ /^[0-9]+$/ {
-             if (!($2 in seen)) { seen[$2] = 1; list = list " " $2 }
-             print $1, $3, $4 > (dir "/val-" $2 ".dat") }
-           END { print list }' "$val")
-  scales=$(echo $scales)
+  series=$(awk -F, -v dir="$work" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $1 ~ /^[0-9]+$/ {
+      d = ("detail" in col) ? $col["detail"] : 1
+      if (!(d in dseen)) { dseen[d] = 1; nd++ }
+      key = $2 "@" d
+      if (!(key in seen)) { seen[key] = 1; list = list " " key }
+      print $1, $col["psnr_y"], $col["bicubic_psnr_y"] > (dir "/val-" key ".dat") }
+    END { print (nd > 1 ? "details" : "one"), list }' "$val")
 fi
-
+scales=""
+if [ -n "$series" ]; then
+  several=${series%% *} # "details" when the run validated more than one detail (a two-decoder model)
+  scales=$(echo ${series#* })
+fi
 run=$(basename "$(cd "$(dirname "$log")" && pwd)")
 {
   if [ -n "$scales" ]; then
@@ -85,14 +94,29 @@ run=$(basename "$(cd "$(dirname "$log")" && pwd)")
   if [ -n "$scales" ]; then
     echo "unset logscale y"
     echo "set autoscale y; set ytics autofreq; set format y '%g'"
-    echo "set title 'validation: PSNR on Y per scale (solid), bicubic (dashed)'"
+    if [ "$several" = details ]; then
+      echo "set title 'validation: PSNR on Y per scale and detail (solid), bicubic (dashed)'"
+    else
+      echo "set title 'validation: PSNR on Y per scale (solid), bicubic (dashed)'"
+    fi
     echo "set ylabel 'PSNR Y (dB)'"
     echo "set key outside right top"
-    echo "scales = '$scales'"
-    echo "plot for [i=1:words(scales)] sprintf('$work/val-%s.dat', word(scales, i)) using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc i title sprintf('x%s', word(scales, i)), \\"
-    echo "     for [i=1:words(scales)] sprintf('$work/val-%s.dat', word(scales, i)) using 1:3 with lines dt 2 lw 1.5 lc i title sprintf('bicubic x%s', word(scales, i))"
+    # one solid line per series ("4@0.5": x4, detail 0.5) and bicubic's dashed in the same colour
+    # (bicubic is titled once per scale)
+    i=0 sep="plot" titled=" "
+    for k in $scales; do
+      i=$((i + 1)) sc=${k%@*} d=${k#*@}
+      title="x$sc" bic="title 'bicubic x$sc'"
+      [ "$several" = details ] && title="x$sc detail $d"
+      case $titled in *" $sc "*) bic=notitle ;; esac
+      titled="$titled$sc "
+      echo "$sep '$work/val-$k.dat' using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc $i title '$title', \\"
+      echo "     '$work/val-$k.dat' using 1:3 with lines dt 2 lw 1.5 lc $i $bic \\"
+      sep="    ,"
+    done
+    echo ""
     echo "unset multiplot"
   fi
 } > "$work/plot.gp"
 gnuplot "$work/plot.gp"
-echo "plot-log: $png ($nsteps steps${scales:+, validation at scales $scales})"
+echo "plot-log: $png ($nsteps steps${scales:+, validation series (scale@detail) $scales})"

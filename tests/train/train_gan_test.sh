@@ -42,6 +42,35 @@ gan-steps)
     grep -aq "$k" out/last.safetensors || fail "the checkpoint lacks $k"
   done
   ;;
+gan-validation)
+  # a two-decoder run's val.csv: one row per step, scale and detail, each what `liif eval` measures of that step's
+  # generator (PSNR, sharpness, detail PSNR on Y), bicubic beside
+  mkdir val && "$mkpng" val/v.png 64 48 3 8 gradient && "$mkpng" val/w.png 40 56 3 8 gradient || fail mkpng
+  config out 4 'w_per = 0' 'val_data = val' 'val_scales = 2,3' 'val_every = 2' 'val_details = 0,0.5,1' > run.ini
+  "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train with validation failed"; }
+  cat out/val.csv
+  [ "$(wc -l < out/val.csv)" -eq 13 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 13 (2 steps x 2 scales x 3 details)"
+  awk -F, 'NR > 1 {printf "%s,%s,%s ", $1, $2, $3}' out/val.csv |
+    grep -q "^2,2,0 2,2,0.5 2,2,1 2,3,0 2,3,0.5 2,3,1 4,2,0 4,2,0.5 4,2,1 4,3,0 4,3,0.5 4,3,1 $" ||
+    fail "val.csv rows are not steps 2, 4 x scales 2, 3 x details 0, 0.5, 1"
+  [ "$(awk -F, 'NR > 1 && $1 == 4 && $2 == 2 {print $4}' out/val.csv | sort -u | wc -l)" -eq 3 ] ||
+    fail "the three details give the same PSNR"
+  "$liif" export out/ckpt-00000004.safetensors g4.safetensors || fail "export"
+  for d in 0 0.5 1; do
+    "$liif" eval -q --model g4.safetensors --data val --scales 2,3 --detail $d --out "eval-$d" 2> err.txt ||
+      { cat err.txt; fail "liif eval at detail $d"; }
+    for sc in 2 3; do
+      col=$(( sc == 2 ? 2 : 6 )) # table.csv: method, then psnr, ssim, sharpness, detail psnr per scale
+      want=$(awk -F, -v c=$col '$1 == "model" {printf "%.4f %.4f %.4f", $c, $(c + 2), $(c + 3)}' "eval-$d/table.csv")
+      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f", $4, $5, $6}' out/val.csv)
+      [ -n "$want" ] && [ "$want" = "$got" ] || fail "detail $d x$sc: val.csv says '$got', liif eval '$want'"
+      want=$(awk -F, -v c=$col '$1 == "bicubic" {printf "%.4f %.4f %.4f", $c, $(c + 2), $(c + 3)}' "eval-$d/table.csv")
+      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f", $7, $8, $9}' out/val.csv)
+      [ "$want" = "$got" ] || fail "bicubic x$sc: val.csv says '$got', liif eval '$want'"
+    done
+  done
+  echo "val.csv agrees with liif eval at 3 details and 2 scales"
+  ;;
 gan-resume)
   config straight 4 > a.ini
   "$liif" train --config a.ini 2> /dev/null || fail "straight run failed"

@@ -43,7 +43,8 @@ typedef struct {
     double w_adv, w_per, w_fm;
     int patch, disc_nf, disc_hidden;
     int fast_math;                   /* GPU: TF32 tensor-core GEMMs */
-    char *val_data, *val_scales;     /* validation: a folder of HR PNGs, "2,4" */
+    char *val_data, *val_scales;     /* validation: a folder of HR images, "2,4" */
+    char *val_details;               /* two-decoder runs: the details validated, "0,1" */
     long long val_every;             /* steps */
     int gan;                         /* derived: variant != liif */
 } run_config;
@@ -78,7 +79,7 @@ static const key_spec keys[] = {
     {"disc_nf", K_INT, RC(disc_nf), "64"},    {"disc_hidden", K_INT, RC(disc_hidden), "100"},
     {"fast_math", K_INT, RC(fast_math), "0"},
     {"val_data", K_STR, RC(val_data), ""},    {"val_scales", K_STR, RC(val_scales), "2,4"},
-    {"val_every", K_LL, RC(val_every), "1000"},
+    {"val_every", K_LL, RC(val_every), "1000"}, {"val_details", K_STR, RC(val_details), "0,1"},
 };
 
 /* The allowed range of every numeric setting, checked before any is used (sizes, products and
@@ -127,18 +128,19 @@ static void config_free(run_config *c)
     g_free(c->vgg);
     g_free(c->val_data);
     g_free(c->val_scales);
+    g_free(c->val_details);
 }
 
-/* "2,4" into up to 8 scales in [1, 64]; their count, or -1. */
-static int parse_val_scales(const char *text, double *out)
+/* "2,4" into up to 8 numbers in [lo, hi] (val_scales: [1, 64], val_details: [0, 1]); their count, or -1. */
+static int parse_val_list(const char *text, double lo, double hi, double out[8])
 {
     gchar **parts = g_strsplit(text, ",", -1);
     int n = 0;
     for (int i = 0; parts[i] && n >= 0; i++) {
         char *end;
-        double sc = g_ascii_strtod(parts[i], &end);
-        if (!*parts[i] || *end || !(sc >= 1 && sc <= 64) || n == 8) n = -1;
-        else out[n++] = sc;
+        double v = g_ascii_strtod(parts[i], &end);
+        if (!*parts[i] || *end || !(v >= lo && v <= hi) || n == 8) n = -1;
+        else out[n++] = v;
     }
     g_strfreev(parts);
     return n;
@@ -215,8 +217,10 @@ static int config_parse(const char *text, const char *source, run_config *c)
     else if (c->lr_halve_every < 1 || c->epoch_iters < 1 || c->epochs < 1 || c->steps < 0) why = "'lr_halve_every', 'epoch_iters' and 'epochs' must be at least 1, 'steps' at least 0";
     else if (c->checkpoint_every < 1) why = "'checkpoint_every' must be at least 1";
     else if (c->threads < 0) why = "'threads' must be 0 (all cores) or more";
-    else if (*c->val_data && parse_val_scales(c->val_scales, (double[8]){0}) < 1)
+    else if (*c->val_data && parse_val_list(c->val_scales, 1, 64, (double[8]){0}) < 1)
         why = "'val_scales' must be 1 to 8 comma-separated scales from 1 to 64";
+    else if (*c->val_data && parse_val_list(c->val_details, 0, 1, (double[8]){0}) < 1)
+        why = "'val_details' must be 1 to 8 comma-separated details from 0 to 1";
     else if (c->n_feats < 1 || c->n_resblocks < 0 || c->n_resblocks > 64 || c->hidden < 1 || c->n_hidden < 0 || c->n_hidden > LIIF_MAX_HIDDEN) why = "bad model shape";
     c->gan = strcmp(c->variant, "liif") != 0;
     if (!why && c->gan && strcmp(c->variant, "liif-gan") && strcmp(c->variant, "liif-gan-s") &&
@@ -298,8 +302,8 @@ typedef struct {
     int cur, ahead;                   /* GPU: buf[cur] is the next batch to compute; ahead: it is made */
     double time_limit;                /* --time-limit seconds, 0: none */
     GPtrArray *val;                   /* val_data's images (liif_png), or NULL */
-    double val_scale[8];
-    int n_val_scales;
+    double val_scale[8], val_detail[8];
+    int n_val_scales, n_val_details;
     FILE *val_log;                    /* OUT/val.csv */
     FILE *log;
     gan_gen *g;                       /* GAN variants: these instead of s and a */
@@ -741,7 +745,8 @@ static int val_setup(run *r)
 {
     const run_config *c = &r->cfg;
     if (!*c->val_data) return 0;
-    r->n_val_scales = parse_val_scales(c->val_scales, r->val_scale); /* checked by config_parse */
+    r->n_val_scales = parse_val_list(c->val_scales, 1, 64, r->val_scale); /* checked by config_parse */
+    r->n_val_details = parse_val_list(c->val_details, 0, 1, r->val_detail);
     GPtrArray *files = cli_list_images(c->val_data);
     if (!files) return CLI_EXIT_USAGE;
     r->val = g_ptr_array_new_with_free_func(png_free_item);
@@ -772,8 +777,46 @@ static int val_setup(run *r)
     return 0;
 }
 
-/* PSNR (MODEL.md 4's benchmark protocol: Y, shave ceil(s)) of the model of this step and of bicubic,
- * averaged over val_data at each scale, appended to OUT/val.csv; the model runs on the trainer's device. */
+/* One validation image at one scale: the HR crop, bicubic's metrics, and the model's at each detail (metrics m[k]:
+ * PSNR, sharpness, detail PSNR on Y, MODEL.md 4's benchmark protocol). */
+static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double s, int n_details, double bic_m[3],
+                             double m[][3], int *skipped, liif_error *err)
+{
+    int lw, lh, cw, ch;
+    *skipped = liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, err) != LIIF_OK; /* too small at s */
+    if (*skipped) return LIIF_OK;
+    size_t hr_n = (size_t)cw * ch * 3;
+    float *crop = malloc(hr_n * 4), *lr = malloc((size_t)lw * lh * 12), *sr = malloc(hr_n * 4), *bic = malloc(hr_n * 4);
+    liif_status st = !crop || !lr || !sr || !bic ? liif_error_set(err, LIIF_ERR_NOMEM, "validation: out of memory")
+                                                 : LIIF_OK;
+    if (!st) st = liif_eval_make_lr(im->px, im->w, im->h, s, crop, lr, err);
+    if (!st) st = liif_resize_bicubic_f32(lr, lw, lh, 3, bic, cw, ch, err);
+    int shave = liif_protocol_shave(LIIF_PROTOCOL_BENCHMARK, s);
+    liif_metric_channels mc = liif_protocol_channels(LIIF_PROTOCOL_BENCHMARK);
+    for (int k = -1; !st && k < n_details; k++) { /* k = -1: bicubic */
+        float *out = bic;
+        double *res = k < 0 ? bic_m : m[k];
+        if (k >= 0) {
+            liif_options o;
+            liif_options_init(&o);
+            o.threads = r->cfg.threads;
+            o.detail = r->val_detail[k];
+            liif_image img = {lr, lw, lh, (size_t)lw * 3};
+            liif_region reg = {cw, ch, 0, 0, cw, ch};
+            st = liif_upscale_region(e, &img, &reg, sr, (size_t)cw * 3, &o, err);
+            out = sr;
+        }
+        for (size_t i = 0; !st && i < hr_n; i++) out[i] = out[i] < 0 ? 0 : (out[i] > 1 ? 1 : out[i]);
+        if (!st) st = liif_psnr(out, crop, cw, ch, shave, mc, &res[0], err);
+        if (!st) st = liif_detail(out, crop, cw, ch, shave, mc, &res[1], &res[2], err);
+    }
+    free(crop); free(lr); free(sr); free(bic);
+    return st;
+}
+
+/* The model of this step and bicubic on val_data at each scale (and, for two-decoder models, at each of
+ * val_details): PSNR, sharpness and detail PSNR on Y (MODEL.md 4's benchmark protocol, as `liif eval`), averaged
+ * per image, appended to OUT/val.csv; the model runs on the trainer's device. */
 static int val_run(run *r, long long step)
 {
     const run_config *c = &r->cfg;
@@ -790,36 +833,21 @@ static int val_run(run *r, long long step)
     g_unlink(path);
     g_free(path);
     if (!st) st = liif_engine_new(m, r->gpu || r->ggpu ? LIIF_BACKEND_CUDA : LIIF_BACKEND_CPU, &e, note, sizeof note, &err);
-    double sum[8][2] = {{0}};
+    /* one row per detail for a two-decoder model; one-decoder models have one output, said as detail 1 */
+    int two = !st && liif_model_config(m)->n_decoders == 2, nd = two ? r->n_val_details : 1;
+    double sum[8][8][3] = {{{0}}}, bic_sum[8][3] = {{0}};
     int n[8] = {0};
     for (int j = 0; !st && j < r->n_val_scales; j++)
         for (guint i = 0; !st && i < r->val->len; i++) {
-            const liif_png *im = g_ptr_array_index(r->val, i);
-            double s = r->val_scale[j], psnr[2];
-            int lw, lh, cw, ch;
-            if (liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, &err)) continue; /* too small at s */
-            float *crop = malloc((size_t)cw * ch * 12), *lr = malloc((size_t)lw * lh * 12);
-            float *sr = malloc((size_t)cw * ch * 12), *bic = malloc((size_t)cw * ch * 12);
-            if (!crop || !lr || !sr || !bic) st = liif_error_set(&err, LIIF_ERR_NOMEM, "validation: out of memory");
-            if (!st) st = liif_eval_make_lr(im->px, im->w, im->h, s, crop, lr, &err);
-            if (!st) st = liif_resize_bicubic_f32(lr, lw, lh, 3, bic, cw, ch, &err);
-            liif_options o;
-            liif_options_init(&o);
-            o.threads = c->threads;
-            liif_image img = {lr, lw, lh, (size_t)lw * 3};
-            liif_region reg = {cw, ch, 0, 0, cw, ch};
-            if (!st) st = liif_upscale_region(e, &img, &reg, sr, (size_t)cw * 3, &o, &err);
-            int shave = liif_protocol_shave(LIIF_PROTOCOL_BENCHMARK, s);
-            liif_metric_channels mc = liif_protocol_channels(LIIF_PROTOCOL_BENCHMARK);
-            for (size_t k = 0; !st && k < (size_t)cw * ch * 3; k++) sr[k] = sr[k] < 0 ? 0 : (sr[k] > 1 ? 1 : sr[k]);
-            if (!st) st = liif_psnr(sr, crop, cw, ch, shave, mc, &psnr[0], &err);
-            if (!st) st = liif_psnr(bic, crop, cw, ch, shave, mc, &psnr[1], &err);
-            if (!st) {
-                sum[j][0] += psnr[0];
-                sum[j][1] += psnr[1];
-                n[j]++;
+            double bic_m[3], mm[8][3];
+            int skipped;
+            st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], nd, bic_m, mm, &skipped, &err);
+            if (st || skipped) continue;
+            for (int q = 0; q < 3; q++) {
+                bic_sum[j][q] += bic_m[q];
+                for (int k = 0; k < nd; k++) sum[j][k][q] += mm[k][q];
             }
-            free(crop); free(lr); free(sr); free(bic);
+            n[j]++;
         }
     liif_engine_free(e);
     liif_model_free(m);
@@ -828,8 +856,10 @@ static int val_run(run *r, long long step)
         return -1;
     }
     for (int j = 0; j < r->n_val_scales; j++)
-        if (n[j])
-            fprintf(r->val_log, "%lld,%g,%.4f,%.4f,%d\n", step, r->val_scale[j], sum[j][0] / n[j], sum[j][1] / n[j], n[j]);
+        for (int k = 0; n[j] && k < nd; k++)
+            fprintf(r->val_log, "%lld,%g,%g,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n", step, r->val_scale[j],
+                    two ? r->val_detail[k] : 1.0, sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j],
+                    bic_sum[j][0] / n[j], bic_sum[j][1] / n[j], bic_sum[j][2] / n[j], n[j]);
     fflush(r->val_log);
     return 0;
 }
@@ -941,10 +971,31 @@ static int choose_device(run *r, int B, int L, int Q)
 }
 
 /* OUT/name for appending when resuming a run that has it, else fresh with its header; -1 after an error line. */
+/* OUT/name for the run's rows: a new file with its header, or (resuming) the file so far. A file so far whose header
+ * is not this one (written by an older liif with other columns) is moved to name.old with a note, and a new file
+ * starts: rows of two layouts never share a file. */
 static int open_csv(const char *out, const char *name, const char *resume, const char *header, FILE **f)
 {
     char *path = g_build_filename(out, name, NULL);
     int fresh = !resume || !g_file_test(path, G_FILE_TEST_EXISTS);
+    if (!fresh) {
+        char line[512] = "";
+        FILE *old = fopen(path, "r");
+        if (old && !fgets(line, sizeof line, old)) line[0] = 0;
+        if (old) fclose(old);
+        if (strcmp(line, header)) {
+            char *moved = g_strconcat(path, ".old", NULL);
+            if (g_rename(path, moved)) {
+                cli_error("cannot move '%s' (other columns than this run's) to '%s': %s", path, moved, g_strerror(errno));
+                g_free(moved);
+                g_free(path);
+                return -1;
+            }
+            cli_error("note: '%s' has other columns than this run writes: moved to '%s', new rows in a new file", path, moved);
+            g_free(moved);
+            fresh = 1;
+        }
+    }
     *f = fopen(path, fresh ? "w" : "a");
     if (!*f) cli_error("cannot write '%s': %s", path, g_strerror(errno));
     g_free(path);
@@ -1022,7 +1073,9 @@ static int setup(run *r, const char *resume)
     use_buf(r, 0);
     r->rng_saved = r->rng;
     if ((rc = val_setup(r))) return rc;
-    if (r->val && open_csv(c->output, "val.csv", resume, "step,scale,psnr_y,bicubic_psnr_y,images\n", &r->val_log))
+    if (r->val && open_csv(c->output, "val.csv", resume,
+                            "step,scale,detail,psnr_y,sharpness,detail_psnr,bicubic_psnr_y,bicubic_sharpness,"
+                            "bicubic_detail_psnr,images\n", &r->val_log))
         return CLI_EXIT_RUNTIME;
     if (open_csv(c->output, "log.csv", resume,
                  c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake,fm\n" : "step,epoch,loss,lr,seconds\n", &r->log))
@@ -1200,7 +1253,8 @@ int cli_train_main(int argc, char **argv)
         "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; on the CPU and the GPU),\n"
         "disc_nf=64, disc_hidden=100,\n"
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
-        "HR PNGs: PSNR on Y of the model and of bicubic every val_every=1000 steps at val_scales=2,4, into OUT/val.csv);\n"
+        "HR images: PSNR, sharpness and detail PSNR on Y of the model and of bicubic every val_every=1000 steps at\n"
+        "val_scales=2,4, two-decoder models at each of val_details=0,1, into OUT/val.csv);\n"
         "init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one; a GAN run's\n"
         "networks from 'liif export --with-disc' start both the generator and the discriminator (--resume with that\n"
