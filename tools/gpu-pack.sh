@@ -14,7 +14,8 @@
 #            step's, the LIIF-GAN step's and the model's weights)
 #   bench/   one training photo as a 1920x1080 PNG (check.sh times the CLI on it)  tests/gpu/check.sh
 #   photos/  with LIIF_PHOTOS: the training photos as JPEG (quality 95, 4:4:4)      tools/gpu-train.sh
-# so the check carries [OUT/bin, OUT/golden, OUT/bench] and a training leg [OUT/bin, OUT/photos]; the script prints the
+#   val/     with LIIF_VAL: the held-out validation crops (make-photo-set.sh --val)  tools/gpu-train.sh
+# so the check carries [OUT/bin, OUT/golden, OUT/bench] and a training leg [OUT/bin, OUT/photos, OUT/val]; the script prints the
 # size of each set with the working tree and fails when one is over the limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ cp "$GOLDEN/liif-edsr-baseline-train/"*.safetensors "$OUT/golden/liif-edsr-basel
 mkdir -p "$OUT/golden/components" # the LIIF-GAN step and the VGG19s (4.4 MB)
 cp "$GOLDEN/components/"{gan_{weights,step,grads,after_adam},vgg19_{trunc8,full}}.safetensors "$OUT/golden/components/"
 if [ -n "${LIIF_PHOTOS:-}" ]; then
+  rm -rf "$OUT/photos" # exactly LIIF_PHOTOS's photos (an earlier pack's may include held-out ones)
   mkdir -p "$OUT/photos"
   for f in "$LIIF_PHOTOS"/*.png "$LIIF_PHOTOS"/*.jpg; do
     [ -e "$f" ] || continue
@@ -64,11 +66,18 @@ if [ -n "${LIIF_PHOTOS:-}" ]; then
     break
   done
 fi
+if [ -n "${LIIF_VAL:-}" ]; then # as they are (PNG: the validation compares with exact pixels; 3 crops, about 3 MB)
+  rm -rf "$OUT/val"
+  mkdir -p "$OUT/val"
+  cp "$LIIF_VAL"/*.png "$LIIF_VAL"/*.jpg "$OUT/val/" 2>/dev/null || true
+  cp "$LIIF_VAL/LICENSES.txt" "$OUT/val/" 2>/dev/null || true
+  ls "$OUT/val" | grep -Eq '\.(png|jpg)$' || { echo "gpu-pack: no PNG or JPEG images in $LIIF_VAL" >&2; exit 1; }
+fi
 echo "packed: $(du -sh "$OUT/bin/liif-gpu.tar.gz" | cut -f1) tarball ($(tar tzf "$OUT/bin/liif-gpu.tar.gz" | grep -c '/lib/.') libraries) in $OUT/bin"
 # what each call carries, with the working tree (tracked and untracked files that git does not ignore)
 tree=$(git ls-files -co --exclude-standard -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
 over=0
-for set in "bin golden bench" "bin photos"; do
+for set in "bin golden bench" "bin photos val"; do
   bytes=$tree paths=""
   for d in $set; do
     [ -e "$OUT/$d" ] || continue
@@ -82,7 +91,9 @@ done
 # a later training leg also carries what it resumes from: a LIIF checkpoint (19 MB with its Adam moments) or a
 # LIIF-GAN run's networks from `liif export --with-disc --fp16` (19 MB: generator 3.8, discriminator 15.2)
 if [ -e "$OUT/photos" ]; then
-  room=$(( (64 * 1048576 - tree - $(du -sb "$OUT/bin" | cut -f1) - $(du -sb "$OUT/photos" | cut -f1)) / 1048576 ))
+  valb=0
+  [ ! -e "$OUT/val" ] || valb=$(du -sb "$OUT/val" | cut -f1)
+  room=$(( (64 * 1048576 - tree - $(du -sb "$OUT/bin" | cut -f1) - $(du -sb "$OUT/photos" | cut -f1) - valb) / 1048576 ))
   echo "a training leg has $room MiB left for the checkpoint it resumes from (a LIIF-GAN run's networks in fp16: 19 MB;" \
     "make the photos with JPEG_QUALITY=90 if that is short)"
 fi

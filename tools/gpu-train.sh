@@ -5,8 +5,12 @@
 # files of at most 16 MB, 64 MiB together), to $OUT: the checkpoint when it fits, else (LIIF-GAN) its two networks
 # in float16 without Adam moments, from which the next leg (CKPT) goes on with the same run and fresh moments.
 # Join them again with `cat last.safetensors.part-* > last.safetensors` and resume the next leg from it.
+# With the room left, the leg's val.csv (the config's val_data, e.g. tools/gpu-pack.sh's val/) and the generator of
+# each checkpoint this leg wrote (ckpt-STEP, float16, what a shipped model holds) come back too, newest first while
+# they fit, as snapshots.tar (parts of 15 MB: `cat snapshots.tar.part-* | tar x`): the checkpoint to ship is chosen
+# afterwards from val.csv and `liif eval` (a LIIF-GAN's detail can peak before the leg's end).
 # usage: tools/gpu-train.sh CONFIG SECONDS [CKPT]   (from the repo root; unpacks $LIIF_GPU_PACK, default .gpu, when needed;
-# the call carries [.gpu/bin, .gpu/photos] and, to resume, the folder holding CKPT)
+# the call carries [.gpu/bin, .gpu/photos, .gpu/val] and, to resume, the folder holding CKPT)
 set -u
 [ $# -ge 2 ] || { echo "usage: $0 CONFIG SECONDS [CKPT]" >&2; exit 2; }
 W=${TMPDIR:-/tmp}/liif-gpu
@@ -19,21 +23,29 @@ out=$(sed -n 's/^ *output *= *//p' "$1" | tail -1)
 if [ $# -ge 3 ] && [ ! -f "$3" ]; then
   echo "gpu-train: no checkpoint $3 here (a fresh machine?): starting the run from its config"
 fi
+config=$1
+val=$(sed -n 's/^ *val_data *= *//p' "$1" | tail -1)
+if [ -n "$val" ] && [ ! -d "$val" ]; then # not packed (gpu-pack.sh without LIIF_VAL): train all the same
+  config=$W/run-noval.ini
+  grep -v '^ *val_' "$1" > "$config"
+  echo "gpu-train: no validation folder $val here: this leg trains without validation"
+fi
+mkdir -p "$out" && ls "$out" > "$W/ckpts-before" # the checkpoints of earlier legs on this machine (not snapshots)
 dev=${LIIF_TRAIN_DEVICE:-cuda} # cpu: the same leg on the CPU (to try this script without a GPU)
 if [ $# -ge 3 ] && [ -f "$3" ] && ! grep -aq 'adam\.m\.' "$3" && grep -aq '"train\.rng"' "$3"; then
   # the last leg's networks without their Adam moments (liif export --with-disc): the same run goes on (its step,
   # RNG and schedule) with fresh moments
-  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device "$dev" --time-limit "$2"
+  "$W/liif/bin/liif" train --config "$config" --resume "$3" --device "$dev" --time-limit "$2"
 elif [ $# -ge 3 ] && [ -f "$3" ] && ! grep -aq 'adam\.m\.' "$3"; then
   # networks without the run's metadata (an export of before 2026-12-07): a new run from them
   cfg=${TMPDIR:-/tmp}/gpu-train-$$.ini
-  sed "s|^ *init_from *=.*|init_from = $3|" "$1" > "$cfg"
+  sed "s|^ *init_from *=.*|init_from = $3|" "$config" > "$cfg"
   echo "gpu-train: $3 has no Adam moments: a new run from its generator and discriminator (init_from)"
   "$W/liif/bin/liif" train --config "$cfg" --device "$dev" --time-limit "$2"
 elif [ $# -ge 3 ] && [ -f "$3" ]; then
-  "$W/liif/bin/liif" train --config "$1" --resume "$3" --device "$dev" --time-limit "$2"
+  "$W/liif/bin/liif" train --config "$config" --resume "$3" --device "$dev" --time-limit "$2"
 else
-  "$W/liif/bin/liif" train --config "$1" --device "$dev" --time-limit "$2"
+  "$W/liif/bin/liif" train --config "$config" --device "$dev" --time-limit "$2"
 fi
 rc=$?
 echo "liif train exited $rc"
@@ -54,6 +66,25 @@ if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
       "in float16 without Adam moments (the next leg goes on from them with fresh moments)"
     "$W/liif/bin/liif" export --with-disc --fp16 "$out/last.safetensors" "$W/networks.safetensors" &&
       split -b 15000000 -d "$W/networks.safetensors" "$OUT/last.safetensors.part-"
+  fi
+  [ ! -f "$out/val.csv" ] || cp "$out/val.csv" "$OUT/val.csv"
+  # the snapshots, newest first, in what a call still returns: 64 MiB and 8 files in all (less a MiB for safety)
+  used=$(du -cb "$OUT"/* | tail -1 | cut -f1) files=$(ls "$OUT" | wc -l)
+  room=$((${LIIF_RETURN_TOTAL_MIB:-64} * 1048576 - 1048576 - used)) # (tests lower the total)
+  mkdir -p "$W/snap" && rm -f "$W/snap"/*
+  total=0 taken=""
+  for ck in $(ls "$out" | grep '^ckpt-.*\.safetensors$' | sort -r); do
+    grep -qx "$ck" "$W/ckpts-before" && continue
+    g="$W/snap/gen-${ck#ckpt-}"
+    "$W/liif/bin/liif" export --fp16 "$out/$ck" "$g" || { echo "gpu-train: export of $ck failed"; rm -f "$g"; continue; }
+    sz=$(stat -c %s "$g")
+    parts=$(( (total + sz + 10240 * 2 + 14999999) / 15000000 ))
+    if [ $((total + sz + 10240 * 2)) -gt "$room" ] || [ $((files + parts)) -gt 8 ]; then rm -f "$g"; break; fi
+    total=$((total + sz + 1024)) taken="$taken ${ck#ckpt-}"
+  done
+  if [ -n "$taken" ]; then
+    (cd "$W/snap" && tar cf - gen-*) | split -b 15000000 -d - "$OUT/snapshots.tar.part-"
+    echo "gpu-train: the generators of steps$(echo "$taken" | sed 's/\.safetensors//g; s/ 0*/ /g') in snapshots.tar.part-*"
   fi
   ls -l "$OUT"
 fi

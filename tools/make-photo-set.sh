@@ -1,16 +1,19 @@
 #!/bin/bash
 # tools/make-photo-set.sh: builds a training folder of real photographs from Debian wallpaper packages, with LICENSES.txt.
-# usage: tools/make-photo-set.sh [--jpeg JPEG_DIR] OUT_DIR [MAX_SIDE]
-#   e.g. tools/make-photo-set.sh --jpeg /var/cache/liif-photos-3-jpg /var/cache/liif-photos-3 2040
+# usage: tools/make-photo-set.sh [--jpeg JPEG_DIR] [--val VAL_DIR] OUT_DIR [MAX_SIDE]
+#   e.g. tools/make-photo-set.sh --jpeg /var/cache/liif-photos-3-jpg --val /var/cache/liif-val /var/cache/liif-photos-3 2040
 #
 # MAX_SIDE (e.g. 2040, DIV2K's size): photos larger than that are downscaled to fit (ImageMagick's
 # default Lanczos filter for shrinking) and stored as PNG: a 48 s crop of a 6000 px wallpaper is
 # mostly smooth bokeh and sky, while DIV2K-sized photos put texture in most crops, and shrinking
 # also averages away the JPEG blocks. Without it the files are copied as they are.
+# Three photographs (VAL_HOLD: otters, the Colosseum, a mountain lake; none in the shipped LIIF's 25) are held out of
+# OUT_DIR: with --val VAL_DIR, their centre 768 px squares (after MAX_SIDE) go there as PNG with their own
+# LICENSES.txt, the validation set of the device runs (liif train's val_data: a LIIF-GAN run's detail per checkpoint).
 # --jpeg JPEG_DIR also writes the same pixels as JPEG (quality $JPEG_QUALITY, default 95, 4:4:4 chroma) with its own
 # LICENSES.txt: about 30% of the PNGs' size, for a device that receives 64 MiB per call. The 43 photos of 2026-12 at
-# 2040 px: 35.6 MB at quality 95 (43-48 dB from the PNGs), 23.6 MB at 90 (40-47 dB), which leaves a LIIF-GAN
-# leg room for the networks it resumes from (tools/gpu-pack.sh prints the room).
+# 2040 px: 35.6 MB at quality 95 (43-48 dB from the PNGs), 23.6 MB at 90 (40-47 dB); the 40 left once three were held
+# out, 21 MB at 90, which leaves a LIIF-GAN leg room for the networks it resumes from (tools/gpu-pack.sh prints it).
 #
 # The packages are downloaded and unpacked into a temporary folder, never installed (only
 # ImageMagick is, when missing). A package is taken from this machine's release when it has it,
@@ -26,12 +29,13 @@
 # pattern matches the installed path (the last match wins, as DEP-5 says); without such a file,
 # all the package's License: fields.
 set -euo pipefail
-jpeg_dir=""
-if [ "${1:-}" = --jpeg ]; then
-  [ $# -ge 2 ] || { echo "make-photo-set: --jpeg needs a folder" >&2; exit 2; }
-  jpeg_dir=$2; shift 2
-fi
-[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 [--jpeg JPEG_DIR] OUT_DIR [MAX_SIDE]" >&2; exit 2; }
+jpeg_dir="" val_dir=""
+while [ "${1:-}" = --jpeg ] || [ "${1:-}" = --val ]; do
+  [ $# -ge 2 ] || { echo "make-photo-set: $1 needs a folder" >&2; exit 2; }
+  if [ "$1" = --jpeg ]; then jpeg_dir=$2; else val_dir=$2; fi
+  shift 2
+done
+[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 [--jpeg JPEG_DIR] [--val VAL_DIR] OUT_DIR [MAX_SIDE]" >&2; exit 2; }
 out=$1 max_side=${2:-0}
 case $max_side in ''|*[!0-9]*) echo "make-photo-set: MAX_SIDE must be a number of pixels" >&2; exit 2 ;; esac
 JPEG_QUALITY=${JPEG_QUALITY:-95} # checked before anything is downloaded
@@ -51,12 +55,15 @@ PKGS="budgie-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 mat
 # ukui-wallpapers, lomiri-wallpapers, phosh-wallpapers, sway-backgrounds and gnome-backgrounds hold
 # no photographs.
 PHOTO_SKIP='(screenshot|_dark_|Cluster|FlyingKonqui|Kay|Patak|DarkestHour|Float-into-MATE|GreenTraditional|abstract|pattern|gradient|stripes|circles|lines|waves|geometr|pixel|cartoon|logo|symbolic|default|Next|/Flow/|Shell|Volna|Honeywave|Opal|Elarun|IceCold|Kite|Cascade|Canopee|Milky|Autumn|ColdRipple|FallenLeaf|SafeLanding|Altai|BytheWater|Kokkini|summer_1am|PastelHills|Mountain|Bamboo|ScarletTree|Nexus|valley-midnight|saturnian|umang)'
+# Held out for validation (grep -E on the installed path), never in OUT_DIR.
+VAL_HOLD='(oakland-zoo-otters|roman-colosseum|lake-sherburne)'
+VAL_SIDE=768
 
 sudo_=""
 [ "$(id -u)" -eq 0 ] || sudo_="sudo"
 export DEBIAN_FRONTEND=noninteractive
 convert=/usr/bin/convert
-if { [ "$max_side" -gt 0 ] || [ -n "$jpeg_dir" ]; } && [ ! -x "$convert" ]; then
+if { [ "$max_side" -gt 0 ] || [ -n "$jpeg_dir" ] || [ -n "$val_dir" ]; } && [ ! -x "$convert" ]; then
   $sudo_ apt-get install -y -qq --no-install-recommends imagemagick > /dev/null
 fi
 $sudo_ apt-get update -qq || true
@@ -86,6 +93,10 @@ setup_next() {   # apt lists of NEXT_SUITE main from this machine's Debian mirro
 mkdir -p "$out"
 lic="$out/LICENSES.txt"
 printf 'file\tpackage\tversion\tlicence\tcopyright\n' > "$lic"
+if [ -n "$val_dir" ]; then
+  mkdir -p "$val_dir"
+  printf 'file\tpackage\tversion\tlicence\tcopyright\n' > "$val_dir/LICENSES.txt"
+fi
 
 # file_licence COPYRIGHT PATH: "licence<TAB>copyright holder" of PATH from a DEP-5 copyright file.
 file_licence() {
@@ -153,14 +164,22 @@ for p in $PKGS; do
   done | sort -rn | awk '{ key=$2; sub(/\/contents\/images\/.*/, "", key); if (!(key in seen)) { seen[key]=1; print $2 } }' |
   while read -r f; do
     name="${p}__$(echo "${f#/usr/share/}" | tr '/' '_')"
+    own=$(file_licence "$root$copyright" "$f" 2>/dev/null || true)
+    [ -n "$own" ] || own="$licence	(see $copyright)"
+    if echo "$f" | grep -Eq "$VAL_HOLD"; then # held out: validation only
+      [ -n "$val_dir" ] || continue
+      name="${name%.*}.png"
+      if [ "$max_side" -gt 0 ]; then resize=(-resize "${max_side}x${max_side}>"); else resize=(); fi
+      "$convert" -quiet "$root$f" "${resize[@]}" -gravity center -crop "${VAL_SIDE}x${VAL_SIDE}+0+0" +repage "$val_dir/$name"
+      printf '%s\t%s\t%s\t%s\n' "$name" "$p" "$ver" "$own" >> "$val_dir/LICENSES.txt"
+      continue
+    fi
     if [ "$max_side" -gt 0 ]; then
       name="${name%.*}.png"
       "$convert" -quiet "$root$f" -resize "${max_side}x${max_side}>" "$out/$name"
     else
       cp "$root$f" "$out/$name"
     fi
-    own=$(file_licence "$root$copyright" "$f" 2>/dev/null || true)
-    [ -n "$own" ] || own="$licence	(see $copyright)"
     printf '%s\t%s\t%s\t%s\n' "$name" "$p" "$ver" "$own" >> "$lic"
   done
   rm -rf "$root" "$work/deb/$p"
@@ -168,6 +187,7 @@ done
 n=$(($(wc -l < "$lic") - 1))
 echo "$n photographs in $out (licences in $lic)"
 [ "$n" -gt 0 ]
+[ -z "$val_dir" ] || echo "$(($(wc -l < "$val_dir/LICENSES.txt") - 1)) held-out validation crops (${VAL_SIDE} px) in $val_dir"
 if [ -n "$jpeg_dir" ]; then   # the same pixels as JPEG without chroma subsampling
   mkdir -p "$jpeg_dir"
   awk -F'\t' -v OFS='\t' 'NR > 1 { sub(/\.[^.]*$/, ".jpg", $1) } { print }' "$lic" > "$jpeg_dir/LICENSES.txt"

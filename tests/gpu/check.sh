@@ -143,7 +143,13 @@ steps = 100
 checkpoint_every = 50
 seed = 5
 EOF
-timeout 120 "$BIN/liif" train --config "$W/gan.ini" --device cuda || fail "liif train liif-gan --device cuda"
+# this run validates on the GPU at details 0 and 1 (what a LIIF-GAN leg of tools/gpu-train.sh logs)
+{ cat "$W/gan.ini"; printf 'val_data = %s\nval_scales = 4\nval_every = 50\n' "$W/val"; } > "$W/gan-val.ini"
+timeout 120 "$BIN/liif" train --config "$W/gan-val.ini" --device cuda || fail "liif train liif-gan --device cuda"
+cat "$W/gan/val.csv"
+awk -F, 'NR > 1 {n++; if ($4 !~ /^[0-9.]+$/ || $5 !~ /^[0-9.]+$/ || $6 !~ /^[0-9.]+$/) bad = 1; if ($1 == 100) p[$3] = $4}
+         END {exit bad || n != 4 || !(0 in p) || !(1 in p) || p[0] == p[1]}' "$W/gan/val.csv" ||
+    fail "the GAN run's val.csv is not steps 50 and 100 at details 0 and 1 with finite, distinct figures"
 awk -F, 'NR == 1 {next} {for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad = 1}
      NR == 2 {first = $3} {last = $3} NR >= 12 {t += $5; n++}
      END {printf "gan: %d steps, loss_g %s at step 1, %s at step 100; %.1f ms per step with the data pipeline\n",
