@@ -1,7 +1,7 @@
 #!/bin/bash
 # tools/make-photo-set.sh: builds a training folder of real photographs from Debian wallpaper packages, with LICENSES.txt.
 # usage: tools/make-photo-set.sh [--jpeg JPEG_DIR] [--val VAL_DIR] OUT_DIR [MAX_SIDE]
-#   e.g. tools/make-photo-set.sh --jpeg /var/cache/liif-photos-3-jpg --val /var/cache/liif-val /var/cache/liif-photos-3 2040
+#   e.g. tools/make-photo-set.sh --jpeg /var/cache/liif-photos-4-jpg --val /var/cache/liif-val /var/cache/liif-photos-4 2040
 #
 # MAX_SIDE (e.g. 2040, DIV2K's size): photos larger than that are downscaled to fit (ImageMagick's
 # default Lanczos filter for shrinking) and stored as PNG: a 48 s crop of a 6000 px wallpaper is
