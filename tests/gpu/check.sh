@@ -129,7 +129,7 @@ sed -i 's/steps = 300/steps = 320/' "$W/smoke.ini"
 timeout 120 "$BIN/liif" train --config "$W/smoke.ini" --resume "$W/smoke/last.safetensors" --device cuda || fail "resume on the GPU"
 [ "$(wc -l < "$W/smoke/log.csv")" -eq 321 ] || fail "the resumed run's log has $(wc -l < "$W/smoke/log.csv") lines, want 321"
 cat "$W/smoke/val.csv"
-[ "$(wc -l < "$W/smoke/val.csv")" -eq 7 ] || fail "val.csv (PSNR on the GPU at steps 150, 300, 320) has $(wc -l < "$W/smoke/val.csv") lines, want 7"
+[ "$(wc -l < "$W/smoke/val.csv")" -eq 9 ] || fail "val.csv (PSNR on the GPU at steps 0, 150, 300, 320) has $(wc -l < "$W/smoke/val.csv") lines, want 9"
 
 step "100 LIIF-GAN steps (w_per = 0) on the GPU from the golden LIIF model, resumed on the GPU and on the CPU"
 cat > "$W/gan.ini" <<EOF
@@ -148,8 +148,8 @@ EOF
 timeout 120 "$BIN/liif" train --config "$W/gan-val.ini" --device cuda || fail "liif train liif-gan --device cuda"
 cat "$W/gan/val.csv"
 awk -F, 'NR > 1 {n++; if ($4 !~ /^[0-9.]+$/ || $5 !~ /^[0-9.]+$/ || $6 !~ /^[0-9.]+$/) bad = 1; if ($1 == 100) p[$3] = $4}
-         END {exit bad || n != 4 || !(0 in p) || !(1 in p) || p[0] == p[1]}' "$W/gan/val.csv" ||
-    fail "the GAN run's val.csv is not steps 50 and 100 at details 0 and 1 with finite, distinct figures"
+         END {exit bad || n != 6 || !(0 in p) || !(1 in p) || p[0] == p[1]}' "$W/gan/val.csv" ||
+    fail "the GAN run's val.csv is not steps 0, 50 and 100 at details 0 and 1 with finite, distinct figures"
 awk -F, 'NR == 1 {next} {for (i = 1; i <= 10; i++) if (i != 2 && i != 4 && i != 5 && $i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad = 1}
      NR == 2 {first = $3} {last = $3} NR >= 12 {t += $5; n++}
      END {printf "gan: %d steps, loss_g %s at step 1, %s at step 100; %.1f ms per step with the data pipeline\n",

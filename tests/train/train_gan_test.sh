@@ -49,10 +49,10 @@ gan-validation)
   config out 4 'w_per = 0' 'val_data = val' 'val_scales = 2,3' 'val_every = 2' 'val_details = 0,0.5,1' > run.ini
   "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train with validation failed"; }
   cat out/val.csv
-  [ "$(wc -l < out/val.csv)" -eq 13 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 13 (2 steps x 2 scales x 3 details)"
-  awk -F, 'NR > 1 {printf "%s,%s,%s ", $1, $2, $3}' out/val.csv |
-    grep -q "^2,2,0 2,2,0.5 2,2,1 2,3,0 2,3,0.5 2,3,1 4,2,0 4,2,0.5 4,2,1 4,3,0 4,3,0.5 4,3,1 $" ||
-    fail "val.csv rows are not steps 2, 4 x scales 2, 3 x details 0, 0.5, 1"
+  [ "$(wc -l < out/val.csv)" -eq 19 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 19 (3 steps x 2 scales x 3 details)"
+  awk -F, 'NR > 1 {printf "%s,%s,%s ", $1, $2, $3}' out/val.csv | grep -q "^0,2,0 0,2,0.5 0,2,1 0,3,0 0,3,0.5 0,3,1 \
+2,2,0 2,2,0.5 2,2,1 2,3,0 2,3,0.5 2,3,1 4,2,0 4,2,0.5 4,2,1 4,3,0 4,3,0.5 4,3,1 $" ||
+    fail "val.csv rows are not steps 0, 2, 4 x scales 2, 3 x details 0, 0.5, 1"
   [ "$(awk -F, 'NR > 1 && $1 == 4 && $2 == 2 {print $4}' out/val.csv | sort -u | wc -l)" -eq 3 ] ||
     fail "the three details give the same PSNR"
   "$liif" export out/ckpt-00000004.safetensors g4.safetensors || fail "export"

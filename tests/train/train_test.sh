@@ -104,14 +104,15 @@ validation)
   cat out/val.csv
   [ "$(head -1 out/val.csv)" = "step,scale,detail,psnr_y,sharpness,detail_psnr,bicubic_psnr_y,bicubic_sharpness,bicubic_detail_psnr,images" ] ||
     fail "val.csv header"
-  [ "$(wc -l < out/val.csv)" -eq 5 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 5 (steps 5 and 10, scales 2 and 3)"
+  [ "$(wc -l < out/val.csv)" -eq 7 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 7 (steps 0, 5 and 10, scales 2 and 3)"
   # a one-decoder model: one row per scale, said as detail 1; PSNR, sharpness and detail PSNR in their ranges
   awk -F, 'NR > 1 && !($3 == 1 && $4 > 5 && $4 < 80 && $7 > 5 && $7 < 80 && $5 > 0 && $5 < 10 && $8 > 0 && $8 < 10 &&
            $6 > 5 && $6 < 99 && $9 > 5 && $9 < 99 && $10 == 2) {exit 1}' out/val.csv || fail "implausible figures in val.csv"
   # bicubic's figures do not depend on the step; the model's do (it trains between them)
   [ "$(awk -F, 'NR > 1 {print $2, $7, $8, $9}' out/val.csv | sort -u | wc -l)" -eq 2 ] || fail "bicubic's figures vary with the step"
-  [ "$(awk -F, 'NR > 1 {print $2, $4, $5, $6}' out/val.csv | sort -u | wc -l)" -eq 4 ] || fail "the model's figures at step 10 are step 5's"
-  awk -F, 'NR > 1 {print $1 "," $2}' out/val.csv | tr '\n' ' ' | grep -q "^5,2 5,3 10,2 10,3 $" || fail "val.csv rows are not steps 5, 10 at scales 2, 3"
+  [ "$(awk -F, 'NR > 1 {print $2, $4, $5, $6}' out/val.csv | sort -u | wc -l)" -eq 6 ] || fail "the model's figures repeat across steps"
+  awk -F, 'NR > 1 {print $1 "," $2}' out/val.csv | tr '\n' ' ' | grep -q "^0,2 0,3 5,2 5,3 10,2 10,3 $" ||
+    fail "val.csv rows are not steps 0 (the start), 5, 10 at scales 2, 3"
   # a resume onto a val.csv of other columns (an older liif's) moves it aside, with a note, and starts a new one
   printf 'step,scale,psnr_y,bicubic_psnr_y,images\n5,2,30,29,2\n' > out/val.csv
   config out 12 'val_data = val' 'val_scales = 2,3' 'val_every = 5' > run12.ini
@@ -119,6 +120,11 @@ validation)
   grep -q "other columns" err.txt || { cat err.txt; fail "no note on the moved val.csv"; }
   [ "$(cat out/val.csv.old)" = "$(printf 'step,scale,psnr_y,bicubic_psnr_y,images\n5,2,30,29,2')" ] || fail "the old val.csv was not kept"
   [ "$(wc -l < out/val.csv)" -eq 3 ] || fail "the resumed val.csv has $(wc -l < out/val.csv) lines, want 3 (step 12 at 2 scales)"
+  # a run stopped by its time limit validates the model it stops with (the step it stopped at)
+  config tl 100000 'val_data = val' 'val_scales = 2' 'val_every = 100000' > tl.ini
+  "$liif" train --config tl.ini --time-limit 0.5 2> err.txt || { cat err.txt; fail "a run with --time-limit failed"; }
+  last=$(tail -n 1 tl/log.csv | cut -d, -f1)
+  [ "$(cut -d, -f1 tl/val.csv | tr '\n' ' ')" = "step 0 $last " ] || { cat tl/val.csv; fail "the time-limited run did not validate steps 0 and $last"; }
   config out2 5 'val_data = val' 'val_scales = 2,zero' > bad.ini
   "$liif" train --config bad.ini 2> err.txt; rc=$?
   expect_error "bad val_scales" "val_scales"

@@ -1094,6 +1094,10 @@ static int train_loop(run *r)
     double t_start = now_s(), t_last = t_start, rate = 0;
     long long first = run_step(r);
     int rc = CLI_EXIT_OK;
+    if (r->val && first == 0 && val_run(r, 0)) { /* a new run's starting point: the first row of its curve */
+        rc = CLI_EXIT_RUNTIME;
+        goto done;
+    }
     while (run_step(r) < c->steps) {
         double t0 = now_s(), loss;
         if (c->gan) {
@@ -1172,7 +1176,8 @@ static int train_loop(run *r)
         if (r->time_limit > 0 && t1 - t_start >= r->time_limit && step < c->steps) {
             if (tty) fputc('\n', stderr);
             fflush(r->log);
-            if (save_checkpoint(r, "last.safetensors")) {
+            /* the validation of the model the run stops with (last.safetensors), unless this step had one */
+            if ((r->val && step % c->val_every && val_run(r, step)) || save_checkpoint(r, "last.safetensors")) {
                 rc = CLI_EXIT_RUNTIME;
                 goto done;
             }
