@@ -292,8 +292,11 @@ gan-cuda-emu)
   paste -d, c.txt r.txt | awk -F, '{ for (i = 2; i <= 3; i++) { d = $i - $(i + 3); if (d < 0) d = -d; if (d > m) m = d } }
       END { printf "GPU checkpoint resumed on the CPU, steps 4-6: max loss difference %.2g\n", m; exit !(m < 1e-4) }' ||
     { paste -d, c.txt r.txt; fail "the GPU checkpoint resumed on the CPU does not continue the run"; }
-  LR=1e-4 CK=10 config gpu-fm 4 'w_per = 0' 'w_fm = 0.5' > gf.ini
-  LR=1e-4 CK=10 config cpu-fm 4 'w_per = 0' 'w_fm = 0.5' > cf.ini
+  # these two also validate (on the emulated GPU engine, pulling the GPU's weights, and on the CPU) at details 0 and 1
+  # (stale host weights differ by 0.2 dB)
+  mkdir val && "$mkpng" val/v.png 48 40 3 8 gradient || fail mkpng
+  LR=1e-4 CK=10 config gpu-fm 4 'w_per = 0' 'w_fm = 0.5' 'val_data = val' 'val_scales = 2' 'val_every = 2' > gf.ini
+  LR=1e-4 CK=10 config cpu-fm 4 'w_per = 0' 'w_fm = 0.5' 'val_data = val' 'val_scales = 2' 'val_every = 2' > cf.ini
   "$liif" train --config gf.ini --device cuda 2> err.txt || { cat err.txt; fail "--device cuda (emulated), w_fm, failed"; }
   LIIF_CUDA_MODULE= "$liif" train --config cf.ini --device cpu 2> /dev/null || fail "the CPU run with w_fm failed"
   awk -F, 'NR > 1 && !($11 > 0) { exit 1 }' gpu-fm/log.csv || { cat gpu-fm/log.csv; fail "w_fm = 0.5 but no feature matching loss logged"; }
@@ -301,6 +304,11 @@ gan-cuda-emu)
   paste -d, gpu-fm/log.csv cpu-fm/log.csv | awk -F, 'NR > 1 { for (i = 3; i <= 11; i++) if (i != 4 && i != 5 && i != 8) {
       d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_fm = 0.5, GPU (emulated) vs CPU, 4 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
     { paste -d, gpu-fm/log.csv cpu-fm/log.csv; fail "with w_fm, the emulated GPU run and the CPU run differ"; }
+  # steps 0, 2, 4 at details 0 and 1: the same rows, figures within 0.01 dB / 1e-3 (weights a few steps apart by rounding)
+  paste -d, gpu-fm/val.csv cpu-fm/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $11 || $3 != $13) bad = 1
+      for (i = 4; i <= 9; i++) { d = $i - $(i + 10); if (d < 0) d = -d; if (i == 5 || i == 8) d *= 10; if (d > m) m = d } }
+      END { printf "validation, GPU (emulated) vs CPU: max difference %.2g\n", m; exit bad || n != 6 || !(m < 0.01) }' ||
+    { paste -d, gpu-fm/val.csv cpu-fm/val.csv; fail "the emulated GPU's validation and the CPU's differ"; }
   # the perceptual loss (VGG19 of mkvgg, w_per = 1) on both devices: every loss column, per included, agrees
   LR=1e-4 CK=10 config gpu-per 3 'w_per = 1' > gp.ini
   LR=1e-4 CK=10 config cpu-per 3 'w_per = 1' > cp.ini

@@ -165,8 +165,11 @@ cuda-emu)
   # checkpoint resumes on the CPU to the CPU's steps. lr 1e-4 (Adam's first steps turn rounding-sized gradient
   # differences into lr-sized moves); both sides are deterministic, so the bounds hold every run.
   [ -n "${LIIF_CUDA_MODULE:-}" ] || { echo "SKIP: no CUDA emulation module"; exit 77; }
-  CK=3 config gpu 6 > g0.ini && sed 's/^lr = .*/lr = 1e-4/' g0.ini > g.ini
-  config cpu 6 > c0.ini && sed 's/^lr = .*/lr = 1e-4/' c0.ini > c.ini
+  # both runs validate (steps 0, 2, 4, 6; 2 and 4 between checkpoints): on the emulated GPU engine with the weights
+  # pulled from the GPU (stale host weights differ by 0.25 dB), and on the CPU
+  mkdir val && "$mkpng" val/v.png 48 40 3 8 gradient || fail mkpng
+  CK=3 config gpu 6 'val_data = val' 'val_scales = 2' 'val_every = 2' > g0.ini && sed 's/^lr = .*/lr = 1e-4/' g0.ini > g.ini
+  config cpu 6 'val_data = val' 'val_scales = 2' 'val_every = 2' > c0.ini && sed 's/^lr = .*/lr = 1e-4/' c0.ini > c.ini
   config res 6 > r0.ini && sed 's/^lr = .*/lr = 1e-4/' r0.ini > r.ini
   "$liif" train --config g.ini --device cuda 2> err.txt || { cat err.txt; fail "--device cuda (emulated) failed"; }
   grep -qi "GPU" err.txt || { cat err.txt; fail "the run did not say it used the GPU"; }
@@ -176,6 +179,10 @@ cuda-emu)
       NR > 1 { d = $3 - $(3 + n); if (d < 0) d = -d; if (d > m) m = d }
       END { printf "GPU (emulated) vs CPU, 6 steps: max loss difference %.2g\n", m; exit !(NR == 7 && m < 1e-4) }' ||
     { paste -d, gpu/log.csv cpu/log.csv; fail "the emulated GPU run and the CPU run differ"; }
+  paste -d, gpu/val.csv cpu/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $11) bad = 1
+      for (i = 4; i <= 9; i++) { d = $i - $(i + 10); if (d < 0) d = -d; if (i == 5 || i == 8) d *= 10; if (d > m) m = d } }
+      END { printf "validation, GPU (emulated) vs CPU: max difference %.2g\n", m; exit bad || n != 4 || !(m < 0.01) }' ||
+    { paste -d, gpu/val.csv cpu/val.csv; fail "the emulated GPU's validation and the CPU's differ"; }
   tail -n 3 cpu/log.csv | cut -d, -f1,3 > c.txt
   tail -n 3 res/log.csv | cut -d, -f1,3 > r.txt
   paste -d, c.txt r.txt | awk -F, '$1 != $3 { bad = 1 } { d = $2 - $4; if (d < 0) d = -d; if (d > m) m = d }
