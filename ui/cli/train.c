@@ -779,8 +779,8 @@ static int val_setup(run *r)
 
 /* One validation image at one scale: the HR crop, bicubic's metrics, and the model's at each detail (metrics m[k]:
  * PSNR, sharpness, detail PSNR on Y, MODEL.md 4's benchmark protocol). */
-static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double s, int n_details, double bic_m[3],
-                             double m[][3], int *skipped, liif_error *err)
+static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double s, const double *details,
+                             int n_details, double bic_m[3], double m[][3], int *skipped, liif_error *err)
 {
     int lw, lh, cw, ch;
     *skipped = liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, err) != LIIF_OK; /* too small at s */
@@ -800,7 +800,7 @@ static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double 
             liif_options o;
             liif_options_init(&o);
             o.threads = r->cfg.threads;
-            o.detail = r->val_detail[k];
+            o.detail = details[k];
             liif_image img = {lr, lw, lh, (size_t)lw * 3};
             liif_region reg = {cw, ch, 0, 0, cw, ch};
             st = liif_upscale_region(e, &img, &reg, sr, (size_t)cw * 3, &o, err);
@@ -835,13 +835,14 @@ static int val_run(run *r, long long step)
     if (!st) st = liif_engine_new(m, r->gpu || r->ggpu ? LIIF_BACKEND_CUDA : LIIF_BACKEND_CPU, &e, note, sizeof note, &err);
     /* one row per detail for a two-decoder model; one-decoder models have one output, said as detail 1 */
     int two = !st && liif_model_config(m)->n_decoders == 2, nd = two ? r->n_val_details : 1;
+    const double one = 1.0, *details = two ? r->val_detail : &one;
     double sum[8][8][3] = {{{0}}}, bic_sum[8][3] = {{0}};
     int n[8] = {0};
     for (int j = 0; !st && j < r->n_val_scales; j++)
         for (guint i = 0; !st && i < r->val->len; i++) {
             double bic_m[3], mm[8][3];
             int skipped;
-            st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], nd, bic_m, mm, &skipped, &err);
+            st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], details, nd, bic_m, mm, &skipped, &err);
             if (st || skipped) continue;
             for (int q = 0; q < 3; q++) {
                 bic_sum[j][q] += bic_m[q];
@@ -858,7 +859,7 @@ static int val_run(run *r, long long step)
     for (int j = 0; j < r->n_val_scales; j++)
         for (int k = 0; n[j] && k < nd; k++)
             fprintf(r->val_log, "%lld,%g,%g,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n", step, r->val_scale[j],
-                    two ? r->val_detail[k] : 1.0, sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j],
+                    details[k], sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j],
                     bic_sum[j][0] / n[j], bic_sum[j][1] / n[j], bic_sum[j][2] / n[j], n[j]);
     fflush(r->val_log);
     return 0;
