@@ -4,7 +4,7 @@
 # NAME is its row label (e.g. LIIF, LIIF-GAN, LIIF-GAN-S, LIIF-GAN-SF). Every model is measured with `liif eval`
 # on Set5 and Set14 (../shared/data/benchmark, or $LIIF_BENCH) at the scales $LIIF_ABLATION_SCALES (default
 # 2,4,6), benchmark protocol (Y, shave ceil(s)), at detail $LIIF_ABLATION_DETAIL (default 1: the GAN's full
-# detail; a one-decoder model ignores it), and the table lists PSNR / SSIM / sharpness / detail PSNR per scale,
+# detail; a one-decoder model ignores it), and the table lists PSNR / SSIM / sharpness / detail PSNR / grid per scale,
 # bicubic first, then the paper's Table 1 (DIV2K validation, PSNR / SSIM / LPIPS; MODEL.md section 5) to set
 # them beside. OUT.md is written through a temporary file; the per-model tables stay in OUT.md's folder as
 # OUT-eval/NAME-SET/ (table.csv, per_image.csv, strips).
@@ -41,12 +41,13 @@ for arg in "$@"; do
   names+=("$name")
 done
 
-# cell METHOD NAME SET SCALE: "PSNR / SSIM / sharpness / detail PSNR" from NAME-SET/table.csv, row METHOD
+# cell METHOD NAME SET SCALE: "PSNR / SSIM / sharpness / detail PSNR / grid" from NAME-SET/table.csv, row METHOD
 cell() {
   awk -F, -v m="$1" -v s="x$4" '
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i }
-    NR > 1 && $1 == m { printf "%.2f / %.4f / %.3f / %.2f", $col[s " psnr"], $col[s " ssim"], $col[s " sharpness"],
-                        $col[s " detail psnr"] }' "$evals/$2-$3/table.csv"
+    NR > 1 && $1 == m { g = $col[s " grid"]; printf "%.2f / %.4f / %.3f / %.2f / %s", $col[s " psnr"], $col[s " ssim"],
+                        $col[s " sharpness"], $col[s " detail psnr"], g == "" ? "-" : sprintf("%.2f", g) }' \
+    "$evals/$2-$3/table.csv"
 }
 IFS=, read -r -a sc <<< "$scales"
 tmp=$(mktemp "$out.XXXXXX")
@@ -56,8 +57,10 @@ trap 'rm -f "$tmp"' EXIT
   echo
   echo "\`tools/ablation-table.sh\` on $(date -u +%Y-%m-%d): \`liif eval\` (benchmark protocol: Y channel,"
   echo "shave ceil(s), per-image mean), GAN models at detail $detail. Cells: PSNR (dB) / SSIM / sharpness /"
-  echo "detail PSNR (dB); sharpness = sum H(out)^2 / sum H(gt)^2 with H(I) = I - G(I), G a Gaussian of"
-  echo "sigma 1.5 (1 = the original's fine detail), detail PSNR = PSNR of H(out) against H(gt). Strips"
+  echo "detail PSNR (dB) / grid score; sharpness = sum H(out)^2 / sum H(gt)^2 with H(I) = I - G(I), G a Gaussian of"
+  echo "sigma 1.5 (1 = the original's fine detail), detail PSNR = PSNR of H(out) against H(gt), grid score = the"
+  echo "power at the LR pixel grid's frequencies over their neighbours' (about 1; a pattern repeated in every"
+  echo "LR cell raises it). Strips"
   echo "(bicubic | model | original) are in \`$(basename "$evals")/NAME-SET/\`."
   for s in $sets; do
     echo

@@ -236,6 +236,122 @@ liif_status liif_detail(const float *sr, const float *hr, int w, int h, int shav
     return LIIF_OK;
 }
 
+/* ---------------------------------------------------------------- grid score */
+
+#define GRID_HARMONICS 4 /* the cell frequency and three overtones, folded into [0, 1/2] */
+
+/* t folded into [0, 1/2]: the frequency a sampled pattern of t cycles per sample shows */
+static double fold_freq(double t)
+{
+    t -= floor(t);
+    return t > 0.5 ? 1.0 - t : t;
+}
+
+/* Sum over the lines of one plane (rw x rh) along an axis (0: rows, the x axis; 1: columns) of the power at f cycles
+ * per sample, with a Hann window along the axis and each line's windowed mean removed: |sum_i w_i (v_i - m) e^(-2 pi i
+ * f i)|^2. acc: 3 * (lines) doubles of scratch, tw: 3 * N. */
+static double line_power(const double *pl, int rw, int rh, int axis, double f, double *acc, double *tw)
+{
+    int n = axis ? rh : rw, lines = axis ? rw : rh;
+    double wsum = 0.0, wc = 0.0, ws = 0.0;
+    for (int i = 0; i < n; i++) {
+        double win = 0.5 - 0.5 * cos(2.0 * M_PI * (i + 0.5) / n), ph = 2.0 * M_PI * f * i;
+        tw[3 * i] = win;
+        tw[3 * i + 1] = win * cos(ph);
+        tw[3 * i + 2] = -win * sin(ph);
+        wsum += win, wc += tw[3 * i + 1], ws += tw[3 * i + 2];
+    }
+    memset(acc, 0, sizeof(double) * 3 * (size_t)lines);
+    for (int y = 0; y < rh; y++) {
+        const double *row = pl + (size_t)y * rw;
+        if (axis == 0) {
+            double m = 0.0, re = 0.0, im = 0.0;
+            for (int x = 0; x < rw; x++) {
+                m += tw[3 * x] * row[x];
+                re += tw[3 * x + 1] * row[x];
+                im += tw[3 * x + 2] * row[x];
+            }
+            acc[3 * y] = m, acc[3 * y + 1] = re, acc[3 * y + 2] = im;
+        } else {
+            const double *t = tw + 3 * y;
+            for (int x = 0; x < rw; x++) {
+                acc[3 * x] += t[0] * row[x];
+                acc[3 * x + 1] += t[1] * row[x];
+                acc[3 * x + 2] += t[2] * row[x];
+            }
+        }
+    }
+    double p = 0.0;
+    for (int l = 0; l < lines; l++) {
+        double m = acc[3 * l] / wsum, re = acc[3 * l + 1] - m * wc, im = acc[3 * l + 2] - m * ws;
+        p += re * re + im * im;
+    }
+    return p;
+}
+
+/* The frequencies of one axis of n samples whose cells are `period` samples long: the folded harmonics (h, at least
+ * 10 bins from DC and 2 from each other); returns their count. */
+static int grid_harmonics(double period, int n, double *h)
+{
+    int nh = 0;
+    for (int k = 1; k <= GRID_HARMONICS; k++) {
+        double f = fold_freq(k / period);
+        int dup = f * n < 10.0;
+        for (int j = 0; j < nh; j++) dup |= fabs(f - h[j]) * n < 2.0;
+        if (!dup) h[nh++] = f;
+    }
+    return nh;
+}
+
+liif_status liif_grid_score(const float *img, int w, int h, int lr_w, int lr_h, int shave,
+                            liif_metric_channels ch, double *score, liif_error *err)
+{
+    liif_status st = metric_check(img, img, w, h, shave, 1, "grid score", err);
+    if (st != LIIF_OK) return st;
+    if (lr_w < 1 || lr_h < 1 || lr_w > w || lr_h > h)
+        return liif_error_set(err, LIIF_ERR_ARG, "grid score: LR size %dx%d for a %dx%d image", lr_w, lr_h, w, h);
+    int rw = w - 2 * shave, rh = h - 2 * shave, lines = rw > rh ? rw : rh;
+    double *pl = malloc(sizeof(double) * (size_t)rw * rh), *acc = malloc(sizeof(double) * 3 * (size_t)lines),
+           *tw = malloc(sizeof(double) * 3 * (size_t)lines);
+    if (!pl || !acc || !tw) {
+        free(pl); free(acc); free(tw);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "grid score: out of memory for %dx%d", w, h);
+    }
+    int planes = ch == LIIF_METRIC_Y ? 1 : 3, used = 0;
+    double total = 0.0;
+    for (int axis = 0; axis < 2; axis++) {
+        int n = axis ? rh : rw;
+        double period = axis ? (double)h / lr_h : (double)w / lr_w, harm[GRID_HARMONICS];
+        double peak[GRID_HARMONICS] = {0}, bg[GRID_HARMONICS] = {0};
+        int nh = grid_harmonics(period, n, harm), n_peak[GRID_HARMONICS] = {0}, n_bg[GRID_HARMONICS] = {0};
+        for (int c = 0; c < planes; c++) {
+            shaved_plane(img, w, shave, rw, rh, ch, c, pl);
+            for (int k = 0; k < nh; k++)
+                for (int j = -8; j <= 8; j++) {
+                    double f = harm[k] + (double)j / n;
+                    int is_peak = abs(j) <= 1, near = 0;
+                    if (abs(j) > 1 && abs(j) < 4) continue;
+                    if (f * n < 3.0 || f > 0.5) continue;
+                    for (int q = 0; q < nh && !is_peak; q++) near |= fabs(f - harm[q]) * n < 3.0;
+                    if (near) continue; /* another harmonic's peak is not background */
+                    double pw = line_power(pl, rw, rh, axis, f, acc, tw);
+                    if (is_peak) peak[k] += pw, n_peak[k]++;
+                    else bg[k] += pw, n_bg[k]++;
+                }
+        }
+        /* each harmonic's ratio on its own: the image's power falls steeply with frequency, and summed powers would
+         * let the lowest harmonic's content drown a pattern's overtone */
+        for (int k = 0; k < nh; k++)
+            if (n_peak[k] && n_bg[k] && bg[k] > 0.0) {
+                total += (peak[k] / n_peak[k]) / (bg[k] / n_bg[k]);
+                used++;
+            }
+    }
+    free(pl); free(acc); free(tw);
+    *score = used ? total / used : NAN;
+    return LIIF_OK;
+}
+
 liif_status liif_eval_lr_size(int hr_w, int hr_h, double s, int *lr_w, int *lr_h, int *crop_w,
                               int *crop_h, liif_error *err)
 {

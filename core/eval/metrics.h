@@ -1,4 +1,4 @@
-/* metrics.h: evaluation metrics (PSNR, SSIM, sharpness and detail PSNR on Y or RGB with a shave) and the LR-generation rule of MODEL.md 4. */
+/* metrics.h: evaluation metrics (PSNR, SSIM, sharpness, detail PSNR and the grid score on Y or RGB with a shave) and the LR-generation rule of MODEL.md 4. */
 #ifndef LIIF_METRICS_H
 #define LIIF_METRICS_H
 
@@ -42,6 +42,19 @@ liif_status liif_ssim(const float *sr, const float *hr, int w, int h, int shave,
 liif_status liif_detail(const float *sr, const float *hr, int w, int h, int shave,
                         liif_metric_channels ch, double *sharpness, double *detail_psnr,
                         liif_error *err);
+
+/* Grid score: how strongly the image repeats a pattern in every cell of the LR pixel grid it was upscaled from (lr_w x
+ * lr_h pixels, each w / lr_w x h / lr_h output pixels), the artefact of a decoder whose output follows the position
+ * within the cell rather than the image. On the channels and shaved region of PSNR, along each axis, with a Hann
+ * window along it and each line's mean removed: at the cell frequency and three overtones (folded into [0, 1/2]
+ * cycles per pixel; those under 10 bins from DC, a bin being 1/N for a region N px long, left out), the mean power
+ * within a bin of the frequency over the mean power 4 to 8 bins to either side, summed over lines and channels; the
+ * score is the mean of these ratios. About 1 for photographs and smooth upscales (no more power at those
+ * frequencies than next to them); a pattern of a single 8-bit level in every cell raises it to several (how much
+ * depends on the image's own power there). NaN when no ratio exists (cells of one pixel, or a region too short to
+ * tell a peak from its neighbours: under 20 px, more with larger cells). */
+liif_status liif_grid_score(const float *img, int w, int h, int lr_w, int lr_h, int shave,
+                            liif_metric_channels ch, double *score, liif_error *err);
 
 /* H(I) of one plane (w x h doubles, row-major) into out (may not alias). For tests. */
 liif_status liif_highpass_plane(const double *in, int w, int h, double *out, liif_error *err);

@@ -75,16 +75,16 @@ tables)
     cmp -s "$T/stdout" "$T/out/table.md" || fail "printed table differs from table.md"
     # Markdown: header, separator, bicubic, model; 3 scale columns
     [ "$(wc -l <"$T/out/table.md")" -eq 4 ] || fail "table.md is not 4 lines"
-    head -n 1 "$T/out/table.md" | grep -q '^| method (PSNR / SSIM / sharpness / detail PSNR) | x2 | x3 | x4.5 |$' ||
+    head -n 1 "$T/out/table.md" | grep -q '^| method (PSNR / SSIM / sharpness / detail PSNR / grid) | x2 | x3 | x4.5 |$' ||
         fail "table.md header"
-    cell='[0-9.]* / [0-9.]* / [0-9.]* / [0-9.]*'
+    cell='[0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]*'
     sed -n 3p "$T/out/table.md" | grep -q "^| bicubic | $cell | $cell | $cell |\$" || fail "table.md bicubic row"
     sed -n 4p "$T/out/table.md" | grep -q '^| model |' || fail "table.md model row"
-    # CSV: header and two rows of 13 fields
-    h='method'; for s in x2 x3 x4.5; do h="$h,$s psnr,$s ssim,$s sharpness,$s detail psnr"; done
+    # CSV: header and two rows of 16 fields
+    h='method'; for s in x2 x3 x4.5; do h="$h,$s psnr,$s ssim,$s sharpness,$s detail psnr,$s grid"; done
     [ "$(head -n 1 "$T/out/table.csv")" = "$h" ] || fail "table.csv header"
-    [ "$(awk -F, 'NF == 13' "$T/out/table.csv" | wc -l)" -eq 3 ] || fail "table.csv is not 3 rows of 13 fields"
-    head -n 1 "$T/out/per_image.csv" | grep -q '^image,scale,method,psnr,ssim,sharpness,detail_psnr$' ||
+    [ "$(awk -F, 'NF == 16' "$T/out/table.csv" | wc -l)" -eq 3 ] || fail "table.csv is not 3 rows of 16 fields"
+    head -n 1 "$T/out/per_image.csv" | grep -q '^image,scale,method,psnr,ssim,sharpness,detail_psnr,grid$' ||
         fail "per_image.csv header"
     [ "$(wc -l <"$T/out/per_image.csv")" -eq 13 ] || fail "per_image.csv: expected 2 images x 3 scales x 2 methods"
     # bicubic: finite PSNR in a plausible range, SSIM in (0, 1]; worse at larger scales
@@ -104,7 +104,7 @@ tables)
     p45=$(csv_col "$T/out/table.csv" bicubic "x4.5 psnr")
     awk -v a="$p2" -v b="$p45" 'BEGIN { exit !(a > b) }' || fail "bicubic x2 ($p2) not above x4.5 ($p45)"
     # model numbers finite
-    for n in $(seq 2 13); do
+    for n in $(seq 2 16); do
         v=$(csv_field "$T/out/table.csv" model $n)
         awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v > -1e9 && v < 1e9) }' || fail "model field $n '$v'"
     done
@@ -118,7 +118,7 @@ div2k)
     make_data
     run --model "$MODEL" --data "$T/data" --scales 2 --protocol div2k -q
     [ "$RC" -eq 0 ] || fail "exit $RC"
-    grep -q '^| bicubic | [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* |$' "$T/stdout" || fail "no bicubic row"
+    grep -q '^| bicubic | [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* |$' "$T/stdout" || fail "no bicubic row"
     [ ! -s "$T/stderr" ] || fail "-q printed something"
     ;;
 skip-bad-image)
@@ -180,16 +180,16 @@ lpips)
     run --model "$MODEL" --data "$T/data" --scales 2,4.5 --out "$T/out" --threads 2 --lpips "$LPIPS" -q
     [ "$RC" -eq 0 ] || fail "exit $RC"
     cmp -s "$T/stdout" "$T/out/table.md" || fail "printed table differs from table.md"
-    cell='[0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]*'
+    cell='[0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]* / [0-9.]*'
     sed -n 3p "$T/out/table.md" | grep -q "^| bicubic | $cell | $cell |\$" || fail "table.md bicubic row"
     sed -n 4p "$T/out/table.md" | grep -q "^| model | $cell | $cell |\$" || fail "table.md model row"
-    h='method'; for s in x2 x4.5; do h="$h,$s psnr,$s ssim,$s sharpness,$s detail psnr,$s lpips"; done
+    h='method'; for s in x2 x4.5; do h="$h,$s psnr,$s ssim,$s sharpness,$s detail psnr,$s grid,$s lpips"; done
     [ "$(head -n 1 "$T/out/table.csv")" = "$h" ] || fail "table.csv header"
-    [ "$(awk -F, 'NF == 11' "$T/out/table.csv" | wc -l)" -eq 3 ] || fail "table.csv is not 3 rows of 11 fields"
-    head -n 1 "$T/out/per_image.csv" | grep -q '^image,scale,method,psnr,ssim,sharpness,detail_psnr,lpips$' ||
+    [ "$(awk -F, 'NF == 13' "$T/out/table.csv" | wc -l)" -eq 3 ] || fail "table.csv is not 3 rows of 13 fields"
+    head -n 1 "$T/out/per_image.csv" | grep -q '^image,scale,method,psnr,ssim,sharpness,detail_psnr,grid,lpips$' ||
         fail "per_image.csv header"
-    [ "$(awk -F, 'NR > 1 && NF == 8' "$T/out/per_image.csv" | wc -l)" -eq 8 ] ||
-        fail "per_image.csv: expected 2 images x 2 scales x 2 methods, 8 fields"
+    [ "$(awk -F, 'NR > 1 && NF == 9' "$T/out/per_image.csv" | wc -l)" -eq 8 ] ||
+        fail "per_image.csv: expected 2 images x 2 scales x 2 methods, 9 fields"
     # LPIPS finite and >= 0 for both methods and scales, in the table and per image
     for m in bicubic model; do
         for s in x2 x4.5; do
@@ -198,7 +198,7 @@ lpips)
             awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v >= 0 && v < 1e9) }' || fail "$m LPIPS $s '$v'"
         done
     done
-    awk -F, 'NR > 1 && !($8 == $8 + 0 && $8 >= 0 && $8 < 1e9) { exit 1 }' "$T/out/per_image.csv" ||
+    awk -F, 'NR > 1 && !($9 == $9 + 0 && $9 >= 0 && $9 < 1e9) { exit 1 }' "$T/out/per_image.csv" ||
         fail "per_image.csv: LPIPS not finite or negative"
     # bicubic is not a perfect reconstruction: its distance is positive
     awk -v v="$(csv_col "$T/out/table.csv" bicubic "x2 lpips")" 'BEGIN { exit !(v > 0) }' || fail "bicubic LPIPS is 0"

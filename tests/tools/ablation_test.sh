@@ -26,13 +26,13 @@ export LIIF="$liif" LIIF_BENCH="$work/bench"
   LIIF-GAN-ckpt=ck/last.safetensors > run.out 2> run.err || { cat run.err; fail "exit $?"; }
 cat out/ablation.md
 num='[0-9]+\.[0-9]+'
-cell="$num / $num / $num / $num"
+cell="$num / $num / $num / $num / ($num|-)"
 for s in Set5 Set14; do
   grep -q "^## $s\$" out/ablation.md || fail "no $s section"
   grep -q '^| model | x2 | x4 | x6 |$' out/ablation.md || fail "header"
   for row in bicubic LIIF LIIF-GAN LIIF-GAN-S LIIF-GAN-ckpt; do
     [ "$(grep -Ec "^\| $row \| $cell \| $cell \| $cell \|\$" out/ablation.md)" -eq 2 ] ||
-      fail "row $row: not one per set with four figures at each scale"
+      fail "row $row: not one per set with five figures at each scale"
   done
   [ -f "out/ablation-eval/LIIF-GAN-$s/table.csv" ] && [ -f "out/ablation-eval/LIIF-GAN-$s/strip_x4.png" ] ||
     fail "no per-model table and strips for $s"

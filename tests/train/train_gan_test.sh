@@ -44,7 +44,7 @@ gan-steps)
   ;;
 gan-validation)
   # a two-decoder run's val.csv: one row per step, scale and detail, each what `liif eval` measures of that step's
-  # generator (PSNR, sharpness, detail PSNR on Y), bicubic beside
+  # generator (PSNR, sharpness, detail PSNR, grid score on Y), bicubic beside
   mkdir val && "$mkpng" val/v.png 64 48 3 8 gradient && "$mkpng" val/w.png 40 56 3 8 gradient || fail mkpng
   config out 4 'w_per = 0' 'val_data = val' 'val_scales = 2,3' 'val_every = 2' 'val_details = 0,0.5,1' > run.ini
   "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train with validation failed"; }
@@ -60,12 +60,12 @@ gan-validation)
     "$liif" eval -q --model g4.safetensors --data val --scales 2,3 --detail $d --out "eval-$d" 2> err.txt ||
       { cat err.txt; fail "liif eval at detail $d"; }
     for sc in 2 3; do
-      col=$(( sc == 2 ? 2 : 6 )) # table.csv: method, then psnr, ssim, sharpness, detail psnr per scale
-      want=$(awk -F, -v c=$col '$1 == "model" {printf "%.4f %.4f %.4f", $c, $(c + 2), $(c + 3)}' "eval-$d/table.csv")
-      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f", $4, $5, $6}' out/val.csv)
+      col=$(( sc == 2 ? 2 : 7 )) # table.csv: method, then psnr, ssim, sharpness, detail psnr, grid per scale
+      want=$(awk -F, -v c=$col '$1 == "model" {printf "%.4f %.4f %.4f %.4f", $c, $(c + 2), $(c + 3), $(c + 4)}' "eval-$d/table.csv")
+      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f %.4f", $4, $5, $6, $7}' out/val.csv)
       [ -n "$want" ] && [ "$want" = "$got" ] || fail "detail $d x$sc: val.csv says '$got', liif eval '$want'"
-      want=$(awk -F, -v c=$col '$1 == "bicubic" {printf "%.4f %.4f %.4f", $c, $(c + 2), $(c + 3)}' "eval-$d/table.csv")
-      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f", $7, $8, $9}' out/val.csv)
+      want=$(awk -F, -v c=$col '$1 == "bicubic" {printf "%.4f %.4f %.4f %.4f", $c, $(c + 2), $(c + 3), $(c + 4)}' "eval-$d/table.csv")
+      got=$(awk -F, -v d=$d -v s=$sc '$1 == 4 && $2 == s && $3 == d {printf "%.4f %.4f %.4f %.4f", $8, $9, $10, $11}' out/val.csv)
       [ "$want" = "$got" ] || fail "bicubic x$sc: val.csv says '$got', liif eval '$want'"
     done
   done
@@ -305,8 +305,8 @@ gan-cuda-emu)
       d = $i - $(i + 11); if (d < 0) d = -d; if (d > m) m = d } } END { printf "with w_fm = 0.5, GPU (emulated) vs CPU, 4 steps: max loss difference %.2g\n", m; exit !(m < 1e-3) }' ||
     { paste -d, gpu-fm/log.csv cpu-fm/log.csv; fail "with w_fm, the emulated GPU run and the CPU run differ"; }
   # steps 0, 2, 4 at details 0 and 1: the same rows, figures within 0.01 dB / 1e-3 (weights a few steps apart by rounding)
-  paste -d, gpu-fm/val.csv cpu-fm/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $11 || $3 != $13) bad = 1
-      for (i = 4; i <= 9; i++) { d = $i - $(i + 10); if (d < 0) d = -d; if (i == 5 || i == 8) d *= 10; if (d > m) m = d } }
+  paste -d, gpu-fm/val.csv cpu-fm/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $13 || $3 != $15) bad = 1
+      for (i = 4; i <= 11; i++) { d = $i - $(i + 12); if (d < 0) d = -d; if (i == 5 || i == 9) d *= 10; if (d > m) m = d } }
       END { printf "validation, GPU (emulated) vs CPU: max difference %.2g\n", m; exit bad || n != 6 || !(m < 0.01) }' ||
     { paste -d, gpu-fm/val.csv cpu-fm/val.csv; fail "the emulated GPU's validation and the CPU's differ"; }
   # the perceptual loss (VGG19 of mkvgg, w_per = 1) on both devices: every loss column, per included, agrees

@@ -102,14 +102,16 @@ validation)
   config out 10 'val_data = val' 'val_scales = 2,3' 'val_every = 5' > run.ini
   "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train with validation failed"; }
   cat out/val.csv
-  [ "$(head -1 out/val.csv)" = "step,scale,detail,psnr_y,sharpness,detail_psnr,bicubic_psnr_y,bicubic_sharpness,bicubic_detail_psnr,images" ] ||
+  [ "$(head -1 out/val.csv)" = "step,scale,detail,psnr_y,sharpness,detail_psnr,grid,bicubic_psnr_y,bicubic_sharpness,bicubic_detail_psnr,bicubic_grid,images" ] ||
     fail "val.csv header"
   [ "$(wc -l < out/val.csv)" -eq 7 ] || fail "val.csv has $(wc -l < out/val.csv) lines, want 7 (steps 0, 5 and 10, scales 2 and 3)"
-  # a one-decoder model: one row per scale, said as detail 1; PSNR, sharpness and detail PSNR in their ranges
-  awk -F, 'NR > 1 && !($3 == 1 && $4 > 5 && $4 < 80 && $7 > 5 && $7 < 80 && $5 > 0 && $5 < 10 && $8 > 0 && $8 < 10 &&
-           $6 > 5 && $6 < 99 && $9 > 5 && $9 < 99 && $10 == 2) {exit 1}' out/val.csv || fail "implausible figures in val.csv"
+  # a one-decoder model: one row per scale, said as detail 1; PSNR, sharpness, detail PSNR and grid score in their
+  # ranges, for the model and for bicubic
+  awk -F, 'NR > 1 && !($3 == 1 && $4 > 5 && $4 < 80 && $8 > 5 && $8 < 80 && $5 > 0 && $5 < 10 && $9 > 0 && $9 < 10 &&
+           $6 > 5 && $6 < 99 && $10 > 5 && $10 < 99 && $7 > 0 && $7 < 1e6 && $11 > 0 && $11 < 1e6 && $12 == 2) {exit 1}' \
+    out/val.csv || fail "implausible figures in val.csv"
   # bicubic's figures do not depend on the step; the model's do (it trains between them)
-  [ "$(awk -F, 'NR > 1 {print $2, $7, $8, $9}' out/val.csv | sort -u | wc -l)" -eq 2 ] || fail "bicubic's figures vary with the step"
+  [ "$(awk -F, 'NR > 1 {print $2, $8, $9, $10, $11}' out/val.csv | sort -u | wc -l)" -eq 2 ] || fail "bicubic's figures vary with the step"
   [ "$(awk -F, 'NR > 1 {print $2, $4, $5, $6}' out/val.csv | sort -u | wc -l)" -eq 6 ] || fail "the model's figures repeat across steps"
   awk -F, 'NR > 1 {print $1 "," $2}' out/val.csv | tr '\n' ' ' | grep -q "^0,2 0,3 5,2 5,3 10,2 10,3 $" ||
     fail "val.csv rows are not steps 0 (the start), 5, 10 at scales 2, 3"
@@ -179,8 +181,8 @@ cuda-emu)
       NR > 1 { d = $3 - $(3 + n); if (d < 0) d = -d; if (d > m) m = d }
       END { printf "GPU (emulated) vs CPU, 6 steps: max loss difference %.2g\n", m; exit !(NR == 7 && m < 1e-4) }' ||
     { paste -d, gpu/log.csv cpu/log.csv; fail "the emulated GPU run and the CPU run differ"; }
-  paste -d, gpu/val.csv cpu/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $11) bad = 1
-      for (i = 4; i <= 9; i++) { d = $i - $(i + 10); if (d < 0) d = -d; if (i == 5 || i == 8) d *= 10; if (d > m) m = d } }
+  paste -d, gpu/val.csv cpu/val.csv | awk -F, 'NR > 1 { n++; if ($1 != $13) bad = 1
+      for (i = 4; i <= 11; i++) { d = $i - $(i + 12); if (d < 0) d = -d; if (i == 5 || i == 9) d *= 10; if (d > m) m = d } }
       END { printf "validation, GPU (emulated) vs CPU: max difference %.2g\n", m; exit bad || n != 4 || !(m < 0.01) }' ||
     { paste -d, gpu/val.csv cpu/val.csv; fail "the emulated GPU's validation and the CPU's differ"; }
   tail -n 3 cpu/log.csv | cut -d, -f1,3 > c.txt

@@ -35,8 +35,8 @@ typedef struct {
 
 /* Per method and scale: sums over the images measured. */
 typedef struct {
-    double psnr, ssim, sharp, dpsnr, lpips;
-    int n;
+    double psnr, ssim, sharp, dpsnr, lpips, grid;
+    int n, n_grid; /* n_grid: the images with a grid score (NaN where the region is too small for one) */
 } eval_sum;
 
 /* One comparison strip per scale: rows of [bicubic | model | ground truth] crops. */
@@ -59,9 +59,11 @@ static const char eval_description[] =
     "of PSNR, with H(I) = I - G(I) (G: Gaussian blur, sigma 1.5, 9 taps, symmetric edges):\n"
     "sharpness = sum H(out)^2 / sum H(gt)^2 (1 = the original's fine detail; bicubic has\n"
     "far less, a GAN more), detail PSNR = PSNR of H(out) against H(gt) (detail in the right\n"
-    "place raises it, invented detail lowers it). Results are averaged per image over the\n"
-    "set and printed as a Markdown table (cells PSNR / SSIM / sharpness / detail PSNR, then\n"
-    "LPIPS with --lpips);\n"
+    "place raises it, invented detail lowers it). Grid score: the power of the output at the\n"
+    "frequencies of the LR pixel grid (the cell, its overtones) over that of their neighbours,\n"
+    "about 1 without a pattern repeated in every cell, 2 for one of a single 8-bit level.\n"
+    "Results are averaged per image over the set and printed as a Markdown table (cells\n"
+    "PSNR / SSIM / sharpness / detail PSNR / grid, then LPIPS with --lpips);\n"
     "with --out, table.md, table.csv, per_image.csv and strip_xS.png (bicubic | model |\n"
     "ground truth crops of the first --strips images) are written there. Images that cannot\n"
     "be read, or are too small for a scale, are skipped with a warning.\n"
@@ -328,8 +330,8 @@ static int strip_write(const eval_strip *s, const eval_plan *p, const char *labe
 
 static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES], int lpips)
 {
-    GString *t = g_string_new(lpips ? "| method (PSNR / SSIM / sharpness / detail PSNR / LPIPS) |"
-                                    : "| method (PSNR / SSIM / sharpness / detail PSNR) |");
+    GString *t = g_string_new(lpips ? "| method (PSNR / SSIM / sharpness / detail PSNR / grid / LPIPS) |"
+                                    : "| method (PSNR / SSIM / sharpness / detail PSNR / grid) |");
     for (int j = 0; j < p->n_scales; j++) g_string_append_printf(t, " %s |", p->scale_label[j]);
     g_string_append(t, "\n|---|");
     for (int j = 0; j < p->n_scales; j++) g_string_append(t, "---|");
@@ -344,6 +346,8 @@ static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCA
             }
             g_string_append_printf(t, " %.2f / %.4f / %.3f / %.2f", s->psnr / s->n, s->ssim / s->n,
                                    s->sharp / s->n, s->dpsnr / s->n);
+            if (s->n_grid) g_string_append_printf(t, " / %.2f", s->grid / s->n_grid);
+            else g_string_append(t, " / -");
             if (lpips) g_string_append_printf(t, " / %.4f", s->lpips / s->n);
             g_string_append(t, " |");
         }
@@ -356,8 +360,8 @@ static char *table_csv(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES],
 {
     GString *t = g_string_new("method");
     for (int j = 0; j < p->n_scales; j++) {
-        g_string_append_printf(t, ",%s psnr,%s ssim,%s sharpness,%s detail psnr", p->scale_label[j],
-                               p->scale_label[j], p->scale_label[j], p->scale_label[j]);
+        g_string_append_printf(t, ",%s psnr,%s ssim,%s sharpness,%s detail psnr,%s grid", p->scale_label[j],
+                               p->scale_label[j], p->scale_label[j], p->scale_label[j], p->scale_label[j]);
         if (lpips) g_string_append_printf(t, ",%s lpips", p->scale_label[j]);
     }
     g_string_append_c(t, '\n');
@@ -366,10 +370,11 @@ static char *table_csv(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES],
         for (int j = 0; j < p->n_scales; j++) {
             const eval_sum *s = &sums[m][j];
             if (s->n == 0)
-                g_string_append(t, lpips ? ",,,,," : ",,,,");
+                g_string_append(t, lpips ? ",,,,,," : ",,,,,");
             else {
-                g_string_append_printf(t, ",%.4f,%.6f,%.6f,%.4f", s->psnr / s->n, s->ssim / s->n,
+                g_string_append_printf(t, ",%.4f,%.6f,%.6f,%.4f,", s->psnr / s->n, s->ssim / s->n,
                                        s->sharp / s->n, s->dpsnr / s->n);
+                if (s->n_grid) g_string_append_printf(t, "%.4f", s->grid / s->n_grid);
                 if (lpips) g_string_append_printf(t, ",%.6f", s->lpips / s->n);
             }
         }
@@ -470,10 +475,11 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     liif_metric_channels mc = liif_protocol_channels(p->protocol);
     const float *pred[N_METHODS] = {b.bicubic, b.model};
     for (int m = 0; m < N_METHODS && st == LIIF_OK; m++) {
-        double psnr, ssim, sharp, dpsnr, lpips = 0;
+        double psnr, ssim, sharp, dpsnr, grid, lpips = 0;
         st = liif_psnr(pred[m], b.crop, cw, chh, shave, mc, &psnr, err);
         if (st == LIIF_OK) st = liif_ssim(pred[m], b.crop, cw, chh, shave, mc, &ssim, err);
         if (st == LIIF_OK) st = liif_detail(pred[m], b.crop, cw, chh, shave, mc, &sharp, &dpsnr, err);
+        if (st == LIIF_OK) st = liif_grid_score(pred[m], cw, chh, lw, lh, shave, mc, &grid, err);
         if (st != LIIF_OK) break;
         if (r->lpips) {
             st = liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred, err);
@@ -486,8 +492,13 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
         r->sums[m][j].dpsnr += dpsnr;
         r->sums[m][j].lpips += lpips;
         r->sums[m][j].n++;
-        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f,%.6f,%.4f", name, s, method_names[m],
+        if (isfinite(grid)) {
+            r->sums[m][j].grid += grid;
+            r->sums[m][j].n_grid++;
+        }
+        g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f,%.6f,%.4f,", name, s, method_names[m],
                                psnr, ssim, sharp, dpsnr);
+        if (isfinite(grid)) g_string_append_printf(r->per_image, "%.4f", grid);
         if (r->lpips) g_string_append_printf(r->per_image, ",%.6f", lpips);
         g_string_append_c(r->per_image, '\n');
     }
@@ -628,8 +639,8 @@ int cli_eval_main(int argc, char **argv)
         g_error_free(gerr);
     } else if (plan_from_args(&a, &p)) {
         eval_run r = {0};
-        r.per_image = g_string_new(p.lpips_path ? "image,scale,method,psnr,ssim,sharpness,detail_psnr,lpips\n"
-                                                : "image,scale,method,psnr,ssim,sharpness,detail_psnr\n");
+        r.per_image = g_string_new(p.lpips_path ? "image,scale,method,psnr,ssim,sharpness,detail_psnr,grid,lpips\n"
+                                                : "image,scale,method,psnr,ssim,sharpness,detail_psnr,grid\n");
         code = eval_execute(&r, &p);
         for (int j = 0; j < MAX_SCALES; j++) g_free(r.strips[j].px);
         liif_engine_free(r.engine);

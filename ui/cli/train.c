@@ -777,10 +777,13 @@ static int val_setup(run *r)
     return 0;
 }
 
+#define VAL_METRICS 4 /* PSNR, sharpness, detail PSNR, grid score */
+
 /* One validation image at one scale: the HR crop, bicubic's metrics, and the model's at each detail (metrics m[k]:
- * PSNR, sharpness, detail PSNR on Y, MODEL.md 4's benchmark protocol). */
+ * PSNR, sharpness, detail PSNR and the grid score on Y, MODEL.md 4's benchmark protocol). */
 static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double s, const double *details,
-                             int n_details, double bic_m[3], double m[][3], int *skipped, liif_error *err)
+                             int n_details, double bic_m[VAL_METRICS], double m[][VAL_METRICS], int *skipped,
+                             liif_error *err)
 {
     int lw, lh, cw, ch;
     *skipped = liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, err) != LIIF_OK; /* too small at s */
@@ -809,14 +812,15 @@ static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double 
         for (size_t i = 0; !st && i < hr_n; i++) out[i] = out[i] < 0 ? 0 : (out[i] > 1 ? 1 : out[i]);
         if (!st) st = liif_psnr(out, crop, cw, ch, shave, mc, &res[0], err);
         if (!st) st = liif_detail(out, crop, cw, ch, shave, mc, &res[1], &res[2], err);
+        if (!st) st = liif_grid_score(out, cw, ch, lw, lh, shave, mc, &res[3], err);
     }
     free(crop); free(lr); free(sr); free(bic);
     return st;
 }
 
 /* The model of this step and bicubic on val_data at each scale (and, for two-decoder models, at each of
- * val_details): PSNR, sharpness and detail PSNR on Y (MODEL.md 4's benchmark protocol, as `liif eval`), averaged
- * per image, appended to OUT/val.csv; the model runs on the trainer's device. */
+ * val_details): PSNR, sharpness, detail PSNR and the grid score on Y (MODEL.md 4's benchmark protocol, as
+ * `liif eval`), averaged per image, appended to OUT/val.csv; the model runs on the trainer's device. */
 static int val_run(run *r, long long step)
 {
     const run_config *c = &r->cfg;
@@ -836,18 +840,21 @@ static int val_run(run *r, long long step)
     /* one row per detail for a two-decoder model; one-decoder models have one output, said as detail 1 */
     int two = !st && liif_model_config(m)->n_decoders == 2, nd = two ? r->n_val_details : 1;
     const double one = 1.0, *details = two ? r->val_detail : &one;
-    double sum[8][8][3] = {{{0}}}, bic_sum[8][3] = {{0}};
-    int n[8] = {0};
+    double sum[8][8][VAL_METRICS] = {{{0}}}, bic_sum[8][VAL_METRICS] = {{0}};
+    int n[8] = {0}, n_grid[8][8] = {{0}}, bic_n_grid[8] = {0}; /* grid scores are NaN on images too small for one */
     for (int j = 0; !st && j < r->n_val_scales; j++)
         for (guint i = 0; !st && i < r->val->len; i++) {
-            double bic_m[3], mm[8][3];
+            double bic_m[VAL_METRICS], mm[8][VAL_METRICS];
             int skipped;
             st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], details, nd, bic_m, mm, &skipped, &err);
             if (st || skipped) continue;
-            for (int q = 0; q < 3; q++) {
-                bic_sum[j][q] += bic_m[q];
-                for (int k = 0; k < nd; k++) sum[j][k][q] += mm[k][q];
+            for (int q = 0; q < VAL_METRICS; q++) {
+                if (q < 3 || isfinite(bic_m[q])) bic_sum[j][q] += bic_m[q];
+                for (int k = 0; k < nd; k++)
+                    if (q < 3 || isfinite(mm[k][q])) sum[j][k][q] += mm[k][q];
             }
+            bic_n_grid[j] += isfinite(bic_m[3]) != 0;
+            for (int k = 0; k < nd; k++) n_grid[j][k] += isfinite(mm[k][3]) != 0;
             n[j]++;
         }
     liif_engine_free(e);
@@ -857,10 +864,14 @@ static int val_run(run *r, long long step)
         return -1;
     }
     for (int j = 0; j < r->n_val_scales; j++)
-        for (int k = 0; n[j] && k < nd; k++)
-            fprintf(r->val_log, "%lld,%g,%g,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n", step, r->val_scale[j],
-                    details[k], sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j],
-                    bic_sum[j][0] / n[j], bic_sum[j][1] / n[j], bic_sum[j][2] / n[j], n[j]);
+        for (int k = 0; n[j] && k < nd; k++) {
+            char grid[32] = "", bic_grid[32] = ""; /* empty: no image had a grid score */
+            if (n_grid[j][k]) snprintf(grid, sizeof grid, "%.4f", sum[j][k][3] / n_grid[j][k]);
+            if (bic_n_grid[j]) snprintf(bic_grid, sizeof bic_grid, "%.4f", bic_sum[j][3] / bic_n_grid[j]);
+            fprintf(r->val_log, "%lld,%g,%g,%.4f,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%s,%d\n", step, r->val_scale[j], details[k],
+                    sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j], grid, bic_sum[j][0] / n[j],
+                    bic_sum[j][1] / n[j], bic_sum[j][2] / n[j], bic_grid, n[j]);
+        }
     fflush(r->val_log);
     return 0;
 }
@@ -1075,8 +1086,8 @@ static int setup(run *r, const char *resume)
     r->rng_saved = r->rng;
     if ((rc = val_setup(r))) return rc;
     if (r->val && open_csv(c->output, "val.csv", resume,
-                            "step,scale,detail,psnr_y,sharpness,detail_psnr,bicubic_psnr_y,bicubic_sharpness,"
-                            "bicubic_detail_psnr,images\n", &r->val_log))
+                            "step,scale,detail,psnr_y,sharpness,detail_psnr,grid,bicubic_psnr_y,bicubic_sharpness,"
+                            "bicubic_detail_psnr,bicubic_grid,images\n", &r->val_log))
         return CLI_EXIT_RUNTIME;
     if (open_csv(c->output, "log.csv", resume,
                  c->gan ? "step,epoch,loss,lr,seconds,l1,adv,per,d_real,d_fake,fm\n" : "step,epoch,loss,lr,seconds\n", &r->log))
@@ -1259,8 +1270,8 @@ int cli_train_main(int argc, char **argv)
         "vgg=PATH (VGG19 safetensors, torchvision keys; required unless w_per=0; on the CPU and the GPU),\n"
         "disc_nf=64, disc_hidden=100,\n"
         "fast_math=0 (1: TF32 tensor-core GEMMs on the GPU, about 3 decimal digits per product), val_data= (a folder of\n"
-        "HR images: PSNR, sharpness and detail PSNR on Y of the model and of bicubic every val_every=1000 steps at\n"
-        "val_scales=2,4, two-decoder models at each of val_details=0,1, into OUT/val.csv);\n"
+        "HR images: PSNR, sharpness, detail PSNR and grid score on Y of the model and of bicubic every\n"
+        "val_every=1000 steps at val_scales=2,4, two-decoder models at each of val_details=0,1, into OUT/val.csv);\n"
         "init_from may be a\n"
         "plain LIIF model (two decoders: imnet2 = imnet with a zero last layer) or a GAN one; a GAN run's\n"
         "networks from 'liif export --with-disc' start both the generator and the discriminator (--resume with that\n"
