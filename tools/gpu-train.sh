@@ -77,10 +77,10 @@ if [ -n "${OUT:-}" ] && [ -f "$out/last.safetensors" ]; then
     grep -qx "$ck" "$W/ckpts-before" && continue
     g="$W/snap/gen-${ck#ckpt-}"
     "$W/liif/bin/liif" export --fp16 "$out/$ck" "$g" || { echo "gpu-train: export of $ck failed"; rm -f "$g"; continue; }
-    sz=$(stat -c %s "$g")
-    parts=$(( (total + sz + 10240 * 2 + 14999999) / 15000000 ))
-    if [ $((total + sz + 10240 * 2)) -gt "$room" ] || [ $((files + parts)) -gt 8 ]; then rm -f "$g"; break; fi
-    total=$((total + sz + 1024)) taken="$taken ${ck#ckpt-}"
+    # the tar so far with this file: a header and padding per file (at most 1 KiB), 10 KiB at the end
+    tar_size=$((total + $(stat -c %s "$g") + 1024 + 10240))
+    if [ "$tar_size" -gt "$room" ] || [ $((files + (tar_size + 14999999) / 15000000)) -gt 8 ]; then rm -f "$g"; break; fi
+    total=$((tar_size - 10240)) taken="$taken ${ck#ckpt-}"
   done
   if [ -n "$taken" ]; then
     (cd "$W/snap" && tar cf - gen-*) | split -b 15000000 -d - "$OUT/snapshots.tar.part-"

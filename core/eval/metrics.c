@@ -352,6 +352,17 @@ liif_status liif_grid_score(const float *img, int w, int h, int lr_w, int lr_h, 
     return LIIF_OK;
 }
 
+liif_status liif_measure(const float *out, const float *gt, int w, int h, int lr_w, int lr_h, int shave,
+                         liif_metric_channels ch, int with_ssim, liif_measures *m, liif_error *err)
+{
+    m->ssim = NAN;
+    liif_status st = liif_psnr(out, gt, w, h, shave, ch, &m->psnr, err);
+    if (st == LIIF_OK && with_ssim) st = liif_ssim(out, gt, w, h, shave, ch, &m->ssim, err);
+    if (st == LIIF_OK) st = liif_detail(out, gt, w, h, shave, ch, &m->sharpness, &m->detail_psnr, err);
+    if (st == LIIF_OK) st = liif_grid_score(out, w, h, lr_w, lr_h, shave, ch, &m->grid, err);
+    return st;
+}
+
 liif_status liif_eval_lr_size(int hr_w, int hr_h, double s, int *lr_w, int *lr_h, int *crop_w,
                               int *crop_h, liif_error *err)
 {

@@ -56,6 +56,15 @@ liif_status liif_detail(const float *sr, const float *hr, int w, int h, int shav
 liif_status liif_grid_score(const float *img, int w, int h, int lr_w, int lr_h, int shave,
                             liif_metric_channels ch, double *score, liif_error *err);
 
+/* What `liif eval` and `liif train`'s validation measure of one output against its ground truth (both w x h, float
+ * RGB HWC, the output upscaled from lr_w x lr_h): PSNR, SSIM (with_ssim; else NaN), sharpness, detail PSNR and the
+ * grid score, on the channels and shaved region given (liif_protocol_channels, liif_protocol_shave). */
+typedef struct {
+    double psnr, ssim, sharpness, detail_psnr, grid;
+} liif_measures;
+liif_status liif_measure(const float *out, const float *gt, int w, int h, int lr_w, int lr_h, int shave,
+                         liif_metric_channels ch, int with_ssim, liif_measures *m, liif_error *err);
+
 /* H(I) of one plane (w x h doubles, row-major) into out (may not alias). For tests. */
 liif_status liif_highpass_plane(const double *in, int w, int h, double *out, liif_error *err);
 

@@ -475,30 +475,28 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
     liif_metric_channels mc = liif_protocol_channels(p->protocol);
     const float *pred[N_METHODS] = {b.bicubic, b.model};
     for (int m = 0; m < N_METHODS && st == LIIF_OK; m++) {
-        double psnr, ssim, sharp, dpsnr, grid, lpips = 0;
-        st = liif_psnr(pred[m], b.crop, cw, chh, shave, mc, &psnr, err);
-        if (st == LIIF_OK) st = liif_ssim(pred[m], b.crop, cw, chh, shave, mc, &ssim, err);
-        if (st == LIIF_OK) st = liif_detail(pred[m], b.crop, cw, chh, shave, mc, &sharp, &dpsnr, err);
-        if (st == LIIF_OK) st = liif_grid_score(pred[m], cw, chh, lw, lh, shave, mc, &grid, err);
+        liif_measures f;
+        double lpips = 0;
+        st = liif_measure(pred[m], b.crop, cw, chh, lw, lh, shave, mc, 1, &f, err);
         if (st != LIIF_OK) break;
         if (r->lpips) {
             st = liif_lpips_forward_rgb(r->lpips, pred[m] + lp_origin, lp_stride, lp_pred, err);
             if (st != LIIF_OK) break;
             lpips = liif_lpips_compare(r->lpips, lp_pred, lp_gt, NULL);
         }
-        r->sums[m][j].psnr += psnr;
-        r->sums[m][j].ssim += ssim;
-        r->sums[m][j].sharp += sharp;
-        r->sums[m][j].dpsnr += dpsnr;
+        r->sums[m][j].psnr += f.psnr;
+        r->sums[m][j].ssim += f.ssim;
+        r->sums[m][j].sharp += f.sharpness;
+        r->sums[m][j].dpsnr += f.detail_psnr;
         r->sums[m][j].lpips += lpips;
         r->sums[m][j].n++;
-        if (isfinite(grid)) {
-            r->sums[m][j].grid += grid;
+        if (isfinite(f.grid)) {
+            r->sums[m][j].grid += f.grid;
             r->sums[m][j].n_grid++;
         }
         g_string_append_printf(r->per_image, "%s,%g,%s,%.4f,%.6f,%.6f,%.4f,", name, s, method_names[m],
-                               psnr, ssim, sharp, dpsnr);
-        if (isfinite(grid)) g_string_append_printf(r->per_image, "%.4f", grid);
+                               f.psnr, f.ssim, f.sharpness, f.detail_psnr);
+        if (isfinite(f.grid)) g_string_append_printf(r->per_image, "%.4f", f.grid);
         if (r->lpips) g_string_append_printf(r->per_image, ",%.6f", lpips);
         g_string_append_c(r->per_image, '\n');
     }

@@ -777,13 +777,10 @@ static int val_setup(run *r)
     return 0;
 }
 
-#define VAL_METRICS 4 /* PSNR, sharpness, detail PSNR, grid score */
-
-/* One validation image at one scale: the HR crop, bicubic's metrics, and the model's at each detail (metrics m[k]:
- * PSNR, sharpness, detail PSNR and the grid score on Y, MODEL.md 4's benchmark protocol). */
+/* One validation image at one scale: what liif_measure says (MODEL.md 4's benchmark protocol, no SSIM) of bicubic
+ * (res[0]) and of the model at each of the n_details details (res[1 + k]). */
 static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double s, const double *details,
-                             int n_details, double bic_m[VAL_METRICS], double m[][VAL_METRICS], int *skipped,
-                             liif_error *err)
+                             int n_details, liif_measures *res, int *skipped, liif_error *err)
 {
     int lw, lh, cw, ch;
     *skipped = liif_eval_lr_size(im->w, im->h, s, &lw, &lh, &cw, &ch, err) != LIIF_OK; /* too small at s */
@@ -796,23 +793,20 @@ static liif_status val_image(run *r, liif_engine *e, const liif_png *im, double 
     if (!st) st = liif_resize_bicubic_f32(lr, lw, lh, 3, bic, cw, ch, err);
     int shave = liif_protocol_shave(LIIF_PROTOCOL_BENCHMARK, s);
     liif_metric_channels mc = liif_protocol_channels(LIIF_PROTOCOL_BENCHMARK);
-    for (int k = -1; !st && k < n_details; k++) { /* k = -1: bicubic */
+    for (int k = 0; !st && k <= n_details; k++) { /* k = 0: bicubic, then the model at details[k - 1] */
         float *out = bic;
-        double *res = k < 0 ? bic_m : m[k];
-        if (k >= 0) {
+        if (k > 0) {
             liif_options o;
             liif_options_init(&o);
             o.threads = r->cfg.threads;
-            o.detail = details[k];
+            o.detail = details[k - 1];
             liif_image img = {lr, lw, lh, (size_t)lw * 3};
             liif_region reg = {cw, ch, 0, 0, cw, ch};
             st = liif_upscale_region(e, &img, &reg, sr, (size_t)cw * 3, &o, err);
             out = sr;
         }
         for (size_t i = 0; !st && i < hr_n; i++) out[i] = out[i] < 0 ? 0 : (out[i] > 1 ? 1 : out[i]);
-        if (!st) st = liif_psnr(out, crop, cw, ch, shave, mc, &res[0], err);
-        if (!st) st = liif_detail(out, crop, cw, ch, shave, mc, &res[1], &res[2], err);
-        if (!st) st = liif_grid_score(out, cw, ch, lw, lh, shave, mc, &res[3], err);
+        if (!st) st = liif_measure(out, crop, cw, ch, lw, lh, shave, mc, 0, &res[k], err);
     }
     free(crop); free(lr); free(sr); free(bic);
     return st;
@@ -840,21 +834,20 @@ static int val_run(run *r, long long step)
     /* one row per detail for a two-decoder model; one-decoder models have one output, said as detail 1 */
     int two = !st && liif_model_config(m)->n_decoders == 2, nd = two ? r->n_val_details : 1;
     const double one = 1.0, *details = two ? r->val_detail : &one;
-    double sum[8][8][VAL_METRICS] = {{{0}}}, bic_sum[8][VAL_METRICS] = {{0}};
-    int n[8] = {0}, n_grid[8][8] = {{0}}, bic_n_grid[8] = {0}; /* grid scores are NaN on images too small for one */
+    liif_measures sum[8][9] = {{{0}}}; /* [scale][0: bicubic, 1 + k: the model at details[k]], summed over images */
+    int n[8] = {0}, n_grid[8][9] = {{0}}; /* grid scores are NaN on images too small for one */
     for (int j = 0; !st && j < r->n_val_scales; j++)
         for (guint i = 0; !st && i < r->val->len; i++) {
-            double bic_m[VAL_METRICS], mm[8][VAL_METRICS];
+            liif_measures res[9];
             int skipped;
-            st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], details, nd, bic_m, mm, &skipped, &err);
+            st = val_image(r, e, g_ptr_array_index(r->val, i), r->val_scale[j], details, nd, res, &skipped, &err);
             if (st || skipped) continue;
-            for (int q = 0; q < VAL_METRICS; q++) {
-                if (q < 3 || isfinite(bic_m[q])) bic_sum[j][q] += bic_m[q];
-                for (int k = 0; k < nd; k++)
-                    if (q < 3 || isfinite(mm[k][q])) sum[j][k][q] += mm[k][q];
+            for (int k = 0; k <= nd; k++) {
+                sum[j][k].psnr += res[k].psnr;
+                sum[j][k].sharpness += res[k].sharpness;
+                sum[j][k].detail_psnr += res[k].detail_psnr;
+                if (isfinite(res[k].grid)) sum[j][k].grid += res[k].grid, n_grid[j][k]++;
             }
-            bic_n_grid[j] += isfinite(bic_m[3]) != 0;
-            for (int k = 0; k < nd; k++) n_grid[j][k] += isfinite(mm[k][3]) != 0;
             n[j]++;
         }
     liif_engine_free(e);
@@ -865,12 +858,13 @@ static int val_run(run *r, long long step)
     }
     for (int j = 0; j < r->n_val_scales; j++)
         for (int k = 0; n[j] && k < nd; k++) {
+            const liif_measures *b = &sum[j][0], *d = &sum[j][1 + k];
             char grid[32] = "", bic_grid[32] = ""; /* empty: no image had a grid score */
-            if (n_grid[j][k]) snprintf(grid, sizeof grid, "%.4f", sum[j][k][3] / n_grid[j][k]);
-            if (bic_n_grid[j]) snprintf(bic_grid, sizeof bic_grid, "%.4f", bic_sum[j][3] / bic_n_grid[j]);
+            if (n_grid[j][1 + k]) snprintf(grid, sizeof grid, "%.4f", d->grid / n_grid[j][1 + k]);
+            if (n_grid[j][0]) snprintf(bic_grid, sizeof bic_grid, "%.4f", b->grid / n_grid[j][0]);
             fprintf(r->val_log, "%lld,%g,%g,%.4f,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%s,%d\n", step, r->val_scale[j], details[k],
-                    sum[j][k][0] / n[j], sum[j][k][1] / n[j], sum[j][k][2] / n[j], grid, bic_sum[j][0] / n[j],
-                    bic_sum[j][1] / n[j], bic_sum[j][2] / n[j], bic_grid, n[j]);
+                    d->psnr / n[j], d->sharpness / n[j], d->detail_psnr / n[j], grid, b->psnr / n[j],
+                    b->sharpness / n[j], b->detail_psnr / n[j], bic_grid, n[j]);
         }
     fflush(r->val_log);
     return 0;
