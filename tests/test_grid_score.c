@@ -55,8 +55,8 @@ static float *photo(int w, int h)
     return img;
 }
 
-/* img + a pattern of `levels` 8-bit levels that is a function of the position within a cell of period px (cx, cy:
- * the position in cells, its fraction the place in the cell), the same in every cell */
+/* img + a pattern of `levels` 8-bit levels that is a function of the position within a cell of period_x x period_y
+ * px (u, v: the position in cells, their fractions the place in the cell), the same in every cell */
 static float *with_pattern(const float *img, int w, int h, double period_x, double period_y, double levels)
 {
     float *out = malloc(sizeof(float) * 3 * (size_t)w * h);

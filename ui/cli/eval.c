@@ -61,7 +61,7 @@ static const char eval_description[] =
     "far less, a GAN more), detail PSNR = PSNR of H(out) against H(gt) (detail in the right\n"
     "place raises it, invented detail lowers it). Grid score: the power of the output at the\n"
     "frequencies of the LR pixel grid (the cell, its overtones) over that of their neighbours,\n"
-    "about 1 without a pattern repeated in every cell, 2 for one of a single 8-bit level.\n"
+    "about 1 without a pattern repeated in every cell, several for one of a single 8-bit level.\n"
     "Results are averaged per image over the set and printed as a Markdown table (cells\n"
     "PSNR / SSIM / sharpness / detail PSNR / grid, then LPIPS with --lpips);\n"
     "with --out, table.md, table.csv, per_image.csv and strip_xS.png (bicubic | model |\n"
