@@ -769,6 +769,9 @@ batch)
     grep -q "^liif: .*bad\.png: not a PNG, JPEG or WebP image" "$T/stderr" || fail "the broken input is not named"
     grep -q "^liif: 1 of 4 images failed (said above); 3 written" "$T/stderr" || fail "no summary"
     grep -q "^liif: \[4/4\] .*c\.img -> .*c\.png" "$T/stderr" || fail "no line for the fourth image"
+    # the next image is read while one is upscaled; a read's error still comes in its turn: after [2/4], before [3/4]
+    [ "$(grep -E '^liif: (\[[234]/4\]|.*bad\.png: not a PNG)' "$T/stderr" | sed 's/^liif: \(\[.\/4\]\)*.*/\1/' |
+        tr '\n' ' ')" = "[2/4]  [3/4] [4/4] " ] || fail "the broken input is not said in its turn"
     [ "$(ls -A "$OUTDIR" | tr '\n' ' ')" = "a.jpg b.png c.png " ] || fail "outputs: $(ls -A "$OUTDIR")"
     for f in a.jpg b.png c.img; do
         o=$f
@@ -778,14 +781,15 @@ batch)
     done
     ;;
 batch-interrupt)
-    # Ctrl-C during the second image: exit 130, the first output kept, no second one and no temporary file.
+    # Ctrl-C during the second image, while the third is read ahead: exit 130, the first output kept, no second or
+    # third one and no temporary file (the ASan build: nothing of the third image leaks).
     need_model
-    mkpng "$T/a.png" 8 8 3 8 && mkpng "$T/b.png" 512 512 3 8 || fail "inputs"
-    "$LIIF" upscale "$T/a.png" "$T/b.png" --model "$MODEL" --scale 64 -o "$OUTDIR" --device cpu \
+    mkpng "$T/a.png" 8 8 3 8 && mkpng "$T/b.png" 512 512 3 8 && mkpng "$T/c.png" 64 64 3 16 || fail "inputs"
+    "$LIIF" upscale "$T/a.png" "$T/b.png" "$T/c.png" --model "$MODEL" --scale 64 -o "$OUTDIR" --device cpu \
         >"$T/stdout" 2>"$T/stderr" &
     pid=$!
     waited=0
-    while ! grep -q "\[2/2\]" "$T/stderr" && [ "$waited" -lt 600 ]; do
+    while ! grep -q "\[2/3\]" "$T/stderr" && [ "$waited" -lt 600 ]; do
         sleep 0.1
         waited=$((waited + 1))
     done
@@ -793,8 +797,20 @@ batch-interrupt)
     kill -INT "$pid" 2>/dev/null || fail "liif ended before the signal"
     wait_after_sigint "$pid"
     [ "$RC" -eq 130 ] || fail "exit code $RC, expected 130"
-    grep -q '^liif: the batch stopped: 1 of 2 images written' "$T/stderr" || fail "no word on the stop"
+    grep -q '^liif: the batch stopped: 1 of 3 images written' "$T/stderr" || fail "no word on the stop"
     [ "$(ls -A "$OUTDIR")" = "a.png" ] || fail "in the output folder: $(ls -A "$OUTDIR")"
+    ;;
+batch-timing)
+    # --timing in a batch: each image's line; every input is read ahead of its turn on a thread (the first while the
+    # model loads, the others while the image before is upscaled), and "reading" is then the wait for it.
+    need_model
+    mkpng "$T/a.png" 40 30 3 8 && mkpng "$T/b.png" 30 40 3 16 && mkpng "$T/c.png" 20 20 4 8 || fail "inputs"
+    run upscale "$T/a.png" "$T/b.png" "$T/c.png" --model "$MODEL" --scale 2 -o "$OUTDIR" --device cpu --timing --quiet
+    [ "$RC" -eq 0 ] || fail "exit code $RC, expected 0"
+    n='[0-9]+\.[0-9]{3}'
+    [ "$(grep -cE "^time: $n s in all: reading $n \(read ahead of its turn on a thread: $n\), model and device $n" \
+        "$T/stdout")" -eq 3 ] || fail "--timing lines: $(cat "$T/stdout")"
+    [ "$(ls -A "$OUTDIR" | tr '\n' ' ')" = "a.png b.png c.png " ] || fail "outputs: $(ls -A "$OUTDIR")"
     ;;
 err-batch-same-output)
     mkpng "$T/a.png" 9 7 3 8

@@ -67,9 +67,11 @@ static const char upscale_description[] =
     "up; at most 65536 px per side and 2^30 pixels in all.\n"
     "With --output-dir DIR, every IN is upscaled into DIR under its own name (its extension\n"
     "says the format, as for OUT; one with another extension becomes NAME.png), the model\n"
-    "loaded once. An image that fails is reported and the others go on; the exit status is\n"
-    "then 1. Two inputs of one output name, or an output that would replace its input, are\n"
-    "refused before anything is done.\n"
+    "loaded once, each image read while the one before is upscaled (two inputs in memory, but\n"
+    "one at a time after an image of over 1 GiB as floats, about 90 MP). An image that fails\n"
+    "is reported in its turn and the others go on; the exit status is then 1. Two inputs of\n"
+    "one output name, or an output that would replace its input, are refused before anything\n"
+    "is done.\n"
     "Before a long job, --preview FILE makes only the " G_STRINGIFY(PREVIEW_SIDE) " px square at the centre of the\n"
     "output (as the whole run makes it) into FILE and says how long the whole would take.\n"
     "\n"
@@ -438,6 +440,8 @@ typedef struct {
      * upscale of every band, waiting for the writer after a band, finishing the file; PNG encoding on the writer
      * thread (most of it during the next band's upscale). */
     gint64 t_read, t_model, t_upscale, t_wait, t_finish, t_encode;
+    gint64 t_read_ahead; /* in a batch: the read itself, run ahead while the model loaded or the previous image was
+                          * upscaled (t_read is then the wait for it) */
     gint64 t_start;    /* the wall time of reading and model + device, which run side by side */
 } upscale_run;
 
@@ -476,6 +480,7 @@ static void upscale_image_clear(upscale_run *r)
     r->have_png = 0;
     r->orientation = 1;
     r->t_read = r->t_model = r->t_upscale = r->t_wait = r->t_finish = r->t_encode = r->t_start = 0;
+    r->t_read_ahead = 0;
 }
 
 static void upscale_run_clear(upscale_run *r)
@@ -712,22 +717,63 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     return CLI_EXIT_OK;
 }
 
-/* The input, read on a thread of its own while the main thread loads the model and starts the device (a GPU's
- * context and uploads take as long as decoding a photo). */
+/* An input read on a thread of its own: the one image of a run while the main thread loads the model and starts the
+ * device (a GPU's context and uploads take as long as decoding a photo), and in a batch the next image while the
+ * current one is upscaled. Errors wait in err until the image's turn, so they are said in order. */
 typedef struct {
-    upscale_run *r;
     const char *path;
+    liif_png png;
+    int orientation;
+    gint64 t_read;   /* the read itself, on whichever thread ran it */
     liif_status status;
     liif_error err;
-} png_job;
+    GThread *thread; /* NULL when no thread could be had: then it was read by input_read_start */
+    int pending;     /* started and not yet taken or dropped */
+} input_read;
 
-static gpointer upscale_read_input(gpointer data)
+static gpointer input_read_run(gpointer data)
 {
-    png_job *j = data;
+    input_read *j = data;
     gint64 t0 = g_get_monotonic_time();
-    j->status = liif_image_read(j->path, &j->r->png, NULL, &j->r->orientation, &j->err);
-    j->r->t_read = g_get_monotonic_time() - t0;
+    j->status = liif_image_read(j->path, &j->png, NULL, &j->orientation, &j->err);
+    j->t_read = g_get_monotonic_time() - t0;
     return NULL;
+}
+
+static void input_read_start(input_read *j, const char *path)
+{
+    *j = (input_read){.path = path, .orientation = 1, .pending = 1};
+    j->thread = g_thread_try_new("liif-reader", input_read_run, j, NULL);
+    if (!j->thread) /* no thread to be had: read it now */
+        input_read_run(j);
+}
+
+/* Waits for the read; what it read moves into r, which holds no image. Returns its status, the message in j->err. */
+static liif_status input_read_take(input_read *j, upscale_run *r)
+{
+    if (j->thread)
+        g_thread_join(j->thread);
+    j->thread = NULL;
+    j->pending = 0;
+    if (j->status == LIIF_OK) {
+        r->png = j->png;
+        r->have_png = 1;
+        r->orientation = j->orientation;
+    }
+    return j->status;
+}
+
+/* A read nobody will take (a batch stopped, or the model failed): waits for it and frees what it read. */
+static void input_read_drop(input_read *j)
+{
+    if (!j->pending)
+        return;
+    if (j->thread)
+        g_thread_join(j->thread);
+    if (j->status == LIIF_OK)
+        liif_png_free(&j->png);
+    j->thread = NULL;
+    j->pending = 0;
 }
 
 /* "1.5 s", "2 min 5 s", "1 h 20 min". */
@@ -864,23 +910,20 @@ static int upscale_plan_image(const upscale_run *r, const upscale_plan *p, upsca
 static int upscale_execute(upscale_run *r, const upscale_plan *p)
 {
     liif_error model_err;
-    png_job job = {r, p->in_path, LIIF_OK, {{0}}};
-    GThread *reader = g_thread_try_new("liif-reader", upscale_read_input, &job, NULL);
+    input_read in;
     char note[512] = "";
     gint64 t0 = g_get_monotonic_time();
-    if (!reader) /* no thread to be had: one after the other */
-        upscale_read_input(&job);
+    input_read_start(&in, p->in_path);
     int code = upscale_prepare_engine(r, p, note, sizeof note, &model_err);
     r->t_model = g_get_monotonic_time() - t0;
-    if (reader)
-        g_thread_join(reader);
+    liif_status rs = input_read_take(&in, r);
+    r->t_read = in.t_read;
     r->t_start = g_get_monotonic_time() - t0;
     /* Errors in the order a user fixes them: the input, its output size, then the model and device. */
-    if (job.status != LIIF_OK) {
-        cli_error("%s", job.err.msg);
+    if (rs != LIIF_OK) {
+        cli_error("%s", in.err.msg);
         return CLI_EXIT_RUNTIME;
     }
-    r->have_png = 1;
     upscale_plan q; /* the plan with the output size filled in */
     int bad = upscale_plan_image(r, p, &q);
     if (bad)
@@ -897,11 +940,15 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
 static void upscale_print_timing(const upscale_run *r, const upscale_plan *p, gint64 total)
 {
     const char *f = liif_image_format_name(p->out_format);
-    printf("time: %.3f s in all: reading %.3f, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting for"
-           " the %s writer %.3f, finishing the file %.3f; %s encoding took %.3f on the writer thread (%.3f of it"
+    char ahead[96] = "";
+    if (r->t_read_ahead)
+        snprintf(ahead, sizeof ahead, " (read ahead of its turn on a thread: %.3f)", r->t_read_ahead * 1e-6);
+    printf("time: %.3f s in all: reading %.3f%s, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting"
+           " for the %s writer %.3f, finishing the file %.3f; %s encoding took %.3f on the writer thread (%.3f of it"
            " during the upscale)\n",
-           total * 1e-6, r->t_read * 1e-6, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, f, r->t_wait * 1e-6,
-           r->t_finish * 1e-6, f, r->t_encode * 1e-6, MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
+           total * 1e-6, r->t_read * 1e-6, ahead, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, f,
+           r->t_wait * 1e-6, r->t_finish * 1e-6, f, r->t_encode * 1e-6,
+           MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
 
 /* --output-dir: the output path of each input (DIR/its name; NAME.png when its extension is not an image format's)
@@ -940,8 +987,13 @@ static int batch_outputs(const upscale_args *a, char **out, liif_image_format *f
     return 1;
 }
 
-/* liif upscale IN... --output-dir DIR: the model loaded once, each image read, upscaled and written in turn. An image
- * that fails is reported and the others go on (exit 1 at the end); Ctrl-C stops the batch (130). */
+/* A batch reads the next image while it upscales the current one, unless the current one's float pixels take more than
+ * this: then one at a time, so that two such photos (e.g. 90 MP) are never held at once. */
+#define READ_AHEAD_MAX_BYTES ((size_t)1 << 30)
+
+/* liif upscale IN... --output-dir DIR: the model loaded once while the first image is read, each image upscaled and
+ * written in turn while the next is read. An image that fails is reported and the others go on (exit 1 at the end);
+ * Ctrl-C stops the batch (130). */
 static int upscale_batch(const upscale_args *a, const upscale_plan *p)
 {
     if (!g_file_test(a->output_dir, G_FILE_TEST_IS_DIR)) {
@@ -952,11 +1004,13 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
     char **out = g_new0(char *, n + 1);
     liif_image_format *fmt = g_new0(liif_image_format, n);
     upscale_run r = {0};
+    input_read next = {0};
     int code = batch_outputs(a, out, fmt) ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     char note[512] = "";
     liif_error err;
     if (code == CLI_EXIT_OK) {
         r.progress = cli_progress_new(!p->quiet);
+        input_read_start(&next, a->files[0]);
         if ((code = upscale_prepare_engine(&r, p, note, sizeof note, &err)))
             cli_error("%s", err.msg);
     }
@@ -969,13 +1023,21 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
         if (!p->quiet)
             cli_error("[%u/%u] %s -> %s", i + 1, n, q.in_path, q.out_path);
         gint64 t0 = g_get_monotonic_time();
+        int ahead = next.pending; /* read while the model loaded or the previous image was upscaled */
+        if (!next.pending)
+            input_read_start(&next, q.in_path);
+        liif_status rs = input_read_take(&next, &r);
+        liif_error read_err = next.err;
+        r.t_read = g_get_monotonic_time() - t0;
+        r.t_read_ahead = ahead ? next.t_read : 0;
+        if (i + 1 < n && (rs != LIIF_OK || (size_t)r.png.w * r.png.h * r.png.channels * sizeof(float) <=
+                                                   READ_AHEAD_MAX_BYTES))
+            input_read_start(&next, a->files[i + 1]);
         int c;
-        if (liif_image_read(q.in_path, &r.png, NULL, &r.orientation, &err) != LIIF_OK) {
-            cli_error("%s", err.msg);
+        if (rs != LIIF_OK) {
+            cli_error("%s", read_err.msg);
             c = CLI_EXIT_RUNTIME;
         } else {
-            r.have_png = 1;
-            r.t_read = g_get_monotonic_time() - t0;
             upscale_plan qi;
             if (!(c = upscale_plan_image(&r, &q, &qi))) {
                 c = upscale_stream(&r, &qi, i == 0 ? note : "");
@@ -993,6 +1055,7 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
         else
             written++;
     }
+    input_read_drop(&next);
     if (code == CLI_EXIT_OK && cli_progress_interrupted()) {
         cli_error("interrupted after %u of %u images", written + failed, n);
         code = CLI_EXIT_INTERRUPTED;
