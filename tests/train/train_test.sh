@@ -3,6 +3,7 @@
 # usage: train_test.sh CASE LIIF MKPNG MKJPEG MAKE_RANDOM_MODEL
 set -u
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+here=$(cd "$(dirname "$0")" && pwd)
 case_name=$1 liif=$(abs "$2") mkpng=$(abs "$3") mkjpeg=$(abs "$4") mkmodel=$(abs "$5")
 work=$(mktemp -d /tmp/liif-train-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -31,6 +32,23 @@ expect_error() {
 }
 
 case $case_name in
+help)
+  # every key of the config table (ui/cli/train.c) is in --help with its default, as KEY=DEFAULT ("data" is required)
+  "$liif" train --help > help.txt 2> err.txt || { cat err.txt; fail "liif train --help failed"; }
+  grep -o '{"[a-z_0-9]*", K_[A-Z]*, RC([a-z_0-9]*), \("[^"]*"\|NULL\)}' "$here/../../ui/cli/train.c" |
+    sed 's/^{"\([a-z_0-9]*\)".*, \("\([^"]*\)"\|NULL\)}$/\1 \2/' > keys.txt
+  [ "$(wc -l < keys.txt)" -ge 38 ] || fail "read only $(wc -l < keys.txt) keys from train.c"
+  while read -r key def; do
+    case $def in
+      NULL) want="$key (required)" ;;
+      *) want="$key=$(echo "$def" | tr -d '"')" ;;
+    esac
+    grep -qF -- "$want" help.txt || fail "liif train --help does not say '$want'"
+  done < keys.txt
+  for word in --config --resume --device --time-limit val.csv Ctrl-C; do
+    grep -q -- "$word" help.txt || fail "liif train --help does not mention $word"
+  done
+  ;;
 loss-decreases)
   config out 30 > run.ini
   "$liif" train --config run.ini 2> err.txt || { cat err.txt; fail "train failed"; }
