@@ -27,6 +27,7 @@ liif_params_from_config (GimpProcedureConfig *config, LiifParams *params)
                 "height",  &params->height,
                 "detail",  &params->detail,
                 "model",   &params->model,
+                "ensemble", &params->ensemble,
                 NULL);
   params->device = (liif_backend_kind) gimp_procedure_config_get_choice_id (config, "device");
   params->precision = (liif_precision) gimp_procedure_config_get_choice_id (config, "precision");
@@ -475,6 +476,7 @@ liif_render_rgb (LiifSession *session, const LiifPixels *px, const liif_region *
   opt.reuse_key     = px->id; /* preview: a detail or scale change re-runs only the decoder */
   opt.precision     = session->precision;
   opt.unclamped     = unclamped;
+  opt.ensemble      = session->ensemble;
 
   st = liif_upscale_region (session->engine, &in, r, rgb, (size_t) r->w * 3, &opt, &e);
   if (st == LIIF_ERR_CANCELLED)
@@ -710,7 +712,10 @@ liif_upscale_image (GimpImage *image, GimpDrawable **drawables, const LiifParams
       session = liif_session_open (params->model, params->device, error);
       ok = session != NULL;
       if (ok)
-        session->precision = params->precision;
+        {
+          session->precision = params->precision;
+          session->ensemble  = params->ensemble;
+        }
     }
   if (ok && session->note[0] != '\0')
     g_message ("%s", session->note);

@@ -30,6 +30,7 @@ typedef struct
   gchar            *model;            /* installed model name, or a path to a .safetensors file; "" = first installed */
   liif_backend_kind device;
   liif_precision    precision;        /* of the final render (previews always use the fastest) */
+  gboolean          ensemble;         /* the final render as the self-ensemble (previews: never) */
 } LiifParams;
 
 void     liif_params_from_config (GimpProcedureConfig *config, LiifParams *params);
@@ -69,6 +70,7 @@ typedef struct
   gchar        note[256]; /* why the engine fell back to another device, or "" */
   liif_precision precision; /* of its renders: FAST when opened (a preview's speed), the final render sets
                              * the user's choice (LIIF_PRECISION_FAST: invisible at 8 bits, see the README) */
+  gboolean       ensemble;  /* its renders as the self-ensemble: FALSE when opened, the final render sets it */
 } LiifSession;
 
 LiifSession *liif_session_open   (const gchar *model, liif_backend_kind device, GError **error);

@@ -119,6 +119,11 @@ add_arguments (GimpProcedure *procedure)
                                         "int8", LIIF_PRECISION_INT8, _("int8 (CPU only)"), NULL,
                                         NULL),
                                       "fast", G_PARAM_READWRITE);
+  /* The self-ensemble (liif_options.ensemble): the final render only; the preview shows the plain model. */
+  gimp_procedure_add_boolean_argument (procedure, "ensemble", _("Best _quality (8 turns)"),
+                                       _("Average the model's results for the image turned 8 ways (flips and "
+                                         "transposes): a little closer to the original, about 8 times the time"),
+                                       FALSE, G_PARAM_READWRITE);
   /* The dialog's one scale slider (both axes); saved with the other values. */
   gimp_procedure_add_double_aux_argument (procedure, "scale", _("Sc_ale"),
                                           _("Scale factor of both axes"),

@@ -576,12 +576,168 @@ static void winograd(void)
     }
 }
 
+/* The test's own turning of an interleaved RGB w x h image (written apart from the engine's): transposed when k & 4,
+ * then flipped left-right when k & 1 and upside down when k & 2. */
+static float *turned(const float *img, int w, int h, int k, int *tw, int *th)
+{
+    *tw = k & 4 ? h : w;
+    *th = k & 4 ? w : h;
+    float *t = malloc((size_t)w * h * 3 * sizeof(float));
+    for (int y = 0; y < *th; y++)
+        for (int x = 0; x < *tw; x++) {
+            int sx = k & 1 ? *tw - 1 - x : x, sy = k & 2 ? *th - 1 - y : y; /* undo the flips, then the transpose */
+            int ox = k & 4 ? sy : sx, oy = k & 4 ? sx : sy;
+            memcpy(t + ((size_t)y * *tw + x) * 3, img + ((size_t)oy * w + ox) * 3, 3 * sizeof(float));
+        }
+    return t;
+}
+
+/* The inverse of turned() for the same k: the image of size tw x th back to w x h. */
+static float *unturned(const float *t, int tw, int th, int k)
+{
+    int w = k & 4 ? th : tw, h = k & 4 ? tw : th;
+    float *img = malloc((size_t)w * h * 3 * sizeof(float));
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            int sx = k & 1 ? tw - 1 - x : x, sy = k & 2 ? th - 1 - y : y;
+            int ox = k & 4 ? sy : sx, oy = k & 4 ? sx : sy;
+            memcpy(img + ((size_t)oy * w + ox) * 3, t + ((size_t)y * tw + x) * 3, 3 * sizeof(float));
+        }
+    return img;
+}
+
+typedef struct { int calls; double last; int backwards; } progress_log;
+static int progress_log_cb(void *user, double fraction)
+{
+    progress_log *p = user;
+    p->backwards |= fraction < p->last - 1e-12;
+    p->last = fraction;
+    p->calls++;
+    return 0;
+}
+
+/* liif_options.ensemble: the mean of the 8 turned inputs' outputs, turned back (against the test's own turning),
+ * the same result for every turn of the input turned back (the mean over a group does not depend on where it
+ * starts), exact regions, LIIF-GAN's detail added once from the upright input, progress and cancel. */
+static void ensemble(void)
+{
+    rm_spec one = {8, 2, 2, 16, 1, 1, 1, "liif", 31, 3.0f}, two = {8, 2, 2, 16, 1, 1, 1, "liif-gan", 32, 3.0f};
+    liif_model *models[2] = {rm_load(tmpdir, &one), rm_load(tmpdir, &two)};
+    int w = 13, h = 9, W = 30, H = 19; /* odd sizes, a different scale per axis */
+    float *img = rm_image(w, h, 5);
+    for (int mi = 0; mi < 2; mi++) {
+        liif_model *m = models[mi];
+        liif_options o;
+        liif_options_init(&o);
+        o.unclamped = 1; /* means of unclamped values: no clamp between them and the test */
+        o.detail = 0;
+        liif_region full = {W, H, 0, 0, W, H};
+        float *plain = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o);
+        o.ensemble = 1;
+        float *ens = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o);
+        /* 1. the mean of the 8 renders of turned inputs, turned back */
+        double *mean = calloc((size_t)W * H * 3, sizeof(double));
+        float *meanf = malloc((size_t)W * H * 3 * sizeof(float));
+        liif_options p = o;
+        p.ensemble = 0;
+        for (int k = 0; k < 8; k++) {
+            int tw, th;
+            float *ti = turned(img, w, h, k, &tw, &th);
+            liif_region tr = {k & 4 ? H : W, k & 4 ? W : H, 0, 0, k & 4 ? H : W, k & 4 ? W : H};
+            float *to = run(m, LIIF_BACKEND_CPU, ti, tw, th, tr, &p), *back = unturned(to, tr.w, tr.h, k);
+            for (size_t i = 0; i < (size_t)W * H * 3; i++) mean[i] += back[i] / 8.0;
+            free(ti); free(to); free(back);
+        }
+        for (size_t i = 0; i < (size_t)W * H * 3; i++) meanf[i] = (float)mean[i];
+        char what[120];
+        snprintf(what, sizeof what, "%-8s ensemble = mean of 8 turned renders turned back", m->cfg.n_decoders > 1 ? "liif-gan" : "liif");
+        tu_close(what, ens, meanf, (size_t)W * H * 3, 2e-6);
+        double moved = tu_maxdiff(ens, plain, (size_t)W * H * 3);
+        printf("ensemble moves the output by up to %.3g\n", moved);
+        CHECK(moved > 1e-3, "the ensemble equals the plain render (%g): nothing was averaged", moved);
+        /* 2. the ensemble of each turned input is the turned ensemble */
+        for (int k = 1; k < 8; k++) {
+            int tw, th, TW, TH;
+            float *ti = turned(img, w, h, k, &tw, &th), *want = turned(ens, W, H, k, &TW, &TH);
+            liif_region tr = {k & 4 ? H : W, k & 4 ? W : H, 0, 0, k & 4 ? H : W, k & 4 ? W : H};
+            float *got = run(m, LIIF_BACKEND_CPU, ti, tw, th, tr, &o);
+            snprintf(what, sizeof what, "ensemble of the input turned %d = its ensemble turned", k);
+            tu_close(what, got, want, (size_t)W * H * 3, 2e-6);
+            free(ti); free(want); free(got);
+        }
+        /* 3. regions are crops of the whole, clamped or not: within 1e-5 as any region (tiling_and_regions), not to the
+         * bit as bands are without the ensemble, since a band of the transposed input is a column strip */
+        for (int c = 0; c < 2; c++) {
+            o.unclamped = !c;
+            float *whole = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o);
+            liif_region regs[] = {{W, H, 3, 2, 11, 7}, {W, H, 0, 11, W, 8}, {W, H, 17, 0, 13, H}};
+            for (size_t ri = 0; ri < 3; ri++) {
+                liif_region r = regs[ri];
+                float *part = run(m, LIIF_BACKEND_CPU, img, w, h, r, &o);
+                double d = tu_region_maxdiff(part, whole, W, r.x, r.y, r.w, r.h);
+                printf("ensemble region %dx%d+%d+%d vs the crop of the whole: max|diff| %.3g\n", r.w, r.h, r.x, r.y, d);
+                CHECK(d <= 1e-5, "ensemble region %dx%d+%d+%d differs from the crop by %g", r.w, r.h, r.x, r.y, d);
+                free(part);
+            }
+            if (c) {
+                double lo = 1, hi = 0;
+                for (size_t i = 0; i < (size_t)W * H * 3; i++) lo = fmin(lo, whole[i]), hi = fmax(hi, whole[i]);
+                CHECK(lo >= 0 && hi <= 1, "clamped ensemble outside [0,1]: %g..%g", lo, hi);
+            }
+            free(whole);
+        }
+        o.unclamped = 1;
+        /* 4. a two-decoder model's detail: added once, from the upright input: ens(a) - ens(0) = plain(a) - plain(0) */
+        if (m->cfg.n_decoders > 1) {
+            o.detail = 0.6;
+            p.detail = 0.6;
+            float *ens_a = run(m, LIIF_BACKEND_CPU, img, w, h, full, &o), *plain_a = run(m, LIIF_BACKEND_CPU, img, w, h, full, &p);
+            for (size_t i = 0; i < (size_t)W * H * 3; i++) {
+                ens_a[i] -= ens[i];
+                plain_a[i] -= plain[i];
+            }
+            tu_close("liif-gan ensemble: detail * d2 of the upright input, once", ens_a, plain_a, (size_t)W * H * 3, 2e-6);
+            double d2 = 0;
+            for (size_t i = 0; i < (size_t)W * H * 3; i++) d2 = fmax(d2, fabs(plain_a[i]));
+            CHECK(d2 > 1e-3, "decoder 2 adds nothing (%g): the check above proves nothing", d2);
+            free(ens_a); free(plain_a);
+            o.detail = 0;
+        }
+        /* 5. progress runs forward to 1; a cancel in the sixth orientation stops it */
+        progress_log pl = {0, 0, 0};
+        o.progress = progress_log_cb;
+        o.progress_user = &pl;
+        o.tile = 4;
+        free(run(m, LIIF_BACKEND_CPU, img, w, h, full, &o));
+        printf("ensemble progress: %d calls, last %.3f, %s\n", pl.calls, pl.last, pl.backwards ? "went back" : "forward");
+        CHECK(pl.calls > 16 && !pl.backwards && pl.last == 1.0, "progress: %d calls, last %g, backwards %d", pl.calls,
+              pl.last, pl.backwards);
+        cancel_state st = {0, pl.calls * 5 / 8};
+        o.progress = cancel_cb;
+        o.progress_user = &st;
+        liif_engine *e;
+        liif_error err;
+        liif_engine_new(m, LIIF_BACKEND_CPU, &e, NULL, 0, &err);
+        liif_image in = {img, w, h, (size_t)w * 3};
+        float *out = malloc((size_t)W * H * 3 * sizeof(float));
+        liif_status s = liif_upscale_region(e, &in, &full, out, (size_t)W * 3, &o, &err);
+        CHECK(s == LIIF_ERR_CANCELLED && st.ticks == st.stop_after + 1, "cancel in the ensemble: %s after %d calls",
+              liif_status_name(s), st.ticks);
+        free(out);
+        liif_engine_free(e);
+        free(plain); free(ens); free(mean); free(meanf);
+    }
+    free(img);
+    liif_model_free(models[0]);
+    liif_model_free(models[1]);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*run)(void); } parts[] = {
         {"fast-vs-ref", fast_vs_reference}, {"tiling", tiling_and_regions}, {"bands", bands_bit_exact}, {"cancel", cancel}, {"bad-args", bad_arguments}, {"reuse", reuse},
         {"detail-zero", detail_zero}, {"unclamped", unclamped}, {"default-detail", default_detail},
-        {"models-in-turn", models_in_turn}, {"winograd", winograd}};
+        {"models-in-turn", models_in_turn}, {"winograd", winograd}, {"ensemble", ensemble}};
     snprintf(tmpdir, sizeof tmpdir, "/tmp/liif-engine-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     int ran = 0;

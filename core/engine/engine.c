@@ -186,6 +186,8 @@ static int report(const liif_options *o, double done, double total)
 
 static liif_status upscale_tiles(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
                                  size_t out_stride, const liif_options *opts, int t, liif_error *err);
+static liif_status upscale_ensemble(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
+                                    size_t out_stride, const liif_options *opts, liif_error *err);
 
 liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
                                 size_t out_stride, const liif_options *opts, liif_error *err)
@@ -209,6 +211,7 @@ liif_status liif_upscale_region(liif_engine *e, const liif_image *in, const liif
     if ((unsigned)opts->precision > LIIF_PRECISION_INT8)
         return liif_error_set(err, LIIF_ERR_ARG, "unknown precision %d", (int)opts->precision);
     if (opts->tile < 0) return liif_error_set(err, LIIF_ERR_ARG, "tile size must be positive, got %d", opts->tile);
+    if (opts->ensemble) return upscale_ensemble(e, in, r, out, out_stride, opts, err);
 
     e->be->threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
     e->be->fast_math = math_of(e, opts->fast_math ? LIIF_PRECISION_FAST : opts->precision, NULL, 0);
@@ -272,5 +275,113 @@ static liif_status upscale_tiles(liif_engine *e, const liif_image *in, const lii
             }
         }
     }
+    return LIIF_OK;
+}
+
+/* ================================================================== self-ensemble (liif_options.ensemble) */
+
+/* The 8 orientations k of a w x h image: bit 4 transposes, then bit 1 flips x and bit 2 flips y. The turned image is
+ * *tw x *th, and pixel (x, y) lands at (*tx, *ty). */
+static void turn_size(int k, int w, int h, int *tw, int *th)
+{
+    *tw = k & 4 ? h : w;
+    *th = k & 4 ? w : h;
+}
+
+static void turn_point(int k, int w, int h, int x, int y, int *tx, int *ty)
+{
+    int tw, th;
+    turn_size(k, w, h, &tw, &th);
+    int a = k & 4 ? y : x, b = k & 4 ? x : y;
+    *tx = k & 1 ? tw - 1 - a : a;
+    *ty = k & 2 ? th - 1 - b : b;
+}
+
+typedef struct {
+    const liif_options *o;
+    int run, runs;
+} ensemble_progress;
+
+static int ensemble_report(void *user, double fraction)
+{
+    ensemble_progress *p = user;
+    return report(p->o, p->run + fraction, p->runs);
+}
+
+/* The region as the mean of decoder 1's output (a one-decoder model's output) over the 8 orientations, each
+ * computed as a region of its own (exact tiling) on the turned input and turned back into out; for a two-decoder
+ * model at a detail above 0, out starts as the upright input's d1 + detail * d2 and its d1 is taken out again
+ * (weight 1/8 - 1), which leaves detail * d2 once. Sub-renders are unclamped, the clamp comes last. */
+static liif_status upscale_ensemble(liif_engine *e, const liif_image *in, const liif_region *r, float *out,
+                                    size_t out_stride, const liif_options *opts, liif_error *err)
+{
+    int gan = e->m->cfg.n_decoders > 1 && opts->detail > 0;
+    float *tin = malloc(sizeof(float) * 3 * (size_t)in->w * in->h), *tmp = malloc(sizeof(float) * 3 * (size_t)r->w * r->h);
+    if (!tin || !tmp) {
+        free(tin);
+        free(tmp);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "self-ensemble: out of memory for a %dx%d input and a %dx%d region",
+                              in->w, in->h, r->w, r->h);
+    }
+    ensemble_progress pr = {opts, 0, 8 + gan};
+    liif_options sub = *opts;
+    sub.ensemble = 0;
+    sub.unclamped = 1;
+    sub.reuse_key = 0;
+    sub.progress = opts->progress ? ensemble_report : NULL;
+    sub.progress_user = &pr;
+    int threads = opts->threads > 0 ? opts->threads : omp_get_num_procs();
+    liif_status s = LIIF_OK;
+    if (gan) {
+        s = liif_upscale_region(e, in, r, out, out_stride, &sub, err);
+        pr.run++;
+    }
+    sub.detail = 0;
+    for (int k = 0; s == LIIF_OK && k < 8; k++, pr.run++) {
+        int tw, th, ow, oh, ax, ay, bx, by;
+        turn_size(k, in->w, in->h, &tw, &th);
+        turn_size(k, r->out_w, r->out_h, &ow, &oh);
+        liif_image ti = {tin, tw, th, (size_t)tw * 3};
+        if (k == 0) {
+            ti = *in;
+        } else {
+#pragma omp parallel for num_threads(threads)
+            for (int y = 0; y < in->h; y++)
+                for (int x = 0; x < in->w; x++) {
+                    int tx, ty;
+                    turn_point(k, in->w, in->h, x, y, &tx, &ty);
+                    memcpy(tin + ((size_t)ty * tw + tx) * 3, in->data + (size_t)y * in->stride + (size_t)x * 3,
+                           3 * sizeof(float));
+                }
+        }
+        turn_point(k, r->out_w, r->out_h, r->x, r->y, &ax, &ay);
+        turn_point(k, r->out_w, r->out_h, r->x + r->w - 1, r->y + r->h - 1, &bx, &by);
+        liif_region tr = {ow, oh, ax < bx ? ax : bx, ay < by ? ay : by, abs(bx - ax) + 1, abs(by - ay) + 1};
+        s = liif_upscale_region(e, &ti, &tr, tmp, (size_t)tr.w * 3, &sub, err);
+        if (s) break;
+        int first = !gan && k == 0;
+        float wk = gan ? (k == 0 ? 0.125f - 1.0f : 0.125f) : 1.0f;
+#pragma omp parallel for num_threads(threads)
+        for (int y = 0; y < r->h; y++)
+            for (int x = 0; x < r->w; x++) {
+                int tx, ty;
+                turn_point(k, r->out_w, r->out_h, r->x + x, r->y + y, &tx, &ty);
+                const float *v = tmp + ((size_t)(ty - tr.y) * tr.w + (tx - tr.x)) * 3;
+                float *o = out + (size_t)y * out_stride + (size_t)x * 3;
+                for (int c = 0; c < 3; c++)
+                    o[c] = first ? v[c] : o[c] + wk * v[c];
+            }
+    }
+    free(tin);
+    free(tmp);
+    if (s) return s;
+    float scale = gan ? 1.0f : 0.125f;
+#pragma omp parallel for num_threads(threads)
+    for (int y = 0; y < r->h; y++)
+        for (int i = 0; i < r->w * 3; i++) {
+            float *o = out + (size_t)y * out_stride + i, v = *o * scale;
+            *o = opts->unclamped ? v : v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        }
+    if (report(opts, 1, 1)) return liif_error_set(err, LIIF_ERR_CANCELLED, "cancelled");
     return LIIF_OK;
 }

@@ -139,6 +139,14 @@ typedef struct {
      * every other detail t as out_a + (t-a)/(b-a) * (out_b - out_a), clamped afterwards: the GIMP preview's
      * instant detail slider. 0 (default): clamped to [0,1]. */
     int unclamped;
+    /* Non-zero: the self-ensemble. The region is the mean of the model's outputs on the input turned the 8 ways a
+     * square turns (transposed or not, then flipped in x, in y), each output turned back: about 8x the time, for a
+     * result closer to the original (Set5 x4 +0.19 dB with the shipped model). For a two-decoder model at a detail
+     * above 0 the mean is taken of decoder 1's faithful image only, and detail * d2 of the upright input is added
+     * once, so the GAN's detail is not averaged away (8 decoder-1 passes and one whole one). Exact tiling holds:
+     * a region equals the same crop of the whole result. The encoder features are not reused (reuse_key is
+     * ignored). */
+    int ensemble;
 } liif_options;
 
 void liif_options_init(liif_options *o);

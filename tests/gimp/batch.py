@@ -1,6 +1,7 @@
 # tests/gimp/batch.py: python-fu batch run of plug-in-liif-upscale, one call per image.
 #   LIIF_CASES="in.png:out.png ..." LIIF_MODEL=FILE LIIF_SCALE=2.5 [LIIF_SCALE_Y=..] [LIIF_WIDTH=.. LIIF_HEIGHT=..]
 #   gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b "exec(open('batch.py').read())" --quit
+# LIIF_ENSEMBLE=1 sets the ensemble argument (the self-ensemble), LIIF_PRECISION=P the precision argument.
 # LIIF_MODE=interactive|last-vals runs the dialog / the last values instead (the arguments are then ignored).
 # LIIF_EMPTY_LAYER=1 adds a transparent layer on top and selects it (what the dialog must point out).
 # Prints one "LIIF-BATCH" line per call: status, sizes, the error message; a failed call raises
@@ -37,6 +38,10 @@ for case in env.get('LIIF_CASES', '').split():
     cfg.set_property('detail', 1.0)
     cfg.set_property('model', env['LIIF_MODEL'])
     cfg.set_property('device', env.get('LIIF_DEVICE', 'cpu'))
+    if env.get('LIIF_ENSEMBLE'):
+        cfg.set_property('ensemble', True)
+    if env.get('LIIF_PRECISION'):
+        cfg.set_property('precision', env['LIIF_PRECISION'])
     res = proc.run(cfg)
     status = res.index(0)
     msg = res.index(1) if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1 else ''

@@ -57,5 +57,23 @@ for c in $CASES; do
     "$name" "$size" "$depth" "$pae" "$(awk -v p="$pae" 'BEGIN{print p*255}')" "$alpha" "$verdict"
   [ "$verdict" = ok ] || fail=1
 done
+# The ensemble argument (python only), with the shipped model in fp32: the self-ensemble as `liif upscale --ensemble`
+# makes it, and not the plain result (7 levels apart at most on this image, measured 2026-12-07).
+if [ "$INTERP" = python ]; then
+  SHIPPED=$SRC/data/models/default.safetensors
+  LIIF_CASES="$W/rgb8.png:$W/rgb8-ens-gimp.png" LIIF_MODEL=$SHIPPED LIIF_SCALE=$SCALE LIIF_ENSEMBLE=1 LIIF_PRECISION=fp32 \
+    gimp_batch "$W/gimp-ens.log" python-fu-eval "exec(open('$SRC/tests/gimp/batch.py').read())" ||
+    { cat "$W/gimp-ens.log"; echo "FAIL: gimp-console failed with the ensemble"; fail=1; }
+  for e in plain ensemble; do
+    flag=; [ $e = ensemble ] && flag=--ensemble
+    "$CLI" upscale -q --model "$SHIPPED" --scale $SCALE --device cpu $flag "$W/rgb8.png" "$W/rgb8-$e-cli.png" ||
+      { echo "FAIL: the CLI failed ($e)"; fail=1; }
+  done
+  pae=$(compare -metric PAE "$W/rgb8-ens-gimp.png" "$W/rgb8-ensemble-cli.png" null: 2>&1 | sed 's/.*(\(.*\))/\1/')
+  plain=$(compare -metric PAE "$W/rgb8-ens-gimp.png" "$W/rgb8-plain-cli.png" null: 2>&1 | sed 's/.*(\(.*\))/\1/')
+  echo "ensemble: max |gimp - cli --ensemble| = $pae; from the plain CLI result: $plain"
+  awk -v p="$pae" 'BEGIN { exit !(p <= 1.0/255 + 1e-6) }' || { echo "FAIL: the ensemble differs from the CLI's"; fail=1; }
+  awk -v p="$plain" 'BEGIN { exit !(p >= 3.5/255) }' || { echo "FAIL: the ensemble is (nearly) the plain result"; fail=1; }
+fi
 [ $fail = 0 ] && echo "PASS: $INTERP batch, 7 images" || echo "FAIL"
 exit $fail

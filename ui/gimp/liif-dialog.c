@@ -189,6 +189,7 @@ update_notes (Dialog *d)
     {
       guint64 image_bytes, work_bytes;
       gdouble pixels, rate = d->preview ? liif_preview_get_seconds_per_pixel (LIIF_PREVIEW (d->preview)) : 0;
+      gboolean ensemble = FALSE;
       gchar  *text = NULL, *a, *b;
 
       if (d->requested > DIALOG_MAX_SCALE)
@@ -225,11 +226,16 @@ update_notes (Dialog *d)
       set_note (d->memory_note, text, image_bytes > max_new_image_size ());
       g_free (text);
 
+      g_object_get (d->config, "ensemble", &ensemble, NULL);
+      if (ensemble) /* the final render's 8 turns; the preview renders one */
+        rate *= 8.0;
       if (rate > 0)
         {
           gchar *t = format_duration (rate * pixels);
 
-          text = g_strdup_printf (_("Estimated time on this machine: about %s (measured by the preview)."), t);
+          text = ensemble ? g_strdup_printf (_("Estimated time on this machine: about %s (8 times what the preview "
+                                               "measured, for Best quality)."), t)
+                          : g_strdup_printf (_("Estimated time on this machine: about %s (measured by the preview)."), t);
           g_free (t);
         }
       else
@@ -808,7 +814,7 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
   Dialog        d       = { 0 };
   GError       *error   = NULL;
   GimpDrawable *shown   = NULL;
-  GtkWidget    *content, *hbox, *controls, *header, *link, *precision;
+  GtkWidget    *content, *hbox, *controls, *header, *link, *precision, *ensemble;
   gchar        *help_uri;
   gdouble       sx, sy;
   gint          w, h;
@@ -884,6 +890,11 @@ liif_dialog_run (GimpProcedure *procedure, GimpProcedureConfig *config, GimpImag
                                             "other processors, TF32 on a GPU; within one level in 255 of Exact on "
                                             "nearly every pixel. The preview always uses Fast."));
   gtk_box_pack_start (GTK_BOX (controls), precision, FALSE, FALSE, 0);
+  ensemble = gimp_procedure_dialog_get_widget (GIMP_PROCEDURE_DIALOG (d.dialog), "ensemble", G_TYPE_NONE);
+  gtk_widget_set_tooltip_text (ensemble, _("The mean of the model's results for the image turned 8 ways: edges a "
+                                           "little cleaner and closer to the original (+0.2 dB on photographs), "
+                                           "about 8 times the time. The preview shows the plain model."));
+  gtk_box_pack_start (GTK_BOX (controls), ensemble, FALSE, FALSE, 0);
 
   help_uri = liif_help_page_uri ();
   link     = gtk_link_button_new_with_label (help_uri, _("How LIIF Upscale works"));
