@@ -592,18 +592,12 @@ static float *turned(const float *img, int w, int h, int k, int *tw, int *th)
     return t;
 }
 
-/* The inverse of turned() for the same k: the image of size tw x th back to w x h. */
+/* The inverse of turned() for the same k: the image of size tw x th back. A turn without the transpose undoes
+ * itself; with it, the flips trade axes. */
 static float *unturned(const float *t, int tw, int th, int k)
 {
-    int w = k & 4 ? th : tw, h = k & 4 ? tw : th;
-    float *img = malloc((size_t)w * h * 3 * sizeof(float));
-    for (int y = 0; y < th; y++)
-        for (int x = 0; x < tw; x++) {
-            int sx = k & 1 ? tw - 1 - x : x, sy = k & 2 ? th - 1 - y : y;
-            int ox = k & 4 ? sy : sx, oy = k & 4 ? sx : sy;
-            memcpy(img + ((size_t)oy * w + ox) * 3, t + ((size_t)y * tw + x) * 3, 3 * sizeof(float));
-        }
-    return img;
+    int w, h;
+    return turned(t, tw, th, k & 4 ? 4 | (k & 1) << 1 | (k & 2) >> 1 : k, &w, &h);
 }
 
 typedef struct { int calls; double last; int backwards; } progress_log;

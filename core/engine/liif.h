@@ -143,9 +143,9 @@ typedef struct {
      * square turns (transposed or not, then flipped in x, in y), each output turned back: about 8x the time, for a
      * result closer to the original (Set5 x4 +0.19 dB with the shipped model). For a two-decoder model at a detail
      * above 0 the mean is taken of decoder 1's faithful image only, and detail * d2 of the upright input is added
-     * once, so the GAN's detail is not averaged away (8 decoder-1 passes and one whole one). Exact tiling holds:
-     * a region equals the same crop of the whole result. The encoder features are not reused (reuse_key is
-     * ignored). */
+     * once, so the GAN's detail is not averaged away (8 decoder-1 passes and one whole one). A region equals the
+     * same crop of the whole result to float rounding, not to the bit (a band of a transposed turn is a column
+     * strip, whose sums may round otherwise). The encoder features are not reused (reuse_key is ignored). */
     int ensemble;
 } liif_options;
 
