@@ -58,6 +58,13 @@ loss-decreases)
   # mean loss of steps 1-5 vs 26-30
   awk -F, 'NR>=2 && NR<=6 {a+=$3} NR>=27 {b+=$3} END {printf "loss: first five %.4f, last five %.4f\n", a/5, b/5; exit !(b < 0.7*a)}' out/log.csv \
     || fail "loss did not decrease"
+  # stderr is a file, not a terminal: a progress line at every checkpoint (and at least every minute) with the mean
+  # loss of the steps since the line before, instead of the terminal's bar
+  [ "$(grep -o '^step [0-9]*/30' err.txt | tr '\n' ' ')" = "step 5/30 step 10/30 step 15/30 step 20/30 step 25/30 step 30/30 " ] ||
+    { cat err.txt; fail "no progress line at each checkpoint"; }
+  awk -F, 'NR>=22 && NR<=26 {a+=$3} END {printf "%.4f", a/5}' out/log.csv > want.txt
+  grep -q "^step 25/30  loss $(cat want.txt) (mean since the last line)" err.txt ||
+    { cat err.txt; fail "the line at step 25 does not give the mean loss of steps 21-25 ($(cat want.txt))"; }
   for s in 5 10 30; do [ -f out/ckpt-$(printf %08d $s).safetensors ] || fail "no checkpoint at step $s"; done
   [ -f out/last.safetensors ] || fail "no last.safetensors"
   ;;

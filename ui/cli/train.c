@@ -408,6 +408,19 @@ static void progress_line(const run *r, long long step, double loss, double rate
     fflush(stderr);
 }
 
+/* Without a terminal: one line at least every PLAIN_PROGRESS_S seconds and at every checkpoint, with the mean loss
+ * of the steps since the last line. */
+enum { PLAIN_PROGRESS_S = 60 };
+
+static void progress_plain(const run *r, long long step, double loss, double rate)
+{
+    double eta = rate > 0 ? (double)(r->cfg.steps - step) / rate : 0;
+    int e = (int)eta;
+    fprintf(stderr, "step %lld/%lld  loss %.4f (mean since the last line)  %.3f steps/s  ETA %d:%02d:%02d\n", step,
+            r->cfg.steps, loss, rate, e / 3600, e / 60 % 60, e % 60);
+    fflush(stderr);
+}
+
 static double now_s(void)
 {
     struct timespec t;
@@ -1097,8 +1110,8 @@ static int train_loop(run *r)
     liif_adam_config opt = {c->lr, c->beta1, c->beta2, c->eps};
     int tty = isatty(2);
     cli_progress *prog = cli_progress_new(0); /* Ctrl-C only; the bar below is training's own */
-    double t_start = now_s(), t_last = t_start, rate = 0;
-    long long first = run_step(r);
+    double t_start = now_s(), t_last = t_start, rate = 0, loss_sum = 0;
+    long long first = run_step(r), loss_n = 0;
     int rc = CLI_EXIT_OK;
     if (r->val && first == 0 && val_run(r, 0)) { /* a new run's starting point: the first row of its curve */
         rc = CLI_EXIT_RUNTIME;
@@ -1148,6 +1161,7 @@ static int train_loop(run *r)
             fprintf(r->log, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", r->gl.loss_d1, r->gl.loss_adv, r->gl.loss_per,
                     r->gl.loss_d_real, r->gl.loss_d_fake, r->gl.loss_fm);
         fputc('\n', r->log);
+        loss_sum += loss, loss_n++;
         if (!isfinite(loss)) {
             cli_error("step %lld: the loss is not finite; stopping", step);
             rc = CLI_EXIT_RUNTIME;
@@ -1156,6 +1170,13 @@ static int train_loop(run *r)
         rate = (double)(step - first) / (t1 - t_start);
         if (tty && (t1 - t_last > 0.2 || step == c->steps)) {
             progress_line(r, step, loss, rate);
+            t_last = t1;
+        } else if (!tty && (t1 - t_last >= PLAIN_PROGRESS_S || step % c->checkpoint_every == 0 || step == c->steps)) {
+            /* stderr is a file or a pipe (a device leg, nohup): a line now and then instead of the bar, and log.csv
+             * flushed with it, so that `tail -f` on either shows where the run is */
+            progress_plain(r, step, loss_sum / loss_n, rate);
+            fflush(r->log);
+            loss_sum = 0, loss_n = 0;
             t_last = t1;
         }
         if (step % c->checkpoint_every == 0 || step == c->steps) {
