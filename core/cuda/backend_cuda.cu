@@ -612,12 +612,12 @@ static liif_backend *backend_new(char *reason, size_t reason_size)
     if (e != cudaSuccess || n == 0) {
         void *drv = e == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) : NULL;
         if (e == cudaErrorInsufficientDriver && !drv)
-            snprintf(reason, reason_size, "no NVIDIA driver is installed (libcuda.so.1 not found)");
+            snprintf(reason, reason_size, "%s", LIIF_N_("no NVIDIA driver is installed (libcuda.so.1 not found)"));
         else if (e == cudaErrorInsufficientDriver)
             snprintf(reason, reason_size, "the NVIDIA driver is too old for this CUDA %d.%d module", CUDART_VERSION / 1000,
                      CUDART_VERSION % 1000 / 10);
         else if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0))
-            snprintf(reason, reason_size, "no CUDA GPU found");
+            snprintf(reason, reason_size, "%s", LIIF_N_("no CUDA GPU found"));
         else
             snprintf(reason, reason_size, "CUDA is unusable here (%s)", cudaGetErrorString(e));
         if (drv) dlclose(drv);

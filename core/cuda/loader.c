@@ -44,7 +44,7 @@ static int driver_present(void)
 {
     void *d = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
     if (!d) {
-        snprintf(load_reason, sizeof load_reason, "no NVIDIA driver is installed (libcuda.so.1 not found)");
+        snprintf(load_reason, sizeof load_reason, "%s", LIIF_N_("no NVIDIA driver is installed (libcuda.so.1 not found)"));
         return 0;
     }
     dlclose(d);
@@ -70,7 +70,7 @@ static void load(void)
         snprintf(load_reason, sizeof load_reason, "the CUDA module is missing (looked for %s; set LIIF_CUDA_MODULE)",
                  LIIF_CUDA_MODULE_INSTALL);
     else
-        snprintf(load_reason, sizeof load_reason, "this build has no CUDA backend");
+        snprintf(load_reason, sizeof load_reason, "%s", LIIF_N_("this build has no CUDA backend"));
 }
 
 const liif_cuda_module *liif_cuda_module_get(char *reason, size_t reason_size)

@@ -110,7 +110,7 @@ int liif_cuda_probe(char *name, size_t name_size, char *reason, size_t reason_si
     if (name && name_size) name[0] = '\0';
     if (!mod) return 0;
     if (mod->device_info(name, name_size, &free_bytes, &total_bytes) != 0) {
-        if (reason && reason_size) snprintf(reason, reason_size, "no usable GPU found");
+        if (reason && reason_size) snprintf(reason, reason_size, "%s", LIIF_N_("no usable GPU found"));
         return 0;
     }
     return 1;

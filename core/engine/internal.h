@@ -6,6 +6,10 @@
 
 #include "liif.h"
 
+/* Marks a fixed English message that a user interface may show translated: xgettext extracts it (po/meson.build's
+ * --keyword=LIIF_N_) and the GIMP plug-in looks the message up in its catalog. The core itself never translates. */
+#define LIIF_N_(s) s
+
 /* One MLP decoder: layer l maps dims[l] -> dims[l+1], w[l] is [dims[l+1], dims[l]] (PyTorch
  * Linear layout), ReLU after every layer but the last. */
 typedef struct {

@@ -121,6 +121,17 @@ for loc in de_DE fr_FR; do
     de_DE) grep -q '^liif-dialog: header: .*das Modell vergrößert die Ebene' "$L" || fail "de: header not translated" ;;
     fr_FR) grep -q '^liif-dialog: header: .*le modèle agrandit le calque' "$L" || fail "fr: header not translated" ;;
   esac
+  # the engine's reason for offering no GPU (English, marked LIIF_N_ in core/) in the language of the dialog
+  reason=$(sed -n 's/^liif-dialog: devices: cpu; no GPU: //p' "$L")
+  case $loc:$reason in
+    "de_DE:this build has no CUDA backend") want="Keine GPU angeboten: diese Version wurde ohne CUDA gebaut." ;;
+    "fr_FR:this build has no CUDA backend") want="Aucun GPU proposé : cette version a été compilée sans CUDA." ;;
+    "de_DE:no NVIDIA driver is installed"*) want="Keine GPU angeboten: kein NVIDIA-Treiber installiert (libcuda.so.1 nicht gefunden)." ;;
+    "fr_FR:no NVIDIA driver is installed"*) want="Aucun GPU proposé : aucun pilote NVIDIA n’est installé (libcuda.so.1 introuvable)." ;;
+    *) want="(the test knows no translation of '$reason')" ;;
+  esac
+  grep '^liif-dialog: device note' "$L"
+  grep -qxF "liif-dialog: device note: $want" "$L" || fail "$loc: the device note is not '$want'"
   close_dialog Escape
 done
 TITLE="LIIF Upscale"

@@ -682,7 +682,11 @@ device_choice (Dialog *d)
   gtk_grid_attach (GTK_GRID (grid), combo, 1, 0, 1, 1);
   if (! gpu)
     {
-      gchar *text = g_strdup_printf (_("No GPU offered: %s."), reason);
+      /* the engine's reason is English; its fixed ones (LIIF_N_ in core/) are in this catalog too */
+      gchar *text = g_strdup_printf (_("No GPU offered: %s."), reason[0] ? _(reason) : "");
+
+      if (logging ())
+        fprintf (stderr, "liif-dialog: device note: %s\n", text);
 
       gtk_grid_attach (GTK_GRID (grid), hint_label (text), 1, 1, 1, 1);
       g_free (text);
