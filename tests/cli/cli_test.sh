@@ -544,6 +544,16 @@ detail)
     if [ -f "${GOLDEN:-}/weights.safetensors" ]; then           # the golden LIIF: one decoder
         run export --default-detail 0.5 "$GOLDEN/weights.safetensors" "$T/x.safetensors"
         [ "$RC" -ne 0 ] && grep -q "not a LIIF-GAN" "$T/stderr" || fail "export --default-detail on plain LIIF: exit $RC"
+        # --detail changes nothing there, and a note says so
+        run upscale "$T/in.png" "$T/p5.png" --model "$GOLDEN/weights.safetensors" --scale 2 --device cpu --detail 0.5
+        [ "$RC" -eq 0 ] && [ "$(wc -l <"$T/stderr")" -eq 1 ] &&
+            grep -q "^liif: --detail has no effect: .*weights.safetensors has one decoder" "$T/stderr" ||
+            fail "no note that --detail does nothing on a one-decoder model: exit $RC: $(cat "$T/stderr")"
+        expect_ok upscale "$T/in.png" "$T/p.png" --model "$GOLDEN/weights.safetensors" --scale 2 --device cpu
+        cmp -s "$T/p5.png" "$T/p.png" || fail "--detail changed a one-decoder model's image"
+        # a two-decoder model: no note
+        run upscale "$T/in.png" "$T/g5.png" --model "$GAN_MODEL" --scale 2 --device cpu --detail 0.5
+        [ "$RC" -eq 0 ] && [ ! -s "$T/stderr" ] || fail "a note on --detail with a two-decoder model: $(cat "$T/stderr")"
     fi
     run export --default-detail 1.5 "$GAN_MODEL" "$T/x.safetensors"
     [ "$RC" -eq 2 ] || fail "export --default-detail 1.5: exit $RC"

@@ -578,6 +578,11 @@ static int upscale_prepare_engine(upscale_run *r, const upscale_plan *p, char *n
             return CLI_EXIT_NO_CUDA;
         return cli_exit_for_status(s);
     }
+    if (p->detail >= 0 && liif_model_config(r->model)->n_decoders == 1) { /* asked for, but nothing to weigh */
+        size_t len = strlen(note);
+        snprintf(note + len, note_size - len, "%s--detail has no effect: %s has one decoder (no LIIF-GAN detail)",
+                 len ? "; " : "", p->model_path);
+    }
     char why[200];
     liif_engine_precision_name(r->engine, p->precision, why, sizeof why);
     if (why[0]) { /* the precision asked for fell back to fp32: say so in the same one-line note */
