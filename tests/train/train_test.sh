@@ -160,9 +160,12 @@ validation)
   expect_error "bad val_details" "val_details"
   ;;
 time-limit)
-  config out 100000 > run.ini
+  CK=1 config out 100000 > run.ini   # a checkpoint, and so a progress line, at every step
   "$liif" train --config run.ini --time-limit 1 2> err.txt || { cat err.txt; fail "a run with --time-limit failed"; }
   grep -q "time limit reached at step" err.txt || { cat err.txt; fail "no note at the time limit"; }
+  # the progress lines' ETA is the time limit's, not that of step 100000
+  grep -q '^step [0-9]*/100000 ' err.txt || { cat err.txt; fail "no progress line"; }
+  ! grep '^step [0-9]*/100000 ' err.txt | grep -qv 'ETA 0:00:0[01]$' || { cat err.txt; fail "an ETA past the time limit"; }
   n=$(($(wc -l < out/log.csv) - 1))
   [ "$n" -ge 1 ] && [ "$n" -lt 100000 ] || fail "$n steps logged"
   "$liif" train --config run.ini --resume out/last.safetensors --time-limit 1 2> err.txt || { cat err.txt; fail "resume"; }
