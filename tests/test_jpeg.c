@@ -382,6 +382,167 @@ static void icc_profiles(void)
            "refuses\n");
 }
 
+/* ------------------------------------------------------------ deblocking */
+
+/* A 96x72 photo-like picture within 30..220 (no clamping at either end): a diagonal ramp, a disc with a sharp rim
+ * and fine texture; its channels differ. */
+static unsigned char photo(int x, int y, int c)
+{
+    double v = 60 + 0.8 * x + 0.5 * y + 12 * sin(x * 0.9 + c) * sin(y * 0.7);
+    double dx = x - 50, dy = y - 34;
+    if (dx * dx + dy * dy < 400) v += 60 - 20 * c;
+    return (unsigned char)(v < 30 ? 30 : v > 220 ? 220 : v);
+}
+
+static double psnr_to_photo(const liif_png *img)
+{
+    double se = 0;
+    int c = img->channels;
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++)
+            for (int k = 0; k < c; k++) {
+                double d = img->px[((size_t)y * img->w + x) * c + k] * 255.0 - photo(x, y, k);
+                se += d * d;
+            }
+    return 10 * log10(255.0 * 255.0 / (se / ((double)img->w * img->h * c)));
+}
+
+/* The largest distance, in levels, of the luma's block DCT coefficients of img (gray) outside the intervals that
+ * the quantised coefficients of the JPEG at path stand for (0 when all are inside). */
+static double outside_intervals(const char *path, const liif_png *img)
+{
+    struct jpeg_decompress_struct ci;
+    struct jpeg_error_mgr e;
+    ci.err = jpeg_std_error(&e);
+    jpeg_create_decompress(&ci);
+    FILE *f = fopen(path, "rb");
+    jpeg_stdio_src(&ci, f);
+    jpeg_read_header(&ci, TRUE);
+    jvirt_barray_ptr *arrays = jpeg_read_coefficients(&ci);
+    const jpeg_component_info *comp = &ci.comp_info[0];
+    double worst = 0;
+    for (int by = 0; by * 8 + 8 <= img->h; by++) { /* whole blocks: the padding is not in the image */
+        JBLOCKARRAY row = (*ci.mem->access_virt_barray)((j_common_ptr)&ci, arrays[0], (JDIMENSION)by, 1, FALSE);
+        for (int bx = 0; bx * 8 + 8 <= img->w; bx++)
+            for (int v = 0; v < 8; v++)
+                for (int u = 0; u < 8; u++) {
+                    double a = 0;
+                    for (int y = 0; y < 8; y++)
+                        for (int x = 0; x < 8; x++)
+                            a += (img->px[(size_t)(by * 8 + y) * img->w + bx * 8 + x] * 255.0 - 128) *
+                                 (u ? 0.5 : sqrt(0.125)) * cos((2 * x + 1) * u * M_PI / 16) *
+                                 (v ? 0.5 : sqrt(0.125)) * cos((2 * y + 1) * v * M_PI / 16);
+                    double q = comp->quant_table->quantval[v * 8 + u], c = row[0][bx][v * 8 + u];
+                    double out = fmax((c - 0.5) * q - a, a - (c + 0.5) * q);
+                    if (out > worst) worst = out;
+                }
+    }
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    fclose(f);
+    return worst;
+}
+
+static void deblocking(void)
+{
+    const int w = 96, h = 72;
+    unsigned long n;
+    liif_error err;
+    int o, done;
+    /* gray at quality 30: closer to the picture than the plain decode, and every coefficient still the file's */
+    const tj_layout gray = {1, 0, NULL, 0, 0};
+    unsigned char *buf = tj_encode_ex(w, h, 30, photo, &gray, &n);
+    save("db-gray.jpg", buf, n);
+    free(buf);
+    liif_png g;
+    if (liif_image_read(path_in("db-gray.jpg"), &g, NULL, &o, &err) != LIIF_OK) {
+        CHECK(0, "gray: %s", err.msg);
+        return;
+    }
+    double before = psnr_to_photo(&g), outside_before = outside_intervals(path_in("db-gray.jpg"), &g);
+    liif_status st = liif_jpeg_deblock(path_in("db-gray.jpg"), &g, o, 0, &done, &err);
+    CHECK(st == LIIF_OK && done == 1, "gray deblock: %s, done %d", st ? err.msg : "ok", done);
+    double after = psnr_to_photo(&g), outside = outside_intervals(path_in("db-gray.jpg"), &g);
+    printf("deblocking gray q30: PSNR %.3f -> %.3f dB; coefficients outside their intervals by %.4f levels (the "
+           "8-bit decode: %.4f)\n", before, after, outside, outside_before);
+    CHECK(after > before + 0.2, "gray q30: deblocked PSNR %.3f, plain %.3f: want at least 0.2 dB more", after, before);
+    /* the change is added to libjpeg's 8-bit decode, whose rounding (half a level a pixel) moves coefficients a little */
+    CHECK(outside < 1.0, "a deblocked coefficient is %.4f levels outside what the file says", outside);
+
+    /* the same file with EXIF orientation 6: the deblocked picture is the upright one turned, to the bit */
+    unsigned char exif[64];
+    tj_layout turned = {1, 0, exif, tj_exif_orientation(exif, 6, 1), 0};
+    buf = tj_encode_ex(w, h, 30, photo, &turned, &n);
+    save("db-o6.jpg", buf, n);
+    free(buf);
+    liif_png t;
+    if (liif_image_read(path_in("db-o6.jpg"), &t, NULL, &o, &err) == LIIF_OK) {
+        st = liif_jpeg_deblock(path_in("db-o6.jpg"), &t, o, 0, &done, &err);
+        int bad = 0;
+        for (int y = 0; st == LIIF_OK && y < t.h; y++)
+            for (int x = 0; x < t.w; x++) {
+                int sx, sy;
+                source_of(6, x, y, w, h, &sx, &sy);
+                bad += t.px[(size_t)y * t.w + x] != g.px[(size_t)sy * w + sx];
+            }
+        CHECK(st == LIIF_OK && o == 6 && t.w == h && bad == 0, "orientation 6: %s, %d pixels not the upright ones turned",
+              st ? err.msg : "ok", bad);
+        liif_png_free(&t);
+    } else
+        CHECK(0, "orientation 6: %s", err.msg);
+
+    /* another file under the same name (a different size): refused, the image untouched */
+    const tj_layout rgb = {3, 0, NULL, 0, 0};
+    buf = tj_encode_ex(w / 2, h, 30, photo, &rgb, &n);
+    save("db-other.jpg", buf, n);
+    free(buf);
+    float first = g.px[0];
+    st = liif_jpeg_deblock(path_in("db-other.jpg"), &g, 1, 0, &done, &err);
+    CHECK(st == LIIF_ERR_FORMAT && strstr(err.msg, "db-other.jpg") && strstr(err.msg, "changed") && g.px[0] == first &&
+              !done, "a file of another size: %s", st ? err.msg : "accepted");
+    /* not a JPEG */
+    FILE *f = fopen(path_in("db-not.jpg"), "wb");
+    fputs("not a jpeg at all", f);
+    fclose(f);
+    st = liif_jpeg_deblock(path_in("db-not.jpg"), &g, 1, 0, &done, &err);
+    CHECK(st == LIIF_ERR_FORMAT && strstr(err.msg, "db-not.jpg"), "not a JPEG: %s", st ? err.msg : "accepted");
+    liif_png_free(&g);
+
+    /* colour, 4:2:0: closer to the picture, and R, G and B move together (only the luma is deblocked) */
+    buf = tj_encode_ex(w, h, 30, photo, &rgb, &n);
+    save("db-rgb.jpg", buf, n);
+    free(buf);
+    liif_png c, c0;
+    if (liif_image_read(path_in("db-rgb.jpg"), &c, NULL, &o, &err) != LIIF_OK ||
+        liif_image_read(path_in("db-rgb.jpg"), &c0, NULL, &o, &err) != LIIF_OK) {
+        CHECK(0, "rgb: %s", err.msg);
+        return; /* the files stay in the test's folder, named in the failure */
+    }
+    before = psnr_to_photo(&c);
+    st = liif_jpeg_deblock(path_in("db-rgb.jpg"), &c, o, 0, &done, &err);
+    after = psnr_to_photo(&c);
+    double spread = 0;
+    size_t moved = 0;
+    for (size_t i = 0; st == LIIF_OK && i < (size_t)w * h; i++) {
+        float d[3];
+        int clamped = 0;
+        for (int k = 0; k < 3; k++) {
+            d[k] = c.px[i * 3 + k] - c0.px[i * 3 + k];
+            clamped |= c.px[i * 3 + k] == 0.0f || c.px[i * 3 + k] == 1.0f;
+        }
+        if (!clamped) spread = fmax(spread, fmax(fabsf(d[0] - d[1]), fabsf(d[0] - d[2])));
+        moved += d[0] != 0;
+    }
+    printf("deblocking RGB q30: PSNR %.3f -> %.3f dB; %zu of %d pixels moved; R, G and B moved apart by %.2g\n", before,
+           after, moved, w * h, spread);
+    CHECK(st == LIIF_OK && done == 1 && after > before + 0.1 && moved > (size_t)w * h / 2 && spread < 1e-6,
+          "rgb: %s, PSNR %.3f -> %.3f, %zu moved, spread %g", st ? err.msg : "ok", before, after, moved, spread);
+    liif_png_free(&c);
+    liif_png_free(&c0);
+    const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(path_in(names[i]));
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -395,6 +556,7 @@ int main(void)
     reading_errors();
     writing_errors();
     icc_profiles();
+    deblocking();
     rmdir(dir);
     return tu_finish("jpeg");
 }

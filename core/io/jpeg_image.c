@@ -2,6 +2,9 @@
  * writing, with libjpeg. Every libjpeg call that can fail runs under one setjmp per function, with all the state
  * it changes in a struct outside that function, as png_image.c does with libpng. */
 #include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +372,249 @@ liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_p
     img->h = h;
     img->channels = c;
     img->bit_depth = 8;
+    return LIIF_OK;
+}
+
+/* ------------------------------------------------------------ deblocking
+ * A JPEG stores each 8x8 block of a component as DCT coefficients rounded to multiples of a quantisation step q.
+ * The file therefore says only that coefficient k of a block lies in [(c - 1/2) q, (c + 1/2) q]; the decoder takes
+ * the middle of that interval, whose errors line up along the block edges. A smoother image that keeps every
+ * coefficient inside the interval the file states has fewer block edges and less ringing: projected gradient descent
+ * on the smoothed total variation of the luma, each step followed by the exact projection onto the intervals (the
+ * JPEG DCT is orthonormal, so clamping the coefficients gives the nearest allowed image), stopped early. The change in
+ * luma is added to R, G and B alike: JFIF's YCbCr -> RGB gives Y the weight 1 in all three. */
+
+enum { DEBLOCK_ITERATIONS = 40 };
+/* The first step, in levels, per level of the file's mean luma quantisation step: small, so that the descent stops
+ * well inside the intervals and keeps texture that total variation would flatten. Measured on the three held-out
+ * photographs at qualities 30-90 (README): 0.006 gained at all but one of twelve, 0.02 lost up to 0.4 dB at 90. */
+#define DEBLOCK_STEP 0.006
+
+typedef struct {
+    jpeg_fault fault;
+    struct jpeg_decompress_struct cinfo;
+    int cinfo_ready;
+    const char *path;
+    FILE *fp;
+    size_t file_size;
+    int w, h;         /* the stored image */
+    int bw, bh;       /* luma blocks across and down */
+    int supported;    /* gray, or YCbCr with full-resolution luma */
+    int16_t *coef;    /* bw * bh blocks of 64 quantised coefficients, natural order */
+    uint16_t q[64];   /* the luma quantisation steps, natural order */
+} deblock_reader;
+
+/* The only setjmp of deblocking: the luma's quantised coefficients and steps. */
+static liif_status deblock_read(deblock_reader *r, liif_error *err)
+{
+    if (setjmp(r->fault.jump)) {
+        if (r->cinfo_ready && r->cinfo.input_scan_number > JPEG_MAX_SCANS)
+            return liif_error_set(err, LIIF_ERR_FORMAT, "%s: more than %d scans (a crafted file?)", r->path,
+                                  JPEG_MAX_SCANS);
+        return fault_report(&r->fault, r->path, LIIF_ERR_FORMAT, err);
+    }
+    fault_init(&r->fault, &r->cinfo.err);
+    jpeg_create_decompress(&r->cinfo);
+    r->cinfo_ready = 1;
+    r->cinfo.progress = &r->fault.progress;
+    jpeg_stdio_src(&r->cinfo, r->fp);
+    jpeg_read_header(&r->cinfo, TRUE);
+    jpeg_reader hr = {.path = r->path, .file_size = r->file_size, .cinfo = r->cinfo};
+    liif_status st = check_header(&hr, err); /* the limits of reading, before any buffer is sized */
+    if (st != LIIF_OK)
+        return st;
+    const struct jpeg_decompress_struct *ci = &r->cinfo;
+    const jpeg_component_info *y = &ci->comp_info[0];
+    r->w = (int)ci->image_width;
+    r->h = (int)ci->image_height;
+    r->supported = (ci->num_components == 1 && ci->jpeg_color_space == JCS_GRAYSCALE) ||
+                   (ci->num_components == 3 && ci->jpeg_color_space == JCS_YCbCr &&
+                    y->h_samp_factor == ci->max_h_samp_factor && y->v_samp_factor == ci->max_v_samp_factor);
+    if (!r->supported)
+        return LIIF_OK;
+    jvirt_barray_ptr *arrays = jpeg_read_coefficients(&r->cinfo);
+    r->bw = (int)y->width_in_blocks;
+    r->bh = (int)y->height_in_blocks;
+    if (r->fault.bad_data)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: corrupt or truncated JPEG data", r->path);
+    if (!y->quant_table || (int64_t)r->bw * 8 < r->w || (int64_t)r->bh * 8 < r->h || r->bw > r->w / 8 + 1 ||
+        r->bh > r->h / 8 + 1) {
+        r->supported = 0; /* a layout libjpeg reads but this does not expect: left as decoded */
+        return LIIF_OK;
+    }
+    for (int k = 0; k < 64; k++)
+        r->q[k] = y->quant_table->quantval[k] ? y->quant_table->quantval[k] : 1;
+    if (!(r->coef = malloc((size_t)r->bw * r->bh * 64 * sizeof *r->coef)))
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", r->path, r->w, r->h);
+    for (int by = 0; by < r->bh; by++) {
+        JBLOCKARRAY row = (*r->cinfo.mem->access_virt_barray)((j_common_ptr)&r->cinfo, arrays[0], (JDIMENSION)by, 1,
+                                                               FALSE);
+        for (int bx = 0; bx < r->bw; bx++)
+            for (int k = 0; k < 64; k++) r->coef[((size_t)by * r->bw + bx) * 64 + k] = row[0][bx][k];
+    }
+    jpeg_finish_decompress(&r->cinfo);
+    if (r->fault.bad_data)
+        return liif_error_set(err, LIIF_ERR_FORMAT, "%s: corrupt or truncated JPEG data", r->path);
+    return LIIF_OK;
+}
+
+/* The orthonormal 8-point DCT-II matrix: dct8[u][x] = s(u) cos((2x + 1) u pi / 16), s(0) = sqrt(1/8), else 1/2. */
+static float dct8[8][8];
+static pthread_once_t dct8_once = PTHREAD_ONCE_INIT;
+static void dct8_init(void)
+{
+    for (int u = 0; u < 8; u++)
+        for (int x = 0; x < 8; x++)
+            dct8[u][x] = (float)((u ? 0.5 : sqrt(0.125)) * cos((2 * x + 1) * u * M_PI / 16));
+}
+
+/* Block at b (rows `stride` floats apart): with clamp, its coefficients F = D (b - 128) D^T are clamped to the
+ * intervals of the quantised coefficients c (steps q); without, F = c q (the plain decode). Then b = D^T F D + 128. */
+static void deblock_project(float *b, size_t stride, const int16_t *c, const uint16_t *q, int clamp)
+{
+    float t[64], f[64];
+    if (clamp) {
+        for (int y = 0; y < 8; y++) /* rows: t = (b - 128) D^T */
+            for (int u = 0; u < 8; u++) {
+                float a = 0;
+                for (int x = 0; x < 8; x++) a += (b[y * stride + x] - 128.0f) * dct8[u][x];
+                t[y * 8 + u] = a;
+            }
+        for (int v = 0; v < 8; v++) /* columns: f = D t, clamped */
+            for (int u = 0; u < 8; u++) {
+                float a = 0;
+                for (int y = 0; y < 8; y++) a += dct8[v][y] * t[y * 8 + u];
+                float lo = (c[v * 8 + u] - 0.5f) * q[v * 8 + u], hi = (c[v * 8 + u] + 0.5f) * q[v * 8 + u];
+                f[v * 8 + u] = a < lo ? lo : a > hi ? hi : a;
+            }
+    } else {
+        for (int k = 0; k < 64; k++) f[k] = (float)c[k] * q[k];
+    }
+    for (int v = 0; v < 8; v++) /* t = f D along rows */
+        for (int x = 0; x < 8; x++) {
+            float a = 0;
+            for (int u = 0; u < 8; u++) a += f[v * 8 + u] * dct8[u][x];
+            t[v * 8 + x] = a;
+        }
+    for (int y = 0; y < 8; y++) /* b = D^T t + 128 */
+        for (int x = 0; x < 8; x++) {
+            float a = 0;
+            for (int v = 0; v < 8; v++) a += dct8[v][y] * t[v * 8 + x];
+            b[y * stride + x] = a + 128.0f;
+        }
+}
+
+/* Row y of out = row y of a (the w x h image, rows `stride` apart) minus step times the gradient there of the
+ * smoothed total variation: the sum over pixels of sqrt(dx^2 + dy^2 + 1 level^2), forward differences, none past
+ * the last row or column. */
+static void deblock_descend_row(const float *a, float *out, size_t stride, int w, int h, int y, float step)
+{
+    const float eps2 = 1.0f;
+    const ptrdiff_t up = -(ptrdiff_t)stride;
+    for (int x = 0; x < w; x++) {
+        const float *p = a + (size_t)y * stride + x;
+        /* the pixel's own term */
+        float dx = x + 1 < w ? p[1] - p[0] : 0, dy = y + 1 < h ? p[stride] - p[0] : 0;
+        float g = -(dx + dy) / sqrtf(dx * dx + dy * dy + eps2);
+        if (x > 0) { /* the left neighbour's term, in which p is the right one */
+            float lx = p[0] - p[-1], ly = y + 1 < h ? p[stride - 1] - p[-1] : 0;
+            g += lx / sqrtf(lx * lx + ly * ly + eps2);
+        }
+        if (y > 0) { /* the upper neighbour's, in which p is the lower one */
+            float ux = x + 1 < w ? p[up + 1] - p[up] : 0, uy = p[0] - p[up];
+            g += uy / sqrtf(ux * ux + uy * uy + eps2);
+        }
+        out[(size_t)y * stride + x] = p[0] - step * g;
+    }
+}
+
+liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, int threads, int *done,
+                              liif_error *err)
+{
+    *done = 0;
+    if (img->bit_depth != 8 || (img->channels != 1 && img->channels != 3) || orientation < 1 || orientation > 8)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: not an image read from a JPEG", path);
+    size_t size;
+    int fd = liif_open_regular(path, &size, err);
+    if (fd < 0)
+        return LIIF_ERR_IO;
+    deblock_reader r;
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    r.file_size = size;
+    if (!(r.fp = fdopen(fd, "rb"))) {
+        close(fd);
+        return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    liif_status st = deblock_read(&r, err);
+    if (r.cinfo_ready)
+        jpeg_destroy_decompress(&r.cinfo);
+    fclose(r.fp);
+    int swap = orientation >= 5;
+    if (st == LIIF_OK && r.supported && ((swap ? r.h : r.w) != img->w || (swap ? r.w : r.h) != img->h))
+        st = liif_error_set(err, LIIF_ERR_FORMAT, "%s: changed while it was read (%dx%d, then %dx%d)", path, img->w,
+                            img->h, swap ? r.h : r.w, swap ? r.w : r.h);
+    if (st != LIIF_OK || !r.supported) {
+        free(r.coef);
+        return st;
+    }
+    pthread_once(&dct8_once, dct8_init);
+    size_t stride = (size_t)r.bw * 8, rows = (size_t)r.bh * 8;
+    float *a = malloc(stride * rows * sizeof *a), *b = malloc(stride * rows * sizeof *b);
+    if (!a || !b) {
+        free(a), free(b), free(r.coef);
+        return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", path, r.w, r.h);
+    }
+    int nt = threads > 0 ? threads : omp_get_num_procs();
+    int bw = r.bw, bh = r.bh, w = r.w, h = r.h;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int by = 0; by < bh; by++) /* the plain decode, where the descent starts */
+        for (int bx = 0; bx < bw; bx++)
+            deblock_project(a + (size_t)by * 8 * stride + bx * 8, stride, r.coef + ((size_t)by * bw + bx) * 64, r.q, 0);
+    memcpy(b, a, stride * rows * sizeof *a); /* the padding beyond the image: only the projection moves it */
+    double qmean = 0;
+    for (int k = 0; k < 64; k++) qmean += r.q[k] / 64.0;
+    float step0 = (float)(DEBLOCK_STEP * qmean);
+    for (int it = 0; it < DEBLOCK_ITERATIONS; it++) {
+        float step = step0 / sqrtf(1.0f + it); /* shrinking, so the descent settles */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int y = 0; y < h; y++)
+            deblock_descend_row(a, b, stride, w, h, y, step);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int by = 0; by < bh; by++)
+            for (int bx = 0; bx < bw; bx++) {
+                size_t o = (size_t)by * 8 * stride + bx * 8;
+                for (int y = 0; y < 8; y++) memcpy(a + o + y * stride, b + o + y * stride, 8 * sizeof *a);
+                deblock_project(a + o, stride, r.coef + ((size_t)by * bw + bx) * 64, r.q, 1);
+            }
+    }
+    /* the change from the plain decode (b, rebuilt), in levels / 255, as a w x h map in stored orientation */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int by = 0; by < bh; by++)
+        for (int bx = 0; bx < bw; bx++)
+            deblock_project(b + (size_t)by * 8 * stride + bx * 8, stride, r.coef + ((size_t)by * bw + bx) * 64, r.q, 0);
+    free(r.coef);
+    for (int y = 0; y < h; y++) /* in place: row y's map ends before row y's source starts */
+        for (int x = 0; x < w; x++)
+            b[(size_t)y * w + x] = (a[(size_t)y * stride + x] - b[(size_t)y * stride + x]) * (1.0f / 255.0f);
+    free(a);
+    float *d = b;
+    if (orientation != 1) { /* upright, as the image was read */
+        int ow, oh;
+        d = (float *)orient((const uint8_t *)b, w, h, (int)sizeof(float), orientation, &ow, &oh);
+        free(b);
+        if (!d)
+            return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", path, w, h);
+    }
+    size_t n = (size_t)img->w * img->h;
+    int c = img->channels;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < c; k++) {
+            float v = img->px[i * c + k] + d[i];
+            img->px[i * c + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    free(d);
+    *done = 1;
     return LIIF_OK;
 }
 

@@ -34,6 +34,15 @@ liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, li
 liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_png *img, int *orientation,
                               liif_error *err);
 
+/* Deblocking: img was read from the JPEG at path (liif_image_read, with its orientation) and gets, in place, the
+ * smoothest luma the file allows: every DCT coefficient of the luma stays within the interval its quantised value
+ * stands for, so block edges and ringing go while nothing the file states is lost (projected descent on total
+ * variation; the change added to R, G and B). *done is 1 when applied; 0, img untouched, for a layout it does not
+ * take (an RGB or CMYK JPEG, subsampled luma). The file is read again (its coefficients); a file that is no longer
+ * the one read gives LIIF_ERR_FORMAT. threads 0: all processors. */
+liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, int threads, int *done,
+                              liif_error *err);
+
 /* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
  * folder renamed into place by finish(); abort() or any failure removes it. channels 1 (gray) or
  * 3 (RGB), 8 bits; quality 1..100 (libjpeg's scale); chroma is not subsampled (4:4:4), since an

@@ -1,6 +1,6 @@
 /* fuzz_image.c: libFuzzer harness: the CLI's image reader (PNG, JPEG or WebP by the first bytes; JPEG with its EXIF
- * orientation, scan limit and memory cap; the metadata for the output) on any bytes, and the EXIF edit a writer
- * makes of what it read. */
+ * orientation, scan limit and memory cap; the metadata for the output) on any bytes, a JPEG's deblocking (small
+ * images), and the EXIF edit a writer makes of what it read. */
 #include <stdlib.h>
 
 #include "exif.h"
@@ -30,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m->density_unit < LIIF_DENSITY_NONE || m->density_unit > LIIF_DENSITY_PER_METRE || m->srgb < 0 ||
             m->srgb > 4)
             abort();
+        if (fmt == LIIF_IMAGE_JPEG && (size_t)img.w * img.h <= 1 << 16) { /* deblocking: the file read again */
+            int done = -1;
+            liif_status ds = liif_jpeg_deblock(fuzz_as_file(data, size), &img, orientation, 1, &done, &err);
+            if (ds == LIIF_OK && done != 0 && done != 1)
+                abort();
+            for (size_t i = 0; ds == LIIF_OK && i < n; i++)
+                if (!(img.px[i] >= 0.0f && img.px[i] <= 1.0f))
+                    abort();
+        }
         uint8_t *out;
         size_t out_n;
         if (m->exif) {

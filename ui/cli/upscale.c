@@ -42,6 +42,7 @@ typedef struct {
     int quality;          /* JPEG quality */
     int no_exif;          /* leave the input's EXIF out */
     int ensemble;         /* --ensemble: liif_options.ensemble */
+    int deblock;          /* --deblock: a JPEG input's luma made the smoothest its coefficients allow */
     const char *preview_path;          /* --preview: only a crop of the output, here; NULL: the whole output */
     liif_image_format preview_format;
 } upscale_plan;
@@ -55,7 +56,7 @@ enum { SZ_EXACT, SZ_WIDTH, SZ_HEIGHT, SZ_FIT };
 typedef struct {
     char *model, *scale, *size, *fit, *scale_x, *scale_y, *detail, *device, *precision;
     int threads, tile, memory_mib, band_rows, quality;
-    gboolean quiet, timing, no_exif, ensemble;
+    gboolean quiet, timing, no_exif, ensemble, deblock;
     char *output_dir, *preview;
     char **files;
 } upscale_args;
@@ -153,6 +154,9 @@ static GOptionContext *upscale_context(upscale_args *a)
          "not written) and say how long the whole would take", "FILE"},
         {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
          "Leave the input's EXIF (camera, date, GPS position, ...) out of OUT", NULL},
+        {"deblock", 0, 0, G_OPTION_ARG_NONE, &a->deblock,
+         "A JPEG input without its block edges and ringing: the smoothest picture its stored coefficients allow "
+         "(see below)", NULL},
         {"ensemble", 0, 0, G_OPTION_ARG_NONE, &a->ensemble,
          "Self-ensemble: the mean of the outputs for the input turned 8 ways (flips, transposes), each turned back; "
          "about 8x the time, a little closer to the original (LIIF-GAN: its detail is added once)", NULL},
@@ -411,6 +415,7 @@ static int plan_from_args(const upscale_args *a, upscale_plan *p)
     p->no_exif = a->no_exif;
     p->timing = a->timing;
     p->ensemble = a->ensemble;
+    p->deblock = a->deblock;
     p->backend = LIIF_BACKEND_AUTO;
     p->precision = LIIF_PRECISION_FP32;
     return (!a->device || parse_device(a->device, &p->backend)) &&
@@ -431,6 +436,8 @@ typedef struct {
     liif_png png;     /* the input, PNG, JPEG or WebP */
     int have_png;     /* png was read and must be freed */
     int orientation;  /* the input's EXIF orientation (1: none), applied when it was read */
+    int deblocked;    /* the input, a JPEG, was deblocked when it was read (in t_read) */
+    char read_note[700]; /* the read's note: why --deblock did not apply */
     float *rgb;       /* the model's view of a non-RGB input: png.w * png.h * 3 */
     liif_model *model;
     liif_engine *engine;
@@ -484,6 +491,8 @@ static void upscale_image_clear(upscale_run *r)
         liif_png_free(&r->png);
     r->have_png = 0;
     r->orientation = 1;
+    r->deblocked = 0;
+    r->read_note[0] = '\0';
     r->t_read = r->t_model = r->t_upscale = r->t_wait = r->t_finish = r->t_encode = r->t_start = 0;
     r->t_read_ahead = 0;
 }
@@ -677,6 +686,8 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
     if (s == LIIF_OK && !q->quiet) { /* after the checks, so an error stays one line */
         if (note[0])
             cli_error("%s", note);
+        if (r->read_note[0])
+            cli_error("note: %s", r->read_note);
         if (r->orientation != 1)
             cli_error("note: %s: EXIF orientation %d applied: the output stands as viewers show the photo",
                       q->in_path, r->orientation);
@@ -734,8 +745,11 @@ static int upscale_stream(upscale_run *r, const upscale_plan *q, const char *not
  * current one is upscaled. Errors wait in err until the image's turn, so they are said in order. */
 typedef struct {
     const char *path;
+    int deblock, threads; /* the plan's */
     liif_png png;
     int orientation;
+    int deblocked;   /* a JPEG deblocked (liif_jpeg_deblock) */
+    char note[700];  /* why a JPEG was not deblocked, when asked */
     gint64 t_read;   /* the read itself, on whichever thread ran it */
     liif_status status;
     liif_error err;
@@ -747,14 +761,30 @@ static gpointer input_read_run(gpointer data)
 {
     input_read *j = data;
     gint64 t0 = g_get_monotonic_time();
-    j->status = liif_image_read(j->path, &j->png, NULL, &j->orientation, &j->err);
+    liif_image_format fmt;
+    j->status = liif_image_read(j->path, &j->png, &fmt, &j->orientation, &j->err);
+    if (j->status == LIIF_OK && j->deblock && fmt == LIIF_IMAGE_JPEG) {
+        liif_error e;
+        liif_status ds = liif_jpeg_deblock(j->path, &j->png, j->orientation, j->threads, &j->deblocked, &e);
+        if (ds == LIIF_ERR_NOMEM) /* the image as decoded is still there: upscaled without */
+            snprintf(j->note, sizeof j->note, "%s; upscaled as decoded", e.msg);
+        else if (ds != LIIF_OK) {
+            j->err = e;
+            j->status = ds;
+            liif_png_free(&j->png);
+        } else if (!j->deblocked)
+            snprintf(j->note, sizeof j->note, "%s: --deblock takes JPEGs of YCbCr or gray with full-resolution luma; "
+                     "upscaled as decoded", j->path);
+    } else if (j->status == LIIF_OK && j->deblock)
+        snprintf(j->note, sizeof j->note, "%s: --deblock is for JPEG input; this is a %s", j->path,
+                 liif_image_format_name(fmt));
     j->t_read = g_get_monotonic_time() - t0;
     return NULL;
 }
 
-static void input_read_start(input_read *j, const char *path)
+static void input_read_start(input_read *j, const char *path, const upscale_plan *p)
 {
-    *j = (input_read){.path = path, .orientation = 1, .pending = 1};
+    *j = (input_read){.path = path, .deblock = p->deblock, .threads = p->threads, .orientation = 1, .pending = 1};
     j->thread = g_thread_try_new("liif-reader", input_read_run, j, NULL);
     if (!j->thread) /* no thread to be had: read it now */
         input_read_run(j);
@@ -771,6 +801,8 @@ static liif_status input_read_take(input_read *j, upscale_run *r)
         r->png = j->png;
         r->have_png = 1;
         r->orientation = j->orientation;
+        r->deblocked = j->deblocked;
+        snprintf(r->read_note, sizeof r->read_note, "%s", j->note);
     }
     return j->status;
 }
@@ -925,7 +957,7 @@ static int upscale_execute(upscale_run *r, const upscale_plan *p)
     input_read in;
     char note[512] = "";
     gint64 t0 = g_get_monotonic_time();
-    input_read_start(&in, p->in_path);
+    input_read_start(&in, p->in_path, p);
     int code = upscale_prepare_engine(r, p, note, sizeof note, &model_err);
     r->t_model = g_get_monotonic_time() - t0;
     liif_status rs = input_read_take(&in, r);
@@ -955,10 +987,10 @@ static void upscale_print_timing(const upscale_run *r, const upscale_plan *p, gi
     char ahead[96] = "";
     if (r->t_read_ahead)
         snprintf(ahead, sizeof ahead, " (read ahead of its turn on a thread: %.3f)", r->t_read_ahead * 1e-6);
-    printf("time: %.3f s in all: reading %.3f%s, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting"
+    printf("time: %.3f s in all: reading %.3f%s%s, model and device %.3f (side by side: %.3f), upscaling %.3f, waiting"
            " for the %s writer %.3f, finishing the file %.3f; %s encoding took %.3f on the writer thread (%.3f of it"
            " during the upscale)\n",
-           total * 1e-6, r->t_read * 1e-6, ahead, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, f,
+           total * 1e-6, r->t_read * 1e-6, r->deblocked ? " (deblocking the JPEG included)" : "", ahead, r->t_model * 1e-6, r->t_start * 1e-6, r->t_upscale * 1e-6, f,
            r->t_wait * 1e-6, r->t_finish * 1e-6, f, r->t_encode * 1e-6,
            MAX(0, r->t_encode - r->t_wait - r->t_finish) * 1e-6);
 }
@@ -1022,7 +1054,7 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
     liif_error err;
     if (code == CLI_EXIT_OK) {
         r.progress = cli_progress_new(!p->quiet);
-        input_read_start(&next, a->files[0]);
+        input_read_start(&next, a->files[0], p);
         if ((code = upscale_prepare_engine(&r, p, note, sizeof note, &err)))
             cli_error("%s", err.msg);
     }
@@ -1037,14 +1069,14 @@ static int upscale_batch(const upscale_args *a, const upscale_plan *p)
         gint64 t0 = g_get_monotonic_time();
         int ahead = next.pending; /* read while the model loaded or the previous image was upscaled */
         if (!next.pending)
-            input_read_start(&next, q.in_path);
+            input_read_start(&next, q.in_path, p);
         liif_status rs = input_read_take(&next, &r);
         liif_error read_err = next.err;
         r.t_read = g_get_monotonic_time() - t0;
         r.t_read_ahead = ahead ? next.t_read : 0;
         if (i + 1 < n && (rs != LIIF_OK || (size_t)r.png.w * r.png.h * r.png.channels * sizeof(float) <=
                                                    READ_AHEAD_MAX_BYTES))
-            input_read_start(&next, a->files[i + 1]);
+            input_read_start(&next, a->files[i + 1], p);
         int c;
         if (rs != LIIF_OK) {
             cli_error("%s", read_err.msg);
