@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "eval.h"
@@ -32,6 +33,8 @@ typedef struct {
     int threads, strips, crop;
     int quiet;
     int ensemble; /* --ensemble: liif_options.ensemble */
+    int lr_jpeg;  /* --lr-jpeg Q: the LR image through a JPEG of quality Q (0: none) */
+    int deblock;  /* --deblock: that JPEG deblocked (liif_jpeg_deblock) */
 } eval_plan;
 
 /* Per method and scale: sums over the images measured. */
@@ -74,8 +77,8 @@ static const char eval_description[] =
 
 typedef struct {
     char *model, *data, *scales, *out, *detail, *lpips, *protocol, *device;
-    int threads, strips, crop;
-    gboolean quiet, ensemble;
+    int threads, strips, crop, lr_jpeg;
+    gboolean quiet, ensemble, deblock;
     char **rest;
 } eval_args;
 
@@ -114,6 +117,11 @@ static GOptionContext *eval_context(eval_args *a)
          NULL},
         {"ensemble", 0, 0, G_OPTION_ARG_NONE, &a->ensemble,
          "The model's self-ensemble (8 turns of the input, as liif upscale --ensemble): about 8x the time", NULL},
+        {"lr-jpeg", 0, 0, G_OPTION_ARG_INT, &a->lr_jpeg,
+         "The LR image saved as a JPEG of quality Q (1-100, 4:4:4) and read back, for the model and bicubic alike: "
+         "how they do on compressed photos", "Q"},
+        {"deblock", 0, 0, G_OPTION_ARG_NONE, &a->deblock,
+         "With --lr-jpeg: that JPEG deblocked, as liif upscale --deblock does", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
@@ -183,6 +191,10 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
             return 0;
         }
     }
+    if (a->lr_jpeg < 0 || a->lr_jpeg > 100 || (a->deblock && !a->lr_jpeg)) {
+        cli_error("--lr-jpeg takes a quality of 1 to 100; --deblock needs --lr-jpeg");
+        return 0;
+    }
     if (a->threads < 0 || a->strips < 0 || a->crop < 0 || a->crop > 4096) {
         cli_error("--threads and --strips must be 0 or more, --crop 0 to 4096");
         return 0;
@@ -217,6 +229,8 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
     p->crop = a->crop ? a->crop : 96;
     p->quiet = a->quiet;
     p->ensemble = a->ensemble;
+    p->lr_jpeg = a->lr_jpeg;
+    p->deblock = a->deblock;
     return 1;
 }
 
@@ -334,8 +348,11 @@ static int strip_write(const eval_strip *s, const eval_plan *p, const char *labe
 
 static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCALES], int lpips)
 {
-    GString *t = g_string_new(lpips ? "| method (PSNR / SSIM / sharpness / detail PSNR / grid / LPIPS) |"
-                                    : "| method (PSNR / SSIM / sharpness / detail PSNR / grid) |");
+    GString *t = g_string_new("| method (");
+    if (p->lr_jpeg)
+        g_string_append_printf(t, "LR as JPEG q%d%s; ", p->lr_jpeg, p->deblock ? ", deblocked" : "");
+    g_string_append(t, lpips ? "PSNR / SSIM / sharpness / detail PSNR / grid / LPIPS) |"
+                             : "PSNR / SSIM / sharpness / detail PSNR / grid) |");
     for (int j = 0; j < p->n_scales; j++) g_string_append_printf(t, " %s |", p->scale_label[j]);
     g_string_append(t, "\n|---|");
     for (int j = 0; j < p->n_scales; j++) g_string_append(t, "---|");
@@ -422,6 +439,42 @@ typedef struct {
 
 /* One image at one scale: LR, both predictions, metrics, strip row. LIIF_ERR_ARG: the
  * image does not fit this scale (skipped with a warning by the caller). */
+/* --lr-jpeg: lr (w x h RGB) replaced by what a JPEG of it at quality p->lr_jpeg decodes to (deblocked with
+ * --deblock), through a temporary file. */
+static liif_status lr_through_jpeg(const eval_plan *p, float *lr, int w, int h, liif_error *err)
+{
+    GError *gerr = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("liif-eval-XXXXXX.jpg", &path, &gerr);
+    if (fd < 0) {
+        liif_status st = liif_error_set(err, LIIF_ERR_IO, "a temporary JPEG: %s", gerr->message);
+        g_error_free(gerr);
+        return st;
+    }
+    close(fd);
+    liif_image_writer *wr;
+    liif_png img = {0};
+    liif_status st = liif_image_writer_open(path, LIIF_IMAGE_JPEG, w, h, 3, 8, p->lr_jpeg, NULL, NULL, &wr, err);
+    if (st == LIIF_OK) {
+        st = liif_image_writer_rows(wr, lr, h, (size_t)w * 3, err);
+        st = st == LIIF_OK ? liif_image_writer_finish(wr, err) : (liif_image_writer_abort(wr), st);
+    }
+    if (st == LIIF_OK) st = liif_image_read(path, &img, NULL, NULL, err);
+    int done = 0;
+    if (st == LIIF_OK && p->deblock) {
+        st = liif_jpeg_deblock(path, &img, 1, p->threads, &done, err);
+        if (st == LIIF_OK && !done) st = liif_error_set(err, LIIF_ERR_FORMAT, "%s: not deblocked", path);
+    }
+    if (st == LIIF_OK && (img.w != w || img.h != h || img.channels != 3))
+        st = liif_error_set(err, LIIF_ERR_FORMAT, "%s: read back as %dx%d, %d channels", path, img.w, img.h,
+                            img.channels);
+    if (st == LIIF_OK) memcpy(lr, img.px, (size_t)w * h * 3 * sizeof *lr);
+    liif_png_free(&img);
+    unlink(path);
+    g_free(path);
+    return st;
+}
+
 static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, const float *hr,
                             int w, int h, int j, int strip_row, double work_done, double work_span,
                             liif_error *err)
@@ -453,6 +506,7 @@ static liif_status eval_one(eval_run *r, const eval_plan *p, const char *name, c
         goto done;
     }
     st = liif_eval_make_lr(hr, w, h, s, b.crop, b.lr, err);
+    if (st == LIIF_OK && p->lr_jpeg) st = lr_through_jpeg(p, b.lr, lw, lh, err);
     if (st == LIIF_OK) st = liif_resize_bicubic_f32(b.lr, lw, lh, 3, b.bicubic, cw, chh, err);
     if (st != LIIF_OK) goto done;
 
