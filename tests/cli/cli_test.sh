@@ -767,6 +767,25 @@ err-webp-too-large)
     mkpng "$T/in.png" 9 7 3 8
     expect_error 2 "out\.webp: 16389x12747: a WebP holds 1 to 16383 pixels per side" \
         upscale "$T/in.png" "$OUTDIR/out.webp" --model "$MODEL" --scale 1821 ;;
+deblock)
+    # --deblock: a JPEG's output changes (its luma made smoother within what the file says; test-jpeg checks how),
+    # the same in a batch as alone, turned as its EXIF says, and --timing counts it in the read; a PNG gets a note.
+    need_model
+    "$MKJPEG" "$T/a.jpg" 40 32 6 || fail mkjpeg
+    expect_ok upscale "$T/a.jpg" "$T/plain.png" --model "$MODEL" --scale 2 --device cpu
+    expect_ok upscale "$T/a.jpg" "$T/db.png" --model "$MODEL" --scale 2 --device cpu --deblock
+    expect_info "$T/db.png" "64 80 3 8"
+    ! cmp -s "$T/plain.png" "$T/db.png" || fail "--deblock changed nothing"
+    expect_ok upscale "$T/a.jpg" --model "$MODEL" --scale 2 --device cpu --deblock -o "$OUTDIR" # into DIR/a.jpg
+    expect_ok upscale "$T/a.jpg" "$T/db.jpg" --model "$MODEL" --scale 2 --device cpu --deblock
+    cmp -s "$T/db.jpg" "$OUTDIR/a.jpg" || fail "--deblock in a batch differs from one run"
+    run upscale "$T/a.jpg" "$T/t.png" --model "$MODEL" --scale 2 --device cpu --deblock --timing
+    grep -q "reading [0-9.]* (deblocking the JPEG included)" "$T/stdout" || fail "--timing does not count the deblocking"
+    mkpng "$T/b.png" 12 9 3 8
+    run upscale "$T/b.png" "$T/b2.png" --model "$MODEL" --scale 2 --device cpu --deblock
+    [ "$RC" -eq 0 ] && grep -q "^liif: note: .*b\.png: --deblock is for JPEG input; this is a PNG" "$T/stderr" ||
+        fail "no note for --deblock on a PNG: exit $RC"
+    ;;
 batch)
     # --output-dir: every input under its own name, the same bytes as one run each; a broken input is said and
     # the others go on (exit 1); a name that is no image format's becomes NAME.png.

@@ -83,6 +83,12 @@ static const char upscale_description[] =
     "and no alpha (an input with alpha needs a .png or .webp output); or .webp: a WebP with\n"
     "alpha, lossy at --quality (default 95; 100 is lossless), 8 bits, at most 16383 px per\n"
     "side. Other extensions are refused.\n"
+    "A JPEG stores each 8x8 block as rounded frequencies; the model sharpens the block edges\n"
+    "and ringing that rounding leaves, so a strongly compressed photo can come out worse than\n"
+    "bicubic. --deblock first makes a JPEG input smoother (its brightness; colour as decoded)\n"
+    "while every stored frequency stays within the rounding the file states: through a JPEG of\n"
+    "quality 50, Set5 x2 gains 0.5 dB with it (liif eval --lr-jpeg 50 --deblock). It takes\n"
+    "about a second per megapixel of input on the CPU.\n"
     "What the input says of itself goes into the output: its ICC colour profile (or PNG's\n"
     "sRGB, gAMA and cHRM chunks), its pixel density (a print keeps its pixels per inch, as\n"
     "GIMP's Scale Image does) and its EXIF (camera, date, place: --no-exif leaves it out),\n"
@@ -155,7 +161,7 @@ static GOptionContext *upscale_context(upscale_args *a)
         {"no-exif", 0, 0, G_OPTION_ARG_NONE, &a->no_exif,
          "Leave the input's EXIF (camera, date, GPS position, ...) out of OUT", NULL},
         {"deblock", 0, 0, G_OPTION_ARG_NONE, &a->deblock,
-         "A JPEG input without its block edges and ringing: the smoothest picture its stored coefficients allow "
+         "A JPEG input with fewer block edges and less ringing: smoothed within what its stored frequencies allow "
          "(see below)", NULL},
         {"ensemble", 0, 0, G_OPTION_ARG_NONE, &a->ensemble,
          "Self-ensemble: the mean of the outputs for the input turned 8 ways (flips, transposes), each turned back; "
