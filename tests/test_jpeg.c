@@ -394,6 +394,12 @@ static unsigned char photo(int x, int y, int c)
     return (unsigned char)(v < 30 ? 30 : v > 220 ? 220 : v);
 }
 
+static unsigned char photo_gray(int x, int y, int c)
+{
+    (void)c;
+    return photo(x, y, 0);
+}
+
 static double psnr_to_photo(const liif_png *img)
 {
     double se = 0;
@@ -508,38 +514,37 @@ static void deblocking(void)
     CHECK(st == LIIF_ERR_FORMAT && strstr(err.msg, "db-not.jpg"), "not a JPEG: %s", st ? err.msg : "accepted");
     liif_png_free(&g);
 
-    /* colour, 4:2:0: closer to the picture, and R, G and B move together (only the luma is deblocked) */
+    /* colour, 4:2:0 (libjpeg's default): closer to the picture, luma and chroma (at half resolution) deblocked */
     buf = tj_encode_ex(w, h, 30, photo, &rgb, &n);
     save("db-rgb.jpg", buf, n);
     free(buf);
-    liif_png c, c0;
-    if (liif_image_read(path_in("db-rgb.jpg"), &c, NULL, &o, &err) != LIIF_OK ||
-        liif_image_read(path_in("db-rgb.jpg"), &c0, NULL, &o, &err) != LIIF_OK) {
+    liif_png c;
+    if (liif_image_read(path_in("db-rgb.jpg"), &c, NULL, &o, &err) != LIIF_OK) {
         CHECK(0, "rgb: %s", err.msg);
         return; /* the files stay in the test's folder, named in the failure */
     }
     before = psnr_to_photo(&c);
     st = liif_jpeg_deblock(path_in("db-rgb.jpg"), &c, o, 0, &done, &err);
     after = psnr_to_photo(&c);
-    double spread = 0;
-    size_t moved = 0;
-    for (size_t i = 0; st == LIIF_OK && i < (size_t)w * h; i++) {
-        float d[3];
-        int clamped = 0;
-        for (int k = 0; k < 3; k++) {
-            d[k] = c.px[i * 3 + k] - c0.px[i * 3 + k];
-            clamped |= c.px[i * 3 + k] == 0.0f || c.px[i * 3 + k] == 1.0f;
-        }
-        if (!clamped) spread = fmax(spread, fmax(fabsf(d[0] - d[1]), fabsf(d[0] - d[2])));
-        moved += d[0] != 0;
-    }
-    printf("deblocking RGB q30: PSNR %.3f -> %.3f dB; %zu of %d pixels moved; R, G and B moved apart by %.2g\n", before,
-           after, moved, w * h, spread);
-    CHECK(st == LIIF_OK && done == 1 && after > before + 0.1 && moved > (size_t)w * h / 2 && spread < 1e-6,
-          "rgb: %s, PSNR %.3f -> %.3f, %zu moved, spread %g", st ? err.msg : "ok", before, after, moved, spread);
+    printf("deblocking RGB q30: PSNR %.3f -> %.3f dB\n", before, after);
+    CHECK(st == LIIF_OK && done == 1 && after > before + 0.3, "rgb: %s, PSNR %.3f -> %.3f", st ? err.msg : "ok",
+          before, after);
     liif_png_free(&c);
-    liif_png_free(&c0);
-    const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg"};
+    /* a gray picture stored in colour: its chroma is flat, so deblocking adds no colour */
+    buf = tj_encode_ex(w, h, 30, photo_gray, &rgb, &n);
+    save("db-neutral.jpg", buf, n);
+    free(buf);
+    if (liif_image_read(path_in("db-neutral.jpg"), &c, NULL, &o, &err) == LIIF_OK) {
+        st = liif_jpeg_deblock(path_in("db-neutral.jpg"), &c, o, 0, &done, &err);
+        double tint = 0;
+        for (size_t i = 0; i < (size_t)w * h; i++)
+            tint = fmax(tint, fmax(fabsf(c.px[i * 3] - c.px[i * 3 + 1]), fabsf(c.px[i * 3] - c.px[i * 3 + 2])));
+        CHECK(st == LIIF_OK && done == 1 && tint == 0, "a gray picture in colour: %s, R, G, B apart by %g",
+              st ? err.msg : "ok", tint);
+        liif_png_free(&c);
+    } else
+        CHECK(0, "neutral: %s", err.msg);
+    const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg", "db-neutral.jpg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(path_in(names[i]));
 }
 
