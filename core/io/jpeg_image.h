@@ -35,11 +35,12 @@ liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_p
                               liif_error *err);
 
 /* Deblocking: img was read from the JPEG at path (liif_image_read, with its orientation) and gets, in place, a
- * smoother luma that the file allows: every DCT coefficient of the luma stays within the interval its quantised value
- * stands for (to the 8-bit decode's rounding), so block edges and ringing fade while nothing the file states is lost
- * (projected descent on total variation, stopped early; the change added to R, G and B). *done is 1 when applied; 0, img untouched, for a layout it does not
- * take (an RGB or CMYK JPEG, subsampled luma). The file is read again (its coefficients); a file that is no longer
- * the one read gives LIIF_ERR_FORMAT. threads 0: all processors. */
+ * smoother picture that the file allows: every DCT coefficient of each component (luma, and chroma at its own
+ * resolution) stays within the interval its quantised value stands for, to the 8-bit decode's rounding, so block
+ * edges and ringing fade while nothing the file states is lost (projected descent on total variation, stopped early;
+ * the changes put into RGB through JFIF's YCbCr, chroma's upsampled). *done is 1 when applied; 0, img untouched, for
+ * a layout it does not take (an RGB or CMYK JPEG, subsampled luma, chroma at less than half). The file is read again
+ * (its coefficients); a file that is no longer the one read gives LIIF_ERR_FORMAT. threads 0: all processors. */
 liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, int threads, int *done,
                               liif_error *err);
 

@@ -85,8 +85,8 @@ static const char upscale_description[] =
     "side. Other extensions are refused.\n"
     "A JPEG stores each 8x8 block as rounded frequencies; the model sharpens the block edges\n"
     "and ringing that rounding leaves, so a strongly compressed photo can come out worse than\n"
-    "bicubic. --deblock first makes a JPEG input smoother (its brightness; colour as decoded)\n"
-    "while every stored frequency stays within the rounding the file states: through a JPEG of\n"
+    "bicubic. --deblock first makes a JPEG input smoother (brightness and colour) while every\n"
+    "stored frequency stays within the rounding the file states: through a JPEG of\n"
     "quality 50, Set5 x2 gains 0.5 dB with it (liif eval --lr-jpeg 50 --deblock). It takes\n"
     "about a second per megapixel of input on the CPU.\n"
     "What the input says of itself goes into the output: its ICC colour profile (or PNG's\n"
@@ -779,7 +779,7 @@ static gpointer input_read_run(gpointer data)
             j->status = ds;
             liif_png_free(&j->png);
         } else if (!j->deblocked)
-            snprintf(j->note, sizeof j->note, "%s: --deblock takes JPEGs of YCbCr or gray with full-resolution luma; "
+            snprintf(j->note, sizeof j->note, "%s: --deblock takes gray or YCbCr JPEGs (full-resolution luma, chroma at least half); "
                      "upscaled as decoded", j->path);
     } else if (j->status == LIIF_OK && j->deblock)
         snprintf(j->note, sizeof j->note, "%s: --deblock is for JPEG input; this is a %s", j->path,
