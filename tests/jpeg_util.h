@@ -20,9 +20,10 @@ typedef struct {
     int dpi;
 } tj_layout;
 
-/* A w x h JPEG of px at the given quality, in memory (*n bytes, free() it). */
-static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_fn px, const tj_layout *l,
-                                          unsigned long *n)
+/* A w x h JPEG of px at the given quality, in memory (*n bytes, free() it); store_rgb keeps 3 components as RGB
+ * (Adobe marker) instead of YCbCr. */
+static inline unsigned char *tj_encode_cs(int w, int h, int quality, tj_sample_fn px, const tj_layout *l,
+                                          int store_rgb, unsigned long *n)
 {
     unsigned char *buf = NULL;
     struct jpeg_compress_struct c;
@@ -36,6 +37,8 @@ static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_f
     c.in_color_space = l->components == 1 ? JCS_GRAYSCALE : l->components == 4 ? JCS_CMYK : JCS_RGB;
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, quality, TRUE);
+    if (store_rgb)
+        jpeg_set_colorspace(&c, JCS_RGB);
     if (l->progressive)
         jpeg_simple_progression(&c);
     if (l->dpi > 0) {
@@ -56,6 +59,13 @@ static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_f
     jpeg_destroy_compress(&c);
     free(row);
     return buf;
+}
+
+/* The same, YCbCr for 3 components. */
+static inline unsigned char *tj_encode_ex(int w, int h, int quality, tj_sample_fn px, const tj_layout *l,
+                                          unsigned long *n)
+{
+    return tj_encode_cs(w, h, quality, px, l, 0, n);
 }
 
 /* An RGB JPEG, baseline, no markers. */

@@ -530,6 +530,20 @@ static void deblocking(void)
     CHECK(st == LIIF_OK && done == 1 && after > before + 0.3, "rgb: %s, PSNR %.3f -> %.3f", st ? err.msg : "ok",
           before, after);
     liif_png_free(&c);
+    /* a JPEG stored as RGB (no YCbCr): not taken, left as decoded */
+    buf = tj_encode_cs(w, h, 30, photo, &rgb, 1, &n);
+    save("db-rgbstore.jpg", buf, n);
+    free(buf);
+    if (liif_image_read(path_in("db-rgbstore.jpg"), &c, NULL, &o, &err) == LIIF_OK) {
+        liif_png c0;
+        liif_image_read(path_in("db-rgbstore.jpg"), &c0, NULL, &o, &err);
+        st = liif_jpeg_deblock(path_in("db-rgbstore.jpg"), &c, o, 0, &done, &err);
+        CHECK(st == LIIF_OK && done == 0 && !memcmp(c.px, c0.px, (size_t)w * h * 3 * sizeof(float)),
+              "a JPEG stored as RGB: %s, done %d", st ? err.msg : "ok", done);
+        liif_png_free(&c);
+        liif_png_free(&c0);
+    } else
+        CHECK(0, "stored RGB: %s", err.msg);
     /* a gray picture stored in colour: its chroma is flat, so deblocking adds no colour */
     buf = tj_encode_ex(w, h, 30, photo_gray, &rgb, &n);
     save("db-neutral.jpg", buf, n);
@@ -544,7 +558,8 @@ static void deblocking(void)
         liif_png_free(&c);
     } else
         CHECK(0, "neutral: %s", err.msg);
-    const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg", "db-neutral.jpg"};
+    const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg", "db-neutral.jpg",
+                           "db-rgbstore.jpg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(path_in(names[i]));
 }
 
