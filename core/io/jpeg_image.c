@@ -167,6 +167,21 @@ static int density_to_jfif(const liif_image_meta *m, unsigned *x, unsigned *y)
 
 /* ------------------------------------------------------------ reading */
 
+/* Deblocking's view of a file (see the deblocking section below): each component's quantised coefficients. */
+typedef struct {
+    int w, h;       /* the component's samples */
+    int bw, bh;     /* its blocks across and down */
+    int fx, fy;     /* image pixels per sample across and down: 1, or 2 for 4:2:0 chroma */
+    int16_t *coef;  /* bw * bh blocks of 64 quantised coefficients, natural order */
+    uint16_t q[64]; /* its quantisation steps, natural order */
+} deblock_plane;
+
+typedef struct {
+    int supported; /* gray, or YCbCr with full-resolution luma and chroma at 1 or 1/2 of it */
+    int n;         /* planes: 1 or 3 */
+    deblock_plane p[3];
+} deblock_coefs;
+
 typedef struct {
     jpeg_fault fault; /* cinfo.err points here */
     struct jpeg_decompress_struct cinfo;
@@ -183,7 +198,10 @@ typedef struct {
     uint8_t *exif; /* the first APP1 "Exif" marker's TIFF block, made upright (liif_exif_for_image), or NULL */
     size_t exif_len;
     liif_image_meta density; /* only the density fields */
+    deblock_coefs *db; /* not NULL: read the coefficients into it (deblock_read_coefs) instead of the pixels */
 } jpeg_reader;
+
+static liif_status deblock_read_coefs(jpeg_reader *r, liif_error *err);
 
 static liif_status check_header(jpeg_reader *r, liif_error *err)
 {
@@ -212,7 +230,7 @@ static liif_status check_header(jpeg_reader *r, liif_error *err)
     return LIIF_OK;
 }
 
-/* The only setjmp of reading. */
+/* The only setjmp of reading: the pixels, or with r->db the coefficients. */
 static liif_status decode(jpeg_reader *r, liif_error *err)
 {
     if (setjmp(r->fault.jump)) {
@@ -233,6 +251,8 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
     liif_status st = check_header(r, err); /* before libjpeg sizes its buffers from the header */
     if (st != LIIF_OK)
         return st;
+    if (r->db) /* within this setjmp: libjpeg's errors come back here */
+        return deblock_read_coefs(r, err);
     r->orientation = 1;
     for (jpeg_saved_marker_ptr m = r->cinfo.marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0 &&
@@ -391,80 +411,44 @@ enum { DEBLOCK_ITERATIONS = 40 };
  * photographs at qualities 30-90 (README): 0.006 gained at all but one of twelve, 0.02 lost up to 0.4 dB at 90. */
 #define DEBLOCK_STEP 0.006
 
-typedef struct {
-    int w, h;       /* the component's samples */
-    int bw, bh;     /* its blocks across and down */
-    int fx, fy;     /* image pixels per sample across and down: 1, or 2 for 4:2:0 chroma */
-    int16_t *coef;  /* bw * bh blocks of 64 quantised coefficients, natural order */
-    uint16_t q[64]; /* its quantisation steps, natural order */
-} deblock_plane;
 
-typedef struct {
-    jpeg_fault fault;
-    struct jpeg_decompress_struct cinfo;
-    int cinfo_ready;
-    const char *path;
-    FILE *fp;
-    size_t file_size;
-    int w, h;         /* the stored image */
-    int supported;    /* gray, or YCbCr with full-resolution luma and chroma at 1 or 1/2 of it */
-    int n;            /* planes: 1 or 3 */
-    deblock_plane p[3];
-} deblock_reader;
-
-/* The only setjmp of deblocking: every component's quantised coefficients and steps. */
-static liif_status deblock_read(deblock_reader *r, liif_error *err)
+/* Every component's quantised coefficients and steps into r->db, after decode has checked the header. */
+static liif_status deblock_read_coefs(jpeg_reader *r, liif_error *err)
 {
-    if (setjmp(r->fault.jump)) {
-        if (r->cinfo_ready && r->cinfo.input_scan_number > JPEG_MAX_SCANS)
-            return liif_error_set(err, LIIF_ERR_FORMAT, "%s: more than %d scans (a crafted file?)", r->path,
-                                  JPEG_MAX_SCANS);
-        return fault_report(&r->fault, r->path, LIIF_ERR_FORMAT, err);
-    }
-    fault_init(&r->fault, &r->cinfo.err);
-    jpeg_create_decompress(&r->cinfo);
-    r->cinfo_ready = 1;
-    r->cinfo.progress = &r->fault.progress;
-    jpeg_stdio_src(&r->cinfo, r->fp);
-    jpeg_read_header(&r->cinfo, TRUE);
-    jpeg_reader hr = {.path = r->path, .file_size = r->file_size, .cinfo = r->cinfo};
-    liif_status st = check_header(&hr, err); /* the limits of reading, before any buffer is sized */
-    if (st != LIIF_OK)
-        return st;
+    deblock_coefs *d = r->db;
     const struct jpeg_decompress_struct *ci = &r->cinfo;
-    r->w = (int)ci->image_width;
-    r->h = (int)ci->image_height;
-    r->n = ci->num_components;
-    r->supported = (r->n == 1 && ci->jpeg_color_space == JCS_GRAYSCALE) ||
-                   (r->n == 3 && ci->jpeg_color_space == JCS_YCbCr);
-    for (int c = 0; r->supported && c < r->n; c++) { /* luma whole, chroma whole or halved along each side */
+    int w = (int)ci->image_width, h = (int)ci->image_height;
+    d->n = ci->num_components;
+    d->supported = (d->n == 1 && ci->jpeg_color_space == JCS_GRAYSCALE) ||
+                   (d->n == 3 && ci->jpeg_color_space == JCS_YCbCr);
+    for (int c = 0; d->supported && c < d->n; c++) { /* luma whole, chroma whole or halved along each side */
         const jpeg_component_info *k = &ci->comp_info[c];
         int fx = ci->max_h_samp_factor / k->h_samp_factor, fy = ci->max_v_samp_factor / k->v_samp_factor;
-        r->supported = fx * k->h_samp_factor == ci->max_h_samp_factor && fy * k->v_samp_factor == ci->max_v_samp_factor &&
+        d->supported = fx * k->h_samp_factor == ci->max_h_samp_factor && fy * k->v_samp_factor == ci->max_v_samp_factor &&
                        (c == 0 ? fx == 1 && fy == 1 : fx <= 2 && fy <= 2);
-        r->p[c].fx = fx, r->p[c].fy = fy;
+        d->p[c].fx = fx, d->p[c].fy = fy;
     }
-    if (!r->supported)
+    if (!d->supported)
         return LIIF_OK;
     jvirt_barray_ptr *arrays = jpeg_read_coefficients(&r->cinfo);
     if (r->fault.bad_data)
         return liif_error_set(err, LIIF_ERR_FORMAT, "%s: corrupt or truncated JPEG data", r->path);
-    for (int c = 0; c < r->n; c++) {
+    for (int c = 0; c < d->n; c++) {
         const jpeg_component_info *k = &ci->comp_info[c];
-        deblock_plane *pl = &r->p[c];
-        pl->w = (r->w + pl->fx - 1) / pl->fx;
-        pl->h = (r->h + pl->fy - 1) / pl->fy;
+        deblock_plane *pl = &d->p[c];
+        pl->w = (w + pl->fx - 1) / pl->fx;
+        pl->h = (h + pl->fy - 1) / pl->fy;
         pl->bw = (int)k->width_in_blocks;
         pl->bh = (int)k->height_in_blocks;
         if (!k->quant_table || (int64_t)pl->bw * 8 < pl->w || (int64_t)pl->bh * 8 < pl->h || pl->bw > pl->w / 8 + 1 ||
             pl->bh > pl->h / 8 + 1) {
-            r->supported = 0; /* a layout libjpeg reads but this does not expect: left as decoded */
+            d->supported = 0; /* a layout libjpeg reads but this does not expect: left as decoded */
             return LIIF_OK;
         }
         for (int i = 0; i < 64; i++)
             pl->q[i] = k->quant_table->quantval[i] ? k->quant_table->quantval[i] : 1;
         if (!(pl->coef = malloc((size_t)pl->bw * pl->bh * 64 * sizeof *pl->coef)))
-            return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", r->path, r->w, r->h);
+            return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", r->path, w, h);
         for (int by = 0; by < pl->bh; by++) {
             JBLOCKARRAY row = (*r->cinfo.mem->access_virt_barray)((j_common_ptr)&r->cinfo, arrays[c], (JDIMENSION)by,
                                                                    1, FALSE);
@@ -614,19 +598,23 @@ liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, 
     int fd = liif_open_regular(path, &size, err);
     if (fd < 0)
         return LIIF_ERR_IO;
-    deblock_reader r;
+    deblock_coefs r;
     memset(&r, 0, sizeof r);
-    r.path = path;
-    r.file_size = size;
-    if (!(r.fp = fdopen(fd, "rb"))) {
+    jpeg_reader jr;
+    memset(&jr, 0, sizeof jr);
+    jr.path = path;
+    jr.file_size = size;
+    jr.db = &r;
+    if (!(jr.fp = fdopen(fd, "rb"))) {
         close(fd);
         return liif_error_set(err, LIIF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
-    liif_status st = deblock_read(&r, err);
-    if (r.cinfo_ready)
-        jpeg_destroy_decompress(&r.cinfo);
-    fclose(r.fp);
-    int swap = orientation >= 5, w = r.w, h = r.h;
+    liif_status st = decode(&jr, err);
+    int w = jr.cinfo_ready ? (int)jr.cinfo.image_width : 0, h = jr.cinfo_ready ? (int)jr.cinfo.image_height : 0;
+    if (jr.cinfo_ready)
+        jpeg_destroy_decompress(&jr.cinfo);
+    fclose(jr.fp);
+    int swap = orientation >= 5;
     if (st == LIIF_OK && r.supported &&
         ((swap ? h : w) != img->w || (swap ? w : h) != img->h || (r.n == 1) != (img->channels == 1)))
         st = liif_error_set(err, LIIF_ERR_FORMAT, "%s: changed while it was read (%dx%d, then %dx%d)", path, img->w,
