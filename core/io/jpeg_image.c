@@ -96,6 +96,21 @@ static liif_status fault_report(const jpeg_fault *f, const char *path, liif_stat
 
 /* ------------------------------------------------------------ orientation and density */
 
+/* The stored pixel (*sx, *sy) of the w x h image that a viewer shows at (x, y) under EXIF orientation o. */
+static void stored_pixel(int o, int w, int h, int x, int y, int *sx, int *sy)
+{
+    switch (o) {
+    case 2: *sx = w - 1 - x, *sy = y; break;             /* mirrored left-right */
+    case 3: *sx = w - 1 - x, *sy = h - 1 - y; break;     /* turned 180 degrees */
+    case 4: *sx = x, *sy = h - 1 - y; break;             /* mirrored top-bottom */
+    case 5: *sx = y, *sy = x; break;                     /* transposed */
+    case 6: *sx = y, *sy = h - 1 - x; break;             /* to be turned 90 degrees clockwise */
+    case 7: *sx = w - 1 - y, *sy = h - 1 - x; break;     /* transversed */
+    case 8: *sx = w - 1 - y, *sy = x; break;             /* to be turned 90 degrees anticlockwise */
+    default: *sx = x, *sy = y; break;
+    }
+}
+
 /* The stored w x h image (c bytes per pixel) as a viewer shows it under EXIF orientation o: the output pixel (x, y)
  * comes from the stored (sx, sy). 5..8 swap the sides. Returns a new buffer, or NULL when out of memory. */
 static uint8_t *orient(const uint8_t *src, int w, int h, int c, int o, int *ow, int *oh)
@@ -109,16 +124,7 @@ static uint8_t *orient(const uint8_t *src, int w, int h, int c, int o, int *ow, 
     for (int y = 0; y < *oh; y++)
         for (int x = 0; x < *ow; x++) {
             int sx, sy;
-            switch (o) {
-            case 2: sx = w - 1 - x, sy = y; break;                 /* mirrored left-right */
-            case 3: sx = w - 1 - x, sy = h - 1 - y; break;         /* turned 180 degrees */
-            case 4: sx = x, sy = h - 1 - y; break;                 /* mirrored top-bottom */
-            case 5: sx = y, sy = x; break;                         /* transposed */
-            case 6: sx = y, sy = h - 1 - x; break;                 /* to be turned 90 degrees clockwise */
-            case 7: sx = w - 1 - y, sy = h - 1 - x; break;         /* transversed */
-            case 8: sx = w - 1 - y, sy = x; break;                 /* to be turned 90 degrees anticlockwise */
-            default: sx = x, sy = y; break;
-            }
+            stored_pixel(o, w, h, x, y, &sx, &sy);
             memcpy(dst + ((size_t)y * *ow + x) * c, src + ((size_t)sy * w + sx) * c, (size_t)c);
         }
     return dst;
@@ -619,53 +625,43 @@ liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, 
         ((swap ? h : w) != img->w || (swap ? w : h) != img->h || (r.n == 1) != (img->channels == 1)))
         st = liif_error_set(err, LIIF_ERR_FORMAT, "%s: changed while it was read (%dx%d, then %dx%d)", path, img->w,
                             img->h, swap ? h : w, swap ? w : h);
-    float *d[3] = {NULL, NULL, NULL}, *rgb = NULL;
+    float *d[3] = {NULL, NULL, NULL};
     if (st == LIIF_OK && r.supported) {
         pthread_once(&dct8_once, dct8_init);
         int nt = threads > 0 ? threads : omp_get_num_procs();
         for (int c = 0; c < r.n && st == LIIF_OK; c++)
             if (!(d[c] = deblock_plane_change(&r.p[c], nt)))
                 st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", path, w, h);
-        /* the change in R, G, B (or gray) per stored pixel, in [0,1] units */
-        int k = img->channels;
-        if (st == LIIF_OK && !(rgb = malloc((size_t)w * h * k * sizeof *rgb)))
-            st = liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", path, w, h);
-        for (int y = 0; st == LIIF_OK && y < h; y++)
-            for (int x = 0; x < w; x++) {
-                float dy = d[0][(size_t)y * w + x] * (1.0f / 255.0f), *o = rgb + ((size_t)y * w + x) * k;
+    }
+    if (st == LIIF_OK && r.supported) { /* each upright pixel from its stored one: Y, and Cb, Cr upsampled, in RGB */
+        int k = img->channels, iw = img->w, ih = img->h;
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_num_procs()) schedule(static)
+        for (int y = 0; y < ih; y++)
+            for (int x = 0; x < iw; x++) {
+                int sx, sy;
+                stored_pixel(orientation, w, h, x, y, &sx, &sy);
+                float ch[3], dy = d[0][(size_t)sy * w + sx] * (1.0f / 255.0f), *px = img->px + ((size_t)y * iw + x) * k;
                 if (k == 1) {
-                    o[0] = dy;
-                    continue;
+                    ch[0] = dy;
+                } else {
+                    float cb = deblock_upsampled(d[1], &r.p[1], sx, sy) * (1.0f / 255.0f),
+                          cr = deblock_upsampled(d[2], &r.p[2], sx, sy) * (1.0f / 255.0f);
+                    ch[0] = dy + 1.402f * cr;
+                    ch[1] = dy - 0.344136f * cb - 0.714136f * cr;
+                    ch[2] = dy + 1.772f * cb;
                 }
-                float cb = deblock_upsampled(d[1], &r.p[1], x, y) * (1.0f / 255.0f),
-                      cr = deblock_upsampled(d[2], &r.p[2], x, y) * (1.0f / 255.0f);
-                o[0] = dy + 1.402f * cr;
-                o[1] = dy - 0.344136f * cb - 0.714136f * cr;
-                o[2] = dy + 1.772f * cb;
+                for (int c = 0; c < k; c++) {
+                    float v = px[c] + ch[c];
+                    px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
+                }
             }
     }
     for (int c = 0; c < 3; c++) {
         free(r.p[c].coef);
         free(d[c]);
     }
-    if (st != LIIF_OK || !r.supported) {
-        free(rgb);
+    if (st != LIIF_OK || !r.supported)
         return st;
-    }
-    int k = img->channels;
-    if (orientation != 1) { /* upright, as the image was read */
-        int ow, oh;
-        float *turned = (float *)orient((const uint8_t *)rgb, w, h, (int)(k * sizeof(float)), orientation, &ow, &oh);
-        free(rgb);
-        if (!(rgb = turned))
-            return liif_error_set(err, LIIF_ERR_NOMEM, "%s: out of memory (deblocking %dx%d)", path, w, h);
-    }
-    size_t n = (size_t)img->w * img->h * k;
-    for (size_t i = 0; i < n; i++) {
-        float v = img->px[i] + rgb[i];
-        img->px[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
-    free(rgb);
     *done = 1;
     return LIIF_OK;
 }

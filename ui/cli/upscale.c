@@ -42,7 +42,7 @@ typedef struct {
     int quality;          /* JPEG quality */
     int no_exif;          /* leave the input's EXIF out */
     int ensemble;         /* --ensemble: liif_options.ensemble */
-    int deblock;          /* --deblock: a JPEG input's luma made the smoothest its coefficients allow */
+    int deblock;          /* --deblock: a JPEG input deblocked as it is read (liif_jpeg_deblock) */
     const char *preview_path;          /* --preview: only a crop of the output, here; NULL: the whole output */
     liif_image_format preview_format;
 } upscale_plan;
@@ -779,8 +779,9 @@ static gpointer input_read_run(gpointer data)
             j->status = ds;
             liif_png_free(&j->png);
         } else if (!j->deblocked)
-            snprintf(j->note, sizeof j->note, "%s: --deblock takes gray or YCbCr JPEGs (full-resolution luma, chroma at least half); "
-                     "upscaled as decoded", j->path);
+            snprintf(j->note, sizeof j->note,
+                     "%s: --deblock takes gray or YCbCr JPEGs (full-resolution luma, chroma at least half); upscaled "
+                     "as decoded", j->path);
     } else if (j->status == LIIF_OK && j->deblock)
         snprintf(j->note, sizeof j->note, "%s: --deblock is for JPEG input; this is a %s", j->path,
                  liif_image_format_name(fmt));
