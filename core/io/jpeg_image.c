@@ -414,7 +414,7 @@ liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_p
 enum { DEBLOCK_ITERATIONS = 40 };
 /* The first step, in levels, per level of the component's mean quantisation step: small, so that the descent stops
  * well inside the intervals and keeps texture that total variation would flatten. Measured on the three held-out
- * photographs at qualities 30-90 (README): 0.006 gained at all but one of twelve, 0.02 lost up to 0.4 dB at 90. */
+ * photographs at qualities 30-90 (README): 0.006 gained at all twelve, 0.02 lost up to 0.4 dB at 90. */
 #define DEBLOCK_STEP 0.006
 
 
