@@ -399,31 +399,21 @@ static int save_checkpoint(run *r, const char *name)
     return 0;
 }
 
-/* Seconds until the run ends: its last step at this rate, or its --time-limit (elapsed: seconds trained so far). */
-static int eta_s(const run *r, long long step, double rate, double elapsed)
-{
-    double eta = rate > 0 ? (double)(r->cfg.steps - step) / rate : 0;
-    if (r->time_limit > 0 && r->time_limit - elapsed < eta) eta = r->time_limit - elapsed;
-    return eta > 0 ? (int)eta : 0;
-}
-
-static void progress_line(const run *r, long long step, double loss, double rate, double elapsed)
-{
-    int e = eta_s(r, step, rate, elapsed);
-    fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.2f steps/s  ETA %d:%02d:%02d ", step, r->cfg.steps, loss, rate,
-            e / 3600, e / 60 % 60, e % 60);
-    fflush(stderr);
-}
-
 /* Without a terminal: one line at least every PLAIN_PROGRESS_S seconds and at every checkpoint, with the mean loss
  * of the steps since the last line. */
 enum { PLAIN_PROGRESS_S = 60 };
 
-static void progress_plain(const run *r, long long step, double loss, double rate, double elapsed)
+/* The progress: on a terminal (bar) one line rewritten in place with the last step's loss; else (plain) a line each
+ * time with the mean loss since the line before. The ETA is the run's last step at this rate, or its --time-limit
+ * when that comes first (elapsed: seconds trained so far). */
+static void progress_print(const run *r, int bar, long long step, double loss, double rate, double elapsed)
 {
-    int e = eta_s(r, step, rate, elapsed);
-    fprintf(stderr, "step %lld/%lld  loss %.4f (mean since the last line)  %.3f steps/s  ETA %d:%02d:%02d\n", step,
-            r->cfg.steps, loss, rate, e / 3600, e / 60 % 60, e % 60);
+    double eta = rate > 0 ? (double)(r->cfg.steps - step) / rate : 0;
+    if (r->time_limit > 0 && r->time_limit - elapsed < eta) eta = r->time_limit - elapsed;
+    int e = eta > 0 ? (int)eta : 0;
+    fprintf(stderr, bar ? "\rstep %lld/%lld  loss %.4f  %.2f steps/s  ETA %d:%02d:%02d "
+                        : "step %lld/%lld  loss %.4f (mean since the last line)  %.3f steps/s  ETA %d:%02d:%02d\n",
+            step, r->cfg.steps, loss, rate, e / 3600, e / 60 % 60, e % 60);
     fflush(stderr);
 }
 
@@ -1175,12 +1165,12 @@ static int train_loop(run *r)
         }
         rate = (double)(step - first) / (t1 - t_start);
         if (tty && (t1 - t_last > 0.2 || step == c->steps)) {
-            progress_line(r, step, loss, rate, t1 - t_start);
+            progress_print(r, 1, step, loss, rate, t1 - t_start);
             t_last = t1;
         } else if (!tty && (t1 - t_last >= PLAIN_PROGRESS_S || step % c->checkpoint_every == 0 || step == c->steps)) {
             /* stderr is a file or a pipe (a device leg, nohup): a line now and then instead of the bar, and log.csv
              * flushed with it, so that `tail -f` on either shows where the run is */
-            progress_plain(r, step, loss_sum / loss_n, rate, t1 - t_start);
+            progress_print(r, 0, step, loss_sum / loss_n, rate, t1 - t_start);
             fflush(r->log);
             loss_sum = 0, loss_n = 0;
             t_last = t1;
