@@ -481,7 +481,6 @@ static void deblocking(void)
            "8-bit decode's own rounding: %.4f)\n", before, after, outside, outside_8bit);
     CHECK(after > before + 0.2, "gray q30: deblocked PSNR %.3f, plain %.3f: want at least 0.2 dB more", after, before);
     CHECK(outside < 0.01, "a deblocked coefficient is %.5f levels outside what the file says", outside);
-    free(g0.px);
 
     /* the same file with EXIF orientation 6: the deblocked picture is the upright one turned, to the bit */
     unsigned char exif[64];
@@ -505,6 +504,72 @@ static void deblocking(void)
     } else
         CHECK(0, "orientation 6: %s", err.msg);
 
+    /* pixels another decoder made (an editor's layer), here the plain decode: found to be the file's and deblocked to
+     * the bit as liif_jpeg_deblock does, upright or as stored; a level off here and there still counts, an edit or a
+     * shift does not, and then nothing changes */
+    {
+        size_t np = (size_t)w * h;
+        liif_png p = g0, u = g0, e = g0;
+        p.px = malloc(np * sizeof(float));
+        u.px = malloc(np * sizeof(float));
+        e.px = malloc(np * sizeof(float));
+        liif_jpeg_match m;
+        memcpy(p.px, g0.px, np * sizeof(float));
+        st = liif_jpeg_deblock_pixels(path_in("db-gray.jpg"), &p, 0, &m, &err);
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_DEBLOCKED && !memcmp(p.px, g.px, np * sizeof(float)),
+              "the plain decode as a layer: %s, match %d, %s", st ? err.msg : "ok", (int)m,
+              memcmp(p.px, g.px, np * sizeof(float)) ? "not liif_jpeg_deblock's result" : "same result");
+        memcpy(p.px, g0.px, np * sizeof(float)); /* db-o6.jpg stores db-gray.jpg's pixels */
+        p.bit_depth = 16;
+        st = liif_jpeg_deblock_pixels(path_in("db-o6.jpg"), &p, 0, &m, &err);
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_DEBLOCKED && !memcmp(p.px, g.px, np * sizeof(float)),
+              "a layer as orientation 6 stores it: %s, match %d", st ? err.msg : "ok", (int)m);
+        u.w = h, u.h = w;
+        for (int y = 0; y < u.h; y++)
+            for (int x = 0; x < u.w; x++) {
+                int sx, sy;
+                source_of(6, x, y, w, h, &sx, &sy);
+                u.px[(size_t)y * u.w + x] = g0.px[(size_t)sy * w + sx];
+            }
+        st = liif_jpeg_deblock_pixels(path_in("db-o6.jpg"), &u, 0, &m, &err);
+        int bad = 0;
+        for (int y = 0; y < u.h; y++)
+            for (int x = 0; x < u.w; x++) {
+                int sx, sy;
+                source_of(6, x, y, w, h, &sx, &sy);
+                bad += u.px[(size_t)y * u.w + x] != g.px[(size_t)sy * w + sx];
+            }
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_DEBLOCKED && bad == 0,
+              "a layer turned upright (orientation 6): %s, match %d, %d pixels not the deblocked ones turned",
+              st ? err.msg : "ok", (int)m, bad);
+        /* another decoder's rounding: every fifth sample a level off */
+        memcpy(p.px, g0.px, np * sizeof(float));
+        for (size_t i = 0; i < np; i += 5) p.px[i] += p.px[i] < 0.5f ? 1 / 255.0f : -1 / 255.0f;
+        st = liif_jpeg_deblock_pixels(path_in("db-gray.jpg"), &p, 0, &m, &err);
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_DEBLOCKED, "a level off in a fifth of the samples: %s, match %d",
+              st ? err.msg : "ok", (int)m);
+        /* an edit (one pixel 10 levels off), everything a level brighter, a gray file as RGB: untouched */
+        for (int t = 0; t < 3; t++) {
+            memcpy(p.px, g0.px, np * sizeof(float));
+            p.channels = 1, p.w = w, p.h = h;
+            if (t == 0)
+                p.px[w * 7 + 9] += p.px[w * 7 + 9] < 0.5f ? 10 / 255.0f : -10 / 255.0f;
+            else if (t == 1)
+                for (size_t i = 0; i < np; i++) p.px[i] = fminf(1.0f, p.px[i] + 1 / 255.0f);
+            else
+                p.channels = 3, p.w = w / 3; /* the same number of samples, as RGB */
+            memcpy(e.px, p.px, np * sizeof(float));
+            st = liif_jpeg_deblock_pixels(path_in("db-gray.jpg"), &p, 0, &m, &err);
+            CHECK(st == LIIF_OK && m == LIIF_JPEG_NOT_THE_FILE && !memcmp(p.px, e.px, np * sizeof(float)),
+                  "%s: %s, match %d", t == 0 ? "an edited pixel" : t == 1 ? "a level brighter" : "gray as RGB",
+                  st ? err.msg : "ok", (int)m);
+        }
+        free(p.px);
+        free(u.px);
+        free(e.px);
+    }
+    free(g0.px);
+
     /* another file under the same name (a different size): refused, the image untouched */
     const tj_layout rgb = {3, 0, NULL, 0, 0};
     buf = tj_encode_ex(w / 2, h, 30, photo, &rgb, &n);
@@ -520,6 +585,10 @@ static void deblocking(void)
     fclose(f);
     st = liif_jpeg_deblock(path_in("db-not.jpg"), &g, 1, 0, &done, &err);
     CHECK(st == LIIF_ERR_FORMAT && strstr(err.msg, "db-not.jpg"), "not a JPEG: %s", st ? err.msg : "accepted");
+    liif_jpeg_match m;
+    st = liif_jpeg_deblock_pixels(path_in("db-not.jpg"), &g, 0, &m, &err);
+    CHECK(st == LIIF_ERR_FORMAT && m == LIIF_JPEG_NOT_THE_FILE && strstr(err.msg, "db-not.jpg"),
+          "not a JPEG, for a layer: %s", st ? err.msg : "accepted");
     liif_png_free(&g);
 
     /* colour, 4:2:0 (libjpeg's default): closer to the picture, luma and chroma (at half resolution) deblocked */
@@ -548,6 +617,9 @@ static void deblocking(void)
         st = liif_jpeg_deblock(path_in("db-rgbstore.jpg"), &c, o, 0, &done, &err);
         CHECK(st == LIIF_OK && done == 0 && !memcmp(c.px, c0.px, (size_t)w * h * 3 * sizeof(float)),
               "a JPEG stored as RGB: %s, done %d", st ? err.msg : "ok", done);
+        st = liif_jpeg_deblock_pixels(path_in("db-rgbstore.jpg"), &c, 0, &m, &err);
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_LAYOUT && !memcmp(c.px, c0.px, (size_t)w * h * 3 * sizeof(float)),
+              "a JPEG stored as RGB, for a layer: %s, match %d", st ? err.msg : "ok", (int)m);
         liif_png_free(&c);
         liif_png_free(&c0);
     } else

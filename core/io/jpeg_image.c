@@ -666,6 +666,61 @@ liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, 
     return LIIF_OK;
 }
 
+/* Pixels from another decoder count as the file's when no sample is more than MATCH_MAX_LEVELS from this reader's
+ * 8-bit decode and they are MATCH_MEAN_LEVELS apart on average: an IDCT or chroma upsampling that rounds differently
+ * moves samples by a level or two, an edit moves some by more or many by some. */
+#define MATCH_MAX_LEVELS 2.5
+#define MATCH_MEAN_LEVELS 0.5
+
+/* Whether img holds the decode px (upright: ow x oh, k channels, EXIF orientation o applied), standing upright
+ * (stored 0) or as the file stores it (stored 1). */
+static int pixels_match(const liif_png *img, const uint8_t *px, int ow, int oh, int k, int o, int stored)
+{
+    int sw = o >= 5 ? oh : ow, sh = o >= 5 ? ow : oh; /* the stored sides */
+    if (img->channels != k || img->w != (stored ? sw : ow) || img->h != (stored ? sh : oh))
+        return 0;
+    double sum = 0;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int ix = x, iy = y;
+            if (stored)
+                stored_pixel(o, sw, sh, x, y, &ix, &iy);
+            const float *a = img->px + ((size_t)iy * img->w + ix) * k;
+            const uint8_t *b = px + ((size_t)y * ow + x) * k;
+            for (int c = 0; c < k; c++) {
+                double d = fabs(a[c] * 255.0 - b[c]);
+                if (!(d <= MATCH_MAX_LEVELS)) /* NaN too */
+                    return 0;
+                sum += d;
+            }
+        }
+    return sum <= MATCH_MEAN_LEVELS * (double)ow * oh * k;
+}
+
+liif_status liif_jpeg_deblock_pixels(const char *path, liif_png *img, int threads, liif_jpeg_match *match,
+                                     liif_error *err)
+{
+    *match = LIIF_JPEG_NOT_THE_FILE;
+    if ((img->channels != 1 && img->channels != 3) || img->w < 1 || img->h < 1 || !img->px)
+        return liif_error_set(err, LIIF_ERR_ARG, "%s: deblocking takes gray or RGB pixels", path);
+    int w, h, k, o;
+    uint8_t *px;
+    liif_status st = liif_jpeg_read8(path, 0, &w, &h, &k, &px, &o, err);
+    if (st != LIIF_OK)
+        return st;
+    int as = pixels_match(img, px, w, h, k, o, 0) ? o : o != 1 && pixels_match(img, px, w, h, k, o, 1) ? 1 : 0;
+    free(px);
+    if (!as)
+        return LIIF_OK;
+    liif_png view = *img; /* the same pixels, as an 8-bit read (the depth is the caller's, not the file's) */
+    view.bit_depth = 8;
+    int done;
+    st = liif_jpeg_deblock(path, &view, as, threads, &done, err);
+    if (st == LIIF_OK)
+        *match = done ? LIIF_JPEG_DEBLOCKED : LIIF_JPEG_LAYOUT;
+    return st;
+}
+
 /* ------------------------------------------------------------ writing */
 
 /* Above this many samples the Huffman tables are libjpeg's standard ones: optimizing them keeps every DCT

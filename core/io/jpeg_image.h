@@ -44,6 +44,21 @@ liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_p
 liif_status liif_jpeg_deblock(const char *path, liif_png *img, int orientation, int threads, int *done,
                               liif_error *err);
 
+/* What liif_jpeg_deblock_pixels found. */
+typedef enum {
+    LIIF_JPEG_DEBLOCKED = 1,     /* the pixels are the file's: deblocked */
+    LIIF_JPEG_LAYOUT = 0,        /* they are, in a layout deblocking does not take (liif_jpeg_deblock's done 0) */
+    LIIF_JPEG_NOT_THE_FILE = -1, /* they are not the file's decode (edited, another size or mode): untouched */
+} liif_jpeg_match;
+
+/* Deblocking pixels another program decoded from the JPEG at path (an image editor's layer): img (channels 1 or 3,
+ * floats in [0,1], any bit_depth) is compared with this reader's decode, upright (EXIF orientation applied) or as
+ * the file stores it; when every sample is within 2.5 levels of 255 and they are half a level apart on average, it
+ * is deblocked in place as liif_jpeg_deblock does, standing as it was found. *match says which; img is untouched
+ * unless LIIF_JPEG_DEBLOCKED. A file that cannot be read as a JPEG gives liif_jpeg_read's errors. */
+liif_status liif_jpeg_deblock_pixels(const char *path, liif_png *img, int threads, liif_jpeg_match *match,
+                                     liif_error *err);
+
 /* Streaming writer, like liif_png_writer: rows in order, a temporary file in the destination
  * folder renamed into place by finish(); abort() or any failure removes it. channels 1 (gray) or
  * 3 (RGB), 8 bits; quality 1..100 (libjpeg's scale); chroma is not subsampled (4:4:4), since an
