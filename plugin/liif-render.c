@@ -2,10 +2,12 @@
 #include "liif-config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <libgimp/gimp.h>
 
+#include "jpeg_image.h"
 #include "liif-intl.h"
 #include "liif-render.h"
 
@@ -20,6 +22,8 @@ G_DEFINE_QUARK (liif-gimp-error-quark, liif_gimp_error)
 void
 liif_params_from_config (GimpProcedureConfig *config, LiifParams *params)
 {
+  GFile *file = NULL;
+
   g_object_get (config,
                 "scale-x", &params->scale_x,
                 "scale-y", &params->scale_y,
@@ -28,7 +32,11 @@ liif_params_from_config (GimpProcedureConfig *config, LiifParams *params)
                 "detail",  &params->detail,
                 "model",   &params->model,
                 "ensemble", &params->ensemble,
+                "deblock", &params->deblock,
                 NULL);
+  g_object_get (config, "jpeg-file", &file, NULL);
+  params->jpeg_file = file != NULL ? g_file_get_path (file) : NULL;
+  g_clear_object (&file);
   params->device = (liif_backend_kind) gimp_procedure_config_get_choice_id (config, "device");
   params->precision = (liif_precision) gimp_procedure_config_get_choice_id (config, "precision");
   if (params->model == NULL)
@@ -39,6 +47,7 @@ void
 liif_params_clear (LiifParams *params)
 {
   g_clear_pointer (&params->model, g_free);
+  g_clear_pointer (&params->jpeg_file, g_free);
 }
 
 static gint
@@ -390,17 +399,25 @@ float_format (GimpDrawable *drawable, gboolean gray, gboolean alpha)
   return babl_format_with_space (name, gimp_drawable_get_format (drawable));
 }
 
+/* A new reuse key: pixels are read on the main thread, deblocked on the preview's worker. */
+static guint64
+next_pixels_id (void)
+{
+  static gint last_id = 0;
+
+  return (guint64) g_atomic_int_add (&last_id, 1) + 1;
+}
+
 LiifPixels *
 liif_pixels_read (GimpDrawable *drawable, GError **error)
 {
-  static guint64 last_id = 0;
   LiifPixels *px = g_new0 (LiifPixels, 1);
   GeglBuffer *buffer;
   gint        ch;
   gsize       n;
   float      *raw;
 
-  px->id        = ++last_id; /* read on the main thread only */
+  px->id        = next_pixels_id ();
   px->w         = gimp_drawable_get_width (drawable);
   px->h         = gimp_drawable_get_height (drawable);
   px->gray      = gimp_drawable_is_gray (drawable);
@@ -441,6 +458,95 @@ liif_pixels_read (GimpDrawable *drawable, GError **error)
     }
   g_free (raw);
   return px;
+}
+
+/* ------------------------------------------------------------ JPEG deblocking */
+
+static gboolean
+is_jpeg_file (const gchar *path)
+{
+  FILE  *f = fopen (path, "rb");
+  guchar magic[3] = { 0 };
+  gsize  n = 0;
+
+  if (f != NULL)
+    {
+      n = fread (magic, 1, sizeof magic, f);
+      fclose (f);
+    }
+  return n == 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+}
+
+gchar *
+liif_image_jpeg_file (GimpImage *image)
+{
+  GFile *files[2] = { gimp_image_get_imported_file (image), gimp_image_get_file (image) };
+  gchar *path = NULL;
+
+  for (gint i = 0; i < 2; i++)
+    {
+      if (path == NULL && files[i] != NULL)
+        {
+          path = g_file_get_path (files[i]);
+          if (path != NULL && ! is_jpeg_file (path))
+            g_clear_pointer (&path, g_free);
+        }
+      g_clear_object (&files[i]);
+    }
+  return path;
+}
+
+LiifPixels *
+liif_pixels_deblocked (const LiifPixels *px, const gchar *jpeg, gchar **note)
+{
+  gsize           n   = (gsize) px->w * (gsize) px->h;
+  LiifPixels     *out = g_new0 (LiifPixels, 1);
+  liif_png        img = { 0 };
+  liif_jpeg_match match = LIIF_JPEG_NOT_THE_FILE;
+  liif_error      err = { 0 };
+  liif_status     st;
+  gchar          *name = g_filename_display_basename (jpeg);
+
+  *out       = *px;
+  out->id    = next_pixels_id ();
+  out->rgb   = g_try_new (float, n * 3);
+  out->alpha = px->alpha != NULL ? g_try_new (float, n) : NULL;
+  img.w = px->w, img.h = px->h, img.channels = px->gray ? 1 : 3, img.bit_depth = 8;
+  img.px = px->gray ? g_try_new (float, n) : out->rgb;
+  if (out->rgb == NULL || (px->alpha != NULL && out->alpha == NULL) || img.px == NULL)
+    {
+      st = liif_error_set (&err, LIIF_ERR_NOMEM, "%s", _("not enough memory"));
+    }
+  else
+    {
+      if (px->alpha != NULL)
+        memcpy (out->alpha, px->alpha, n * sizeof (float));
+      for (gsize i = 0; i < n; i++)
+        if (px->gray)
+          img.px[i] = px->rgb[3 * i];
+        else
+          memcpy (out->rgb + 3 * i, px->rgb + 3 * i, 3 * sizeof (float));
+      st = liif_jpeg_deblock_pixels (jpeg, &img, 0, &match, &err);
+    }
+  if (st != LIIF_OK)
+    *note = g_strdup_printf (_("JPEG artifacts were not removed: %s"), err.msg);
+  else if (match == LIIF_JPEG_NOT_THE_FILE)
+    *note = g_strdup_printf (_("JPEG artifacts were not removed: the layer no longer holds the pixels of %s "
+                               "(edited, or changed in size or mode)."), name);
+  else if (match == LIIF_JPEG_LAYOUT)
+    *note = g_strdup_printf (_("JPEG artifacts were not removed: %s stores its colours in a way deblocking does "
+                               "not take (RGB, or unusual chroma sampling)."), name);
+  else
+    *note = NULL;
+  if (*note == NULL && px->gray)
+    for (gsize i = 0; i < n; i++)
+      out->rgb[3 * i] = out->rgb[3 * i + 1] = out->rgb[3 * i + 2] = img.px[i];
+  if (px->gray)
+    g_free (img.px);
+  g_free (name);
+  if (*note != NULL)
+    g_clear_pointer (&out, liif_pixels_free);
+  return out;
 }
 
 void
@@ -679,6 +785,7 @@ liif_upscale_image (GimpImage *image, GimpDrawable **drawables, const LiifParams
   gint          out_w, out_h;
   LayerJob     *jobs;
   LiifSession  *session = NULL;
+  gchar        *jpeg = NULL; /* the JPEG the image came from, when its artifacts are to be removed */
   ProgressSpan  progress = { 0.0, 0.0, 0.0 };
   gboolean      ok = TRUE;
 
@@ -724,11 +831,37 @@ liif_upscale_image (GimpImage *image, GimpDrawable **drawables, const LiifParams
    * process) or an error leaves the image exactly as it was. */
   if (ok)
     gimp_progress_set_text (_("LIIF upscaling"));
+  if (ok && params->deblock)
+    {
+      jpeg = params->jpeg_file != NULL ? g_strdup (params->jpeg_file) : liif_image_jpeg_file (image);
+      if (jpeg == NULL)
+        g_message (_("JPEG artifacts were not removed: the image was not opened from a JPEG file."));
+    }
   for (gint i = 0; ok && i < n; i++)
     {
       jobs[i].pixels = liif_pixels_read (jobs[i].drawable, error);
-      ok = jobs[i].pixels != NULL &&
-           render_layer (session, &jobs[i], params->detail, &progress, 1.0 / n, error);
+      ok = jobs[i].pixels != NULL;
+      if (ok && jpeg != NULL)
+        {
+          LiifPixels *deblocked;
+          gchar      *note = NULL;
+
+          gimp_progress_set_text (_("Removing JPEG artifacts"));
+          gimp_progress_pulse ();
+          deblocked = liif_pixels_deblocked (jobs[i].pixels, jpeg, &note);
+          if (deblocked != NULL)
+            {
+              liif_pixels_free (jobs[i].pixels);
+              jobs[i].pixels = deblocked;
+            }
+          else
+            {
+              g_message ("%s: %s", gimp_item_get_name (GIMP_ITEM (jobs[i].drawable)), note);
+              g_free (note);
+            }
+          gimp_progress_set_text (_("LIIF upscaling"));
+        }
+      ok = ok && render_layer (session, &jobs[i], params->detail, &progress, 1.0 / n, error);
       g_clear_pointer (&jobs[i].pixels, liif_pixels_free);
     }
 
@@ -750,6 +883,7 @@ liif_upscale_image (GimpImage *image, GimpDrawable **drawables, const LiifParams
       liif_pixels_free (jobs[i].pixels);
     }
   g_free (jobs);
+  g_free (jpeg);
   liif_session_free (session);
   return ok;
 }

@@ -31,6 +31,8 @@ typedef struct
   liif_backend_kind device;
   liif_precision    precision;        /* of the final render (previews always use the fastest) */
   gboolean          ensemble;         /* the final render as the self-ensemble (previews: never) */
+  gboolean          deblock;          /* JPEG artifacts removed first (liif_pixels_deblocked) */
+  gchar            *jpeg_file;        /* the JPEG the layers were decoded from (scripts); NULL: the image's file */
 } LiifParams;
 
 void     liif_params_from_config (GimpProcedureConfig *config, LiifParams *params);
@@ -89,6 +91,13 @@ typedef struct
 
 LiifPixels *liif_pixels_read     (GimpDrawable *drawable, GError **error);
 void        liif_pixels_free     (LiifPixels *pixels);
+/* The local file of the JPEG the image was opened from (imported, else its file, when that is a JPEG); NULL when
+ * there is none. */
+gchar      *liif_image_jpeg_file (GimpImage *image);
+/* A copy of the layer's pixels with the JPEG's blocks and ringing removed (liif_jpeg_deblock_pixels), when they
+ * are still the pixels of that file, upright or as stored; otherwise NULL and *note says why (translated). Any
+ * thread. */
+LiifPixels *liif_pixels_deblocked (const LiifPixels *pixels, const gchar *jpeg, gchar **note);
 /* Channels per output pixel: 1 or 2 for gray (Y', alpha), 3 or 4 for RGB. */
 gint        liif_pixels_out_channels (const LiifPixels *pixels);
 

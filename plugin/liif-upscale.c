@@ -52,6 +52,8 @@ liif_upscale_run (GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *ima
   (void) run_data;
   gegl_init (NULL, NULL);
 
+  if (run_mode != GIMP_RUN_NONINTERACTIVE) /* the last run's file belongs to its image */
+    g_object_set (config, "jpeg-file", NULL, NULL);
   if (run_mode == GIMP_RUN_INTERACTIVE && ! liif_dialog_run (procedure, config, image, drawables))
     return gimp_procedure_new_return_values (procedure, GIMP_PDB_CANCEL, NULL);
 
@@ -124,6 +126,17 @@ add_arguments (GimpProcedure *procedure)
                                        _("Average the model's results for the image turned 8 ways (flips and "
                                          "transposes): a little closer to the original, about 8 times the time"),
                                        FALSE, G_PARAM_READWRITE);
+  /* JPEG deblocking (liif_pixels_deblocked): the layer must still hold the pixels of the JPEG the image came from. */
+  gimp_procedure_add_boolean_argument (procedure, "deblock", _("Remove _JPEG artifacts"),
+                                       _("First smooth the blocks and ringing of JPEG compression, keeping what "
+                                         "the file says; for a layer that still holds the pixels of the JPEG the "
+                                         "image was opened from"),
+                                       FALSE, G_PARAM_READWRITE);
+  /* For scripts: an image loaded by gimp-file-load has no file of its own. Not in the dialog, nor kept between runs. */
+  gimp_procedure_add_file_argument (procedure, "jpeg-file", _("JPEG _file"),
+                                    _("The JPEG file the layer was decoded from, for deblock; none = the file the "
+                                      "image was opened from"),
+                                    GIMP_FILE_CHOOSER_ACTION_OPEN, TRUE, NULL, G_PARAM_READWRITE);
   /* The dialog's one scale slider (both axes); saved with the other values. */
   gimp_procedure_add_double_aux_argument (procedure, "scale", _("Sc_ale"),
                                           _("Scale factor of both axes"),

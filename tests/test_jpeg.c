@@ -394,6 +394,15 @@ static unsigned char photo(int x, int y, int c)
     return (unsigned char)(v < 30 ? 30 : v > 220 ? 220 : v);
 }
 
+/* Fur-like texture over the whole range (the float and the integer IDCT part most on such detail). */
+static unsigned char texture(int x, int y, int c)
+{
+    unsigned hsh = (unsigned)(x * 73856093) ^ (unsigned)(y * 19349663) ^ (unsigned)(c * 83492791);
+    hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
+    double v = 128 + 100 * sin(x * 0.45 + c) * cos(y * 0.3) + (double)(hsh >> 24) - 128;
+    return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
 static unsigned char photo_gray(int x, int y, int c)
 {
     (void)c;
@@ -451,6 +460,33 @@ static double outside_intervals(const char *path, const liif_png *img, const lii
     jpeg_destroy_decompress(&ci);
     fclose(f);
     return worst;
+}
+
+/* The JPEG at path as libjpeg's float IDCT decodes it (GIMP's loader does), 8-bit samples as floats in [0,1]. */
+static float *decode_float_idct(const char *path, int *w, int *h, int *ch)
+{
+    struct jpeg_decompress_struct ci;
+    struct jpeg_error_mgr e;
+    ci.err = jpeg_std_error(&e);
+    jpeg_create_decompress(&ci);
+    FILE *f = fopen(path, "rb");
+    jpeg_stdio_src(&ci, f);
+    jpeg_read_header(&ci, TRUE);
+    ci.dct_method = JDCT_FLOAT;
+    jpeg_start_decompress(&ci);
+    *w = (int)ci.output_width, *h = (int)ci.output_height, *ch = ci.output_components;
+    float *px = malloc((size_t)*w * *h * *ch * sizeof(float));
+    JSAMPLE *row = malloc((size_t)*w * *ch);
+    while (ci.output_scanline < ci.output_height) {
+        size_t y = ci.output_scanline;
+        jpeg_read_scanlines(&ci, &row, 1);
+        for (size_t i = 0; i < (size_t)*w * *ch; i++) px[y * *w * *ch + i] = row[i] / 255.0f;
+    }
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    fclose(f);
+    free(row);
+    return px;
 }
 
 static void deblocking(void)
@@ -601,6 +637,35 @@ static void deblocking(void)
         return; /* the files stay in the test's folder, named in the failure */
     }
     before = psnr_to_photo(&c);
+    /* GIMP's decode (the float IDCT), a few levels from libjpeg's default one in places (on fine texture): the file's
+     * too */
+    {
+        int fw, fh, fc;
+        buf = tj_encode_ex(w, h, 50, texture, &rgb, &n);
+        save("db-float.jpg", buf, n);
+        free(buf);
+        liif_png c10;
+        if (liif_image_read(path_in("db-float.jpg"), &c10, NULL, &o, &err) != LIIF_OK)
+            CHECK(0, "texture: %s", err.msg);
+        float *fpx = decode_float_idct(path_in("db-float.jpg"), &fw, &fh, &fc);
+        size_t ns = (size_t)w * h * 3;
+        double apart = 0;
+        for (size_t i = 0; fw == w && fh == h && fc == 3 && i < ns; i++)
+            apart = fmax(apart, fabs(fpx[i] - c10.px[i]) * 255);
+        liif_png_free(&c10);
+        liif_png fl = c;
+        fl.px = fpx;
+        liif_jpeg_match m;
+        float *plain = malloc(ns * sizeof(float));
+        memcpy(plain, fpx, ns * sizeof(float));
+        st = liif_jpeg_deblock_pixels(path_in("db-float.jpg"), &fl, 0, &m, &err);
+        printf("GIMP's decode (float IDCT) of a texture at quality 50: up to %.0f levels from libjpeg's default\n", apart);
+        CHECK(st == LIIF_OK && m == LIIF_JPEG_DEBLOCKED && memcmp(plain, fpx, ns * sizeof(float)) != 0 && apart > 2.5,
+              "the float IDCT's decode (%.0f levels apart, want more than 2.5 for this check to count) as a layer: %s, "
+              "match %d", apart, st ? err.msg : "ok", (int)m);
+        free(plain);
+        free(fpx);
+    }
     st = liif_jpeg_deblock(path_in("db-rgb.jpg"), &c, o, 0, &done, &err);
     after = psnr_to_photo(&c);
     printf("deblocking RGB q30: PSNR %.3f -> %.3f dB\n", before, after);
@@ -639,7 +704,7 @@ static void deblocking(void)
     } else
         CHECK(0, "neutral: %s", err.msg);
     const char *names[] = {"db-gray.jpg", "db-o6.jpg", "db-other.jpg", "db-not.jpg", "db-rgb.jpg", "db-neutral.jpg",
-                           "db-rgbstore.jpg"};
+                           "db-rgbstore.jpg", "db-float.jpg"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(path_in(names[i]));
 }
 

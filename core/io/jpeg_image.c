@@ -196,6 +196,7 @@ typedef struct {
     FILE *fp;
     size_t file_size;
     int rgb;
+    int dct_float; /* libjpeg's float IDCT (GIMP's) instead of its default, the accurate integer one */
     int want_meta; /* the ICC profile, EXIF and density too */
     uint8_t *px; /* stored orientation */
     int w, h, channels, orientation;
@@ -281,6 +282,8 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
         r->icc_len = 0;
     }
     r->cinfo.out_color_space = r->rgb || r->cinfo.num_components == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    if (r->dct_float)
+        r->cinfo.dct_method = JDCT_FLOAT;
     jpeg_start_decompress(&r->cinfo);
     r->w = (int)r->cinfo.output_width;
     r->h = (int)r->cinfo.output_height;
@@ -303,14 +306,15 @@ static liif_status decode(jpeg_reader *r, liif_error *err)
 }
 
 /* liif_jpeg_read8, and the metadata into *meta when meta is not NULL. */
-static liif_status read8(const char *path, int fd, size_t file_size, int rgb, int *w, int *h, int *channels,
-                         uint8_t **px, int *orientation, liif_image_meta *meta, liif_error *err)
+static liif_status read8(const char *path, int fd, size_t file_size, int rgb, int dct_float, int *w, int *h,
+                         int *channels, uint8_t **px, int *orientation, liif_image_meta *meta, liif_error *err)
 {
     *px = NULL;
     jpeg_reader r;
     memset(&r, 0, sizeof r);
     r.path = path;
     r.rgb = rgb;
+    r.dct_float = dct_float;
     r.want_meta = meta != NULL;
     r.file_size = file_size;
     if (!(r.fp = fdopen(fd, "rb"))) {
@@ -362,7 +366,7 @@ liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *chan
         *px = NULL;
         return LIIF_ERR_IO;
     }
-    return read8(path, fd, size, rgb, w, h, channels, px, orientation, NULL, err);
+    return read8(path, fd, size, rgb, 0, w, h, channels, px, orientation, NULL, err);
 }
 
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
@@ -381,7 +385,7 @@ liif_status liif_jpeg_read_fd(const char *path, int fd, size_t file_size, liif_p
     memset(img, 0, sizeof *img);
     uint8_t *px;
     int w, h, c;
-    liif_status st = read8(path, fd, file_size, 0, &w, &h, &c, &px, orientation, &img->meta, err);
+    liif_status st = read8(path, fd, file_size, 0, 0, &w, &h, &c, &px, orientation, &img->meta, err);
     if (st != LIIF_OK)
         return st;
     size_t n = (size_t)w * h * c;
@@ -703,19 +707,26 @@ liif_status liif_jpeg_deblock_pixels(const char *path, liif_png *img, int thread
     *match = LIIF_JPEG_NOT_THE_FILE;
     if ((img->channels != 1 && img->channels != 3) || img->w < 1 || img->h < 1 || !img->px)
         return liif_error_set(err, LIIF_ERR_ARG, "%s: deblocking takes gray or RGB pixels", path);
-    int w, h, k, o;
-    uint8_t *px;
-    liif_status st = liif_jpeg_read8(path, 0, &w, &h, &k, &px, &o, err);
-    if (st != LIIF_OK)
-        return st;
-    int as = pixels_match(img, px, w, h, k, o, 0) ? o : o != 1 && pixels_match(img, px, w, h, k, o, 1) ? 1 : 0;
-    free(px);
+    int as = 0; /* the orientation img stands in: the file's (upright) or 1 (as stored); 0 while not found */
+    for (int dct_float = 0; dct_float < 2 && !as; dct_float++) { /* libjpeg's default decode, then GIMP's */
+        int w, h, k, o;
+        uint8_t *px;
+        size_t size;
+        int fd = liif_open_regular(path, &size, err);
+        if (fd < 0)
+            return LIIF_ERR_IO;
+        liif_status st = read8(path, fd, size, 0, dct_float, &w, &h, &k, &px, &o, NULL, err);
+        if (st != LIIF_OK)
+            return st;
+        as = pixels_match(img, px, w, h, k, o, 0) ? o : o != 1 && pixels_match(img, px, w, h, k, o, 1) ? 1 : 0;
+        free(px);
+    }
     if (!as)
         return LIIF_OK;
     liif_png view = *img; /* the same pixels, as an 8-bit read (the depth is the caller's, not the file's) */
     view.bit_depth = 8;
     int done;
-    st = liif_jpeg_deblock(path, &view, as, threads, &done, err);
+    liif_status st = liif_jpeg_deblock(path, &view, as, threads, &done, err);
     if (st == LIIF_OK)
         *match = done ? LIIF_JPEG_DEBLOCKED : LIIF_JPEG_LAYOUT;
     return st;

@@ -52,8 +52,9 @@ typedef enum {
 } liif_jpeg_match;
 
 /* Deblocking pixels another program decoded from the JPEG at path (an image editor's layer): img (channels 1 or 3,
- * floats in [0,1], any bit_depth) is compared with this reader's decode, upright (EXIF orientation applied) or as
- * the file stores it; when every sample is within 2.5 levels of 255 and they are half a level apart on average, it
+ * floats in [0,1], any bit_depth) is compared with this reader's decode (libjpeg's default integer IDCT, then its
+ * float IDCT, which GIMP's loader uses: the two differ by up to a few levels), upright (EXIF orientation applied)
+ * or as the file stores it; when every sample is within 2.5 levels of 255 and they are half a level apart on average, it
  * is deblocked in place as liif_jpeg_deblock does, standing as it was found. *match says which; img is untouched
  * unless LIIF_JPEG_DEBLOCKED. A file that cannot be read as a JPEG gives liif_jpeg_read's errors. */
 liif_status liif_jpeg_deblock_pixels(const char *path, liif_png *img, int threads, liif_jpeg_match *match,

@@ -1,7 +1,9 @@
 /* fuzz_image.c: libFuzzer harness: the CLI's image reader (PNG, JPEG or WebP by the first bytes; JPEG with its EXIF
  * orientation, scan limit and memory cap; the metadata for the output) on any bytes, a JPEG's deblocking (small
- * images), and the EXIF edit a writer makes of what it read. */
+ * images: of the read, and of the same pixels as another program's layer, which must be found to be the file's and
+ * come out the same), and the EXIF edit a writer makes of what it read. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "exif.h"
 #include "fuzz_util.h"
@@ -31,10 +33,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m->srgb > 4)
             abort();
         if (fmt == LIIF_IMAGE_JPEG && (size_t)img.w * img.h <= 1 << 16) { /* deblocking: the file read again */
+            /* the reader's own decode as another program's pixels: always the file's, deblocked the same */
+            liif_png copy = img;
+            liif_jpeg_match match = LIIF_JPEG_NOT_THE_FILE;
+            liif_status ps = LIIF_ERR_NOMEM;
+            if ((copy.px = malloc(n * sizeof(float)))) {
+                memcpy(copy.px, img.px, n * sizeof(float));
+                ps = liif_jpeg_deblock_pixels(fuzz_as_file(data, size), &copy, 1, &match, &err);
+            }
             int done = -1;
             liif_status ds = liif_jpeg_deblock(fuzz_as_file(data, size), &img, orientation, 1, &done, &err);
             if (ds == LIIF_OK && done != 0 && done != 1)
                 abort();
+            if (ps == LIIF_OK && (match == LIIF_JPEG_NOT_THE_FILE ||
+                                  (ds == LIIF_OK && memcmp(copy.px, img.px, n * sizeof(float)) != 0)))
+                abort();
+            free(copy.px);
             for (size_t i = 0; ds == LIIF_OK && i < n; i++)
                 if (!(img.px[i] >= 0.0f && img.px[i] <= 1.0f))
                     abort();

@@ -4,6 +4,10 @@
 # LIIF_ENSEMBLE=1 sets the ensemble argument (the self-ensemble), LIIF_PRECISION=P the precision argument.
 # LIIF_MODE=interactive|last-vals runs the dialog / the last values instead (the arguments are then ignored).
 # LIIF_EMPTY_LAYER=1 adds a transparent layer on top and selects it (what the dialog must point out).
+# LIIF_DEBLOCK=1 sets the deblock argument (JPEG artifacts removed first); LIIF_FLIP=1 flips the image left-right
+# first (an edit: the layer no longer holds its JPEG's pixels). LIIF_OPENED=1 takes the inputs from the images GIMP opened
+# (named on its command line: opened as File > Open does, with their file; gimp-file-load leaves images without one);
+# LIIF_JPEG_ARG=1 passes the input as the jpeg-file argument.
 # Prints one "LIIF-BATCH" line per call: status, sizes, the error message; a failed call raises
 # unless LIIF_EXPECT_ERROR is set (then the outputs are not written, unless LIIF_SAVE_ON_ERROR is set).
 import os
@@ -20,12 +24,18 @@ print('LIIF-BATCH menu-label %s' % proc.get_menu_label(), flush=True)
 
 for case in env.get('LIIF_CASES', '').split():
     inp, out = case.split(':')
-    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(inp))
+    if env.get('LIIF_OPENED'):
+        image = next(i for i in Gimp.get_images()
+                     if i.get_imported_file() is not None and i.get_imported_file().get_path() == inp)
+    else:
+        image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(inp))
     if env.get('LIIF_EMPTY_LAYER'):                     # a transparent layer on top, selected
         empty = Gimp.Layer.new(image, 'Empty', image.get_width(), image.get_height(),
                                Gimp.ImageType.RGBA_IMAGE, 100, Gimp.LayerMode.NORMAL)
         image.insert_layer(empty, None, 0)
         image.set_selected_layers([empty])
+    if env.get('LIIF_FLIP'):
+        image.flip(Gimp.OrientationType.HORIZONTAL)
     w0, h0, dirty0 = image.get_width(), image.get_height(), image.is_dirty()
     cfg = proc.create_config()
     cfg.set_property('run-mode', modes.get(env.get('LIIF_MODE'), Gimp.RunMode.NONINTERACTIVE))
@@ -40,6 +50,10 @@ for case in env.get('LIIF_CASES', '').split():
     cfg.set_property('device', env.get('LIIF_DEVICE', 'cpu'))
     if env.get('LIIF_ENSEMBLE'):
         cfg.set_property('ensemble', True)
+    if env.get('LIIF_DEBLOCK'):
+        cfg.set_property('deblock', True)
+    if env.get('LIIF_JPEG_ARG'):
+        cfg.set_property('jpeg-file', Gio.File.new_for_path(inp))
     if env.get('LIIF_PRECISION'):
         cfg.set_property('precision', env['LIIF_PRECISION'])
     res = proc.run(cfg)

@@ -34,11 +34,14 @@ gimp_batch() {
 
 # gimp_dialog LOG TITLE [VAR=VALUE...]: GIMP in the background running batch.py interactively (the cases from
 # the environment or the arguments); waits up to 2 min for the window titled TITLE. Sets gpid and wid;
-# returns 1 when the window never appears.
+# returns 1 when the window never appears. With LIIF_OPENED=1 among the arguments, GIMP opens the inputs itself.
 gimp_dialog() {
-  local log=$1 title=$2; shift 2
+  local log=$1 title=$2 open=(); shift 2
+  case " $* " in *" LIIF_OPENED=1 "*)
+    for a in "$@"; do case $a in LIIF_CASES=*) for c in ${a#LIIF_CASES=}; do open+=("${c%%:*}"); done ;; esac; done ;;
+  esac
   env "$@" LIIF_MODE=interactive gimp-console-3.0 -i --no-fonts --batch-interpreter=python-fu-eval \
-    -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit > "$log" 2>&1 &
+    -b "exec(open('$SRC/tests/gimp/batch.py').read())" --quit "${open[@]}" > "$log" 2>&1 &
   gpid=$!
   wid=""
   for i in $(seq 1 240); do

@@ -3,8 +3,9 @@
 # dialog and shows Cubic and the model side by side; the header names the layer; no GPU is offered without
 # CUDA; a model given by path is listed; x20 is shown as limited to x16 (and OK gives x16); an empty layer gets
 # a note; the dialog in German and French; with a LIIF-GAN model a detail change shows at once, blended from two
-# kept renders, equal to the model's render, and a model picked brings its own detail.
-# Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr,gan}.png.
+# kept renders, equal to the model's render, and a model picked brings its own detail; a JPEG's artifacts removed in
+# the preview and the result, and a note when its layer was edited.
+# Screenshots: BUILD_DIR/liif-dialog-{en,big,x20,empty,de,fr,gan,jpeg}.png.
 set -u
 . "$(dirname "$0")/common.sh"
 for p in xvfb-run xdotool import; do command -v $p > /dev/null || { echo "SKIP: $p not installed"; exit 77; }; done
@@ -22,7 +23,7 @@ TITLE="LIIF Upscale"                                        # the dialog's title
 # open_dialog LOG IN OUT [VAR=VALUE...]: starts GIMP with the dialog titled $TITLE; sets gpid and wid.
 open_dialog() {
   local log=$1 in=$2 out=$3; shift 3
-  gimp_dialog "$log" "$TITLE" "$@" LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 \
+  gimp_dialog "$log" "$TITLE" LIIF_CASES="$in:$out" LIIF_EXPECT_ERROR=1 "$@" \
     || { fail "the dialog never appeared ($log)"; cat "$log"; kill $gpid; return 1; }
 }
 # wait_for LOG PATTERN [N]: until the log holds N lines matching PATTERN (2 min at most: the machine may be busy).
@@ -37,7 +38,8 @@ close_dialog() {
   kill -0 $gpid 2>/dev/null && { fail "GIMP still running"; kill $gpid; }
   wait $gpid
 }
-shot() { sleep 0.5; import -window "$wid" "$B/liif-dialog-$1.png"; echo "screenshot: $B/liif-dialog-$1.png"; }
+# shot NAME: a screenshot of the dialog, the pointer moved off it first (no tooltip in the picture)
+shot() { xdotool mousemove 1390 990; sleep 0.5; import -window "$wid" "$B/liif-dialog-$1.png"; echo "screenshot: $B/liif-dialog-$1.png"; }
 
 # 1. A photo at x3 with the shipped model: header, devices, model card, the split preview; then the dialog enlarged.
 L=$W/photo.log
@@ -54,7 +56,7 @@ read -r vw vh split <<< "$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E '
 [ "$split" -gt 0 ] && [ "$split" -lt "$vw" ] || fail "the divider at column $split does not split the ${vw}-wide view"
 rw0=$(grep '^liif-preview: shown' "$L" | tail -1 | sed -E 's/.*\(model region ([0-9]+)x.*/\1/')
 # Pan: drag the picture (left of the divider) by (+80, +50): Cubic follows while dragging, the model renders on
-# release, 80 output pixels further left and 50 up.
+# release, 80 output pixels further left and 50 up (less where the picture's edge stops it).
 # The estimate that the first render brings changes no layout (the notes keep their size): no new view size and
 # no second render while nothing changes.
 sleep 3
@@ -79,7 +81,8 @@ grep '^liif-preview: panning' "$L" | tail -2
 echo "pan: model region at ($x0) -> ($x1)"
 grep -q '^liif-preview: panning' "$L" || fail "no live Cubic while panning"
 read -r ax ay <<< "$x0"; read -r bx by <<< "$x1"
-[ $((ax - bx)) = 80 ] && [ $((ay - by)) = 50 ] || fail "the pan did not move the model's region by (-80, -50)"
+ex=$((ax < 80 ? ax : 80)); ey=$((ay < 50 ? ay : 50))       # the picture's edge stops the view
+[ $((ax - bx)) = $ex ] && [ $((ay - by)) = $ey ] || fail "the pan did not move the model's region by (-$ex, -$ey)"
 xdotool windowsize "$wid" 1300 950
 wait_for "$L" '^liif-preview: view' 2 || fail "the preview did not get a new size when the dialog grew"
 # the render of the grown view: a "shown" line whose own model region is wider than before. A render started
@@ -106,6 +109,7 @@ wait_for "$L" '^liif-dialog: header' || true
 sleep 2; shot empty
 grep '^liif-dialog: warning' "$L"
 grep -q '^liif-dialog: warning: “Empty” is empty (fully transparent)' "$L" || fail "no note for the empty layer"
+grep -q '^liif-dialog: JPEG artifacts: not offered (no JPEG file)' "$L" || fail "JPEG deblocking offered for a PNG"
 close_dialog Escape
 
 # 3. German and French: the dialog's own texts translated.
@@ -192,6 +196,27 @@ grep -E "^liif-dialog: (model gan-quarter|detail set)|^liif-preview: region .*de
 close_dialog Escape
 no_crash "$L" || fails=$((fails + 1))
 
+# 6. A JPEG opened as File > Open does, with Remove JPEG artifacts on (the caller's choice): the dialog offers it, the
+# preview deblocks the layer once and shows the model's half from it. The same JPEG flipped first (an edit): the
+# note says why it is not deblocked. (Cancel both: OK would save last values, which an interactive run starts from;
+# gimp-deblock checks the final render.)
+convert "$PHOTO" -quality 30 -sampling-factor 2x2 "$W/photo.jpg"
+L=$W/jpeg.log
+open_dialog "$L" "$W/photo.jpg" "$W/jpeg-out.png" LIIF_OPENED=1 LIIF_DEBLOCK=1 LIIF_MODEL= LIIF_SCALE=2 || exit 1
+wait_for "$L" '^liif-preview: shown' || fail "JPEG: no preview"
+shot jpeg
+grep -E '^liif-dialog: (JPEG|warning)|^liif-preview: (deblocking|region)' "$L"
+grep -qF "liif-dialog: JPEG artifacts: $W/photo.jpg" "$L" || fail "JPEG deblocking not offered for an image opened from a JPEG"
+grep -q '^liif-preview: deblocking the 500x480 layer: done' "$L" || fail "the preview did not deblock the layer"
+[ "$(grep -c '^liif-preview: deblocking' "$L")" = 1 ] || fail "the preview deblocked more than once"
+close_dialog Escape
+L=$W/jpeg-flip.log
+open_dialog "$L" "$W/photo.jpg" "$W/jpeg-flip-out.png" LIIF_OPENED=1 LIIF_DEBLOCK=1 LIIF_FLIP=1 LIIF_MODEL= LIIF_SCALE=2 ||
+  exit 1
+wait_for "$L" '^liif-dialog: warning: JPEG artifacts were not removed' || fail "no note for an edited JPEG layer"
+grep '^liif-dialog: warning: JPEG' "$L"
+close_dialog Escape
+
 # 5. x20 asked (by a script or the last run) with a model given by path (what Browse… sets): the path is
 # listed, the note says x16, OK gives x16. Last, since OK saves x16 as the last values.
 L=$W/x20.log
@@ -206,4 +231,4 @@ size=$(identify -format '%wx%h' "$W/x20-out.png" 2>/dev/null); echo "x20 request
 [ "$size" = 592x464 ] || fail "x20: expected the clamped 592x464 (37x29 x16)"
 
 [ $fails = 0 ] || { echo "FAIL: $fails checks failed"; exit 1; }
-echo "PASS: preview grows and splits Cubic | model; header, devices, model by path, x20 clamp, empty-layer note, de/fr, instant detail"
+echo "PASS: preview grows and splits Cubic | model; header, devices, model by path, x20 clamp, empty-layer note, de/fr, instant detail, JPEG deblocking"

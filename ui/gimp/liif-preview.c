@@ -31,6 +31,7 @@ typedef struct
   gdouble           detail;
   liif_region       region;
   RenderKind        kind;
+  gboolean          deblock;   /* from the JPEG's deblocked pixels (when they are the file's) */
 } Request;
 
 /* What it hands back to the main loop. */
@@ -45,6 +46,8 @@ typedef struct
   float       *rgb;        /* (region.h, region.w, 3), unclamped */
   GError      *error;
   gdouble      seconds;    /* render time, model loading excluded */
+  gboolean     deblock_tried; /* this request deblocked the layer (the first to ask): deblock_note says how */
+  gchar       *deblock_note;  /* why the layer was not deblocked; NULL when it was */
 } Result;
 
 /* An unclamped model render of one rectangle of the output at one detail: the output is linear in the detail,
@@ -85,6 +88,10 @@ struct _LiifPreview
   gboolean       have_params, placed;
   gdouble        split;      /* divider position, fraction of the view width */
   gdouble        seconds_per_pixel; /* slowest measured rate for this model and device; 0 = none yet */
+  gchar         *jpeg;       /* the JPEG the image was opened from (liif_image_jpeg_file); NULL: none */
+  gboolean       deblock;    /* the model's half from the deblocked layer */
+  gboolean       deblock_known; /* the worker has tried: deblock_note holds the outcome */
+  gchar         *deblock_note;  /* why the layer could not be deblocked ("" when it was, or not yet tried) */
 
   Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
   Picture        liif;       /* the latest model result */
@@ -106,11 +113,13 @@ struct _LiifPreview
   gboolean       quit;
   gint           generation; /* atomic */
   LiifSession   *session;    /* worker-owned */
+  LiifPixels    *deblocked;  /* worker-owned: the layer deblocked, made at the first request that asks */
+  gboolean       deblock_tried; /* worker-owned */
   gchar         *session_model;
   liif_backend_kind session_device;
 };
 
-enum { PROP_0, PROP_SECONDS_PER_PIXEL, N_PROPS };
+enum { PROP_0, PROP_SECONDS_PER_PIXEL, PROP_DEBLOCK_NOTE, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
 G_DEFINE_TYPE (LiifPreview, liif_preview, GTK_TYPE_GRID)
@@ -167,6 +176,26 @@ ensure_session (LiifPreview *self, const Request *req, GError **error)
   return TRUE;
 }
 
+/* Worker side: the pixels a request renders from; the first that asks for deblocking makes them (once). */
+static const LiifPixels *
+request_pixels (LiifPreview *self, const Request *req, Result *res)
+{
+  if (! req->deblock || self->jpeg == NULL)
+    return self->input;
+  if (! self->deblock_tried)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+
+      self->deblock_tried = TRUE;
+      res->deblock_tried  = TRUE;
+      self->deblocked     = liif_pixels_deblocked (self->input, self->jpeg, &res->deblock_note);
+      if (logging ())
+        fprintf (stderr, "liif-preview: deblocking the %dx%d layer: %s (%.2f s)\n", self->input->w, self->input->h,
+                 self->deblocked ? "done" : res->deblock_note, (g_get_monotonic_time () - t0) / 1e6);
+    }
+  return self->deblocked ? self->deblocked : self->input;
+}
+
 static void
 render_request (LiifPreview *self, Request *req)
 {
@@ -174,6 +203,7 @@ render_request (LiifPreview *self, Request *req)
   CancelCheck cancel = { self, req->gen };
   gint        repeat = 1;
   const char *bench  = g_getenv ("LIIF_PREVIEW_BENCH"); /* re-render N times and log each, for bench */
+  const LiifPixels *pixels = request_pixels (self, req, res);
 
   res->gen    = req->gen;
   res->region = req->region;
@@ -191,7 +221,7 @@ render_request (LiifPreview *self, Request *req)
           gint64 t0 = g_get_monotonic_time ();
 
           if (res->rgb == NULL ||
-              ! liif_render_rgb (self->session, self->input, &req->region, req->detail, TRUE,
+              ! liif_render_rgb (self->session, pixels, &req->region, req->detail, TRUE,
                                  stale, &cancel, res->rgb, &res->error))
             break;
           res->seconds = (g_get_monotonic_time () - t0) / 1e6;
@@ -238,6 +268,7 @@ worker_main (gpointer data)
     }
   g_clear_pointer (&self->session, liif_session_free);
   g_clear_pointer (&self->session_model, g_free);
+  g_clear_pointer (&self->deblocked, liif_pixels_free);
   return NULL;
 }
 
@@ -539,6 +570,14 @@ deliver (gpointer data)
   Result      *res  = data;
   LiifPreview *self = res->preview;
 
+  if (res->deblock_tried) /* whatever became of the render: deblocking is done once */
+    {
+      self->deblock_known = TRUE;
+      g_free (self->deblock_note);
+      self->deblock_note = res->deblock_note ? res->deblock_note : g_strdup ("");
+      res->deblock_note  = NULL;
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_DEBLOCK_NOTE]);
+    }
   if (self->thread != NULL && res->gen == g_atomic_int_get (&self->generation))
     {
       if (res->error != NULL)
@@ -585,6 +624,7 @@ deliver (gpointer data)
     }
   g_clear_error (&res->error);
   g_free (res->rgb);
+  g_free (res->deblock_note);
   g_object_unref (res->preview);
   g_free (res);
   return G_SOURCE_REMOVE;
@@ -604,6 +644,7 @@ queue_request (LiifPreview *self, RenderKind kind, gdouble detail)
   req->device  = self->device;
   req->detail  = detail;
   req->kind    = kind;
+  req->deblock = self->deblock && self->jpeg != NULL;
   req->region  = model_region (self);
   if (req->region.w <= 0 || req->region.h <= 0)
     {
@@ -612,7 +653,9 @@ queue_request (LiifPreview *self, RenderKind kind, gdouble detail)
       return;
     }
   if (kind == RENDER_SHOW)
-    set_status (self, _("Rendering the model’s half…"), TRUE);
+    set_status (self, req->deblock && ! self->deblock_known
+                      ? _("Removing JPEG artifacts, then rendering the model’s half…")
+                      : _("Rendering the model’s half…"), TRUE);
 
   g_mutex_lock (&self->lock);
   request_free (self->pending);
@@ -728,7 +771,7 @@ relayout (LiifPreview *self, gboolean settle)
 
 void
 liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kind device,
-                         gdouble detail, gint image_out_w, gint image_out_h)
+                         gdouble detail, gboolean deblock, gint image_out_w, gint image_out_h)
 {
   gint nx, ny, w, h;
 
@@ -746,6 +789,14 @@ liif_preview_set_params (LiifPreview *self, const gchar *model, liif_backend_kin
       self->decoders = 0;
       g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SECONDS_PER_PIXEL]);
     }
+  if (deblock != self->deblock && self->jpeg != NULL)
+    { /* other input pixels: nothing kept applies (the rate does) */
+      picture_clear (&self->liif);
+      render_clear (&self->renders[0]);
+      render_clear (&self->renders[1]);
+      self->decoders = 0;
+    }
+  self->deblock     = deblock;
   g_free (self->model);
   self->model       = g_strdup (model ? model : "");
   self->device      = device;
@@ -775,6 +826,13 @@ liif_preview_detail_is_instant (LiifPreview *self)
   g_return_val_if_fail (LIIF_IS_PREVIEW (self), FALSE);
   r = model_region (self);
   return self->have_params && r.w > 0 && r.h > 0 && can_blend (self, &r);
+}
+
+const gchar *
+liif_preview_get_deblock_note (LiifPreview *self)
+{
+  g_return_val_if_fail (LIIF_IS_PREVIEW (self), "");
+  return self->deblock_note ? self->deblock_note : "";
 }
 
 gdouble
@@ -894,6 +952,8 @@ liif_preview_get_property (GObject *object, guint id, GValue *value, GParamSpec 
 
   if (id == PROP_SECONDS_PER_PIXEL)
     g_value_set_double (value, self->seconds_per_pixel);
+  else if (id == PROP_DEBLOCK_NOTE)
+    g_value_set_string (value, self->deblock_note ? self->deblock_note : "");
   else
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
 }
@@ -931,6 +991,8 @@ liif_preview_finalize (GObject *object)
   render_clear (&self->renders[0]);
   render_clear (&self->renders[1]);
   g_free (self->model);
+  g_free (self->jpeg);
+  g_free (self->deblock_note);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (liif_preview_parent_class)->finalize (object);
@@ -947,6 +1009,8 @@ liif_preview_class_init (LiifPreviewClass *klass)
 
   props[PROP_SECONDS_PER_PIXEL] = g_param_spec_double ("seconds-per-pixel", NULL, NULL, 0, G_MAXDOUBLE, 0,
                                                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_DEBLOCK_NOTE] = g_param_spec_string ("deblock-note", NULL, NULL, "",
+                                                  G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
 
@@ -1012,6 +1076,7 @@ liif_preview_new (GimpImage *image, GimpDrawable *drawable, GError **error)
   self->input = input;
   self->img_w = gimp_image_get_width (image);
   self->img_h = gimp_image_get_height (image);
+  self->jpeg  = liif_image_jpeg_file (image);
   gimp_drawable_get_offsets (drawable, &self->off_x, &self->off_y);
   find_detail (input, &self->focus_x, &self->focus_y);
   self->thread = g_thread_new ("liif-preview", worker_main, self);

@@ -16,7 +16,11 @@ GtkWidget *liif_preview_new        (GimpImage *image, GimpDrawable *drawable, GE
  * once, cancels the work in flight and renders the model's half of the view in a worker
  * thread; never blocks. */
 void       liif_preview_set_params (LiifPreview *preview, const gchar *model, liif_backend_kind device,
-                                    gdouble detail, gint image_out_w, gint image_out_h);
+                                    gdouble detail, gboolean deblock, gint image_out_w, gint image_out_h);
+/* deblock: the model's half from the layer with its JPEG artifacts removed (liif_pixels_deblocked, done once in the
+ * worker); the Cubic half stays the layer as it is. Why it could not be done (translated), "" when it was or has not
+ * been tried yet: property "deblock-note", notified once the worker has tried. */
+const gchar *liif_preview_get_deblock_note (LiifPreview *preview);
 
 /* Seconds per output pixel the model took here (the slowest render so far with this model and
  * device; 0 before the first): what the dialog's time estimate scales. Property "seconds-per-pixel". */
