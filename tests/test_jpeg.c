@@ -397,7 +397,7 @@ static unsigned char photo(int x, int y, int c)
 /* Fur-like texture over the whole range (the float and the integer IDCT part most on such detail). */
 static unsigned char texture(int x, int y, int c)
 {
-    unsigned hsh = (unsigned)(x * 73856093) ^ (unsigned)(y * 19349663) ^ (unsigned)(c * 83492791);
+    unsigned hsh = (unsigned)x * 73856093u ^ (unsigned)y * 19349663u ^ (unsigned)c * 83492791u;
     hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
     double v = 128 + 100 * sin(x * 0.45 + c) * cos(y * 0.3) + (double)(hsh >> 24) - 128;
     return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);

@@ -482,63 +482,88 @@ static void dct8_init(void)
             dct8[u][x] = (float)((u ? 0.5 : sqrt(0.125)) * cos((2 * x + 1) * u * M_PI / 16));
 }
 
+/* One 8-point transform by D (forward: out = D in) or by D^T (inverse: out = D^T in), elements `is` and `os` floats
+ * apart. D's rows are even or odd about the middle (D[u][7 - x] = (-1)^u D[u][x]), so each takes 32 products, not
+ * 64: the forward one from the sums and differences of mirrored inputs, the inverse one as even and odd halves. */
+static void dct8_forward(const float *in, ptrdiff_t is, float *out, ptrdiff_t os)
+{
+    float sum[4], dif[4];
+    for (int k = 0; k < 4; k++) {
+        sum[k] = in[k * is] + in[(7 - k) * is];
+        dif[k] = in[k * is] - in[(7 - k) * is];
+    }
+    for (int u = 0; u < 8; u++) {
+        const float *half = u & 1 ? dif : sum;
+        out[u * os] = half[0] * dct8[u][0] + half[1] * dct8[u][1] + half[2] * dct8[u][2] + half[3] * dct8[u][3];
+    }
+}
+
+static void dct8_inverse(const float *in, ptrdiff_t is, float *out, ptrdiff_t os)
+{
+    for (int k = 0; k < 4; k++) {
+        float even = in[0] * dct8[0][k] + in[2 * is] * dct8[2][k] + in[4 * is] * dct8[4][k] + in[6 * is] * dct8[6][k];
+        float odd = in[is] * dct8[1][k] + in[3 * is] * dct8[3][k] + in[5 * is] * dct8[5][k] + in[7 * is] * dct8[7][k];
+        out[k * os] = even + odd;
+        out[(7 - k) * os] = even - odd;
+    }
+}
+
 /* Block at b (rows `stride` floats apart): with clamp, its coefficients F = D (b - 128) D^T are clamped to the
  * intervals of the quantised coefficients c (steps q); without, F = c q (the plain decode). Then b = D^T F D + 128. */
 static void deblock_project(float *b, size_t stride, const int16_t *c, const uint16_t *q, int clamp)
 {
     float t[64], f[64];
     if (clamp) {
-        for (int y = 0; y < 8; y++) /* rows: t = (b - 128) D^T */
-            for (int u = 0; u < 8; u++) {
-                float a = 0;
-                for (int x = 0; x < 8; x++) a += (b[y * stride + x] - 128.0f) * dct8[u][x];
-                t[y * 8 + u] = a;
-            }
-        for (int v = 0; v < 8; v++) /* columns: f = D t, clamped */
-            for (int u = 0; u < 8; u++) {
-                float a = 0;
-                for (int y = 0; y < 8; y++) a += dct8[v][y] * t[y * 8 + u];
-                float lo = (c[v * 8 + u] - 0.5f) * q[v * 8 + u], hi = (c[v * 8 + u] + 0.5f) * q[v * 8 + u];
-                f[v * 8 + u] = a < lo ? lo : a > hi ? hi : a;
-            }
+        for (int y = 0; y < 8; y++) { /* rows: t = (b - 128) D^T */
+            float r[8];
+            for (int x = 0; x < 8; x++) r[x] = b[y * stride + x] - 128.0f;
+            dct8_forward(r, 1, t + y * 8, 1);
+        }
+        for (int u = 0; u < 8; u++) /* columns: f = D t */
+            dct8_forward(t + u, 8, f + u, 8);
+        for (int k = 0; k < 64; k++) { /* clamped */
+            float lo = (c[k] - 0.5f) * q[k], hi = (c[k] + 0.5f) * q[k];
+            f[k] = f[k] < lo ? lo : f[k] > hi ? hi : f[k];
+        }
     } else {
         for (int k = 0; k < 64; k++) f[k] = (float)c[k] * q[k];
     }
     for (int v = 0; v < 8; v++) /* t = f D along rows */
-        for (int x = 0; x < 8; x++) {
-            float a = 0;
-            for (int u = 0; u < 8; u++) a += f[v * 8 + u] * dct8[u][x];
-            t[v * 8 + x] = a;
-        }
-    for (int y = 0; y < 8; y++) /* b = D^T t + 128 */
-        for (int x = 0; x < 8; x++) {
-            float a = 0;
-            for (int v = 0; v < 8; v++) a += dct8[v][y] * t[v * 8 + x];
-            b[y * stride + x] = a + 128.0f;
-        }
+        dct8_inverse(f + v * 8, 1, t + v * 8, 1);
+    for (int x = 0; x < 8; x++) { /* b = D^T t + 128 */
+        float col[8];
+        dct8_inverse(t + x, 8, col, 1);
+        for (int y = 0; y < 8; y++) b[y * stride + x] = col[y] + 128.0f;
+    }
 }
 
-/* Row y of out = row y of a (the w x h plane, rows `stride` apart) minus step times the gradient there of the
- * smoothed total variation: the sum over samples of sqrt(dx^2 + dy^2 + 1 level^2), forward differences, none past
- * the last row or column. */
-static void deblock_descend_row(const float *a, float *out, size_t stride, int w, int h, int y, float step)
+/* The smoothed total variation of a plane (w x h samples, rows `stride` apart) is the sum over samples of
+ * sqrt(dx^2 + dy^2 + 1 level^2), forward differences, none past the last row or column. Sample p's term has the
+ * gradient -(dx + dy) / |.| at p, dx / |.| at its right neighbour and dy / |.| at the one below: so the gradient at p
+ * is -(nx + ny)(p) + nx(left of p) + ny(above p), with (nx, ny) = (dx, dy) / |.|, one square root a sample.
+ * deblock_normals: row y's nx and ny. deblock_descend_row: row y of out (which holds nx there, read before it is
+ * overwritten) = a - step * gradient. */
+static void deblock_normals(const float *a, float *nx, float *ny, size_t stride, int w, int h, int y)
 {
-    const float eps2 = 1.0f;
-    const ptrdiff_t up = -(ptrdiff_t)stride;
+    const float *p = a + (size_t)y * stride;
     for (int x = 0; x < w; x++) {
-        const float *p = a + (size_t)y * stride + x;
-        /* the sample's own term */
-        float dx = x + 1 < w ? p[1] - p[0] : 0, dy = y + 1 < h ? p[stride] - p[0] : 0;
-        float g = -(dx + dy) / sqrtf(dx * dx + dy * dy + eps2);
-        if (x > 0) { /* the left neighbour's term, in which p is the right one */
-            float lx = p[0] - p[-1], ly = y + 1 < h ? p[stride - 1] - p[-1] : 0;
-            g += lx / sqrtf(lx * lx + ly * ly + eps2);
-        }
-        if (y > 0) { /* the upper neighbour's, in which p is the lower one */
-            float ux = x + 1 < w ? p[up + 1] - p[up] : 0, uy = p[0] - p[up];
-            g += uy / sqrtf(ux * ux + uy * uy + eps2);
-        }
-        out[(size_t)y * stride + x] = p[0] - step * g;
+        float dx = x + 1 < w ? p[x + 1] - p[x] : 0, dy = y + 1 < h ? p[x + stride] - p[x] : 0;
+        float r = 1.0f / sqrtf(dx * dx + dy * dy + 1.0f);
+        nx[(size_t)y * stride + x] = dx * r;
+        ny[(size_t)y * stride + x] = dy * r;
+    }
+}
+
+static void deblock_descend_row(const float *a, const float *ny, float *out, size_t stride, int w, int y, float step)
+{
+    const float *p = a + (size_t)y * stride, *n = ny + (size_t)y * stride;
+    float *o = out + (size_t)y * stride;
+    float left = 0; /* nx of the left neighbour */
+    for (int x = 0; x < w; x++) {
+        float nx = o[x];
+        float g = -(nx + n[x]) + left + (y > 0 ? n[x - (ptrdiff_t)stride] : 0);
+        o[x] = p[x] - step * g;
+        left = nx;
     }
 }
 
@@ -546,9 +571,10 @@ static void deblock_descend_row(const float *a, float *out, size_t stride, int w
 static float *deblock_plane_change(const deblock_plane *pl, int nt)
 {
     size_t stride = (size_t)pl->bw * 8, rows = (size_t)pl->bh * 8;
-    float *a = malloc(stride * rows * sizeof *a), *b = malloc(stride * rows * sizeof *b);
-    if (!a || !b) {
-        free(a), free(b);
+    float *a = malloc(stride * rows * sizeof *a), *b = malloc(stride * rows * sizeof *b),
+          *ny = malloc(stride * rows * sizeof *ny);
+    if (!a || !b || !ny) {
+        free(a), free(b), free(ny);
         return NULL;
     }
     int bw = pl->bw, bh = pl->bh, w = pl->w, h = pl->h;
@@ -564,7 +590,10 @@ static float *deblock_plane_change(const deblock_plane *pl, int nt)
         float step = step0 / sqrtf(1.0f + it); /* shrinking, so the descent settles */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int y = 0; y < h; y++)
-            deblock_descend_row(a, b, stride, w, h, y, step);
+            deblock_normals(a, b, ny, stride, w, h, y);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int y = 0; y < h; y++)
+            deblock_descend_row(a, ny, b, stride, w, y, step);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int by = 0; by < bh; by++)
             for (int bx = 0; bx < bw; bx++) {
@@ -580,6 +609,7 @@ static float *deblock_plane_change(const deblock_plane *pl, int nt)
     for (int y = 0; y < h; y++) /* in place: row y's change ends before row y's source starts */
         for (int x = 0; x < w; x++) b[(size_t)y * w + x] = a[(size_t)y * stride + x] - b[(size_t)y * stride + x];
     free(a);
+    free(ny);
     return b;
 }
 

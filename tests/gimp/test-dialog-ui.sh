@@ -197,9 +197,9 @@ close_dialog Escape
 no_crash "$L" || fails=$((fails + 1))
 
 # 6. A JPEG opened as File > Open does, with Remove JPEG artifacts on (the caller's choice): the dialog offers it, the
-# preview deblocks the layer once and shows the model's half from it. The same JPEG flipped first (an edit): the
-# note says why it is not deblocked. (Cancel both: OK would save last values, which an interactive run starts from;
-# gimp-deblock checks the final render.)
+# preview deblocks the layer once and shows the model's half from it, and the time estimate counts what it took.
+# The same JPEG flipped first (an edit): the note says why it is not deblocked. (Cancel both: OK would save last
+# values, which an interactive run starts from; gimp-deblock checks the final render.)
 convert "$PHOTO" -quality 30 -sampling-factor 2x2 "$W/photo.jpg"
 L=$W/jpeg.log
 open_dialog "$L" "$W/photo.jpg" "$W/jpeg-out.png" LIIF_OPENED=1 LIIF_DEBLOCK=1 LIIF_MODEL= LIIF_SCALE=2 || exit 1
@@ -209,6 +209,7 @@ grep -E '^liif-dialog: (JPEG|warning)|^liif-preview: (deblocking|region)' "$L"
 grep -qF "liif-dialog: JPEG artifacts: $W/photo.jpg" "$L" || fail "JPEG deblocking not offered for an image opened from a JPEG"
 grep -q '^liif-preview: deblocking the 500x480 layer: done' "$L" || fail "the preview did not deblock the layer"
 [ "$(grep -c '^liif-preview: deblocking' "$L")" = 1 ] || fail "the preview deblocked more than once"
+grep -q '^liif-dialog: the time estimate counts [0-9.]* s of deblocking' "$L" || fail "the time estimate leaves deblocking out"
 close_dialog Escape
 L=$W/jpeg-flip.log
 open_dialog "$L" "$W/photo.jpg" "$W/jpeg-flip-out.png" LIIF_OPENED=1 LIIF_DEBLOCK=1 LIIF_FLIP=1 LIIF_MODEL= LIIF_SCALE=2 ||

@@ -88,7 +88,7 @@ static const char upscale_description[] =
     "bicubic. --deblock first makes a JPEG input smoother (brightness and colour) while every\n"
     "stored frequency stays within the rounding the file states: through a JPEG of\n"
     "quality 50, Set5 x2 gains 0.5 dB with it (liif eval --lr-jpeg 50 --deblock). It takes\n"
-    "about a second per megapixel of input on the CPU.\n"
+    "about half a second per megapixel of input on 2 CPU cores.\n"
     "What the input says of itself goes into the output: its ICC colour profile (or PNG's\n"
     "sRGB, gAMA and cHRM chunks), its pixel density (a print keeps its pixels per inch, as\n"
     "GIMP's Scale Image does) and its EXIF (camera, date, place: --no-exif leaves it out),\n"

@@ -189,7 +189,8 @@ update_notes (Dialog *d)
     {
       guint64 image_bytes, work_bytes;
       gdouble pixels, rate = d->preview ? liif_preview_get_seconds_per_pixel (LIIF_PREVIEW (d->preview)) : 0;
-      gboolean ensemble = FALSE;
+      gboolean ensemble = FALSE, deblock = FALSE;
+      gdouble  extra = 0; /* seconds beside the model: deblocking the previewed layer, as the preview measured it */
       gchar  *text = NULL, *a, *b;
 
       if (d->requested > DIALOG_MAX_SCALE)
@@ -226,12 +227,16 @@ update_notes (Dialog *d)
       set_note (d->memory_note, text, image_bytes > max_new_image_size ());
       g_free (text);
 
-      g_object_get (d->config, "ensemble", &ensemble, NULL);
+      g_object_get (d->config, "ensemble", &ensemble, "deblock", &deblock, NULL);
       if (ensemble) /* the final render's 8 turns; the preview renders one */
         rate *= 8.0;
+      if (deblock && d->preview != NULL)
+        extra = liif_preview_get_deblock_seconds (LIIF_PREVIEW (d->preview));
+      if (extra > 0 && logging ())
+        fprintf (stderr, "liif-dialog: the time estimate counts %.2f s of deblocking\n", extra);
       if (rate > 0)
         {
-          gchar *t = format_duration (rate * pixels);
+          gchar *t = format_duration (rate * pixels + extra);
 
           text = ensemble ? g_strdup_printf (_("Estimated time on this machine: about %s (8 times what the preview "
                                                "measured, for Best quality)."), t)
@@ -242,7 +247,7 @@ update_notes (Dialog *d)
         {
           text = g_strdup (_("Estimated time: known once the preview has rendered."));
         }
-      set_note (d->time_note, text, rate * pixels > 600);
+      set_note (d->time_note, text, rate * pixels + extra > 600);
       g_free (text);
     }
   gtk_dialog_set_response_sensitive (GTK_DIALOG (d->dialog), GTK_RESPONSE_OK, ok);
@@ -801,6 +806,7 @@ deblock_known (GObject *preview, GParamSpec *pspec, Dialog *d)
 {
   (void) pspec;
   set_note (d->deblock_note, liif_preview_get_deblock_note (LIIF_PREVIEW (preview)), TRUE);
+  update_notes (d); /* the time estimate counts deblocking */
 }
 
 /* "Remove JPEG artifacts": offered for an image opened from a JPEG file. */
@@ -816,7 +822,7 @@ deblock_control (Dialog *d)
       gchar *tip  = g_strdup_printf (_("Smooths the blocks and ringing of JPEG compression in %s before upscaling, "
                                        "while keeping everything the file says, so the model does not enlarge "
                                        "them (+0.5 dB at JPEG quality 50). The layer must still hold the file's "
-                                       "pixels. About a second per megapixel; the preview shows it on the "
+                                       "pixels. About half a second per megapixel; the preview shows it on the "
                                        "model's side."), name);
 
       gtk_widget_set_tooltip_text (check, tip);

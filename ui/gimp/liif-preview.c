@@ -48,6 +48,7 @@ typedef struct
   gdouble      seconds;    /* render time, model loading excluded */
   gboolean     deblock_tried; /* this request deblocked the layer (the first to ask): deblock_note says how */
   gchar       *deblock_note;  /* why the layer was not deblocked; NULL when it was */
+  gdouble      deblock_seconds; /* how long deblocking took, when it was done */
 } Result;
 
 /* An unclamped model render of one rectangle of the output at one detail: the output is linear in the detail,
@@ -92,6 +93,7 @@ struct _LiifPreview
   gboolean       deblock;    /* the model's half from the deblocked layer */
   gboolean       deblock_known; /* the worker has tried: deblock_note holds the outcome */
   gchar         *deblock_note;  /* why the layer could not be deblocked ("" when it was, or not yet tried) */
+  gdouble        deblock_seconds; /* what deblocking the layer took; 0 when not done */
 
   Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
   Picture        liif;       /* the latest model result */
@@ -189,6 +191,8 @@ request_pixels (LiifPreview *self, const Request *req, Result *res)
       self->deblock_tried = TRUE;
       res->deblock_tried  = TRUE;
       self->deblocked     = liif_pixels_deblocked (self->input, self->jpeg, &res->deblock_note);
+      if (self->deblocked != NULL)
+        res->deblock_seconds = (g_get_monotonic_time () - t0) / 1e6;
       if (logging ())
         fprintf (stderr, "liif-preview: deblocking the %dx%d layer: %s (%.2f s)\n", self->input->w, self->input->h,
                  self->deblocked ? "done" : res->deblock_note, (g_get_monotonic_time () - t0) / 1e6);
@@ -576,6 +580,7 @@ deliver (gpointer data)
       g_free (self->deblock_note);
       self->deblock_note = res->deblock_note ? res->deblock_note : g_strdup ("");
       res->deblock_note  = NULL;
+      self->deblock_seconds = res->deblock_seconds;
       g_object_notify_by_pspec (G_OBJECT (self), props[PROP_DEBLOCK_NOTE]);
     }
   if (self->thread != NULL && res->gen == g_atomic_int_get (&self->generation))
@@ -826,6 +831,13 @@ liif_preview_detail_is_instant (LiifPreview *self)
   g_return_val_if_fail (LIIF_IS_PREVIEW (self), FALSE);
   r = model_region (self);
   return self->have_params && r.w > 0 && r.h > 0 && can_blend (self, &r);
+}
+
+gdouble
+liif_preview_get_deblock_seconds (LiifPreview *self)
+{
+  g_return_val_if_fail (LIIF_IS_PREVIEW (self), 0.0);
+  return self->deblock_seconds;
 }
 
 const gchar *

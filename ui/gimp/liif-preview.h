@@ -21,6 +21,9 @@ void       liif_preview_set_params (LiifPreview *preview, const gchar *model, li
  * worker); the Cubic half stays the layer as it is. Why it could not be done (translated), "" when it was or has not
  * been tried yet: property "deblock-note", notified once the worker has tried. */
 const gchar *liif_preview_get_deblock_note (LiifPreview *preview);
+/* Seconds deblocking the layer took in the worker (what the final render will spend on it too); 0 before, or when it
+ * could not be done. Known when "deblock-note" is notified. */
+gdouble    liif_preview_get_deblock_seconds (LiifPreview *preview);
 
 /* Seconds per output pixel the model took here (the slowest render so far with this model and
  * device; 0 before the first): what the dialog's time estimate scales. Property "seconds-per-pixel". */
