@@ -422,6 +422,17 @@ static double psnr_to_photo(const liif_png *img)
     return 10 * log10(255.0 * 255.0 / (se / ((double)img->w * img->h * c)));
 }
 
+/* libjpeg's decompressor on the (test's own, well-formed) JPEG at path, its header read; the caller closes the file. */
+static FILE *open_jpeg(const char *path, struct jpeg_decompress_struct *ci, struct jpeg_error_mgr *e)
+{
+    ci->err = jpeg_std_error(e);
+    jpeg_create_decompress(ci);
+    FILE *f = fopen(path, "rb");
+    jpeg_stdio_src(ci, f);
+    jpeg_read_header(ci, TRUE);
+    return f;
+}
+
 /* The largest distance, in levels, of the luma's block DCT coefficients of img (gray) outside the intervals that
  * the quantised coefficients c of the JPEG at path stand for (0 when all are inside). With decoded (the 8-bit decode
  * img started from), the coefficients are those of the change img - decoded added to the plain decode c q: deblocking
@@ -430,11 +441,7 @@ static double outside_intervals(const char *path, const liif_png *img, const lii
 {
     struct jpeg_decompress_struct ci;
     struct jpeg_error_mgr e;
-    ci.err = jpeg_std_error(&e);
-    jpeg_create_decompress(&ci);
-    FILE *f = fopen(path, "rb");
-    jpeg_stdio_src(&ci, f);
-    jpeg_read_header(&ci, TRUE);
+    FILE *f = open_jpeg(path, &ci, &e);
     jvirt_barray_ptr *arrays = jpeg_read_coefficients(&ci);
     const jpeg_component_info *comp = &ci.comp_info[0];
     double worst = 0;
@@ -467,11 +474,7 @@ static float *decode_float_idct(const char *path, int *w, int *h, int *ch)
 {
     struct jpeg_decompress_struct ci;
     struct jpeg_error_mgr e;
-    ci.err = jpeg_std_error(&e);
-    jpeg_create_decompress(&ci);
-    FILE *f = fopen(path, "rb");
-    jpeg_stdio_src(&ci, f);
-    jpeg_read_header(&ci, TRUE);
+    FILE *f = open_jpeg(path, &ci, &e);
     ci.dct_method = JDCT_FLOAT;
     jpeg_start_decompress(&ci);
     *w = (int)ci.output_width, *h = (int)ci.output_height, *ch = ci.output_components;
