@@ -775,6 +775,7 @@ struct liif_jpeg_writer {
     liif_outfile file;
     uint8_t *row;
     int w, h, channels, quality;
+    int chroma_halved; /* 4:2:0, as cameras and most programs store: chroma at half resolution both ways */
     int rows_done;
     int failed; /* a step failed: the temporary file is gone and only free remains */
 };
@@ -812,8 +813,9 @@ static liif_status jstart(liif_jpeg_writer *wr, const liif_image_meta *m, unsign
     wr->cinfo.in_color_space = wr->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_set_defaults(&wr->cinfo);
     jpeg_set_quality(&wr->cinfo, wr->quality, TRUE);
-    for (int i = 0; i < wr->cinfo.num_components; i++)
-        wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor = 1; /* 4:4:4 */
+    for (int i = 0; i < wr->cinfo.num_components; i++) /* 4:4:4, or 4:2:0: luma's blocks twice as dense */
+        wr->cinfo.comp_info[i].h_samp_factor = wr->cinfo.comp_info[i].v_samp_factor =
+            wr->chroma_halved && i == 0 && wr->channels == 3 ? 2 : 1;
     wr->cinfo.optimize_coding = (int64_t)wr->w * wr->h * wr->channels <= JPEG_OPTIMIZE_MAX_SAMPLES;
     unsigned dx, dy;
     int unit = (keep & LIIF_META_DENSITY) ? density_to_jfif(m, &dx, &dy) : 0;
@@ -854,9 +856,8 @@ static uint8_t *exif_app1(const liif_image_meta *m, int w, int h, size_t *len)
     return a;
 }
 
-liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int channels, int quality,
-                                       const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out,
-                                       liif_error *err)
+static liif_status jwriter_open(const char *path, int w, int h, int channels, int quality, int chroma_halved,
+                                const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out, liif_error *err)
 {
     *out = NULL;
     if (kept)
@@ -878,6 +879,7 @@ liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int chann
     wr->h = h;
     wr->channels = channels;
     wr->quality = quality;
+    wr->chroma_halved = chroma_halved;
     /* no colour chunks: a JPEG without a profile is sRGB, and a PNG's gAMA or cHRM has no place here */
     unsigned keep = liif_image_meta_has(meta) & ~(unsigned)LIIF_META_COLOUR;
     if (meta && meta->icc_len > LIIF_PNG_CHUNK_MAX)
@@ -903,6 +905,19 @@ liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int chann
         *kept = keep;
     *out = wr;
     return LIIF_OK;
+}
+
+liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int channels, int quality,
+                                       const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out,
+                                       liif_error *err)
+{
+    return jwriter_open(path, w, h, channels, quality, 0, meta, kept, out, err);
+}
+
+liif_status liif_jpeg_writer_open_420(const char *path, int w, int h, int channels, int quality,
+                                      liif_jpeg_writer **out, liif_error *err)
+{
+    return jwriter_open(path, w, h, channels, quality, 1, NULL, NULL, out, err);
 }
 
 /* The only setjmp of rows(). */

@@ -75,6 +75,10 @@ liif_status liif_jpeg_writer_open(const char *path, int w, int h, int channels, 
 liif_status liif_jpeg_writer_open_meta(const char *path, int w, int h, int channels, int quality,
                                        const liif_image_meta *meta, unsigned *kept, liif_jpeg_writer **out,
                                        liif_error *err);
+/* The same with chroma at half resolution both ways (4:2:0, libjpeg's default and what cameras and most programs
+ * write) for channels 3, no metadata: for measuring what such files do to an upscale (liif eval --lr-jpeg). */
+liif_status liif_jpeg_writer_open_420(const char *path, int w, int h, int channels, int quality,
+                                      liif_jpeg_writer **out, liif_error *err);
 /* n_rows rows of w * channels floats in [0,1] (clamped, rounded to nearest), rows `stride` floats apart. */
 liif_status liif_jpeg_writer_rows(liif_jpeg_writer *wr, const float *rows, int n_rows, size_t stride,
                                   liif_error *err);

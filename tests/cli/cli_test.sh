@@ -869,6 +869,28 @@ eval-jpeg)
     grep -q "a\.jpg" "$T/ev/per_image.csv" && grep -q "b\.png" "$T/ev/per_image.csv" &&
         grep -q "c\.webp" "$T/ev/per_image.csv" || fail "not every image measured: $(cat "$T/ev/per_image.csv")"
     ;;
+err-eval-jpeg-options)
+    # liif eval: --lr-jpeg-420 and --deblock say what they need; a quality outside 1..100 is refused
+    mkdir "$T/hr" && mkpng "$T/hr/b.png" 40 48 3 8 || fail "images"
+    expect_error 2 "--lr-jpeg-420 need --lr-jpeg" eval --model "$MODEL" --data "$T/hr" --lr-jpeg-420
+    expect_error 2 "--deblock and --lr-jpeg-420 need --lr-jpeg" eval --model "$MODEL" --data "$T/hr" --deblock
+    expect_error 2 "quality of 1 to 100" eval --model "$MODEL" --data "$T/hr" --lr-jpeg 101 --lr-jpeg-420
+    ;;
+eval-jpeg-420)
+    # liif eval --lr-jpeg 60 --lr-jpeg-420: the table says 4:2:0, and the RGB scores differ from 4:4:4's
+    need_model
+    mkdir "$T/hr" && mkpng "$T/hr/b.png" 40 48 3 8 || fail "images"
+    for s in 444 420; do
+        flag=; [ $s = 420 ] && flag=--lr-jpeg-420
+        run eval --model "$MODEL" --data "$T/hr" --scales 2 --quiet --protocol div2k --strips 0 --lr-jpeg 60 $flag \
+            --out "$T/ev$s"
+        [ "$RC" -eq 0 ] || fail "exit code $RC ($s)"
+    done
+    grep -q "LR as JPEG q60 4:2:0;" "$T/ev420/table.md" || fail "the 4:2:0 table does not say so: $(head -1 "$T/ev420/table.md")"
+    grep -q "LR as JPEG q60;" "$T/ev444/table.md" || fail "the 4:4:4 table: $(head -1 "$T/ev444/table.md")"
+    [ "$(grep '^bicubic' "$T/ev420/table.csv")" != "$(grep '^bicubic' "$T/ev444/table.csv")" ] ||
+        fail "4:2:0 and 4:4:4 give the same bicubic scores"
+    ;;
 *)
     fail "unknown test case" ;;
 esac

@@ -16,6 +16,7 @@
 #include "lpips.h"
 #include "metrics.h"
 #include "image.h"
+#include "jpeg_image.h"
 #include "resize.h"
 
 enum { MAX_SCALES = 64, STRIP_SEP = 2 };
@@ -35,6 +36,7 @@ typedef struct {
     int ensemble; /* --ensemble: liif_options.ensemble */
     int lr_jpeg;  /* --lr-jpeg Q: the LR image through a JPEG of quality Q (0: none) */
     int deblock;  /* --deblock: that JPEG deblocked (liif_jpeg_deblock) */
+    int lr_jpeg_420; /* --lr-jpeg-420: that JPEG's chroma at half resolution */
 } eval_plan;
 
 /* Per method and scale: sums over the images measured. */
@@ -78,7 +80,7 @@ static const char eval_description[] =
 typedef struct {
     char *model, *data, *scales, *out, *detail, *lpips, *protocol, *device;
     int threads, strips, crop, lr_jpeg;
-    gboolean quiet, ensemble, deblock;
+    gboolean quiet, ensemble, deblock, lr_jpeg_420;
     char **rest;
 } eval_args;
 
@@ -118,8 +120,10 @@ static GOptionContext *eval_context(eval_args *a)
         {"ensemble", 0, 0, G_OPTION_ARG_NONE, &a->ensemble,
          "The model's self-ensemble (8 turns of the input, as liif upscale --ensemble): about 8x the time", NULL},
         {"lr-jpeg", 0, 0, G_OPTION_ARG_INT, &a->lr_jpeg,
-         "The LR image saved as a JPEG of quality Q (1-100, 4:4:4) and read back, for the model and bicubic alike: "
-         "how they do on compressed photos", "Q"},
+         "The LR image saved as a JPEG of quality Q (1-100; 4:4:4 unless --lr-jpeg-420) and read back, for the model "
+         "and bicubic alike: how they do on compressed photos", "Q"},
+        {"lr-jpeg-420", 0, 0, G_OPTION_ARG_NONE, &a->lr_jpeg_420,
+         "With --lr-jpeg: chroma at half resolution both ways (4:2:0, as cameras and most programs save JPEGs)", NULL},
         {"deblock", 0, 0, G_OPTION_ARG_NONE, &a->deblock,
          "With --lr-jpeg: that JPEG deblocked, as liif upscale --deblock does", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
@@ -191,8 +195,8 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
             return 0;
         }
     }
-    if (a->lr_jpeg < 0 || a->lr_jpeg > 100 || (a->deblock && !a->lr_jpeg)) {
-        cli_error("--lr-jpeg takes a quality of 1 to 100; --deblock needs --lr-jpeg");
+    if (a->lr_jpeg < 0 || a->lr_jpeg > 100 || ((a->deblock || a->lr_jpeg_420) && !a->lr_jpeg)) {
+        cli_error("--lr-jpeg takes a quality of 1 to 100; --deblock and --lr-jpeg-420 need --lr-jpeg");
         return 0;
     }
     if (a->threads < 0 || a->strips < 0 || a->crop < 0 || a->crop > 4096) {
@@ -231,6 +235,7 @@ static int plan_from_args(const eval_args *a, eval_plan *p)
     p->ensemble = a->ensemble;
     p->lr_jpeg = a->lr_jpeg;
     p->deblock = a->deblock;
+    p->lr_jpeg_420 = a->lr_jpeg_420;
     return 1;
 }
 
@@ -350,7 +355,8 @@ static char *table_markdown(const eval_plan *p, eval_sum sums[N_METHODS][MAX_SCA
 {
     GString *t = g_string_new("| method (");
     if (p->lr_jpeg)
-        g_string_append_printf(t, "LR as JPEG q%d%s; ", p->lr_jpeg, p->deblock ? ", deblocked" : "");
+        g_string_append_printf(t, "LR as JPEG q%d%s%s; ", p->lr_jpeg, p->lr_jpeg_420 ? " 4:2:0" : "",
+                               p->deblock ? ", deblocked" : "");
     g_string_append(t, lpips ? "PSNR / SSIM / sharpness / detail PSNR / grid / LPIPS) |"
                              : "PSNR / SSIM / sharpness / detail PSNR / grid) |");
     for (int j = 0; j < p->n_scales; j++) g_string_append_printf(t, " %s |", p->scale_label[j]);
@@ -439,8 +445,8 @@ typedef struct {
 
 /* One image at one scale: LR, both predictions, metrics, strip row. LIIF_ERR_ARG: the
  * image does not fit this scale (skipped with a warning by the caller). */
-/* --lr-jpeg: lr (w x h RGB) replaced by what a JPEG of it at quality p->lr_jpeg decodes to (deblocked with
- * --deblock), through a temporary file. */
+/* --lr-jpeg: lr (w x h RGB) replaced by what a JPEG of it at quality p->lr_jpeg (4:4:4, or 4:2:0 with
+ * --lr-jpeg-420) decodes to (deblocked with --deblock), through a temporary file. */
 static liif_status lr_through_jpeg(const eval_plan *p, float *lr, int w, int h, liif_error *err)
 {
     GError *gerr = NULL;
@@ -452,12 +458,22 @@ static liif_status lr_through_jpeg(const eval_plan *p, float *lr, int w, int h, 
         return st;
     }
     close(fd);
-    liif_image_writer *wr;
     liif_png img = {0};
-    liif_status st = liif_image_writer_open(path, LIIF_IMAGE_JPEG, w, h, 3, 8, p->lr_jpeg, NULL, NULL, &wr, err);
-    if (st == LIIF_OK) {
-        st = liif_image_writer_rows(wr, lr, h, (size_t)w * 3, err);
-        st = st == LIIF_OK ? liif_image_writer_finish(wr, err) : (liif_image_writer_abort(wr), st);
+    liif_status st;
+    if (p->lr_jpeg_420) {
+        liif_jpeg_writer *wr;
+        st = liif_jpeg_writer_open_420(path, w, h, 3, p->lr_jpeg, &wr, err);
+        if (st == LIIF_OK) {
+            st = liif_jpeg_writer_rows(wr, lr, h, (size_t)w * 3, err);
+            st = st == LIIF_OK ? liif_jpeg_writer_finish(wr, err) : (liif_jpeg_writer_abort(wr), st);
+        }
+    } else {
+        liif_image_writer *wr;
+        st = liif_image_writer_open(path, LIIF_IMAGE_JPEG, w, h, 3, 8, p->lr_jpeg, NULL, NULL, &wr, err);
+        if (st == LIIF_OK) {
+            st = liif_image_writer_rows(wr, lr, h, (size_t)w * 3, err);
+            st = st == LIIF_OK ? liif_image_writer_finish(wr, err) : (liif_image_writer_abort(wr), st);
+        }
     }
     if (st == LIIF_OK) st = liif_image_read(path, &img, NULL, NULL, err);
     int done = 0;
