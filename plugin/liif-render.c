@@ -474,7 +474,7 @@ is_jpeg_file (const gchar *path)
       n = fread (magic, 1, sizeof magic, f);
       fclose (f);
     }
-  return n == 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+  return liif_jpeg_magic (magic, n);
 }
 
 gchar *
@@ -521,11 +521,11 @@ liif_pixels_deblocked (const LiifPixels *px, const gchar *jpeg, gchar **note)
     {
       if (px->alpha != NULL)
         memcpy (out->alpha, px->alpha, n * sizeof (float));
-      for (gsize i = 0; i < n; i++)
-        if (px->gray)
+      if (px->gray) /* one channel of the replicated three */
+        for (gsize i = 0; i < n; i++)
           img.px[i] = px->rgb[3 * i];
-        else
-          memcpy (out->rgb + 3 * i, px->rgb + 3 * i, 3 * sizeof (float));
+      else
+        memcpy (out->rgb, px->rgb, n * 3 * sizeof (float));
       st = liif_jpeg_deblock_pixels (jpeg, &img, 0, &match, &err);
     }
   if (st != LIIF_OK)

@@ -50,7 +50,7 @@ liif_status liif_image_read(const char *path, liif_png *img, liif_image_format *
         close(fd);
         return liif_error_set(err, LIIF_ERR_IO, "%s: read failed: %s", path, strerror(e));
     }
-    int jpeg = n >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+    int jpeg = n > 0 && liif_jpeg_magic(magic, (size_t)n);
     int webp = n >= 12 && !memcmp(magic, "RIFF", 4) && !memcmp(magic + 8, "WEBP", 4);
     if (fmt)
         *fmt = jpeg ? LIIF_IMAGE_JPEG : webp ? LIIF_IMAGE_WEBP : LIIF_IMAGE_PNG;

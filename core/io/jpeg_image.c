@@ -173,6 +173,11 @@ static int density_to_jfif(const liif_image_meta *m, unsigned *x, unsigned *y)
 
 /* ------------------------------------------------------------ reading */
 
+int liif_jpeg_magic(const unsigned char *b, size_t n)
+{
+    return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
+}
+
 /* Deblocking's view of a file (see the deblocking section below): each component's quantised coefficients. */
 typedef struct {
     int w, h;       /* the component's samples */
@@ -357,8 +362,9 @@ static liif_status read8(const char *path, int fd, size_t file_size, int rgb, in
     return LIIF_OK;
 }
 
-liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
-                            int *orientation, liif_error *err)
+/* read8 of the file at path (opened by liif_open_regular), without its metadata. */
+static liif_status read8_path(const char *path, int rgb, int dct_float, int *w, int *h, int *channels, uint8_t **px,
+                              int *orientation, liif_error *err)
 {
     size_t size;
     int fd = liif_open_regular(path, &size, err);
@@ -366,7 +372,13 @@ liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *chan
         *px = NULL;
         return LIIF_ERR_IO;
     }
-    return read8(path, fd, size, rgb, 0, w, h, channels, px, orientation, NULL, err);
+    return read8(path, fd, size, rgb, dct_float, w, h, channels, px, orientation, NULL, err);
+}
+
+liif_status liif_jpeg_read8(const char *path, int rgb, int *w, int *h, int *channels, uint8_t **px,
+                            int *orientation, liif_error *err)
+{
+    return read8_path(path, rgb, 0, w, h, channels, px, orientation, err);
 }
 
 liif_status liif_jpeg_read(const char *path, liif_png *img, int *orientation, liif_error *err)
@@ -420,7 +432,6 @@ enum { DEBLOCK_ITERATIONS = 40 };
  * well inside the intervals and keeps texture that total variation would flatten. Measured on the three held-out
  * photographs at qualities 30-90 (README): 0.006 gained at all twelve, 0.02 lost up to 0.4 dB at 90. */
 #define DEBLOCK_STEP 0.006
-
 
 /* Every component's quantised coefficients and steps into r->db, after decode has checked the header. */
 static liif_status deblock_read_coefs(jpeg_reader *r, liif_error *err)
@@ -741,11 +752,7 @@ liif_status liif_jpeg_deblock_pixels(const char *path, liif_png *img, int thread
     for (int dct_float = 0; dct_float < 2 && !as; dct_float++) { /* libjpeg's default decode, then GIMP's */
         int w, h, k, o;
         uint8_t *px;
-        size_t size;
-        int fd = liif_open_regular(path, &size, err);
-        if (fd < 0)
-            return LIIF_ERR_IO;
-        liif_status st = read8(path, fd, size, 0, dct_float, &w, &h, &k, &px, &o, NULL, err);
+        liif_status st = read8_path(path, 0, dct_float, &w, &h, &k, &px, &o, err);
         if (st != LIIF_OK)
             return st;
         as = pixels_match(img, px, w, h, k, o, 0) ? o : o != 1 && pixels_match(img, px, w, h, k, o, 1) ? 1 : 0;

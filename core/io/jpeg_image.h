@@ -15,6 +15,9 @@
 #define LIIF_JPEG_MEM_BASE ((size_t)64 << 20)
 #define LIIF_JPEG_MEM_PER_FILE_BYTE 512
 
+/* Whether the n bytes at b begin a JPEG: a start-of-image marker and another marker (FF D8 FF). */
+int liif_jpeg_magic(const unsigned char *b, size_t n);
+
 /* 8-bit pixels of a JPEG: channels 1 (gray) or 3 (RGB; rgb != 0 asks for RGB from gray too),
  * row-major, malloc'd into *px. The EXIF orientation (APP1) is applied, so the pixels stand as
  * a viewer shows them; *orientation (may be NULL) gets its value (1 = as stored, 1..8). A file

@@ -459,21 +459,12 @@ static liif_status lr_through_jpeg(const eval_plan *p, float *lr, int w, int h, 
     }
     close(fd);
     liif_png img = {0};
-    liif_status st;
-    if (p->lr_jpeg_420) {
-        liif_jpeg_writer *wr;
-        st = liif_jpeg_writer_open_420(path, w, h, 3, p->lr_jpeg, &wr, err);
-        if (st == LIIF_OK) {
-            st = liif_jpeg_writer_rows(wr, lr, h, (size_t)w * 3, err);
-            st = st == LIIF_OK ? liif_jpeg_writer_finish(wr, err) : (liif_jpeg_writer_abort(wr), st);
-        }
-    } else {
-        liif_image_writer *wr;
-        st = liif_image_writer_open(path, LIIF_IMAGE_JPEG, w, h, 3, 8, p->lr_jpeg, NULL, NULL, &wr, err);
-        if (st == LIIF_OK) {
-            st = liif_image_writer_rows(wr, lr, h, (size_t)w * 3, err);
-            st = st == LIIF_OK ? liif_image_writer_finish(wr, err) : (liif_image_writer_abort(wr), st);
-        }
+    liif_jpeg_writer *wr;
+    liif_status st = p->lr_jpeg_420 ? liif_jpeg_writer_open_420(path, w, h, 3, p->lr_jpeg, &wr, err)
+                                    : liif_jpeg_writer_open(path, w, h, 3, p->lr_jpeg, &wr, err);
+    if (st == LIIF_OK) {
+        st = liif_jpeg_writer_rows(wr, lr, h, (size_t)w * 3, err);
+        st = st == LIIF_OK ? liif_jpeg_writer_finish(wr, err) : (liif_jpeg_writer_abort(wr), st);
     }
     if (st == LIIF_OK) st = liif_image_read(path, &img, NULL, NULL, err);
     int done = 0;

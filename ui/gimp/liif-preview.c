@@ -91,8 +91,7 @@ struct _LiifPreview
   gdouble        seconds_per_pixel; /* slowest measured rate for this model and device; 0 = none yet */
   gchar         *jpeg;       /* the JPEG the image was opened from (liif_image_jpeg_file); NULL: none */
   gboolean       deblock;    /* the model's half from the deblocked layer */
-  gboolean       deblock_known; /* the worker has tried: deblock_note holds the outcome */
-  gchar         *deblock_note;  /* why the layer could not be deblocked ("" when it was, or not yet tried) */
+  gchar         *deblock_note;  /* NULL until the worker has tried; then why the layer could not be deblocked, or "" */
   gdouble        deblock_seconds; /* what deblocking the layer took; 0 when not done */
 
   Picture        cubic;      /* GIMP's Cubic for the current view (left of the divider, and a stand-in) */
@@ -576,7 +575,6 @@ deliver (gpointer data)
 
   if (res->deblock_tried) /* whatever became of the render: deblocking is done once */
     {
-      self->deblock_known = TRUE;
       g_free (self->deblock_note);
       self->deblock_note = res->deblock_note ? res->deblock_note : g_strdup ("");
       res->deblock_note  = NULL;
@@ -658,7 +656,7 @@ queue_request (LiifPreview *self, RenderKind kind, gdouble detail)
       return;
     }
   if (kind == RENDER_SHOW)
-    set_status (self, req->deblock && ! self->deblock_known
+    set_status (self, req->deblock && self->deblock_note == NULL
                       ? _("Removing JPEG artifacts, then rendering the model’s half…")
                       : _("Rendering the model’s half…"), TRUE);
 
